@@ -1,0 +1,131 @@
+// Elementwise ops on equal shapes, their backward beside them, and the fill / random generators.
+import unarySrc from '../../shaders/unary.wgsl';
+import binarySrc from '../../shaders/binary.wgsl';
+import fillSrc from '../../shaders/fill.wgsl';
+import { rt } from '../context.js';
+import { checkDtype, checkSameShape, fail } from '../check.js';
+import { cdiv, grid, kernel } from '../kernel.js';
+import { record } from '../tape.js';
+import { empty, type Shape, type Tensor } from '../tensor.js';
+
+const UNARY = kernel({ name: 'unary', family: 'elementwise', source: unarySrc, params: ['n:u32', 'a:f32', 'b:f32'] });
+const BINARY = kernel({ name: 'binary', family: 'elementwise', source: binarySrc, params: ['n:u32', 'a:f32', 'b:f32'] });
+const FILL = kernel({
+  name: 'fill',
+  family: 'random',
+  source: fillSrc,
+  params: ['n:u32', 'a:f32', 'b:f32', 'seed:u32', 'stream:u32'],
+});
+
+const enum Un {
+  Affine = 0,
+  Relu = 1,
+  Sign = 2,
+  Clamp = 3,
+}
+const enum Bin {
+  Axpby = 0,
+  Mul = 1,
+  ReluGrad = 2,
+  ClampGrad = 3,
+  SignStep = 4,
+}
+
+function unary(op: Un, x: Tensor, a: number, b: number, name: string): Tensor {
+  checkDtype(name, 'input', x, 'f32');
+  const y = empty(x.shape, name);
+  rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: [x, y], groups: grid(cdiv(x.size, 256)) });
+  return y;
+}
+
+function binary(op: Bin, x: Tensor, y: Tensor, a: number, b: number, name: string): Tensor {
+  checkDtype(name, 'x', x, 'f32');
+  checkDtype(name, 'y', y, 'f32');
+  checkSameShape(name, x, y);
+  const out = empty(x.shape, name);
+  rt().dispatch({ kernel: BINARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: [x, y, out], groups: grid(cdiv(x.size, 256)) });
+  return out;
+}
+
+/** alpha·x + beta·y. */
+export function axpby(alpha: number, x: Tensor, beta: number, y: Tensor): Tensor {
+  const out = binary(Bin.Axpby, x, y, alpha, beta, 'axpby');
+  record('axpby', [x, y], out, (dy, needs) => [
+    needs[0] ? scale(dy, alpha) : null,
+    needs[1] ? scale(dy, beta) : null,
+  ]);
+  return out;
+}
+
+export function add(x: Tensor, y: Tensor): Tensor {
+  const out = binary(Bin.Axpby, x, y, 1, 1, 'add');
+  record('add', [x, y], out, (dy) => [dy, dy]);
+  return out;
+}
+
+export function sub(x: Tensor, y: Tensor): Tensor {
+  return axpby(1, x, -1, y);
+}
+
+export function mul(x: Tensor, y: Tensor): Tensor {
+  const out = binary(Bin.Mul, x, y, 0, 0, 'mul');
+  record('mul', [x, y], out, (dy, needs) => [needs[0] ? mul(dy, y) : null, needs[1] ? mul(dy, x) : null]);
+  return out;
+}
+
+/** a·x + b. */
+export function affine(x: Tensor, a: number, b: number): Tensor {
+  const y = unary(Un.Affine, x, a, b, 'affine');
+  record('affine', [x], y, (dy) => [scale(dy, a)]);
+  return y;
+}
+
+export function scale(x: Tensor, a: number): Tensor {
+  return affine(x, a, 0);
+}
+
+export function relu(x: Tensor): Tensor {
+  const y = unary(Un.Relu, x, 0, 0, 'relu');
+  record('relu', [x], y, (dy) => [binary(Bin.ReluGrad, dy, y, 0, 0, 'relu_grad')]);
+  return y;
+}
+
+/** Elementwise sign; its gradient is zero almost everywhere, so it records nothing. */
+export function sign(x: Tensor): Tensor {
+  return unary(Un.Sign, x, 0, 0, 'sign');
+}
+
+/** Clamps to [lo, hi]; the gradient passes where lo <= x <= hi (PyTorch's convention). */
+export function clamp(x: Tensor, lo: number, hi: number): Tensor {
+  if (!(lo <= hi)) fail('clamp', `lo ${lo} > hi ${hi}`);
+  const y = unary(Un.Clamp, x, lo, hi, 'clamp');
+  record('clamp', [x], y, (dy) => [binary(Bin.ClampGrad, dy, x, lo, hi, 'clamp_grad')]);
+  return y;
+}
+
+/** clamp(delta + step·sign(g), -radius, radius): one signed-gradient step of an L-inf perturbation. */
+export function signStep(delta: Tensor, g: Tensor, step: number, radius: number): Tensor {
+  return binary(Bin.SignStep, delta, g, step, radius, 'sign_step');
+}
+
+function fillWith(op: number, shape: Shape, a: number, b: number, seed: number, stream: number, name: string): Tensor {
+  const y = empty(shape, name);
+  rt().dispatch({ kernel: FILL, overrides: { OP: op }, params: { n: y.size, a, b, seed: seed >>> 0, stream: stream >>> 0 }, buffers: [y], groups: grid(cdiv(y.size, 256)) });
+  return y;
+}
+
+export function fill(shape: Shape, value: number, name = 'fill'): Tensor {
+  return fillWith(0, shape, value, 0, 0, 0, name);
+}
+
+export const zeros = (shape: Shape, name = 'zeros'): Tensor => fill(shape, 0, name);
+
+/** Uniform in [lo, hi); element i depends only on (seed, stream, i). */
+export function randomUniform(shape: Shape, lo: number, hi: number, seed: number, stream = 0, name = 'uniform'): Tensor {
+  return fillWith(1, shape, lo, hi, seed, stream, name);
+}
+
+/** Normal(mean, std); element i depends only on (seed, stream, i). */
+export function randomNormal(shape: Shape, mean: number, std: number, seed: number, stream = 0, name = 'normal'): Tensor {
+  return fillWith(2, shape, mean, std, seed, stream, name);
+}

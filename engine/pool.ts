@@ -1,0 +1,101 @@
+// A pool of storage buffers by size class. A released buffer waits in `pending` until the work that may
+// still use it has been submitted (`onSubmit`), so a later upload through the queue can never overwrite data
+// that an unsubmitted command still reads.
+
+/** Size classes of 2^k, 1.25·2^k, 1.5·2^k, 1.75·2^k bytes: at most 25% waste, few distinct classes. */
+export function sizeClass(bytes: number): number {
+  const min = 256;
+  if (bytes <= min) return min;
+  const p = 2 ** Math.floor(Math.log2(bytes));
+  for (const q of [1, 1.25, 1.5, 1.75, 2]) {
+    const c = p * q;
+    if (c >= bytes) return c;
+  }
+  return 2 * p;
+}
+
+export interface PoolStats {
+  /** Bytes of buffers handed out and not yet released. */
+  bytesInUse: number;
+  /** Bytes of buffers released and waiting for reuse (including those waiting for a submit). */
+  bytesPooled: number;
+  /** Bytes of all GPU buffers the pool ever created and still owns. */
+  bytesAllocated: number;
+  /** Highest `bytesInUse` seen since the last `resetPeak()`. */
+  peakBytesInUse: number;
+  buffersCreated: number;
+}
+
+export class BufferPool {
+  private free = new Map<number, GPUBuffer[]>();
+  private pending: GPUBuffer[] = [];
+  private inUse = 0;
+  private pooled = 0;
+  private allocated = 0;
+  private peak = 0;
+  private created = 0;
+
+  constructor(private readonly device: GPUDevice) {}
+
+  acquire(bytes: number, label: string): GPUBuffer {
+    const size = sizeClass(bytes);
+    const list = this.free.get(size);
+    let buf = list?.pop();
+    if (buf) {
+      this.pooled -= size;
+    } else {
+      buf = this.device.createBuffer({
+        size,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+        label,
+      });
+      this.allocated += size;
+      this.created++;
+    }
+    this.inUse += size;
+    if (this.inUse > this.peak) this.peak = this.inUse;
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    this.inUse -= buf.size;
+    this.pooled += buf.size;
+    this.pending.push(buf);
+  }
+
+  /** Called right after a queue submit: buffers released before it are now safe to hand out again. */
+  onSubmit(): void {
+    for (const buf of this.pending) {
+      let list = this.free.get(buf.size);
+      if (!list) this.free.set(buf.size, (list = []));
+      list.push(buf);
+    }
+    this.pending.length = 0;
+  }
+
+  /** Destroys the pooled buffers (not those in use), returning their memory to the driver. */
+  trim(): void {
+    for (const list of this.free.values()) {
+      for (const buf of list) {
+        this.allocated -= buf.size;
+        this.pooled -= buf.size;
+        buf.destroy();
+      }
+    }
+    this.free.clear();
+  }
+
+  resetPeak(): void {
+    this.peak = this.inUse;
+  }
+
+  stats(): PoolStats {
+    return {
+      bytesInUse: this.inUse,
+      bytesPooled: this.pooled,
+      bytesAllocated: this.allocated,
+      peakBytesInUse: this.peak,
+      buffersCreated: this.created,
+    };
+  }
+}

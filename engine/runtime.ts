@@ -1,0 +1,205 @@
+// Records kernel dispatches into one shared command encoder and submits them in batches; caches one compute
+// pipeline per (kernel, override constants); packs every dispatch's uniforms into one arena buffer that is
+// uploaded once per submit. A readback flushes.
+import { Gpu, type GpuOptions } from './gpu.js';
+import { BufferPool } from './pool.js';
+import type { Bindable, Dispatch, KernelFamily, KernelSpec } from './kernel.js';
+
+export interface RuntimeOptions extends GpuOptions {
+  /** Dispatches recorded before an automatic submit. Default: ADVFREE_BATCH or 32. */
+  batchSize?: number;
+}
+
+export interface DispatchCounters {
+  total: number;
+  byKernel: Record<string, number>;
+  byFamily: Partial<Record<KernelFamily, number>>;
+}
+
+const ARENA_BYTES = 64 * 1024;
+
+interface PipelineEntry {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+export class Runtime {
+  readonly device: GPUDevice;
+  readonly pool: BufferPool;
+  readonly batchSize: number;
+  private readonly modules = new Map<KernelSpec, GPUShaderModule>();
+  private readonly pipelines = new Map<string, PipelineEntry>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private batch: string[] = [];
+  private readonly arena: GPUBuffer;
+  private readonly arenaData = new ArrayBuffer(ARENA_BYTES);
+  private readonly arenaU32 = new Uint32Array(this.arenaData);
+  private readonly arenaI32 = new Int32Array(this.arenaData);
+  private readonly arenaF32 = new Float32Array(this.arenaData);
+  private arenaUsed = 0;
+  private readonly align: number;
+  private counts: DispatchCounters = { total: 0, byKernel: {}, byFamily: {} };
+  submits = 0;
+
+  constructor(readonly gpu: Gpu, opts: RuntimeOptions = {}) {
+    this.device = gpu.device;
+    this.pool = new BufferPool(this.device);
+    this.batchSize = opts.batchSize ?? (Number(process.env.ADVFREE_BATCH) || 32);
+    this.align = this.device.limits.minUniformBufferOffsetAlignment;
+    this.arena = this.device.createBuffer({
+      size: ARENA_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: 'uniform-arena',
+    });
+  }
+
+  private pipeline(kernel: KernelSpec, overrides?: Record<string, number | boolean>): PipelineEntry {
+    const key = overrides ? `${kernel.name}|${JSON.stringify(overrides)}` : kernel.name;
+    let entry = this.pipelines.get(key);
+    if (entry) return entry;
+    let module = this.modules.get(kernel);
+    if (!module) {
+      module = this.device.createShaderModule({ code: kernel.source, label: kernel.name });
+      this.modules.set(kernel, module);
+    }
+    const constants: Record<string, number> = {};
+    for (const [k, v] of Object.entries(overrides ?? {})) constants[k] = Number(v);
+    const pipeline = this.device.createComputePipeline({
+      label: key,
+      layout: 'auto',
+      compute: { module, entryPoint: kernel.entry ?? 'main', constants },
+    });
+    entry = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    this.pipelines.set(key, entry);
+    return entry;
+  }
+
+  /** Packs `params` into the uniform arena following the kernel's declared field order. */
+  private packParams(kernel: KernelSpec, params: Record<string, number>): number {
+    const fields = kernel.params!;
+    const bytes = Math.ceil((fields.length * 4) / 16) * 16;
+    const slot = Math.ceil(bytes / this.align) * this.align;
+    if (this.arenaUsed + slot > ARENA_BYTES) this.flush();
+    const offset = this.arenaUsed;
+    const base = offset / 4;
+    fields.forEach((f, i) => {
+      const [name, type] = f.split(':');
+      const v = params[name];
+      if (v === undefined || Number.isNaN(v)) throw new Error(`advfree: kernel ${kernel.name}: parameter '${name}' is ${v}`);
+      if (type === 'f32') this.arenaF32[base + i] = v;
+      else if (type === 'i32') this.arenaI32[base + i] = v;
+      else {
+        if (v < 0 || v > 0xffffffff || !Number.isInteger(v))
+          throw new Error(`advfree: kernel ${kernel.name}: parameter '${name}' = ${v} is not a u32`);
+        this.arenaU32[base + i] = v;
+      }
+    });
+    this.arenaUsed += slot;
+    return offset;
+  }
+
+  dispatch(d: Dispatch): void {
+    const { kernel } = d;
+    const { pipeline, layout } = this.pipeline(kernel, d.overrides);
+    const entries: GPUBindGroupEntry[] = [];
+    if (kernel.params?.length) {
+      const offset = this.packParams(kernel, d.params ?? {});
+      entries.push({ binding: 0, resource: { buffer: this.arena, offset, size: Math.ceil((kernel.params.length * 4) / 16) * 16 } });
+    }
+    d.buffers.forEach((b, i) => {
+      const buffer = b instanceof GPUBuffer ? b : b.buffer;
+      entries.push({ binding: i + 1, resource: { buffer } });
+    });
+    const bindGroup = this.device.createBindGroup({ layout, entries, label: kernel.name });
+    if (!this.pass) {
+      this.encoder ??= this.device.createCommandEncoder({ label: 'advfree-batch' });
+      this.pass = this.encoder.beginComputePass({ label: 'advfree-pass' });
+    }
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = d.groups;
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.batch.push(kernel.name);
+    const c = this.counts;
+    const family = d.family ?? kernel.family;
+    c.total++;
+    c.byKernel[kernel.name] = (c.byKernel[kernel.name] ?? 0) + 1;
+    c.byFamily[family] = (c.byFamily[family] ?? 0) + 1;
+    if (this.batch.length >= this.batchSize) this.flush();
+  }
+
+  /** Ends the open compute pass; returns the encoder, for copies. */
+  private endPass(): GPUCommandEncoder {
+    this.pass?.end();
+    this.pass = null;
+    return (this.encoder ??= this.device.createCommandEncoder({ label: 'advfree-batch' }));
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.arenaUsed) this.device.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.arenaUsed = 0;
+    this.submits++;
+    this.lastBatch = this.batch;
+    this.batch = [];
+    this.pool.onSubmit();
+    this.gpu.check(this.describeBatch());
+  }
+
+  private lastBatch: string[] = [];
+
+  private describeBatch(): string {
+    const names = [...new Set([...this.lastBatch, ...this.batch])];
+    return names.length ? `a batch with kernels ${names.join(', ')}` : 'no kernels';
+  }
+
+  /** Uploads into a buffer. A buffer that pending commands may use is written only after they are submitted. */
+  write(buffer: GPUBuffer, data: ArrayBufferView, offsetBytes = 0, inUse = true): void {
+    if (inUse) this.flush();
+    this.device.queue.writeBuffer(buffer, offsetBytes, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Copies `bytes` from a storage buffer to the host. */
+  async read(src: Bindable, bytes: number, offsetBytes = 0): Promise<ArrayBuffer> {
+    const buffer = src instanceof GPUBuffer ? src : src.buffer;
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    this.endPass().copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
+    this.flush();
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.gpu.check(this.describeBatch());
+      throw e;
+    }
+    this.gpu.check(this.describeBatch());
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  /** Waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.gpu.check(this.describeBatch());
+  }
+
+  counters(): DispatchCounters {
+    return structuredClone(this.counts);
+  }
+
+  resetCounters(): void {
+    this.counts = { total: 0, byKernel: {}, byFamily: {} };
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+}

@@ -1,0 +1,130 @@
+// Dense, contiguous tensors in pooled GPU storage buffers. Images are NCHW. A tensor carries a name for error
+// messages; disposing it returns its buffer to the pool.
+import { rt } from './context.js';
+import { checkShape, fail, fmt } from './check.js';
+import { track } from './scope.js';
+
+export type DType = 'f32' | 'i32';
+export type Shape = readonly number[];
+export type HostArray = Float32Array | Int32Array;
+
+let nextId = 1;
+
+export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
+
+export class Tensor {
+  readonly isTensor = true;
+  readonly id = nextId++;
+  readonly size: number;
+  private buf: GPUBuffer | null;
+
+  /**
+   * @param intRange for integer tensors uploaded from the host, their [min, max], so that ops can check
+   *   e.g. labels against the number of classes without a readback.
+   */
+  constructor(
+    readonly shape: Shape,
+    readonly dtype: DType,
+    buffer: GPUBuffer,
+    public name: string,
+    readonly intRange?: readonly [number, number],
+  ) {
+    this.size = numel(shape);
+    this.buf = buffer;
+    track(this);
+  }
+
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  get disposed(): boolean {
+    return this.buf === null;
+  }
+
+  get buffer(): GPUBuffer {
+    if (!this.buf) throw new Error(`advfree: tensor ${this.describe()} was used after dispose()`);
+    return this.buf;
+  }
+
+  get bytes(): number {
+    return this.size * 4;
+  }
+
+  describe(): string {
+    return `'${this.name}' ${fmt(this.shape)}${this.dtype === 'f32' ? '' : ' ' + this.dtype}`;
+  }
+
+  toString(): string {
+    return `Tensor(${this.describe()})`;
+  }
+
+  dispose(): void {
+    if (!this.buf) return;
+    rt().pool.release(this.buf);
+    this.buf = null;
+  }
+
+  /** Downloads the contents of an f32 tensor (flushes pending work). */
+  async data(): Promise<Float32Array> {
+    if (this.dtype !== 'f32') fail('data', `tensor ${this.describe()} is not f32: use ints()`);
+    return new Float32Array(await rt().read(this, this.bytes));
+  }
+
+  /** Downloads the contents of an i32 tensor. */
+  async ints(): Promise<Int32Array> {
+    if (this.dtype !== 'i32') fail('ints', `tensor ${this.describe()} is not i32: use data()`);
+    return new Int32Array(await rt().read(this, this.bytes));
+  }
+
+  /** The single value of a one-element tensor. */
+  async item(): Promise<number> {
+    if (this.size !== 1) fail('item', `tensor ${this.describe()} has ${this.size} elements, not 1`);
+    return (this.dtype === 'f32' ? await this.data() : await this.ints())[0];
+  }
+
+  /** Overwrites the contents from the host, after any pending GPU work that uses this tensor. */
+  write(data: HostArray): void {
+    if (data.length !== this.size) fail('write', `${data.length} values for tensor ${this.describe()}`);
+    rt().write(this.buffer, data);
+  }
+}
+
+/** An uninitialised tensor (contents undefined until a kernel writes it). */
+export function empty(shape: Shape, name = 'tensor', dtype: DType = 'f32'): Tensor {
+  checkShape(shape, `shape of '${name}'`);
+  return new Tensor([...shape], dtype, rt().pool.acquire(numel(shape) * 4, name), name);
+}
+
+export interface FromDataOptions {
+  name?: string;
+  /** Reject NaN/Infinity in float data (default true): catches bad inputs at the boundary. */
+  checkFinite?: boolean;
+}
+
+/** Uploads host data. The dtype follows the array type (Float32Array → f32, Int32Array → i32). */
+export function tensor(data: HostArray | number[], shape: Shape, opts: FromDataOptions = {}): Tensor {
+  const name = opts.name ?? 'tensor';
+  const host = Array.isArray(data) ? Float32Array.from(data) : data;
+  checkShape(shape, `shape of '${name}'`);
+  if (host.length !== numel(shape)) fail('tensor', `${host.length} values do not fill shape ${fmt(shape)} of '${name}'`);
+  const dtype: DType = host instanceof Int32Array ? 'i32' : 'f32';
+  let intRange: [number, number] | undefined;
+  if (dtype === 'f32' && opts.checkFinite !== false) {
+    for (let i = 0; i < host.length; i++) {
+      if (!Number.isFinite(host[i])) fail('tensor', `'${name}' ${fmt(shape)} holds ${host[i]} at index ${i}`);
+    }
+  } else if (dtype === 'i32') {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < host.length; i++) {
+      lo = Math.min(lo, host[i]);
+      hi = Math.max(hi, host[i]);
+    }
+    intRange = [lo, hi];
+  }
+  const buffer = rt().pool.acquire(host.byteLength, name);
+  // A fresh buffer from the pool is used by no unsubmitted command, so the upload needs no flush.
+  rt().write(buffer, host, 0, false);
+  return new Tensor([...shape], dtype, buffer, name, intRange);
+}

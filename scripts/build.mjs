@@ -1,0 +1,22 @@
+// Bundles the library, the CLI and the tests with esbuild; WGSL files are inlined as text.
+import { build } from 'esbuild';
+import { readdirSync } from 'node:fs';
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  packages: 'external',
+  loader: { '.wgsl': 'text' },
+  sourcemap: 'inline',
+  logLevel: 'warning',
+};
+
+const tests = readdirSync('tests').filter((f) => f.endsWith('.test.ts')).map((f) => `tests/${f}`);
+
+await Promise.all([
+  build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.mjs' }),
+  build({ ...common, entryPoints: ['bin/advfree.ts'], outfile: 'dist/advfree.mjs', banner: { js: '#!/usr/bin/env node' } }),
+  build({ ...common, entryPoints: tests, outdir: 'dist/tests', outExtension: { '.js': '.mjs' } }),
+]);
