@@ -1,4 +1,48 @@
-import { init } from '../engine/index.js';
-const r = await init();
-console.log(r.gpu.name, r.gpu.description);
-r.gpu.destroy();
+// The `advfree` command line: dispatches to one module per command.
+import { doctor } from './doctor.js';
+// import { demo } from './demo.js';
+import { CliError, parseCommand, type Command } from './args.js';
+
+const COMMANDS: Record<string, Command> = { doctor };
+
+const USAGE = `advfree: adversarial training on a WebGPU engine
+
+Usage: advfree <command> [flags]
+
+Commands:
+${Object.values(COMMANDS)
+  .map((c) => `  ${c.name.padEnd(10)}${c.summary}`)
+  .join('\n')}
+
+Global flags (every command):
+  --backend NAME   Dawn backend: vulkan, metal, d3d12 (env ADVFREE_BACKEND; default: Dawn's choice)
+  --adapter NAME   pick the adapter whose name contains NAME (env ADVFREE_ADAPTER)
+  -h, --help       help for the command
+
+Run 'advfree <command> --help' for a command's flags.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) throw new CliError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
+  const parsed = parseCommand(cmd, rest);
+  if (parsed === 'help') return 0;
+  return await cmd.run(parsed);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  if (e instanceof CliError) {
+    console.error(`advfree: ${e.message}`);
+    process.exitCode = 2;
+  } else {
+    console.error((e as Error).message ?? e);
+    if (process.env.ADVFREE_DEBUG) console.error((e as Error).stack);
+    process.exitCode = 1;
+  }
+}

@@ -22,17 +22,24 @@ export interface AdapterDescription {
   device: string;
   description: string;
   backend: string;
+  /** True for CPU implementations such as lavapipe (Dawn reports them as fallback adapters). */
+  software: boolean;
   features: string[];
   limits: Record<string, number>;
 }
 
+/** The backend Dawn picks when none is named. */
+const DEFAULT_BACKEND: Record<string, string> = { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' };
+
 export const SETUP_HINT = 'npm run setup';
 
 export class NoAdapterError extends Error {
-  constructor(reason: string) {
+  constructor(reason: string, filtered = false) {
     super(
-      `advfree: no WebGPU adapter (${reason}). On a machine without a GPU, install Mesa's software Vulkan ` +
-        `driver (lavapipe) with: ${SETUP_HINT}`,
+      `advfree: no WebGPU adapter (${reason}). ` +
+        (filtered
+          ? 'Drop --backend/--adapter (ADVFREE_BACKEND/ADVFREE_ADAPTER) to take the default adapter.'
+          : `On a machine without a GPU, install Mesa's software Vulkan driver (lavapipe) with: ${SETUP_HINT}`),
     );
     this.name = 'NoAdapterError';
   }
@@ -75,15 +82,18 @@ export class Gpu {
     if (opts.disableToggles?.length) flags.push(`disable-dawn-features=${opts.disableToggles.join(',')}`);
 
     const instance = create(flags);
+    const filters = [backend && `backend '${backend}'`, adapterName && `adapter '${adapterName}'`].filter(Boolean);
     let adapter: GPUAdapter | null = null;
     try {
       adapter = await instance.requestAdapter({ powerPreference: 'high-performance' });
     } catch (e) {
-      throw new NoAdapterError(`requestAdapter failed: ${(e as Error).message}`);
+      throw new NoAdapterError(`requestAdapter failed: ${(e as Error).message}`, filters.length > 0);
     }
     if (!adapter) {
-      const what = [backend && `backend '${backend}'`, adapterName && `adapter '${adapterName}'`].filter(Boolean);
-      throw new NoAdapterError(what.length ? `none matches ${what.join(' and ')}` : 'no Vulkan/Metal/D3D12 device found');
+      throw new NoAdapterError(
+        filters.length ? `none matches ${filters.join(' and ')}` : 'no Vulkan/Metal/D3D12 device found',
+        filters.length > 0,
+      );
     }
 
     const requiredFeatures = OPTIONAL_FEATURES.filter((f) => adapter!.features.has(f));
@@ -99,7 +109,8 @@ export class Gpu {
       architecture: info.architecture,
       device: info.device,
       description: info.description,
-      backend: backend ?? 'default',
+      backend: backend ?? DEFAULT_BACKEND[process.platform] ?? 'default',
+      software: info.isFallbackAdapter || info.architecture === 'software',
       features: [...device.features].sort(),
       limits,
     };

@@ -1,8 +1,16 @@
 export { init, rt, shutdown } from './context.js';
 export { Gpu, NoAdapterError, type AdapterDescription, type GpuOptions } from './gpu.js';
 export type { Runtime, RuntimeOptions, DispatchCounters } from './runtime.js';
-export { Tensor, tensor, empty, numel, type DType, type Shape, type HostArray } from './tensor.js';
+export { Tensor, tensor, empty, numel, memory, type DType, type Shape, type HostArray } from './tensor.js';
 export { tidy, keep } from './scope.js';
 export { valueAndGrads, record, type BackwardFn } from './tape.js';
 export { ShapeError } from './check.js';
 export * from './ops/elementwise.js';
+export * from './ops/reduce.js';
+export * from './ops/loss.js';
+export * from './ops/sgd.js';
+export * from './ops/conv2d.js';
+export * from './ops/augment.js';
+export * from './ops/batchnorm.js';
+export * from './ops/pool.js';
+export * from './ops/matmul.js';

@@ -3,12 +3,25 @@
 import { rt } from './context.js';
 import { checkShape, fail, fmt } from './check.js';
 import { track } from './scope.js';
+import type { PoolStats } from './pool.js';
 
-export type DType = 'f32' | 'i32';
+/** u8 holds raw image bytes (4 per 32-bit word in WGSL, which has no 8-bit storage type). */
+export type DType = 'f32' | 'i32' | 'u8';
 export type Shape = readonly number[];
-export type HostArray = Float32Array | Int32Array;
+export type HostArray = Float32Array | Int32Array | Uint8Array;
+
+const ELEMENT_BYTES: Record<DType, number> = { f32: 4, i32: 4, u8: 1 };
+
+/** Bytes of storage for a tensor: whole 32-bit words, since WGSL buffers are arrays of 4-byte values. */
+const storageBytes = (shape: Shape, dtype: DType): number => Math.ceil((numel(shape) * ELEMENT_BYTES[dtype]) / 4) * 4;
 
 let nextId = 1;
+let live = 0;
+
+/** Memory accounting: live tensors plus the buffer pool's statistics. */
+export function memory(): PoolStats & { liveTensors: number } {
+  return { liveTensors: live, ...rt().pool.stats() };
+}
 
 export const numel = (shape: Shape): number => shape.reduce((a, b) => a * b, 1);
 
@@ -31,6 +44,7 @@ export class Tensor {
   ) {
     this.size = numel(shape);
     this.buf = buffer;
+    live++;
     track(this);
   }
 
@@ -47,8 +61,9 @@ export class Tensor {
     return this.buf;
   }
 
+  /** Bytes of data (u8 tensors: one per element, padded to whole 32-bit words). */
   get bytes(): number {
-    return this.size * 4;
+    return storageBytes(this.shape, this.dtype);
   }
 
   describe(): string {
@@ -63,6 +78,7 @@ export class Tensor {
     if (!this.buf) return;
     rt().pool.release(this.buf);
     this.buf = null;
+    live--;
   }
 
   /** Downloads the contents of an f32 tensor (flushes pending work). */
@@ -77,23 +93,30 @@ export class Tensor {
     return new Int32Array(await rt().read(this, this.bytes));
   }
 
+  /** Downloads the contents of a u8 tensor. */
+  async bytesData(): Promise<Uint8Array> {
+    if (this.dtype !== 'u8') fail('bytesData', `tensor ${this.describe()} is not u8`);
+    return new Uint8Array(await rt().read(this, this.bytes), 0, this.size);
+  }
+
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
     if (this.size !== 1) fail('item', `tensor ${this.describe()} has ${this.size} elements, not 1`);
-    return (this.dtype === 'f32' ? await this.data() : await this.ints())[0];
+    const data = this.dtype === 'f32' ? await this.data() : this.dtype === 'i32' ? await this.ints() : await this.bytesData();
+    return data[0];
   }
 
   /** Overwrites the contents from the host, after any pending GPU work that uses this tensor. */
   write(data: HostArray): void {
     if (data.length !== this.size) fail('write', `${data.length} values for tensor ${this.describe()}`);
-    rt().write(this.buffer, data);
+    rt().write(this.buffer, data.byteLength === this.bytes ? data : padTo(data as Uint8Array, this.bytes));
   }
 }
 
 /** An uninitialised tensor (contents undefined until a kernel writes it). */
 export function empty(shape: Shape, name = 'tensor', dtype: DType = 'f32'): Tensor {
   checkShape(shape, `shape of '${name}'`);
-  return new Tensor([...shape], dtype, rt().pool.acquire(numel(shape) * 4, name), name);
+  return new Tensor([...shape], dtype, rt().pool.acquire(storageBytes(shape, dtype), name), name);
 }
 
 export interface FromDataOptions {
@@ -102,13 +125,13 @@ export interface FromDataOptions {
   checkFinite?: boolean;
 }
 
-/** Uploads host data. The dtype follows the array type (Float32Array → f32, Int32Array → i32). */
+/** Uploads host data. The dtype follows the array type (Float32Array → f32, Int32Array → i32, Uint8Array → u8). */
 export function tensor(data: HostArray | number[], shape: Shape, opts: FromDataOptions = {}): Tensor {
   const name = opts.name ?? 'tensor';
   const host = Array.isArray(data) ? Float32Array.from(data) : data;
   checkShape(shape, `shape of '${name}'`);
   if (host.length !== numel(shape)) fail('tensor', `${host.length} values do not fill shape ${fmt(shape)} of '${name}'`);
-  const dtype: DType = host instanceof Int32Array ? 'i32' : 'f32';
+  const dtype: DType = host instanceof Int32Array ? 'i32' : host instanceof Uint8Array ? 'u8' : 'f32';
   let intRange: [number, number] | undefined;
   if (dtype === 'f32' && opts.checkFinite !== false) {
     for (let i = 0; i < host.length; i++) {
@@ -123,8 +146,17 @@ export function tensor(data: HostArray | number[], shape: Shape, opts: FromDataO
     }
     intRange = [lo, hi];
   }
-  const buffer = rt().pool.acquire(host.byteLength, name);
+  const bytes = storageBytes(shape, dtype);
+  const buffer = rt().pool.acquire(bytes, name);
+  // writeBuffer needs a multiple of 4 bytes: pad a u8 upload to whole words.
+  const padded = host.byteLength === bytes ? host : padTo(host as Uint8Array, bytes);
   // A fresh buffer from the pool is used by no unsubmitted command, so the upload needs no flush.
-  rt().write(buffer, host, 0, false);
+  rt().write(buffer, padded, 0, false);
   return new Tensor([...shape], dtype, buffer, name, intRange);
+}
+
+function padTo(data: Uint8Array, bytes: number): Uint8Array {
+  const out = new Uint8Array(bytes);
+  out.set(data);
+  return out;
 }

@@ -1,4 +1,5 @@
 // Bundles the library, the CLI and the tests with esbuild; WGSL files are inlined as text.
+// `node scripts/build.mjs PATTERN` builds only the test files whose name contains PATTERN (for quick iteration).
 import { build } from 'esbuild';
 import { readdirSync } from 'node:fs';
 
@@ -13,10 +14,17 @@ const common = {
   logLevel: 'warning',
 };
 
-const tests = readdirSync('tests').filter((f) => f.endsWith('.test.ts')).map((f) => `tests/${f}`);
+const only = process.argv[2];
+const tests = readdirSync('tests')
+  .filter((f) => f.endsWith('.test.ts') && (!only || f.includes(only)))
+  .map((f) => `tests/${f}`);
 
 await Promise.all([
-  build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.mjs' }),
-  build({ ...common, entryPoints: ['bin/advfree.ts'], outfile: 'dist/advfree.mjs', banner: { js: '#!/usr/bin/env node' } }),
   build({ ...common, entryPoints: tests, outdir: 'dist/tests', outExtension: { '.js': '.mjs' } }),
+  ...(only
+    ? []
+    : [
+        build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.mjs' }),
+        build({ ...common, entryPoints: ['bin/advfree.ts'], outfile: 'dist/advfree.mjs', banner: { js: '#!/usr/bin/env node' } }),
+      ]),
 ]);

@@ -1,0 +1,72 @@
+// Flag parsing shared by the commands: declared flags with defaults and validation, checked before any work.
+import { parseArgs } from 'node:util';
+
+export class CliError extends Error {}
+
+export interface Flag {
+  type: 'string' | 'boolean';
+  help: string;
+  default?: string | boolean;
+  short?: string;
+  /** Validates (and may convert) a string value; throws CliError naming the valid range. */
+  check?: (v: string) => void;
+}
+
+export type Flags = Record<string, string | boolean | undefined>;
+
+export interface Command {
+  name: string;
+  summary: string;
+  flags: Record<string, Flag>;
+  run: (flags: Flags) => Promise<number>;
+}
+
+export const GLOBAL_FLAGS: Record<string, Flag> = {
+  backend: { type: 'string', help: 'Dawn backend (vulkan, metal, d3d12)' },
+  adapter: { type: 'string', help: 'adapter name substring' },
+};
+
+export function intFlag(name: string, lo: number, hi = Number.MAX_SAFE_INTEGER): (v: string) => void {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < lo || n > hi) throw new CliError(`--${name} must be an integer in [${lo}, ${hi}], got '${v}'`);
+  };
+}
+
+export function numFlag(name: string, lo: number, hi: number): (v: string) => void {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < lo || n > hi) throw new CliError(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
+  };
+}
+
+export function helpText(cmd: Command): string {
+  const rows = Object.entries({ ...cmd.flags, ...GLOBAL_FLAGS }).map(([k, f]) => {
+    const left = `  --${k}${f.type === 'string' ? ' VALUE' : ''}`;
+    const def = f.default !== undefined ? ` (default: ${f.default})` : '';
+    return `${left.padEnd(24)}${f.help}${def}`;
+  });
+  return `advfree ${cmd.name}: ${cmd.summary}\n\nFlags:\n${rows.join('\n')}\n  -h, --help              this help`;
+}
+
+/** Parses and validates a command's flags; returns 'help' after printing help. */
+export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
+  const all = { ...cmd.flags, ...GLOBAL_FLAGS };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const [k, f] of Object.entries(all)) options[k] = f.short ? { type: f.type, short: f.short } : { type: f.type };
+  let values: Flags;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as { values: Flags });
+  } catch (e) {
+    throw new CliError(`${cmd.name}: ${(e as Error).message}`);
+  }
+  if (values.help) {
+    console.log(helpText(cmd));
+    return 'help';
+  }
+  for (const [k, f] of Object.entries(all)) {
+    if (values[k] === undefined && f.default !== undefined) values[k] = f.default;
+    if (typeof values[k] === 'string' && f.check) f.check(values[k] as string);
+  }
+  return values;
+}

@@ -1,0 +1,117 @@
+// Batch normalization (PyTorch BatchNorm2d / BatchNorm1d semantics) with an optional fused ReLU, forward and
+// backward. Kernels: shaders/batchnorm.wgsl.
+import src from '../../shaders/batchnorm.wgsl';
+import { rt } from '../context.js';
+import { checkDtype, fail } from '../check.js';
+import { cdiv, grid, kernel, type KernelSpec } from '../kernel.js';
+import { record } from '../tape.js';
+import { empty, type Tensor } from '../tensor.js';
+
+const PARAMS = ['n:u32', 'c:u32', 'hw:u32', 'eps:f32', 'momentum:f32'] as const;
+const spec = (entry: string): KernelSpec =>
+  kernel({ name: `batchnorm_${entry}`, family: 'batchnorm', source: src, entry, params: PARAMS });
+const STATS = spec('stats');
+const NORMALIZE = spec('normalize');
+const GRAD_SUMS = spec('grad_sums');
+const GRAD_INPUT = spec('grad_input');
+const GRAD_INPUT_EVAL = spec('grad_input_eval');
+
+/** Workgroup size of the per-channel reductions (the WGSL override WG). */
+const WG = 64;
+
+export interface BatchNormState {
+  /** [C], updated in place by training-mode calls. */
+  runningMean: Tensor;
+  /** [C], updated in place (with the unbiased batch variance) by training-mode calls. */
+  runningVar: Tensor;
+}
+
+export interface BatchNormOptions {
+  /** Batch statistics (and a running-statistics update) when true; the running statistics when false. */
+  training: boolean;
+  /** Weight of the batch statistics in the running update; default 0.1. */
+  momentum?: number;
+  /** Added to the variance; default 1e-5. */
+  eps?: number;
+  /** Fuses a ReLU after the affine transform: y = max(0, bn(x)). */
+  relu?: boolean;
+}
+
+/**
+ * Batch norm of x [N, C, H, W] (or [N, C]) per channel, with affine gamma [C] and beta [C]. Training mode
+ * normalizes with the batch mean and biased variance and updates `state` in place; eval mode uses `state`.
+ * The statistics the backward needs are saved in a small [2, C] tensor that lives in the caller's scope
+ * (tidy / valueAndGrads), like the output.
+ */
+export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor {
+  const op = 'batchNorm';
+  const { runningMean, runningVar } = state;
+  for (const [what, t] of [['input', x], ['gamma', gamma], ['beta', beta], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+    checkDtype(op, what, t, 'f32');
+  }
+  if (x.rank !== 4 && x.rank !== 2) fail(op, `input ${x.describe()} must have rank 4 [N,C,H,W] or 2 [N,C]`);
+  const [n, c] = x.shape;
+  const hw = x.rank === 4 ? x.shape[2] * x.shape[3] : 1;
+  for (const [what, t] of [['gamma', gamma], ['beta', beta], ['running mean', runningMean], ['running variance', runningVar]] as const) {
+    if (t.rank !== 1 || t.shape[0] !== c) fail(op, `input ${x.describe()} has ${c} channels, ${what} ${t.describe()} must be [${c}]`);
+  }
+  if (runningMean === runningVar) fail(op, `running mean and running variance are the same tensor ${runningMean.describe()}`);
+  const momentum = opts.momentum ?? 0.1;
+  const eps = opts.eps ?? 1e-5;
+  if (!(momentum >= 0 && momentum <= 1)) fail(op, `momentum ${momentum} must be in [0, 1]`);
+  if (!(eps > 0)) fail(op, `eps ${eps} must be positive`);
+  const training = opts.training;
+  // PyTorch refuses this too: the unbiased variance of a single value is undefined.
+  if (training && n * hw < 2) fail(op, `training needs more than one value per channel, got input ${x.describe()}`);
+  const relu = opts.relu ?? false;
+  const params = { n, c, hw, eps, momentum };
+
+  const saved = empty([2, c], 'batchnorm_saved');
+  rt().dispatch({
+    kernel: STATS,
+    overrides: { EVAL: !training, WG },
+    params,
+    buffers: [x, runningMean, runningVar, saved],
+    groups: grid(training ? c : cdiv(c, WG)),
+  });
+  const y = empty(x.shape, relu ? 'batchnorm_relu' : 'batchnorm');
+  const elementwise = grid(cdiv(x.size, 256));
+  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu }, params, buffers: [x, gamma, beta, saved, y], groups: elementwise });
+
+  record(op, [x, gamma, beta], y, (dy, needs) => {
+    const [needX, needGamma, needBeta] = needs;
+    let dgamma: Tensor | null = null;
+    let dbeta: Tensor | null = null;
+    // Training-mode dx needs both sums; eval-mode dx needs neither.
+    if (needGamma || needBeta || (needX && training)) {
+      dgamma = empty([c], `d${gamma.name}`);
+      dbeta = empty([c], `d${beta.name}`);
+      rt().dispatch({
+        kernel: GRAD_SUMS,
+        overrides: { RELU: relu, WG },
+        params,
+        buffers: [x, gamma, beta, saved, dy, dbeta, dgamma],
+        groups: grid(c),
+      });
+    }
+    let dx: Tensor | null = null;
+    if (needX) {
+      dx = empty(x.shape, `d${x.name}`);
+      if (training) {
+        rt().dispatch({
+          kernel: GRAD_INPUT,
+          overrides: { RELU: relu },
+          params,
+          buffers: [x, gamma, beta, saved, dy, dbeta!, dgamma!, dx],
+          groups: elementwise,
+        });
+      } else {
+        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu }, params, buffers: [x, gamma, beta, saved, dy, dx], groups: elementwise });
+      }
+    }
+    if (!needGamma) dgamma?.dispose();
+    if (!needBeta) dbeta?.dispose();
+    return [dx, needGamma ? dgamma : null, needBeta ? dbeta : null];
+  });
+  return y;
+}

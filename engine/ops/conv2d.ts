@@ -1,0 +1,208 @@
+// 2-D convolution (PyTorch semantics: cross-correlation, zero padding, NCHW) and its gradients, all as
+// implicit GEMMs: forward and input gradient in shaders/conv2d.wgsl, the weight gradient as a split-K GEMM
+// (shaders/conv2d_wgrad.wgsl) whose per-chunk partial sums shaders/conv2d_reduce.wgsl adds up.
+import convSrc from '../../shaders/conv2d.wgsl';
+import wgradSrc from '../../shaders/conv2d_wgrad.wgsl';
+import reduceSrc from '../../shaders/conv2d_reduce.wgsl';
+import { rt } from '../context.js';
+import { checkDtype, checkRank, fail, fmt } from '../check.js';
+import { cdiv, grid, kernel } from '../kernel.js';
+import { record } from '../tape.js';
+import { empty, type Shape, type Tensor } from '../tensor.js';
+
+const CONV = kernel({
+  name: 'conv2d',
+  family: 'conv-forward',
+  source: convSrc,
+  params: ['M:u32', 'Qh:u32', 'Qw:u32', 'stride:u32', 'pad:u32', 'outC:u32', 'outH:u32', 'outW:u32', 'srcC:u32',
+    'srcH:u32', 'srcW:u32', 'kH:u32', 'kW:u32', 'wsOut:u32', 'wsRed:u32', 'coBlocks:u32'],
+});
+const WGRAD = kernel({
+  name: 'conv2d_wgrad',
+  family: 'conv-weight-grad',
+  source: wgradSrc,
+  params: ['rows:u32', 'rowsPerChunk:u32', 'OH:u32', 'OW:u32', 'H:u32', 'W:u32', 'C:u32', 'Cout:u32', 'kH:u32',
+    'kW:u32', 'stride:u32', 'pad:u32', 'cBlocks:u32'],
+});
+const REDUCE = kernel({
+  name: 'conv2d_reduce',
+  family: 'conv-weight-grad',
+  source: reduceSrc,
+  params: ['count:u32', 'L:u32', 'strideI:u32', 'strideK:u32'],
+});
+
+export interface Conv2dOptions {
+  /** Default 1. */
+  stride?: number;
+  /** Zero padding on every side; default 0. */
+  padding?: number;
+  /** Per-output-channel bias [Cout]. */
+  bias?: Tensor;
+}
+
+/** Sizes of one convolution, shared by its three passes. */
+interface Geometry {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  Cout: number;
+  kH: number;
+  kW: number;
+  OH: number;
+  OW: number;
+  stride: number;
+  pad: number;
+}
+
+/** Register-block widths: pixels (fixed) and output channels (the next power of two, up to 16). */
+const TUNE = JSON.parse(process.env.CONV_TUNE ?? '{}');
+const PB = TUNE.PB ?? 4;
+const WG = TUNE.WG ?? 64;
+const channelBlock = (channels: number): number => Math.min(TUNE.CB ?? 16, 2 ** Math.ceil(Math.log2(channels)));
+
+function geometry(op: string, xShape: Shape, wShape: Shape, stride: number, pad: number): Geometry {
+  const [N, C, H, W] = xShape;
+  const [Cout, Cw, kH, kW] = wShape;
+  if (!Number.isInteger(stride) || stride < 1) fail(op, `stride must be a positive integer, got ${stride}`);
+  if (!Number.isInteger(pad) || pad < 0) fail(op, `padding must be a non-negative integer, got ${pad}`);
+  if (C !== Cw) fail(op, `input 'x' ${fmt(xShape)} has ${C} channels, weight 'w' ${fmt(wShape)} expects ${Cw}`);
+  if (kH > H + 2 * pad || kW > W + 2 * pad) {
+    fail(op, `kernel ${kH}x${kW} of weight ${fmt(wShape)} is larger than input ${fmt(xShape)} padded by ${pad}`);
+  }
+  const OH = Math.floor((H + 2 * pad - kH) / stride) + 1;
+  const OW = Math.floor((W + 2 * pad - kW) / stride) + 1;
+  return { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad };
+}
+
+/** Forward (src = x) or input gradient (src = dy): the two gather-style implicit GEMMs of conv2d.wgsl. */
+function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefined, inputGrad: boolean, name: string): Tensor {
+  const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
+  const [outC, outH, outW, srcC, srcH, srcW] = inputGrad ? [C, H, W, Cout, OH, OW] : [Cout, OH, OW, C, H, W];
+  // The input gradient visits its output pixels by residue class mod the stride (see conv2d.wgsl).
+  const classes = inputGrad ? stride * stride : 1;
+  const Qh = inputGrad ? cdiv(H, stride) : OH;
+  const Qw = inputGrad ? cdiv(W, stride) : OW;
+  const M = N * Qh * Qw;
+  const CB = channelBlock(outC);
+  const coBlocks = cdiv(outC, CB);
+  const out = empty([N, outC, outH, outW], name);
+  const kk = kH * kW;
+  rt().dispatch({
+    kernel: CONV,
+    family: inputGrad ? 'conv-input-grad' : 'conv-forward',
+    overrides: { MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined },
+    params: {
+      M, Qh, Qw, stride, pad, outC, outH, outW, srcC, srcH, srcW, kH, kW,
+      wsOut: inputGrad ? kk : C * kk,
+      wsRed: inputGrad ? C * kk : kk,
+      coBlocks,
+    },
+    // Without a bias the binding is unused: any read-only buffer fills it.
+    buffers: [src, w, bias ?? w, out],
+    groups: [...grid(cdiv(M, WG * PB)), classes * coBlocks],
+  });
+  return out;
+}
+
+/** The weight gradient [Cout, C, kH, kW] by split-K: per-chunk partial sums, then one reduction. */
+function weightGrad(g: Geometry, x: Tensor, dy: Tensor): Tensor {
+  const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
+  const dw = empty([Cout, C, kH, kW], 'dw');
+  const CB = channelBlock(Cout);
+  const RB = TUNE.RB ?? (C >= 16 ? 2 : 1);
+  const WGW = Math.min(64, 8 * cdiv(cdiv(C, RB), 8));
+  const cBlocks = cdiv(C, WGW * RB);
+  const coBlocks = cdiv(Cout, CB);
+  const kk = kH * kW;
+  const rows = N * OH;
+  // Enough workgroups to keep every core busy, but chunks long enough that partials stay cheap to reduce.
+  const perChunk = kk * cBlocks * coBlocks;
+  const chunks = Math.max(1, Math.min(cdiv(256, perChunk), Math.floor((rows * OW) / 256), rows));
+  const rowsPerChunk = cdiv(rows, chunks);
+  const nChunks = cdiv(rows, rowsPerChunk);
+  const S = Cout * C * kk;
+  const part = nChunks === 1 ? dw : empty([nChunks, S], 'dw_partials');
+  rt().dispatch({
+    kernel: WGRAD,
+    overrides: { CB, RB, WG: WGW },
+    params: { rows, rowsPerChunk, OH, OW, H, W, C, Cout, kH, kW, stride, pad, cBlocks },
+    buffers: [x, dy, part],
+    groups: [nChunks, kk * cBlocks, coBlocks],
+  });
+  if (part !== dw) {
+    reduce(part, dw, S, nChunks, 1, S);
+    part.dispose();
+  }
+  return dw;
+}
+
+function reduce(src: Tensor, out: Tensor, count: number, L: number, strideI: number, strideK: number): void {
+  rt().dispatch({ kernel: REDUCE, params: { count, L, strideI, strideK }, buffers: [src, out], groups: grid(cdiv(count, 64)) });
+}
+
+/** The bias gradient: sums of dy over each (n, co) plane, then over the batch. */
+function biasGrad(g: Geometry, dy: Tensor): Tensor {
+  const { N, Cout, OH, OW } = g;
+  const planes = empty([N, Cout], 'db_planes');
+  reduce(dy, planes, N * Cout, OH * OW, OH * OW, 1);
+  const db = empty([Cout], 'db');
+  reduce(planes, db, Cout, N, 1, Cout);
+  planes.dispose();
+  return db;
+}
+
+function checkArgs(op: string, x: Tensor, w: Tensor): void {
+  checkRank(op, "input 'x' (NCHW)", x, 4);
+  checkRank(op, "weight 'w' [Cout,C,kH,kW]", w, 4);
+  checkDtype(op, "input 'x'", x, 'f32');
+  checkDtype(op, "weight 'w'", w, 'f32');
+}
+
+/**
+ * 2-D convolution of x [N,C,H,W] with w [Cout,C,kH,kW] (cross-correlation, zero padding): the output is
+ * [N, Cout, OH, OW] with OH = floor((H + 2·padding − kH) / stride) + 1.
+ */
+export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
+  const op = 'conv2d';
+  checkArgs(op, x, w);
+  const g = geometry(op, x.shape, w.shape, opts.stride ?? 1, opts.padding ?? 0);
+  const { bias } = opts;
+  if (bias) {
+    checkDtype(op, "bias 'b'", bias, 'f32');
+    if (bias.rank !== 1 || bias.shape[0] !== g.Cout) fail(op, `bias ${bias.describe()} must be [${g.Cout}] for weight 'w' ${fmt(w.shape)}`);
+  }
+  const y = gatherConv(g, x, w, bias, false, 'conv2d');
+  record(op, bias ? [x, w, bias] : [x, w], y, (dy, needs) => [
+    needs[0] ? gatherConv(g, dy, w, undefined, true, 'dx') : null,
+    needs[1] ? weightGrad(g, x, dy) : null,
+    needs[2] ? biasGrad(g, dy) : null,
+  ]);
+  return y;
+}
+
+/** The gradient of conv2d with respect to its input, for an input of shape xShape (a transposed convolution). */
+export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Omit<Conv2dOptions, 'bias'> = {}): Tensor {
+  const op = 'conv2dInputGrad';
+  checkRank(op, "weight 'w' [Cout,C,kH,kW]", w, 4);
+  if (xShape.length !== 4) fail(op, `input shape ${fmt(xShape)} must have rank 4`);
+  const g = geometry(op, xShape, w.shape, opts.stride ?? 1, opts.padding ?? 0);
+  checkGradShape(op, dy, g);
+  return gatherConv(g, dy, w, undefined, true, 'dx');
+}
+
+/** The gradient of conv2d with respect to its weight, for a weight of shape wShape. */
+export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Omit<Conv2dOptions, 'bias'> = {}): Tensor {
+  const op = 'conv2dWeightGrad';
+  checkRank(op, "input 'x' (NCHW)", x, 4);
+  if (wShape.length !== 4) fail(op, `weight shape ${fmt(wShape)} must have rank 4`);
+  const g = geometry(op, x.shape, wShape, opts.stride ?? 1, opts.padding ?? 0);
+  checkGradShape(op, dy, g);
+  return weightGrad(g, x, dy);
+}
+
+function checkGradShape(op: string, dy: Tensor, g: Geometry): void {
+  checkDtype(op, "output gradient 'dy'", dy, 'f32');
+  const want = [g.N, g.Cout, g.OH, g.OW];
+  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) fail(op, `output gradient ${dy.describe()} must be ${fmt(want)}`);
+}

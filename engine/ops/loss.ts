@@ -1,0 +1,144 @@
+// Classification losses over logits [N, K] and integer labels [N], their backward, and the
+// non-differentiable argmax / accuracy count. All run one invocation per row (see xent.wgsl).
+import xentSrc from '../../shaders/xent.wgsl';
+import { rt } from '../context.js';
+import { checkDtype, checkRank, fail } from '../check.js';
+import { cdiv, grid, kernel } from '../kernel.js';
+import { record } from '../tape.js';
+import { empty, Tensor } from '../tensor.js';
+import { reduceRows } from './reduce.js';
+
+const PARAMS = ['n:u32', 'k:u32', 'scale:f32'] as const;
+const FORWARD = kernel({ name: 'loss_forward', family: 'loss', source: xentSrc, entry: 'forward', params: PARAMS });
+const BACKWARD = kernel({ name: 'loss_backward', family: 'loss', source: xentSrc, entry: 'backward', params: PARAMS });
+const ARGMAX = kernel({ name: 'argmax', family: 'loss', source: xentSrc, entry: 'argmax', params: PARAMS });
+const WG = 64;
+
+/** xent.wgsl's LOSS override. */
+const enum Loss {
+  CrossEntropy = 0,
+  Margin = 1,
+  Correct = 2,
+}
+
+/** Checks logits [N, K] f32; returns [N, K]. */
+function checkLogits(op: string, logits: Tensor): [number, number] {
+  checkDtype(op, 'logits', logits, 'f32');
+  checkRank(op, 'logits [N, K]', logits, 2);
+  return [logits.shape[0], logits.shape[1]];
+}
+
+/**
+ * Checks logits [N, K] against labels [N] i32. Labels uploaded from the host carry their range, so a label
+ * outside [0, K) is rejected here without a readback; labels computed on the GPU are guarded by the kernel.
+ */
+function checkLabels(op: string, logits: Tensor, labels: Tensor): [number, number] {
+  const [n, k] = checkLogits(op, logits);
+  checkDtype(op, 'labels', labels, 'i32');
+  checkRank(op, 'labels [N]', labels, 1);
+  if (labels.shape[0] !== n) {
+    fail(op, `labels ${labels.describe()} has ${labels.shape[0]} entries but logits ${logits.describe()} has ${n} rows`);
+  }
+  if (labels.intRange) {
+    const [lo, hi] = labels.intRange;
+    const bad = lo < 0 ? lo : hi >= k ? hi : null;
+    if (bad !== null) {
+      fail(op, `label ${bad} in labels ${labels.describe()} is out of range [0, ${k}) for K = ${k} classes of logits ${logits.describe()}`);
+    }
+  }
+  return [n, k];
+}
+
+function rowForward(loss: Loss, logits: Tensor, labels: Tensor, name: string): Tensor {
+  const [n, k] = logits.shape;
+  const out = empty([n], name);
+  rt().dispatch({
+    kernel: FORWARD,
+    overrides: { LOSS: loss },
+    params: { n, k, scale: 1 },
+    buffers: [logits, labels, out],
+    groups: grid(cdiv(n, WG)),
+  });
+  return out;
+}
+
+/** d(loss)/d(logits) for a per-row cotangent dy [N] (perRow), or a mean's dy [1]: one dispatch. */
+function rowBackward(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean): Tensor {
+  const [n, k] = logits.shape;
+  const dz = empty(logits.shape, `d${logits.name}`);
+  rt().dispatch({
+    kernel: BACKWARD,
+    overrides: { LOSS: loss, DY_PER_ROW: perRow },
+    params: { n, k, scale: perRow ? 1 : 1 / n },
+    buffers: [logits, labels, dy, dz],
+    groups: grid(cdiv(n, WG)),
+  });
+  return dz;
+}
+
+export interface CrossEntropyOptions {
+  /** 'mean' (default): the batch mean, shape [1]; 'none': the per-example losses, shape [N]. */
+  reduction?: 'mean' | 'none';
+}
+
+/**
+ * Softmax cross-entropy of logits [N, K] against class indices [N] (PyTorch's F.cross_entropy):
+ * loss_i = logsumexp(z_i) - z_iy, computed with the row max subtracted so large logits cannot overflow.
+ * The mean is shape [1], like `sum` and `mean`, so it adds to other scalar terms without a reshape.
+ * Backward: (softmax(z_i) - onehot(y_i)) · dy_i, or · dy/N for the mean, in one kernel that recomputes the
+ * softmax from the logits (nothing is saved, so nothing outlives the op when no tape records it).
+ */
+export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const op = 'softmaxCrossEntropy';
+  const reduction = opts.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'none') fail(op, `reduction must be 'mean' or 'none', got '${reduction}'`);
+  const [n] = checkLabels(op, logits, labels);
+  let y: Tensor;
+  if (reduction === 'none') {
+    y = rowForward(Loss.CrossEntropy, logits, labels, op);
+  } else {
+    const rows = rowForward(Loss.CrossEntropy, logits, labels, `${op}_rows`);
+    y = reduceRows(rows, n, [1], 1 / n, op);
+    rows.dispose();
+  }
+  record(op, [logits, labels], y, (dy, needs) => [
+    needs[0] ? rowBackward(Loss.CrossEntropy, logits, labels, dy, reduction === 'none') : null,
+    null,
+  ]);
+  return y;
+}
+
+/**
+ * The Carlini-Wagner margin per example, [N]: max_{j≠y} z_j - z_y (positive where the example is
+ * misclassified). Backward: +dy_i at the runner-up j*, -dy_i at y; ties for j* go to the lowest index.
+ */
+export function marginLoss(logits: Tensor, labels: Tensor): Tensor {
+  const op = 'marginLoss';
+  const [, k] = checkLabels(op, logits, labels);
+  if (k < 2) fail(op, `logits ${logits.describe()} have K = ${k} class; the margin needs at least 2`);
+  const y = rowForward(Loss.Margin, logits, labels, op);
+  record(op, [logits, labels], y, (dy, needs) => [needs[0] ? rowBackward(Loss.Margin, logits, labels, dy, true) : null, null]);
+  return y;
+}
+
+/**
+ * The index of each row's largest logit, i32 [N]; ties go to the lowest index. Not differentiable. The
+ * result records its range [0, K-1], so it can serve as labels (e.g. attacking the model's own predictions).
+ */
+export function argmax(x: Tensor): Tensor {
+  const [n, k] = checkLogits('argmax', x);
+  const name = 'argmax';
+  const out = new Tensor([n], 'i32', rt().pool.acquire(n * 4, name), name, [0, k - 1]);
+  rt().dispatch({ kernel: ARGMAX, params: { n, k, scale: 1 }, buffers: [x, out], groups: grid(cdiv(n, WG)) });
+  return out;
+}
+
+/** The number of rows whose argmax (lowest index on ties) equals the label, as an f32 [1]. Not differentiable. */
+export function countCorrect(logits: Tensor, labels: Tensor): Tensor {
+  const op = 'countCorrect';
+  const [n] = checkLabels(op, logits, labels);
+  const hits = rowForward(Loss.Correct, logits, labels, `${op}_rows`);
+  const count = reduceRows(hits, n, [1], 1, op);
+  hits.dispose();
+  return count;
+}

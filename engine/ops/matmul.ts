@@ -1,0 +1,133 @@
+// Matrix multiplication C = op(A)·op(B), batched or not, and the linear layer built on it. One tiled kernel
+// (shaders/matmul.wgsl) serves every transpose combination, so the backward passes are matmuls too.
+import src from '../../shaders/matmul.wgsl';
+import { rt } from '../context.js';
+import { checkDtype, fail, fmt } from '../check.js';
+import { cdiv, kernel, MAX_GROUPS_PER_DIM, type KernelFamily } from '../kernel.js';
+import { record } from '../tape.js';
+import { empty, type Tensor } from '../tensor.js';
+import { reduceRows } from './reduce.js';
+
+const MATMUL = kernel({
+  name: 'matmul',
+  family: 'matmul',
+  source: src,
+  params: ['M:u32', 'N:u32', 'K:u32', 'strideA:u32', 'strideB:u32', 'strideC:u32'],
+});
+const TILE = 64;
+
+export interface MatmulOptions {
+  /** Use Aᵀ: a is stored [K, M] (or [batch, K, M]). */
+  transA?: boolean;
+  /** Use Bᵀ: b is stored [N, K] (or [batch, N, K]). */
+  transB?: boolean;
+}
+
+interface Dims {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  /** Whether each operand has a batch dimension (a rank-2 operand is broadcast over the batch). */
+  batchedA: boolean;
+  batchedB: boolean;
+}
+
+function dims(op: string, a: Tensor, b: Tensor, ta: boolean, tb: boolean): Dims {
+  checkDtype(op, "'a'", a, 'f32');
+  checkDtype(op, "'b'", b, 'f32');
+  for (const [t, what] of [[a, "'a'"], [b, "'b'"]] as const) {
+    if (t.rank !== 2 && t.rank !== 3) fail(op, `${what} must have rank 2 or 3 ([batch,] rows, cols), got ${t.describe()}`);
+  }
+  const mat = (t: Tensor) => t.shape.slice(-2);
+  const [aR, aC] = mat(a);
+  const [bR, bC] = mat(b);
+  const [M, Ka] = ta ? [aC, aR] : [aR, aC];
+  const [Kb, N] = tb ? [bC, bR] : [bR, bC];
+  const how = `${ta ? 'aᵀ' : 'a'}·${tb ? 'bᵀ' : 'b'}`;
+  if (Ka !== Kb) fail(op, `inner dimensions differ in ${how}: 'a' ${fmt(a.shape)} gives ${Ka}, 'b' ${fmt(b.shape)} gives ${Kb}`);
+  const batchedA = a.rank === 3;
+  const batchedB = b.rank === 3;
+  if (batchedA && batchedB && a.shape[0] !== b.shape[0]) {
+    fail(op, `batch sizes differ: 'a' ${fmt(a.shape)} vs 'b' ${fmt(b.shape)}`);
+  }
+  const batch = batchedA ? a.shape[0] : batchedB ? b.shape[0] : 1;
+  if (batch > MAX_GROUPS_PER_DIM) fail(op, `batch ${batch} exceeds ${MAX_GROUPS_PER_DIM}`);
+  return { batch, M, N, K: Ka, batchedA, batchedB };
+}
+
+/** One dispatch of the kernel; `batched` says whether the result has a batch dimension. */
+function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, bias: Tensor | undefined, name: string,
+  family: KernelFamily = 'matmul'): Tensor {
+  const { batch, M, N, K } = d;
+  const batched = d.batchedA || d.batchedB;
+  const c = empty(batched ? [batch, M, N] : [M, N], name);
+  rt().dispatch({
+    kernel: MATMUL,
+    family,
+    overrides: { TA: ta, TB: tb, HAS_BIAS: bias !== undefined },
+    params: { M, N, K, strideA: d.batchedA ? M * K : 0, strideB: d.batchedB ? K * N : 0, strideC: M * N },
+    buffers: [a, b, bias ?? a, c],
+    groups: [cdiv(N, TILE), cdiv(M, TILE), batch],
+  });
+  return c;
+}
+
+/** Sums a batched gradient over the batch, for an operand that was broadcast. */
+function unbroadcast(g: Tensor, batchedInput: boolean, batched: boolean, family: KernelFamily): Tensor {
+  if (batchedInput || !batched) return g;
+  const s = reduceRows(g, g.shape[0], g.shape.slice(1), 1, 'matmul', family);
+  g.dispose();
+  return s;
+}
+
+/**
+ * C = op(a)·op(b) with op a transpose where asked. Rank 2 or 3 operands; with rank 3 the leading dimension is
+ * a batch, and a rank-2 operand is shared by every batch entry.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const op = 'matmul';
+  const ta = opts.transA ?? false;
+  const tb = opts.transB ?? false;
+  const d = dims(op, a, b, ta, tb);
+  const c = run(a, b, d, ta, tb, undefined, 'matmul');
+  const batched = d.batchedA || d.batchedB;
+  record(op, [a, b], c, (dc, needs) => {
+    // d(op(A)) = dC·op(B)ᵀ and d(op(B)) = op(A)ᵀ·dC, each written as one matmul in the stored layouts.
+    const gradDims = (x: Tensor, y: Tensor, tx: boolean, ty: boolean) => dims(op, x, y, tx, ty);
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needs[0]) {
+      const [x, y, tx, ty] = ta ? [b, dc, tb, true] : [dc, b, false, !tb];
+      da = unbroadcast(run(x, y, gradDims(x, y, tx, ty), tx, ty, undefined, `d${a.name}`), d.batchedA, batched, 'matmul');
+    }
+    if (needs[1]) {
+      const [x, y, tx, ty] = tb ? [dc, a, true, ta] : [a, dc, !ta, false];
+      db = unbroadcast(run(x, y, gradDims(x, y, tx, ty), tx, ty, undefined, `d${b.name}`), d.batchedB, batched, 'matmul');
+    }
+    return [da, db];
+  });
+  return c;
+}
+
+/**
+ * A fully connected layer y = x·wᵀ + b (PyTorch's nn.Linear layout): x [N, in], w [out, in], b [out].
+ * The bias is fused into the matmul; the weight and bias gradients count as 'weight-grad' work.
+ */
+export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
+  const op = 'linear';
+  if (x.rank !== 2) fail(op, `input 'x' must be [N, in], got ${x.describe()}`);
+  if (w.rank !== 2) fail(op, `weight 'w' must be [out, in], got ${w.describe()}`);
+  if (x.shape[1] !== w.shape[1]) fail(op, `input 'x' ${fmt(x.shape)} has ${x.shape[1]} features, weight 'w' ${fmt(w.shape)} expects ${w.shape[1]}`);
+  if (b) {
+    checkDtype(op, "bias 'b'", b, 'f32');
+    if (b.rank !== 1 || b.shape[0] !== w.shape[0]) fail(op, `bias ${b.describe()} must be [${w.shape[0]}] for weight 'w' ${fmt(w.shape)}`);
+  }
+  const y = run(x, w, dims(op, x, w, false, true), false, true, b, 'linear');
+  record(op, b ? [x, w, b] : [x, w], y, (dy, needs) => [
+    needs[0] ? run(dy, w, dims(op, dy, w, false, false), false, false, undefined, `d${x.name}`) : null,
+    needs[1] ? run(dy, x, dims(op, dy, x, true, false), true, false, undefined, `d${w.name}`, 'weight-grad') : null,
+    needs[2] ? reduceRows(dy, dy.shape[0], [w.shape[0]], 1, `d${b!.name}`, 'weight-grad') : null,
+  ]);
+  return y;
+}

@@ -1,0 +1,159 @@
+// Minibatches over an in-memory dataset: a seeded shuffle per epoch (the order of epoch e depends only on
+// (seed, e)), a resumable position, and one batch prepared ahead while the caller awaits GPU work.
+
+export interface LoaderPosition {
+  epoch: number;
+  /** Index of the next batch within the epoch. */
+  batch: number;
+}
+
+export interface LoaderOptions {
+  batchSize: number;
+  /** Shuffle seed (default 0). */
+  seed?: number;
+  /** false: dataset order every epoch (evaluation). Default true. */
+  shuffle?: boolean;
+  /** Skip the smaller last batch of each epoch. Default false. */
+  dropLast?: boolean;
+  /** Where to start, e.g. a checkpoint's `batch.next`. Default epoch 0, batch 0. */
+  start?: LoaderPosition;
+}
+
+export interface Batch {
+  /** count * sampleBytes bytes, the samples in batch order. */
+  images: Uint8Array;
+  labels: Int32Array;
+  count: number;
+  /** Dataset indices of the samples. */
+  indices: Uint32Array;
+  epoch: number;
+  batch: number;
+  /** The position after this batch: save it to resume with the following batch. */
+  next: LoaderPosition;
+}
+
+/** A 32-bit hash of (seed, epoch) to seed each epoch's generator independently. */
+function mix(seed: number, epoch: number): number {
+  let h = Math.imul(seed ^ 0x3c6ef372, 0x9e3779b1) ^ Math.imul(epoch + 0x165667b1, 0x85ebca77);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Mulberry32: uniform 32-bit integers from a 32-bit state. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+export class Loader {
+  readonly count: number;
+  readonly sampleBytes: number;
+  readonly batchSize: number;
+  readonly batchesPerEpoch: number;
+  private readonly images: Uint8Array;
+  private readonly labels: Int32Array;
+  private readonly seed: number;
+  private readonly shuffle: boolean;
+  private readonly dropLast: boolean;
+  private pos: LoaderPosition = { epoch: 0, batch: 0 };
+  private cached: { epoch: number; order: Uint32Array } | null = null;
+
+  constructor(data: { images: Uint8Array; labels: Int32Array }, opts: LoaderOptions) {
+    const n = data.labels.length;
+    if (n === 0) throw new Error('Loader: the dataset is empty');
+    if (data.images.length % n !== 0) throw new Error(`Loader: ${data.images.length} image bytes do not split into ${n} samples`);
+    if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) throw new Error(`Loader: batchSize must be an integer >= 1, got ${opts.batchSize}`);
+    const seed = opts.seed ?? 0;
+    if (!Number.isInteger(seed)) throw new Error(`Loader: seed must be an integer, got ${seed}`);
+    this.images = data.images;
+    this.labels = data.labels;
+    this.count = n;
+    this.sampleBytes = data.images.length / n;
+    this.batchSize = opts.batchSize;
+    this.seed = seed;
+    this.shuffle = opts.shuffle ?? true;
+    this.dropLast = opts.dropLast ?? false;
+    this.batchesPerEpoch = this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+    if (this.batchesPerEpoch === 0) throw new Error(`Loader: dropLast with ${n} samples and batchSize ${this.batchSize} gives no batch`);
+    if (opts.start) this.seek(opts.start);
+  }
+
+  /** The sample order of an epoch: a permutation of 0..count-1 that depends only on (seed, epoch). */
+  order(epoch: number): Uint32Array {
+    if (this.cached?.epoch === epoch) return this.cached.order;
+    const order = new Uint32Array(this.count);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    if (this.shuffle) {
+      const next = mulberry32(mix(this.seed, epoch));
+      // Fisher-Yates; the 32-bit multiply-shift bias is below 2^-16 for any CIFAR-size dataset.
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor((next() * (i + 1)) / 4294967296);
+        const t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+    }
+    this.cached = { epoch, order };
+    return order;
+  }
+
+  /** The position of the next batch to be handed out. */
+  position(): LoaderPosition {
+    return { ...this.pos };
+  }
+
+  seek(p: LoaderPosition): void {
+    if (!(Number.isInteger(p.epoch) && p.epoch >= 0 && Number.isInteger(p.batch) && p.batch >= 0 && p.batch <= this.batchesPerEpoch)) {
+      throw new Error(`Loader: position {epoch: ${p.epoch}, batch: ${p.batch}} is outside epochs >= 0, batches 0..${this.batchesPerEpoch}`);
+    }
+    this.pos = p.batch === this.batchesPerEpoch ? { epoch: p.epoch + 1, batch: 0 } : { epoch: p.epoch, batch: p.batch };
+  }
+
+  private build(p: LoaderPosition): Batch {
+    const order = this.order(p.epoch);
+    const lo = p.batch * this.batchSize;
+    const indices = order.slice(lo, Math.min(lo + this.batchSize, this.count));
+    const sb = this.sampleBytes;
+    const images = new Uint8Array(indices.length * sb);
+    const labels = new Int32Array(indices.length);
+    for (let k = 0; k < indices.length; k++) {
+      const i = indices[k];
+      images.set(this.images.subarray(i * sb, (i + 1) * sb), k * sb);
+      labels[k] = this.labels[i];
+    }
+    const last = p.batch + 1 === this.batchesPerEpoch;
+    const next = last ? { epoch: p.epoch + 1, batch: 0 } : { epoch: p.epoch, batch: p.batch + 1 };
+    return { images, labels, count: indices.length, indices, epoch: p.epoch, batch: p.batch, next };
+  }
+
+  /** The next batch (rolling over into the next epoch), synchronously. */
+  next(): Batch {
+    const b = this.build(this.pos);
+    this.pos = b.next;
+    return b;
+  }
+
+  /**
+   * The remaining batches of the current epoch. The batch after the one handed out is built on the event loop
+   * while the caller awaits its GPU work; the position advances only as batches are handed out, so breaking out
+   * of the loop loses nothing.
+   */
+  async *epoch(): AsyncGenerator<Batch, void, undefined> {
+    const epoch = this.pos.epoch;
+    const ahead = (p: LoaderPosition): Promise<Batch> => new Promise((res) => setImmediate(() => res(this.build(p))));
+    let pending: Promise<Batch> | null = ahead(this.pos);
+    while (pending) {
+      const b: Batch = await pending;
+      pending = b.next.epoch === epoch ? ahead(b.next) : null;
+      this.pos = b.next;
+      yield b;
+    }
+  }
+}

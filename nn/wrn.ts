@@ -1,0 +1,119 @@
+// WideResNet WRN-d-k with pre-activation blocks, in exactly the layout of the adversarial-robustness ecosystem's
+// PyTorch model (RobustBench / TRADES / Madry), so that state_dict names, shapes and semantics match one to one.
+import { add, globalAvgPool, type Tensor } from '../engine/index.js';
+import { BatchNorm2d, Conv2d, Init, Linear } from './layers.js';
+import { Module } from './module.js';
+
+export interface WrnConfig {
+  depth: number;
+  width: number;
+  classes: number;
+}
+
+/** Parses 'wrn-16-1', 'wrn-28-10', 'wrn-34-10'; 'wrn-32-10' is the paper's name for WRN-34-10 (5 blocks a group). */
+export function parseArch(arch: string, classes = 10): WrnConfig {
+  const m = /^wrn-(\d+)-(\d+)$/i.exec(arch.trim());
+  if (!m) throw new Error(`unknown model '${arch}': expected wrn-DEPTH-WIDTH, e.g. wrn-16-1, wrn-28-10, wrn-34-10`);
+  let depth = Number(m[1]);
+  const width = Number(m[2]);
+  if (depth === 32) depth = 34;
+  if ((depth - 4) % 6 !== 0 || depth < 10) {
+    throw new Error(`model '${arch}': depth must be 6n+4 with n >= 1 (10, 16, 22, 28, 34, ...), or 32 for WRN-34`);
+  }
+  if (width < 1) throw new Error(`model '${arch}': width must be >= 1`);
+  return { depth, width, classes };
+}
+
+export const archName = (c: WrnConfig): string => `wrn-${c.depth}-${c.width}`;
+
+/** Pre-activation basic block: BN-ReLU-conv3x3-BN-ReLU-conv3x3, with a 1x1 conv shortcut where the shape changes. */
+class BasicBlock extends Module {
+  readonly bn1: BatchNorm2d;
+  readonly conv1: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly conv2: Conv2d;
+  readonly convShortcut: Conv2d | null;
+
+  constructor(inPlanes: number, outPlanes: number, stride: number, init: Init) {
+    super();
+    this.bn1 = new BatchNorm2d(inPlanes);
+    this.conv1 = new Conv2d(inPlanes, outPlanes, 3, stride, 1, init);
+    this.bn2 = new BatchNorm2d(outPlanes);
+    this.conv2 = new Conv2d(outPlanes, outPlanes, 3, 1, 1, init);
+    this.convShortcut = inPlanes === outPlanes ? null : new Conv2d(inPlanes, outPlanes, 1, stride, 0, init);
+  }
+
+  protected override children(): [string, Module][] {
+    const c: [string, Module][] = [['bn1', this.bn1], ['conv1', this.conv1], ['bn2', this.bn2], ['conv2', this.conv2]];
+    if (this.convShortcut) c.push(['convShortcut', this.convShortcut]);
+    return c;
+  }
+
+  forward(x: Tensor): Tensor {
+    const a = this.bn1.forward(x, true);
+    const out = this.conv2.forward(this.bn2.forward(this.conv1.forward(a), true));
+    // As in the reference: with a shortcut conv, the shortcut also sees the pre-activated input.
+    return add(this.convShortcut ? this.convShortcut.forward(a) : x, out);
+  }
+}
+
+/** A group of blocks, named `layer.0`, `layer.1`, ... like the reference's nn.Sequential. */
+class NetworkBlock extends Module {
+  readonly blocks: BasicBlock[];
+
+  constructor(n: number, inPlanes: number, outPlanes: number, stride: number, init: Init) {
+    super();
+    this.blocks = Array.from({ length: n }, (_, i) => new BasicBlock(i === 0 ? inPlanes : outPlanes, outPlanes, i === 0 ? stride : 1, init));
+  }
+
+  protected override children(): [string, Module][] {
+    return this.blocks.map((b, i) => [`layer.${i}`, b]);
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.blocks.reduce((h, b) => b.forward(h), x);
+  }
+}
+
+export class WideResNet extends Module {
+  readonly conv1: Conv2d;
+  readonly block1: NetworkBlock;
+  readonly block2: NetworkBlock;
+  readonly block3: NetworkBlock;
+  readonly bn1: BatchNorm2d;
+  readonly fc: Linear;
+
+  constructor(readonly config: WrnConfig, seed = 0) {
+    super();
+    const { depth, width, classes } = config;
+    const n = (depth - 4) / 6;
+    const ch = [16, 16 * width, 32 * width, 64 * width];
+    const init = new Init(seed);
+    this.conv1 = new Conv2d(3, ch[0], 3, 1, 1, init);
+    this.block1 = new NetworkBlock(n, ch[0], ch[1], 1, init);
+    this.block2 = new NetworkBlock(n, ch[1], ch[2], 2, init);
+    this.block3 = new NetworkBlock(n, ch[2], ch[3], 2, init);
+    this.bn1 = new BatchNorm2d(ch[3]);
+    this.fc = new Linear(ch[3], classes, init);
+    // Name every tensor after its state_dict key, so errors point at the layer.
+    for (const [name, p] of this.namedParameters()) p.tensor.name = name;
+    for (const [name, b] of this.namedBuffers()) if ('tensor' in b) b.tensor.name = name;
+  }
+
+  protected override children(): [string, Module][] {
+    return [
+      ['conv1', this.conv1],
+      ['block1', this.block1],
+      ['block2', this.block2],
+      ['block3', this.block3],
+      ['bn1', this.bn1],
+      ['fc', this.fc],
+    ];
+  }
+
+  /** Logits [N, classes] for images [N, 3, H, W] in [0, 1]. */
+  forward(x: Tensor): Tensor {
+    const h = this.block3.forward(this.block2.forward(this.block1.forward(this.conv1.forward(x))));
+    return this.fc.forward(globalAvgPool(this.bn1.forward(h, true)));
+  }
+}

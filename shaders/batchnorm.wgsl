@@ -1,0 +1,182 @@
+// Batch normalization per channel over (N, H, W) of an NCHW tensor ([N, C] is the case H·W = 1), PyTorch
+// semantics. `saved` holds [mean | invstd], 2·C floats, x̂ = (x - mean)·invstd, M = N·H·W, and
+// dy' = dy·(gamma·x̂ + beta > 0) with the fused ReLU (RELU), dy' = dy without it. Entry points:
+//   stats            training: one workgroup per channel: two passes over x (mean, then the sum of squared
+//                    deviations: stable, unlike E[x²] - E[x]² in fp32) → saved; running statistics updated in
+//                    place with the unbiased variance. EVAL: saved from the running statistics, one channel per
+//                    invocation, so the backward keeps the values the forward used.
+//   normalize        y = gamma·x̂ + beta, then max(0, y) with RELU.
+//   grad_sums        one workgroup per channel: sum(dy') → dbeta, sum(dy'·x̂) → dgamma.
+//   grad_input       training: dx = gamma·invstd·(dy' - (sum(dy') + x̂·sum(dy'·x̂)) / M).
+//   grad_input_eval  eval: the statistics are constants, dx = gamma·invstd·dy'.
+// Entry points bind only what they use, so a binding number names different buffers in different entries.
+override RELU: bool = false;
+override EVAL: bool = false;
+// Workgroup size of the per-channel reductions (a power of two).
+override WG: u32 = 64u;
+
+struct Params { n: u32, c: u32, hw: u32, eps: f32, momentum: f32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+
+// stats
+@group(0) @binding(2) var<storage, read_write> run_mean: array<f32>;
+@group(0) @binding(3) var<storage, read_write> run_var: array<f32>;
+@group(0) @binding(4) var<storage, read_write> saved_out: array<f32>;
+
+// normalize, grad_sums, grad_input, grad_input_eval
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read> saved: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;        // normalize
+@group(0) @binding(5) var<storage, read> dy: array<f32>;             // the gradient entries
+@group(0) @binding(6) var<storage, read_write> sum_dy: array<f32>;   // grad_sums
+@group(0) @binding(7) var<storage, read_write> sum_dyx: array<f32>;
+@group(0) @binding(6) var<storage, read> sum_dy_in: array<f32>;      // grad_input
+@group(0) @binding(7) var<storage, read> sum_dyx_in: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dx: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dx_eval: array<f32>;  // grad_input_eval
+
+var<workgroup> red: array<vec2f, WG>;
+
+// Sums v over the workgroup (tree in workgroup memory); every invocation gets the total.
+fn tree_sum(lid: u32, v: vec2f) -> vec2f {
+  red[lid] = v;
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid < s) { red[lid] += red[lid + s]; }
+  }
+  workgroupBarrier();
+  let total = red[0];
+  workgroupBarrier(); // red is reused by the next tree_sum
+  return total;
+}
+
+// Invocation lid of channel c's workgroup visits elements j = lid, lid + WG, ... < M of the channel. The
+// element index (n·C + c)·HW + s is advanced incrementally, so the loop does no integer division.
+struct Walk { i: u32, s: u32, dn: u32, ds: u32 }
+
+fn walk_start(c: u32, lid: u32) -> Walk {
+  let n = lid / p.hw;
+  let s = lid % p.hw;
+  return Walk((n * p.c + c) * p.hw + s, s, WG / p.hw, WG % p.hw);
+}
+
+fn walk_next(w: ptr<function, Walk>) {
+  let plane = p.c * p.hw;
+  (*w).s += (*w).ds;
+  (*w).i += (*w).dn * plane + (*w).ds;
+  if ((*w).s >= p.hw) {
+    (*w).s -= p.hw;
+    (*w).i += plane - p.hw;
+  }
+}
+
+fn channel_of_workgroup(wid: vec3u, nwg: vec3u) -> u32 {
+  return wid.x + wid.y * nwg.x;
+}
+
+fn xhat(v: f32, c: u32) -> f32 {
+  return (v - saved[c]) * saved[p.c + c];
+}
+
+// The pre-activation is recomputed with the same fma as normalize, so the mask matches the forward exactly.
+fn masked(g: f32, xh: f32, c: u32) -> f32 {
+  if (RELU) { return select(0.0, g, fma(gamma[c], xh, beta[c]) > 0.0); }
+  return g;
+}
+
+@compute @workgroup_size(WG)
+fn stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+         @builtin(local_invocation_index) lid: u32) {
+  if (EVAL) {
+    let c = channel_of_workgroup(wid, nwg) * WG + lid;
+    if (c < p.c) {
+      saved_out[c] = run_mean[c];
+      saved_out[p.c + c] = 1.0 / sqrt(run_var[c] + p.eps);
+    }
+    return;
+  }
+  let c = channel_of_workgroup(wid, nwg);
+  if (c >= p.c) { return; }
+  let m = p.n * p.hw;
+  var acc = 0.0;
+  var w = walk_start(c, lid);
+  for (var j = lid; j < m; j += WG) {
+    acc += x[w.i];
+    walk_next(&w);
+  }
+  let mean = tree_sum(lid, vec2f(acc, 0.0)).x / f32(m);
+  acc = 0.0;
+  w = walk_start(c, lid);
+  for (var j = lid; j < m; j += WG) {
+    let d = x[w.i] - mean;
+    acc = fma(d, d, acc);
+    walk_next(&w);
+  }
+  let ssd = tree_sum(lid, vec2f(acc, 0.0)).x;
+  if (lid == 0u) {
+    let biased = ssd / f32(m);
+    saved_out[c] = mean;
+    saved_out[p.c + c] = 1.0 / sqrt(biased + p.eps);
+    // mix(a, b, t) = a·(1 - t) + b·t: PyTorch's running = (1 - momentum)·running + momentum·batch.
+    run_mean[c] = mix(run_mean[c], mean, p.momentum);
+    run_var[c] = mix(run_var[c], ssd / f32(m - 1u), p.momentum);
+  }
+}
+
+fn elementwise_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
+  return (wid.x + wid.y * nwg.x) * 256u + lid;
+}
+
+@compute @workgroup_size(256)
+fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_index) lid: u32) {
+  let i = elementwise_index(wid, nwg, lid);
+  if (i >= p.n * p.c * p.hw) { return; }
+  let c = (i / p.hw) % p.c;
+  let v = fma(gamma[c], xhat(x[i], c), beta[c]);
+  y[i] = select(v, max(v, 0.0), RELU);
+}
+
+@compute @workgroup_size(WG)
+fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+             @builtin(local_invocation_index) lid: u32) {
+  let c = channel_of_workgroup(wid, nwg);
+  if (c >= p.c) { return; }
+  let m = p.n * p.hw;
+  var acc = vec2f(0.0);
+  var w = walk_start(c, lid);
+  for (var j = lid; j < m; j += WG) {
+    let xh = xhat(x[w.i], c);
+    let g = masked(dy[w.i], xh, c);
+    acc += vec2f(g, g * xh);
+    walk_next(&w);
+  }
+  let total = tree_sum(lid, acc);
+  if (lid == 0u) {
+    sum_dy[c] = total.x;
+    sum_dyx[c] = total.y;
+  }
+}
+
+@compute @workgroup_size(256)
+fn grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+              @builtin(local_invocation_index) lid: u32) {
+  let i = elementwise_index(wid, nwg, lid);
+  if (i >= p.n * p.c * p.hw) { return; }
+  let c = (i / p.hw) % p.c;
+  let xh = xhat(x[i], c);
+  let g = masked(dy[i], xh, c);
+  let m = f32(p.n * p.hw);
+  dx[i] = gamma[c] * saved[p.c + c] * (g - fma(xh, sum_dyx_in[c], sum_dy_in[c]) / m);
+}
+
+@compute @workgroup_size(256)
+fn grad_input_eval(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                   @builtin(local_invocation_index) lid: u32) {
+  let i = elementwise_index(wid, nwg, lid);
+  if (i >= p.n * p.c * p.hw) { return; }
+  let c = (i / p.hw) % p.c;
+  dx_eval[i] = gamma[c] * saved[p.c + c] * masked(dy[i], xhat(x[i], c), c);
+}

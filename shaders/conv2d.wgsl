@@ -1,0 +1,137 @@
+// Implicit-GEMM convolution without im2col buffers. MODE picks the pass:
+//   0: forward             out = x [N,C,H,W] (*) w [Cout,C,kH,kW]        (src = x,  out channels = Cout)
+//   1: input gradient      out = dy [N,Cout,OH,OW] (*)^T w  -> dx [N,C,H,W] (src = dy, out channels = C)
+// Each invocation keeps a register block of PB output pixels x CB output channels and reduces over the source
+// channels, tap by tap. The channel block comes from the workgroup id, so every weight load has the same
+// address in all invocations (a scalar load on lavapipe); only the source pixels are gathered per invocation.
+// The input gradient of a stride-s convolution splits the output pixels into s*s residue classes
+// (ih % s, iw % s): within a class the contributing taps and the offsets oh - ih/s are the same for every
+// pixel, so the tap loop visits only the taps that contribute and needs no division.
+override MODE: u32 = 0u;
+override PB: u32 = 4u; // pixels per invocation, <= 4
+override CB: u32 = 8u; // output channels per invocation, <= 16
+override WG: u32 = 64u;
+override HAS_BIAS: bool = false;
+
+struct Params {
+  M: u32,        // output pixels per class: N * Qh * Qw
+  Qh: u32,       // pixel grid of one class: forward OH x OW; input gradient ceil(H/s) x ceil(W/s)
+  Qw: u32,
+  stride: u32,
+  pad: u32,
+  outC: u32,
+  outH: u32,
+  outW: u32,
+  srcC: u32,     // reduction channels
+  srcH: u32,
+  srcW: u32,
+  kH: u32,
+  kW: u32,
+  wsOut: u32,    // weight strides of an output channel and of a reduction channel
+  wsRed: u32,
+  coBlocks: u32, // channel blocks; workgroup z = class * coBlocks + block
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let s = p.stride;
+  let cls = wid.z / p.coBlocks;
+  let co0 = (wid.z - cls * p.coBlocks) * CB;
+  let rh = cls / s;
+  let rw = cls - rh * s;
+  let srcPlane = p.srcH * p.srcW;
+  let outPlane = p.outH * p.outW;
+
+  // Per pixel: source coordinates before the tap offset, image base, validity, destination.
+  // Consecutive invocations take consecutive pixels, so each gather touches few cache lines.
+  var qy: array<i32, 4>;
+  var qx: array<i32, 4>;
+  var base: array<u32, 4>;
+  var ok: array<bool, 4>;
+  var dst: array<u32, 4>;
+  let first = (wid.x + wid.y * nwg.x) * WG * PB + lid;
+  for (var j = 0u; j < PB; j++) {
+    let m = first + j * WG;
+    let qw = m % p.Qw;
+    let t = m / p.Qw;
+    let qh = t % p.Qh;
+    let n = t / p.Qh;
+    var oy = qh;
+    var ox = qw;
+    if (MODE == 0u) {
+      qy[j] = i32(qh * s);
+      qx[j] = i32(qw * s);
+    } else {
+      oy = qh * s + rh;
+      ox = qw * s + rw;
+      qy[j] = i32(qh);
+      qx[j] = i32(qw);
+    }
+    ok[j] = m < p.M && oy < p.outH && ox < p.outW;
+    base[j] = n * p.srcC * srcPlane;
+    dst[j] = (n * p.outC * p.outH + oy) * p.outW + ox;
+  }
+
+  // Clamped channel rows keep the loads of a partial block in bounds; those results are not stored.
+  var wrow: array<u32, 16>;
+  for (var i = 0u; i < CB; i++) {
+    wrow[i] = min(co0 + i, p.outC - 1u) * p.wsOut;
+  }
+
+  var acc: array<f32, 64>; // [CB][PB]
+  var kh0 = 0u;
+  var kw0 = 0u;
+  var kstep = 1u;
+  if (MODE == 1u) {
+    kh0 = (rh + p.pad) % s;
+    kw0 = (rw + p.pad) % s;
+    kstep = s;
+  }
+  for (var kh = kh0; kh < p.kH; kh += kstep) {
+    var dy: i32;
+    if (MODE == 0u) { dy = i32(kh) - i32(p.pad); } else { dy = (i32(rh + p.pad) - i32(kh)) / i32(s); }
+    for (var kw = kw0; kw < p.kW; kw += kstep) {
+      var dx: i32;
+      if (MODE == 0u) { dx = i32(kw) - i32(p.pad); } else { dx = (i32(rw + p.pad) - i32(kw)) / i32(s); }
+      var off: array<u32, 4>;
+      var v: array<bool, 4>;
+      for (var j = 0u; j < PB; j++) {
+        let sy = qy[j] + dy;
+        let sx = qx[j] + dx;
+        v[j] = ok[j] && sy >= 0 && sy < i32(p.srcH) && sx >= 0 && sx < i32(p.srcW);
+        off[j] = select(0u, base[j] + u32(sy) * p.srcW + u32(sx), v[j]);
+      }
+      var wo = kh * p.kW + kw;
+      for (var c = 0u; c < p.srcC; c++) {
+        var xv: array<f32, 4>;
+        for (var j = 0u; j < PB; j++) {
+          xv[j] = select(0.0, src[off[j]], v[j]);
+          off[j] += srcPlane;
+        }
+        for (var i = 0u; i < CB; i++) {
+          let wv = w[wrow[i] + wo];
+          for (var j = 0u; j < PB; j++) {
+            acc[i * PB + j] = fma(wv, xv[j], acc[i * PB + j]);
+          }
+        }
+        wo += p.wsRed;
+      }
+    }
+  }
+
+  for (var i = 0u; i < CB; i++) {
+    let co = co0 + i;
+    if (co >= p.outC) { break; }
+    var b = 0.0;
+    if (HAS_BIAS) { b = bias[co]; }
+    for (var j = 0u; j < PB; j++) {
+      if (ok[j]) { out[dst[j] + co * outPlane] = acc[i * PB + j] + b; }
+    }
+  }
+}

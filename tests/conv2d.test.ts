@@ -1,0 +1,173 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { conv2d, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { assertClose, assertThrows, checkGradients, gpu, randn, ready } from './helpers.js';
+
+const t = suite('conv2d');
+t.before(ready);
+
+interface Case {
+  N: number;
+  C: number;
+  H: number;
+  W: number;
+  Cout: number;
+  kH: number;
+  kW: number;
+  stride: number;
+  pad: number;
+  bias?: boolean;
+}
+
+const outSize = (c: Case): [number, number] => [
+  Math.floor((c.H + 2 * c.pad - c.kH) / c.stride) + 1,
+  Math.floor((c.W + 2 * c.pad - c.kW) / c.stride) + 1,
+];
+
+/** Float64 reference straight from the definition; calls visit(yIndex, xIndex, wIndex) for every product term. */
+function eachTerm(c: Case, visit: (yi: number, xi: number, wi: number) => void): void {
+  const [OH, OW] = outSize(c);
+  for (let n = 0; n < c.N; n++)
+    for (let co = 0; co < c.Cout; co++)
+      for (let oh = 0; oh < OH; oh++)
+        for (let ow = 0; ow < OW; ow++) {
+          const yi = ((n * c.Cout + co) * OH + oh) * OW + ow;
+          for (let ci = 0; ci < c.C; ci++)
+            for (let kh = 0; kh < c.kH; kh++) {
+              const ih = oh * c.stride + kh - c.pad;
+              if (ih < 0 || ih >= c.H) continue;
+              for (let kw = 0; kw < c.kW; kw++) {
+                const iw = ow * c.stride + kw - c.pad;
+                if (iw < 0 || iw >= c.W) continue;
+                visit(yi, ((n * c.C + ci) * c.H + ih) * c.W + iw, ((co * c.C + ci) * c.kH + kh) * c.kW + kw);
+              }
+            }
+        }
+}
+
+function convRef(c: Case, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array {
+  const [OH, OW] = outSize(c);
+  const y = new Float64Array(c.N * c.Cout * OH * OW);
+  if (b) for (let i = 0; i < y.length; i++) y[i] = b[Math.floor(i / (OH * OW)) % c.Cout];
+  eachTerm(c, (yi, xi, wi) => (y[yi] += x[xi] * w[wi]));
+  return y;
+}
+
+/** Analytic float64 gradients for the cases too large for finite differences. */
+function convGradRef(c: Case, x: Float64Array, w: Float64Array, dy: Float64Array): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
+  const [OH, OW] = outSize(c);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(w.length);
+  const db = new Float64Array(c.Cout);
+  eachTerm(c, (yi, xi, wi) => {
+    dx[xi] += dy[yi] * w[wi];
+    dw[wi] += dy[yi] * x[xi];
+  });
+  dy.forEach((v, i) => (db[Math.floor(i / (OH * OW)) % c.Cout] += v));
+  return { dx, dw, db };
+}
+
+const describe = (c: Case) =>
+  `x [${c.N},${c.C},${c.H},${c.W}] w [${c.Cout},${c.C},${c.kH},${c.kW}] stride ${c.stride} pad ${c.pad}${c.bias ? ' bias' : ''}`;
+
+async function checkCase(c: Case, seed: number): Promise<void> {
+  const inputs = [
+    { data: randn(c.N * c.C * c.H * c.W, seed), shape: [c.N, c.C, c.H, c.W], name: 'x' },
+    { data: randn(c.Cout * c.C * c.kH * c.kW, seed + 1, 0.5), shape: [c.Cout, c.C, c.kH, c.kW], name: 'w' },
+  ];
+  if (c.bias) inputs.push({ data: randn(c.Cout, seed + 2), shape: [c.Cout], name: 'b' });
+  try {
+    await checkGradients({
+      gpu: ([x, w, b]) => conv2d(x, w, { stride: c.stride, padding: c.pad, bias: b }),
+      cpu: ([x, w, b]) => convRef(c, x, w, b),
+      inputs,
+      seed,
+    });
+  } catch (e) {
+    (e as Error).message = `${describe(c)}: ${(e as Error).message}`;
+    throw e;
+  }
+}
+
+t('forward and gradients match float64 on small shapes', async () => {
+  const cases: Case[] = [
+    { N: 2, C: 3, H: 8, W: 8, Cout: 5, kH: 3, kW: 3, stride: 1, pad: 1, bias: true },
+    { N: 1, C: 5, H: 7, W: 9, Cout: 17, kH: 3, kW: 3, stride: 2, pad: 1 }, // batch 1, stride 2, odd sizes
+    { N: 2, C: 4, H: 9, W: 7, Cout: 3, kH: 3, kW: 3, stride: 2, pad: 0 },
+    { N: 3, C: 4, H: 1, W: 1, Cout: 6, kH: 1, kW: 1, stride: 1, pad: 0 }, // 1x1 spatial
+    { N: 2, C: 3, H: 1, W: 1, Cout: 4, kH: 3, kW: 3, stride: 1, pad: 1, bias: true }, // 1x1 spatial, 3x3 kernel
+    { N: 2, C: 17, H: 7, W: 6, Cout: 5, kH: 1, kW: 1, stride: 2, pad: 0 }, // the WRN shortcut
+    { N: 2, C: 6, H: 6, W: 5, Cout: 33, kH: 3, kW: 3, stride: 1, pad: 0 }, // several channel blocks
+    { N: 1, C: 2, H: 9, W: 8, Cout: 4, kH: 2, kW: 3, stride: 2, pad: 1 }, // non-square kernel
+    { N: 2, C: 3, H: 10, W: 11, Cout: 2, kH: 3, kW: 3, stride: 3, pad: 1 },
+  ];
+  for (const [i, c] of cases.entries()) await checkCase(c, 10 * i + 1);
+});
+
+/** Runs forward and backward of one case with a cotangent seed and compares against the analytic reference. */
+async function checkLarge(c: Case, seed: number): Promise<void> {
+  const [OH, OW] = outSize(c);
+  const xs = randn(c.N * c.C * c.H * c.W, seed);
+  const ws = randn(c.Cout * c.C * c.kH * c.kW, seed + 1, 0.2);
+  const bs = randn(c.Cout, seed + 2);
+  const dys = randn(c.N * c.Cout * OH * OW, seed + 3);
+  const x = gpu(xs, [c.N, c.C, c.H, c.W], 'x');
+  const w = gpu(ws, [c.Cout, c.C, c.kH, c.kW], 'w');
+  const b = gpu(bs, [c.Cout], 'b');
+  const seedT = gpu(dys, [c.N, c.Cout, OH, OW], 'dy');
+  const wrt = c.bias ? [x, w, b] : [x, w];
+  const { value, grads } = valueAndGrads(() => conv2d(x, w, { stride: c.stride, padding: c.pad, bias: c.bias ? b : undefined }), wrt, seedT);
+  const ref = convGradRef(c, xs, ws, dys);
+  const what = describe(c);
+  assertClose(await value.data(), convRef(c, xs, ws, c.bias ? bs : undefined), `${what}: forward`);
+  assertClose(await grads[0].data(), ref.dx, `${what}: dx`);
+  assertClose(await grads[1].data(), ref.dw, `${what}: dw`);
+  if (c.bias) assertClose(await grads[2].data(), ref.db, `${what}: db`);
+  for (const v of [value, ...grads, x, w, b, seedT]) v.dispose();
+}
+
+t('larger shapes match the float64 reference (several weight-gradient chunks, channel blocks)', async () => {
+  await checkLarge({ N: 4, C: 16, H: 16, W: 16, Cout: 32, kH: 3, kW: 3, stride: 2, pad: 1 }, 100);
+  await checkLarge({ N: 4, C: 16, H: 16, W: 16, Cout: 16, kH: 3, kW: 3, stride: 1, pad: 1, bias: true }, 200);
+  await checkLarge({ N: 2, C: 136, H: 5, W: 4, Cout: 20, kH: 3, kW: 3, stride: 1, pad: 1 }, 300);
+  await checkLarge({ N: 4, C: 32, H: 16, W: 16, Cout: 64, kH: 1, kW: 1, stride: 2, pad: 0 }, 400);
+});
+
+t('only the requested gradients are computed', () => {
+  const x = gpu(randn(2 * 3 * 6 * 6, 1), [2, 3, 6, 6], 'x');
+  const w = gpu(randn(4 * 3 * 3 * 3, 2), [4, 3, 3, 3], 'w');
+  const count = (wrt: Tensor[]) => {
+    const before = rt().counters().byFamily;
+    tidy(() => valueAndGrads(() => conv2d(x, w, { padding: 1 }), wrt, gpu(new Float64Array(2 * 4 * 6 * 6), [2, 4, 6, 6])));
+    const after = rt().counters().byFamily;
+    return {
+      dx: (after['conv-input-grad'] ?? 0) - (before['conv-input-grad'] ?? 0),
+      dw: (after['conv-weight-grad'] ?? 0) - (before['conv-weight-grad'] ?? 0),
+    };
+  };
+  const onlyX = count([x]);
+  assert.is(onlyX.dw, 0, 'no weight-gradient kernel for wrt = [x]');
+  assert.ok(onlyX.dx > 0, 'input gradient computed');
+  const onlyW = count([w]);
+  assert.is(onlyW.dx, 0, 'no input-gradient kernel for wrt = [w]');
+  assert.ok(onlyW.dw > 0, 'weight gradient computed');
+  x.dispose();
+  w.dispose();
+});
+
+t('bad arguments are rejected with both shapes named', () => {
+  const x = gpu(new Float64Array(2 * 3 * 5 * 5), [2, 3, 5, 5], 'x');
+  const w = gpu(new Float64Array(4 * 2 * 3 * 3), [4, 2, 3, 3], 'w');
+  assertThrows(() => conv2d(x, w), /conv2d/, /\[2,3,5,5\]/, /\[4,2,3,3\]/, /3 channels/, /expects 2/);
+  const x3 = gpu(new Float64Array(3 * 5 * 5), [3, 5, 5], 'x3');
+  const w3 = gpu(new Float64Array(4 * 3 * 3 * 3), [4, 3, 3, 3], 'w3');
+  assertThrows(() => conv2d(x3, w3), /conv2d/, /rank 4/, /\[3,5,5\]/);
+  const big = gpu(new Float64Array(4 * 3 * 9 * 9), [4, 3, 9, 9], 'big');
+  assertThrows(() => conv2d(x, big, { padding: 1 }), /conv2d/, /larger than/, /\[2,3,5,5\]/, /\[4,3,9,9\]/);
+  assertThrows(() => conv2d(x, w3, { stride: 0 }), /conv2d/, /stride/);
+  const b = gpu(new Float64Array(5), [5], 'b');
+  assertThrows(() => conv2d(x, w3, { bias: b }), /conv2d/, /\[5\]/, /\[4\]/);
+  for (const v of [x, w, x3, w3, big, b]) v.dispose();
+});
+
+t.run();

@@ -1,0 +1,250 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  argmax,
+  countCorrect,
+  empty,
+  marginLoss,
+  rt,
+  softmaxCrossEntropy,
+  tensor,
+  tidy,
+  valueAndGrads,
+  type Tensor,
+} from '../engine/index.js';
+import { assertClose, assertThrows, checkGradients, gpu, randn, randu, ready, rng } from './helpers.js';
+
+const t = suite('loss');
+t.before(ready);
+
+// ---- float64 references (PyTorch semantics) ----
+
+/** The values an f32 upload holds, in float64: references see exactly what the GPU sees. */
+const f32 = (a: ArrayLike<number>): Float64Array => Float64Array.from(Float32Array.from(a));
+
+/** Per-row softmax cross-entropy, logsumexp with the row max subtracted. */
+function ceRows(z: Float64Array, y: Int32Array, k: number): Float64Array {
+  return Float64Array.from(y, (label, i) => {
+    const row = z.subarray(i * k, (i + 1) * k);
+    const m = Math.max(...row);
+    let s = 0;
+    for (const v of row) s += Math.exp(v - m);
+    return m + Math.log(s) - row[label];
+  });
+}
+
+const meanOf = (a: Float64Array): Float64Array => Float64Array.of(a.reduce((p, v) => p + v, 0) / a.length);
+
+/** Lowest index of the largest value among row entries other than `skip`. */
+function argmaxExcept(row: ArrayLike<number>, skip: number): number {
+  let best = -1;
+  for (let j = 0; j < row.length; j++) if (j !== skip && (best < 0 || row[j] > row[best])) best = j;
+  return best;
+}
+
+function marginRows(z: Float64Array, y: Int32Array, k: number): Float64Array {
+  return Float64Array.from(y, (label, i) => {
+    const row = z.subarray(i * k, (i + 1) * k);
+    return row[argmaxExcept(row, label)] - row[label];
+  });
+}
+
+const randLabels = (n: number, k: number, seed: number): Int32Array => {
+  const r = rng(seed);
+  return Int32Array.from({ length: n }, () => Math.floor(r() * k));
+};
+
+const labelsTensor = (y: Int32Array): Tensor => tensor(y, [y.length], { name: 'labels' });
+
+/** Logits whose entries in a row are at least 0.3 apart, so max/argmax never flip under a finite difference. */
+function spacedLogits(n: number, k: number, seed: number): Float64Array {
+  const r = rng(seed);
+  const z = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const order = Array.from({ length: k }, (_, j) => j).sort(() => r() - 0.5);
+    for (let j = 0; j < k; j++) z[i * k + order[j]] = 0.5 * j - 0.25 * k + 0.1 * r();
+  }
+  return z;
+}
+
+// ---- cross-entropy ----
+
+t('cross-entropy forward (mean and none) matches float64, including logits far beyond exp overflow', async () => {
+  const cases: { k: number; n: number; z: (m: number, s: number) => Float64Array }[] = [];
+  for (const k of [1, 2, 10, 100]) {
+    for (const n of [1, 7, 129]) {
+      // ±100 saturates the softmax and exp(100) overflows f32; N(0, 3²) keeps log(sum exp) significant.
+      cases.push({ k, n, z: (m, s) => randu(m, s, -100, 100) });
+      cases.push({ k, n, z: (m, s) => randn(m, s, 3) });
+    }
+  }
+  // Every logit near 1000: only the max-subtracted form is finite; the loss is shift-invariant.
+  cases.push({ k: 10, n: 5, z: (m, s) => randn(m, s, 2).map((v) => v + 1000) });
+  let seed = 10;
+  for (const c of cases) {
+    seed++;
+    const z = f32(c.z(c.n * c.k, seed));
+    const y = randLabels(c.n, c.k, seed + 1000);
+    const ref = ceRows(z, y, c.k);
+    const logits = gpu(z, [c.n, c.k], 'logits');
+    const labels = labelsTensor(y);
+    const what = `N=${c.n} K=${c.k}`;
+    const none = softmaxCrossEntropy(logits, labels, { reduction: 'none' });
+    assert.equal(none.shape, [c.n]);
+    assertClose(await none.data(), ref, `${what} none`);
+    const mean = softmaxCrossEntropy(logits, labels);
+    assert.equal(mean.shape, [1]);
+    assertClose(await mean.data(), meanOf(ref), `${what} mean`);
+    if (c.k === 1) assert.equal([...(await none.data())], new Array(c.n).fill(0), 'K=1: the loss is exactly 0');
+    for (const x of [logits, labels, none, mean]) x.dispose();
+  }
+});
+
+t('cross-entropy backward (mean and none) matches finite differences of float64', async () => {
+  const cases = [
+    { n: 5, k: 10, z: randn(50, 1, 3) },
+    { n: 1, k: 2, z: randn(2, 2, 3) },
+    { n: 7, k: 100, z: randn(700, 3, 2) },
+    { n: 3, k: 1, z: randn(3, 4) },
+    { n: 3, k: 10, z: randu(30, 5, -80, 80) },
+  ];
+  for (const c of cases) {
+    const y = randLabels(c.n, c.k, c.n * 31 + c.k);
+    const labels = labelsTensor(y);
+    const inputs = [{ data: f32(c.z), shape: [c.n, c.k], name: 'logits' }];
+    await checkGradients({
+      gpu: ([z]) => softmaxCrossEntropy(z, labels, { reduction: 'none' }),
+      cpu: ([z]) => ceRows(z, y, c.k),
+      inputs,
+    });
+    await checkGradients({ gpu: ([z]) => softmaxCrossEntropy(z, labels), cpu: ([z]) => meanOf(ceRows(z, y, c.k)), inputs });
+    labels.dispose();
+  }
+});
+
+t('cross-entropy runs one loss kernel per direction (plus one reduction for the mean)', async () => {
+  const logits = gpu(randn(60, 6), [6, 10], 'logits');
+  const labels = labelsTensor(randLabels(6, 10, 7));
+  rt().resetCounters();
+  const { value, grads } = valueAndGrads(() => softmaxCrossEntropy(logits, labels), [logits]);
+  const c = rt().counters();
+  assert.is(c.byKernel.loss_forward, 1);
+  assert.is(c.byKernel.loss_backward, 1);
+  assert.is(c.byFamily.loss, 2);
+  assert.is(c.byFamily.reduction, 1);
+  for (const x of [value, ...grads, logits, labels]) x.dispose();
+});
+
+// ---- margin loss ----
+
+t('marginLoss forward and backward match float64 (inputs free of near-ties)', async () => {
+  for (const [n, k] of [[1, 2], [9, 10], [4, 100], [3, 3]]) {
+    const z = f32(spacedLogits(n, k, n + k));
+    const y = randLabels(n, k, 3 * n + k);
+    const labels = labelsTensor(y);
+    await checkGradients({
+      gpu: ([x]) => marginLoss(x, labels),
+      cpu: ([x]) => marginRows(x, y, k),
+      inputs: [{ data: z, shape: [n, k], name: 'logits' }],
+    });
+    labels.dispose();
+  }
+});
+
+t('marginLoss breaks ties for the runner-up at the lowest index', async () => {
+  const z = [3, 5, 5, 1, /**/ 5, 5, 2, 0, /**/ 2, 7, 7, 7];
+  const y = Int32Array.of(0, 1, 3);
+  const logits = gpu(z, [3, 4], 'logits');
+  const labels = labelsTensor(y);
+  const seed = gpu([1, 1, 1], [3], 'seed');
+  const { value, grads } = valueAndGrads(() => marginLoss(logits, labels), [logits], seed);
+  assertClose(await value.data(), [2, 0, 0], 'margins', 0, 0);
+  // Row 0: the runner-up is j=1 (not 2); row 1: j=0; row 2: j=1 (not 2).
+  assertClose(await grads[0].data(), [-1, 1, 0, 0, /**/ 1, -1, 0, 0, /**/ 0, 1, 0, -1], 'gradient', 0, 0);
+  for (const x of [value, ...grads, logits, labels, seed]) x.dispose();
+});
+
+// ---- argmax and accuracy ----
+
+t('argmax and countCorrect pick the lowest index on ties', async () => {
+  const z = [1, 3, 3, 0, /**/ 2, 2, 2, 2, /**/ -1, -5, -1, -3, /**/ 0, 0, 0, 7];
+  const logits = gpu(z, [4, 4], 'logits');
+  const idx = argmax(logits);
+  assert.is(idx.dtype, 'i32');
+  assert.equal([...(await idx.ints())], [1, 0, 0, 3]);
+  // Row 1's label 3 is among its tied maxima but not the lowest: wrong, as torch.argmax would count it.
+  const labels = labelsTensor(Int32Array.of(1, 3, 0, 3));
+  const count = countCorrect(logits, labels);
+  assert.equal(count.shape, [1]);
+  assert.is(await count.item(), 3);
+  for (const x of [logits, idx, labels, count]) x.dispose();
+});
+
+t('argmax and countCorrect match float64 on random logits; argmax output serves as labels', async () => {
+  for (const [n, k] of [[1, 1], [129, 10], [70, 100], [5, 2]]) {
+    const z = f32(randn(n * k, n + k));
+    const logits = gpu(z, [n, k], 'logits');
+    const ref = Array.from({ length: n }, (_, i) => argmaxExcept(z.subarray(i * k, (i + 1) * k), -1));
+    const idx = argmax(logits);
+    assert.equal([...(await idx.ints())], ref, `argmax N=${n} K=${k}`);
+    assert.equal(idx.intRange, [0, k - 1]);
+    const y = randLabels(n, k, 5 * n + k);
+    const labels = labelsTensor(y);
+    const count = countCorrect(logits, labels);
+    assert.is(await count.item(), ref.filter((j, i) => j === y[i]).length, `countCorrect N=${n} K=${k}`);
+    const own = countCorrect(logits, idx);
+    assert.is(await own.item(), n, 'every row agrees with its own argmax');
+    const ce = softmaxCrossEntropy(logits, idx, { reduction: 'none' });
+    assertClose(await ce.data(), ceRows(z, Int32Array.from(ref), k), 'cross-entropy against the predictions');
+    for (const x of [logits, idx, labels, count, own, ce]) x.dispose();
+  }
+});
+
+// ---- labels of unknown range and errors ----
+
+t('a GPU-side label outside [0, K) makes its row NaN (and wrong), the other rows unaffected', async () => {
+  // Written after creation, so the tensor carries no host range and the op cannot check it.
+  const labels = empty([3], 'labels', 'i32');
+  labels.write(Int32Array.of(0, 12, 1));
+  assert.is(labels.intRange, undefined);
+  const z = f32(randn(12, 8));
+  const logits = gpu(z, [3, 4], 'logits');
+  const seed = gpu([1, 1, 1], [3], 'seed');
+  const ref = ceRows(z, Int32Array.of(0, 0, 1), 4);
+  for (const f of [(x: Tensor) => softmaxCrossEntropy(x, labels, { reduction: 'none' }), (x: Tensor) => marginLoss(x, labels)]) {
+    const { value, grads } = valueAndGrads(() => f(logits), [logits], seed);
+    const v = await value.data();
+    const g = await grads[0].data();
+    assert.ok(Number.isNaN(v[1]) && Number.isFinite(v[0]) && Number.isFinite(v[2]), `losses ${v}`);
+    assert.ok(g.slice(4, 8).every(Number.isNaN), `row 1 of the gradient ${g.slice(4, 8)}`);
+    assert.ok([...g.slice(0, 4), ...g.slice(8)].every(Number.isFinite), 'other rows finite');
+    value.dispose();
+    grads[0].dispose();
+  }
+  const ce = softmaxCrossEntropy(logits, labels, { reduction: 'none' });
+  const v = await ce.data();
+  assertClose([v[0], v[2]], [ref[0], ref[2]], 'valid rows');
+  const count = countCorrect(logits, labels);
+  const hit = (i: number, label: number) => (argmaxExcept(z.subarray(4 * i, 4 * i + 4), -1) === label ? 1 : 0);
+  assert.is(await count.item(), hit(0, 0) + hit(2, 1), 'row 1 never counts');
+  for (const x of [labels, logits, seed, ce, count]) x.dispose();
+});
+
+t('errors name the op, the bad label and K, and the shapes', () => {
+  tidy(() => {
+    const logits = gpu(randn(40, 1), [4, 10], 'logits');
+    const y = (...v: number[]) => tensor(Int32Array.from(v), [v.length], { name: 'y' });
+    assertThrows(() => softmaxCrossEntropy(logits, y(0, 10, 3, 2)), /softmaxCrossEntropy/, /label 10 /, /K = 10/, /\[4,10\]/);
+    assertThrows(() => softmaxCrossEntropy(logits, y(0, -1, 3, 2)), /softmaxCrossEntropy/, /label -1 /, /K = 10/);
+    assertThrows(() => marginLoss(logits, y(0, 1, 30, 2)), /marginLoss/, /label 30 /, /K = 10/);
+    assertThrows(() => countCorrect(logits, y(0, 1, 3, 10)), /countCorrect/, /label 10 /, /K = 10/);
+    assertThrows(() => softmaxCrossEntropy(gpu(randn(10, 2), [10], 'flat'), y(0)), /softmaxCrossEntropy/, /rank 2/, /'flat' \[10\]/);
+    assertThrows(() => argmax(gpu(randn(8, 2), [2, 2, 2], 'cube')), /argmax/, /rank 2/, /\[2,2,2\]/);
+    assertThrows(() => softmaxCrossEntropy(logits, y(0, 1, 2)), /'y' \[3\] i32/, /'logits' \[4,10\]/);
+    assertThrows(() => softmaxCrossEntropy(logits, gpu([0, 1, 2, 3], [4], 'fy')), /labels must be i32/, /'fy' \[4\]/);
+    assertThrows(() => softmaxCrossEntropy(logits, y(0, 1, 2, 3), { reduction: 'sum' as 'mean' }), /reduction/, /'sum'/);
+    assertThrows(() => marginLoss(gpu([1, 2], [2, 1], 'one'), y(0, 0)), /marginLoss/, /K = 1/, /\[2,1\]/);
+  });
+});
+
+t.run();
