@@ -1,9 +1,10 @@
 // The `advfree` command line: dispatches to one module per command.
 import { doctor } from './doctor.js';
-// import { demo } from './demo.js';
+import { demo } from './demo.js';
+import { data } from './data.js';
 import { CliError, parseCommand, type Command } from './args.js';
 
-const COMMANDS: Record<string, Command> = { doctor };
+const COMMANDS: Record<string, Command> = { doctor, demo, data };
 
 const USAGE = `advfree: adversarial training on a WebGPU engine
 
