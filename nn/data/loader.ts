@@ -1,5 +1,7 @@
 // Minibatches over an in-memory dataset: a seeded shuffle per epoch (the order of epoch e depends only on
-// (seed, e)), a resumable position, and one batch prepared ahead while the caller awaits GPU work.
+// (seed, e)), a resumable position, one batch prepared ahead while the caller awaits GPU work, and the upload of
+// a batch's raw bytes to the GPU with the standard augmentation seeded by its step, so a resumed run repeats it.
+import { imagesToFloat, tensor, type Tensor } from '../../engine/index.js';
 
 export interface LoaderPosition {
   epoch: number;
@@ -9,7 +11,7 @@ export interface LoaderPosition {
 
 export interface LoaderOptions {
   batchSize: number;
-  /** Shuffle seed (default 0). */
+  /** Seed of the shuffle and of the augmentation, an integer in [0, 2^32) (default 0). */
   seed?: number;
   /** false: dataset order every epoch (evaluation). Default true. */
   shuffle?: boolean;
@@ -17,6 +19,10 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Where to start, e.g. a checkpoint's `batch.next`. Default epoch 0, batch 0. */
   start?: LoaderPosition;
+  /** [C, H, W] of one sample (default [3, 32, 32], CIFAR). */
+  sampleShape?: readonly number[];
+  /** `upload` applies pad 4 + random crop + random horizontal flip (training). Default false. */
+  augment?: boolean;
 }
 
 export interface Batch {
@@ -28,9 +34,22 @@ export interface Batch {
   indices: Uint32Array;
   epoch: number;
   batch: number;
+  /** Global batch number, epoch * batchesPerEpoch + batch: seeds the batch's augmentation. */
+  step: number;
   /** The position after this batch: save it to resume with the following batch. */
   next: LoaderPosition;
 }
+
+/** A batch on the GPU, owned by the caller (dispose both). */
+export interface GpuBatch {
+  /** f32 [count, C, H, W] in [0, 1]. */
+  images: Tensor;
+  /** i32 [count]. */
+  labels: Tensor;
+}
+
+/** The standard CIFAR augmentation (Free-m, PGD and FGSM training all use it). */
+const PAD = 4;
 
 /** A 32-bit hash of (seed, epoch) to seed each epoch's generator independently. */
 function mix(seed: number, epoch: number): number {
@@ -57,11 +76,13 @@ export class Loader {
   readonly sampleBytes: number;
   readonly batchSize: number;
   readonly batchesPerEpoch: number;
+  readonly sampleShape: readonly number[];
   private readonly images: Uint8Array;
   private readonly labels: Int32Array;
   private readonly seed: number;
   private readonly shuffle: boolean;
   private readonly dropLast: boolean;
+  private readonly augment: boolean;
   private pos: LoaderPosition = { epoch: 0, batch: 0 };
   private cached: { epoch: number; order: Uint32Array } | null = null;
 
@@ -71,7 +92,11 @@ export class Loader {
     if (data.images.length % n !== 0) throw new Error(`Loader: ${data.images.length} image bytes do not split into ${n} samples`);
     if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) throw new Error(`Loader: batchSize must be an integer >= 1, got ${opts.batchSize}`);
     const seed = opts.seed ?? 0;
-    if (!Number.isInteger(seed)) throw new Error(`Loader: seed must be an integer, got ${seed}`);
+    if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new Error(`Loader: seed must be an integer in [0, 2^32), got ${seed}`);
+    const shape = opts.sampleShape ?? [3, 32, 32];
+    if (shape.length !== 3 || shape.reduce((a, d) => a * d, 1) !== data.images.length / n) {
+      throw new Error(`Loader: sampleShape [${shape}] does not hold the ${data.images.length / n} bytes of each sample`);
+    }
     this.images = data.images;
     this.labels = data.labels;
     this.count = n;
@@ -80,6 +105,8 @@ export class Loader {
     this.seed = seed;
     this.shuffle = opts.shuffle ?? true;
     this.dropLast = opts.dropLast ?? false;
+    this.augment = opts.augment ?? false;
+    this.sampleShape = [...shape];
     this.batchesPerEpoch = this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
     if (this.batchesPerEpoch === 0) throw new Error(`Loader: dropLast with ${n} samples and batchSize ${this.batchSize} gives no batch`);
     if (opts.start) this.seek(opts.start);
@@ -130,7 +157,8 @@ export class Loader {
     }
     const last = p.batch + 1 === this.batchesPerEpoch;
     const next = last ? { epoch: p.epoch + 1, batch: 0 } : { epoch: p.epoch, batch: p.batch + 1 };
-    return { images, labels, count: indices.length, indices, epoch: p.epoch, batch: p.batch, next };
+    const step = p.epoch * this.batchesPerEpoch + p.batch;
+    return { images, labels, count: indices.length, indices, epoch: p.epoch, batch: p.batch, step, next };
   }
 
   /** The next batch (rolling over into the next epoch), synchronously. */
@@ -155,5 +183,17 @@ export class Loader {
       this.pos = b.next;
       yield b;
     }
+  }
+
+  /**
+   * Uploads a batch: its bytes as a u8 tensor, converted to f32 on the GPU (augmented when the loader was made
+   * with `augment`, seeded by (seed, step)), and its labels as i32.
+   */
+  upload(b: Batch): GpuBatch {
+    const bytes = tensor(b.images, [b.count, ...this.sampleShape], { name: `batch ${b.step} bytes` });
+    const augment = this.augment ? { pad: PAD, flip: true, seed: this.seed, step: b.step } : undefined;
+    const images = imagesToFloat(bytes, { augment });
+    bytes.dispose(); // the pool reuses its buffer only after the conversion is submitted
+    return { images, labels: tensor(b.labels, [b.count], { name: `batch ${b.step} labels` }) };
   }
 }

@@ -1,0 +1,124 @@
+// `advfree train`: trains a WideResNet on CIFAR with a chosen method, with progress, metrics, checkpoints and
+// resume. Every flag is validated before any work starts.
+import { init, shutdown } from '../engine/index.js';
+import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
+import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../nn/trainer.js';
+import { parseSchedule } from '../nn/schedule.js';
+import { parseArch } from '../nn/wrn.js';
+import { makeMethod, METHOD_FLAGS, methodConfig } from '../adversarial/registry.js';
+import { CliError, intFlag, numFlag, type Command, type Flags } from './args.js';
+
+/** Turns a parser's error into a CLI error (so it is reported before any work, as a usage error). */
+const check = (parse: (v: string) => unknown) => (v: string) => {
+  try {
+    parse(v);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+};
+
+export const TRAIN_DEFAULTS = { model: 'wrn-16-1', epochs: '10', batch: '128', lr: '0.1', schedule: 'multistep' };
+
+export const train: Command = {
+  name: 'train',
+  summary: 'train a WideResNet on CIFAR (natural or adversarial), with checkpoints and resume',
+  flags: {
+    data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: (v) => {
+      if (!(v in DATASETS)) throw new CliError(`--data must be one of ${Object.keys(DATASETS).join(', ')}, got '${v}'`);
+    } },
+    'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
+    model: { type: 'string', help: 'wrn-DEPTH-WIDTH, depth 6n+4 (wrn-16-1, wrn-28-10, wrn-34-10)', default: TRAIN_DEFAULTS.model, check: check((v: string) => parseArch(v)) },
+    epochs: { type: 'string', help: 'passes over the training set (natural-equivalent for free-m)', default: TRAIN_DEFAULTS.epochs, check: intFlag('epochs', 1, 10_000) },
+    batch: { type: 'string', help: 'minibatch size', default: TRAIN_DEFAULTS.batch, check: intFlag('batch', 2, 4096) },
+    lr: { type: 'string', help: 'peak learning rate', default: TRAIN_DEFAULTS.lr, check: numFlag('lr', 1e-6, 10) },
+    schedule: { type: 'string', help: 'multistep[:F1,F2], cosine, cyclic[:F], constant (over SGD iterations)', default: TRAIN_DEFAULTS.schedule, check: check((v: string) => parseSchedule(v, 0.1)) },
+    momentum: { type: 'string', help: 'SGD momentum', default: '0.9', check: numFlag('momentum', 0, 0.999) },
+    nesterov: { type: 'boolean', help: 'Nesterov momentum' },
+    'weight-decay': { type: 'string', help: 'L2 weight decay', default: '5e-4', check: numFlag('weight-decay', 0, 1) },
+    'decay-on': { type: 'string', help: "which parameters decay: 'all' or 'weights' (conv/linear weights only)", default: 'all', check: (v) => {
+      if (v !== 'all' && v !== 'weights') throw new CliError(`--decay-on must be 'all' or 'weights', got '${v}'`);
+    } },
+    seed: { type: 'string', help: 'seed of weights, data order and augmentation', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
+    'no-augment': { type: 'boolean', help: 'no random crop / flip' },
+    out: { type: 'string', help: 'run folder: model.safetensors, train-state.safetensors, metrics.jsonl', default: 'runs/latest' },
+    resume: { type: 'string', help: 'continue the run in this folder (its saved configuration is used)' },
+    'train-limit': { type: 'string', help: 'use the first N training images', check: intFlag('train-limit', 1) },
+    'test-limit': { type: 'string', help: 'evaluate on the first N test images each epoch', check: intFlag('test-limit', 1) },
+    'max-steps': { type: 'string', help: 'stop (with a checkpoint) after N minibatches in total', check: intFlag('max-steps', 1) },
+    'checkpoint-minutes': { type: 'string', help: 'also checkpoint this often within an epoch', default: '10', check: numFlag('checkpoint-minutes', 0.01, 1e6) },
+    'log-every': { type: 'string', help: 'a metrics line every N minibatches', default: '50', check: intFlag('log-every', 1) },
+    ...METHOD_FLAGS,
+  },
+  async run(flags) {
+    const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
+    const resume = flags.resume as string | undefined;
+    if (resume && !hasCheckpoint(resume)) throw new CliError(`--resume ${resume}: no checkpoint there (model.safetensors and train-state.safetensors)`);
+    const config = resume ? null : configFromFlags(flags);
+    const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+    let trainer: Trainer;
+    if (resume) {
+      trainer = await Trainer.resume(resume, (c) => loadData(c, dataDir), makeMethod);
+    } else {
+      trainer = new Trainer(config!, await loadData(config!, dataDir), makeMethod(config!));
+    }
+    const c = trainer.config;
+    const out = resume ?? (flags.out as string);
+    console.error(
+      `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
+        `method ${describeMethod(c)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
+        `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
+    );
+    const summaries = await trainer.run({ out, maxSteps: flags['max-steps'] ? Number(flags['max-steps']) : undefined });
+    const last = summaries.at(-1);
+    if (last) {
+      const p = trainer.totalPasses;
+      console.log(
+        `final: test accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
+          `passes: ${p.forward} forward, ${p.backwardWeights} backward (weights), ${p.backwardInputOnly} backward (input only), ${p.sgdSteps} SGD steps; checkpoint ${out}/model.safetensors`,
+      );
+    }
+    trainer.dispose();
+    shutdown();
+    return 0;
+  },
+};
+
+function describeMethod(c: RunConfig): string {
+  const opts = Object.entries(c.method).filter(([k]) => k !== 'name').map(([k, v]) => `${k}=${v}`);
+  return opts.length ? `${c.method.name} (${opts.join(', ')})` : c.method.name;
+}
+
+async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
+  const dir = await ensureDataset(c.data as DatasetName, { dataDir, log: (m) => console.error(m) });
+  return {
+    train: loadSplit(dir, c.data as DatasetName, 'train', c.trainLimit ?? undefined),
+    test: loadSplit(dir, c.data as DatasetName, 'test', c.testLimit ?? undefined),
+  };
+}
+
+function configFromFlags(flags: Flags): RunConfig {
+  const data = flags.data as DatasetName;
+  const method = methodConfig(flags);
+  const epochs = Number(flags.epochs);
+  return {
+    data,
+    model: flags.model as string,
+    classes: DATASETS[data].classes,
+    epochs: method.epochs(epochs),
+    batch: Number(flags.batch),
+    lr: Number(flags.lr),
+    schedule: flags.schedule as string,
+    momentum: Number(flags.momentum),
+    nesterov: !!flags.nesterov,
+    weightDecay: Number(flags['weight-decay']),
+    decay: flags['decay-on'] as 'all' | 'weights',
+    seed: Number(flags.seed),
+    augment: !flags['no-augment'],
+    trainLimit: flags['train-limit'] ? Number(flags['train-limit']) : null,
+    testLimit: flags['test-limit'] ? Number(flags['test-limit']) : null,
+    method: method.config,
+    normalization: 'none',
+    checkpointMinutes: Number(flags['checkpoint-minutes']),
+    logEvery: Number(flags['log-every']),
+  };
+}

@@ -1,0 +1,142 @@
+// Model checkpoints in PyTorch's state_dict layout: model.safetensors holds exactly the tensors, names, shapes and
+// dtypes of the reference WideResNet, so `load_state_dict(safetensors.torch.load_file(path))` takes it unchanged.
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { writeFileAtomic } from './atomic.js';
+import type { Buffer, Module } from './module.js';
+import { decodeSafetensors, encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry } from './safetensors.js';
+
+/** What a checkpoint records so that it can be evaluated and reproduced without the run's logs. */
+export interface ModelMetadata {
+  /** e.g. 'wrn-16-1' (archName). */
+  architecture: string;
+  dataset: string;
+  /** Where inputs are normalised, e.g. 'none: inputs in [0,1]' (the ecosystem's convention). */
+  normalization: string;
+  method: string;
+  epoch: string;
+  /** gitCommit() of the code that trained it. */
+  commit: string;
+  [key: string]: string;
+}
+
+export interface TensorSpec {
+  dtype: SafetensorsDtype;
+  shape: readonly number[];
+}
+
+/**
+ * The model's state_dict in PyTorch's order: module by module (pre-order), each module's parameters, then its
+ * buffers. (A module with buffers but no parameters would come last; no layer here has one.)
+ */
+function stateDict(model: Module): [string, Buffer][] {
+  const byModule = new Map<string, [string, Buffer][]>();
+  const add = (name: string, entry: Buffer): void => {
+    const owner = name.slice(0, Math.max(0, name.lastIndexOf('.')));
+    const group = byModule.get(owner) ?? [];
+    group.push([name, entry]);
+    byModule.set(owner, group);
+  };
+  for (const [name, p] of model.namedParameters()) add(name, { tensor: p.tensor });
+  for (const [name, b] of model.namedBuffers()) add(name, b);
+  return [...byModule.values()].flat();
+}
+
+/** Tensors are f32 (weights, running statistics); host counters (num_batches_tracked) are int64 scalars. */
+const specOf = (entry: Buffer): TensorSpec => ('tensor' in entry ? { dtype: 'F32', shape: entry.tensor.shape } : { dtype: 'I64', shape: [] });
+
+const fmtSpec = (s: TensorSpec): string => `${s.dtype} [${s.shape.join(',')}]`;
+
+/**
+ * Throws unless `found` (a file's tensors) holds exactly the `expected` names with the same dtypes and shapes.
+ * The message names the first difference in `expected` order (then unexpected names, sorted) and counts them all.
+ */
+export function checkTensorSet(file: string, what: string, found: Record<string, TensorSpec>, expected: [string, TensorSpec][], hint = ''): void {
+  const problems: string[] = [];
+  let missing = 0;
+  let differ = 0;
+  for (const [name, want] of expected) {
+    const got = Object.hasOwn(found, name) ? found[name] : undefined;
+    if (!got) {
+      missing++;
+      problems.push(`tensor '${name}' (${fmtSpec(want)}) is missing from the file`);
+    } else if (fmtSpec(got) !== fmtSpec(want)) {
+      differ++;
+      problems.push(`tensor '${name}' is ${fmtSpec(got)} in the file, ${what} expects ${fmtSpec(want)}`);
+    }
+  }
+  const known = new Set(expected.map(([name]) => name));
+  const unexpected = Object.keys(found).filter((name) => !known.has(name)).sort();
+  for (const name of unexpected) problems.push(`tensor '${name}' (${fmtSpec(found[name])}) in the file is not in ${what}`);
+  if (problems.length === 0) return;
+  throw new Error(
+    `${file}: does not match ${what}${hint}: ${problems[0]} ` +
+      `(in all ${differ} tensors of another shape or dtype, ${missing} missing, ${unexpected.length} unexpected)`,
+  );
+}
+
+/** Reads and decodes a .safetensors file; errors name the file. */
+export async function readSafetensorsFile(path: string): Promise<ReturnType<typeof decodeSafetensors>> {
+  const bytes = await readFile(path);
+  try {
+    return decodeSafetensors(bytes);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Writes the model's state_dict and `metadata` to `path` (atomically: the old file or the new, never a mix). */
+export async function saveModel(model: Module, path: string, metadata: ModelMetadata): Promise<void> {
+  const dict = stateDict(model);
+  for (const [name, e] of dict) {
+    if ('tensor' in e && e.tensor.dtype !== 'f32') throw new Error(`${path}: tensor '${name}' is ${e.tensor.dtype}, expected f32`);
+  }
+  const data = await Promise.all(dict.map(([, e]) => ('tensor' in e ? e.tensor.data() : BigInt64Array.of(e.int64()))));
+  const entries = Object.fromEntries(
+    dict.map(([name, e], i): [string, SafetensorsEntry] => {
+      const { dtype, shape } = specOf(e);
+      return [name, { dtype, shape: [...shape], data: data[i] }];
+    }),
+  );
+  // 'format: pt' is what Hugging Face loaders require of PyTorch weights; it describes our layout, so it is ours to set.
+  await writeFileAtomic(path, encodeSafetensors(entries, { ...metadata, format: 'pt' }));
+}
+
+/**
+ * Loads `path` into the model, strictly: every state_dict tensor must be present with its dtype and shape, and
+ * nothing else; otherwise the model is left untouched. Returns the checkpoint's metadata.
+ */
+export async function loadModel(model: Module, path: string): Promise<Record<string, string>> {
+  const { tensors, metadata } = await readSafetensorsFile(path);
+  const dict = stateDict(model);
+  const hint = metadata.architecture ? ` (the file records architecture '${metadata.architecture}')` : '';
+  checkTensorSet(path, 'the model', tensors, dict.map(([name, e]) => [name, specOf(e)]), hint);
+  for (const [name, e] of dict) {
+    if ('tensor' in e) e.tensor.write(tensors[name].data as Float32Array);
+    else e.setInt64((tensors[name].data as BigInt64Array)[0]);
+  }
+  return metadata;
+}
+
+/** The metadata of a checkpoint (the file is read and validated whole). */
+export async function readCheckpointMetadata(path: string): Promise<Record<string, string>> {
+  return (await readSafetensorsFile(path)).metadata;
+}
+
+const SOURCE_DIR = fileURLToPath(new URL('.', import.meta.url));
+
+/**
+ * The short commit of the git checkout holding `dir` (default: this code's), suffixed '-dirty' when tracked files
+ * have uncommitted changes; 'unknown' outside a checkout or without git. Never throws.
+ */
+export function gitCommit(dir = SOURCE_DIR): string {
+  const git = (...args: string[]): string =>
+    execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+  try {
+    const commit = git('rev-parse', '--short', 'HEAD');
+    return git('status', '--porcelain', '--untracked-files=no') === '' ? commit : `${commit}-dirty`;
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,37 @@
+// Clean evaluation over a dataset split: BN in eval mode (running statistics never change), batches in order.
+import { argmax, imagesToFloat, tensor, tidy } from '../engine/index.js';
+import type { SplitData } from './data/cifar.js';
+import type { WideResNet } from './wrn.js';
+
+export interface CleanResult {
+  examples: number;
+  correct: number;
+  /** The predicted class of every example, in dataset order. */
+  predictions: Int32Array;
+}
+
+export async function evaluateClean(model: WideResNet, data: SplitData, batch: number): Promise<CleanResult> {
+  const wasTraining = model.training;
+  model.eval();
+  const predictions = new Int32Array(data.count);
+  const pending: Promise<void>[] = [];
+  try {
+    for (let lo = 0; lo < data.count; lo += batch) {
+      const n = Math.min(batch, data.count - lo);
+      const pred = tidy(() => {
+        const bytes = tensor(data.images.subarray(lo * 3072, (lo + n) * 3072), [n, 3, 32, 32], { name: 'test_images' });
+        return argmax(model.forward(imagesToFloat(bytes)));
+      });
+      pending.push(pred.ints().then((p) => {
+        predictions.set(p, lo);
+        pred.dispose();
+      }));
+    }
+    await Promise.all(pending);
+  } finally {
+    model.train(wasTraining);
+  }
+  let correct = 0;
+  for (let i = 0; i < data.count; i++) if (predictions[i] === data.labels[i]) correct++;
+  return { examples: data.count, correct, predictions };
+}

@@ -1,0 +1,128 @@
+// What model.safetensors leaves out but `--resume DIR` needs to continue a run exactly: the SGD momenta, extra
+// tensors such as free training's persistent perturbation `delta`, and the run's position, random state and config.
+// A safetensors file too: the tensors as F32, the rest as JSON in the header's metadata.
+import type { Tensor } from '../engine/index.js';
+import { writeFileAtomic } from './atomic.js';
+import { checkTensorSet, readSafetensorsFile, type TensorSpec } from './checkpoint.js';
+import type { LoaderPosition } from './data/loader.js';
+import type { Sgd } from './optim.js';
+import { encodeSafetensors, type SafetensorsEntry } from './safetensors.js';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface TrainState {
+  /** SGD steps taken (each of free training's replays counts). */
+  step: number;
+  /** The epoch, as the model checkpoint's metadata records it. */
+  epoch: number;
+  /** The loader's next batch. */
+  position: LoaderPosition;
+  /** Seeds and stream counters of every random source, e.g. {seed: 0, attackStream: 5120}. */
+  rng: { [key: string]: Json };
+  /** The full run configuration, so that a resumed run needs no other flags. */
+  config: { [key: string]: Json };
+  /** Running totals, e.g. forward/backward passes, images seen, seconds trained. */
+  counters: { [key: string]: number };
+}
+
+export interface LoadedTrainState {
+  file: string;
+  tensors: Record<string, Float32Array>;
+  shapes: Record<string, number[]>;
+  state: TrainState;
+}
+
+/** Marks a training-state file, so that a model checkpoint (or a future layout) is not taken for one. */
+const FORMAT = 'advfree-train-state-1';
+
+/** The optimizer's momentum buffers under the names `momentum.<param>`. */
+export function momentumTensors(opt: Sgd): Record<string, Tensor> {
+  return Object.fromEntries(opt.params.map(([name], i) => [`momentum.${name}`, opt.momenta[i]]));
+}
+
+/** Rejects what JSON would silently change: NaN/Infinity (to null), undefined (dropped), class instances. */
+function checkJson(file: string, v: unknown, at: string): void {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`${file}: training state field '${at}' is ${v}, which JSON cannot hold`);
+  } else if (Array.isArray(v)) {
+    v.forEach((x, i) => checkJson(file, x, `${at}[${i}]`));
+  } else if (typeof v === 'object' && [Object.prototype, null].includes(Object.getPrototypeOf(v))) {
+    for (const [k, x] of Object.entries(v)) checkJson(file, x, `${at}.${k}`);
+  } else {
+    const what = v === undefined ? 'undefined' : `a ${(v as object)?.constructor?.name ?? typeof v}`;
+    throw new Error(`${file}: training state field '${at}' is ${what}, not JSON`);
+  }
+}
+
+/** Writes the tensors (f32 only) and the state to `path`, atomically. */
+export async function saveTrainState(path: string, contents: { tensors: Record<string, Tensor>; state: TrainState }): Promise<void> {
+  const { tensors, state } = contents;
+  checkJson(path, state, 'state');
+  const named = Object.entries(tensors);
+  for (const [name, t] of named) {
+    if (t.dtype !== 'f32') throw new Error(`${path}: tensor '${name}' (${t.describe()}) is ${t.dtype}; a training state holds f32 tensors`);
+  }
+  const data = await Promise.all(named.map(([, t]) => t.data()));
+  const entries = Object.fromEntries(named.map(([name, t], i): [string, SafetensorsEntry] => [name, { dtype: 'F32', shape: [...t.shape], data: data[i] }]));
+  await writeFileAtomic(path, encodeSafetensors(entries, { format: FORMAT, state: JSON.stringify(state) }));
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+
+/** Parses the state JSON and checks the fields a resumed run relies on. */
+function parseState(file: string, text: string | undefined): TrainState {
+  let s: unknown;
+  try {
+    s = JSON.parse(text ?? '');
+  } catch (e) {
+    throw new Error(`${file}: training state metadata 'state' is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObject(s)) throw new Error(`${file}: the training state must be a JSON object, got ${text}`);
+  const position = isObject(s.position) ? s.position : {};
+  const fields: [string, unknown, boolean, string][] = [
+    ['step', s.step, isCount(s.step), 'a non-negative integer'],
+    ['epoch', s.epoch, isCount(s.epoch), 'a non-negative integer'],
+    ['position.epoch', position.epoch, isCount(position.epoch), 'a non-negative integer'],
+    ['position.batch', position.batch, isCount(position.batch), 'a non-negative integer'],
+    ['rng', s.rng, isObject(s.rng), 'an object'],
+    ['config', s.config, isObject(s.config), 'an object'],
+    ['counters', s.counters, isObject(s.counters) && Object.values(s.counters).every((c) => typeof c === 'number'), 'an object of numbers'],
+  ];
+  for (const [name, value, ok, want] of fields) {
+    if (!ok) throw new Error(`${file}: training state field '${name}' must be ${want}, got ${JSON.stringify(value)}`);
+  }
+  return s as unknown as TrainState;
+}
+
+/** Reads a training state written by saveTrainState. */
+export async function loadTrainState(path: string): Promise<LoadedTrainState> {
+  const { tensors, metadata } = await readSafetensorsFile(path);
+  if (metadata.format !== FORMAT) {
+    throw new Error(`${path}: not a training state (metadata format ${JSON.stringify(metadata.format)}, expected '${FORMAT}')`);
+  }
+  const state = parseState(path, metadata.state);
+  const named = Object.entries(tensors);
+  for (const [name, t] of named) {
+    if (t.dtype !== 'F32') throw new Error(`${path}: tensor '${name}' is ${t.dtype}; a training state holds F32 tensors`);
+  }
+  // fromEntries, not assignment, so that any name (even '__proto__') stays a plain key.
+  return {
+    file: path,
+    tensors: Object.fromEntries(named.map(([name, t]) => [name, t.data as Float32Array])),
+    shapes: Object.fromEntries(named.map(([name, t]) => [name, t.shape])),
+    state,
+  };
+}
+
+/**
+ * Writes the loaded tensors into this run's live ones (e.g. {...momentumTensors(opt), delta}), strictly: the same
+ * names and shapes, nothing missing or extra; otherwise nothing is written.
+ */
+export function restoreTensors(loaded: LoadedTrainState, targets: Record<string, Tensor>): void {
+  const f32 = (shape: readonly number[]): TensorSpec => ({ dtype: 'F32', shape });
+  const found = Object.fromEntries(Object.entries(loaded.shapes).map(([name, shape]) => [name, f32(shape)]));
+  checkTensorSet(loaded.file, 'this run', found, Object.entries(targets).map(([name, t]) => [name, f32(t.shape)]));
+  for (const [name, t] of Object.entries(targets)) t.write(loaded.tensors[name]);
+}
