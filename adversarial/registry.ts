@@ -1,37 +1,62 @@
 // The training methods by name: their CLI flags, the configuration recorded in a run, and construction.
 import type { Flag, Flags } from '../bin/args.js';
-import { CliError } from '../bin/args.js';
+import { CliError, intFlag } from '../bin/args.js';
 import type { RunConfig } from '../nn/trainer.js';
+import { Free } from './free.js';
 import type { Method } from './method.js';
 import { Natural } from './natural.js';
+import { parsePixels } from './units.js';
 
-export const METHODS = ['natural'] as const;
+export const METHODS = ['natural', 'free'] as const;
+
+const pixels = (flag: string) => (v: string) => {
+  try {
+    parsePixels(flag, v);
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+};
 
 export const METHOD_FLAGS: Record<string, Flag> = {
   method: { type: 'string', help: `training method: ${METHODS.join(', ')}`, default: 'natural', check: (v) => {
     if (!(METHODS as readonly string[]).includes(v)) throw new CliError(`--method must be one of ${METHODS.join(', ')}, got '${v}'`);
   } },
+  eps: { type: 'string', help: 'L-inf radius of the training perturbation (adversarial methods)', default: '8/255', check: pixels('eps') },
+  replays: { type: 'string', help: 'free: replays m of each minibatch (epochs are divided by m)', default: '8', check: intFlag('replays', 1, 64) },
 };
 
 export interface MethodChoice {
   config: RunConfig['method'];
   /** Passes over the data for a natural-equivalent epoch count. */
   epochs: (naturalEpochs: number) => number;
+  /** How the epoch count was derived, for the run's header line. */
+  describeEpochs: (naturalEpochs: number) => string;
 }
 
 export function methodConfig(flags: Flags): MethodChoice {
-  const name = flags.method as string;
-  switch (name) {
+  const eps = parsePixels('eps', flags.eps as string);
+  switch (flags.method as (typeof METHODS)[number]) {
+    case 'free': {
+      const m = Number(flags.replays);
+      return {
+        config: { name: 'free', eps, replays: m },
+        epochs: (e) => Math.max(1, Math.ceil(e / m)),
+        describeEpochs: (e) => `${e} natural-equivalent epochs / ${m} replays = ${Math.max(1, Math.ceil(e / m))} passes over the data`,
+      };
+    }
     default:
-      return { config: { name: 'natural' }, epochs: (e) => e };
+      return { config: { name: 'natural' }, epochs: (e) => e, describeEpochs: (e) => `${e} epochs` };
   }
 }
 
 export function makeMethod(c: RunConfig): Method {
-  switch (c.method.name) {
+  const m = c.method;
+  switch (m.name) {
     case 'natural':
       return new Natural();
+    case 'free':
+      return new Free({ replays: Number(m.replays), eps: Number(m.eps), shape: [c.batch, 3, 32, 32] });
     default:
-      throw new Error(`unknown training method '${c.method.name}' in the run configuration`);
+      throw new Error(`unknown training method '${m.name}' in the run configuration`);
   }
 }

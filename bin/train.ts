@@ -5,7 +5,7 @@ import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } 
 import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../nn/trainer.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
-import { makeMethod, METHOD_FLAGS, methodConfig } from '../adversarial/registry.js';
+import { makeMethod, METHOD_FLAGS, methodConfig, type MethodChoice } from '../adversarial/registry.js';
 import { CliError, intFlag, numFlag, type Command, type Flags } from './args.js';
 
 /** Turns a parser's error into a CLI error (so it is reported before any work, as a usage error). */
@@ -53,7 +53,9 @@ export const train: Command = {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
     const resume = flags.resume as string | undefined;
     if (resume && !hasCheckpoint(resume)) throw new CliError(`--resume ${resume}: no checkpoint there (model.safetensors and train-state.safetensors)`);
-    const config = resume ? null : configFromFlags(flags);
+    const choice = resume ? null : methodConfig(flags);
+    if (choice && choice.epochs(Number(flags.epochs)) !== Number(flags.epochs)) console.error(`advfree train: ${choice.describeEpochs(Number(flags.epochs))}`);
+    const config = resume ? null : configFromFlags(flags, choice!);
     const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
     let trainer: Trainer;
     if (resume) {
@@ -96,9 +98,8 @@ async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
   };
 }
 
-function configFromFlags(flags: Flags): RunConfig {
+function configFromFlags(flags: Flags, method: MethodChoice): RunConfig {
   const data = flags.data as DatasetName;
-  const method = methodConfig(flags);
   const epochs = Number(flags.epochs);
   return {
     data,

@@ -30,6 +30,8 @@ export class Tensor {
   readonly id = nextId++;
   readonly size: number;
   private buf: GPUBuffer | null;
+  /** For a view: the tensor that owns the storage. */
+  private owner: Tensor | null = null;
 
   /**
    * @param intRange for integer tensors uploaded from the host, their [min, max], so that ops can check
@@ -58,7 +60,21 @@ export class Tensor {
 
   get buffer(): GPUBuffer {
     if (!this.buf) throw new Error(`advfree: tensor ${this.describe()} was used after dispose()`);
+    if (this.owner?.disposed) throw new Error(`advfree: view ${this.describe()} was used after its tensor ${this.owner.describe()} was disposed`);
     return this.buf;
+  }
+
+  /**
+   * The first `rows` entries along the leading axis, sharing this tensor's storage (a contiguous prefix, so the
+   * same buffer serves: kernels read only `size` elements). The view owns nothing: disposing it frees nothing,
+   * and it must not be used after this tensor is disposed.
+   */
+  prefix(rows: number): Tensor {
+    const n = this.shape[0];
+    if (!Number.isInteger(rows) || rows < 1 || rows > n) fail('prefix', `${rows} rows of tensor ${this.describe()}: must be in [1, ${n}]`);
+    const v = new Tensor([rows, ...this.shape.slice(1)], this.dtype, this.buffer, `${this.name}[:${rows}]`, this.intRange);
+    v.owner = this;
+    return v;
   }
 
   /** Bytes of data (u8 tensors: one per element, padded to whole 32-bit words). */
@@ -76,7 +92,7 @@ export class Tensor {
 
   dispose(): void {
     if (!this.buf) return;
-    rt().pool.release(this.buf);
+    if (!this.owner) rt().pool.release(this.buf);
     this.buf = null;
     live--;
   }

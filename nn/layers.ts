@@ -54,6 +54,8 @@ export class BatchNorm2d extends Module {
   readonly runningVar: Tensor;
   /** PyTorch's num_batches_tracked, kept on the host (it is saved, never used by the kernels). */
   batchesTracked = 0n;
+  /** In training mode, normalize with batch statistics but leave the running statistics alone (attack steps). */
+  frozen = false;
 
   constructor(readonly channels: number, readonly momentum = 0.1, readonly eps = 1e-5) {
     super();
@@ -80,10 +82,11 @@ export class BatchNorm2d extends Module {
 
   /** Batch norm, optionally followed by a fused ReLU. */
   forward(x: Tensor, relu = false): Tensor {
-    if (this.training) this.batchesTracked++;
+    if (this.training && !this.frozen) this.batchesTracked++;
     return batchNorm(x, this.weight, this.bias, { runningMean: this.runningMean, runningVar: this.runningVar }, {
       training: this.training,
-      momentum: this.momentum,
+      // Momentum 0 keeps the running statistics: running = (1 - 0)·running + 0·batch.
+      momentum: this.frozen ? 0 : this.momentum,
       eps: this.eps,
       relu,
     });
@@ -113,4 +116,9 @@ export class Linear extends Module {
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
   }
+}
+
+/** Freezes (or unfreezes) the running statistics of every BatchNorm2d in a model. */
+export function freezeBatchNorm(model: Module, frozen: boolean): void {
+  for (const m of model.modules()) if (m instanceof BatchNorm2d) m.frozen = frozen;
 }

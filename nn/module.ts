@@ -41,6 +41,11 @@ export abstract class Module {
     return out;
   }
 
+  /** This module and all its descendants, pre-order (PyTorch's modules()). */
+  modules(): Module[] {
+    return [this, ...this.children().flatMap(([, c]) => c.modules())];
+  }
+
   parameters(): Tensor[] {
     return this.namedParameters().map(([, p]) => p.tensor);
   }

@@ -108,6 +108,17 @@ export function signStep(delta: Tensor, g: Tensor, step: number, radius: number)
   return binary(Bin.SignStep, delta, g, step, radius, 'sign_step');
 }
 
+/**
+ * Overwrites the first src.size elements of dst with src, in place (e.g. the rows of a persistent perturbation
+ * that a smaller last batch used). Not differentiable.
+ */
+export function assignPrefix(dst: Tensor, src: Tensor): void {
+  checkDtype('assignPrefix', 'dst', dst, 'f32');
+  checkDtype('assignPrefix', 'src', src, 'f32');
+  if (src.size > dst.size || src.buffer === dst.buffer) fail('assignPrefix', `cannot write ${src.describe()} into the start of ${dst.describe()}`);
+  rt().dispatch({ kernel: UNARY, overrides: { OP: Un.Affine }, params: { n: src.size, a: 1, b: 0 }, buffers: [src, dst], groups: grid(cdiv(src.size, 256)) });
+}
+
 function fillWith(op: number, shape: Shape, a: number, b: number, seed: number, stream: number, name: string): Tensor {
   const y = empty(shape, name);
   rt().dispatch({ kernel: FILL, overrides: { OP: op }, params: { n: y.size, a, b, seed: seed >>> 0, stream: stream >>> 0 }, buffers: [y], groups: grid(cdiv(y.size, 256)) });

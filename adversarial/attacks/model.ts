@@ -1,0 +1,51 @@
+// The two ways an attack queries the model, each counted in passes: a forward pass with a backward pass into the
+// input only (an attack step), and a forward pass for predictions (which examples are fooled).
+import { argmax, fill, keep, marginLoss, softmaxCrossEntropy, tidy, valueAndGrads, type Tensor } from '../../engine/index.js';
+import type { AttackPasses, Classifier } from './types.js';
+
+/** Cross-entropy, or the Carlini-Wagner margin max_{j≠y} z_j − z_y; both per example and maximized. */
+export type AttackLoss = 'ce' | 'cw';
+
+const rowLoss = (logits: Tensor, y: Tensor, loss: AttackLoss): Tensor =>
+  loss === 'ce' ? softmaxCrossEntropy(logits, y, { reduction: 'none' }) : marginLoss(logits, y);
+
+export interface InputGradient {
+  /** Per-example loss [N]. */
+  loss: Tensor;
+  /** d(sum of the losses)/d(xAdv): example i's block is the gradient of its own loss (no batch coupling in eval mode). */
+  grad: Tensor;
+  /** With `predict`: the predicted classes [N] i32 of the same forward pass. Kept out of every scope: the caller disposes it. */
+  pred: Tensor | null;
+}
+
+/**
+ * One forward pass at xAdv and one backward pass that differentiates xAdv alone, so no weight-gradient kernel
+ * is dispatched. `loss` and `grad` belong to the current scope.
+ */
+export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, loss: AttackLoss, passes: AttackPasses, predict = false): InputGradient {
+  let pred: Tensor | null = null;
+  const out = tidy(() => {
+    const seed = fill([y.shape[0]], 1, 'loss_seed');
+    const { value, grads } = valueAndGrads(() => {
+      const logits = classify(xAdv);
+      if (predict) pred = keep(argmax(logits));
+      return rowLoss(logits, y, loss);
+    }, [xAdv], seed);
+    return { loss: value, grad: grads[0] };
+  });
+  passes.forward++;
+  passes.backwardInputOnly++;
+  return { ...out, pred };
+}
+
+/** Whether the model classifies each example of xAdv as its label: one forward pass and one readback. */
+export async function stillCorrect(classify: Classifier, xAdv: Tensor, labels: Int32Array, passes: AttackPasses): Promise<boolean[]> {
+  const pred = keep(tidy(() => argmax(classify(xAdv))));
+  passes.forward++;
+  try {
+    const p = await pred.ints();
+    return Array.from(labels, (label, i) => p[i] === label);
+  } finally {
+    pred.dispose();
+  }
+}

@@ -1,0 +1,11 @@
+// Perturbation sizes as researchers write them: pixel units like '8/255', or decimals like '0.031'.
+
+/** Parses '8/255', '2.5/255' or '0.0314' into a number in [0, 1]; throws naming the flag and the forms. */
+export function parsePixels(flag: string, v: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+)\s*(?:\/\s*([0-9]*\.?[0-9]+))?\s*$/.exec(v);
+  const x = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
+  if (!(Number.isFinite(x) && x >= 0 && x <= 1)) {
+    throw new Error(`--${flag} must be a size in [0,1] as a fraction like 8/255 or a decimal like 0.031, got '${v}'`);
+  }
+  return x;
+}
