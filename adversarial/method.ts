@@ -45,5 +45,7 @@ export interface Method {
   /** Tensors the method carries between steps (free training's delta): saved in the training state, and
    * written in place on resume. */
   state(): Record<string, Tensor>;
+  /** Called after each epoch with a held, unaugmented training batch; may stop the run (FGSM-RS's guard). */
+  epochEnd?(ctx: Pick<StepContext, 'model'>, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null>;
   dispose(): void;
 }

@@ -4,9 +4,10 @@ import { demo } from './demo.js';
 import { data } from './data.js';
 import { evaluate } from './eval.js';
 import { train } from './train.js';
+import { experiment } from './experiment.js';
 import { CliError, parseCommand, type Command } from './args.js';
 
-const COMMANDS: Record<string, Command> = { train, eval: evaluate, data, demo, doctor };
+const COMMANDS: Record<string, Command> = { train, eval: evaluate, experiment, data, demo, doctor };
 
 const USAGE = `advfree: adversarial training on a WebGPU engine
 

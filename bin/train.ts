@@ -90,7 +90,7 @@ function describeMethod(c: RunConfig): string {
   return opts.length ? `${c.method.name} (${opts.join(', ')})` : c.method.name;
 }
 
-async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
+export async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
   const dir = await ensureDataset(c.data as DatasetName, { dataDir, log: (m) => console.error(m) });
   return {
     train: loadSplit(dir, c.data as DatasetName, 'train', c.trainLimit ?? undefined),

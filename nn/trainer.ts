@@ -4,7 +4,7 @@
 // which `resume` continues to the same result as an uninterrupted run.
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { memory, rt, tidy, type Tensor } from '../engine/index.js';
+import { imagesToFloat, keep, memory, rt, tensor, tidy, type Tensor } from '../engine/index.js';
 import type { Method, PassCounts, StepContext } from '../adversarial/method.js';
 import { noPasses } from '../adversarial/method.js';
 import { gitCommit, loadModel, saveModel } from './checkpoint.js';
@@ -285,12 +285,36 @@ export class Trainer {
       );
       this.epochStats = { lossSum: 0, correct: 0, seen: 0, seconds: 0, passes: noPasses() };
       epochStart = performance.now();
+      const verdict = await this.epochEnd();
+      if (verdict) {
+        emit({ type: 'guard', epoch: summary.epoch, stop: verdict.stop, note: verdict.note });
+        progress?.log(verdict.note);
+        if (verdict.stop) {
+          progress?.log(`the checkpoint in ${opts.out} is from before this epoch`);
+          break;
+        }
+      }
       await this.checkpoint(opts.out);
       lastCheckpoint = performance.now();
     }
     progress?.done();
     if (!progress) log(`trained ${this.step - startStep} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return summaries;
+  }
+
+  /** The method's end-of-epoch check, on the first training images without augmentation. */
+  private async epochEnd(): Promise<{ stop: boolean; note: string } | null> {
+    if (!this.method.epochEnd) return null;
+    const { train } = this.data;
+    const n = Math.min(this.config.batch, train.count);
+    const x = keep(tidy(() => imagesToFloat(tensor(train.images.subarray(0, n * 3072), [n, 3, 32, 32], { name: 'held_images' }))));
+    const y = tensor(train.labels.subarray(0, n), [n], { name: 'held_labels' });
+    try {
+      return await this.method.epochEnd({ model: this.model }, { x, y });
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
   }
 
   dispose(): void {

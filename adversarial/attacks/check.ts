@@ -13,14 +13,12 @@ export function checkBatch(op: string, x: Tensor, y: Tensor): void {
   }
 }
 
-export function checkRadius(op: string, eps: number): void {
-  if (!(eps >= 0 && Number.isFinite(eps))) bad(op, `eps must be a finite number >= 0, got ${eps}`);
+/** eps, step sizes. */
+export function checkNonNegative(op: string, what: string, v: number): void {
+  if (!(v >= 0 && Number.isFinite(v))) bad(op, `${what} must be a finite number >= 0, got ${v}`);
 }
 
-export function checkStepSize(op: string, step: number): void {
-  if (!(step > 0 && Number.isFinite(step))) bad(op, `stepSize must be a finite number > 0, got ${step}`);
-}
-
+/** steps, restarts. */
 export function checkCount(op: string, what: string, v: number, min: number): void {
   if (!(Number.isInteger(v) && v >= min)) bad(op, `${what} must be an integer >= ${min}, got ${v}`);
 }

@@ -2,7 +2,7 @@
 // stepSize·sign(∇x loss), each projected back onto the eps ball around x and the image range [0, 1].
 import { clamp, keep, tidy, type Tensor } from '../../engine/index.js';
 import { randomStart, signedStep } from './ball.js';
-import { checkBatch, checkCount, checkRadius, checkStepSize } from './check.js';
+import { checkBatch, checkCount, checkNonNegative } from './check.js';
 import { inputGradient, stillCorrect, type AttackLoss } from './model.js';
 import { WorstCase } from './restarts.js';
 import { noAttackPasses, type AttackPasses, type AttackResult, type Classifier } from './types.js';
@@ -27,8 +27,8 @@ export interface PgdOptions extends PgdRunOptions {
 
 function checkRun(op: string, x: Tensor, y: Tensor, o: PgdRunOptions): void {
   checkBatch(op, x, y);
-  checkRadius(op, o.eps);
-  checkStepSize(op, o.stepSize);
+  checkNonNegative(op, 'eps', o.eps);
+  checkNonNegative(op, 'stepSize', o.stepSize);
   checkCount(op, 'steps', o.steps, 0);
 }
 
@@ -39,7 +39,7 @@ function checkRun(op: string, x: Tensor, y: Tensor, o: PgdRunOptions): void {
 export function pgdPerturb(classify: Classifier, x: Tensor, y: Tensor, opts: PgdRunOptions, passes: AttackPasses): Tensor {
   checkRun('pgdPerturb', x, y, opts);
   const { eps, stepSize, steps, loss = 'ce' } = opts;
-  let xAdv = opts.randomStart ?? true ? randomStart(x, eps, opts.seed ?? 0, opts.stream ?? 0) : clamp(x, 0, 1);
+  let xAdv = tidy(() => ((opts.randomStart ?? true) ? randomStart(x, eps, opts.seed ?? 0, opts.stream ?? 0) : clamp(x, 0, 1)));
   for (let k = 0; k < steps; k++) {
     const next = tidy(() => signedStep(x, xAdv, inputGradient(classify, xAdv, y, loss, passes).grad, stepSize, eps));
     xAdv.dispose();
@@ -59,7 +59,8 @@ export async function pgd(classify: Classifier, x: Tensor, y: Tensor, opts: PgdO
   const labels = await y.ints();
   const passes = noAttackPasses();
   const worst = new WorstCase();
-  for (let r = 0; r < restarts && !(r > 0 && worst.allBroken); r++) {
+  for (let r = 0; r < restarts; r++) {
+    if (r > 0 && worst.allBroken) break;
     const adv = keep(pgdPerturb(classify, x, y, { ...opts, stream: (opts.stream ?? 0) + r }, passes));
     worst.add(adv, await stillCorrect(classify, adv, labels, passes));
   }
