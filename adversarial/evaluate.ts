@@ -42,7 +42,7 @@ export function fmtPixels(v: number): string {
   return Math.abs(k - Math.round(k)) < 1e-6 ? `${Math.round(k)}/255` : String(v);
 }
 
-function makeAttack(s: AttackSpec, seed: number, batchIndex: number): Attack {
+export function makeAttack(s: AttackSpec, seed: number, batchIndex: number): Attack {
   // Each batch draws its random starts from its own streams, so any subset of batches is reproducible.
   const stream = batchIndex * 1024;
   switch (s.name) {

@@ -5,9 +5,10 @@ import { data } from './data.js';
 import { evaluate } from './eval.js';
 import { train } from './train.js';
 import { experiment } from './experiment.js';
+import { show } from './show.js';
 import { CliError, parseCommand, type Command } from './args.js';
 
-const COMMANDS: Record<string, Command> = { train, eval: evaluate, experiment, data, demo, doctor };
+const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, experiment, data, demo, doctor };
 
 const USAGE = `advfree: adversarial training on a WebGPU engine
 

@@ -1,0 +1,112 @@
+// `advfree show`: a PNG grid for people who would rather look than read: test images, the perturbation an attack
+// found (amplified so that ±eps spans the full range, as stated in the title) and the adversarial images, each
+// labelled with the true and the predicted class.
+import { writeFileSync } from 'node:fs';
+import { PNG } from 'pngjs';
+import { argmax, imagesToFloat, init, keep, shutdown, tensor, tidy } from '../engine/index.js';
+import { describeAttack, makeAttack } from '../adversarial/evaluate.js';
+import { GLYPH_H, rasterize } from '../bench/font.js';
+import { loadModel, readCheckpointMetadata } from '../nn/checkpoint.js';
+import { defaultDataDir, ensureDataset, loadSplit } from '../nn/data/cifar.js';
+import { parseArch, WideResNet } from '../nn/wrn.js';
+import { CliError, intFlag, type Command } from './args.js';
+import { attackSpecs, EVAL_FLAGS } from './eval.js';
+
+const CIFAR10 = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
+const SCALE = 3;
+const SIDE = 32 * SCALE;
+const GAP = 6;
+const TEXT = 2 * (GLYPH_H + 2) * 2;
+
+export const show: Command = {
+  name: 'show',
+  summary: 'draw test images, an attack\'s perturbation and the adversarial images, with labels, into a PNG',
+  flags: {
+    checkpoint: { type: 'string', help: 'model.safetensors (required)' },
+    out: { type: 'string', help: 'PNG file to write', default: 'grid.png' },
+    count: { type: 'string', help: 'test images to show (the first N)', default: '8', check: intFlag('count', 1, 64) },
+    'data-dir': { type: 'string', help: 'dataset cache folder' },
+    ...EVAL_FLAGS,
+    attack: { ...EVAL_FLAGS.attack, help: 'the attack (one of fgsm, pgd, apgd-ce)', default: 'pgd' },
+  },
+  async run(flags) {
+    const path = flags.checkpoint as string | undefined;
+    if (!path) throw new CliError('show: --checkpoint FILE is required');
+    const [spec, ...more] = attackSpecs(flags);
+    if (more.length) throw new CliError('show: give one --attack');
+    const meta = await readCheckpointMetadata(path);
+    if (meta.dataset && meta.dataset !== 'cifar10') throw new CliError(`show: ${path} was trained on ${meta.dataset}; show draws CIFAR-10`);
+    await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+    const n = Number(flags.count);
+    const test = loadSplit(await ensureDataset('cifar10', { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m) }), 'cifar10', 'test', n);
+    const model = new WideResNet(parseArch(meta.architecture ?? ''));
+    await loadModel(model, path);
+    model.eval();
+    const classify = (v: Parameters<typeof model.forward>[0]) => model.forward(v);
+    const x = keep(tidy(() => imagesToFloat(tensor(test.images, [n, 3, 32, 32], { name: 'images' }))));
+    const y = tensor(test.labels, [n], { name: 'labels' });
+    const res = await makeAttack(spec, Number(flags.seed), 0)(classify, x, y);
+    const predict = async (v: typeof x) => {
+      const p = keep(tidy(() => argmax(classify(v))));
+      const out = await p.ints();
+      p.dispose();
+      return out;
+    };
+    const clean = await predict(x);
+    const advPred = await predict(res.adv);
+    const xs = await x.data();
+    const adv = await res.adv.data();
+    const amplify = 0.5 / spec.eps;
+
+    const width = n * (SIDE + GAP) + GAP;
+    const title = [`${describeAttack(spec)}`, `middle row: 0.5 + ${amplify.toFixed(1)} x perturbation (grey = 0, +-eps = white/black)`];
+    const top = GAP + title.length * (GLYPH_H + 2) * 2;
+    const rowH = SIDE + TEXT + GAP;
+    const png = new PNG({ width, height: top + 3 * rowH });
+    png.data.fill(255);
+    const put = (px: number, py: number, rgb: readonly number[]) => {
+      const o = (py * width + px) * 4;
+      png.data[o] = rgb[0];
+      png.data[o + 1] = rgb[1];
+      png.data[o + 2] = rgb[2];
+    };
+    const text = (s: string, x0: number, y0: number, rgb: readonly number[]) =>
+      rasterize(s, (gx, gy) => {
+        for (let d = 0; d < 4; d++) put(x0 + gx * 2 + (d & 1), y0 + gy * 2 + (d >> 1), rgb);
+      });
+    title.forEach((line, i) => text(line, GAP, GAP + i * (GLYPH_H + 2) * 2, [0, 0, 0]));
+    const rows = [
+      (i: number) => xs.subarray(i * 3072, (i + 1) * 3072),
+      (i: number) => adv.subarray(i * 3072, (i + 1) * 3072).map((v, k) => 0.5 + amplify * (v - xs[i * 3072 + k])),
+      (i: number) => adv.subarray(i * 3072, (i + 1) * 3072),
+    ];
+    for (let i = 0; i < n; i++) {
+      const x0 = GAP + i * (SIDE + GAP);
+      rows.forEach((pixels, r) => {
+        const img = pixels(i);
+        const y0 = top + r * rowH;
+        for (let py = 0; py < SIDE; py++) {
+          for (let px = 0; px < SIDE; px++) {
+            const s = Math.floor(py / SCALE) * 32 + Math.floor(px / SCALE);
+            put(x0 + px, y0 + py, [0, 1, 2].map((c) => Math.round(255 * Math.min(1, Math.max(0, img[c * 1024 + s])))));
+          }
+        }
+        const label = CIFAR10[test.labels[i]];
+        if (r === 0) {
+          text(label, x0, y0 + SIDE + 2, [0, 0, 0]);
+          text(`p:${CIFAR10[clean[i]]}`, x0, y0 + SIDE + 2 + (GLYPH_H + 2) * 2, clean[i] === test.labels[i] ? [0, 128, 0] : [200, 0, 0]);
+        } else if (r === 2) {
+          text(label, x0, y0 + SIDE + 2, [0, 0, 0]);
+          text(`p:${CIFAR10[advPred[i]]}`, x0, y0 + SIDE + 2 + (GLYPH_H + 2) * 2, advPred[i] === test.labels[i] ? [0, 128, 0] : [200, 0, 0]);
+        }
+      });
+    }
+    writeFileSync(flags.out as string, PNG.sync.write(png));
+    const kept = res.correct.filter(Boolean).length;
+    console.log(`${flags.out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec)}; perturbation amplified ${amplify.toFixed(1)}x`);
+    res.adv.dispose();
+    model.dispose();
+    shutdown();
+    return 0;
+  },
+};
