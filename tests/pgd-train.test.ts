@@ -1,0 +1,95 @@
+// K-PGD and FGSM-RS training steps: pass counts, no weight-gradient kernel in attack steps, the update batch inside
+// the eps ball and [0,1], BN running statistics touched only by the update step; and robust evaluation leaves
+// every BN statistic unchanged.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rt, tensor, type Tensor } from '../engine/index.js';
+import { evaluateRobust } from '../adversarial/evaluate.js';
+import { noPasses, type StepContext } from '../adversarial/method.js';
+import { Natural } from '../adversarial/natural.js';
+import { AttackTraining } from '../adversarial/pgd-train.js';
+import { Sgd } from '../nn/optim.js';
+import { parseArch, WideResNet } from '../nn/wrn.js';
+import { randu, ready } from './helpers.js';
+
+const t = suite('pgd-train');
+t.before(ready);
+
+const [B, C, H, W] = [4, 3, 8, 8];
+const EPS = 8 / 255;
+const xs = randu(B * C * H * W, 11);
+const ys = Int32Array.from([3, 1, 4, 1]);
+
+function setup() {
+  const model = new WideResNet(parseArch('wrn-10-1', 10), 5);
+  const params = model.namedParameters();
+  const opt = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
+  const ctx: StepContext = { model, params, opt, nextLr: () => 0.05, step: 0, passes: noPasses() };
+  return { model, ctx, dispose: () => (opt.dispose(), model.dispose()) };
+}
+
+const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') =>
+  new AttackTraining({ name: 'pgd', eps: EPS, stepSize: 2 / 255, steps, attackBn, seed: 1, guardDrop: null });
+
+/** Runs one step and returns dispatches per family, the model inputs seen and the step's passes. */
+async function runStep(method: { step: (x: Tensor, y: Tensor, c: StepContext) => { loss: Tensor; correct: Tensor } }) {
+  const s = setup();
+  const x = tensor(Float32Array.from(xs), [B, C, H, W], { name: 'x' });
+  const y = tensor(ys, [B], { name: 'y' });
+  const inputs: Promise<Float32Array>[] = [];
+  const forward = s.model.forward.bind(s.model);
+  s.model.forward = (v: Tensor) => (inputs.push(v.data()), forward(v));
+  rt().resetCounters();
+  const r = method.step(x, y, s.ctx);
+  const families = rt().counters().byFamily;
+  await r.loss.item();
+  const bnTracked = s.model.modules().flatMap((m) => ('batchesTracked' in m ? [(m as { batchesTracked: bigint }).batchesTracked] : []));
+  const seen = await Promise.all(inputs);
+  for (const v of [r.loss, r.correct, x, y]) v.dispose();
+  s.dispose();
+  return { families, seen, passes: s.ctx.passes, bnTracked };
+}
+
+t('7-PGD: 7 input-only attack passes, one weight backward, one SGD step', async () => {
+  const natural = await runStep(new Natural());
+  const adv = await runStep(pgd(7));
+  assert.equal(adv.passes, { forward: 8, backwardWeights: 1, backwardInputOnly: 7, sgdSteps: 1 });
+  // Weight-gradient kernels: exactly those of the one update backward, as in a natural step.
+  assert.is(adv.families['conv-weight-grad'], natural.families['conv-weight-grad']);
+  assert.is(adv.families['weight-grad'], natural.families['weight-grad']);
+  assert.is(adv.families.optimizer, natural.families.optimizer);
+  // Attack steps still backpropagate into the input: 7 more rounds of input-gradient convolutions.
+  assert.ok(adv.families['conv-input-grad']! > natural.families['conv-input-grad']!, 'attack steps ran input-gradient kernels');
+  // BN running statistics move once per SGD step, not in attack steps.
+  assert.ok(adv.bnTracked.every((v) => v === 1n), `num_batches_tracked ${adv.bnTracked.join(',')}`);
+});
+
+t('the attacked batches stay inside the eps ball and [0,1]; FGSM-RS takes one attack step', async () => {
+  for (const [method, steps] of [[pgd(5), 5], [new AttackTraining({ name: 'fgsm-rs', eps: EPS, stepSize: 1.25 * EPS, steps: 1, attackBn: 'eval', seed: 2, guardDrop: null }), 1]] as const) {
+    const r = await runStep(method);
+    assert.is(r.seen.length, steps + 1);
+    for (const v of r.seen) {
+      assert.ok(v.every((p, i) => p >= 0 && p <= 1 && Math.abs(p - xs[i]) <= EPS + 1e-6), 'inside the ball and the image range');
+    }
+    const moved = r.seen.at(-1)!.filter((p, i) => Math.abs(p - xs[i]) > EPS / 2).length;
+    assert.ok(moved > xs.length / 4, `the update batch is perturbed (${moved} of ${xs.length} pixels moved by > eps/2)`);
+  }
+});
+
+t('robust evaluation leaves BN statistics unchanged', async () => {
+  const s = setup();
+  const stats = s.model.namedBuffers().flatMap(([, b]) => ('tensor' in b ? [b.tensor] : []));
+  const before = await Promise.all(stats.map((v) => v.data()));
+  const n = 6;
+  const data = { images: Uint8Array.from(randu(n * 3072, 3), (v) => Math.floor(v * 256)), labels: Int32Array.from([0, 1, 2, 3, 4, 5]), count: n, classes: 10 };
+  const attack = { name: 'pgd' as const, eps: EPS, steps: 3, stepSize: 2 / 255, restarts: 2, loss: 'ce' as const, limit: null };
+  const rep = await evaluateRobust(s.model, data, [attack], 4, 0);
+  const after = await Promise.all(stats.map((v) => v.data()));
+  before.forEach((b, i) => assert.equal(Array.from(after[i]), Array.from(b), `BN buffer ${i}`));
+  assert.ok(s.model.training, 'the model is back in training mode');
+  assert.is(rep.examples, n);
+  assert.ok(rep.robustCorrect <= rep.attacks[0].correct && rep.attacks[0].correct <= n);
+  s.dispose();
+});
+
+t.run();
