@@ -53,6 +53,9 @@ export const train: Command = {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
     const resume = flags.resume as string | undefined;
     if (resume && !hasCheckpoint(resume)) throw new CliError(`--resume ${resume}: no checkpoint there (model.safetensors and train-state.safetensors)`);
+    if (!resume && hasCheckpoint(flags.out as string)) {
+      throw new CliError(`--out ${flags.out} already holds a run; continue it with --resume ${flags.out}, or pick another --out`);
+    }
     const choice = resume ? null : methodConfig(flags);
     if (choice && choice.epochs(Number(flags.epochs)) !== Number(flags.epochs)) console.error(`advfree train: ${choice.describeEpochs(Number(flags.epochs))}`);
     const config = resume ? null : configFromFlags(flags, choice!);
