@@ -5,6 +5,7 @@ import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } 
 import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../nn/trainer.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
+import { fmtPixels } from '../adversarial/evaluate.js';
 import { makeMethod, METHOD_FLAGS, methodConfig, type MethodChoice } from '../adversarial/registry.js';
 import { CliError, intFlag, numFlag, type Command, type Flags } from './args.js';
 
@@ -89,7 +90,9 @@ export const train: Command = {
 };
 
 function describeMethod(c: RunConfig): string {
-  const opts = Object.entries(c.method).filter(([k]) => k !== 'name').map(([k, v]) => `${k}=${v}`);
+  const opts = Object.entries(c.method)
+    .filter(([k]) => k !== 'name')
+    .map(([k, v]) => `${k}=${typeof v === 'number' && /eps|step/i.test(k) ? fmtPixels(v) : v}`);
   return opts.length ? `${c.method.name} (${opts.join(', ')})` : c.method.name;
 }
 
