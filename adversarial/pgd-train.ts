@@ -22,6 +22,8 @@ export interface AttackTrainOptions {
   seed: number;
   /** fgsm-rs: stop when PGD accuracy on a held training batch falls this far below its best (null: off). */
   guardDrop: number | null;
+  /** Ablation for the cost benchmark: attack steps also compute every weight gradient (and drop it). */
+  fullAttackBackward?: boolean;
 }
 
 export class AttackTraining implements Method {
@@ -42,7 +44,8 @@ export class AttackTraining implements Method {
       let xAdv: Tensor;
       try {
         // The random start draws from stream `step`, so a resumed run attacks exactly as the original did.
-        xAdv = pgdPerturb((v) => model.forward(v), x, y, { eps: o.eps, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step }, ctx.passes);
+        const alsoDifferentiate = o.fullAttackBackward ? ctx.params.map(([, p]) => p.tensor) : undefined;
+        xAdv = pgdPerturb((v) => model.forward(v), x, y, { eps: o.eps, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate }, ctx.passes);
       } finally {
         model.train();
         freezeBatchNorm(model, false);

@@ -6,9 +6,10 @@ import { evaluate } from './eval.js';
 import { train } from './train.js';
 import { experiment } from './experiment.js';
 import { show } from './show.js';
+import { bench } from '../bench/cli.js';
 import { CliError, parseCommand, type Command } from './args.js';
 
-const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, experiment, data, demo, doctor };
+const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, experiment, bench, data, demo, doctor };
 
 const USAGE = `advfree: adversarial training on a WebGPU engine
 

@@ -5,6 +5,16 @@ import { Gpu, type GpuOptions } from './gpu.js';
 import { BufferPool } from './pool.js';
 import type { Bindable, Dispatch, KernelFamily, KernelSpec } from './kernel.js';
 
+/** The profiling hook (engine/profile.ts): while one is set, each dispatch gets its own timed compute pass. */
+export interface DispatchTimer {
+  /** Timestamp writes for the pass that holds `d` alone. */
+  begin(d: Dispatch, family: KernelFamily): GPUComputePassTimestampWrites;
+  /** Records the resolve of the batch's timestamps into its encoder, just before it is finished. */
+  resolve(encoder: GPUCommandEncoder): void;
+  /** The batch was submitted. */
+  submitted(): void;
+}
+
 export interface RuntimeOptions extends GpuOptions {
   /** Dispatches recorded before an automatic submit. Default: ADVFREE_BATCH or 32. */
   batchSize?: number;
@@ -40,6 +50,7 @@ export class Runtime {
   private arenaUsed = 0;
   private readonly align: number;
   private counts: DispatchCounters = { total: 0, byKernel: {}, byFamily: {} };
+  private timer: DispatchTimer | null = null;
   submits = 0;
 
   constructor(readonly gpu: Gpu, opts: RuntimeOptions = {}) {
@@ -112,9 +123,12 @@ export class Runtime {
       entries.push({ binding: i + 1, resource: { buffer } });
     });
     const bindGroup = this.device.createBindGroup({ layout, entries, label: kernel.name });
+    const family = d.family ?? kernel.family;
+    // Timestamps bracket whole passes, so a profiled dispatch runs in a pass of its own.
+    if (this.timer) this.endPass();
     if (!this.pass) {
       this.encoder ??= this.device.createCommandEncoder({ label: 'advfree-batch' });
-      this.pass = this.encoder.beginComputePass({ label: 'advfree-pass' });
+      this.pass = this.encoder.beginComputePass({ label: 'advfree-pass', timestampWrites: this.timer?.begin(d, family) });
     }
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
@@ -122,7 +136,6 @@ export class Runtime {
     this.pass.dispatchWorkgroups(x, y, z);
     this.batch.push(kernel.name);
     const c = this.counts;
-    const family = d.family ?? kernel.family;
     c.total++;
     c.byKernel[kernel.name] = (c.byKernel[kernel.name] ?? 0) + 1;
     c.byFamily[family] = (c.byFamily[family] ?? 0) + 1;
@@ -140,11 +153,13 @@ export class Runtime {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
+    this.timer?.resolve(this.encoder);
     if (this.arenaUsed) this.device.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed);
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
     this.arenaUsed = 0;
     this.submits++;
+    this.timer?.submitted();
     this.lastBatch = this.batch;
     this.batch = [];
     this.pool.onSubmit();
@@ -189,6 +204,12 @@ export class Runtime {
     this.flush();
     await this.device.queue.onSubmittedWorkDone();
     this.gpu.check(this.describeBatch());
+  }
+
+  /** Attaches (or with null detaches) a profiling timer; work recorded before is submitted untimed. */
+  setTimer(timer: DispatchTimer | null): void {
+    this.flush();
+    this.timer = timer;
   }
 
   counters(): DispatchCounters {

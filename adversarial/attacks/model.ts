@@ -20,9 +20,12 @@ export interface InputGradient {
 
 /**
  * One forward pass at xAdv and one backward pass that differentiates xAdv alone, so no weight-gradient kernel
- * is dispatched. `loss` and `grad` belong to the current scope.
+ * is dispatched. `loss` and `grad` belong to the current scope. `alsoDifferentiate` (an ablation for the cost
+ * benchmark) makes the backward compute those tensors' gradients too, and throw them away, as a framework without
+ * gradient subsets would.
  */
-export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, loss: AttackLoss, passes: AttackPasses, predict = false): InputGradient {
+export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, loss: AttackLoss, passes: AttackPasses, predict = false,
+  alsoDifferentiate: readonly Tensor[] = []): InputGradient {
   let pred: Tensor | null = null;
   const out = tidy(() => {
     const seed = fill([y.shape[0]], 1, 'loss_seed');
@@ -30,11 +33,12 @@ export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, los
       const logits = classify(xAdv);
       if (predict) pred = keep(argmax(logits));
       return rowLoss(logits, y, loss);
-    }, [xAdv], seed);
+    }, [xAdv, ...alsoDifferentiate], seed);
     return { loss: value, grad: grads[0] };
   });
   passes.forward++;
-  passes.backwardInputOnly++;
+  if (alsoDifferentiate.length) passes.backwardWeights = (passes.backwardWeights ?? 0) + 1;
+  else passes.backwardInputOnly++;
   return { ...out, pred };
 }
 

@@ -18,6 +18,8 @@ export interface PgdRunOptions {
   /** The random start draws from (seed, stream) (defaults 0, 0), so a run is reproducible. */
   seed?: number;
   stream?: number;
+  /** Ablation for the cost benchmark: attack backward passes also compute (and drop) these tensors' gradients. */
+  alsoDifferentiate?: readonly Tensor[];
 }
 
 export interface PgdOptions extends PgdRunOptions {
@@ -41,7 +43,7 @@ export function pgdPerturb(classify: Classifier, x: Tensor, y: Tensor, opts: Pgd
   const { eps, stepSize, steps, loss = 'ce' } = opts;
   let xAdv = tidy(() => ((opts.randomStart ?? true) ? randomStart(x, eps, opts.seed ?? 0, opts.stream ?? 0) : clamp(x, 0, 1)));
   for (let k = 0; k < steps; k++) {
-    const next = tidy(() => signedStep(x, xAdv, inputGradient(classify, xAdv, y, loss, passes).grad, stepSize, eps));
+    const next = tidy(() => signedStep(x, xAdv, inputGradient(classify, xAdv, y, loss, passes, false, opts.alsoDifferentiate).grad, stepSize, eps));
     xAdv.dispose();
     xAdv = next;
   }

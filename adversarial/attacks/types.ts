@@ -7,7 +7,7 @@ import type { PassCounts } from '../method.js';
 export type Classifier = (x: Tensor) => Tensor;
 
 /** Work done, in passes over the batch; attacks only ever run input-gradient-only backward passes. */
-export type AttackPasses = Pick<PassCounts, 'forward' | 'backwardInputOnly'>;
+export type AttackPasses = Pick<PassCounts, 'forward' | 'backwardInputOnly'> & Partial<Pick<PassCounts, 'backwardWeights'>>;
 
 export const noAttackPasses = (): AttackPasses => ({ forward: 0, backwardInputOnly: 0 });
 

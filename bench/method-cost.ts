@@ -1,0 +1,176 @@
+// What each training method costs on one model and batch, all measured in the same run: wall time of its steps
+// as training runs them (batched submits, one sync at the end), GPU time and its breakdown by kernel family from
+// a profiled repeat, passes and dispatches, and everything as a ratio to natural training. A natural-equivalent
+// epoch is trainSize/batch SGD steps (free-M reaches it with 1/M of the minibatches, each replayed M times), so
+// its time is projected from the measured time per SGD step.
+import { keep, randomUniform, rt, tensor } from '../engine/index.js';
+import type { KernelFamily } from '../engine/kernel.js';
+import { perRun, profile, type Profile } from '../engine/profile.js';
+import { noPasses, type PassCounts, type StepContext } from '../adversarial/method.js';
+import { Sgd } from '../nn/optim.js';
+import { parseArch, WideResNet } from '../nn/wrn.js';
+import { attackSteps, makeBenchMethod } from './methods.js';
+import { repeat } from './timing.js';
+
+export interface MethodCostConfig {
+  arch: string;
+  batch: number;
+  /** Image side (CIFAR: 32). */
+  image: number;
+  /** Method names (bench/methods.ts); natural is added first when missing, as every ratio needs it. */
+  methods: string[];
+  eps: number;
+  /** Timed minibatch steps per method (and as many profiled ones). */
+  steps: number;
+  warmup: number;
+  /** Training-set size defining a natural-equivalent epoch (CIFAR-10: 50000). */
+  trainSize: number;
+  seed: number;
+  /** Also run the steps under the timestamp profiler (needs the timestamp-query feature). */
+  profile: boolean;
+}
+
+/** The optimizer of the paper setups: SGD, momentum 0.9, weight decay on every parameter. */
+export const SGD_OPTIONS = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
+export const LR = 0.01;
+
+export interface MethodCost {
+  method: string;
+  /** SGD steps per minibatch (free-M: M). */
+  replays: number;
+  /** Per minibatch. */
+  passes: PassCounts;
+  dispatches: number;
+  dispatchesByFamily: Partial<Record<KernelFamily, number>>;
+  wallMs: number;
+  /** Per minibatch, summed over dispatches; null without profiling. */
+  gpuMs: number | null;
+  /** Per SGD step: the minibatch's cost over its replays. */
+  sgdStepWallMs: number;
+  sgdStepGpuMs: number | null;
+  /** Projected time of a natural-equivalent epoch, in seconds. */
+  epochWallS: number;
+  epochGpuS: number | null;
+  /** Epoch cost over natural's in the same run. */
+  ratioWall: number;
+  ratioGpu: number | null;
+  /** GPU time and FLOPs per SGD step, by kernel family and by kernel ('family/kernel'). */
+  byFamily: Profile['byFamily'];
+  byKernel: Profile['byKernel'];
+}
+
+/** Where K attack steps go: each step's cost with an input-only vs a full backward, from pgd-K and pgd-K-full. */
+export interface AttackStepCost {
+  method: string;
+  steps: number;
+  /** Per attack step: (method − natural) / K, wall and GPU. */
+  inputOnly: { wallMs: number; gpuMs: number | null };
+  full: { wallMs: number; gpuMs: number | null };
+  /** 1 − inputOnly / full. */
+  saving: { wall: number; gpu: number | null };
+  /** Fraction of the input-only method's GPU time spent in attack steps rather than in the SGD update. */
+  attackShare: number | null;
+}
+
+export interface MethodCostReport {
+  /** SGD steps in a natural-equivalent epoch: ceil(trainSize / batch). */
+  stepsPerEpoch: number;
+  costs: MethodCost[];
+  attacks: AttackStepCost[];
+}
+
+/** One method's measurements; ratios are filled in once natural's are known. */
+async function measure(name: string, c: MethodCostConfig): Promise<Omit<MethodCost, 'epochWallS' | 'epochGpuS' | 'ratioWall' | 'ratioGpu'>> {
+  const shape = [c.batch, 3, c.image, c.image];
+  const model = new WideResNet(parseArch(c.arch), c.seed);
+  const params = model.namedParameters();
+  const opt = new Sgd(params, SGD_OPTIONS);
+  const method = makeBenchMethod(name, { eps: c.eps, seed: c.seed, shape });
+  const x = keep(randomUniform(shape, 0, 1, c.seed, 1, 'images'));
+  const y = keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7 + c.seed) % 10), [c.batch], { name: 'labels' }));
+  const ctx: StepContext = { model, params, opt, nextLr: () => LR, step: 0, passes: noPasses() };
+  const step = () => {
+    const r = method.step(x, y, ctx);
+    r.loss.dispose();
+    r.correct.dispose();
+    ctx.step++;
+  };
+  try {
+    repeat(c.warmup, step);
+    await rt().sync();
+    ctx.passes = noPasses();
+    rt().resetCounters();
+    const t0 = performance.now();
+    repeat(c.steps, step);
+    await rt().sync();
+    const wallMs = (performance.now() - t0) / c.steps;
+    const counters = rt().counters();
+    const passes = Object.fromEntries(Object.entries(ctx.passes).map(([k, v]) => [k, v / c.steps])) as unknown as PassCounts;
+    const dispatchesByFamily = Object.fromEntries(Object.entries(counters.byFamily).map(([k, v]) => [k, v / c.steps]));
+    // Per SGD step, so methods with several SGD steps per minibatch compare directly.
+    const prof = c.profile ? perRun(await profile(() => repeat(c.steps, step)), c.steps * method.replays) : null;
+    return {
+      method: name,
+      replays: method.replays,
+      passes,
+      dispatches: counters.total / c.steps,
+      dispatchesByFamily,
+      wallMs,
+      gpuMs: prof ? prof.ms * method.replays : null,
+      sgdStepWallMs: wallMs / method.replays,
+      sgdStepGpuMs: prof?.ms ?? null,
+      byFamily: prof?.byFamily ?? {},
+      byKernel: prof?.byKernel ?? {},
+    };
+  } finally {
+    x.dispose();
+    y.dispose();
+    method.dispose();
+    opt.dispose();
+    model.dispose();
+  }
+}
+
+const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a / b);
+
+function attackCost(costs: MethodCost[]): AttackStepCost[] {
+  const natural = costs[0];
+  const perStep = (m: MethodCost, k: number) => ({
+    wallMs: (m.wallMs - natural.wallMs) / k,
+    gpuMs: m.gpuMs === null || natural.gpuMs === null ? null : (m.gpuMs - natural.gpuMs) / k,
+  });
+  const out: AttackStepCost[] = [];
+  for (const m of costs) {
+    const k = attackSteps(m.method);
+    const full = costs.find((f) => f.method === `${m.method}-full`);
+    if (!k || !full) continue;
+    const inputOnly = perStep(m, k);
+    const fullStep = perStep(full, k);
+    const gpuRatio = ratio(inputOnly.gpuMs, fullStep.gpuMs);
+    out.push({
+      method: m.method,
+      steps: k,
+      inputOnly,
+      full: fullStep,
+      saving: { wall: 1 - inputOnly.wallMs / fullStep.wallMs, gpu: gpuRatio === null ? null : 1 - gpuRatio },
+      attackShare: inputOnly.gpuMs === null || m.gpuMs === null ? null : (k * inputOnly.gpuMs) / m.gpuMs,
+    });
+  }
+  return out;
+}
+
+export async function methodCosts(config: MethodCostConfig): Promise<MethodCostReport> {
+  const names = ['natural', ...config.methods.filter((m) => m !== 'natural')];
+  const stepsPerEpoch = Math.ceil(config.trainSize / config.batch);
+  const measured = [];
+  for (const name of names) measured.push(await measure(name, config));
+  const nat = measured[0];
+  const costs: MethodCost[] = measured.map((m) => ({
+    ...m,
+    epochWallS: (m.sgdStepWallMs * stepsPerEpoch) / 1000,
+    epochGpuS: m.sgdStepGpuMs === null ? null : (m.sgdStepGpuMs * stepsPerEpoch) / 1000,
+    ratioWall: m.sgdStepWallMs / nat.sgdStepWallMs,
+    ratioGpu: ratio(m.sgdStepGpuMs, nat.sgdStepGpuMs),
+  }));
+  return { stepsPerEpoch, costs, attacks: attackCost(costs) };
+}

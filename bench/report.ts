@@ -1,0 +1,170 @@
+// The suite's results as files: report.md (tables), report.json (everything measured) and families.png (GPU
+// time per SGD step by kernel family, per method). Every file names the adapter, driver and commit.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { KernelFamily } from '../engine/kernel.js';
+import { stackedBarChart } from './chart.js';
+import type { MethodCost } from './method-cost.js';
+import { TOLERANCE } from './peer.js';
+import type { BenchReport } from './suite.js';
+
+const FAMILIES: KernelFamily[] = [
+  'conv-forward', 'conv-input-grad', 'conv-weight-grad', 'matmul', 'weight-grad', 'batchnorm', 'elementwise',
+  'reduction', 'loss', 'optimizer', 'random',
+];
+
+const NA = '–';
+/** Three significant digits. */
+const num = (v: number | null | undefined): string => (v === null || v === undefined || !Number.isFinite(v) ? NA : String(Number(v.toPrecision(3))));
+const times = (v: number | null): string => (v === null ? NA : `${v.toFixed(2)}×`);
+const pct = (v: number | null): string => (v === null ? NA : `${(100 * v).toFixed(1)}%`);
+const gflops = (flops: number, ms: number | null): string => (ms && flops ? num(flops / ms / 1e6) : NA);
+const verdict = (err: number): string => `${err.toExponential(1)} ${err <= TOLERANCE ? 'ok' : 'FAIL'}`;
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function header(r: BenchReport): string {
+  const e = r.env;
+  const rows = [
+    ['adapter', e.adapter],
+    ['driver', e.driver],
+    ['backend', `${e.backend}${e.software ? ' (software adapter)' : ''}`],
+    ['commit', e.commit],
+    ['Dawn', `${e.dawn}; disabled toggles: ${e.disabledToggles.join(', ') || 'none'}`],
+    ['Node', e.node],
+    ['date', e.date],
+  ];
+  if (r.peer) rows.push(['peer', `${r.peer.version} on ${r.peer.adapter}`]);
+  return [
+    '# advfree benchmark',
+    table(['', ''], rows),
+    `Wall times: median over ${r.config.reps} waited-for repetitions (method costs: ${r.config.steps} minibatch steps ` +
+      'submitted as in training, then one wait). GPU times: sum of per-dispatch timestamps from a separate profiled ' +
+      'repeat (each dispatch in its own compute pass, submits batched as in training). GFLOP/s count 2 FLOPs per ' +
+      'multiply-add; a convolution pass counts 2·N·OH·OW·Cout·C·kH·kW.',
+  ].join('\n\n');
+}
+
+function opsSection(r: BenchReport): string {
+  if (!r.ops) return '';
+  const peer = new Map((r.peer?.ops ?? []).map((p) => [p.name, p]));
+  const rows = r.ops.map((o) => {
+    const p = peer.get(o.name);
+    return [o.name, num(o.flops / 1e9), num(o.wall.ms), num(o.gpuMs), gflops(o.flops, o.wall.ms), gflops(o.flops, o.gpuMs),
+      ...(r.peer ? [num(p?.tfjs.wallMs), num(p?.tfjs.gpuMs), times(p?.ratioWall ?? null), times(p?.ratioGpu ?? null), p ? verdict(p.error) : NA] : [])];
+  });
+  const head = ['case', 'GFLOP', 'wall ms', 'GPU ms', 'GFLOP/s (wall)', 'GFLOP/s (GPU)',
+    ...(r.peer ? ['tfjs wall ms', 'tfjs GPU ms', 'tfjs/ours wall', 'tfjs/ours GPU', `max diff (tol ${TOLERANCE})`] : [])];
+  const kernels = r.ops.flatMap((o) =>
+    Object.entries(o.kernels).map(([k, t]) => [o.name, k, num(t.dispatches), num(t.ms), gflops(t.flops, t.ms)]),
+  );
+  return [
+    '## Single ops',
+    table(head, rows),
+    kernels.length ? `### Per kernel (ours, per op)\n\n${table(['case', 'family/kernel', 'dispatches', 'GPU ms', 'GFLOP/s'], kernels)}` : '',
+  ].filter(Boolean).join('\n\n');
+}
+
+/** GPU time per SGD step by family; without profiling, dispatches per minibatch by family. */
+function familyTable(costs: readonly MethodCost[]): string {
+  const timed = costs[0].sgdStepGpuMs !== null;
+  const present = FAMILIES.filter((f) => costs.some((c) => (timed ? c.byFamily[f] : c.dispatchesByFamily[f])));
+  const cell = (c: MethodCost, f: KernelFamily) => {
+    if (!timed) return num(c.dispatchesByFamily[f] ?? 0);
+    const t = c.byFamily[f];
+    return t ? `${num(t.ms)} (${pct(t.ms / c.sgdStepGpuMs!)})${t.flops ? `, ${gflops(t.flops, t.ms)} GFLOP/s` : ''}` : NA;
+  };
+  return [
+    timed ? '### GPU time per SGD step by kernel family (ms, share of the step)' : '### Dispatches per minibatch by kernel family (no profiling)',
+    table(['method', ...present, timed ? 'total ms' : 'total'], costs.map((c) => [c.method, ...present.map((f) => cell(c, f)), num(timed ? c.sgdStepGpuMs : c.dispatches)])),
+  ].join('\n\n');
+}
+
+function methodsSection(r: BenchReport): string {
+  const m = r.methods;
+  if (!m) return '';
+  const c = r.config;
+  const p = (x: MethodCost) => `${num(x.passes.forward)} / ${num(x.passes.backwardWeights)} / ${num(x.passes.backwardInputOnly)} / ${num(x.passes.sgdSteps)}`;
+  const rows = m.costs.map((x) => [x.method, p(x), num(x.dispatches), num(x.wallMs), num(x.gpuMs), num(x.sgdStepWallMs), num(x.sgdStepGpuMs),
+    num(x.epochWallS), num(x.epochGpuS), times(x.ratioWall), times(x.ratioGpu)]);
+  const attacks = m.attacks.map((a) => [a.method, String(a.steps), num(a.inputOnly.wallMs), num(a.inputOnly.gpuMs), num(a.full.wallMs),
+    num(a.full.gpuMs), pct(a.saving.wall), pct(a.saving.gpu), pct(a.attackShare)]);
+  const natural = m.costs[0];
+  const topKernels = Object.entries(natural.byKernel).sort(([, a], [, b]) => b.ms - a.ms)
+    .map(([k, t]) => [k, num(t.dispatches), num(t.ms), pct(natural.sgdStepGpuMs ? t.ms / natural.sgdStepGpuMs : null), gflops(t.flops, t.ms)]);
+  return [
+    `## Training methods: ${c.arch}, batch ${c.batch}, ${c.image}x${c.image}, eps ${num(c.eps * 255)}/255`,
+    `A natural-equivalent epoch is ${m.stepsPerEpoch} SGD steps (${c.trainSize} examples / batch ${c.batch}); free-M takes them as ` +
+      `${m.stepsPerEpoch}/M minibatches of M replays. Epoch times are projected from the measured steps; ratios are to natural in this run. ` +
+      'Passes per minibatch: forward / backward with weight gradients / input-only backward / SGD steps.',
+    table(['method', 'passes F/Bw/Bx/SGD', 'dispatches', 'wall ms / minibatch', 'GPU ms / minibatch', 'wall ms / SGD step',
+      'GPU ms / SGD step', 'epoch wall s', 'epoch GPU s', '× natural (wall)', '× natural (GPU)'], rows),
+    familyTable(m.costs),
+    ...(attacks.length ? [
+      '### Attack steps: input-only backward vs full backward',
+      'Per attack step: (method − natural) / K. "full" also computes every weight gradient in the attack\'s backward pass ' +
+        '(and discards it); the saving is what skipping those kernels buys. Attack share: fraction of the input-only ' +
+        "method's GPU time spent in attack steps rather than in the SGD update.",
+      table(['method', 'K', 'input-only wall ms', 'input-only GPU ms', 'full wall ms', 'full GPU ms', 'saving (wall)', 'saving (GPU)',
+        'attack share (GPU)'], attacks),
+    ] : []),
+    ...(topKernels.length ? ['### Kernels of one natural SGD step', table(['family/kernel', 'dispatches', 'GPU ms', 'share', 'GFLOP/s'], topKernels)] : []),
+    ...(natural.sgdStepGpuMs !== null ? ['![GPU time per SGD step by kernel family](families.png)'] : []),
+  ].join('\n\n');
+}
+
+function peerSection(r: BenchReport): string {
+  const s = r.peer?.step;
+  if (!s) return '';
+  const k = s.check;
+  return [
+    `## Peer: one ${s.arch} training step at batch ${s.batch} (forward, input and weight gradients, SGD update)`,
+    table(['', 'ours', 'tfjs', 'tfjs/ours'], [
+      ['wall ms', num(s.ours.wallMs), num(s.tfjs.wallMs), times(s.ratioWall)],
+      ['GPU ms', num(s.ours.gpuMs), num(s.tfjs.gpuMs), times(s.ratioGpu)],
+    ]),
+    `Agreement from identical weights and data (max difference / max magnitude, tolerance ${TOLERANCE}):`,
+    table(['quantity', 'difference'], [
+      ['loss', verdict(k.loss)],
+      ['input gradient', verdict(k.inputGrad)],
+      [`worst weight gradient (${k.weightGrad.name})`, verdict(k.weightGrad.error)],
+      [`worst weight after the SGD step (${k.weightAfterStep.name})`, verdict(k.weightAfterStep.error)],
+    ]),
+  ].join('\n\n');
+}
+
+export function markdown(r: BenchReport): string {
+  return [header(r), opsSection(r), methodsSection(r), peerSection(r)].filter(Boolean).join('\n\n') + '\n';
+}
+
+/** The per-family chart, or null without GPU times. */
+export function familyChart(r: BenchReport): Buffer | null {
+  const costs = r.methods?.costs;
+  if (!costs?.length || costs[0].sgdStepGpuMs === null) return null;
+  const present = FAMILIES.filter((f) => costs.some((c) => c.byFamily[f]));
+  const bars = costs.map((c) => ({
+    label: c.method,
+    values: Object.fromEntries(present.map((f) => [f, c.byFamily[f]?.ms ?? 0])),
+    note: `${num(c.sgdStepGpuMs)} ms ${times(c.ratioGpu)}`,
+  }));
+  const e = r.env;
+  const title = [`GPU ms per SGD step by kernel family, ${r.config.arch} batch ${r.config.batch}`, `adapter: ${e.adapter}`,
+    `driver: ${e.driver}`, `commit: ${e.commit}`];
+  return stackedBarChart(title, bars, present);
+}
+
+/** Writes report.md, report.json and (with GPU times) families.png into `dir`; returns the paths written. */
+export function writeReport(dir: string, r: BenchReport): string[] {
+  mkdirSync(dir, { recursive: true });
+  const files: [string, string | Buffer][] = [['report.md', markdown(r)], ['report.json', JSON.stringify(r, null, 2) + '\n']];
+  const png = familyChart(r);
+  if (png) files.push(['families.png', png]);
+  return files.map(([name, data]) => {
+    const path = join(dir, name);
+    writeFileSync(path, data);
+    return path;
+  });
+}

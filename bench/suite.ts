@@ -1,0 +1,91 @@
+// The benchmark suite: single-op kernels, training-method costs and the TensorFlow.js comparison, run in one
+// process on one adapter so every ratio compares numbers from the same run.
+import type { BenchEnv } from './env.js';
+import { methodCosts, type MethodCostConfig, type MethodCostReport } from './method-cost.js';
+import { opCases, type ConvShape } from './op-cases.js';
+import { benchOurOps, type OurOpResult } from './ops-ours.js';
+import { peerOps, peerStep, type PeerOpResult, type PeerStepResult } from './peer.js';
+import { openTfjs } from './tfjs.js';
+
+export const SUITES = ['ops', 'methods', 'peer'] as const;
+export type SuiteName = (typeof SUITES)[number];
+
+/** The method-cost settings, plus the suites to run, the single-op cases and the peer's settings. */
+export interface BenchConfig extends MethodCostConfig {
+  suites: SuiteName[];
+  /** Timed repetitions per single op and per peer training step. */
+  reps: number;
+  matmul: number;
+  convBatch: number;
+  convShapes: ConvShape[];
+  /** Dawn instance flags for tfjs, naming the same backend and adapter as ours. */
+  peerFlags: string[];
+}
+
+/** The issue's full run: WRN-16-1 at batch 64 on CIFAR-sized images. */
+export const FULL_CONFIG: BenchConfig = {
+  suites: [...SUITES],
+  arch: 'wrn-16-1',
+  batch: 64,
+  image: 32,
+  methods: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-3', 'pgd-7', 'pgd-10', 'fgsm-rs', 'pgd-7-full'],
+  eps: 8 / 255,
+  steps: 3,
+  warmup: 1,
+  reps: 5,
+  trainSize: 50_000,
+  matmul: 1024,
+  convBatch: 64,
+  convShapes: [{ C: 16, H: 32 }, { C: 32, H: 16 }, { C: 64, H: 8 }],
+  seed: 0,
+  profile: true,
+  peerFlags: [],
+};
+
+/** Seconds on a software adapter: every code path, tiny shapes. */
+export const TINY_CONFIG: BenchConfig = {
+  ...FULL_CONFIG,
+  arch: 'wrn-10-1',
+  batch: 4,
+  image: 8,
+  methods: ['natural', 'free-2', 'pgd-2', 'pgd-2-full', 'fgsm-rs'],
+  steps: 1,
+  reps: 2,
+  trainSize: 64,
+  matmul: 64,
+  convBatch: 2,
+  convShapes: [{ C: 4, H: 8 }],
+};
+
+export interface BenchReport {
+  env: BenchEnv;
+  config: BenchConfig;
+  ops: OurOpResult[] | null;
+  methods: MethodCostReport | null;
+  peer: { adapter: string; version: string; ops: PeerOpResult[]; step: PeerStepResult } | null;
+}
+
+export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: string) => void = () => {}): Promise<BenchReport> {
+  const has = (s: SuiteName) => config.suites.includes(s);
+  const cases = opCases(config.matmul, config.convBatch, config.convShapes);
+  const opts = { reps: config.reps, warmup: config.warmup, seed: config.seed, profile: config.profile };
+  const report: BenchReport = { env, config, ops: null, methods: null, peer: null };
+  // The peer's ratios need our side of the op cases.
+  if (has('ops') || has('peer')) {
+    log(`ops: ${cases.length} cases`);
+    report.ops = await benchOurOps(cases, opts);
+  }
+  if (has('methods')) {
+    log(`methods: ${config.methods.join(', ')} on ${config.arch}, batch ${config.batch}`);
+    report.methods = await methodCosts(config);
+  }
+  if (has('peer')) {
+    log('peer: tfjs ops');
+    const peer = await openTfjs(config.peerFlags);
+    const ops = await peerOps(peer, cases, report.ops!, opts);
+    log(`peer: ${config.arch} training step, batch ${config.batch}`);
+    const step = await peerStep(peer, config.arch, config.batch, config.image, opts);
+    report.peer = { adapter: peer.adapter, version: peer.version, ops, step };
+  }
+  return report;
+}

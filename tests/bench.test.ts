@@ -1,0 +1,130 @@
+// The benchmark suite's plumbing on a tiny model: FLOPs the profiler attributes to known ops (counted by hand),
+// one run of every suite with its ratios and pass counts checked against the same run's measurements, and the
+// report files.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { conv2d, conv2dInputGrad, conv2dWeightGrad, matmul, randomNormal, rt, tidy } from '../engine/index.js';
+import { profile } from '../engine/profile.js';
+import { benchEnv } from '../bench/env.js';
+import { checkMethodName } from '../bench/methods.js';
+import type { MethodCost } from '../bench/method-cost.js';
+import { TOLERANCE } from '../bench/peer.js';
+import { writeReport } from '../bench/report.js';
+import { runBench, TINY_CONFIG, type BenchReport } from '../bench/suite.js';
+import { assertThrows, ready } from './helpers.js';
+
+const t = suite('bench');
+t.before(ready);
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+
+t('the profiler counts a convolution pass as 2·N·OH·OW·Cout·C·kH·kW FLOPs, a matmul as 2·M·N·K', async () => {
+  // x [2,3,5,7], w [4,3,3,3], stride 2, padding 1: OH = (5 + 2 - 3) / 2 + 1 = 3, OW = (7 + 2 - 3) / 2 + 1 = 4,
+  // so 2·2·3·4 · 4·3 · 3·3 = 5184 for each pass.
+  const p = await profile(() =>
+    tidy(() => {
+      const x = randomNormal([2, 3, 5, 7], 0, 1, 1);
+      const w = randomNormal([4, 3, 3, 3], 0, 1, 2);
+      const dy = randomNormal([2, 4, 3, 4], 0, 1, 3);
+      const opts = { stride: 2, padding: 1 };
+      conv2d(x, w, opts);
+      conv2dInputGrad(dy, w, x.shape, opts);
+      conv2dWeightGrad(dy, x, w.shape, opts);
+      matmul(randomNormal([6, 5], 0, 1, 4), randomNormal([5, 3], 0, 1, 5));
+    }),
+  );
+  assert.is(p.byFamily['conv-forward']?.flops, 5184);
+  assert.is(p.byFamily['conv-input-grad']?.flops, 5184);
+  assert.is(p.byFamily['conv-weight-grad']?.flops, 5184);
+  assert.is(p.byFamily.matmul?.flops, 2 * 6 * 3 * 5);
+  assert.is(p.byFamily.random?.flops, 0, 'no FLOPs defined for the fills');
+  assert.is(p.byFamily.random?.dispatches, 5);
+  assert.is(p.dispatches, 9);
+  assert.is(p.flops, 3 * 5184 + 180);
+  close(sum(Object.values(p.byFamily).map((f) => f!.ms)), p.ms, 'family times add up');
+  assert.ok(p.ms > 0, 'timestamps were read back');
+});
+
+const byName = (r: BenchReport, name: string): MethodCost => r.methods!.costs.find((c) => c.method === name)!;
+
+let report: BenchReport;
+
+t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the same run', async () => {
+  report = await runBench(TINY_CONFIG, benchEnv(rt(), []));
+
+  // Single ops: 2·64³ for the matmul; 2·2·8·8·4·4·9 = 36864 for each conv pass at N2 8x8 4->4.
+  const ops = new Map(report.ops!.map((o) => [o.name, o]));
+  assert.is(ops.get('matmul 64^3')!.kernels['matmul/matmul'].flops, 524_288);
+  assert.is(ops.get('conv-forward N2 8x8 4->4')!.kernels['conv-forward/conv2d'].flops, 36_864);
+  assert.is(ops.get('conv-input-grad N2 8x8 4->4')!.kernels['conv-input-grad/conv2d'].flops, 36_864);
+  assert.is(ops.get('conv-weight-grad N2 8x8 4->4')!.kernels['conv-weight-grad/conv2d_wgrad'].flops, 36_864);
+
+  const m = report.methods!;
+  assert.equal(m.costs.map((c) => c.method), TINY_CONFIG.methods);
+  assert.is(m.stepsPerEpoch, 16, '64 examples / batch 4');
+  const natural = byName(report, 'natural');
+  for (const c of m.costs) {
+    close(c.ratioWall, c.sgdStepWallMs / natural.sgdStepWallMs, `${c.method} wall ratio`);
+    close(c.ratioGpu!, c.sgdStepGpuMs! / natural.sgdStepGpuMs!, `${c.method} GPU ratio`);
+    close(c.sgdStepWallMs, c.wallMs / c.replays, `${c.method} per SGD step`);
+    close(c.epochWallS, (c.sgdStepWallMs * 16) / 1000, `${c.method} epoch`);
+    close(sum(Object.values(c.byFamily).map((f) => f!.ms)), c.sgdStepGpuMs!, `${c.method} families add up`);
+  }
+  assert.is(natural.ratioWall, 1);
+
+  assert.equal(natural.passes, { forward: 1, backwardWeights: 1, backwardInputOnly: 0, sgdSteps: 1 });
+  assert.equal(byName(report, 'free-2').passes, { forward: 2, backwardWeights: 2, backwardInputOnly: 0, sgdSteps: 2 });
+  assert.equal(byName(report, 'pgd-2').passes, { forward: 3, backwardWeights: 1, backwardInputOnly: 2, sgdSteps: 1 });
+  assert.equal(byName(report, 'pgd-2-full').passes, { forward: 3, backwardWeights: 3, backwardInputOnly: 0, sgdSteps: 1 });
+  assert.equal(byName(report, 'fgsm-rs').passes, { forward: 2, backwardWeights: 1, backwardInputOnly: 1, sgdSteps: 1 });
+
+  // Input-only attack steps dispatch no weight-gradient kernel: only the update step's remain.
+  const wgrad = (name: string) => byName(report, name).dispatchesByFamily['conv-weight-grad']!;
+  assert.ok(wgrad('natural') > 0);
+  assert.is(wgrad('pgd-2'), wgrad('natural'));
+  assert.is(wgrad('fgsm-rs'), wgrad('natural'));
+  assert.is(wgrad('pgd-2-full'), 3 * wgrad('natural'));
+  assert.is(wgrad('free-2'), 2 * wgrad('natural'));
+
+  assert.is(m.attacks.length, 1);
+  const a = m.attacks[0];
+  assert.is(a.method, 'pgd-2');
+  close(a.inputOnly.wallMs, (byName(report, 'pgd-2').wallMs - natural.wallMs) / 2, 'input-only attack step');
+  close(a.full.wallMs, (byName(report, 'pgd-2-full').wallMs - natural.wallMs) / 2, 'full attack step');
+  close(a.saving.wall, 1 - a.inputOnly.wallMs / a.full.wallMs, 'saving');
+
+  // The peer computes the same numbers, and its ratios come from this run's times.
+  const p = report.peer!;
+  for (const o of p.ops) {
+    assert.ok(o.error <= TOLERANCE, `${o.name}: tfjs differs by ${o.error}`);
+    close(o.ratioWall, o.tfjs.wallMs / ops.get(o.name)!.wall.ms, `${o.name} ratio`);
+  }
+  const k = p.step.check;
+  for (const [what, err] of [['loss', k.loss], ['input gradient', k.inputGrad], [k.weightGrad.name, k.weightGrad.error], [k.weightAfterStep.name, k.weightAfterStep.error]] as const) {
+    assert.ok(err <= TOLERANCE, `training step, ${what}: tfjs differs by ${err}`);
+  }
+  close(p.step.ratioWall, p.step.tfjs.wallMs / p.step.ours.wallMs, 'step ratio');
+});
+
+t('the report folder: markdown and chart name adapter, driver and commit; JSON holds the run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'advfree-bench-'));
+  const files = writeReport(dir, report);
+  assert.equal(files.map((f) => f.slice(dir.length + 1)), ['report.md', 'report.json', 'families.png']);
+  const md = readFileSync(files[0], 'utf8');
+  for (const s of [report.env.adapter, report.env.driver, report.env.commit, '| pgd-2 |', '## Peer']) assert.ok(md.includes(s), `report.md mentions ${s}`);
+  assert.equal(JSON.parse(readFileSync(files[1], 'utf8')), JSON.parse(JSON.stringify(report)));
+  const png = PNG.sync.read(readFileSync(files[2]));
+  assert.ok(png.width >= 640 && png.height > 5 * 28, `chart is ${png.width}x${png.height}`);
+});
+
+t('method names: the accepted forms, and an error naming them otherwise', () => {
+  for (const ok of ['natural', 'free-8', 'pgd-10', 'pgd-7-full', 'fgsm-rs', 'fgsm-rs-full']) checkMethodName(ok);
+  for (const bad of ['pgd-0', 'free', 'pgd-x', 'trades']) assertThrows(() => checkMethodName(bad), /unknown method/, /pgd-K-full/);
+});
+
+t.run();
