@@ -73,6 +73,8 @@ export const bench: Command = {
     'conv-shapes': { type: 'string', help: `conv cases as CHANNELS@SIZE, e.g. 16@32,32@16,64@8 ${preset}`, check: cli(parseConvShapes) },
     seed: { type: 'string', help: 'seed of weights and data', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
     'no-profile': { type: 'boolean', help: 'no timestamp profiling: wall times only' },
+    'memory-model': { type: 'string', help: `wrn-DEPTH-WIDTH of the memory check ${preset}`, check: cli(parseArch) },
+    'memory-batch': { type: 'string', help: `batch of the memory check ${preset}`, check: intFlag('memory-batch', 1, 4096) },
   },
   async run(flags) {
     const backend = (flags.backend as string | undefined) ?? process.env.ADVFREE_BACKEND;
@@ -118,5 +120,7 @@ function configFromFlags(flags: Flags, peerFlags: string[]): BenchConfig {
     seed: int('seed', base.seed),
     profile: !flags['no-profile'],
     peerFlags,
+    memoryArch: str('memory-model') ?? base.memoryArch,
+    memoryBatch: int('memory-batch', base.memoryBatch),
   };
 }

@@ -136,8 +136,23 @@ function peerSection(r: BenchReport): string {
   ].join('\n\n');
 }
 
+function memorySection(r: BenchReport): string | null {
+  const m = r.memory;
+  if (!m) return null;
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  return [
+    `## Memory: one training step of ${m.arch}, batch ${m.batch}`,
+    '',
+    'Must be live: weights, their gradients, momenta, the input batch and its gradient, and the activations the forward pass leaves for the backward.',
+    '',
+    '| weights | activations | must be live | peak in use | pool allocated | peak / must be live |',
+    '| --- | --- | --- | --- | --- | --- |',
+    `| ${mb(m.weightBytes)} | ${mb(m.activationBytes)} | ${mb(m.mustBeLive)} | ${mb(m.peakInUse)} | ${mb(m.allocated)} | ${m.ratio.toFixed(2)}× |`,
+  ].join('\n');
+}
+
 export function markdown(r: BenchReport): string {
-  return [header(r), opsSection(r), methodsSection(r), peerSection(r)].filter(Boolean).join('\n\n') + '\n';
+  return [header(r), opsSection(r), methodsSection(r), peerSection(r), memorySection(r)].filter(Boolean).join('\n\n') + '\n';
 }
 
 /** The per-family chart, or null without GPU times. */

@@ -6,8 +6,9 @@ import { opCases, type ConvShape } from './op-cases.js';
 import { benchOurOps, type OurOpResult } from './ops-ours.js';
 import { peerOps, peerStep, type PeerOpResult, type PeerStepResult } from './peer.js';
 import { openTfjs } from './tfjs.js';
+import { memoryCheck, type MemoryReport } from './memory.js';
 
-export const SUITES = ['ops', 'methods', 'peer'] as const;
+export const SUITES = ['ops', 'methods', 'peer', 'memory'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /** The method-cost settings, plus the suites to run, the single-op cases and the peer's settings. */
@@ -20,6 +21,9 @@ export interface BenchConfig extends MethodCostConfig {
   convShapes: ConvShape[];
   /** Dawn instance flags for tfjs, naming the same backend and adapter as ours. */
   peerFlags: string[];
+  /** The memory check's model and batch (the issue: WRN-16-4 at batch 128). */
+  memoryArch: string;
+  memoryBatch: number;
 }
 
 /** The issue's full run: WRN-16-1 at batch 64 on CIFAR-sized images. */
@@ -40,6 +44,8 @@ export const FULL_CONFIG: BenchConfig = {
   seed: 0,
   profile: true,
   peerFlags: [],
+  memoryArch: 'wrn-16-4',
+  memoryBatch: 128,
 };
 
 /** Seconds on a software adapter: every code path, tiny shapes. */
@@ -55,6 +61,8 @@ export const TINY_CONFIG: BenchConfig = {
   matmul: 64,
   convBatch: 2,
   convShapes: [{ C: 4, H: 8 }],
+  memoryArch: 'wrn-10-1',
+  memoryBatch: 4,
 };
 
 export interface BenchReport {
@@ -63,13 +71,14 @@ export interface BenchReport {
   ops: OurOpResult[] | null;
   methods: MethodCostReport | null;
   peer: { adapter: string; version: string; ops: PeerOpResult[]; step: PeerStepResult } | null;
+  memory: MemoryReport | null;
 }
 
 export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: string) => void = () => {}): Promise<BenchReport> {
   const has = (s: SuiteName) => config.suites.includes(s);
   const cases = opCases(config.matmul, config.convBatch, config.convShapes);
   const opts = { reps: config.reps, warmup: config.warmup, seed: config.seed, profile: config.profile };
-  const report: BenchReport = { env, config, ops: null, methods: null, peer: null };
+  const report: BenchReport = { env, config, ops: null, methods: null, peer: null, memory: null };
   // The peer's ratios need our side of the op cases.
   if (has('ops') || has('peer')) {
     log(`ops: ${cases.length} cases`);
@@ -86,6 +95,10 @@ export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: s
     log(`peer: ${config.arch} training step, batch ${config.batch}`);
     const step = await peerStep(peer, config.arch, config.batch, config.image, opts);
     report.peer = { adapter: peer.adapter, version: peer.version, ops, step };
+  }
+  if (has('memory')) {
+    log(`memory: one training step of ${config.memoryArch}, batch ${config.memoryBatch}`);
+    report.memory = await memoryCheck(config.memoryArch, config.memoryBatch, config.image, config.seed);
   }
   return report;
 }
