@@ -18,6 +18,8 @@ export interface Command {
   name: string;
   summary: string;
   flags: Record<string, Flag>;
+  /** A flag that may also be given as the one positional argument (`advfree data cifar10`). */
+  positional?: string;
   run: (flags: Flags) => Promise<number>;
 }
 
@@ -55,10 +57,16 @@ export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const [k, f] of Object.entries(all)) options[k] = f.short ? { type: f.type, short: f.short } : { type: f.type };
   let values: Flags;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }) as { values: Flags });
+    ({ values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: !!cmd.positional }) as { values: Flags; positionals: string[] });
   } catch (e) {
     throw new CliError(`${cmd.name}: ${(e as Error).message}`);
+  }
+  if (positionals.length > 1) throw new CliError(`${cmd.name}: one ${cmd.positional} at most, got ${positionals.join(' ')}`);
+  if (positionals.length === 1) {
+    if (values[cmd.positional!] !== undefined) throw new CliError(`${cmd.name}: ${cmd.positional} given twice`);
+    values[cmd.positional!] = positionals[0];
   }
   if (values.help) {
     console.log(helpText(cmd));

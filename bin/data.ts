@@ -7,6 +7,7 @@ import { CliError, type Command } from './args.js';
 export const data: Command = {
   name: 'data',
   summary: 'download and verify a dataset (cifar10, cifar100) into the data folder',
+  positional: 'dataset',
   flags: {
     dataset: {
       type: 'string',

@@ -74,13 +74,16 @@ export const train: Command = {
         `method ${describeMethod(c)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
         `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
     );
+    const t0 = performance.now();
     const summaries = await trainer.run({ out, maxSteps: flags['max-steps'] ? Number(flags['max-steps']) : undefined });
+    const minutes = (performance.now() - t0) / 60_000;
     const last = summaries.at(-1);
     if (last) {
       const p = trainer.totalPasses;
       console.log(
         `final: test accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
-          `passes: ${p.forward} forward, ${p.backwardWeights} backward (weights), ${p.backwardInputOnly} backward (input only), ${p.sgdSteps} SGD steps; checkpoint ${out}/model.safetensors`,
+          `passes: ${p.forward} forward, ${p.backwardWeights} backward (weights), ${p.backwardInputOnly} backward (input only), ${p.sgdSteps} SGD steps ` +
+          `in ${minutes.toFixed(1)} min; checkpoint ${out}/model.safetensors`,
       );
     }
     trainer.dispose();

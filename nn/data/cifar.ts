@@ -443,7 +443,7 @@ export function loadSplit(dir: string, name: DatasetName | DatasetSpec, split: S
   const rb = recordBytes(spec);
   const files = spec.files.filter((f) => f.split === split).map((f) => {
     const path = join(dir, f.name);
-    if (!existsSync(path)) throw new DatasetError(`loadSplit: ${spec.name} ${split}: ${path} not found; run 'advfree data --dataset ${spec.name}' first`);
+    if (!existsSync(path)) throw new DatasetError(`loadSplit: ${spec.name} ${split}: ${path} not found; run 'advfree data ${spec.name}' first`);
     const size = statSync(path).size;
     if (size % rb !== 0) throw new DatasetError(`loadSplit: ${f.name}: ${size} bytes is not a whole number of ${rb}-byte records (truncated?) at ${path}`);
     return { path, records: size / rb };

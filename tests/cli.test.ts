@@ -1,0 +1,59 @@
+// Flag validation of the commands: bad values are rejected before any work with the valid range, defaults are
+// filled in, and --help documents every flag with its default.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { helpText, parseCommand, type Command } from '../bin/args.js';
+import { data } from '../bin/data.js';
+import { evaluate } from '../bin/eval.js';
+import { train } from '../bin/train.js';
+import { assertThrows } from './helpers.js';
+
+const t = suite('cli');
+
+const parse = (cmd: Command, ...argv: string[]) => parseCommand(cmd, argv);
+
+t('train fills defaults and accepts pixel units', () => {
+  const f = parse(train, '--method', 'free', '--replays', '4', '--eps', '4/255', '--epochs', '8');
+  if (f === 'help') throw new Error('unexpected help');
+  assert.is(f.model, 'wrn-16-1');
+  assert.is(f.batch, '128');
+  assert.is(f.schedule, 'multistep');
+  assert.is(f.eps, '4/255');
+  assert.is(f.replays, '4');
+});
+
+t('train rejects bad values naming the flag and the valid range', () => {
+  assertThrows(() => parse(train, '--epochs', '0'), /--epochs/, /\[1, 10000\]/);
+  assertThrows(() => parse(train, '--batch', '1.5'), /--batch/, /integer/);
+  assertThrows(() => parse(train, '--lr', 'fast'), /--lr/, /\[0.000001, 10\]/);
+  assertThrows(() => parse(train, '--schedule', 'linear'), /schedule/, /multistep/, /cosine/);
+  assertThrows(() => parse(train, '--model', 'wrn-15-1'), /6n\+4/);
+  assertThrows(() => parse(train, '--method', 'trades'), /--method/, /natural, free, pgd, fgsm-rs/);
+  assertThrows(() => parse(train, '--eps', '2'), /--eps/, /\[0,1\]/, /8\/255/);
+  assertThrows(() => parse(train, '--step-size', '-1/255'), /--step-size/);
+  assertThrows(() => parse(train, '--decay-on', 'bn'), /--decay-on/, /'all' or 'weights'/);
+  assertThrows(() => parse(train, '--epoch', '3'), /train/, /epoch/);
+  assertThrows(() => parse(train, 'cifar10'), /train/);
+});
+
+t('eval and data validate too; data takes the dataset as its argument', () => {
+  assertThrows(() => parse(evaluate, '--attack', 'pgd,cw'), /--attack/, /unknown attack 'cw'/, /apgd-ce/);
+  assertThrows(() => parse(evaluate, '--loss', 'l2'), /--loss/, /'ce' or 'cw'/);
+  assertThrows(() => parse(evaluate, '--limit', '0'), /--limit/);
+  const d = parse(data, 'cifar100');
+  assert.ok(d !== 'help' && d.dataset === 'cifar100');
+  assertThrows(() => parse(data, 'mnist'), /--dataset/, /cifar10, cifar100/);
+  assertThrows(() => parse(data, 'cifar10', 'cifar100'), /one dataset at most/);
+});
+
+t('--help documents every flag with its default', () => {
+  for (const cmd of [train, evaluate, data]) {
+    const help = helpText(cmd);
+    for (const [name, flag] of Object.entries(cmd.flags)) {
+      assert.ok(help.includes(`--${name}`), `${cmd.name} --help lists --${name}`);
+      if (flag.default !== undefined) assert.ok(help.includes(`(default: ${flag.default})`), `${cmd.name} --${name} default`);
+    }
+  }
+});
+
+t.run();
