@@ -5,6 +5,7 @@ import type { SplitData } from '../nn/data/cifar.js';
 import type { WideResNet } from '../nn/wrn.js';
 import { apgdCe, fgsm, pgd, type Attack, type AttackLoss } from './attacks/index.js';
 import { noPasses, type PassCounts } from './method.js';
+import { fmtPixels } from './units.js';
 
 export const ATTACKS = ['fgsm', 'pgd', 'apgd-ce'] as const;
 export type AttackName = (typeof ATTACKS)[number];
@@ -36,11 +37,6 @@ export function describeAttack(s: AttackSpec): string {
   }
 }
 
-/** 0.0313... → '8/255' where it is a whole number of 1/255 steps. */
-export function fmtPixels(v: number): string {
-  const k = v * 255;
-  return Math.abs(k - Math.round(k)) < 1e-6 ? `${Math.round(k)}/255` : String(v);
-}
 
 export function makeAttack(s: AttackSpec, seed: number, batchIndex: number): Attack {
   // Each batch draws its random starts from its own streams, so any subset of batches is reproducible.

@@ -5,7 +5,7 @@ import type { RunConfig } from '../nn/trainer.js';
 import { Free } from './free.js';
 import type { Method } from './method.js';
 import { Natural } from './natural.js';
-import { parsePixels } from './units.js';
+import { fmtPixels, parsePixels } from './units.js';
 import { AttackTraining, type AttackBn } from './pgd-train.js';
 
 export const METHODS = ['natural', 'free', 'pgd', 'fgsm-rs'] as const;
@@ -87,4 +87,12 @@ export function makeMethod(c: RunConfig): Method {
     default:
       throw new Error(`unknown training method '${m.name}' in the run configuration`);
   }
+}
+
+/** 'free (eps 8/255, replays 4)': a run's method configuration as people write it. */
+export function describeMethod(m: RunConfig['method']): string {
+  const opts = Object.entries(m)
+    .filter(([k]) => k !== 'name')
+    .map(([k, v]) => `${k} ${typeof v === 'number' && /eps|step/i.test(k) ? fmtPixels(v) : v}`);
+  return opts.length ? `${m.name} (${opts.join(', ')})` : m.name;
 }

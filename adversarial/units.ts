@@ -9,3 +9,9 @@ export function parsePixels(flag: string, v: string): number {
   }
   return x;
 }
+
+/** 0.0313... → '8/255' where it is a whole number of 1/255 steps. */
+export function fmtPixels(v: number): string {
+  const k = v * 255;
+  return Math.abs(k - Math.round(k)) < 1e-6 ? `${Math.round(k)}/255` : String(v);
+}

@@ -5,8 +5,9 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
-import { evaluateRobust, fmtPixels, type AttackSpec } from '../adversarial/evaluate.js';
+import { evaluateRobust, type AttackSpec } from '../adversarial/evaluate.js';
 import { makeMethod } from '../adversarial/registry.js';
+import { fmtPixels } from '../adversarial/units.js';
 import { gitCommit } from '../nn/checkpoint.js';
 import { defaultDataDir } from '../nn/data/cifar.js';
 import { Trainer, type RunConfig } from '../nn/trainer.js';

@@ -5,8 +5,7 @@ import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } 
 import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../nn/trainer.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
-import { fmtPixels } from '../adversarial/evaluate.js';
-import { makeMethod, METHOD_FLAGS, methodConfig, type MethodChoice } from '../adversarial/registry.js';
+import { describeMethod, makeMethod, METHOD_FLAGS, methodConfig, type MethodChoice } from '../adversarial/registry.js';
 import { CliError, intFlag, numFlag, type Command, type Flags } from './args.js';
 
 /** Turns a parser's error into a CLI error (so it is reported before any work, as a usage error). */
@@ -71,7 +70,7 @@ export const train: Command = {
     const out = resume ?? (flags.out as string);
     console.error(
       `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
-        `method ${describeMethod(c)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
+        `method ${describeMethod(c.method)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
         `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
     );
     const t0 = performance.now();
@@ -92,12 +91,6 @@ export const train: Command = {
   },
 };
 
-function describeMethod(c: RunConfig): string {
-  const opts = Object.entries(c.method)
-    .filter(([k]) => k !== 'name')
-    .map(([k, v]) => `${k}=${typeof v === 'number' && /eps|step/i.test(k) ? fmtPixels(v) : v}`);
-  return opts.length ? `${c.method.name} (${opts.join(', ')})` : c.method.name;
-}
 
 export async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
   const dir = await ensureDataset(c.data as DatasetName, { dataDir, log: (m) => console.error(m) });
