@@ -55,3 +55,19 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return scale === 0 ? diff : diff / scale;
 }
+
+/**
+ * ‖a − b‖₂ / ‖b‖₂: the agreement measure for a whole network's gradients, where a few ReLU masks flip (fp32 batch
+ * statistics that differ in the last bits) and make the worst single element differ by percent while the
+ * gradient as a whole agrees closely.
+ */
+export function relNormError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`advfree bench: comparing ${a.length} values with ${b.length}`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    scale += b[i] ** 2;
+  }
+  return Math.sqrt(scale === 0 ? diff : diff / scale);
+}

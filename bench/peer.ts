@@ -6,7 +6,7 @@ import { rt, softmaxCrossEntropy, tensor, tidy, valueAndGrads } from '../engine/
 import { perRun, profile } from '../engine/profile.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, permute, randn, relError } from './host.js';
+import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, permute, randn, relError, relNormError } from './host.js';
 import { LR, SGD_OPTIONS } from './method-cost.js';
 import type { OpCase } from './op-cases.js';
 import { ourRunner, type OurOpResult } from './ops-ours.js';
@@ -14,7 +14,7 @@ import { tfjsRunner, type TfjsPeer } from './tfjs.js';
 import { TfjsWrn } from './tfjs-wrn.js';
 import { repeat, wallTime } from './timing.js';
 
-/** Agreement threshold on relError (max difference over the reference's max magnitude). */
+/** Agreement threshold: on relError for single ops, on relNormError for the gradients of a whole training step. */
 export const TOLERANCE = 1e-3;
 
 export interface Side {
@@ -37,7 +37,7 @@ export interface PeerOpResult {
 export interface StepCheck {
   loss: number;
   inputGrad: number;
-  /** The worst parameter gradient, and the worst parameter after the SGD update. */
+  /** The worst parameter gradient, and the worst parameter after the SGD update (relNormError). */
   weightGrad: { name: string; error: number };
   weightAfterStep: { name: string; error: number };
 }
@@ -83,7 +83,7 @@ export async function peerOps(peer: TfjsPeer, cases: readonly OpCase[], ours: re
 }
 
 function worst(names: readonly string[], a: readonly Float32Array[], b: readonly Float32Array[]): { name: string; error: number } {
-  return names.map((name, i) => ({ name, error: relError(a[i], b[i]) })).reduce((w, e) => (e.error > w.error || Number.isNaN(e.error) ? e : w));
+  return names.map((name, i) => ({ name, error: relNormError(a[i], b[i]) })).reduce((w, e) => (e.error > w.error || Number.isNaN(e.error) ? e : w));
 }
 
 /** One training step (forward, gradients of the input and all weights, SGD update) on both engines. */
@@ -138,7 +138,7 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
     const names = named.map(([n]) => n);
     const check: StepCheck = {
       loss: relError(theirLoss, ourLoss),
-      inputGrad: relError(permute(theirGradData[0], [batch, image, image, 3], NHWC_TO_NCHW), ourGradData[0]),
+      inputGrad: relNormError(permute(theirGradData[0], [batch, image, image, 3], NHWC_TO_NCHW), ourGradData[0]),
       weightGrad: worst(names, toOurs(theirGradData.slice(1)), ourGradData.slice(1)),
       weightAfterStep: worst(names, toOurs(await download(peerModel.params)), ourAfter),
     };

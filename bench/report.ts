@@ -126,7 +126,7 @@ function peerSection(r: BenchReport): string {
       ['wall ms', num(s.ours.wallMs), num(s.tfjs.wallMs), times(s.ratioWall)],
       ['GPU ms', num(s.ours.gpuMs), num(s.tfjs.gpuMs), times(s.ratioGpu)],
     ]),
-    `Agreement from identical weights and data (max difference / max magnitude, tolerance ${TOLERANCE}):`,
+    `Agreement from identical weights and data (‖difference‖₂ / ‖ours‖₂ per tensor, tolerance ${TOLERANCE}):`,
     table(['quantity', 'difference'], [
       ['loss', verdict(k.loss)],
       ['input gradient', verdict(k.inputGrad)],
