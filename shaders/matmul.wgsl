@@ -1,11 +1,15 @@
 // C[b] = op(A[b]) · op(B[b]) (+ bias[n]), op = optional transpose, chosen by the TA/TB overrides.
-// A 64x64 output tile per workgroup of 16x16 invocations, each holding a 4x4 register block; K advances in
-// slices of 16 staged through workgroup memory as vec4 rows, so the inner loop is 4 vec4 FMAs per pair of
-// loads. Out-of-range rows and columns load zeros and are not stored, so no size needs to divide the tile.
+// The layout of the convolution kernels, which is what lavapipe runs fastest: a workgroup owns RB rows of C, so
+// every load of A has the same address in all invocations (one scalar load), and its invocations own
+// neighbouring columns, PB each at a stride of WG, so the loads of B and the stores of C are contiguous across
+// invocations. Each invocation keeps an RB x PB block of sums in registers; no workgroup memory, no barriers.
 // Batch strides of 0 broadcast an operand over the batch (workgroup z).
 override TA: bool = false;
 override TB: bool = false;
 override HAS_BIAS: bool = false;
+override RB: u32 = 16u; // rows per workgroup, <= 16
+const PB = 4u;
+const WG = 64u;
 
 struct Params {
   M: u32,
@@ -21,66 +25,48 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-const TK = 16u;
-var<workgroup> As: array<vec4f, 256>; // [TK][64 rows / 4]
-var<workgroup> Bs: array<vec4f, 256>; // [TK][64 cols / 4]
-
-fn loadA(base: u32, m: u32, k: u32) -> f32 {
-  if (m >= p.M || k >= p.K) { return 0.0; }
-  if (TA) { return a[base + k * p.M + m]; }
-  return a[base + m * p.K + k];
-}
-
-fn loadB(base: u32, k: u32, n: u32) -> f32 {
-  if (k >= p.K || n >= p.N) { return 0.0; }
-  if (TB) { return b[base + n * p.K + k]; }
-  return b[base + k * p.N + n];
-}
-
-@compute @workgroup_size(16, 16)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
-        @builtin(local_invocation_index) li: u32) {
-  let m0 = wid.y * 64u;
-  let n0 = wid.x * 64u;
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let m0 = wid.y * RB;
   let baseA = wid.z * p.strideA;
   let baseB = wid.z * p.strideB;
-  // Staging: invocation li fills slot li of each tile: k = li / 16, four rows (or columns) from (li % 16)·4.
-  let sk = li / 16u;
-  let s4 = (li % 16u) * 4u;
 
-  var acc: array<vec4f, 4>;
-  for (var k0 = 0u; k0 < p.K; k0 += TK) {
-    let k = k0 + sk;
-    As[li] = vec4f(loadA(baseA, m0 + s4, k), loadA(baseA, m0 + s4 + 1u, k),
-                   loadA(baseA, m0 + s4 + 2u, k), loadA(baseA, m0 + s4 + 3u, k));
-    Bs[li] = vec4f(loadB(baseB, k, n0 + s4), loadB(baseB, k, n0 + s4 + 1u),
-                   loadB(baseB, k, n0 + s4 + 2u), loadB(baseB, k, n0 + s4 + 3u));
-    workgroupBarrier();
-    for (var kk = 0u; kk < TK; kk++) {
-      let av = As[kk * 16u + lid.y];
-      let bv = Bs[kk * 16u + lid.x];
-      acc[0] = fma(vec4f(av.x), bv, acc[0]);
-      acc[1] = fma(vec4f(av.y), bv, acc[1]);
-      acc[2] = fma(vec4f(av.z), bv, acc[2]);
-      acc[3] = fma(vec4f(av.w), bv, acc[3]);
-    }
-    workgroupBarrier();
+  // Clamped rows and columns keep the loads of partial blocks in bounds; their sums are not stored.
+  var arow: array<u32, 16>; // start of row i of op(A), and the step from k to k + 1
+  let astep = select(1u, p.M, TA);
+  for (var i = 0u; i < RB; i++) {
+    let m = min(m0 + i, p.M - 1u);
+    arow[i] = baseA + select(m * p.K, m, TA);
+  }
+  var bcol: array<u32, 4>;
+  var col: array<u32, 4>;
+  let bstep = select(p.N, 1u, TB);
+  for (var j = 0u; j < PB; j++) {
+    col[j] = wid.x * WG * PB + j * WG + lid;
+    let n = min(col[j], p.N - 1u);
+    bcol[j] = baseB + select(n, n * p.K, TB);
   }
 
-  let col = n0 + lid.x * 4u;
-  var bv = vec4f(0.0);
-  if (HAS_BIAS) {
-    for (var j = 0u; j < 4u; j++) {
-      if (col + j < p.N) { bv[j] = bias[col + j]; }
+  var acc: array<f32, 64>; // [RB][PB]
+  for (var k = 0u; k < p.K; k++) {
+    var bv: array<f32, 4>;
+    for (var j = 0u; j < PB; j++) { bv[j] = b[bcol[j] + k * bstep]; }
+    for (var i = 0u; i < RB; i++) {
+      let av = a[arow[i] + k * astep];
+      for (var j = 0u; j < PB; j++) { acc[i * PB + j] = fma(av, bv[j], acc[i * PB + j]); }
     }
   }
+
   let baseC = wid.z * p.strideC;
-  for (var i = 0u; i < 4u; i++) {
-    let row = m0 + lid.y * 4u + i;
+  for (var i = 0u; i < RB; i++) {
+    let row = m0 + i;
     if (row >= p.M) { break; }
-    let v = acc[i] + bv;
-    for (var j = 0u; j < 4u; j++) {
-      if (col + j < p.N) { c[baseC + row * p.N + col + j] = v[j]; }
+    for (var j = 0u; j < PB; j++) {
+      if (col[j] < p.N) {
+        var v = acc[i * PB + j];
+        if (HAS_BIAS) { v += bias[col[j]]; }
+        c[baseC + row * p.N + col[j]] = v;
+      }
     }
   }
 }

@@ -14,7 +14,9 @@ const MATMUL = kernel({
   source: src,
   params: ['M:u32', 'N:u32', 'K:u32', 'strideA:u32', 'strideB:u32', 'strideC:u32'],
 });
-const TILE = 64;
+/** Columns per workgroup (64 invocations x 4) and rows per workgroup (fewer for short matrices). */
+const COLS = 256;
+const rowBlock = (M: number): number => Math.min(16, 2 ** Math.ceil(Math.log2(M)));
 
 export interface MatmulOptions {
   /** Use Aᵀ: a is stored [K, M] (or [batch, K, M]). */
@@ -65,10 +67,10 @@ function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, bias: Tens
   rt().dispatch({
     kernel: MATMUL,
     family,
-    overrides: { TA: ta, TB: tb, HAS_BIAS: bias !== undefined },
+    overrides: { TA: ta, TB: tb, HAS_BIAS: bias !== undefined, RB: rowBlock(M) },
     params: { M, N, K, strideA: d.batchedA ? M * K : 0, strideB: d.batchedB ? K * N : 0, strideC: M * N },
     buffers: [a, b, bias ?? a, c],
-    groups: [cdiv(N, TILE), cdiv(M, TILE), batch],
+    groups: [cdiv(N, COLS), cdiv(M, rowBlock(M)), batch],
   });
   return c;
 }
