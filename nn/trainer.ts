@@ -86,6 +86,8 @@ export class Trainer {
   private readonly params;
   private readonly totalIterations: number;
   private readonly schedule: Schedule;
+  /** The code's commit when the run started (HEAD may move while a long run trains). */
+  private readonly commit = gitCommit();
   private readonly stepsPerEpoch: number;
   private step = 0;
   private iteration = 0;
@@ -157,7 +159,7 @@ export class Trainer {
       method: JSON.stringify(config.method),
       epoch: String(this.loader.position().epoch),
       step: String(this.step),
-      commit: gitCommit(),
+      commit: this.commit,
     });
     const e = this.epochStats;
     await saveTrainState(join(dir, STATE_FILE), {
