@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job (npm start): set-up, build, then a short free adversarial training run (free-4) of a WRN-16-1 on
 # CIFAR-10 (fetched on first use), followed by a PGD-10 evaluation: clean and robust accuracy, and pass counts.
-# About 6 minutes on lavapipe with 2 cores. Extra arguments go to `advfree train`.
+# About 5 minutes on lavapipe with 2 cores. Extra arguments go to `advfree train`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
