@@ -1,9 +1,10 @@
 // Robustness evaluation over a dataset split: BN in eval mode (running statistics never change), every attack
 // run on every example it covers, an example robust only if correct clean and under every attack run on it.
-import { argmax, imagesToFloat, keep, tensor, tidy, type Tensor } from '../engine/index.js';
+import type { Tensor } from '../engine/index.js';
+import { uploadRange } from '../nn/data/loader.js';
 import type { SplitData } from '../nn/data/cifar.js';
 import type { WideResNet } from '../nn/wrn.js';
-import { apgdCe, fgsm, pgd, type Attack, type AttackLoss } from './attacks/index.js';
+import { apgdCe, fgsm, pgd, predict, type Attack, type AttackLoss } from './attacks/index.js';
 import { noPasses, type PassCounts } from './method.js';
 import { fmtPixels } from './units.js';
 
@@ -77,17 +78,9 @@ export async function evaluateRobust(model: WideResNet, data: SplitData, specs: 
   try {
     for (let lo = 0, b = 0; lo < n; lo += batch, b++) {
       const count = Math.min(batch, n - lo);
-      const x = keep(tidy(() => imagesToFloat(tensor(data.images.subarray(lo * 3072, (lo + count) * 3072), [count, 3, 32, 32], { name: 'images' }))));
-      const y = tensor(data.labels.subarray(lo, lo + count), [count], { name: 'labels' });
+      const { images: x, labels: y } = uploadRange(data, lo, count, 'test');
       const labels = data.labels.subarray(lo, lo + count);
-      const predict = async (v: Tensor) => {
-        const p = keep(tidy(() => argmax(classify(v))));
-        passes.forward++;
-        const out = await p.ints();
-        p.dispose();
-        return out;
-      };
-      const cp = await predict(x);
+      const cp = await predict(classify, x, passes);
       clean.set(cp, lo);
       for (let i = 0; i < count; i++) robust[lo + i] = cp[i] === labels[i] ? 1 : 0;
       adv?.set(cp, lo);
@@ -99,7 +92,7 @@ export async function evaluateRobust(model: WideResNet, data: SplitData, specs: 
         const r = await makeAttack(spec, seed, b)(classify, xs, ys);
         passes.forward += r.passes.forward;
         passes.backwardInputOnly += r.passes.backwardInputOnly;
-        const ap = await predict(r.adv);
+        const ap = await predict(classify, r.adv, passes);
         r.adv.dispose();
         perAttack[a].examples += m;
         for (let i = 0; i < m; i++) {

@@ -1,6 +1,6 @@
 // The training methods by name: their CLI flags, the configuration recorded in a run, and construction.
 import type { Flag, Flags } from '../bin/args.js';
-import { CliError, intFlag } from '../bin/args.js';
+import { CliError, intFlag, oneOf, parsedBy } from '../bin/args.js';
 import type { RunConfig } from '../nn/trainer.js';
 import { Free } from './free.js';
 import type { Method } from './method.js';
@@ -10,18 +10,10 @@ import { AttackTraining, type AttackBn } from './pgd-train.js';
 
 export const METHODS = ['natural', 'free', 'pgd', 'fgsm-rs'] as const;
 
-const pixels = (flag: string) => (v: string) => {
-  try {
-    parsePixels(flag, v);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-};
+const pixels = (flag: string) => parsedBy((v) => parsePixels(flag, v));
 
 export const METHOD_FLAGS: Record<string, Flag> = {
-  method: { type: 'string', help: `training method: ${METHODS.join(', ')}`, default: 'natural', check: (v) => {
-    if (!(METHODS as readonly string[]).includes(v)) throw new CliError(`--method must be one of ${METHODS.join(', ')}, got '${v}'`);
-  } },
+  method: { type: 'string', help: `training method: ${METHODS.join(', ')}`, default: 'natural', check: oneOf('method', METHODS) },
   eps: { type: 'string', help: 'L-inf radius of the training perturbation (adversarial methods)', default: '8/255', check: pixels('eps') },
   replays: { type: 'string', help: 'free: replays m of each minibatch (epochs are divided by m)', default: '8', check: intFlag('replays', 1, 64) },
   steps: { type: 'string', help: 'pgd: attack steps K per minibatch', default: '7', check: intFlag('steps', 1, 1000) },

@@ -4,7 +4,7 @@
 import { init, shutdown } from '../engine/index.js';
 import { parsePixels } from '../adversarial/units.js';
 import { parseArch } from '../nn/wrn.js';
-import { CliError, intFlag, type Command, type Flags } from '../bin/args.js';
+import { intFlag, oneOf, parsedBy, type Command, type Flags } from '../bin/args.js';
 import { benchEnv } from './env.js';
 import { checkMethodName, METHOD_FORMS } from './methods.js';
 import type { ConvShape } from './op-cases.js';
@@ -16,13 +16,6 @@ const PRESETS: Record<string, BenchConfig> = { full: FULL_CONFIG, tiny: TINY_CON
 /** Exact timestamps: Dawn otherwise rounds them (to about 0.13 ms on lavapipe). */
 const DISABLED_TOGGLES = ['timestamp_quantization'];
 
-const cli = (parse: (v: string) => unknown) => (v: string) => {
-  try {
-    parse(v);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-};
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -55,25 +48,23 @@ export const bench: Command = {
   summary: 'benchmark kernels, training methods and TensorFlow.js on this adapter; writes a report folder',
   flags: {
     out: { type: 'string', help: 'report folder (report.md, report.json, families.png)', default: 'bench-out' },
-    preset: { type: 'string', help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)', default: 'full', check: (v) => {
-      if (!(v in PRESETS)) throw new CliError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${v}'`);
-    } },
-    suites: { type: 'string', help: `comma-separated: ${SUITES.join(', ')} ${preset}`, check: cli(parseSuites) },
-    model: { type: 'string', help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`, check: cli(parseArch) },
+    preset: { type: 'string', help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)', default: 'full', check: oneOf('preset', Object.keys(PRESETS)) },
+    suites: { type: 'string', help: `comma-separated: ${SUITES.join(', ')} ${preset}`, check: parsedBy(parseSuites) },
+    model: { type: 'string', help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`, check: parsedBy(parseArch) },
     batch: { type: 'string', help: `minibatch size ${preset}`, check: intFlag('batch', 1, 4096) },
     image: { type: 'string', help: `image side in pixels ${preset}`, check: intFlag('image', 4, 512) },
-    methods: { type: 'string', help: `comma-separated: ${METHOD_FORMS} ${preset}`, check: cli(parseMethods) },
-    eps: { type: 'string', help: 'L-inf radius of the adversarial methods', default: '8/255', check: cli((v) => parsePixels('eps', v)) },
+    methods: { type: 'string', help: `comma-separated: ${METHOD_FORMS} ${preset}`, check: parsedBy(parseMethods) },
+    eps: { type: 'string', help: 'L-inf radius of the adversarial methods', default: '8/255', check: parsedBy((v) => parsePixels('eps', v)) },
     steps: { type: 'string', help: `timed minibatch steps per method ${preset}`, check: intFlag('steps', 1, 10_000) },
     warmup: { type: 'string', help: `untimed warm-up runs before each measurement ${preset}`, check: intFlag('warmup', 0, 100) },
     reps: { type: 'string', help: `timed repetitions per op and per peer step ${preset}`, check: intFlag('reps', 1, 10_000) },
     'train-size': { type: 'string', help: `examples in a natural-equivalent epoch ${preset}`, check: intFlag('train-size', 1) },
     matmul: { type: 'string', help: `n of the n^3 matmul case ${preset}`, check: intFlag('matmul', 1, 8192) },
     'conv-batch': { type: 'string', help: `batch of the conv cases ${preset}`, check: intFlag('conv-batch', 1, 4096) },
-    'conv-shapes': { type: 'string', help: `conv cases as CHANNELS@SIZE, e.g. 16@32,32@16,64@8 ${preset}`, check: cli(parseConvShapes) },
+    'conv-shapes': { type: 'string', help: `conv cases as CHANNELS@SIZE, e.g. 16@32,32@16,64@8 ${preset}`, check: parsedBy(parseConvShapes) },
     seed: { type: 'string', help: 'seed of weights and data', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
     'no-profile': { type: 'boolean', help: 'no timestamp profiling: wall times only' },
-    'memory-model': { type: 'string', help: `wrn-DEPTH-WIDTH of the memory check ${preset}`, check: cli(parseArch) },
+    'memory-model': { type: 'string', help: `wrn-DEPTH-WIDTH of the memory check ${preset}`, check: parsedBy(parseArch) },
     'memory-batch': { type: 'string', help: `batch of the memory check ${preset}`, check: intFlag('memory-batch', 1, 4096) },
   },
   async run(flags) {

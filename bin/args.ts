@@ -28,6 +28,24 @@ export const GLOBAL_FLAGS: Record<string, Flag> = {
   adapter: { type: 'string', help: 'adapter name substring' },
 };
 
+/** A flag check from a parser: the parser's error becomes a usage error (reported before any work). */
+export function parsedBy(parse: (v: string) => unknown): (v: string) => void {
+  return (v) => {
+    try {
+      parse(v);
+    } catch (e) {
+      throw e instanceof CliError ? e : new CliError((e as Error).message);
+    }
+  };
+}
+
+/** The check of a flag naming one of `choices`. */
+export function oneOf(name: string, choices: readonly string[]): (v: string) => void {
+  return (v) => {
+    if (!choices.includes(v)) throw new CliError(`--${name} must be one of ${choices.join(', ')}, got '${v}'`);
+  };
+}
+
 export function intFlag(name: string, lo: number, hi = Number.MAX_SAFE_INTEGER): (v: string) => void {
   return (v) => {
     const n = Number(v);

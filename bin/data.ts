@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATASETS, defaultDataDir, ensureDataset, type DatasetName } from '../nn/data/cifar.js';
-import { CliError, type Command } from './args.js';
+import { oneOf, type Command } from './args.js';
 
 export const data: Command = {
   name: 'data',
@@ -13,9 +13,7 @@ export const data: Command = {
       type: 'string',
       help: `dataset: ${Object.keys(DATASETS).join(', ')}`,
       default: 'cifar10',
-      check: (v) => {
-        if (!(v in DATASETS)) throw new CliError(`--dataset must be one of ${Object.keys(DATASETS).join(', ')}, got '${v}'`);
-      },
+      check: oneOf('dataset', Object.keys(DATASETS)),
     },
     'data-dir': { type: 'string', help: 'cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
     source: { type: 'string', help: 'local folder with the .bin files, the official .tar.gz or the npm .tgz' },

@@ -1,7 +1,9 @@
 // `advfree demo`: a small end-to-end run of the engine that needs no dataset: a WRN-10-1 learns to tell four
 // synthetic image classes apart with a few SGD steps, each step one forward and one backward that also yields
 // the input gradient, used as free adversarial training does (a signed step on a perturbation).
-import { init, keep, rt, shutdown, signStep, softmaxCrossEntropy, tensor, tidy, valueAndGrads, add, clamp, zeros, countCorrect, type Tensor } from '../engine/index.js';
+import { countCorrect, init, rt, shutdown, tensor, tidy, type Tensor } from '../engine/index.js';
+import { Free } from '../adversarial/free.js';
+import { noPasses, type StepContext } from '../adversarial/method.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
 import { intFlag, type Command } from './args.js';
@@ -48,19 +50,15 @@ export const demo: Command = {
     const model = new WideResNet(parseArch('wrn-10-1', CLASSES), seed);
     const params = model.namedParameters();
     const opt = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
-    const eps = 2 / 255;
-    // The free-training perturbation: updated from the input gradient every step at no extra pass.
-    let delta = keep(zeros([batch, 3, SIZE, SIZE], 'delta'));
+    // Free training with one replay: each step's backward also updates the perturbation, at no extra pass.
+    const free = new Free({ replays: 1, eps: 2 / 255, shape: [batch, 3, SIZE, SIZE] });
+    const ctx: StepContext = { model, params, opt, nextLr: () => 0.05, step: 0, passes: noPasses() };
     const t0 = performance.now();
     for (let step = 1; step <= steps; step++) {
       const loss = tidy(() => {
         const { x, y } = syntheticBatch(batch, seed * 7919 + step);
-        const xAdv = clamp(add(x, delta), 0, 1);
-        const { value, grads } = valueAndGrads(() => softmaxCrossEntropy(model.forward(xAdv), y), [xAdv, ...params.map(([, p]) => p.tensor)]);
-        opt.step(grads.slice(1), 0.05);
-        const next = keep(signStep(delta, grads[0], eps, eps));
-        delta.dispose();
-        delta = next;
+        const { loss: value, correct } = free.step(x, y, { ...ctx, step });
+        correct.dispose();
         return value;
       });
       if (step === 1 || step % 10 === 0 || step === steps) console.log(`step ${String(step).padStart(4)}  loss ${(await loss.item()).toFixed(4)}`);
@@ -75,7 +73,7 @@ export const demo: Command = {
     });
     console.log(`held-out accuracy (BN eval): ${((await acc.item()) / 256 * 100).toFixed(1)}%  (${(steps / seconds).toFixed(2)} steps/s)`);
     acc.dispose();
-    delta.dispose();
+    free.dispose();
     opt.dispose();
     model.dispose();
     shutdown();

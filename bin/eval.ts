@@ -8,15 +8,9 @@ import { describeMethod } from '../adversarial/registry.js';
 import { loadModel, readCheckpointMetadata } from '../nn/checkpoint.js';
 import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { CliError, intFlag, type Command, type Flags } from './args.js';
+import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 
-const pixels = (flag: string) => (v: string) => {
-  try {
-    parsePixels(flag, v);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-};
+const pixels = (flag: string) => parsedBy((v) => parsePixels(flag, v));
 
 export const EVAL_FLAGS: Command['flags'] = {
   attack: { type: 'string', help: `comma-separated attacks: ${ATTACKS.join(', ')} (default: none, clean accuracy only)`, check: (v) => {
@@ -52,9 +46,7 @@ export const evaluate: Command = {
   summary: 'evaluate a checkpoint on the test set: clean accuracy, and robust accuracy under attacks',
   flags: {
     checkpoint: { type: 'string', help: 'model.safetensors written by advfree train (required)' },
-    data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: (v) => {
-      if (!(v in DATASETS)) throw new CliError(`--data must be one of ${Object.keys(DATASETS).join(', ')}, got '${v}'`);
-    } },
+    data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: oneOf('data', Object.keys(DATASETS)) },
     'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
     limit: { type: 'string', help: 'evaluate the first N test images (default: all)', check: intFlag('limit', 1) },
     batch: { type: 'string', help: 'batch size', default: '256', check: intFlag('batch', 1, 4096) },

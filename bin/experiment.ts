@@ -12,7 +12,7 @@ import { gitCommit } from '../nn/checkpoint.js';
 import { defaultDataDir } from '../nn/data/cifar.js';
 import { Trainer, type RunConfig } from '../nn/trainer.js';
 import { parseArch } from '../nn/wrn.js';
-import { CliError, intFlag, numFlag, type Command } from './args.js';
+import { CliError, intFlag, numFlag, oneOf, type Command } from './args.js';
 import { loadData } from './train.js';
 
 interface Entry {
@@ -47,9 +47,7 @@ export const experiment: Command = {
   name: 'experiment',
   summary: 'natural vs free-m vs K-PGD vs FGSM-RS under one pass budget, evaluated with PGD-20 and APGD-CE',
   flags: {
-    preset: { type: 'string', help: "'small' (about an hour here) or 'paper' (WRN-34-10, full schedule; a real GPU); flags below override", default: 'small', check: (v) => {
-      if (!(v in PRESETS)) throw new CliError(`--preset must be one of ${Object.keys(PRESETS).join(', ')}, got '${v}'`);
-    } },
+    preset: { type: 'string', help: "'small' (about an hour here) or 'paper' (WRN-34-10, full schedule; a real GPU); flags below override", default: 'small', check: oneOf('preset', Object.keys(PRESETS)) },
     methods: { type: 'string', help: 'methods to compare', default: 'natural,free-4,free-8,pgd-7,fgsm-rs' },
     budget: { type: 'string', help: 'forward+backward passes per training image, equal for every method', check: intFlag('budget', 1) },
     model: { type: 'string', help: 'wrn-DEPTH-WIDTH' },

@@ -3,7 +3,9 @@
 // labelled with the true and the predicted class.
 import { writeFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
-import { argmax, imagesToFloat, init, keep, shutdown, tensor, tidy } from '../engine/index.js';
+import { init, shutdown } from '../engine/index.js';
+import { predict } from '../adversarial/attacks/index.js';
+import { uploadRange } from '../nn/data/loader.js';
 import { describeAttack, makeAttack } from '../adversarial/evaluate.js';
 import { GLYPH_H, rasterize } from '../bench/font.js';
 import { loadModel, readCheckpointMetadata } from '../nn/checkpoint.js';
@@ -43,17 +45,10 @@ export const show: Command = {
     await loadModel(model, path);
     model.eval();
     const classify = (v: Parameters<typeof model.forward>[0]) => model.forward(v);
-    const x = keep(tidy(() => imagesToFloat(tensor(test.images, [n, 3, 32, 32], { name: 'images' }))));
-    const y = tensor(test.labels, [n], { name: 'labels' });
+    const { images: x, labels: y } = uploadRange(test, 0, n, 'test');
     const res = await makeAttack(spec, Number(flags.seed), 0)(classify, x, y);
-    const predict = async (v: typeof x) => {
-      const p = keep(tidy(() => argmax(classify(v))));
-      const out = await p.ints();
-      p.dispose();
-      return out;
-    };
-    const clean = await predict(x);
-    const advPred = await predict(res.adv);
+    const clean = await predict(classify, x);
+    const advPred = await predict(classify, res.adv);
     const xs = await x.data();
     const adv = await res.adv.data();
     const amplify = 0.5 / spec.eps;

@@ -6,16 +6,8 @@ import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../nn/tra
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
 import { describeMethod, makeMethod, METHOD_FLAGS, methodConfig, type MethodChoice } from '../adversarial/registry.js';
-import { CliError, intFlag, numFlag, type Command, type Flags } from './args.js';
+import { CliError, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 
-/** Turns a parser's error into a CLI error (so it is reported before any work, as a usage error). */
-const check = (parse: (v: string) => unknown) => (v: string) => {
-  try {
-    parse(v);
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
-};
 
 export const TRAIN_DEFAULTS = { model: 'wrn-16-1', epochs: '10', batch: '128', lr: '0.1', schedule: 'multistep' };
 
@@ -23,15 +15,13 @@ export const train: Command = {
   name: 'train',
   summary: 'train a WideResNet on CIFAR (natural or adversarial), with checkpoints and resume',
   flags: {
-    data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: (v) => {
-      if (!(v in DATASETS)) throw new CliError(`--data must be one of ${Object.keys(DATASETS).join(', ')}, got '${v}'`);
-    } },
+    data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: oneOf('data', Object.keys(DATASETS)) },
     'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
-    model: { type: 'string', help: 'wrn-DEPTH-WIDTH, depth 6n+4 (wrn-16-1, wrn-28-10, wrn-34-10)', default: TRAIN_DEFAULTS.model, check: check((v: string) => parseArch(v)) },
+    model: { type: 'string', help: 'wrn-DEPTH-WIDTH, depth 6n+4 (wrn-16-1, wrn-28-10, wrn-34-10)', default: TRAIN_DEFAULTS.model, check: parsedBy(parseArch) },
     epochs: { type: 'string', help: 'passes over the training set (natural-equivalent for free-m)', default: TRAIN_DEFAULTS.epochs, check: intFlag('epochs', 1, 10_000) },
     batch: { type: 'string', help: 'minibatch size', default: TRAIN_DEFAULTS.batch, check: intFlag('batch', 2, 4096) },
     lr: { type: 'string', help: 'peak learning rate', default: TRAIN_DEFAULTS.lr, check: numFlag('lr', 1e-6, 10) },
-    schedule: { type: 'string', help: 'multistep[:F1,F2], cosine, cyclic[:F], constant (over SGD iterations)', default: TRAIN_DEFAULTS.schedule, check: check((v: string) => parseSchedule(v, 0.1)) },
+    schedule: { type: 'string', help: 'multistep[:F1,F2], cosine, cyclic[:F], constant (over SGD iterations)', default: TRAIN_DEFAULTS.schedule, check: parsedBy((v) => parseSchedule(v, 0.1)) },
     momentum: { type: 'string', help: 'SGD momentum', default: '0.9', check: numFlag('momentum', 0, 0.999) },
     nesterov: { type: 'boolean', help: 'Nesterov momentum' },
     'weight-decay': { type: 'string', help: 'L2 weight decay', default: '5e-4', check: numFlag('weight-decay', 0, 1) },

@@ -1,5 +1,6 @@
 // Clean evaluation over a dataset split: BN in eval mode (running statistics never change), batches in order.
-import { argmax, imagesToFloat, tensor, tidy } from '../engine/index.js';
+import { argmax, tidy } from '../engine/index.js';
+import { uploadRange } from './data/loader.js';
 import type { SplitData } from './data/cifar.js';
 import type { WideResNet } from './wrn.js';
 
@@ -18,10 +19,7 @@ export async function evaluateClean(model: WideResNet, data: SplitData, batch: n
   try {
     for (let lo = 0; lo < data.count; lo += batch) {
       const n = Math.min(batch, data.count - lo);
-      const pred = tidy(() => {
-        const bytes = tensor(data.images.subarray(lo * 3072, (lo + n) * 3072), [n, 3, 32, 32], { name: 'test_images' });
-        return argmax(model.forward(imagesToFloat(bytes)));
-      });
+      const pred = tidy(() => argmax(model.forward(uploadRange(data, lo, n, 'test').images)));
       pending.push(pred.ints().then((p) => {
         predictions.set(p, lo);
         pred.dispose();

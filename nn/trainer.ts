@@ -4,13 +4,13 @@
 // which `resume` continues to the same result as an uninterrupted run.
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { imagesToFloat, keep, memory, rt, tensor, tidy, type Tensor } from '../engine/index.js';
+import { memory, rt, tidy, type Tensor } from '../engine/index.js';
 import type { Method, PassCounts, StepContext } from '../adversarial/method.js';
 import { noPasses } from '../adversarial/method.js';
 import { gitCommit, loadModel, saveModel } from './checkpoint.js';
 import { loadTrainState, momentumTensors, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
 import type { SplitData } from './data/cifar.js';
-import { Loader } from './data/loader.js';
+import { Loader, uploadRange } from './data/loader.js';
 import { evaluateClean } from './evaluate.js';
 import { Sgd } from './optim.js';
 import { Progress } from './progress.js';
@@ -309,8 +309,7 @@ export class Trainer {
     if (!this.method.epochEnd) return null;
     const { train } = this.data;
     const n = Math.min(this.config.batch, train.count);
-    const x = keep(tidy(() => imagesToFloat(tensor(train.images.subarray(0, n * 3072), [n, 3, 32, 32], { name: 'held_images' }))));
-    const y = tensor(train.labels.subarray(0, n), [n], { name: 'held_labels' });
+    const { images: x, labels: y } = uploadRange(train, 0, n, 'held');
     try {
       return await this.method.epochEnd({ model: this.model }, { x, y });
     } finally {

@@ -6,3 +6,4 @@ export { fgsm, pgd, pgdPerturb, type PgdOptions, type PgdRunOptions } from './pg
 export { apgdCe, type ApgdOptions } from './apgd.js';
 export { apgdCheckpoints } from './apgd-schedule.js';
 export { robustEvaluate, type RobustResult } from './robust.js';
+export { predict } from './model.js';

@@ -42,14 +42,19 @@ export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, los
   return { ...out, pred };
 }
 
-/** Whether the model classifies each example of xAdv as its label: one forward pass and one readback. */
-export async function stillCorrect(classify: Classifier, xAdv: Tensor, labels: Int32Array, passes: AttackPasses): Promise<boolean[]> {
-  const pred = keep(tidy(() => argmax(classify(xAdv))));
-  passes.forward++;
+/** The predicted class of each example: one forward pass (counted in `passes` if given) and one readback. */
+export async function predict(classify: Classifier, x: Tensor, passes?: AttackPasses): Promise<Int32Array> {
+  const pred = keep(tidy(() => argmax(classify(x))));
+  if (passes) passes.forward++;
   try {
-    const p = await pred.ints();
-    return Array.from(labels, (label, i) => p[i] === label);
+    return await pred.ints();
   } finally {
     pred.dispose();
   }
+}
+
+/** Whether the model classifies each example of xAdv as its label: one forward pass and one readback. */
+export async function stillCorrect(classify: Classifier, xAdv: Tensor, labels: Int32Array, passes: AttackPasses): Promise<boolean[]> {
+  const p = await predict(classify, xAdv, passes);
+  return Array.from(labels, (label, i) => p[i] === label);
 }

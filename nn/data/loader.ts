@@ -1,7 +1,7 @@
 // Minibatches over an in-memory dataset: a seeded shuffle per epoch (the order of epoch e depends only on
 // (seed, e)), a resumable position, one batch prepared ahead while the caller awaits GPU work, and the upload of
 // a batch's raw bytes to the GPU with the standard augmentation seeded by its step, so a resumed run repeats it.
-import { imagesToFloat, tensor, type Tensor } from '../../engine/index.js';
+import { imagesToFloat, tensor, type AugmentOptions, type Tensor } from '../../engine/index.js';
 
 export interface LoaderPosition {
   epoch: number;
@@ -190,10 +190,25 @@ export class Loader {
    * with `augment`, seeded by (seed, step)), and its labels as i32.
    */
   upload(b: Batch): GpuBatch {
-    const bytes = tensor(b.images, [b.count, ...this.sampleShape], { name: `batch ${b.step} bytes` });
     const augment = this.augment ? { pad: PAD, flip: true, seed: this.seed, step: b.step } : undefined;
-    const images = imagesToFloat(bytes, { augment });
-    bytes.dispose(); // the pool reuses its buffer only after the conversion is submitted
-    return { images, labels: tensor(b.labels, [b.count], { name: `batch ${b.step} labels` }) };
+    return uploadSamples(b.images, b.labels, [b.count, ...this.sampleShape], `batch ${b.step}`, augment);
   }
+}
+
+/** Samples' bytes as u8, converted to f32 on the GPU (augmented with `augment`), and their labels as i32. */
+function uploadSamples(images: Uint8Array, labels: Int32Array, shape: readonly number[], name: string, augment?: AugmentOptions): GpuBatch {
+  const bytes = tensor(images, shape, { name: `${name} bytes` });
+  const out = imagesToFloat(bytes, { augment });
+  bytes.dispose(); // the pool reuses its buffer only after the conversion is submitted
+  return { images: out, labels: tensor(labels, [shape[0]], { name: `${name} labels` }) };
+}
+
+/**
+ * Samples lo .. lo+count-1 of a dataset in order, without augmentation (evaluation, held batches); each sample
+ * of `sampleShape` ([3, 32, 32] by default). The caller disposes both tensors.
+ */
+export function uploadRange(data: { images: Uint8Array; labels: Int32Array }, lo: number, count: number, name = 'images',
+  sampleShape: readonly number[] = [3, 32, 32]): GpuBatch {
+  const sb = data.images.length / data.labels.length;
+  return uploadSamples(data.images.subarray(lo * sb, (lo + count) * sb), data.labels.subarray(lo, lo + count), [count, ...sampleShape], name);
 }
