@@ -1,51 +1,134 @@
-// What a training method is to the training loop: given a minibatch on the GPU, it runs its forward/backward
-// passes and SGD steps and reports the loss and correct count of the batch it trained on. Methods count their
-// passes so every method's cost can be compared in the same units.
-import type { Tensor } from '../engine/index.js';
+// What a training method is, and what the training layer hands it. A method is one file holding its descriptor
+// (name, typed options with defaults, short form, declared cost per minibatch) and its step. The training layer
+// (train/) implements the step context: the model (counted), gradients (counted), the SGD step and the batch's
+// provenance (example indices and augmentation), so passes are measured, never counted by hand in a method.
+import type { Shape, Tensor } from '../engine/index.js';
 import type { Param } from '../nn/module.js';
-import type { Sgd } from '../nn/optim.js';
-import type { WideResNet } from '../nn/wrn.js';
+import type { OptionSpecs, OptionsOf, OptionValue } from './options.js';
 
-/** Work done, in passes over a minibatch (an input-gradient-only backward skips every weight-gradient kernel). */
+/** Work done, in passes over a minibatch. */
 export interface PassCounts {
+  /** Full forward passes through the model. */
   forward: number;
-  /** Backward passes that produced weight gradients (and possibly the input gradient). */
+  /** Full backward passes that produced weight gradients (and possibly the input gradient). */
   backwardWeights: number;
-  /** Backward passes that produced only the input gradient (attack steps). */
+  /** Full backward passes that produced only input (or intermediate) gradients: attack steps. */
   backwardInputOnly: number;
+  /** Forward passes through the model's first layer alone (YOPO's inner steps). */
+  partialForward: number;
+  /** Backward passes through the first layer alone. */
+  partialBackward: number;
   sgdSteps: number;
 }
 
-export const noPasses = (): PassCounts => ({ forward: 0, backwardWeights: 0, backwardInputOnly: 0, sgdSteps: 0 });
+export const PASS_KINDS = ['forward', 'backwardWeights', 'backwardInputOnly', 'partialForward', 'partialBackward', 'sgdSteps'] as const;
+
+export const noPasses = (): PassCounts => ({ forward: 0, backwardWeights: 0, backwardInputOnly: 0, partialForward: 0, partialBackward: 0, sgdSteps: 0 });
+
+/** The classifier a method trains. Every call is counted by the training layer. */
+export interface TrainModel {
+  /** Logits [N, classes] for images [N, C, H, W] in [0, 1]: one full forward pass. */
+  forward(x: Tensor): Tensor;
+  /** The model split after its first layer (YOPO), where the architecture allows it. */
+  readonly split?: {
+    /** The first layer's output. A partial forward pass, unless `rest` completes it. */
+    first(x: Tensor): Tensor;
+    /** Logits from the first layer's output: completes a full forward pass. */
+    rest(h: Tensor): Tensor;
+    /** Indices into `params` of the first layer's parameters. */
+    readonly firstParams: readonly number[];
+  };
+  readonly params: readonly [string, Param][];
+  /** Batch norm from batch statistics (training) or running statistics (eval). */
+  train(): void;
+  eval(): void;
+  /** In training mode, normalise with batch statistics but leave the running statistics alone. */
+  freezeBatchNorm(frozen: boolean): void;
+}
+
+/** Where a minibatch came from, so per-example state can be mapped back through the augmentation. */
+export interface BatchInfo {
+  /** Dataset indices of the examples, in batch order. */
+  indices: Uint32Array;
+  epoch: number;
+  /** Crop offsets into the zero-padded image (pad each side) and horizontal flips, per example; null without
+   * augmentation (the crop is then at (pad, pad) = no shift, no flip). */
+  augment: { pad: number; dy: Int32Array; dx: Int32Array; flip: Uint8Array } | null;
+}
+
+export interface GradResult {
+  value: Tensor;
+  grads: Tensor[];
+}
 
 export interface StepContext {
-  model: WideResNet;
-  params: readonly [string, Param][];
-  opt: Sgd;
-  /** The learning rate of the next SGD iteration; the method calls it once per SGD step it takes. */
-  nextLr: () => number;
-  /** The global minibatch index, for seeding per-step randomness reproducibly. */
+  model: TrainModel;
+  /** The global minibatch index, for seeding per-step randomness reproducibly (a resumed run repeats it). */
   step: number;
-  passes: PassCounts;
+  /** The run's seed. */
+  seed: number;
+  batch: BatchInfo;
+  /** The parameter tensors, in `model.params` order. */
+  weights(): Tensor[];
+  /**
+   * valueAndGrads, counted: a backward pass with weight gradients when `wrt` holds a parameter, else input-only;
+   * partial when `f` ran no full forward pass.
+   */
+  grad(f: () => Tensor, wrt: readonly Tensor[], seed?: Tensor): GradResult;
+  /** One SGD step of every parameter from `grads` (in `weights()` order) at the schedule's next learning rate. */
+  sgdStep(grads: readonly Tensor[]): void;
+  /**
+   * The generic update: one forward+backward of any differentiable loss (its function returns the scalar loss
+   * and the logits it judges `correct` by), then one SGD step. `leaves` also get gradients from the same backward
+   * (free training's perturbation).
+   */
+  update(loss: () => { loss: Tensor; logits: Tensor }, y: Tensor, leaves?: readonly Tensor[]): StepResult & { leafGrads: Tensor[] };
 }
 
 export interface StepResult {
-  /** Mean loss of the last replay / the update step, shape [1]. */
+  /** Mean loss of the last update, shape [1]. */
   loss: Tensor;
   /** Correctly classified examples of that pass, shape [1]. */
   correct: Tensor;
 }
 
 export interface Method {
-  readonly name: string;
-  /** SGD steps per minibatch (free training's m; 1 for the others). */
-  readonly replays: number;
-  /** Trains on one minibatch x [N,3,H,W] in [0,1] with labels y [N]. */
+  /** Trains on one minibatch x [N,C,H,W] in [0,1] with labels y [N]. */
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult;
-  /** Tensors the method carries between steps (free training's delta): saved in the training state, and
-   * written in place on resume. */
+  /** Tensors the method carries between steps (free training's delta): saved in the training state, and written
+   * in place on resume. */
   state(): Record<string, Tensor>;
   /** Called after each epoch with a held, unaugmented training batch; may stop the run (FGSM-RS's guard). */
-  epochEnd?(ctx: Pick<StepContext, 'model'>, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null>;
+  epochEnd?(model: TrainModel, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null>;
   dispose(): void;
 }
+
+/** What a method is built with besides its options. */
+export interface MethodEnv {
+  /** [batch size, C, H, W] of a full minibatch. */
+  batchShape: Shape;
+  seed: number;
+  /** Training examples (per-example state, ATTA). */
+  trainSize: number;
+  classes: number;
+}
+
+export interface MethodDescriptor<S extends OptionSpecs = OptionSpecs> {
+  name: string;
+  /** One line for help and the README's method list. */
+  summary: string;
+  options: S;
+  /** Options written positionally after the name in the short form: free-8, yopo-5-3. */
+  short: readonly (keyof S & string)[];
+  /** How help writes the positional options, as in the papers: free-M, pgd-K (default: their initials). */
+  shortLetters?: readonly string[];
+  /** Passes per minibatch, as declared; a test checks it against what the engine ran. */
+  cost(o: OptionsOf<S>): PassCounts;
+  create(o: OptionsOf<S>, env: MethodEnv): Method;
+}
+
+/** Declares a method with its option types inferred from `options`. */
+export const defineMethod = <S extends OptionSpecs>(d: MethodDescriptor<S>): MethodDescriptor<S> => d;
+
+/** A method as a run records it: its name and resolved options (flat, JSON). */
+export type MethodConfig = { name: string } & Record<string, OptionValue>;

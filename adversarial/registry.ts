@@ -1,90 +1,89 @@
-// The training methods by name: their CLI flags, the configuration recorded in a run, and construction.
-import type { Flag, Flags } from '../bin/args.js';
-import { CliError, intFlag, oneOf, parsedBy } from '../bin/args.js';
-import type { RunConfig } from '../nn/trainer.js';
-import { Free } from './free.js';
-import type { Method } from './method.js';
-import { Natural } from './natural.js';
-import { fmtPixels, parsePixels } from './units.js';
-import { AttackTraining, type AttackBn } from './pgd-train.js';
+// The training methods: every descriptor in adversarial/methods/ (listed by scripts/gen-methods.mjs at build time),
+// plus any a library user registers. Command-line flags, bench and experiment short forms, checkpoint metadata
+// and help are all derived from this list, so a new method is one file and its test.
+import type { Method, MethodConfig, MethodDescriptor, MethodEnv, PassCounts } from './method.js';
+import { DESCRIPTORS } from './methods/index.js';
+import { formatOption, OptionError, resolveOptions, type OptionsOf, type OptionSpecs, type OptionValue } from './options.js';
 
-export const METHODS = ['natural', 'free', 'pgd', 'fgsm-rs'] as const;
+/** Natural training first (the baseline every ratio needs), then by name. */
+export const METHODS: MethodDescriptor[] = [...DESCRIPTORS].sort((a, b) => (a.name === 'natural' ? -1 : b.name === 'natural' ? 1 : a.name.localeCompare(b.name)));
 
-const pixels = (flag: string) => parsedBy((v) => parsePixels(flag, v));
-
-export const METHOD_FLAGS: Record<string, Flag> = {
-  method: { type: 'string', help: `training method: ${METHODS.join(', ')}`, default: 'natural', check: oneOf('method', METHODS) },
-  eps: { type: 'string', help: 'L-inf radius of the training perturbation (adversarial methods)', default: '8/255', check: pixels('eps') },
-  replays: { type: 'string', help: 'free: replays m of each minibatch (epochs are divided by m)', default: '8', check: intFlag('replays', 1, 64) },
-  steps: { type: 'string', help: 'pgd: attack steps K per minibatch', default: '7', check: intFlag('steps', 1, 1000) },
-  'step-size': { type: 'string', help: 'pgd / fgsm-rs: attack step size (default: 2/255 for pgd, 1.25·eps for fgsm-rs)', check: pixels('step-size') },
-  'attack-bn': { type: 'string', help: "pgd / fgsm-rs: BN in attack steps: 'train' (batch statistics, running ones untouched; Madry) or 'eval'", default: 'train', check: (v) => {
-    if (v !== 'train' && v !== 'eval') throw new CliError(`--attack-bn must be 'train' or 'eval', got '${v}'`);
-  } },
-  guard: { type: 'boolean', help: 'fgsm-rs: stop when PGD-5 accuracy on a held training batch drops by > 20 points (Wong et al.)' },
-};
-
-export interface MethodChoice {
-  config: RunConfig['method'];
-  /** Passes over the data for a natural-equivalent epoch count. */
-  epochs: (naturalEpochs: number) => number;
-  /** How the epoch count was derived, for the run's header line. */
-  describeEpochs: (naturalEpochs: number) => string;
+/** Adds a method defined outside this package (a library user's one file); its name must be new. */
+export function registerMethod(d: MethodDescriptor): void {
+  if (METHODS.some((m) => m.name === d.name)) throw new OptionError(`a training method named '${d.name}' is already registered`);
+  if (!/^[a-z][a-z-]*[a-z]$|^[a-z]$/.test(d.name)) throw new OptionError(`method name '${d.name}' must be lower-case letters and inner dashes (its short form appends -NUMBERS)`);
+  METHODS.push(d);
 }
 
-export function methodConfig(flags: Flags): MethodChoice {
-  const eps = parsePixels('eps', flags.eps as string);
-  switch (flags.method as (typeof METHODS)[number]) {
-    case 'free': {
-      const m = Number(flags.replays);
-      return {
-        config: { name: 'free', eps, replays: m },
-        epochs: (e) => Math.max(1, Math.ceil(e / m)),
-        describeEpochs: (e) => `${e} natural-equivalent epochs / ${m} replays = ${Math.max(1, Math.ceil(e / m))} passes over the data`,
-      };
-    }
-    case 'pgd':
-    case 'fgsm-rs': {
-      const pgd = flags.method === 'pgd';
-      const stepSize = flags['step-size'] ? parsePixels('step-size', flags['step-size'] as string) : pgd ? 2 / 255 : 1.25 * eps;
-      return {
-        config: { name: flags.method as string, eps, stepSize, steps: pgd ? Number(flags.steps) : 1, attackBn: flags['attack-bn'] as string, guard: !!flags.guard },
-        epochs: (e) => e,
-        describeEpochs: (e) => `${e} epochs`,
-      };
-    }
-    default:
-      return { config: { name: 'natural' }, epochs: (e) => e, describeEpochs: (e) => `${e} epochs` };
+export function findMethod(name: string): MethodDescriptor {
+  const d = METHODS.find((m) => m.name === name);
+  if (!d) throw new OptionError(`unknown training method '${name}'; methods: ${METHODS.map((m) => m.name).join(', ')}`);
+  return d;
+}
+
+/** A method and its full, checked options. */
+export interface ResolvedMethod {
+  descriptor: MethodDescriptor;
+  options: Record<string, OptionValue>;
+  config: MethodConfig;
+}
+
+/** Checks a recorded or given configuration {name, ...options}, filling defaults. */
+export function resolveMethod(config: { name: string } & Record<string, unknown>): ResolvedMethod {
+  if (typeof config?.name !== 'string') throw new OptionError(`a method configuration needs a name, got ${JSON.stringify(config)}`);
+  const { name, ...given } = config;
+  const descriptor = findMethod(name);
+  const options = resolveOptions(name, descriptor.options, given);
+  return { descriptor, options, config: { name, ...options } };
+}
+
+const SHORT = /^([a-z][a-z-]*?)((?:-\d+)*)$/;
+
+/** 'free-8', 'pgd-7', 'yopo-5-3', 'natural': the name, then the descriptor's positional options. */
+export function parseShortForm(text: string): ResolvedMethod {
+  const m = SHORT.exec(text.trim());
+  const forms = METHODS.map(shortPattern).join(', ');
+  if (!m) throw new OptionError(`method '${text}': expected one of ${forms}`);
+  const descriptor = METHODS.find((d) => d.name === m[1]);
+  const values = m[2] ? m[2].slice(1).split('-').map(Number) : [];
+  if (!descriptor || values.length > descriptor.short.length) throw new OptionError(`method '${text}': expected one of ${forms}`);
+  try {
+    return resolveMethod({ name: descriptor.name, ...Object.fromEntries(values.map((v, i) => [descriptor.short[i], v])) });
+  } catch (e) {
+    throw e instanceof OptionError ? new OptionError(`method '${text}': ${e.message}`) : e;
   }
 }
 
-export function makeMethod(c: RunConfig): Method {
-  const m = c.method;
-  switch (m.name) {
-    case 'natural':
-      return new Natural();
-    case 'free':
-      return new Free({ replays: Number(m.replays), eps: Number(m.eps), shape: [c.batch, 3, 32, 32] });
-    case 'pgd':
-    case 'fgsm-rs':
-      return new AttackTraining({
-        name: m.name,
-        eps: Number(m.eps),
-        stepSize: Number(m.stepSize),
-        steps: Number(m.steps),
-        attackBn: m.attackBn as AttackBn,
-        seed: c.seed,
-        guardDrop: m.guard ? 0.2 : null,
-      });
-    default:
-      throw new Error(`unknown training method '${m.name}' in the run configuration`);
-  }
+/** 'free-M' for help. */
+export const shortPattern = (d: MethodDescriptor): string => [d.name, ...d.short.map((k, i) => d.shortLetters?.[i] ?? k[0].toUpperCase())].join('-');
+
+/** The short form of a configuration: free-8. Options outside the short form are not shown (see describeMethod). */
+export function shortForm(r: ResolvedMethod): string {
+  return [r.descriptor.name, ...r.descriptor.short.map((k) => String(r.options[k]))].join('-');
 }
 
-/** 'free (eps 8/255, replays 4)': a run's method configuration as people write it. */
-export function describeMethod(m: RunConfig['method']): string {
-  const opts = Object.entries(m)
-    .filter(([k]) => k !== 'name')
-    .map(([k, v]) => `${k} ${typeof v === 'number' && /eps|step/i.test(k) ? fmtPixels(v) : v}`);
-  return opts.length ? `${m.name} (${opts.join(', ')})` : m.name;
+/** 'free (replays 4, eps 8/255)': a configuration as people write it. */
+export function describeMethod(r: ResolvedMethod): string {
+  const specs = r.descriptor.options;
+  const opts = Object.entries(r.options).filter(([k]) => !(specs[k].kind === 'flag' && r.options[k] === false))
+    .map(([k, v]) => `${k} ${formatOption(specs[k], v)}`);
+  return opts.length ? `${r.descriptor.name} (${opts.join(', ')})` : r.descriptor.name;
+}
+
+/** Declared passes per minibatch. */
+export const declaredCost = (r: ResolvedMethod): PassCounts => r.descriptor.cost(r.options as OptionsOf<OptionSpecs>);
+
+/** SGD steps per minibatch: free-m replays each minibatch m times, so its natural-equivalent epochs are divided by m. */
+export const sgdStepsPerBatch = (r: ResolvedMethod): number => declaredCost(r).sgdSteps;
+
+export const createMethod = (r: ResolvedMethod, env: MethodEnv): Method => r.descriptor.create(r.options as OptionsOf<OptionSpecs>, env);
+
+/** A checkpoint's recorded method (JSON metadata) described; never throws, since reports must survive bad metadata. */
+export function describeRecorded(text: string | undefined): string {
+  if (text === undefined) return 'unrecorded method';
+  try {
+    return describeMethod(resolveMethod(JSON.parse(text)));
+  } catch (e) {
+    return `unreadable method metadata ${JSON.stringify(text).slice(0, 80)} (${(e as Error).message})`;
+  }
 }

@@ -4,7 +4,7 @@
 import { init, shutdown } from '../engine/index.js';
 import { parsePixels } from '../adversarial/units.js';
 import { parseArch } from '../nn/wrn.js';
-import { intFlag, oneOf, parsedBy, type Command, type Flags } from '../bin/args.js';
+import { intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
 import { benchEnv } from './env.js';
 import { checkMethodName, METHOD_FORMS } from './methods.js';
 import type { ConvShape } from './op-cases.js';

@@ -6,10 +6,12 @@
 import { keep, randomUniform, rt, tensor } from '../engine/index.js';
 import type { KernelFamily } from '../engine/kernel.js';
 import { perRun, profile, type Profile } from '../engine/profile.js';
-import { noPasses, type PassCounts, type StepContext } from '../adversarial/method.js';
+import { noPasses, PASS_KINDS, type PassCounts } from '../adversarial/method.js';
+import { sgdStepsPerBatch } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { attackSteps, makeBenchMethod } from './methods.js';
+import { Harness } from '../train/harness.js';
+import { attackSteps, benchMethod, makeBenchMethod } from './methods.js';
 import { repeat } from './timing.js';
 
 export interface MethodCostConfig {
@@ -83,41 +85,41 @@ export interface MethodCostReport {
 async function measure(name: string, c: MethodCostConfig): Promise<Omit<MethodCost, 'epochWallS' | 'epochGpuS' | 'ratioWall' | 'ratioGpu'>> {
   const shape = [c.batch, 3, c.image, c.image];
   const model = new WideResNet(parseArch(c.arch), c.seed);
-  const params = model.namedParameters();
-  const opt = new Sgd(params, SGD_OPTIONS);
-  const method = makeBenchMethod(name, { eps: c.eps, seed: c.seed, shape });
+  const opt = new Sgd(model.namedParameters(), SGD_OPTIONS);
+  const resolved = benchMethod(name, { eps: c.eps });
+  const method = makeBenchMethod(resolved, { batchShape: shape, seed: c.seed, trainSize: c.trainSize, classes: 10 });
+  const replays = sgdStepsPerBatch(resolved);
   const x = keep(randomUniform(shape, 0, 1, c.seed, 1, 'images'));
   const y = keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7 + c.seed) % 10), [c.batch], { name: 'labels' }));
-  const ctx: StepContext = { model, params, opt, nextLr: () => LR, step: 0, passes: noPasses() };
+  const h = new Harness(model, opt, c.seed, () => LR);
   const step = () => {
-    const r = method.step(x, y, ctx);
+    const r = h.run(method, x, y);
     r.loss.dispose();
     r.correct.dispose();
-    ctx.step++;
   };
   try {
     repeat(c.warmup, step);
     await rt().sync();
-    ctx.passes = noPasses();
+    Object.assign(h.meter.passes, noPasses());
     rt().resetCounters();
     const t0 = performance.now();
     repeat(c.steps, step);
     await rt().sync();
     const wallMs = (performance.now() - t0) / c.steps;
     const counters = rt().counters();
-    const passes = Object.fromEntries(Object.entries(ctx.passes).map(([k, v]) => [k, v / c.steps])) as unknown as PassCounts;
+    const passes = Object.fromEntries(PASS_KINDS.map((k) => [k, h.meter.passes[k] / c.steps])) as unknown as PassCounts;
     const dispatchesByFamily = Object.fromEntries(Object.entries(counters.byFamily).map(([k, v]) => [k, v / c.steps]));
     // Per SGD step, so methods with several SGD steps per minibatch compare directly.
-    const prof = c.profile ? perRun(await profile(() => repeat(c.steps, step)), c.steps * method.replays) : null;
+    const prof = c.profile ? perRun(await profile(() => repeat(c.steps, step)), c.steps * replays) : null;
     return {
       method: name,
-      replays: method.replays,
+      replays,
       passes,
       dispatches: counters.total / c.steps,
       dispatchesByFamily,
       wallMs,
-      gpuMs: prof ? prof.ms * method.replays : null,
-      sgdStepWallMs: wallMs / method.replays,
+      gpuMs: prof ? prof.ms * replays : null,
+      sgdStepWallMs: wallMs / replays,
       sgdStepGpuMs: prof?.ms ?? null,
       byFamily: prof?.byFamily ?? {},
       byKernel: prof?.byKernel ?? {},

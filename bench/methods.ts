@@ -1,55 +1,30 @@
-// The training methods the cost bench can run, by name: natural, free-M (M replays), pgd-K, fgsm-rs (the training
-// code's own classes), and pgd-K-full / fgsm-rs-full, whose attack steps also compute every weight gradient.
-// Any Method plugs in here with a pattern and a constructor.
-import type { Shape } from '../engine/index.js';
-import { Free } from '../adversarial/free.js';
-import type { Method } from '../adversarial/method.js';
-import { Natural } from '../adversarial/natural.js';
-import { AttackTraining } from '../adversarial/pgd-train.js';
+// The training methods the cost bench can run, by the registry's short forms (natural, free-8, pgd-7, ...), plus
+// the bench's ablation suffix '-full' (pgd-7-full, fgsm-rs-full) for methods with a fullAttackBackward option:
+// their attack steps also compute every weight gradient.
+import { createMethod, declaredCost, METHODS, parseShortForm, resolveMethod, shortPattern, type ResolvedMethod } from '../adversarial/registry.js';
+import type { Method, MethodEnv } from '../adversarial/method.js';
+import type { OptionValue } from '../adversarial/options.js';
 
-export interface MethodSetting {
-  /** L-inf radius, in [0,1] pixel units. */
-  eps: number;
-  /** Seeds the attacks' random starts. */
-  seed: number;
-  /** The minibatch shape [N, 3, H, W] (free training's perturbation buffer). */
-  shape: Shape;
+export const METHOD_FORMS = `${METHODS.map(shortPattern).join(', ')}; -full after a method with attack steps (pgd-K-full)`;
+
+/**
+ * A bench method name resolved through the registry, with `over` (e.g. the bench's eps) applied to the options
+ * the method has; throws naming the accepted forms.
+ */
+export function benchMethod(name: string, over: Record<string, OptionValue> = {}): ResolvedMethod {
+  const full = /-full$/.test(name);
+  const r = parseShortForm(full ? name.slice(0, -5) : name);
+  if (full && !('fullAttackBackward' in r.descriptor.options)) throw new Error(`method '${name}': ${r.descriptor.name} has no attack steps (use pgd-K-full, fgsm-rs-full) to run with full backward passes`);
+  const own = Object.fromEntries(Object.entries(over).filter(([k]) => k in r.descriptor.options));
+  return resolveMethod({ ...r.config, ...own, ...(full ? { fullAttackBackward: true } : {}) });
 }
 
-function attack(kind: 'pgd' | 'fgsm-rs', steps: number, stepSize: number, full: boolean, s: MethodSetting): Method {
-  return new AttackTraining({ name: kind, eps: s.eps, stepSize, steps, seed: s.seed, attackBn: 'train', guardDrop: null, fullAttackBackward: full });
-}
+export const checkMethodName = (name: string): void => void benchMethod(name);
 
-type Factory = (m: RegExpExecArray, s: MethodSetting) => Method;
+export const makeBenchMethod = (r: ResolvedMethod, env: MethodEnv): Method => createMethod(r, env);
 
-const FACTORIES: [RegExp, Factory][] = [
-  [/^natural$/, () => new Natural()],
-  [/^free-([1-9]\d*)$/, (m, s) => new Free({ replays: Number(m[1]), eps: s.eps, shape: s.shape })],
-  // The training CLI's defaults: PGD steps of 2/255 (Madry et al.), FGSM-RS steps of 1.25·eps (Wong et al.).
-  [/^pgd-([1-9]\d*)(-full)?$/, (m, s) => attack('pgd', Number(m[1]), 2 / 255, !!m[2], s)],
-  [/^fgsm-rs(-full)?$/, (m, s) => attack('fgsm-rs', 1, 1.25 * s.eps, !!m[1], s)],
-];
-
-export const METHOD_FORMS = 'natural, free-M, pgd-K, pgd-K-full, fgsm-rs, fgsm-rs-full';
-
-function lookup(name: string): { m: RegExpExecArray; make: Factory } {
-  for (const [re, make] of FACTORIES) {
-    const m = re.exec(name);
-    if (m) return { m, make };
-  }
-  throw new Error(`unknown method '${name}': expected one of ${METHOD_FORMS} (counts >= 1)`);
-}
-
-/** Throws naming the accepted forms when `name` is none of them. */
-export const checkMethodName = (name: string): void => void lookup(name);
-
-export function makeBenchMethod(name: string, s: MethodSetting): Method {
-  const { m, make } = lookup(name);
-  return make(m, s);
-}
-
-/** The attack steps per SGD step of a pgd-K / fgsm-rs name, else 0. */
+/** Attack steps per SGD step: the input-only backward passes a method declares (pgd-K: K), else 0. */
 export function attackSteps(name: string): number {
-  const m = /^pgd-(\d+)/.exec(name);
-  return m ? Number(m[1]) : name.startsWith('fgsm-rs') ? 1 : 0;
+  const r = benchMethod(name.replace(/-full$/, ''));
+  return declaredCost(r).backwardInputOnly;
 }

@@ -7,7 +7,7 @@ import { train } from './train.js';
 import { experiment } from './experiment.js';
 import { show } from './show.js';
 import { bench } from '../bench/cli.js';
-import { CliError, parseCommand, type Command } from './args.js';
+import { CliError, parseCommand, type Command } from '../train/args.js';
 
 const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, experiment, bench, data, demo, doctor };
 

@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATASETS, defaultDataDir, ensureDataset, type DatasetName } from '../nn/data/cifar.js';
-import { oneOf, type Command } from './args.js';
+import { oneOf, type Command } from '../train/args.js';
 
 export const data: Command = {
   name: 'data',

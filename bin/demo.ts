@@ -2,11 +2,11 @@
 // synthetic image classes apart with a few SGD steps, each step one forward and one backward that also yields
 // the input gradient, used as free adversarial training does (a signed step on a perturbation).
 import { countCorrect, init, rt, shutdown, tensor, tidy, type Tensor } from '../engine/index.js';
-import { Free } from '../adversarial/free.js';
-import { noPasses, type StepContext } from '../adversarial/method.js';
+import { Free } from '../adversarial/methods/free.js';
 import { Sgd } from '../nn/optim.js';
+import { Harness } from '../train/harness.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { intFlag, type Command } from './args.js';
+import { intFlag, type Command } from '../train/args.js';
 
 const CLASSES = 4;
 const SIZE = 16;
@@ -51,13 +51,13 @@ export const demo: Command = {
     const params = model.namedParameters();
     const opt = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
     // Free training with one replay: each step's backward also updates the perturbation, at no extra pass.
-    const free = new Free({ replays: 1, eps: 2 / 255, shape: [batch, 3, SIZE, SIZE] });
-    const ctx: StepContext = { model, params, opt, nextLr: () => 0.05, step: 0, passes: noPasses() };
+    const free = new Free({ replays: 1, eps: 2 / 255 }, [batch, 3, SIZE, SIZE]);
+    const h = new Harness(model, opt, seed, () => 0.05);
     const t0 = performance.now();
     for (let step = 1; step <= steps; step++) {
       const loss = tidy(() => {
         const { x, y } = syntheticBatch(batch, seed * 7919 + step);
-        const { loss: value, correct } = free.step(x, y, { ...ctx, step });
+        const { loss: value, correct } = h.run(free, x, y);
         correct.dispose();
         return value;
       });

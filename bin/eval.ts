@@ -4,11 +4,11 @@ import { writeFileSync } from 'node:fs';
 import { init, shutdown } from '../engine/index.js';
 import { ATTACKS, evaluateRobust, type AttackName, type AttackSpec } from '../adversarial/evaluate.js';
 import { fmtPixels, parsePixels } from '../adversarial/units.js';
-import { describeMethod } from '../adversarial/registry.js';
+import { describeRecorded } from '../adversarial/registry.js';
 import { loadModel, readCheckpointMetadata } from '../nn/checkpoint.js';
 import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
+import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
 
 const pixels = (flag: string) => parsedBy((v) => parsePixels(flag, v));
 
@@ -94,7 +94,7 @@ export const evaluate: Command = {
     if (flags.json) console.log(JSON.stringify(report));
     else {
       const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-      console.log(`${path} (${meta.architecture}, ${meta.method ? describeMethod(JSON.parse(meta.method)) : 'unknown method'}) on ${data} test, ${res.examples} images${report.limited ? ' (--limit)' : ''}, BN in eval mode:`);
+      console.log(`${path} (${meta.architecture}, ${describeRecorded(meta.method)}) on ${data} test, ${res.examples} images${report.limited ? ' (--limit)' : ''}, BN in eval mode:`);
       console.log(`  clean accuracy   ${pct(report.clean_accuracy)}`);
       for (const a of report.attacks) console.log(`  ${a.description}: ${pct(a.accuracy)} of ${a.examples}`);
       if (specs.length) console.log(`  robust accuracy  ${pct(report.robust_accuracy!)} (correct clean and under every attack run on the image; eps ${fmtPixels(specs[0].eps)})`);

@@ -6,32 +6,35 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
 import { evaluateRobust, type AttackSpec } from '../adversarial/evaluate.js';
-import { makeMethod } from '../adversarial/registry.js';
+import { declaredCost, METHODS, parseShortForm, shortForm, shortPattern, type ResolvedMethod } from '../adversarial/registry.js';
+import { OptionError } from '../adversarial/options.js';
 import { fmtPixels } from '../adversarial/units.js';
 import { gitCommit } from '../nn/checkpoint.js';
 import { defaultDataDir } from '../nn/data/cifar.js';
-import { Trainer, type RunConfig } from '../nn/trainer.js';
+import { Trainer, type RunConfig } from '../train/trainer.js';
 import { parseArch } from '../nn/wrn.js';
-import { CliError, intFlag, numFlag, oneOf, type Command } from './args.js';
+import { CliError, intFlag, numFlag, oneOf, type Command } from '../train/args.js';
 import { loadData } from './train.js';
 
 interface Entry {
   label: string;
-  method: RunConfig['method'];
-  /** Forward+backward passes per training image per pass over the data. */
+  method: ResolvedMethod;
+  /** Full forward passes per training image per pass over the data, as the method declares them. */
   cost: number;
 }
 
 const EPS = 8 / 255;
 
-function entries(names: string[], k: number): Entry[] {
+/** Methods by their registry short forms (free-8, pgd-7, ...), each at eps 8/255. */
+function entries(names: string[]): Entry[] {
   return names.map((n): Entry => {
-    const free = /^free-(\d+)$/.exec(n);
-    if (free) return { label: n, method: { name: 'free', eps: EPS, replays: Number(free[1]) }, cost: Number(free[1]) };
-    if (n === 'natural') return { label: n, method: { name: 'natural' }, cost: 1 };
-    if (n === `pgd-${k}` || n === 'pgd') return { label: `pgd-${k}`, method: { name: 'pgd', eps: EPS, stepSize: 2 / 255, steps: k, attackBn: 'train', guard: false }, cost: k + 1 };
-    if (n === 'fgsm-rs') return { label: n, method: { name: 'fgsm-rs', eps: EPS, stepSize: 1.25 * EPS, steps: 1, attackBn: 'train', guard: false }, cost: 2 };
-    throw new CliError(`--methods: unknown method '${n}'; use natural, free-M, pgd-K, fgsm-rs`);
+    let method: ResolvedMethod;
+    try {
+      method = parseShortForm(n);
+    } catch (e) {
+      throw e instanceof OptionError ? new CliError(`--methods: ${e.message}`) : e;
+    }
+    return { label: shortForm(method), method, cost: declaredCost(method).forward };
   });
 }
 
@@ -48,7 +51,7 @@ export const experiment: Command = {
   summary: 'natural vs free-m vs K-PGD vs FGSM-RS under one pass budget, evaluated with PGD-20 and APGD-CE',
   flags: {
     preset: { type: 'string', help: "'small' (about an hour here) or 'paper' (WRN-34-10, full schedule; a real GPU); flags below override", default: 'small', check: oneOf('preset', Object.keys(PRESETS)) },
-    methods: { type: 'string', help: 'methods to compare', default: 'natural,free-4,free-8,pgd-7,fgsm-rs' },
+    methods: { type: 'string', help: `methods to compare, by short form: ${METHODS.map(shortPattern).join(', ')}`, default: 'natural,free-4,free-8,pgd-7,fgsm-rs' },
     budget: { type: 'string', help: 'forward+backward passes per training image, equal for every method', check: intFlag('budget', 1) },
     model: { type: 'string', help: 'wrn-DEPTH-WIDTH' },
     'train-limit': { type: 'string', help: 'first N training images', check: intFlag('train-limit', 1) },
@@ -65,8 +68,7 @@ export const experiment: Command = {
     const o = { ...PRESETS[flags.preset as keyof typeof PRESETS], ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as Record<string, string>;
     parseArch(o.model);
     const budget = Number(o.budget);
-    const k = 7;
-    const list = entries((o.methods as string).split(',').map((s) => s.trim()), k);
+    const list = entries((o.methods as string).split(',').map((s) => s.trim()));
     for (const e of list) {
       if (budget % e.cost !== 0) throw new CliError(`--budget ${budget} is not a multiple of ${e.label}'s ${e.cost} passes per image; pick a multiple of every method's cost`);
     }
@@ -92,18 +94,18 @@ export const experiment: Command = {
         // A pass over the data costs `cost` passes per image (free-m: m replays; K-PGD: K attack steps + 1).
         epochs: budget / e.cost, batch: Number(o.batch), lr: Number(o.lr), schedule: 'multistep', momentum: 0.9,
         nesterov: false, weightDecay: 5e-4, decay: 'all', seed: Number(o.seed), augment: true,
-        trainLimit: Number(o['train-limit']), testLimit: Number(o['test-limit']), method: e.method, normalization: 'none',
+        trainLimit: Number(o['train-limit']), testLimit: Number(o['test-limit']), method: e.method.config, normalization: 'none',
         checkpointMinutes: 10, logEvery: 50,
       };
       console.error(`experiment: ${e.label}: ${config.epochs} passes over ${config.trainLimit} images (${budget} forward+backward passes per image)`);
-      const trainer = new Trainer(config, await loadData(config, dataDir), makeMethod(config));
+      const trainer = new Trainer(config, await loadData(config, dataDir));
       const t0 = performance.now();
       await trainer.run({ out: dir });
       const trainSeconds = (performance.now() - t0) / 1000;
       const ev = await evaluateRobust(trainer.model, trainer.data.test, attacks, 100, Number(o.seed));
       const res = {
         method: e.label,
-        config: e.method,
+        config: e.method.config,
         passes_over_data: config.epochs,
         train_passes: trainer.totalPasses,
         train_seconds: trainSeconds,

@@ -11,7 +11,7 @@ import { GLYPH_H, rasterize } from '../bench/font.js';
 import { loadModel, readCheckpointMetadata } from '../nn/checkpoint.js';
 import { defaultDataDir, ensureDataset, loadSplit } from '../nn/data/cifar.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { CliError, intFlag, type Command } from './args.js';
+import { CliError, intFlag, type Command } from '../train/args.js';
 import { attackSpecs, EVAL_FLAGS } from './eval.js';
 
 const CIFAR10 = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];

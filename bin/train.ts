@@ -1,12 +1,14 @@
 // `advfree train`: trains a WideResNet on CIFAR with a chosen method, with progress, metrics, checkpoints and
 // resume. Every flag is validated before any work starts.
 import { init, shutdown } from '../engine/index.js';
+import { formatPasses } from '../train/report.js';
 import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
-import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../nn/trainer.js';
+import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../train/trainer.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
-import { describeMethod, makeMethod, METHOD_FLAGS, methodConfig, type MethodChoice } from '../adversarial/registry.js';
-import { CliError, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
+import { describeMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
+import { CliError, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
+import { METHOD_FLAGS, methodFromFlags } from './method-flags.js';
 
 
 export const TRAIN_DEFAULTS = { model: 'wrn-16-1', epochs: '10', batch: '128', lr: '0.1', schedule: 'multistep' };
@@ -18,7 +20,7 @@ export const train: Command = {
     data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: oneOf('data', Object.keys(DATASETS)) },
     'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
     model: { type: 'string', help: 'wrn-DEPTH-WIDTH, depth 6n+4 (wrn-16-1, wrn-28-10, wrn-34-10)', default: TRAIN_DEFAULTS.model, check: parsedBy(parseArch) },
-    epochs: { type: 'string', help: 'passes over the training set (natural-equivalent for free-m)', default: TRAIN_DEFAULTS.epochs, check: intFlag('epochs', 1, 10_000) },
+    epochs: { type: 'string', help: 'natural-equivalent epochs: passes over the training set, divided by the SGD steps a method takes per minibatch (free-m: m)', default: TRAIN_DEFAULTS.epochs, check: intFlag('epochs', 1, 10_000) },
     batch: { type: 'string', help: 'minibatch size', default: TRAIN_DEFAULTS.batch, check: intFlag('batch', 2, 4096) },
     lr: { type: 'string', help: 'peak learning rate', default: TRAIN_DEFAULTS.lr, check: numFlag('lr', 1e-6, 10) },
     schedule: { type: 'string', help: 'multistep[:F1,F2], cosine, cyclic[:F], constant (over SGD iterations)', default: TRAIN_DEFAULTS.schedule, check: parsedBy((v) => parseSchedule(v, 0.1)) },
@@ -46,21 +48,23 @@ export const train: Command = {
     if (!resume && hasCheckpoint(flags.out as string)) {
       throw new CliError(`--out ${flags.out} already holds a run; continue it with --resume ${flags.out}, or pick another --out`);
     }
-    const choice = resume ? null : methodConfig(flags);
-    if (choice && choice.epochs(Number(flags.epochs)) !== Number(flags.epochs)) console.error(`advfree train: ${choice.describeEpochs(Number(flags.epochs))}`);
+    const choice = resume ? null : methodFromFlags(flags);
     const config = resume ? null : configFromFlags(flags, choice!);
+    if (config && config.epochs !== Number(flags.epochs)) {
+      console.error(`advfree train: ${flags.epochs} natural-equivalent epochs / ${sgdStepsPerBatch(choice!)} SGD steps per minibatch = ${config.epochs} passes over the data`);
+    }
     const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
     let trainer: Trainer;
     if (resume) {
-      trainer = await Trainer.resume(resume, (c) => loadData(c, dataDir), makeMethod);
+      trainer = await Trainer.resume(resume, (c) => loadData(c, dataDir));
     } else {
-      trainer = new Trainer(config!, await loadData(config!, dataDir), makeMethod(config!));
+      trainer = new Trainer(config!, await loadData(config!, dataDir));
     }
     const c = trainer.config;
     const out = resume ?? (flags.out as string);
     console.error(
       `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
-        `method ${describeMethod(c.method)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
+        `method ${describeMethod(trainer.resolved)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
         `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
     );
     const t0 = performance.now();
@@ -71,7 +75,7 @@ export const train: Command = {
       const p = trainer.totalPasses;
       console.log(
         `final: test accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
-          `passes: ${p.forward} forward, ${p.backwardWeights} backward (weights), ${p.backwardInputOnly} backward (input only), ${p.sgdSteps} SGD steps ` +
+          `passes: ${formatPasses(p)} ` +
           `in ${minutes.toFixed(1)} min; checkpoint ${out}/model.safetensors`,
       );
     }
@@ -90,14 +94,14 @@ export async function loadData(c: RunConfig, dataDir: string): Promise<Datasets>
   };
 }
 
-function configFromFlags(flags: Flags, method: MethodChoice): RunConfig {
+function configFromFlags(flags: Flags, method: ResolvedMethod): RunConfig {
   const data = flags.data as DatasetName;
-  const epochs = Number(flags.epochs);
+  const epochs = Math.max(1, Math.ceil(Number(flags.epochs) / sgdStepsPerBatch(method)));
   return {
     data,
     model: flags.model as string,
     classes: DATASETS[data].classes,
-    epochs: method.epochs(epochs),
+    epochs,
     batch: Number(flags.batch),
     lr: Number(flags.lr),
     schedule: flags.schedule as string,

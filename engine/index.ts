@@ -3,7 +3,7 @@ export { Gpu, NoAdapterError, type AdapterDescription, type GpuOptions } from '.
 export type { Runtime, RuntimeOptions, DispatchCounters } from './runtime.js';
 export { Tensor, tensor, empty, numel, memory, type DType, type Shape, type HostArray } from './tensor.js';
 export { tidy, keep } from './scope.js';
-export { valueAndGrads, record, type BackwardFn } from './tape.js';
+export { valueAndGrads, record, onBackward, type BackwardFn, type BackwardListener } from './tape.js';
 export { ShapeError } from './check.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';

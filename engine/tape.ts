@@ -70,6 +70,16 @@ class Tape {
 
 let active: Tape | null = null;
 
+/** Called at every backward pass with the tensors it differentiates (the training layer's pass meter). */
+export type BackwardListener = (wrt: readonly Tensor[]) => void;
+const listeners = new Set<BackwardListener>();
+
+/** Registers a listener of backward passes; returns its removal. */
+export function onBackward(listener: BackwardListener): () => void {
+  listeners.add(listener);
+  return () => void listeners.delete(listener);
+}
+
 /** Records an op on the active tape, if any of its inputs depends on a requested leaf. */
 export function record(op: string, inputs: readonly Tensor[], output: Tensor, backward: BackwardFn): void {
   if (!active) return;
@@ -108,6 +118,7 @@ export function valueAndGrads(
     } else if (value.size !== 1) {
       fail('valueAndGrads', `f must return a scalar (or pass a seed), got ${value.describe()}`);
     }
+    for (const l of listeners) l(wrt);
     return { value, grads: tape.backward(value, seed) };
   });
 }

@@ -113,7 +113,20 @@ export class WideResNet extends Module {
 
   /** Logits [N, classes] for images [N, 3, H, W] in [0, 1]. */
   forward(x: Tensor): Tensor {
-    const h = this.block3.forward(this.block2.forward(this.block1.forward(this.conv1.forward(x))));
-    return this.fc.forward(globalAvgPool(this.bn1.forward(h, true)));
+    return this.rest(this.first(x));
   }
+
+  /** The first layer (conv1: linear, no bias, no BN), where YOPO splits the network. */
+  first(x: Tensor): Tensor {
+    return this.conv1.forward(x);
+  }
+
+  /** Logits from the first layer's output. */
+  rest(h: Tensor): Tensor {
+    const z = this.block3.forward(this.block2.forward(this.block1.forward(h)));
+    return this.fc.forward(globalAvgPool(this.bn1.forward(z, true)));
+  }
+
+  /** State-dict names of the first layer's parameters. */
+  readonly firstLayer = ['conv1.weight'];
 }

@@ -7,7 +7,7 @@ import { tensor, type Tensor } from '../engine/index.js';
 import { gitCommit, loadModel, readCheckpointMetadata, saveModel, type ModelMetadata } from '../nn/checkpoint.js';
 import { Sgd } from '../nn/optim.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '../nn/safetensors.js';
-import { loadTrainState, momentumTensors, restoreTensors, saveTrainState, type TrainState } from '../nn/train-state.js';
+import { loadTrainState, momentumTensors, restoreTensors, saveTrainState, type TrainState } from '../train/train-state.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
 import { randn, ready } from './helpers.js';
 

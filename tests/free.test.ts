@@ -3,9 +3,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { add, clamp, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import { Free } from '../adversarial/free.js';
-import { noPasses, type StepContext } from '../adversarial/method.js';
+import { Free } from '../adversarial/methods/free.js';
+import { noPasses } from '../adversarial/method.js';
 import { Sgd } from '../nn/optim.js';
+import { Harness } from '../train/harness.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
 import { assertClose, randu, ready } from './helpers.js';
 
@@ -31,9 +32,9 @@ const batches = [
 
 t('m SGD steps per minibatch; delta carried over and updated by value, within eps', async () => {
   const a = setup();
-  const free = new Free({ replays: M, eps: EPS, shape: [B, C, H, W] });
+  const free = new Free({ replays: M, eps: EPS }, [B, C, H, W]);
   let lrCalls = 0;
-  const ctx: StepContext = { ...a, nextLr: () => (lrCalls++, 0.05), step: 0, passes: noPasses() };
+  const h = new Harness(a.model, a.opt, 0, () => (lrCalls++, 0.05));
 
   // The reference: the same model and optimizer, delta kept on the host in float64 and updated there.
   const b = setup();
@@ -43,7 +44,7 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
     const n = batch.y.length;
     const x = tensor(Float32Array.from(batch.x), [n, C, H, W], { name: 'x' });
     const y = tensor(batch.y, [n], { name: 'y' });
-    const res = free.step(x, y, ctx);
+    const res = h.run(free, x, y);
     res.loss.dispose();
     res.correct.dispose();
 
@@ -57,7 +58,7 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
       for (const gr of grads) gr.dispose();
       d.dispose();
     }
-    assert.is(ctx.passes.sgdSteps, M * (i + 1), 'SGD steps');
+    assert.is(h.meter.passes.sgdSteps, M * (i + 1), 'SGD steps');
     assert.is(lrCalls, M * (i + 1), 'one learning rate per SGD step');
     const got = await free.state().delta.data();
     assertClose(got, delta, `delta after minibatch ${i + 1}`, 0, 1e-7);
@@ -69,7 +70,7 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
     y.dispose();
   }
   assert.ok(delta.some((v) => v !== 0), 'the perturbation is not trivially zero');
-  assert.equal(ctx.passes, { forward: 3 * M, backwardWeights: 3 * M, backwardInputOnly: 0, sgdSteps: 3 * M });
+  assert.equal(h.meter.passes, { ...noPasses(), forward: 3 * M, backwardWeights: 3 * M, sgdSteps: 3 * M });
   for (const s of [a, b]) {
     s.opt.dispose();
     s.model.dispose();
@@ -80,18 +81,18 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
 t('the perturbation the model sees keeps x + delta in [0, 1]', async () => {
   const a = setup();
   const eps = 0.5; // large, so that clamping to [0, 1] matters
-  const free = new Free({ replays: 2, eps, shape: [B, C, H, W] });
+  const free = new Free({ replays: 2, eps }, [B, C, H, W]);
   const inputs: Promise<Float32Array>[] = [];
   const forward = a.model.forward.bind(a.model);
   a.model.forward = (xin: Tensor) => {
     inputs.push(xin.data());
     return forward(xin);
   };
-  const ctx: StepContext = { ...a, nextLr: () => 0.05, step: 0, passes: noPasses() };
+  const h = new Harness(a.model, a.opt, 0, () => 0.05);
   const x = tensor(Float32Array.from(batches[0].x), [B, C, H, W], { name: 'x' });
   const y = tensor(batches[0].y, [B], { name: 'y' });
   for (let i = 0; i < 2; i++) {
-    const r = free.step(x, y, ctx);
+    const r = h.run(free, x, y);
     r.loss.dispose();
     r.correct.dispose();
   }

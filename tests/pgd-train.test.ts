@@ -5,10 +5,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rt, tensor, type Tensor } from '../engine/index.js';
 import { evaluateRobust } from '../adversarial/evaluate.js';
-import { noPasses, type StepContext } from '../adversarial/method.js';
-import { Natural } from '../adversarial/natural.js';
-import { AttackTraining } from '../adversarial/pgd-train.js';
+import { noPasses, type Method } from '../adversarial/method.js';
+import { createMethod, resolveMethod } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
+import { Harness } from '../train/harness.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
 import { randu, ready } from './helpers.js';
 
@@ -24,15 +24,16 @@ function setup() {
   const model = new WideResNet(parseArch('wrn-10-1', 10), 5);
   const params = model.namedParameters();
   const opt = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
-  const ctx: StepContext = { model, params, opt, nextLr: () => 0.05, step: 0, passes: noPasses() };
-  return { model, ctx, dispose: () => (opt.dispose(), model.dispose()) };
+  const h = new Harness(model, opt, 1, () => 0.05);
+  return { model, h, dispose: () => (opt.dispose(), model.dispose()) };
 }
 
-const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') =>
-  new AttackTraining({ name: 'pgd', eps: EPS, stepSize: 2 / 255, steps, attackBn, seed: 1, guardDrop: null });
+const env = { batchShape: [B, C, H, W], seed: 1, trainSize: B, classes: 10 };
+const make = (config: { name: string } & Record<string, unknown>): Method => createMethod(resolveMethod(config), env);
+const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') => make({ name: 'pgd', eps: EPS, stepSize: 2 / 255, steps, attackBn });
 
 /** Runs one step and returns dispatches per family, the model inputs seen and the step's passes. */
-async function runStep(method: { step: (x: Tensor, y: Tensor, c: StepContext) => { loss: Tensor; correct: Tensor } }) {
+async function runStep(method: Method) {
   const s = setup();
   const x = tensor(Float32Array.from(xs), [B, C, H, W], { name: 'x' });
   const y = tensor(ys, [B], { name: 'y' });
@@ -40,20 +41,20 @@ async function runStep(method: { step: (x: Tensor, y: Tensor, c: StepContext) =>
   const forward = s.model.forward.bind(s.model);
   s.model.forward = (v: Tensor) => (inputs.push(v.data()), forward(v));
   rt().resetCounters();
-  const r = method.step(x, y, s.ctx);
+  const r = s.h.run(method, x, y);
   const families = rt().counters().byFamily;
   await r.loss.item();
   const bnTracked = s.model.modules().flatMap((m) => ('batchesTracked' in m ? [(m as { batchesTracked: bigint }).batchesTracked] : []));
   const seen = await Promise.all(inputs);
   for (const v of [r.loss, r.correct, x, y]) v.dispose();
   s.dispose();
-  return { families, seen, passes: s.ctx.passes, bnTracked };
+  return { families, seen, passes: s.h.meter.passes, bnTracked };
 }
 
 t('7-PGD: 7 input-only attack passes, one weight backward, one SGD step', async () => {
-  const natural = await runStep(new Natural());
+  const natural = await runStep(make({ name: 'natural' }));
   const adv = await runStep(pgd(7));
-  assert.equal(adv.passes, { forward: 8, backwardWeights: 1, backwardInputOnly: 7, sgdSteps: 1 });
+  assert.equal(adv.passes, { ...noPasses(), forward: 8, backwardWeights: 1, backwardInputOnly: 7, sgdSteps: 1 });
   // Weight-gradient kernels: exactly those of the one update backward, as in a natural step.
   assert.is(adv.families['conv-weight-grad'], natural.families['conv-weight-grad']);
   assert.is(adv.families['weight-grad'], natural.families['weight-grad']);
@@ -65,7 +66,7 @@ t('7-PGD: 7 input-only attack passes, one weight backward, one SGD step', async 
 });
 
 t('the attacked batches stay inside the eps ball and [0,1]; FGSM-RS takes one attack step', async () => {
-  for (const [method, steps] of [[pgd(5), 5], [new AttackTraining({ name: 'fgsm-rs', eps: EPS, stepSize: 1.25 * EPS, steps: 1, attackBn: 'eval', seed: 2, guardDrop: null }), 1]] as const) {
+  for (const [method, steps] of [[pgd(5), 5], [make({ name: 'fgsm-rs', eps: EPS, attackBn: 'eval' }), 1]] as const) {
     const r = await runStep(method);
     assert.is(r.seen.length, steps + 1);
     for (const v of r.seen) {

@@ -56,3 +56,28 @@ export function imagesToFloat(bytes: Tensor, opts: { augment?: AugmentOptions } 
   });
   return y;
 }
+
+/** The PCG hash of shaders/augment.wgsl in u32 arithmetic. */
+function pcg(v: number): number {
+  const s = (Math.imul(v, 747796405) + 2891336453) >>> 0;
+  const w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
+  return ((w >>> 22) ^ w) >>> 0;
+}
+
+/**
+ * The crop offsets and flips imagesToFloat draws for examples 0..n-1, computed on the host (the same hash as the
+ * shader), so per-example state can be mapped through each batch's augmentation.
+ */
+export function augmentChoices(a: AugmentOptions, n: number): { dy: Int32Array; dx: Int32Array; flip: Uint8Array } {
+  const dy = new Int32Array(n);
+  const dx = new Int32Array(n);
+  const flip = new Uint8Array(n);
+  const range = 2 * a.pad + 1;
+  for (let e = 0; e < n; e++) {
+    const base = pcg((pcg((pcg(a.seed) ^ a.step) >>> 0) ^ e) >>> 0);
+    dy[e] = pcg(base) % range;
+    dx[e] = pcg((base ^ 1) >>> 0) % range;
+    flip[e] = a.flip && pcg((base ^ 2) >>> 0) >>> 31 === 1 ? 1 : 0;
+  }
+  return { dy, dx, flip };
+}

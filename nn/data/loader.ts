@@ -190,8 +190,12 @@ export class Loader {
    * with `augment`, seeded by (seed, step)), and its labels as i32.
    */
   upload(b: Batch): GpuBatch {
-    const augment = this.augment ? { pad: PAD, flip: true, seed: this.seed, step: b.step } : undefined;
-    return uploadSamples(b.images, b.labels, [b.count, ...this.sampleShape], `batch ${b.step}`, augment);
+    return uploadSamples(b.images, b.labels, [b.count, ...this.sampleShape], `batch ${b.step}`, this.augmentation(b));
+  }
+
+  /** The augmentation `upload` applies to a batch (undefined without augmentation). */
+  augmentation(b: Batch): AugmentOptions | undefined {
+    return this.augment ? { pad: PAD, flip: true, seed: this.seed, step: b.step } : undefined;
   }
 }
 

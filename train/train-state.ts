@@ -2,11 +2,11 @@
 // tensors such as free training's persistent perturbation `delta`, and the run's position, random state and config.
 // A safetensors file too: the tensors as F32, the rest as JSON in the header's metadata.
 import type { Tensor } from '../engine/index.js';
-import { writeFileAtomic } from './atomic.js';
-import { checkTensorSet, readSafetensorsFile, type TensorSpec } from './checkpoint.js';
-import type { LoaderPosition } from './data/loader.js';
-import type { Sgd } from './optim.js';
-import { encodeSafetensors, type SafetensorsEntry } from './safetensors.js';
+import { writeFileAtomic } from '../nn/atomic.js';
+import { checkTensorSet, readSafetensorsFile, type TensorSpec } from '../nn/checkpoint.js';
+import type { LoaderPosition } from '../nn/data/loader.js';
+import type { Sgd } from '../nn/optim.js';
+import { encodeSafetensors, type SafetensorsEntry } from '../nn/safetensors.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

@@ -1,56 +1,49 @@
-// Adversarial training on attacked batches: Madry et al.'s K-PGD (random start, K signed steps, then one SGD step
-// on the adversarial batch) and Wong et al.'s FGSM with random start (the K = 1 case with step size ~1.25·eps).
-// Attack steps ask for the input gradient only, so they dispatch no weight-gradient kernel.
-import { tidy, type Tensor } from '../engine/index.js';
-import { freezeBatchNorm } from '../nn/layers.js';
-import { pgd, pgdPerturb } from './attacks/pgd.js';
-import type { Method, StepContext, StepResult } from './method.js';
-import { sgdUpdate } from './natural.js';
-
-/**
- * BN during attack steps. 'train' (Madry's code): batch statistics, as in the update step, but the running
- * statistics are not updated by attack steps. 'eval': the running statistics.
- */
-export type AttackBn = 'train' | 'eval';
+// Adversarial training on attacked batches, shared by K-PGD and FGSM-RS: a PGD attack from a random start (the
+// forward passes go through the counted model, input-only backward passes), then one update on the adversarial
+// batch. Attack steps ask for the input gradient only, so they dispatch no weight-gradient kernel.
+import { softmaxCrossEntropy, tidy, type Tensor } from '../../engine/index.js';
+import { pgd, pgdPerturb } from '../attacks/pgd.js';
+import { noAttackPasses } from '../attacks/types.js';
+import type { Method, StepContext, StepResult, TrainModel } from '../method.js';
 
 export interface AttackTrainOptions {
-  name: 'pgd' | 'fgsm-rs';
   eps: number;
   stepSize: number;
   steps: number;
-  attackBn: AttackBn;
+  /** 'train': batch statistics, running statistics untouched (Madry's code); 'eval': running statistics. */
+  attackBn: string;
   seed: number;
-  /** fgsm-rs: stop when PGD accuracy on a held training batch falls this far below its best (null: off). */
+  /** Stop when PGD accuracy on a held training batch falls this far below its best (null: off). */
   guardDrop: number | null;
   /** Ablation for the cost benchmark: attack steps also compute every weight gradient (and drop it). */
-  fullAttackBackward?: boolean;
+  fullAttackBackward: boolean;
 }
 
 export class AttackTraining implements Method {
-  readonly replays = 1;
-  readonly name: string;
   private bestGuard = -1;
 
-  constructor(readonly opts: AttackTrainOptions) {
-    this.name = opts.name;
-  }
+  constructor(readonly opts: AttackTrainOptions) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
     const o = this.opts;
     return tidy(() => {
       if (o.attackBn === 'eval') model.eval();
-      else freezeBatchNorm(model, true);
+      else model.freezeBatchNorm(true);
       let xAdv: Tensor;
       try {
         // The random start draws from stream `step`, so a resumed run attacks exactly as the original did.
-        const alsoDifferentiate = o.fullAttackBackward ? ctx.params.map(([, p]) => p.tensor) : undefined;
-        xAdv = pgdPerturb((v) => model.forward(v), x, y, { eps: o.eps, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate }, ctx.passes);
+        const alsoDifferentiate = o.fullAttackBackward ? ctx.weights() : undefined;
+        xAdv = pgdPerturb((v) => model.forward(v), x, y,
+          { eps: o.eps, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate }, noAttackPasses());
       } finally {
         model.train();
-        freezeBatchNorm(model, false);
+        model.freezeBatchNorm(false);
       }
-      const { loss, correct } = sgdUpdate(() => xAdv, y, ctx);
+      const { loss, correct } = ctx.update(() => {
+        const logits = model.forward(xAdv);
+        return { loss: softmaxCrossEntropy(logits, y), logits };
+      }, y);
       return { loss, correct };
     });
   }
@@ -59,10 +52,9 @@ export class AttackTraining implements Method {
    * Wong et al.'s guard against catastrophic overfitting: PGD-5 accuracy (BN eval) on a held training batch after
    * each epoch; a drop of more than `guardDrop` below the best seen stops training.
    */
-  async epochEnd(ctx: Pick<StepContext, 'model'>, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null> {
+  async epochEnd(model: TrainModel, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null> {
     const drop = this.opts.guardDrop;
     if (drop === null) return null;
-    const { model } = ctx;
     model.eval();
     const eps = this.opts.eps;
     let acc: number;

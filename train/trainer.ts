@@ -4,18 +4,21 @@
 // which `resume` continues to the same result as an uninterrupted run.
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { memory, rt, tidy, type Tensor } from '../engine/index.js';
-import type { Method, PassCounts, StepContext } from '../adversarial/method.js';
-import { noPasses } from '../adversarial/method.js';
-import { gitCommit, loadModel, saveModel } from './checkpoint.js';
+import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.js';
+import { noPasses, type BatchInfo, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
+import { createMethod, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
+import { gitCommit, loadModel, saveModel } from '../nn/checkpoint.js';
+import type { SplitData } from '../nn/data/cifar.js';
+import { Loader, uploadRange, type Batch } from '../nn/data/loader.js';
+import { evaluateClean } from '../nn/evaluate.js';
+import { Sgd } from '../nn/optim.js';
+import { Progress } from '../nn/progress.js';
+import { lrAt, parseSchedule, type Schedule } from '../nn/schedule.js';
+import { archName, parseArch, WideResNet } from '../nn/wrn.js';
+import { stepContext } from './context.js';
+import { countedModel } from './model.js';
+import { addPasses, PassMeter } from './passes.js';
 import { loadTrainState, momentumTensors, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
-import type { SplitData } from './data/cifar.js';
-import { Loader, uploadRange } from './data/loader.js';
-import { evaluateClean } from './evaluate.js';
-import { Sgd } from './optim.js';
-import { Progress } from './progress.js';
-import { lrAt, parseSchedule, type Schedule } from './schedule.js';
-import { archName, parseArch, WideResNet } from './wrn.js';
 
 /** Everything that defines a run; saved in the training state so that a resume needs only the folder. */
 export interface RunConfig {
@@ -35,8 +38,8 @@ export interface RunConfig {
   augment: boolean;
   trainLimit: number | null;
   testLimit: number | null;
-  /** Method name and its options, recorded as given. */
-  method: { name: string } & Record<string, number | string | boolean>;
+  /** The method's name and all its options, resolved (defaults filled in) and checked by its descriptor. */
+  method: MethodConfig;
   /** Inputs are images in [0,1] fed as they are; recorded so a loader of the checkpoint knows. */
   normalization: 'none';
   checkpointMinutes: number;
@@ -82,8 +85,12 @@ const METRICS_FILE = 'metrics.jsonl';
 export class Trainer {
   readonly model: WideResNet;
   readonly loader: Loader;
+  readonly method: Method;
+  readonly resolved: ResolvedMethod;
   private readonly opt: Sgd;
   private readonly params;
+  private readonly meter: PassMeter;
+  private readonly counted: TrainModel;
   private readonly totalIterations: number;
   private readonly schedule: Schedule;
   /** The code's commit when the run started (HEAD may move while a long run trains). */
@@ -91,29 +98,36 @@ export class Trainer {
   private readonly stepsPerEpoch: number;
   private step = 0;
   private iteration = 0;
-  private passes: PassCounts = noPasses();
   private epochStats = { lossSum: 0, correct: 0, seen: 0, seconds: 0, passes: noPasses() };
 
   constructor(
     readonly config: RunConfig,
     readonly data: Datasets,
-    readonly method: Method,
   ) {
+    this.resolved = resolveMethod(config.method);
+    this.config = { ...config, method: this.resolved.config };
     this.schedule = parseSchedule(config.schedule, config.lr);
     this.model = new WideResNet(parseArch(config.model, config.classes), config.seed);
     this.params = this.model.namedParameters();
     this.opt = new Sgd(this.params, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decay: config.decay });
     this.loader = new Loader(data.train, { batchSize: config.batch, seed: config.seed, augment: config.augment });
     this.stepsPerEpoch = this.loader.batchesPerEpoch;
-    this.totalIterations = config.epochs * this.stepsPerEpoch * method.replays;
+    this.meter = new PassMeter(this.params.map(([, p]) => p.tensor));
+    this.counted = countedModel(this.model, this.meter);
+    this.method = createMethod(this.resolved, { batchShape: [config.batch, 3, 32, 32], seed: config.seed, trainSize: data.train.count, classes: config.classes });
+    this.totalIterations = config.epochs * this.stepsPerEpoch * this.resolved.descriptor.cost(this.resolved.options as never).sgdSteps;
+  }
+
+  private get passes(): PassCounts {
+    return this.meter.passes;
   }
 
   /** Restores weights, momenta, method state and position from a run folder written by `train`. */
-  static async resume(dir: string, loadData: (c: RunConfig) => Promise<Datasets>, makeMethod: (c: RunConfig) => Method): Promise<Trainer> {
+  static async resume(dir: string, loadData: (c: RunConfig) => Promise<Datasets>): Promise<Trainer> {
     const saved = await loadTrainState(join(dir, STATE_FILE));
     const st = saved.state;
     const config = st.config as unknown as RunConfig;
-    const t = new Trainer(config, await loadData(config), makeMethod(config));
+    const t = new Trainer(config, await loadData(config));
     const meta = await loadModel(t.model, join(dir, MODEL_FILE));
     if (Number(meta.step) !== st.step) {
       throw new Error(`resume ${dir}: ${MODEL_FILE} is from step ${meta.step} but ${STATE_FILE} from step ${st.step}; the folder mixes two checkpoints`);
@@ -122,7 +136,7 @@ export class Trainer {
     const c = st.counters;
     t.step = st.step;
     t.iteration = c.iteration;
-    t.passes = unpackPasses(c, 'run.');
+    Object.assign(t.meter.passes, unpackPasses(c, 'run.'));
     t.epochStats = { lossSum: c.lossSum, correct: c.correct, seen: c.seen, seconds: c.seconds, passes: unpackPasses(c, 'epoch.') };
     t.loader.seek(st.position);
     return t;
@@ -216,24 +230,26 @@ export class Trainer {
       };
       let stopped = false;
       for await (const b of this.loader.epoch()) {
-        const ctx: StepContext = {
-          model: this.model,
-          params: this.params,
+        const ctx = stepContext({
+          model: this.counted,
           opt: this.opt,
+          meter: this.meter,
           nextLr: () => {
             lastLr = this.lr();
             this.iteration++;
             return lastLr;
           },
           step: this.step,
-          passes: this.passes,
-        };
+          seed: config.seed,
+          batch: this.batchInfo(b),
+        });
         const before = { ...this.passes };
-        const result = tidy(() => {
+        const result = this.meter.measure(() => tidy(() => {
           const { images, labels } = this.loader.upload(b);
           return this.method.step(images, labels, ctx);
-        });
-        for (const k of Object.keys(before) as (keyof PassCounts)[]) this.epochStats.passes[k] += this.passes[k] - before[k];
+        }));
+        addPasses(this.epochStats.passes, this.passes);
+        addPasses(this.epochStats.passes, before, -1);
         pending.push({ ...result, count: b.count });
         this.step++;
         const inEpoch = b.batch + 1;
@@ -304,6 +320,12 @@ export class Trainer {
     return summaries;
   }
 
+  /** Where a batch came from: its example indices and the crop and flip of each example. */
+  private batchInfo(b: Batch): BatchInfo {
+    const a = this.loader.augmentation(b);
+    return { indices: b.indices, epoch: b.epoch, augment: a ? { pad: a.pad, ...augmentChoices(a, b.count) } : null };
+  }
+
   /** The method's end-of-epoch check, on the first training images without augmentation. */
   private async epochEnd(): Promise<{ stop: boolean; note: string } | null> {
     if (!this.method.epochEnd) return null;
@@ -311,7 +333,7 @@ export class Trainer {
     const n = Math.min(this.config.batch, train.count);
     const { images: x, labels: y } = uploadRange(train, 0, n, 'held');
     try {
-      return await this.method.epochEnd({ model: this.model }, { x, y });
+      return await this.method.epochEnd(this.counted, { x, y });
     } finally {
       x.dispose();
       y.dispose();

@@ -1,0 +1,64 @@
+// "Adversarial Training for Free!" (Shafahi et al., 2019), Algorithm 1. One perturbation buffer persists across
+// minibatches and epochs; each minibatch is replayed m times, and every replay's single backward pass yields
+// both the weight gradient (an SGD step) and the input gradient (a signed step on the perturbation).
+import { add, assignPrefix, clamp, keep, signStep, softmaxCrossEntropy, tidy, zeros, type Shape, type Tensor } from '../../engine/index.js';
+import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
+import { EPS } from './common.js';
+
+export interface FreeOptions {
+  /** Replays of each minibatch (the paper's m). */
+  replays: number;
+  /** L-inf radius of the perturbation, in [0,1] pixel units (8/255 for CIFAR). */
+  eps: number;
+}
+
+export class Free implements Method {
+  /** The persistent perturbation; a smaller last batch uses (and updates) its first rows. Zero at the start. */
+  private readonly delta: Tensor;
+
+  constructor(readonly opts: FreeOptions, shape: Shape) {
+    this.delta = keep(zeros(shape, 'delta'));
+  }
+
+  step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
+    const { eps, replays } = this.opts;
+    const n = x.shape[0];
+    let last: StepResult | null = null;
+    for (let r = 0; r < replays; r++) {
+      last?.loss.dispose();
+      last?.correct.dispose();
+      last = tidy(() => {
+        const delta = n === this.delta.shape[0] ? this.delta : this.delta.prefix(n);
+        const { loss, correct, leafGrads } = ctx.update(() => {
+          const logits = ctx.model.forward(clamp(add(x, delta), 0, 1));
+          return { loss: softmaxCrossEntropy(logits, y), logits };
+        }, y, [delta]);
+        // The queue runs in order: this replay's passes have read delta before this overwrites it.
+        assignPrefix(this.delta, signStep(delta, leafGrads[0], eps, eps));
+        return { loss, correct };
+      });
+    }
+    return last!;
+  }
+
+  state(): Record<string, Tensor> {
+    return { delta: this.delta };
+  }
+
+  dispose(): void {
+    this.delta.dispose();
+  }
+}
+
+export default defineMethod({
+  name: 'free',
+  summary: 'free adversarial training (Shafahi et al. 2019): m replays per minibatch, perturbation carried across minibatches; --epochs is divided by m',
+  options: {
+    replays: { kind: 'int', min: 1, max: 64, default: 8, help: 'replays m of each minibatch (natural-equivalent epochs are divided by m)' },
+    eps: EPS,
+  },
+  short: ['replays'],
+  shortLetters: ['M'],
+  cost: (o) => ({ ...noPasses(), forward: o.replays, backwardWeights: o.replays, sgdSteps: o.replays }),
+  create: (o, env) => new Free(o, env.batchShape),
+});

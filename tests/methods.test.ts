@@ -1,0 +1,93 @@
+// Every registered method, through the registry alone: its declared cost equals the passes the engine ran (measured
+// by the pass meter, cross-checked against weight-gradient kernel dispatches), its short form round-trips, its
+// options round-trip through a run's recorded JSON typed, and the derived flags accept and reject as declared.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { rt, tensor } from '../engine/index.js';
+import { createMethod, declaredCost, METHODS, parseShortForm, resolveMethod, shortForm } from '../adversarial/registry.js';
+import { Sgd } from '../nn/optim.js';
+import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseCommand, type Flags } from '../train/args.js';
+import { Harness } from '../train/harness.js';
+import { methodFromFlags } from '../bin/method-flags.js';
+import { train } from '../bin/train.js';
+import { assertThrows, randu, ready } from './helpers.js';
+
+const t = suite('methods');
+t.before(ready);
+
+const [B, C, H, W] = [4, 3, 8, 8];
+
+/** Small option values, so each method's step runs in well under a second on a WRN-10-1. */
+const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 } };
+
+for (const d of METHODS) {
+  t(`${d.name}: declared cost equals the passes the engine ran`, async () => {
+    const r = resolveMethod({ name: d.name, ...(SMALL[d.name] ?? {}) });
+    const model = new WideResNet(parseArch('wrn-10-1', 10), 1);
+    const opt = new Sgd(model.namedParameters(), { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
+    const h = new Harness(model, opt, 3, () => 0.01);
+    const method = createMethod(r, { batchShape: [B, C, H, W], seed: 3, trainSize: B, classes: 10 });
+    const x = tensor(Float32Array.from(randu(B * C * H * W, 5)), [B, C, H, W], { name: 'x' });
+    const y = tensor(Int32Array.from([1, 2, 3, 4]), [B], { name: 'y' });
+    rt().resetCounters();
+    for (let s = 0; s < 2; s++) {
+      const res = h.run(method, x, y);
+      await res.loss.item();
+      res.loss.dispose();
+      res.correct.dispose();
+    }
+    const want = declaredCost(r);
+    const twice = Object.fromEntries(Object.entries(want).map(([k, v]) => [k, 2 * v]));
+    assert.equal(h.meter.passes, twice, `${d.name}: counted passes over 2 minibatches`);
+    // Independently of the meter: a WRN-10-1 backward with weight gradients dispatches conv weight-gradient
+    // kernels; input-only and first-layer-only passes dispatch none beyond the first layer's.
+    const wgrad = rt().counters().byFamily['conv-weight-grad'] ?? 0;
+    assert.is(wgrad > 0, want.backwardWeights > 0, `${d.name}: weight-gradient kernels ran iff a weight backward was declared`);
+    for (const v of [x, y]) v.dispose();
+    method.dispose();
+    opt.dispose();
+    model.dispose();
+  });
+}
+
+t('short forms round-trip through the registry', () => {
+  for (const d of METHODS) {
+    const r = resolveMethod({ name: d.name });
+    const again = parseShortForm(shortForm(r));
+    assert.equal(again.config, r.config, `${d.name}: ${shortForm(r)}`);
+  }
+  assert.equal(parseShortForm('free-4').options.replays, 4);
+  assert.equal(parseShortForm('pgd-10').options.steps, 10);
+  assert.is(parseShortForm('pgd').options.steps, 7, 'a missing positional option takes its default');
+  assertThrows(() => parseShortForm('free-4-2'), /free-M/);
+  assertThrows(() => parseShortForm('nosuch-3'), /natural, fgsm-rs, free-M, pgd-K/);
+});
+
+t('options round-trip typed through the JSON a run records', () => {
+  for (const d of METHODS) {
+    const r = resolveMethod({ name: d.name, ...(SMALL[d.name] ?? {}) });
+    const back = resolveMethod(JSON.parse(JSON.stringify(r.config)));
+    assert.equal(back.options, r.options, d.name);
+    for (const [k, v] of Object.entries(back.options)) {
+      const kind = d.options[k].kind;
+      assert.is(typeof v, kind === 'flag' ? 'boolean' : kind === 'choice' ? 'string' : 'number', `${d.name}.${k} keeps its type`);
+    }
+  }
+  // A computed default follows the options it depends on: FGSM-RS steps 1.25·eps.
+  assert.is(resolveMethod({ name: 'fgsm-rs', eps: 4 / 255 }).options.stepSize, 1.25 * (4 / 255));
+  assertThrows(() => resolveMethod({ name: 'free', replays: '8' }), /--replays must be an integer in \[1, 64\]/);
+  assertThrows(() => resolveMethod({ name: 'free', steps: 3 }), /method free has no option --steps/);
+});
+
+t('descriptor-derived train flags accept and reject as declared', () => {
+  const parse = (...argv: string[]) => methodFromFlags(parseCommand(train, argv) as Flags);
+  assert.equal(parse('--method', 'free', '--replays', '4', '--eps', '4/255').config, { name: 'free', replays: 4, eps: 4 / 255 });
+  assert.equal(parse('--method', 'pgd').config, { name: 'pgd', steps: 7, eps: 8 / 255, stepSize: 2 / 255, attackBn: 'train', fullAttackBackward: false });
+  assertThrows(() => parse('--method', 'pgd', '--step-size', '0'), /--step-size must be a size in \(0, 1\], got 0/);
+  assertThrows(() => parse('--method', 'pgd', '--replays', '3'), /--replays is not an option of method pgd \(its options: --steps, --eps/);
+  assertThrows(() => parse('--method', 'free', '--replays', '65'), /--replays must be an integer in \[1, 64\], got 65/);
+  assertThrows(() => parse('--method', 'pgd', '--attack-bn', 'test'), /--attack-bn must be one of train, eval/);
+});
+
+t.run();
