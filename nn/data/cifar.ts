@@ -4,6 +4,6 @@
 export { DATASETS, IMAGE_BYTES, type DatasetFile, type DatasetName, type DatasetSpec, type Split } from './catalogue.js';
 export { DatasetError } from './errors.js';
 export { rebuildFromPng } from './npm-copy.js';
-export { verifyBytes, verifyFile } from './verify.js';
+export { bytesProblem, verifyBytes } from './verify.js';
 export { defaultDataDir, ensureDataset, type EnsureOptions } from './cache.js';
 export { loadSplit, type SplitData } from './load.js';
