@@ -47,6 +47,21 @@ function refuses(dataDir: string, message: string, unprivileged = false): void {
 
 const ELSEWHERE = 'point --data-dir (or ADVFREE_DATA) at another folder';
 
+t('--help: every command name is followed by two spaces, summaries in one column', () => {
+  const r = advfree(['--help']);
+  assert.is(r.status, 0);
+  const lines = r.stdout.split('\n');
+  const first = lines.indexOf('Commands:') + 1;
+  const rows = lines.slice(first, lines.indexOf('', first));
+  const names = ['train', 'eval', 'show', 'experiment', 'bench', 'data', 'demo', 'doctor'];
+  assert.equal(rows.map((l) => /^ {2}(\S+)/.exec(l)?.[1]), names);
+  const width = Math.max(...names.map((n) => n.length)) + 4; // two spaces before, two after the longest name
+  for (const [i, l] of rows.entries()) {
+    assert.is(l.slice(2 + names[i].length, width), ' '.repeat(width - 2 - names[i].length), `${names[i]}: padding`);
+    assert.match(l.slice(width), /^\S/, `${names[i]}: summary starts in column ${width}`);
+  }
+});
+
 t('--data-dir naming a file: the path and "is a file, not a folder"; the file is untouched', () => {
   const file = join(fresh('f'), 'notes.txt');
   writeFileSync(file, 'mine');
