@@ -32,7 +32,8 @@ const asRoot = process.getuid?.() === 0;
 function advfree(args: string[], unprivileged = false): { status: number | null; stdout: string; stderr: string } {
   assert.ok(existsSync(CLI), `${CLI} is missing: run 'node scripts/build.mjs' first`);
   const who = unprivileged && asRoot ? { uid: 65534, gid: 65534 } : {};
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ADVFREE_DATA: '' }, ...who });
+  // A bare environment: no ADVFREE_DATA, and none of the runner's settings (FORCE_COLOR with NO_COLOR makes node warn).
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, ...who });
   if (r.error) throw r.error;
   return r;
 }
