@@ -11,13 +11,16 @@ import { CliError, parseCommand, type Command } from '../train/args.js';
 
 const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, experiment, bench, data, demo, doctor };
 
+/** The command column is as wide as the longest name plus two spaces, so a summary never runs into its name. */
+const NAME_WIDTH = Math.max(...Object.values(COMMANDS).map((c) => c.name.length)) + 2;
+
 const USAGE = `advfree: adversarial training on a WebGPU engine
 
 Usage: advfree <command> [flags]
 
 Commands:
 ${Object.values(COMMANDS)
-  .map((c) => `  ${c.name.padEnd(10)}${c.summary}`)
+  .map((c) => `  ${c.name.padEnd(NAME_WIDTH)}${c.summary}`)
   .join('\n')}
 
 Global flags (every command):

@@ -9,6 +9,7 @@ import { PNG } from 'pngjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IMAGE_BYTES, ensureDataset, loadSplit, type DatasetSpec } from '../nn/data/cifar.js';
+import { fsProblem } from '../nn/data/errors.js';
 import { Loader, type Batch } from '../nn/data/loader.js';
 import { assertThrows, ready, rng } from './helpers.js';
 
@@ -178,15 +179,102 @@ t('missing sources give clear errors', async () => {
   assert.equal(cacheEntries(dataDir), []);
 });
 
-t('a damaged cached file is fetched again; other cached files are kept', async () => {
+/** The entries `moveAside` left beside `name` in the dataset folder. */
+const asideOf = (dir: string, name: string): string[] => readdirSync(dir).filter((e) => e.startsWith(`${name}.corrupt-`)).sort();
+
+t('a damaged cached file is replaced by a verified copy and kept aside, never deleted; other cached files are kept', async () => {
   const dataDir = fresh('cache');
   const dir = await ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false });
-  truncateSync(join(dir, 'data_batch_1.bin'), 100);
-  const log: string[] = [];
-  await ensureDataset(spec(), { dataDir, source: archive(), remote: false, log: (m) => log.push(m) });
+  const damaged: Buffer[] = [];
+  for (const [k, src] of [archive(), sourceFolder()].entries()) {
+    truncateSync(join(dir, 'data_batch_1.bin'), 100 + k); // a different damaged copy each time
+    damaged.push(readFileSync(join(dir, 'data_batch_1.bin')));
+    const log: string[] = [];
+    await ensureDataset(spec(), { dataDir, source: src, remote: false, log: (m) => log.push(m) });
+    const text = log.join('\n');
+    assert.match(text, new RegExp(`cached ${join(dir, 'data_batch_1.bin')} failed verification \\(truncated: ${100 + k} bytes, expected 21511`));
+    assert.match(text, /the damaged file stays until one is in hand/);
+    assert.match(text, /moved the damaged .*data_batch_1\.bin aside to .*data_batch_1\.bin\.corrupt-\d{8}T\d{6}Z/);
+    assert.not.match(text, /verified data_batch_2/);
+  }
+  // Both damaged copies are kept, each with its own bytes (a second one in the same second gets a -1 suffix).
+  const aside = asideOf(dir, 'data_batch_1.bin');
+  assert.is(aside.length, 2);
+  for (const a of aside) assert.match(a, /^data_batch_1\.bin\.corrupt-\d{8}T\d{6}Z(-1)?$/);
+  assert.equal(aside.map((a) => readFileSync(join(dir, a)).length).sort(), [100, 101]);
+  assert.ok(damaged.every((b) => aside.some((a) => b.equals(readFileSync(join(dir, a))))), 'each damaged copy is kept as it was');
+  for (const a of aside) rmSync(join(dir, a));
   assertCached(dataDir, dir);
-  assert.match(log.join('\n'), /cached data_batch_1\.bin: truncated/);
-  assert.not.match(log.join('\n'), /verified data_batch_2/);
+});
+
+t('a damaged cached file with no source that works stays where it is, and the error says how to supply one', async () => {
+  const dataDir = fresh('cache');
+  const dir = await ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false });
+  const bad = join(dir, 'test_batch.bin');
+  const bytes = readFileSync(bad);
+  bytes[RB + 5] ^= 1;
+  writeFileSync(bad, bytes);
+  for (const source of [undefined, fresh('empty')]) {
+    const msg = await rejects(
+      ensureDataset(spec(), { dataDir, source, remote: false }),
+      /tiny: could not get test_batch\.bin into /,
+      source ? /test_batch\.bin not found in/ : /no source given and network sources are off/,
+      new RegExp(`\n${bad} failed verification \\(SHA-256 mismatch: got ${sha(bytes)}, expected ${sha(FILES['test_batch.bin'])}\\) and stays where it is\\.`),
+      /\nSupply a good copy: advfree data tiny --source PATH \(a local folder holding the \.bin files or tiny-binary\.tar\.gz\)\.$/,
+    );
+    assert.not.match(msg, /removing/);
+    assert.ok(bytes.equals(readFileSync(bad)), 'the damaged file is untouched');
+    assert.equal(readdirSync(dir).sort(), Object.keys(FILES).sort());
+  }
+});
+
+t('a cached entry that cannot be read (a folder where a file should be) is reported and nothing is deleted', async () => {
+  const dataDir = fresh('cache');
+  const dir = await ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false });
+  rmSync(join(dir, 'data_batch_2.bin'));
+  mkdirSync(join(dir, 'data_batch_2.bin'));
+  writeFileSync(join(dir, 'data_batch_2.bin', 'notes.txt'), 'mine');
+  truncateSync(join(dir, 'test_batch.bin'), 10); // damaged too: stays, since nothing is fetched past a read error
+  const msg = await rejects(
+    ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false }),
+    new RegExp(`^tiny: cannot read the cache \\(nothing was deleted\\):\n  ${join(dir, 'data_batch_2.bin')} is a folder, not a file\n`),
+    /Fix the permissions or the disk, or move the entry away yourself so that the file is fetched again\.$/,
+  );
+  assert.not.match(msg, /test_batch/);
+  assert.is(readFileSync(join(dir, 'data_batch_2.bin', 'notes.txt'), 'utf8'), 'mine');
+  assert.is(readFileSync(join(dir, 'test_batch.bin')).length, 10);
+  assert.equal(readdirSync(dir).sort(), Object.keys(FILES).sort());
+});
+
+t('a data folder that is a file, or below one, names the real problem', async () => {
+  const file = join(fresh('file'), 'not-a-folder');
+  writeFileSync(file, 'mine');
+  await rejects(
+    ensureDataset(spec(), { dataDir: file, source: sourceFolder(), remote: false }),
+    new RegExp(`^the data folder ${file} is a file, not a folder: move it away or point --data-dir \\(or ADVFREE_DATA\\) at another folder$`),
+  );
+  await rejects(
+    ensureDataset(spec(), { dataDir: join(file, 'sub'), source: sourceFolder(), remote: false }),
+    new RegExp(`^the data folder ${file}/sub is not a folder \\(it or a folder above it is a file\\): move it away or point --data-dir`),
+  );
+  const dataDir = fresh('cache');
+  writeFileSync(join(dataDir, 'tiny-batches-bin'), 'mine');
+  await rejects(
+    ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false }),
+    new RegExp(`^the tiny folder ${dataDir}/tiny-batches-bin is a file, not a folder: move it away`),
+  );
+  assert.is(readFileSync(file, 'utf8'), 'mine');
+  assert.is(readFileSync(join(dataDir, 'tiny-batches-bin'), 'utf8'), 'mine');
+});
+
+t('fsProblem tells permission and I/O errors from a damaged file', () => {
+  const err = (code: string, message = `${code}: some call failed`) => Object.assign(new Error(message), { code });
+  assert.is(fsProblem(err('EACCES'), 'read'), 'cannot be read: permission denied (EACCES)');
+  assert.is(fsProblem(err('EPERM'), 'written'), 'cannot be written: operation not permitted (EPERM)');
+  assert.is(fsProblem(err('EIO'), 'read'), 'cannot be read: I/O error (the disk or network file system may be failing) (EIO)');
+  assert.is(fsProblem(err('EISDIR'), 'read'), 'is a folder, not a file');
+  assert.is(fsProblem(err('ENOTDIR'), 'read'), 'is not a folder (it or a folder above it is a file)');
+  assert.is(fsProblem(err('EMFILE', 'EMFILE: too many open files'), 'read'), 'cannot be read: EMFILE: too many open files');
 });
 
 t('download: a silent server times out fast, a working one serves the archive', async () => {

@@ -1,0 +1,146 @@
+// The dataset cache: makes sure a dataset's .bin files are in the cache folder and verified, fetching the
+// missing ones from the first source that works (like torchvision's download=True). Files reach the cache only
+// by rename after their size, labels and (CIFAR-10) SHA-256 check out. Nothing in the cache is ever deleted: a file
+// that cannot be read is reported as such, and a damaged one is moved aside once a verified copy replaces it.
+import { constants, existsSync } from 'node:fs';
+import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { specOf, type DatasetFile, type DatasetName, type DatasetSpec } from './catalogue.js';
+import { DatasetError, errorCode, fsProblem } from './errors.js';
+import { sources, type SourceOptions } from './sources.js';
+import { newStaging, removeStaleStaging } from './staging.js';
+import { bytesProblem, verifyBytes } from './verify.js';
+
+export interface EnsureOptions extends SourceOptions {
+  /** Cache folder (default: env ADVFREE_DATA, else ~/.cache/advfree). */
+  dataDir?: string;
+  log?: (msg: string) => void;
+}
+
+export const defaultDataDir = (): string => resolve(process.env.ADVFREE_DATA || join(homedir(), '.cache', 'advfree'));
+
+const ELSEWHERE = 'point --data-dir (or ADVFREE_DATA) at another folder';
+
+/**
+ * Throws a DatasetError naming `what`, its path and the real problem unless `path` is a folder this process may
+ * use with `mode` (R_OK, W_OK, ...) or does not exist yet (it is created when needed).
+ */
+async function checkFolder(path: string, what: string, mode: number, verb: string): Promise<void> {
+  let problem: string;
+  let fix = 'move it away or ';
+  try {
+    if ((await stat(path)).isDirectory()) {
+      await access(path, mode);
+      return;
+    }
+    problem = 'is a file, not a folder';
+  } catch (e) {
+    const code = errorCode(e);
+    if (code === 'ENOENT') return;
+    problem = fsProblem(e, verb);
+    if (code === 'EACCES' || code === 'EPERM') fix = `fix its permissions (chmod u+rwx ${path}) or `;
+    else if (code !== 'ENOTDIR') fix = '';
+  }
+  throw new DatasetError(`${what} ${path} ${problem}: ${fix}${ELSEWHERE}`);
+}
+
+/** Renames a damaged cached file to NAME.corrupt-<UTC time> (never over an existing file); returns the new path. */
+async function moveAside(path: string): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[-:]|\.\d+/g, ''); // ISO 8601 basic (20261201T084136Z): no colons
+  let aside = `${path}.corrupt-${stamp}`;
+  for (let k = 1; existsSync(aside); k++) aside = `${path}.corrupt-${stamp}-${k}`;
+  await rename(path, aside);
+  return aside;
+}
+
+/**
+ * Makes sure the dataset's .bin files are in the cache and verified; returns their folder. Already cached files
+ * are re-verified: one that fails is replaced by a verified copy from the sources and kept beside it as
+ * NAME.corrupt-<time>; one that cannot be read (permissions, I/O, a folder in its place) stops with an error.
+ */
+export async function ensureDataset(name: DatasetName | DatasetSpec, opts: EnsureOptions = {}): Promise<string> {
+  const spec = specOf(name);
+  const log = opts.log ?? (() => {});
+  const root = resolve(opts.dataDir ?? defaultDataDir());
+  const dir = join(root, spec.folder);
+  const readable = constants.R_OK | constants.X_OK;
+  await checkFolder(root, 'the data folder', readable, 'read');
+  try {
+    await mkdir(root, { recursive: true });
+  } catch (e) {
+    throw new DatasetError(`the data folder ${root} ${fsProblem(e, 'created')}: ${ELSEWHERE}`);
+  }
+  await checkFolder(dir, `the ${spec.name} folder`, readable, 'read');
+  await removeStaleStaging(root);
+
+  const need: DatasetFile[] = [];
+  /** Cached files that read but fail verification, with why: kept until a verified copy is in hand. */
+  const damaged = new Map<string, string>();
+  const unreadable: string[] = [];
+  for (const f of spec.files) {
+    const p = join(dir, f.name);
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(p);
+    } catch (e) {
+      if (errorCode(e) === 'ENOENT') need.push(f);
+      else unreadable.push(`${p} ${fsProblem(e, 'read')}`);
+      continue;
+    }
+    const problem = bytesProblem(bytes, f, spec);
+    if (problem) {
+      log(`cached ${p} failed verification (${problem}); fetching a verified copy (the damaged file stays until one is in hand)`);
+      damaged.set(f.name, problem);
+      need.push(f);
+    }
+  }
+  if (unreadable.length) {
+    throw new DatasetError(
+      `${spec.name}: cannot read the cache (nothing was deleted):\n  ${unreadable.join('\n  ')}\n` +
+        'Fix the permissions or the disk, or move the entry away yourself so that the file is fetched again.',
+    );
+  }
+  if (need.length === 0) {
+    log(`${spec.name}: ${spec.files.length} verified files in ${dir}`);
+    return dir;
+  }
+  await checkFolder(root, 'the data folder', constants.W_OK, 'written');
+  await checkFolder(dir, `the ${spec.name} folder`, constants.W_OK, 'written');
+
+  const errors: string[] = [];
+  for (const src of sources(spec, opts, need, log)) {
+    const staging = await newStaging(root);
+    try {
+      const staged = await src.stage(staging);
+      for (const [i, f] of need.entries()) verifyBytes(await readFile(staged[i].path), f, spec, staged[i].origin);
+      await mkdir(dir, { recursive: true });
+      for (const [i, f] of need.entries()) {
+        const to = join(dir, f.name);
+        if (damaged.delete(f.name)) log(`moved the damaged ${to} aside to ${await moveAside(to)}`);
+        await rename(staged[i].path, to);
+        log(`verified ${f.name} (${f.sha256 ? `SHA-256 ${f.sha256}` : `${f.records} records`})`);
+      }
+      log(`${spec.name}: ready in ${dir} (from ${src.label})`);
+      return dir;
+    } catch (e) {
+      const msg = `${src.label}: ${(e as Error).message}`;
+      errors.push(msg);
+      log(`${msg}; trying the next source`);
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
+  const what = `a local folder holding the .bin files or ${spec.archive}`;
+  const hint = damaged.size
+    ? [...damaged].map(([f, why]) => `\n${join(dir, f)} failed verification (${why}) and stays where it is.`).join('') +
+      `\nSupply a good copy: advfree data ${spec.name} --source PATH (${what}).`
+    : opts.remote === false
+      ? ''
+      : `\nPass ${what} as the source (--source DIR).`;
+  throw new DatasetError(
+    `${spec.name}: could not get ${need.map((f) => f.name).join(', ')} into ${dir}:\n  ${
+      errors.length ? errors.join('\n  ') : 'no source given and network sources are off'
+    }${hint}`,
+  );
+}
