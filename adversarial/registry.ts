@@ -9,7 +9,8 @@ import { formatOption, OptionError, resolveOptions, type OptionsOf, type OptionS
 export const METHODS: MethodDescriptor[] = [...DESCRIPTORS].sort((a, b) => (a.name === 'natural' ? -1 : b.name === 'natural' ? 1 : a.name.localeCompare(b.name)));
 
 /** Adds a method defined outside this package (a library user's one file); its name must be new. */
-export function registerMethod(d: MethodDescriptor): void {
+export function registerMethod<S extends OptionSpecs>(descriptor: MethodDescriptor<S>): void {
+  const d = descriptor as unknown as MethodDescriptor;
   if (METHODS.some((m) => m.name === d.name)) throw new OptionError(`a training method named '${d.name}' is already registered`);
   if (!/^[a-z][a-z-]*[a-z]$|^[a-z]$/.test(d.name)) throw new OptionError(`method name '${d.name}' must be lower-case letters and inner dashes (its short form appends -NUMBERS)`);
   METHODS.push(d);

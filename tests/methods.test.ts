@@ -11,6 +11,8 @@ import { parseCommand, type Flags } from '../train/args.js';
 import { Harness } from '../train/harness.js';
 import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';
+import { methodsTable } from '../bin/methods.js';
+import { readFileSync } from 'node:fs';
 import { assertThrows, randu, ready } from './helpers.js';
 
 const t = suite('methods');
@@ -88,6 +90,10 @@ t('descriptor-derived train flags accept and reject as declared', () => {
   assertThrows(() => parse('--method', 'pgd', '--replays', '3'), /--replays is not an option of method pgd \(its options: --steps, --eps/);
   assertThrows(() => parse('--method', 'free', '--replays', '65'), /--replays must be an integer in \[1, 64\], got 65/);
   assertThrows(() => parse('--method', 'pgd', '--attack-bn', 'test'), /--attack-bn must be one of train, eval/);
+});
+
+t("the README's method table is the registry's (advfree methods --markdown)", () => {
+  assert.ok(readFileSync('README.md', 'utf8').includes(methodsTable()), 'README.md shows `advfree methods --markdown` verbatim: regenerate it');
 });
 
 t.run();

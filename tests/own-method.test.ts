@@ -1,0 +1,56 @@
+// The README's "write your own method" example, built and trained: registered from outside the package, it trains
+// through the Trainer, its declared cost equals the passes measured, and the README shows this very file.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { declaredCost, registerMethod, resolveMethod, Trainer, type Datasets, type RunConfig } from '../index.js';
+import fgsmZero from './fixtures/own-method.js';
+import { ready, rng } from './helpers.js';
+
+const t = suite('own-method');
+t.before(ready);
+
+function synthetic(count: number, seed: number) {
+  const r = rng(seed);
+  const images = new Uint8Array(count * 3072);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    labels[i] = i % 2;
+    for (let j = 0; j < 3072; j++) images[i * 3072 + j] = Math.floor(r() * 128) + (j < 1024 && labels[i] ? 127 : 0);
+  }
+  return { images, labels, count, classes: 10 };
+}
+
+t('the README example registers, trains, and counts what it declares', async () => {
+  registerMethod(fgsmZero);
+  const data: Datasets = { train: synthetic(32, 1), test: synthetic(16, 2) };
+  const config: RunConfig = {
+    data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 1, batch: 16, lr: 0.05, schedule: 'constant',
+    momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all', seed: 1, augment: true, trainLimit: null,
+    testLimit: null, method: { name: 'fgsm-zero' }, normalization: 'none', checkpointMinutes: 60, logEvery: 1,
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'advfree-own-'));
+  try {
+    const tr = new Trainer(config, data);
+    const before = await tr.model.fc.weight.data();
+    const [epoch] = await tr.run({ out: dir, progress: false, log: () => {} });
+    assert.ok(Number.isFinite(epoch.trainLoss), `train loss ${epoch.trainLoss}`);
+    const after = await tr.model.fc.weight.data();
+    assert.ok(after.some((v, i) => v !== before[i]), 'the SGD steps moved the weights');
+    const per = declaredCost(resolveMethod({ name: 'fgsm-zero' }));
+    assert.equal(tr.totalPasses, Object.fromEntries(Object.entries(per).map(([k, v]) => [k, 2 * v])), 'two minibatches, as declared');
+    assert.equal(tr.config.method, { name: 'fgsm-zero', eps: 8 / 255 }, 'the run records the typed options');
+    tr.dispose();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+t("the README's example is this file, with the package's import path", () => {
+  const file = readFileSync('tests/fixtures/own-method.ts', 'utf8').replace("'../../index.js'", "'advfree'");
+  assert.ok(readFileSync('README.md', 'utf8').includes(file.trim()), 'README.md shows tests/fixtures/own-method.ts verbatim');
+});
+
+t.run();
