@@ -1,171 +1,101 @@
-// `advfree experiment`: the paper's claim on this machine. Natural, free-m, K-PGD and FGSM-RS train the same
-// model on the same data with the same augmentation and optimizer under one equal budget of forward+backward
-// passes per training image; each is then evaluated with PGD-20 (and APGD-CE on a subset); a markdown table and a
-// JSON file compare them. Each finished method leaves OUT/<method>/result.json, so a rerun skips it.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// `advfree experiment`: the paper's claim on this machine. Natural, free-m, K-PGD and the later cheap methods train
+// the same model on the same data with the same augmentation, optimizer and schedule, in two comparisons (equal
+// epochs as the paper; equal cost), with seeds; every model gets the same evaluation on the same test images.
+// Every run has its own resumable folder under OUT/runs/, so a rerun continues where the last one stopped.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
-import { evaluateRobust, type AttackSpec } from '../adversarial/evaluate.js';
-import { declaredCost, METHODS, parseShortForm, shortForm, shortPattern, type ResolvedMethod } from '../adversarial/registry.js';
-import { OptionError } from '../adversarial/options.js';
-import { fmtPixels } from '../adversarial/units.js';
+import { ATTACKS } from '../adversarial/evaluate.js';
+import { METHODS, shortPattern } from '../adversarial/registry.js';
+import { writeFileAtomic } from '../nn/atomic.js';
 import { gitCommit } from '../nn/checkpoint.js';
 import { defaultDataDir } from '../nn/data/cifar.js';
-import { Trainer, type RunConfig } from '../train/trainer.js';
 import { parseArch } from '../nn/wrn.js';
-import { CliError, intFlag, numFlag, oneOf, type Command } from '../train/args.js';
+import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
+import { chartPoints, markdown, rows } from '../bench/experiment/report.js';
+import { finished, runConfig, runOne, type RunResult } from '../bench/experiment/runner.js';
+import { scatterChart } from '../bench/scatter.js';
+import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
 import { loadData } from './train.js';
 
-interface Entry {
-  label: string;
-  method: ResolvedMethod;
-  /** Full forward passes per training image per pass over the data, as the method declares them. */
-  cost: number;
+const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+function preset(flags: Flags): Preset {
+  const p = { ...PRESETS[flags.preset as string] };
+  if (flags.model) p.model = flags.model as string;
+  if (flags['train-limit']) p.trainLimit = Number(flags['train-limit']);
+  if (flags.epochs) p.epochs = Number(flags.epochs);
+  if (flags.batch) p.batch = Number(flags.batch);
+  if (flags['test-images']) p.testImages = Number(flags['test-images']);
+  if (flags.methods) p.equalCost = list(flags.methods as string);
+  if (flags.seeds) p.seeds = list(flags.seeds as string).map(Number);
+  return p;
 }
-
-const EPS = 8 / 255;
-
-/** Methods by their registry short forms (free-8, pgd-7, ...), each at eps 8/255. */
-function entries(names: string[]): Entry[] {
-  return names.map((n): Entry => {
-    let method: ResolvedMethod;
-    try {
-      method = parseShortForm(n);
-    } catch (e) {
-      throw e instanceof OptionError ? new CliError(`--methods: ${e.message}`) : e;
-    }
-    return { label: shortForm(method), method, cost: declaredCost(method).forward };
-  });
-}
-
-const PRESETS = {
-  // About an hour on lavapipe with 2 cores.
-  small: { model: 'wrn-16-1', 'train-limit': '2000', budget: '8', batch: '64', 'test-limit': '300', 'apgd-limit': '100', 'apgd-steps': '50' },
-  // The paper's setting, for a machine with a real GPU: WRN-34-10 (the paper's "WRN-32-10"), all of CIFAR-10,
-  // 200 passes per image (free-8: 25 passes over the data), the full test set.
-  paper: { model: 'wrn-34-10', 'train-limit': '50000', budget: '200', batch: '128', 'test-limit': '10000', 'apgd-limit': '1000', 'apgd-steps': '100' },
-};
 
 export const experiment: Command = {
   name: 'experiment',
-  summary: 'natural vs free-m vs K-PGD vs FGSM-RS under one pass budget, evaluated with PGD-20 and APGD-CE',
+  summary: 'natural vs free-m vs K-PGD and the later cheap methods: equal epochs and equal cost, seeds, one evaluation',
   flags: {
-    preset: { type: 'string', help: "'small' (about an hour here) or 'paper' (WRN-34-10, full schedule; a real GPU); flags below override", default: 'small', check: oneOf('preset', Object.keys(PRESETS)) },
-    methods: { type: 'string', help: `methods to compare, by short form: ${METHODS.map(shortPattern).join(', ')}`, default: 'natural,free-4,free-8,pgd-7,fgsm-rs' },
-    budget: { type: 'string', help: 'forward+backward passes per training image, equal for every method', check: intFlag('budget', 1) },
-    model: { type: 'string', help: 'wrn-DEPTH-WIDTH' },
+    preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see README), paper (WRN-34-10, real GPU)", default: 'medium', check: oneOf('preset', Object.keys(PRESETS)) },
+    methods: { type: 'string', help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}` },
+    epochs: { type: 'string', help: "natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)", check: intFlag('epochs', 1, 10_000) },
+    model: { type: 'string', help: 'wrn-DEPTH-WIDTH', check: parsedBy(parseArch) },
     'train-limit': { type: 'string', help: 'first N training images', check: intFlag('train-limit', 1) },
     batch: { type: 'string', help: 'minibatch size', check: intFlag('batch', 2, 4096) },
-    lr: { type: 'string', help: 'peak learning rate (multistep schedule over SGD iterations)', default: '0.1', check: numFlag('lr', 1e-6, 10) },
-    'test-limit': { type: 'string', help: 'evaluate on the first N test images', check: intFlag('test-limit', 1) },
-    'apgd-limit': { type: 'string', help: 'APGD-CE on the first N of them', check: intFlag('apgd-limit', 0) },
-    'apgd-steps': { type: 'string', help: 'APGD-CE iterations', check: intFlag('apgd-steps', 1) },
-    seed: { type: 'string', help: 'seed', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
-    out: { type: 'string', help: 'output folder (one run folder per method, experiment.md, experiment.json)', default: 'runs/experiment' },
+    'test-images': { type: 'string', help: 'evaluate every model on the first N test images', check: intFlag('test-images', 1) },
+    seeds: { type: 'string', help: 'comma-separated seeds of the seeded methods', check: (v) => { if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`); } },
+    out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts); a rerun continues it', default: 'runs/experiment' },
     'data-dir': { type: 'string', help: 'dataset cache folder' },
   },
   async run(flags) {
-    const o = { ...PRESETS[flags.preset as keyof typeof PRESETS], ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as Record<string, string>;
-    parseArch(o.model);
-    const budget = Number(o.budget);
-    const list = entries((o.methods as string).split(',').map((s) => s.trim()));
-    for (const e of list) {
-      if (budget % e.cost !== 0) throw new CliError(`--budget ${budget} is not a multiple of ${e.label}'s ${e.cost} passes per image; pick a multiple of every method's cost`);
+    const p = preset(flags);
+    const out = flags.out as string;
+    const { runs, skipped } = plan(p);
+    if (!runs.length) throw new CliError('experiment: no run to do (no registered method in the lists)');
+    // A folder holds one experiment: resuming it with other settings would mix two.
+    const planFile = join(out, 'plan.json');
+    const planText = `${JSON.stringify({ preset: flags.preset, settings: p }, null, 2)}\n`;
+    if (existsSync(planFile) && readFileSync(planFile, 'utf8') !== planText) {
+      throw new CliError(`experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings to continue it`);
     }
-    const out = o.out;
     mkdirSync(out, { recursive: true });
+    await writeFileAtomic(planFile, planText);
     const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
-    const dataDir = o['data-dir'] ?? defaultDataDir();
-    const attacks: AttackSpec[] = [
-      { name: 'pgd', eps: EPS, steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce', limit: null },
-      ...(Number(o['apgd-limit']) > 0 ? [{ name: 'apgd-ce' as const, eps: EPS, steps: Number(o['apgd-steps']), stepSize: 0, restarts: 1, loss: 'ce' as const, limit: Number(o['apgd-limit']) }] : []),
-    ];
-    const results: Record<string, unknown>[] = [];
-    for (const e of list) {
-      const dir = join(out, e.label);
-      const resultFile = join(dir, 'result.json');
-      if (existsSync(resultFile)) {
-        console.error(`experiment: ${e.label} already done (${resultFile})`);
-        results.push(JSON.parse(readFileSync(resultFile, 'utf8')));
+    const specs = attacks(p, ATTACKS);
+    const log = (l: string) => console.error(l);
+    log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
+    const t0 = performance.now();
+    const results: RunResult[] = [];
+    let data = null;
+    for (const run of runs) {
+      const done = finished(out, run);
+      if (done) {
+        log(`experiment: ${run.id} already done`);
+        results.push(done);
         continue;
       }
-      const config: RunConfig = {
-        data: 'cifar10', model: o.model, classes: 10,
-        // A pass over the data costs `cost` passes per image (free-m: m replays; K-PGD: K attack steps + 1).
-        epochs: budget / e.cost, batch: Number(o.batch), lr: Number(o.lr), schedule: 'multistep', momentum: 0.9,
-        nesterov: false, weightDecay: 5e-4, decay: 'all', seed: Number(o.seed), augment: true,
-        trainLimit: Number(o['train-limit']), testLimit: Number(o['test-limit']), method: e.method.config, normalization: 'none',
-        checkpointMinutes: 10, logEvery: 50,
-      };
-      console.error(`experiment: ${e.label}: ${config.epochs} passes over ${config.trainLimit} images (${budget} forward+backward passes per image)`);
-      const trainer = new Trainer(config, await loadData(config, dataDir));
-      const t0 = performance.now();
-      await trainer.run({ out: dir });
-      const trainSeconds = (performance.now() - t0) / 1000;
-      const ev = await evaluateRobust(trainer.model, trainer.data.test, attacks, 100, Number(o.seed));
-      const res = {
-        method: e.label,
-        config: e.method.config,
-        passes_over_data: config.epochs,
-        train_passes: trainer.totalPasses,
-        train_seconds: trainSeconds,
-        clean_accuracy: ev.cleanCorrect / ev.examples,
-        examples: ev.examples,
-        attacks: ev.attacks.map((a) => ({ description: a.description, examples: a.examples, accuracy: a.correct / a.examples })),
-        robust_accuracy: ev.robustCorrect / ev.examples,
-        eval_seconds: ev.seconds,
-      };
-      writeFileSync(resultFile, `${JSON.stringify(res, null, 2)}\n`);
-      results.push(res);
-      console.error(`experiment: ${e.label}: clean ${(res.clean_accuracy * 100).toFixed(1)}%, ${res.attacks.map((a) => `${a.description} ${(a.accuracy * 100).toFixed(1)}%`).join(', ')}`);
-      trainer.dispose();
+      data ??= await loadData(runConfig(p, run), (flags['data-dir'] as string | undefined) ?? defaultDataDir());
+      results.push(await runOne(out, p, run, specs, data, log));
     }
-    const header = {
-      date: new Date().toISOString().slice(0, 10),
-      adapter: r.gpu.name,
-      commit: gitCommit(),
-      model: o.model,
-      train_images: Number(o['train-limit']),
-      batch: Number(o.batch),
-      budget_passes_per_image: budget,
-      test_images: Number(o['test-limit']),
-      eps: fmtPixels(EPS),
-    };
-    writeFileSync(join(out, 'experiment.json'), `${JSON.stringify({ ...header, results }, null, 2)}\n`);
-    const md = table(header, results as unknown as Result[]);
-    writeFileSync(join(out, 'experiment.md'), md);
+    const all = rows(results);
+    const names = specs.map((s) => s.name);
+    const header = [
+      `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${gitCommit()}, on ${r.gpu.name}.`,
+      `${p.model}, the first ${p.trainLimit} CIFAR-10 training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
+      `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
+      `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map((s) => `${s.name}${s.limit !== null ? ` (first ${s.limit})` : ''}`).join(', ')}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
+    ];
+    const md = markdown(header, all, names, skipped);
+    await writeFileAtomic(join(out, 'experiment.md'), md);
+    await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: r.gpu.name, commit: gitCommit(), rows: all, runs: results }, null, 2)}\n`);
+    for (const [c, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
+      const points = chartPoints(all, c);
+      if (!points.length) continue;
+      const title = [`advfree experiment ${flags.preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
+      await writeFileAtomic(join(out, `chart-${name}.png`), scatterChart(title, 'training time / natural', 'PGD-20 accuracy', points));
+    }
     console.log(md);
     shutdown();
     return 0;
   },
 };
-
-interface Result {
-  method: string;
-  passes_over_data: number;
-  train_passes: { forward: number; backwardWeights: number; backwardInputOnly: number; sgdSteps: number };
-  train_seconds: number;
-  clean_accuracy: number;
-  attacks: { description: string; examples: number; accuracy: number }[];
-}
-
-function table(h: Record<string, string | number>, rs: Result[]): string {
-  const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
-  const natural = rs.find((x) => x.method === 'natural')?.train_seconds ?? rs[0].train_seconds;
-  const rows = rs.map((x) => {
-    const p = x.train_passes;
-    return `| ${x.method} | ${x.passes_over_data} | ${pct(x.clean_accuracy)} | ${pct(x.attacks[0]?.accuracy)} | ${pct(x.attacks[1]?.accuracy)} | ${p.forward} / ${p.backwardWeights} / ${p.backwardInputOnly} | ${p.sgdSteps} | ${(x.train_seconds / 60).toFixed(1)} min | ${(x.train_seconds / natural).toFixed(2)}x |`;
-  });
-  const attackNames = rs[0].attacks.map((a) => a.description).join('; ');
-  return [
-    `Experiment of ${h.date}, commit ${h.commit}, on ${h.adapter}.`,
-    `${h.model}, ${h.train_images} CIFAR-10 training images, batch ${h.batch}, SGD momentum 0.9, lr multistep, weight decay 5e-4,`,
-    `pad-4 crop + flip; every method gets ${h.budget_passes_per_image} forward+backward passes per training image; eps ${h.eps};`,
-    `evaluated on the first ${h.test_images} test images, BN in eval mode: ${attackNames}.`,
-    '',
-    '| method | passes over data | clean | PGD-20 | APGD-CE | forward / backward (weights) / backward (input only) | SGD steps | train time | cost vs natural |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...rows,
-    '',
-  ].join('\n');
-}

@@ -1,0 +1,109 @@
+// The experiment's plan: which runs train, for how long, with which seeds, and how they are evaluated. Two
+// comparisons share one model, data, augmentation, optimizer and schedule:
+//   1. equal epochs, as the paper: natural, free-m (natural-equivalent epochs divided by m) and 7-PGD for the
+//      same epoch count (so about 8x the passes);
+//   2. equal cost: every method under one budget of full forward passes per training image.
+// A run that both comparisons need (natural, free-m) trains once.
+import { declaredCost, findMethod, parseShortForm, sgdStepsPerBatch, shortForm, type ResolvedMethod } from '../../adversarial/registry.js';
+import type { AttackSpec } from '../../adversarial/evaluate.js';
+
+export interface Preset {
+  model: string;
+  trainLimit: number;
+  batch: number;
+  /** Natural-equivalent epochs of comparison 1; comparison 2's budget is as many full passes per image. */
+  epochs: number;
+  /** Comparison 1's methods; those in `seeded` run once per seed. */
+  equalEpochs: string[];
+  /** Comparison 2's methods (those not registered are skipped and listed in the report). */
+  equalCost: string[];
+  seeds: number[];
+  seeded: string[];
+  testImages: number;
+  /** Iterations of APGD (CE and, where it exists, targeted DLR); 0 leaves APGD out. */
+  apgdSteps: number;
+  /** APGD on the first N of the test images (null: all of them). */
+  apgdLimit: number | null;
+  lr: number;
+}
+
+const EQUAL_COST = ['natural', 'free-8', 'pgd-7', 'fgsm-rs', 'yopo-5-3', 'atta-1', 'trades-10', 'nfgsm'];
+
+export const PRESETS: Record<string, Preset> = {
+  // The main job (`npm start`): natural and free-4 side by side under one budget, then the same PGD evaluation.
+  quick: { model: 'wrn-16-1', trainLimit: 1500, batch: 128, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4'], seeds: [0], seeded: [],
+    testImages: 500, apgdSteps: 0, apgdLimit: null, lr: 0.1 },
+  // One seed, a small subset and budget: the equal-cost comparison in about an hour here.
+  small: { model: 'wrn-16-1', trainLimit: 2000, batch: 64, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4', 'free-8', 'pgd-7', 'fgsm-rs'], seeds: [0], seeded: [],
+    testImages: 300, apgdSteps: 50, apgdLimit: 100, lr: 0.1 },
+  // Both comparisons with 3 seeds of natural, free-8 and 7-PGD on 5,000 training images with a WRN-10-1; see the
+  // README for its measured size on this machine.
+  medium: { model: 'wrn-10-1', trainLimit: 5000, batch: 128, epochs: 8, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
+    seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 1000, apgdSteps: 100, apgdLimit: 200, lr: 0.1 },
+  // The paper's setting (WRN-34-10, all of CIFAR-10, 200 natural-equivalent epochs, the full test set): a real GPU.
+  paper: { model: 'wrn-34-10', trainLimit: 50000, batch: 128, epochs: 200, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
+    seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 10000, apgdSteps: 100, apgdLimit: null, lr: 0.1 },
+};
+
+export interface RunSpec {
+  /** Folder name and key: 'free-8-e1-s0' (label, passes over the data, seed). */
+  id: string;
+  label: string;
+  method: ResolvedMethod;
+  seed: number;
+  /** Passes over the training subset. */
+  epochs: number;
+  /** Which comparisons (1, 2) use this run. */
+  comparisons: number[];
+}
+
+const registered = (label: string): boolean => {
+  try {
+    findMethod(parseShortForm(label).descriptor.name);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The runs of a preset, deduplicated: the same method, passes and seed train once. */
+export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
+  const runs = new Map<string, RunSpec>();
+  const skipped: string[] = [];
+  const add = (label: string, epochs: number, seed: number, comparison: number) => {
+    const method = parseShortForm(label);
+    const id = `${shortForm(method)}-e${epochs}-s${seed}`;
+    const r = runs.get(id) ?? { id, label: shortForm(method), method, seed, epochs, comparisons: [] };
+    if (!r.comparisons.includes(comparison)) r.comparisons.push(comparison);
+    runs.set(id, r);
+  };
+  const seedsOf = (label: string) => (p.seeded.includes(label) ? p.seeds : [p.seeds[0]]);
+  for (const label of p.equalEpochs) {
+    if (!registered(label)) { skipped.push(label); continue; }
+    // Free-m replays each minibatch m times: its natural-equivalent epochs are divided by m. 7-PGD trains as many
+    // epochs as natural training (the paper's comparison), each costing its attack steps too.
+    const per = sgdStepsPerBatch(parseShortForm(label));
+    if (p.epochs % per !== 0) throw new Error(`experiment: ${p.epochs} natural-equivalent epochs do not divide by ${label}'s ${per} SGD steps per minibatch; pick a multiple`);
+    const epochs = p.epochs / per;
+    for (const s of seedsOf(label)) add(label, epochs, s, 1);
+  }
+  for (const label of p.equalCost) {
+    if (!registered(label)) { skipped.push(label); continue; }
+    // The budget: `epochs` full forward passes per training image.
+    const perPass = declaredCost(parseShortForm(label)).forward;
+    const epochs = Math.max(1, Math.round(p.epochs / perPass));
+    for (const s of seedsOf(label)) add(label, epochs, s, 2);
+  }
+  return { runs: [...runs.values()], skipped: [...new Set(skipped)] };
+}
+
+/** The evaluation every model gets, on the same test images. */
+export function attacks(p: Preset, available: readonly string[]): AttackSpec[] {
+  const eps = 8 / 255;
+  const out: AttackSpec[] = [{ name: 'pgd', eps, steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce', limit: null }];
+  if (p.apgdSteps > 0) {
+    out.push({ name: 'apgd-ce', eps, steps: p.apgdSteps, stepSize: 0, restarts: 1, loss: 'ce', limit: p.apgdLimit });
+    if (available.includes('apgd-t')) out.push({ name: 'apgd-t' as AttackSpec['name'], eps, steps: p.apgdSteps, stepSize: 0, restarts: 1, loss: 'ce', limit: p.apgdLimit });
+  }
+  return out;
+}

@@ -1,0 +1,100 @@
+// The experiment's report: per comparison, one row per method with the mean and spread over seeds of clean and
+// robust accuracy, passes, training time and cost relative to natural training; a JSON file with every run; and a
+// chart of robust accuracy against training cost per comparison.
+import { PASS_KINDS, type PassCounts } from '../../adversarial/method.js';
+import type { Point } from '../scatter.js';
+import type { RunResult } from './runner.js';
+
+export interface Row {
+  comparison: number;
+  label: string;
+  seeds: number[];
+  passesOverData: number;
+  clean: Stat;
+  /** By attack name (pgd, apgd-ce, apgd-t), on the examples each covered. */
+  attacks: Record<string, Stat & { examples: number }>;
+  /** Mean passes per run. */
+  passes: PassCounts;
+  trainSeconds: Stat;
+  /** Mean training time over natural's in the same comparison. */
+  costVsNatural: number | null;
+  /** Full forward+backward passes per training image, over natural's. */
+  passesVsNatural: number | null;
+}
+
+export interface Stat {
+  mean: number;
+  /** Sample standard deviation over seeds (0 with one seed). */
+  sd: number;
+}
+
+export function stat(v: readonly number[]): Stat {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = v.length > 1 ? Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) : 0;
+  return { mean, sd };
+}
+
+const fullPasses = (p: PassCounts): number => p.forward + p.backwardWeights + p.backwardInputOnly;
+
+export function rows(results: readonly RunResult[]): Row[] {
+  const out: Row[] = [];
+  for (const comparison of [1, 2]) {
+    const groups = new Map<string, RunResult[]>();
+    for (const r of results.filter((x) => x.comparisons.includes(comparison))) groups.set(r.label, [...(groups.get(r.label) ?? []), r]);
+    const made = [...groups].map(([label, rs]): Row => {
+      const names = [...new Set(rs.flatMap((r) => r.attacks.map((a) => a.name)))];
+      const passes = Object.fromEntries(PASS_KINDS.map((k) => [k, rs.reduce((s, r) => s + r.train_passes[k], 0) / rs.length])) as unknown as PassCounts;
+      return {
+        comparison, label, seeds: rs.map((r) => r.seed), passesOverData: rs[0].passes_over_data, clean: stat(rs.map((r) => r.clean_accuracy)),
+        attacks: Object.fromEntries(names.map((n) => {
+          const a = rs.map((r) => r.attacks.find((x) => x.name === n)!).filter(Boolean);
+          return [n, { ...stat(a.map((x) => x.accuracy)), examples: a[0].examples }];
+        })),
+        passes, trainSeconds: stat(rs.map((r) => r.train_seconds)), costVsNatural: null, passesVsNatural: null,
+      };
+    });
+    const nat = made.find((r) => r.label === 'natural');
+    for (const r of made) {
+      r.costVsNatural = nat ? r.trainSeconds.mean / nat.trainSeconds.mean : null;
+      r.passesVsNatural = nat ? fullPasses(r.passes) / fullPasses(nat.passes) : null;
+    }
+    out.push(...made);
+  }
+  return out;
+}
+
+const pct = (s: Stat | undefined): string => (s ? `${(s.mean * 100).toFixed(1)}%${s.sd > 0 ? ` ± ${(s.sd * 100).toFixed(1)}` : ''}` : '–');
+const ratio = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}x`);
+
+export function markdown(header: string[], all: readonly Row[], attackNames: readonly string[], skipped: readonly string[]): string {
+  const cols = attackNames.map((n) => ({ pgd: 'PGD-20', 'apgd-ce': 'APGD-CE', 'apgd-t': 'APGD-T' })[n] ?? n);
+  const table = (comparison: number, title: string) => {
+    const rs = all.filter((r) => r.comparison === comparison);
+    if (!rs.length) return [];
+    return [
+      `**${title}**`, '',
+      `| method | seeds | passes over data | clean | ${cols.join(' | ')} | forward / backward (weights) / backward (input only) / first-layer | train time | cost vs natural (time) | passes vs natural |`,
+      `|---|---|---|---|${cols.map(() => '---|').join('')}---|---|---|---|`,
+      ...rs.map((r) => {
+        const p = r.passes;
+        const att = attackNames.map((n) => pct(r.attacks[n]));
+        return `| ${r.label} | ${r.seeds.length} | ${r.passesOverData} | ${pct(r.clean)} | ${att.join(' | ')} | ${p.forward} / ${p.backwardWeights} / ${p.backwardInputOnly} / ${p.partialForward} | ${(r.trainSeconds.mean / 60).toFixed(1)} min | ${ratio(r.costVsNatural)} | ${ratio(r.passesVsNatural)} |`;
+      }),
+      '',
+    ];
+  };
+  return [
+    ...header, '',
+    ...table(1, '1. Equal epochs (as the paper): free-m trains the natural-equivalent epochs divided by m; 7-PGD as many epochs as natural'),
+    ...table(2, '2. Equal cost: every method under one budget of full forward passes per training image'),
+    ...(skipped.length ? [`Not registered here, so not run: ${skipped.join(', ')}.`, ''] : []),
+    'Accuracies are mean ± sample standard deviation over seeds; each attack covers the examples its column header names in the text above.',
+    '',
+  ].join('\n');
+}
+
+/** One point per method of a comparison: PGD-20 accuracy (mean ± sd) against training time over natural's. */
+export function chartPoints(all: readonly Row[], comparison: number): Point[] {
+  return all.filter((r) => r.comparison === comparison && r.attacks.pgd)
+    .map((r) => ({ label: r.label, x: r.costVsNatural ?? 0, y: r.attacks.pgd.mean, spread: r.attacks.pgd.sd }));
+}

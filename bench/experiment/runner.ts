@@ -1,0 +1,85 @@
+// Runs one planned training run and its evaluation, resumably: a finished run leaves result.json and is skipped;
+// a stopped one continues from its run folder's checkpoint; a trained but unevaluated one is evaluated from its
+// checkpoint. Each run trains in its own folder (OUT/runs/<id>/) with the trainer's own metrics and checkpoints.
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { evaluateRobust, type AttackSpec } from '../../adversarial/evaluate.js';
+import type { PassCounts } from '../../adversarial/method.js';
+import { writeFileAtomic } from '../../nn/atomic.js';
+import { hasCheckpoint, Trainer, type Datasets, type EpochSummary, type RunConfig } from '../../train/trainer.js';
+import type { Preset, RunSpec } from './plan.js';
+
+export interface RunResult {
+  id: string;
+  label: string;
+  seed: number;
+  comparisons: number[];
+  method: RunConfig['method'];
+  passes_over_data: number;
+  train_passes: PassCounts;
+  train_seconds: number;
+  epochs: EpochSummary[];
+  clean_accuracy: number;
+  examples: number;
+  attacks: { name: string; description: string; examples: number; accuracy: number }[];
+  eval_seconds: number;
+}
+
+export function runConfig(p: Preset, r: RunSpec): RunConfig {
+  return {
+    data: 'cifar10', model: p.model, classes: 10, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: 'multistep', momentum: 0.9,
+    nesterov: false, weightDecay: 5e-4, decay: 'all', seed: r.seed, augment: true, trainLimit: p.trainLimit, testLimit: p.testImages,
+    method: r.method.config, normalization: 'none', checkpointMinutes: 10, logEvery: 50,
+  };
+}
+
+const RESULT = 'result.json';
+
+/** A finished run's result, or null. */
+export function finished(out: string, r: RunSpec): RunResult | null {
+  const file = join(out, 'runs', r.id, RESULT);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RunResult) : null;
+}
+
+export async function runOne(out: string, p: Preset, r: RunSpec, attacks: AttackSpec[], data: Datasets, log: (l: string) => void): Promise<RunResult> {
+  const dir = join(out, 'runs', r.id);
+  mkdirSync(dir, { recursive: true });
+  const trainer = hasCheckpoint(dir) ? await Trainer.resume(dir, async () => data) : new Trainer(runConfig(p, r), data);
+  try {
+    const t0 = performance.now();
+    // A run trained to the end but not yet evaluated resumes with nothing left to train: its weights are loaded.
+    if (trainer.loader.position().epoch < r.epochs) {
+      log(`experiment: ${r.id}: ${r.epochs} passes over ${p.trainLimit} images${trainer.stepsDone ? `, resuming at step ${trainer.stepsDone}` : ''}`);
+      await trainer.run({ out: dir });
+    }
+    const epochs = readEpochs(dir);
+    const trainSeconds = epochs.reduce((s, e) => s + e.seconds, 0) || (performance.now() - t0) / 1000;
+    log(`experiment: ${r.id}: evaluating on ${data.test.count} test images`);
+    const ev = await evaluateRobust(trainer.model, data.test, attacks, 200, r.seed);
+    const res: RunResult = {
+      id: r.id, label: r.label, seed: r.seed, comparisons: r.comparisons, method: trainer.config.method, passes_over_data: r.epochs,
+      train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, clean_accuracy: ev.cleanCorrect / ev.examples, examples: ev.examples,
+      attacks: ev.attacks.map((a) => ({ name: a.spec.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples })),
+      eval_seconds: ev.seconds,
+    };
+    await writeFileAtomic(join(dir, RESULT), `${JSON.stringify(res, null, 2)}\n`);
+    log(`experiment: ${r.id}: clean ${(res.clean_accuracy * 100).toFixed(1)}%, ${res.attacks.map((a) => `${a.name} ${(a.accuracy * 100).toFixed(1)}%`).join(', ')}`);
+    return res;
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/** The per-epoch records of a run folder's metrics (the last record of each epoch, so a resumed epoch counts once). */
+function readEpochs(dir: string): EpochSummary[] {
+  const file = join(dir, 'metrics.jsonl');
+  if (!existsSync(file)) return [];
+  const byEpoch = new Map<number, EpochSummary>();
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const m = JSON.parse(line);
+    if (m.type !== 'epoch') continue;
+    byEpoch.set(m.epoch, { epoch: m.epoch, trainLoss: m.train_loss, trainAccuracy: m.train_accuracy, testAccuracy: m.test_accuracy, seconds: m.seconds, imagesPerSecond: m.images_per_second, passes: m.passes });
+  }
+  return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
+}

@@ -1,0 +1,80 @@
+// The experiment's plan (two comparisons, seeds, shared runs), its aggregation (mean and spread over seeds, cost
+// relative to natural) against hand-computed values, and one tiny run end to end on synthetic data, resumable
+// from its result file.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { noPasses } from '../adversarial/method.js';
+import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
+import { rows, stat } from '../bench/experiment/report.js';
+import { finished, runOne, type RunResult } from '../bench/experiment/runner.js';
+import { ready, rng } from './helpers.js';
+
+const t = suite('experiment');
+t.before(ready);
+
+t('the medium plan: equal epochs with seeds, equal cost, runs both comparisons need train once', () => {
+  const { runs } = plan(PRESETS.medium);
+  const ids = runs.map((r) => r.id);
+  for (const s of [0, 1, 2]) {
+    assert.ok(ids.includes(`natural-e8-s${s}`) && ids.includes(`free-8-e1-s${s}`) && ids.includes(`pgd-7-e8-s${s}`), `seed ${s}`);
+  }
+  assert.ok(ids.includes('free-2-e4-s0') && ids.includes('free-4-e2-s0'));
+  // 7-PGD under the equal budget gets 8 / 8 = 1 pass over the data; natural and free-8 are shared.
+  assert.ok(ids.includes('pgd-7-e1-s0'));
+  assert.equal(runs.find((r) => r.id === 'natural-e8-s0')!.comparisons, [1, 2]);
+  assert.equal(runs.find((r) => r.id === 'free-8-e1-s1')!.comparisons, [1, 2]);
+  assert.equal(runs.find((r) => r.id === 'pgd-7-e8-s0')!.comparisons, [1]);
+  assert.is(new Set(ids).size, ids.length, 'no run twice');
+});
+
+t('aggregation: mean and sample standard deviation over seeds, cost relative to natural', () => {
+  const run = (label: string, seed: number, clean: number, pgd: number, seconds: number, forward: number): RunResult => ({
+    id: `${label}-${seed}`, label, seed, comparisons: [1], method: { name: label }, passes_over_data: 1,
+    train_passes: { ...noPasses(), forward, backwardWeights: forward, sgdSteps: forward }, train_seconds: seconds, epochs: [],
+    clean_accuracy: clean, examples: 100, attacks: [{ name: 'pgd', description: 'PGD-20', examples: 100, accuracy: pgd }], eval_seconds: 1,
+  });
+  const rs = rows([run('natural', 0, 0.5, 0.1, 10, 4), run('natural', 1, 0.7, 0.3, 14, 4), run('free-8', 0, 0.4, 0.25, 12, 4)]);
+  const nat = rs.find((r) => r.label === 'natural')!;
+  assert.is(nat.clean.mean, 0.6);
+  assert.ok(Math.abs(nat.clean.sd - Math.SQRT2 * 0.1) < 1e-12, `sd ${nat.clean.sd}`);
+  assert.equal(stat([3]), { mean: 3, sd: 0 });
+  const free = rs.find((r) => r.label === 'free-8')!;
+  assert.is(free.costVsNatural, 12 / 12);
+  assert.is(free.attacks.pgd.mean, 0.25);
+  assert.is(free.passesVsNatural, 1);
+});
+
+function synthetic(count: number, seed: number) {
+  const r = rng(seed);
+  const images = new Uint8Array(count * 3072);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    labels[i] = i % 2;
+    for (let j = 0; j < 3072; j++) images[i * 3072 + j] = Math.floor(r() * 128) + (j < 1024 && labels[i] ? 127 : 0);
+  }
+  return { images, labels, count, classes: 10 };
+}
+
+t('a tiny run trains, evaluates, and is then found finished', async () => {
+  const p: Preset = { ...PRESETS.quick, model: 'wrn-10-1', trainLimit: 16, batch: 8, epochs: 2, equalCost: ['natural', 'free-2'], testImages: 8 };
+  const { runs } = plan(p);
+  assert.equal(runs.map((r) => r.id), ['natural-e2-s0', 'free-2-e1-s0']);
+  const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+  try {
+    const data = { train: synthetic(16, 1), test: synthetic(8, 2) };
+    const res = await runOne(out, p, runs[1], attacks(p, []), data, () => {});
+    assert.is(res.train_passes.sgdSteps, 2 * 2, 'free-2: 2 minibatches x 2 replays');
+    assert.is(res.attacks[0].name, 'pgd');
+    assert.is(res.attacks[0].examples, 8);
+    assert.ok(res.attacks[0].accuracy <= res.clean_accuracy, 'robust <= clean');
+    assert.equal(finished(out, runs[1]), res);
+    assert.is(finished(out, runs[0]), null);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+t.run();
