@@ -1,5 +1,7 @@
 // Owns the WebGPU adapter and device: backend/adapter choice, features, limits, and turning asynchronous
 // device errors into exceptions thrown at the next synchronisation point.
+import { existsSync } from 'node:fs';
+import { delimiter } from 'node:path';
 import { create, globals } from 'webgpu';
 
 // WebGPU's global constructors and enums (GPUBufferUsage, GPUBuffer, ...) as a browser would define them.
@@ -33,13 +35,34 @@ const DEFAULT_BACKEND: Record<string, string> = { linux: 'vulkan', darwin: 'meta
 
 export const SETUP_HINT = 'npm run setup';
 
+/** Variables with which the Vulkan loader takes its driver list from the user instead of the system. */
+const ICD_VARIABLES = ['VK_ICD_FILENAMES', 'VK_DRIVER_FILES'] as const;
+
+/**
+ * Why the Vulkan loader may see no driver although one is installed: a driver list in the environment, naming
+ * files that do not exist (or only some drivers). Null when the environment leaves the choice to the system.
+ */
+export function icdOverride(env: NodeJS.ProcessEnv = process.env): string | null {
+  for (const name of ICD_VARIABLES) {
+    const value = env[name];
+    if (!value) continue;
+    const missing = value.split(delimiter).filter((f) => f && !existsSync(f));
+    return missing.length
+      ? `${name}=${value} names ${missing.length > 1 ? 'files that do' : 'a file that does'} not exist (${missing.join(', ')}); ` +
+          `unset ${name} to use the installed drivers, or point it at an existing driver manifest (e.g. in /usr/share/vulkan/icd.d)`
+      : `${name}=${value} restricts Vulkan to the drivers it names; unset it to use every installed driver`;
+  }
+  return null;
+}
+
 export class NoAdapterError extends Error {
-  constructor(reason: string, filtered = false) {
+  constructor(reason: string, filtered = false, env: NodeJS.ProcessEnv = process.env) {
+    const override = filtered ? null : icdOverride(env);
     super(
       `advfree: no WebGPU adapter (${reason}). ` +
         (filtered
           ? 'Drop --backend/--adapter (ADVFREE_BACKEND/ADVFREE_ADAPTER) to take the default adapter.'
-          : `On a machine without a GPU, install Mesa's software Vulkan driver (lavapipe) with: ${SETUP_HINT}`),
+          : override ?? `On a machine without a GPU, install Mesa's software Vulkan driver (lavapipe) with: ${SETUP_HINT}`),
     );
     this.name = 'NoAdapterError';
   }
@@ -116,6 +139,8 @@ export class Gpu {
     };
     const gpu = new Gpu(instance, adapter, device, description);
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      // Without preventDefault, Dawn's Node binding also prints the error on stdout, which carries results.
+      ev.preventDefault();
       gpu.pending ??= new Error(`advfree: GPU ${ev.error.constructor.name}: ${ev.error.message}`);
     };
     device.lost.then((info) => {

@@ -1,5 +1,5 @@
 export { init, rt, shutdown } from './context.js';
-export { Gpu, NoAdapterError, type AdapterDescription, type GpuOptions } from './gpu.js';
+export { Gpu, icdOverride, NoAdapterError, type AdapterDescription, type GpuOptions } from './gpu.js';
 export type { Runtime, RuntimeOptions, DispatchCounters } from './runtime.js';
 export { Tensor, tensor, empty, numel, memory, type DType, type Shape, type HostArray } from './tensor.js';
 export { tidy, keep } from './scope.js';

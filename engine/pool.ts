@@ -35,20 +35,45 @@ export class BufferPool {
   private peak = 0;
   private created = 0;
 
-  constructor(private readonly device: GPUDevice) {}
+  /** The largest buffer a kernel can bind whole: both the binding and the buffer limit apply. */
+  private readonly maxBytes: number;
+
+  /** `report` receives allocation failures the device reports later (out of memory), to be thrown at the next check. */
+  constructor(private readonly device: GPUDevice, private readonly report: (e: Error) => void = () => {}) {
+    const { maxStorageBufferBindingSize, maxBufferSize } = device.limits;
+    // Buffer sizes stay multiples of 4 (copies and bindings of f32 data need it).
+    this.maxBytes = Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / 4) * 4;
+  }
+
+  private limits(): string {
+    const { maxStorageBufferBindingSize, maxBufferSize } = this.device.limits;
+    return `the adapter's maxStorageBufferBindingSize is ${maxStorageBufferBindingSize} bytes, maxBufferSize ${maxBufferSize} bytes`;
+  }
 
   acquire(bytes: number, label: string): GPUBuffer {
-    const size = sizeClass(bytes);
+    if (bytes > this.maxBytes) {
+      throw new Error(`advfree: tensor '${label}' needs ${bytes} bytes, more than one GPU buffer can hold (${this.limits()}); a smaller batch (--batch) or model would fit`);
+    }
+    // A size class above the limit would fail where the tensor itself fits: such tensors get a buffer of the limit.
+    const size = Math.min(sizeClass(bytes), this.maxBytes);
     const list = this.free.get(size);
     let buf = list?.pop();
     if (buf) {
       this.pooled -= size;
     } else {
+      // Out-of-memory is reported asynchronously; the scope turns it into an error naming the sizes.
+      this.device.pushErrorScope('out-of-memory');
       buf = this.device.createBuffer({
         size,
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
         label,
       });
+      const allocated = this.allocated;
+      void this.device.popErrorScope().then((err) => {
+        if (err) {
+          this.report(new Error(`advfree: out of GPU memory creating a ${size}-byte buffer for '${label}' with ${allocated} bytes of buffers already allocated (${this.limits()}): ${err.message}`));
+        }
+      }, () => {});
       this.allocated += size;
       this.created++;
     }

@@ -55,7 +55,7 @@ export class Runtime {
 
   constructor(readonly gpu: Gpu, opts: RuntimeOptions = {}) {
     this.device = gpu.device;
-    this.pool = new BufferPool(this.device);
+    this.pool = new BufferPool(this.device, (e) => gpu.report(e));
     this.batchSize = opts.batchSize ?? (Number(process.env.ADVFREE_BATCH) || 32);
     this.align = this.device.limits.minUniformBufferOffsetAlignment;
     this.arena = this.device.createBuffer({
