@@ -1,8 +1,9 @@
 // WideResNet WRN-d-k with pre-activation blocks, in exactly the layout of the adversarial-robustness ecosystem's
 // PyTorch model (RobustBench / TRADES / Madry), so that state_dict names, shapes and semantics match one to one.
-import { add, globalAvgPool, type Tensor } from '../engine/index.js';
+import { add, globalAvgPool, rt, type Tensor } from '../engine/index.js';
 import { BatchNorm2d, Conv2d, Init, Linear } from './layers.js';
 import { Module } from './module.js';
+import { blocksPerGroup, checkWrnFits, checkWrnSize, wrnChannels } from './wrn-layout.js';
 
 export interface WrnConfig {
   depth: number;
@@ -10,7 +11,10 @@ export interface WrnConfig {
   classes: number;
 }
 
-/** Parses 'wrn-16-1', 'wrn-28-10', 'wrn-34-10'; 'wrn-32-10' is the paper's name for WRN-34-10 (5 blocks a group). */
+/**
+ * Parses 'wrn-16-1', 'wrn-28-10', 'wrn-34-10'; 'wrn-32-10' is the paper's name for WRN-34-10 (5 blocks a group).
+ * Depth and total size are bounded here (no GPU needed); what one tensor may take is the adapter's to say (WideResNet).
+ */
 export function parseArch(arch: string, classes = 10): WrnConfig {
   const m = /^wrn-(\d+)-(\d+)$/i.exec(arch.trim());
   if (!m) throw new Error(`unknown model '${arch}': expected wrn-DEPTH-WIDTH, e.g. wrn-16-1, wrn-28-10, wrn-34-10`);
@@ -21,7 +25,10 @@ export function parseArch(arch: string, classes = 10): WrnConfig {
     throw new Error(`model '${arch}': depth must be 6n+4 with n >= 1 (10, 16, 22, 28, 34, ...), or 32 for WRN-34`);
   }
   if (width < 1) throw new Error(`model '${arch}': width must be >= 1`);
-  return { depth, width, classes };
+  if (!Number.isSafeInteger(classes) || classes < 1) throw new Error(`model '${arch}': classes must be a positive integer, got ${classes}`);
+  const config = { depth, width, classes };
+  checkWrnSize(config);
+  return config;
 }
 
 export const archName = (c: WrnConfig): string => `wrn-${c.depth}-${c.width}`;
@@ -86,8 +93,10 @@ export class WideResNet extends Module {
   constructor(readonly config: WrnConfig, seed = 0) {
     super();
     const { depth, width, classes } = config;
-    const n = (depth - 4) / 6;
-    const ch = [16, 16 * width, 32 * width, 64 * width];
+    // Before the first allocation: a tensor over the adapter's limits would fail inside Dawn.
+    checkWrnFits(config, rt().device.limits);
+    const n = blocksPerGroup(depth);
+    const ch = wrnChannels(width);
     const init = new Init(seed);
     this.conv1 = new Conv2d(3, ch[0], 3, 1, 1, init);
     this.block1 = new NetworkBlock(n, ch[0], ch[1], 1, init);
