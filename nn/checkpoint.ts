@@ -1,11 +1,13 @@
 // Model checkpoints in PyTorch's state_dict layout: model.safetensors holds exactly the tensors, names, shapes and
 // dtypes of the reference WideResNet, so `load_state_dict(safetensors.torch.load_file(path))` takes it unchanged.
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from './atomic.js';
 import type { Buffer, Module } from './module.js';
-import { decodeSafetensors, encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry } from './safetensors.js';
+import { decodeSafetensors, encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry, type SafetensorsTensor } from './safetensors.js';
 
 /** What a checkpoint records so that it can be evaluated and reproduced without the run's logs. */
 export interface ModelMetadata {
@@ -49,16 +51,19 @@ const specOf = (entry: Buffer): TensorSpec => ('tensor' in entry ? { dtype: 'F32
 const fmtSpec = (s: TensorSpec): string => `${s.dtype} [${s.shape.join(',')}]`;
 
 /**
- * Throws unless `found` (a file's tensors) holds exactly the `expected` names with the same dtypes and shapes.
- * The message names the first difference in `expected` order (then unexpected names, sorted) and counts them all.
+ * Throws unless `found` (a file's tensors) holds exactly the `expected` names with the same dtypes and shapes;
+ * names for which `optional` is true may be missing. The message names the first difference in `expected`
+ * order (then unexpected names, sorted) and counts them all.
  */
-export function checkTensorSet(file: string, what: string, found: Record<string, TensorSpec>, expected: [string, TensorSpec][], hint = ''): void {
+export function checkTensorSet(file: string, what: string, found: Record<string, TensorSpec>, expected: [string, TensorSpec][], hint = '',
+  optional: (name: string) => boolean = () => false): void {
   const problems: string[] = [];
   let missing = 0;
   let differ = 0;
   for (const [name, want] of expected) {
     const got = Object.hasOwn(found, name) ? found[name] : undefined;
     if (!got) {
+      if (optional(name)) continue;
       missing++;
       problems.push(`tensor '${name}' (${fmtSpec(want)}) is missing from the file`);
     } else if (fmtSpec(got) !== fmtSpec(want)) {
@@ -76,9 +81,29 @@ export function checkTensorSet(file: string, what: string, found: Record<string,
   );
 }
 
+/** PyTorch's load_state_dict accepts BatchNorm state without the counter (older PyTorch did not save it): so do we. */
+export const optionalCounter = (name: string): boolean => name.endsWith('.num_batches_tracked');
+
+/** What a failed read of `path` means, in words, with the path (instead of Node's bare EISDIR or ENOENT). */
+function readError(path: string, e: NodeJS.ErrnoException): Error {
+  const why: Record<string, string> = {
+    ENOENT: 'no such file',
+    EISDIR: `is a folder, not a .safetensors file${existsSync(join(path, 'model.safetensors')) ? ` (the model is ${join(path, 'model.safetensors')})` : ''}`,
+    EACCES: 'permission denied (cannot read the file)',
+    EPERM: 'permission denied (cannot read the file)',
+    ERR_FS_FILE_TOO_LARGE: 'over the 2 GiB a checkpoint may take here (files are read whole)',
+  };
+  return new Error(`${path}: ${why[e.code ?? ''] ?? e.message}`, { cause: e });
+}
+
 /** Reads and decodes a .safetensors file; errors name the file. */
 export async function readSafetensorsFile(path: string): Promise<ReturnType<typeof decodeSafetensors>> {
-  const bytes = await readFile(path);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw readError(path, e as NodeJS.ErrnoException);
+  }
   try {
     return decodeSafetensors(bytes);
   } catch (e) {
@@ -104,19 +129,25 @@ export async function saveModel(model: Module, path: string, metadata: ModelMeta
 }
 
 /**
- * Loads `path` into the model, strictly: every state_dict tensor must be present with its dtype and shape, and
- * nothing else; otherwise the model is left untouched. Returns the checkpoint's metadata.
+ * Loads `path` into the model, strictly: every state_dict tensor must be present with its dtype and shape
+ * (a missing num_batches_tracked reads as 0, as in PyTorch), and nothing else; otherwise the model is left
+ * untouched. Returns the checkpoint's metadata.
  */
 export async function loadModel(model: Module, path: string): Promise<Record<string, string>> {
   const { tensors, metadata } = await readSafetensorsFile(path);
-  const dict = stateDict(model);
   const hint = metadata.architecture ? ` (the file records architecture '${metadata.architecture}')` : '';
-  checkTensorSet(path, 'the model', tensors, dict.map(([name, e]) => [name, specOf(e)]), hint);
-  for (const [name, e] of dict) {
-    if ('tensor' in e) e.tensor.write(tensors[name].data as Float32Array);
-    else e.setInt64((tensors[name].data as BigInt64Array)[0]);
-  }
+  checkTensorSet(path, 'the model', tensors, stateDict(model).map(([name, e]) => [name, specOf(e)]), hint, optionalCounter);
+  writeState(model, tensors);
   return metadata;
+}
+
+/** Writes checked tensors (checkTensorSet) into the model's state_dict. */
+export function writeState(model: Module, tensors: Record<string, SafetensorsTensor>): void {
+  for (const [name, e] of stateDict(model)) {
+    const t = Object.hasOwn(tensors, name) ? tensors[name] : undefined;
+    if ('tensor' in e) e.tensor.write(t!.data as Float32Array);
+    else e.setInt64(t ? (t.data as BigInt64Array)[0] : 0n);
+  }
 }
 
 /** The metadata of a checkpoint (the file is read and validated whole). */

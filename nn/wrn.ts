@@ -3,6 +3,7 @@
 import { add, globalAvgPool, rt, type Tensor } from '../engine/index.js';
 import { BatchNorm2d, Conv2d, Init, Linear } from './layers.js';
 import { Module } from './module.js';
+import type { InputNormalization } from './normalize.js';
 import { blocksPerGroup, checkWrnFits, checkWrnSize, wrnChannels } from './wrn-layout.js';
 
 export interface WrnConfig {
@@ -90,6 +91,9 @@ export class WideResNet extends Module {
   readonly bn1: BatchNorm2d;
   readonly fc: Linear;
 
+  /** Applied to the input first, for models trained on normalised inputs (eval --normalize); not saved. */
+  normalization: InputNormalization | null = null;
+
   constructor(readonly config: WrnConfig, seed = 0) {
     super();
     const { depth, width, classes } = config;
@@ -120,6 +124,11 @@ export class WideResNet extends Module {
     ];
   }
 
+  override dispose(): void {
+    super.dispose();
+    this.normalization?.dispose();
+  }
+
   /** Logits [N, classes] for images [N, 3, H, W] in [0, 1]. */
   forward(x: Tensor): Tensor {
     return this.rest(this.first(x));
@@ -127,7 +136,7 @@ export class WideResNet extends Module {
 
   /** The first layer (conv1: linear, no bias, no BN), where YOPO splits the network. */
   first(x: Tensor): Tensor {
-    return this.conv1.forward(x);
+    return this.conv1.forward(this.normalization ? this.normalization.forward(x) : x);
   }
 
   /** Logits from the first layer's output. */

@@ -232,7 +232,8 @@ cp('a truncated file is an error naming the file', async () => {
   await writeFile(cut, bytes.subarray(0, 100));
   await rejects(() => loadModel(model, cut), /cut\.safetensors: safetensors: header length \d+ goes beyond the file of 100 bytes/);
   await rejects(() => readCheckpointMetadata(cut), /cut\.safetensors/);
-  await rejects(() => loadModel(model, join(dir, 'absent.safetensors')), /ENOENT/, /absent\.safetensors/);
+  await rejects(() => loadModel(model, join(dir, 'absent.safetensors')), /absent\.safetensors: no such file$/);
+  await rejects(() => loadModel(model, dir), new RegExp(`${dir}: is a folder, not a \\.safetensors file`));
   model.dispose();
 });
 
