@@ -1,14 +1,16 @@
 // `advfree eval`: clean and robust accuracy of a checkpoint on the test set, BN in eval mode. With --json,
 // stdout carries one JSON object and nothing else.
-import { writeFileSync } from 'node:fs';
 import { init, shutdown } from '../engine/index.js';
-import { ATTACKS, evaluateRobust, type AttackName, type AttackSpec } from '../adversarial/evaluate.js';
+import { ATTACKS, evaluateRobust, type AttackName, type AttackSpec, type RobustReport } from '../adversarial/evaluate.js';
 import { fmtPixels, parsePixels } from '../adversarial/units.js';
 import { describeRecorded } from '../adversarial/registry.js';
-import { loadModel, readCheckpointMetadata } from '../nn/checkpoint.js';
-import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { writeFileAtomic } from '../nn/atomic.js';
+import { loadCheckpoint, openCheckpoint, type OpenedCheckpoint } from '../nn/checkpoint-reader.js';
+import { DATASETS, defaultDataDir, ensureDataset, IMAGE_BYTES, loadSplit, type DatasetName, type SplitData } from '../nn/data/cifar.js';
+import { fmtNormalization, InputNormalization, parseNormalization, type Normalization } from '../nn/normalize.js';
+import { archName, parseArch, WideResNet } from '../nn/wrn.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
+import { checkInputFile, checkOutputFile } from './files.js';
 
 const pixels = (flag: string) => parsedBy((v) => parsePixels(flag, v));
 
@@ -41,67 +43,144 @@ export function attackSpecs(flags: Flags): AttackSpec[] {
   }));
 }
 
+/** Test images [offset, offset + limit) of a split loaded from its start (loadSplit reads a prefix). */
+export function testImages(split: SplitData, offset: number): SplitData {
+  return { ...split, images: split.images.subarray(offset * IMAGE_BYTES), labels: split.labels.subarray(offset), count: split.count - offset };
+}
+
+export interface EvalOptions {
+  specs: AttackSpec[];
+  batch: number;
+  seed: number;
+  dataset: DatasetName;
+  /** Index of the first test image evaluated, and the size of the full test set. */
+  offset: number;
+  testSize: number;
+  normalization: Normalization | null;
+}
+
+export type EvalReport = ReturnType<typeof buildReport>;
+
+function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, adapter: string) {
+  return {
+    checkpoint: ckpt.path,
+    architecture: archName(ckpt.config),
+    architecture_from: ckpt.architectureFrom,
+    classes: ckpt.config.classes,
+    method: ckpt.metadata.method ?? null,
+    normalization: o.normalization ?? ckpt.metadata.normalization ?? null,
+    dataset: o.dataset,
+    offset: o.offset,
+    examples: res.examples,
+    /** True when the figures are on a subset of the test set, not a final figure. */
+    limited: res.examples < o.testSize,
+    clean_accuracy: res.cleanCorrect / res.examples,
+    robust_accuracy: o.specs.length ? res.robustCorrect / res.examples : null,
+    attacks: res.attacks.map((a) => ({ attack: a.spec.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples, ...a.spec })),
+    passes: res.passes,
+    adapter,
+    seconds: res.seconds,
+    warnings: ckpt.warnings,
+  };
+}
+
+/** Evaluates an opened checkpoint on `test` (already the chosen images); the model is built, used and freed here. */
+export async function evaluateCheckpoint(ckpt: OpenedCheckpoint, test: SplitData, o: EvalOptions, adapter: string,
+  progress?: (done: number, total: number) => void): Promise<{ report: EvalReport; predictions: string[] }> {
+  const model = new WideResNet(ckpt.config);
+  try {
+    loadCheckpoint(model, ckpt);
+    if (o.normalization) model.normalization = new InputNormalization(o.normalization);
+    const res = await evaluateRobust(model, test, o.specs, o.batch, o.seed, progress);
+    const predictions = Array.from(res.predictions.clean, (p, i) =>
+      JSON.stringify({ index: o.offset + i, label: test.labels[i], clean_pred: p, ...(res.predictions.adv ? { adv_pred: res.predictions.adv[i] } : {}) }));
+    return { report: buildReport(ckpt, o, res, adapter), predictions };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The report for people. */
+export function formatReport(r: EvalReport): string {
+  const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+  const methodText = describeRecorded(r.method ?? undefined);
+  const subset = r.limited ? ` (images ${r.offset}..${r.offset + r.examples - 1}: a subset, not a final figure)` : '';
+  const norm = r.normalization && typeof r.normalization === 'object' ? `, inputs normalised ${fmtNormalization(r.normalization)}` : '';
+  const lines = [`${r.checkpoint} (${r.architecture}, ${methodText}) on ${r.dataset} test, ${r.examples} images${subset}, BN in eval mode${norm}:`];
+  lines.push(`  clean accuracy   ${pct(r.clean_accuracy)}`);
+  for (const a of r.attacks) lines.push(`  ${a.description}: ${pct(a.accuracy)} of ${a.examples}`);
+  if (r.robust_accuracy !== null) lines.push(`  robust accuracy  ${pct(r.robust_accuracy)} (correct clean and under every attack run on the image; eps ${fmtPixels(r.attacks[0].eps)})`);
+  lines.push(`  ${r.passes.forward} forward, ${r.passes.backwardInputOnly} input-gradient passes, ${r.seconds.toFixed(1)} s on ${r.adapter}`);
+  return lines.join('\n');
+}
+
 export const evaluate: Command = {
   name: 'eval',
   summary: 'evaluate a checkpoint on the test set: clean accuracy, and robust accuracy under attacks',
   flags: {
-    checkpoint: { type: 'string', help: 'model.safetensors written by advfree train (required)' },
+    checkpoint: { type: 'string', help: 'model.safetensors written by advfree train, or any reference-WRN state_dict (required)' },
+    model: { type: 'string', help: 'wrn-DEPTH-WIDTH: the architecture, over the metadata (default: the metadata, else the tensor shapes)', check: parsedBy(parseArch) },
+    normalize: { type: 'string', help: 'MEAN,STD or 3 means then 3 stds: the model expects (x-mean)/std; applied inside it, attacks stay in [0,1]', check: parsedBy((v) => parseNormalization('normalize', v)) },
     data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: oneOf('data', Object.keys(DATASETS)) },
     'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
-    limit: { type: 'string', help: 'evaluate the first N test images (default: all)', check: intFlag('limit', 1) },
+    limit: { type: 'string', help: 'evaluate N test images (default: all; a subset is not a final figure)', check: intFlag('limit', 1) },
+    offset: { type: 'string', help: 'index of the first test image evaluated', default: '0', check: intFlag('offset', 0) },
     batch: { type: 'string', help: 'batch size', default: '256', check: intFlag('batch', 1, 4096) },
     json: { type: 'boolean', help: 'print one JSON object on stdout (and nothing else there)' },
-    'save-predictions': { type: 'string', help: 'write one JSON line per example (index, label, clean_pred, adv_pred) to this file' },
+    'save-predictions': { type: 'string', help: 'write one JSON line per example (index, label, clean_pred, adv_pred) to this new file' },
+    force: { type: 'boolean', help: 'let --save-predictions replace an existing file (never the checkpoint)' },
     ...EVAL_FLAGS,
   },
   async run(flags) {
     const path = flags.checkpoint as string | undefined;
     if (!path) throw new CliError('eval: --checkpoint FILE is required');
+    checkInputFile('eval', '--checkpoint', path);
     const specs = attackSpecs(flags);
-    const meta = await readCheckpointMetadata(path);
+    const out = flags['save-predictions'] as string | undefined;
+    const checkOut = () => out && checkOutputFile('eval', '--save-predictions', out, { inputs: [path], force: !!flags.force });
+    checkOut();
+    const normalization = flags.normalize ? parseNormalization('normalize', flags.normalize as string) : null;
     const data = flags.data as DatasetName;
-    const arch = parseArch(meta.architecture ?? '', Number(meta.classes ?? DATASETS[data].classes));
-    if (arch.classes !== DATASETS[data].classes) throw new CliError(`eval: ${path} has ${arch.classes} classes but ${data} has ${DATASETS[data].classes}`);
+    // Every tensor is checked against the architecture here, before the GPU or the dataset is touched.
+    const ckpt = await openCheckpoint(path, { model: flags.model as string | undefined });
+    if (ckpt.metadata.dataset !== undefined && ckpt.metadata.dataset !== data) ckpt.warnings.push(`metadata 'dataset' is '${ckpt.metadata.dataset}', evaluating on ${data}`);
+    for (const w of ckpt.warnings) console.error(`eval: ${path}: warning: ${w}`);
+    if (ckpt.config.classes !== DATASETS[data].classes) throw new CliError(`eval: ${path} has ${ckpt.config.classes} classes but ${data} has ${DATASETS[data].classes}`);
+    const testSize = DATASETS[data].files.filter((f) => f.split === 'test').reduce((n, f) => n + f.records, 0);
+    const offset = Number(flags.offset);
+    if (offset >= testSize) throw new CliError(`eval: --offset ${offset} is past the ${testSize} test images of ${data}`);
+    const limit = flags.limit ? Number(flags.limit) : undefined;
+
     const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
     const dir = await ensureDataset(data, { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m) });
-    const limit = flags.limit ? Number(flags.limit) : undefined;
-    const test = loadSplit(dir, data, 'test', limit);
-    const model = new WideResNet(arch);
-    await loadModel(model, path);
-    const res = await evaluateRobust(model, test, specs, Number(flags.batch), Number(flags.seed), (done, total) => {
-      if (specs.length) console.error(`eval: ${done}/${total} images`);
-    });
-    const total = DATASETS[data].files.filter((f) => f.split === 'test').reduce((n, f) => n + f.records, 0);
-    const report = {
-      checkpoint: path,
-      architecture: meta.architecture,
-      method: meta.method,
-      dataset: data,
-      examples: res.examples,
-      limited: res.examples < total,
-      clean_accuracy: res.cleanCorrect / res.examples,
-      robust_accuracy: specs.length ? res.robustCorrect / res.examples : null,
-      attacks: res.attacks.map((a) => ({ attack: a.spec.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples, ...a.spec })),
-      passes: res.passes,
-      adapter: r.gpu.name,
-      seconds: res.seconds,
-    };
-    if (flags['save-predictions']) {
-      const lines = Array.from(res.predictions.clean, (p, i) =>
-        JSON.stringify({ index: i, label: test.labels[i], clean_pred: p, ...(res.predictions.adv ? { adv_pred: res.predictions.adv[i] } : {}) }));
-      writeFileSync(flags['save-predictions'] as string, `${lines.join('\n')}\n`);
+    const test = testImages(loadSplit(dir, data, 'test', limit === undefined ? undefined : offset + limit), offset);
+    const { report, predictions } = await evaluateCheckpoint(ckpt, test, { specs, batch: Number(flags.batch), seed: Number(flags.seed), dataset: data, offset, testSize, normalization },
+      r.gpu.name, (done, total) => {
+        if (specs.length) console.error(`eval: ${done}/${total} images`);
+      });
+    shutdown();
+    // The results are printed whatever happens to the predictions file; its error, if any, comes after them.
+    let writeError: Error | null = null;
+    if (out) {
+      try {
+        checkOut();
+        await writeFileAtomic(out, `${predictions.join('\n')}\n`);
+      } catch (e) {
+        writeError = new Error(`eval: could not write --save-predictions ${out}: ${(e as Error).message}`, { cause: e });
+      }
     }
     if (flags.json) console.log(JSON.stringify(report));
     else {
-      const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-      console.log(`${path} (${meta.architecture}, ${describeRecorded(meta.method)}) on ${data} test, ${res.examples} images${report.limited ? ' (--limit)' : ''}, BN in eval mode:`);
-      console.log(`  clean accuracy   ${pct(report.clean_accuracy)}`);
-      for (const a of report.attacks) console.log(`  ${a.description}: ${pct(a.accuracy)} of ${a.examples}`);
-      if (specs.length) console.log(`  robust accuracy  ${pct(report.robust_accuracy!)} (correct clean and under every attack run on the image; eps ${fmtPixels(specs[0].eps)})`);
-      console.log(`  ${res.passes.forward} forward, ${res.passes.backwardInputOnly} input-gradient passes, ${res.seconds.toFixed(1)} s on ${r.gpu.name}`);
+      let text: string;
+      try {
+        text = formatReport(report);
+      } catch (e) {
+        console.error(`eval: could not format the report (${(e as Error).message}); the results as JSON:`);
+        text = JSON.stringify(report);
+      }
+      console.log(text);
     }
-    model.dispose();
-    shutdown();
+    if (writeError) throw writeError;
     return 0;
   },
 };

@@ -1,18 +1,19 @@
 // `advfree show`: a PNG grid for people who would rather look than read: test images, the perturbation an attack
 // found (amplified so that ±eps spans the full range, as stated in the title) and the adversarial images, each
 // labelled with the true and the predicted class.
-import { writeFileSync } from 'node:fs';
 import { PNG } from 'pngjs';
 import { init, shutdown } from '../engine/index.js';
 import { predict } from '../adversarial/attacks/index.js';
 import { uploadRange } from '../nn/data/loader.js';
 import { describeAttack, makeAttack } from '../adversarial/evaluate.js';
 import { GLYPH_H, rasterize } from '../bench/font.js';
-import { loadModel, readCheckpointMetadata } from '../nn/checkpoint.js';
+import { writeFileAtomic } from '../nn/atomic.js';
+import { loadCheckpoint, openCheckpoint } from '../nn/checkpoint-reader.js';
 import { defaultDataDir, ensureDataset, loadSplit } from '../nn/data/cifar.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { WideResNet } from '../nn/wrn.js';
 import { CliError, intFlag, type Command } from '../train/args.js';
 import { attackSpecs, EVAL_FLAGS } from './eval.js';
+import { checkInputFile, checkOutputFile } from './files.js';
 
 const CIFAR10 = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 const SCALE = 3;
@@ -25,7 +26,8 @@ export const show: Command = {
   summary: 'draw test images, an attack\'s perturbation and the adversarial images, with labels, into a PNG',
   flags: {
     checkpoint: { type: 'string', help: 'model.safetensors (required)' },
-    out: { type: 'string', help: 'PNG file to write', default: 'grid.png' },
+    out: { type: 'string', help: 'PNG file to write (a new file, unless --force)', default: 'grid.png' },
+    force: { type: 'boolean', help: 'let --out replace an existing file (never the checkpoint)' },
     count: { type: 'string', help: 'test images to show (the first N)', default: '8', check: intFlag('count', 1, 64) },
     'data-dir': { type: 'string', help: 'dataset cache folder' },
     ...EVAL_FLAGS,
@@ -34,15 +36,22 @@ export const show: Command = {
   async run(flags) {
     const path = flags.checkpoint as string | undefined;
     if (!path) throw new CliError('show: --checkpoint FILE is required');
+    checkInputFile('show', '--checkpoint', path);
     const [spec, ...more] = attackSpecs(flags);
     if (more.length) throw new CliError('show: give one --attack');
-    const meta = await readCheckpointMetadata(path);
+    const out = flags.out as string;
+    const checkOut = () => checkOutputFile('show', '--out', out, { inputs: [path], force: !!flags.force });
+    checkOut();
+    const ckpt = await openCheckpoint(path);
+    for (const w of ckpt.warnings) console.error(`show: ${path}: warning: ${w}`);
+    const meta = ckpt.metadata;
     if (meta.dataset && meta.dataset !== 'cifar10') throw new CliError(`show: ${path} was trained on ${meta.dataset}; show draws CIFAR-10`);
+    if (ckpt.config.classes !== CIFAR10.length) throw new CliError(`show: ${path} has ${ckpt.config.classes} classes; show draws CIFAR-10's ${CIFAR10.length}`);
     await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
     const n = Number(flags.count);
     const test = loadSplit(await ensureDataset('cifar10', { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m) }), 'cifar10', 'test', n);
-    const model = new WideResNet(parseArch(meta.architecture ?? ''));
-    await loadModel(model, path);
+    const model = new WideResNet(ckpt.config);
+    loadCheckpoint(model, ckpt);
     model.eval();
     const classify = (v: Parameters<typeof model.forward>[0]) => model.forward(v);
     const { images: x, labels: y } = uploadRange(test, 0, n, 'test');
@@ -96,9 +105,10 @@ export const show: Command = {
         }
       });
     }
-    writeFileSync(flags.out as string, PNG.sync.write(png));
+    checkOut();
+    await writeFileAtomic(out, PNG.sync.write(png));
     const kept = res.correct.filter(Boolean).length;
-    console.log(`${flags.out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec)}; perturbation amplified ${amplify.toFixed(1)}x`);
+    console.log(`${out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec)}; perturbation amplified ${amplify.toFixed(1)}x`);
     res.adv.dispose();
     model.dispose();
     shutdown();

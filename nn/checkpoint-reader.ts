@@ -6,31 +6,27 @@ import type { SafetensorsTensor } from './safetensors.js';
 import { archName, parseArch, type WrnConfig, type WideResNet } from './wrn.js';
 import { inferWrnConfig, wrnTensorSpecs } from './wrn-layout.js';
 
-/** advfree's method record in the metadata: JSON of { name, ...options } (RunConfig['method']). */
-export type MethodRecord = { name: string } & Record<string, number | string | boolean>;
-
 export interface OpenedCheckpoint {
   path: string;
   config: WrnConfig;
   /** Where the architecture came from. */
   architectureFrom: 'metadata' | '--model' | 'tensor shapes';
   metadata: Record<string, string>;
-  /** The metadata's method, when it is advfree's JSON record; null otherwise (see warnings). */
-  method: MethodRecord | null;
   /** Metadata that is not what advfree writes, in words; the evaluation goes on without it. */
   warnings: string[];
   tensors: Record<string, SafetensorsTensor>;
 }
 
-function parseMethod(raw: string): MethodRecord | null {
+/** Whether `raw` has the shape of advfree's method record: JSON of { name, ...options with scalar values }. */
+function isMethodRecord(raw: string): boolean {
   let m: unknown;
   try {
     m = JSON.parse(raw);
   } catch {
-    return null;
+    return false;
   }
-  if (typeof m !== 'object' || m === null || Array.isArray(m) || typeof (m as { name?: unknown }).name !== 'string') return null;
-  return Object.values(m).every((v) => ['number', 'string', 'boolean'].includes(typeof v)) ? (m as MethodRecord) : null;
+  if (typeof m !== 'object' || m === null || Array.isArray(m) || typeof (m as { name?: unknown }).name !== 'string') return false;
+  return Object.values(m).every((v) => ['number', 'string', 'boolean'].includes(typeof v));
 }
 
 /** What a state_dict converted from another code base may still carry, and how to drop it (README). */
@@ -83,14 +79,13 @@ export async function openCheckpoint(path: string, opts: { model?: string; flag?
   const hint = architectureFrom === 'metadata' ? ` (the architecture its metadata records)` : architectureFrom === '--model' ? ` (given by ${flag})` : ' (inferred from its tensor shapes)';
   checkTensorSet(path, `${archName(config)} with ${config.classes} classes`, tensors, wrnTensorSpecs(config), hint + conversionHint(tensors), optionalCounter);
 
-  const method = metadata.method === undefined ? null : parseMethod(metadata.method);
-  if (metadata.method !== undefined && !method) {
+  if (metadata.method !== undefined && !isMethodRecord(metadata.method)) {
     warnings.push(`metadata 'method' is ${JSON.stringify(metadata.method)}, not advfree's method record (JSON with a name); reported as given`);
   }
   if (metadata.classes !== undefined && Number(metadata.classes) !== config.classes) {
     warnings.push(`metadata 'classes' is ${JSON.stringify(metadata.classes)}, but fc has ${config.classes} rows; using ${config.classes}`);
   }
-  return { path, config, architectureFrom, metadata, method, warnings, tensors };
+  return { path, config, architectureFrom, metadata, warnings, tensors };
 }
 
 /** Loads an opened checkpoint's tensors into a model built from its config. */
