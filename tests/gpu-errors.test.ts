@@ -6,6 +6,8 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { icdOverride, init, NoAdapterError } from '../engine/index.js';
+import { BufferPool } from '../engine/pool.js';
+import { assertThrows } from './helpers.js';
 
 const CHILD = process.env.ADVFREE_GPU_CHILD;
 
@@ -53,6 +55,32 @@ t('no adapter: an overridden Vulkan driver list is named instead of the advice t
   assert.is(r.status, 3, r.stderr);
   assert.is(r.stdout, '');
   assert.match(r.stderr, /advfree: no WebGPU adapter \(.*\)\. VK_ICD_FILENAMES=\/nonexistent\/advfree-icd\.json names a file that does not exist/);
+});
+
+t('the buffer pool: out-of-memory reported with the sizes and limits; over the limits refused before createBuffer', async () => {
+  // A stand-in device whose second allocation runs out of memory (lavapipe would need all of the host's memory).
+  const scopes: string[] = [];
+  const created: number[] = [];
+  let pops = 0;
+  const device = {
+    limits: { maxStorageBufferBindingSize: 1_000_000, maxBufferSize: 4_194_304 },
+    pushErrorScope: (filter: string) => scopes.push(filter),
+    createBuffer: (d: { size: number }) => (created.push(d.size), { size: d.size }),
+    popErrorScope: async () => (pops++ === 1 ? { message: 'Out of memory' } : null),
+  };
+  const reported: Error[] = [];
+  const pool = new BufferPool(device as unknown as GPUDevice, (e) => reported.push(e));
+  pool.acquire(1000, 'a');
+  pool.acquire(300_000, 'b');
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(scopes, ['out-of-memory', 'out-of-memory']);
+  assert.equal(reported.map((e) => e.message), [
+    "advfree: out of GPU memory creating a 327680-byte buffer for 'b' with 1024 bytes of buffers already allocated (the adapter's maxStorageBufferBindingSize is 1000000 bytes, maxBufferSize 4194304 bytes): Out of memory",
+  ]);
+  assertThrows(() => pool.acquire(1_000_004, 'c'), /^advfree: tensor 'c' needs 1000004 bytes, more than one GPU buffer can hold \(the adapter's maxStorageBufferBindingSize is 1000000 bytes, maxBufferSize 4194304 bytes\); a smaller batch \(--batch\) or model would fit$/);
+  // 950,000 bytes fit, but their size class (1,048,576) would not: the buffer is the limit itself.
+  assert.is(pool.acquire(950_000, 'd').size, 1_000_000);
+  assert.equal(created, [1024, 327680, 1_000_000]);
 });
 
 if (CHILD) await child(CHILD);
