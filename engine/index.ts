@@ -3,7 +3,8 @@ export { Gpu, icdOverride, NoAdapterError, type AdapterDescription, type GpuOpti
 export type { Runtime, RuntimeOptions, DispatchCounters } from './runtime.js';
 export { Tensor, tensor, empty, numel, memory, type DType, type Shape, type HostArray } from './tensor.js';
 export { tidy, keep } from './scope.js';
-export { valueAndGrads, record, onBackward, type BackwardFn, type BackwardListener } from './tape.js';
+export { valueAndGrads, onBackward, type GradOptions, type BackwardListener } from './autodiff.js';
+export { record, type BackwardFn } from './record.js';
 export { ShapeError } from './check.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';

@@ -1,5 +1,5 @@
-// Deterministic release of GPU memory: every tensor created inside `tidy(fn)` is disposed when fn returns,
-// except the tensors it returns (which move to the enclosing scope) and those passed to `keep()`.
+// Deterministic release of GPU memory: every tensor created inside `tidy(fn)` is disposed when fn returns (or
+// throws), except the tensors it returns (which move to the enclosing scope) and those passed to `keep()`.
 import type { Tensor } from './tensor.js';
 
 const stack: Set<Tensor>[] = [];
@@ -34,6 +34,10 @@ export function tidy<T>(fn: () => T): T {
   let result: T;
   try {
     result = fn();
+  } catch (e) {
+    // Nothing fn made can be returned any more: free it all, then let the error through.
+    for (const t of scope) t.dispose();
+    throw e;
   } finally {
     stack.pop();
   }

@@ -239,7 +239,7 @@ t('backward dispatches only what the requested gradients need, and frees its tem
   const run = (training: boolean, wrt: Tensor[]) => {
     const before = rt().pool.stats().bytesInUse;
     rt().resetCounters();
-    const { value, grads } = valueAndGrads(() => batchNorm(x, g, b, st, { training, relu: true }), wrt, seed);
+    const { value, grads } = valueAndGrads(() => batchNorm(x, g, b, st, { training, relu: true }), wrt, { seed });
     for (const t of [value, ...grads]) t.dispose();
     rt().flush(); // releases reach the pool's free lists only after a submit
     assert.is(rt().pool.stats().bytesInUse, before, 'no tensor outlives valueAndGrads');
@@ -274,7 +274,7 @@ t('eval backward uses the statistics of its forward, even if a later call update
       batchNorm(gpu(randn(size, 406), s.shape), gpu(gamma, [s.c]), gpu(beta, [s.c]), st, { training: true });
       return y;
     };
-    return valueAndGrads(f, [xt], gpu(dyv, s.shape, 'dy')).grads;
+    return valueAndGrads(f, [xt], { seed: gpu(dyv, s.shape, 'dy') }).grads;
   });
   const expected = dyv.map((d, i) => {
     const k = Math.floor(i / s.hw) % s.c;

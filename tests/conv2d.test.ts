@@ -116,7 +116,7 @@ async function checkLarge(c: Case, seed: number): Promise<void> {
   const b = gpu(bs, [c.Cout], 'b');
   const seedT = gpu(dys, [c.N, c.Cout, OH, OW], 'dy');
   const wrt = c.bias ? [x, w, b] : [x, w];
-  const { value, grads } = valueAndGrads(() => conv2d(x, w, { stride: c.stride, padding: c.pad, bias: c.bias ? b : undefined }), wrt, seedT);
+  const { value, grads } = valueAndGrads(() => conv2d(x, w, { stride: c.stride, padding: c.pad, bias: c.bias ? b : undefined }), wrt, { seed: seedT });
   const ref = convGradRef(c, xs, ws, dys);
   const what = describe(c);
   assertClose(await value.data(), convRef(c, xs, ws, c.bias ? bs : undefined), `${what}: forward`);
@@ -138,7 +138,7 @@ t('only the requested gradients are computed', () => {
   const w = gpu(randn(4 * 3 * 3 * 3, 2), [4, 3, 3, 3], 'w');
   const count = (wrt: Tensor[]) => {
     const before = rt().counters().byFamily;
-    tidy(() => valueAndGrads(() => conv2d(x, w, { padding: 1 }), wrt, gpu(new Float64Array(2 * 4 * 6 * 6), [2, 4, 6, 6])));
+    tidy(() => valueAndGrads(() => conv2d(x, w, { padding: 1 }), wrt, { seed: gpu(new Float64Array(2 * 4 * 6 * 6), [2, 4, 6, 6]) }));
     const after = rt().counters().byFamily;
     return {
       dx: (after['conv-input-grad'] ?? 0) - (before['conv-input-grad'] ?? 0),

@@ -101,7 +101,7 @@ export async function checkGradients(c: GradCase): Promise<void> {
     const probe = c.gpu(ts);
     outShape.push(...probe.shape);
     const seed = gpu(r, outShape, 'seed');
-    return valueAndGrads(() => c.gpu(ts), wrt.map((i) => ts[i]), seed);
+    return valueAndGrads(() => c.gpu(ts), wrt.map((i) => ts[i]), { seed });
   });
   const rtol = c.rtol ?? 1e-3;
   const atol = c.atol ?? 1e-4;

@@ -157,7 +157,7 @@ t('marginLoss breaks ties for the runner-up at the lowest index', async () => {
   const logits = gpu(z, [3, 4], 'logits');
   const labels = labelsTensor(y);
   const seed = gpu([1, 1, 1], [3], 'seed');
-  const { value, grads } = valueAndGrads(() => marginLoss(logits, labels), [logits], seed);
+  const { value, grads } = valueAndGrads(() => marginLoss(logits, labels), [logits], { seed });
   assertClose(await value.data(), [2, 0, 0], 'margins', 0, 0);
   // Row 0: the runner-up is j=1 (not 2); row 1: j=0; row 2: j=1 (not 2).
   assertClose(await grads[0].data(), [-1, 1, 0, 0, /**/ 1, -1, 0, 0, /**/ 0, 1, 0, -1], 'gradient', 0, 0);
@@ -212,7 +212,7 @@ t('a GPU-side label outside [0, K) makes its row NaN (and wrong), the other rows
   const seed = gpu([1, 1, 1], [3], 'seed');
   const ref = ceRows(z, Int32Array.of(0, 0, 1), 4);
   for (const f of [(x: Tensor) => softmaxCrossEntropy(x, labels, { reduction: 'none' }), (x: Tensor) => marginLoss(x, labels)]) {
-    const { value, grads } = valueAndGrads(() => f(logits), [logits], seed);
+    const { value, grads } = valueAndGrads(() => f(logits), [logits], { seed });
     const v = await value.data();
     const g = await grads[0].data();
     assert.ok(Number.isNaN(v[1]) && Number.isFinite(v[0]) && Number.isFinite(v[2]), `losses ${v}`);

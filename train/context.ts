@@ -29,7 +29,7 @@ export function stepContext(p: ContextParts): StepContext {
     batch: p.batch,
     weights,
     // The meter counts this backward pass through the engine's listener, like any other.
-    grad: (f, wrt, seed) => valueAndGrads(f, wrt, seed),
+    grad: (f, wrt, seed) => valueAndGrads(f, wrt, { seed }),
     sgdStep,
     update: (lossFn, y, leaves = []) =>
       tidy(() => {

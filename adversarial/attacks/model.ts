@@ -33,7 +33,7 @@ export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, los
       const logits = classify(xAdv);
       if (predict) pred = keep(argmax(logits));
       return rowLoss(logits, y, loss);
-    }, [xAdv, ...alsoDifferentiate], seed);
+    }, [xAdv, ...alsoDifferentiate], { seed });
     return { loss: value, grad: grads[0] };
   });
   passes.forward++;

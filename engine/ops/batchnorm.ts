@@ -4,7 +4,7 @@ import src from '../../shaders/batchnorm.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
 import { cdiv, grid, kernel, type KernelSpec } from '../kernel.js';
-import { record } from '../tape.js';
+import { record } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
 
 const PARAMS = ['n:u32', 'c:u32', 'hw:u32', 'eps:f32', 'momentum:f32'] as const;

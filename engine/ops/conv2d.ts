@@ -7,7 +7,7 @@ import reduceSrc from '../../shaders/conv2d_reduce.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, checkRank, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
-import { record } from '../tape.js';
+import { record } from '../record.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
 
 const CONV = kernel({

@@ -5,7 +5,7 @@ import fillSrc from '../../shaders/fill.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, checkSameShape, fail } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
-import { record } from '../tape.js';
+import { record } from '../record.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
 
 const UNARY = kernel({ name: 'unary', family: 'elementwise', source: unarySrc, params: ['n:u32', 'a:f32', 'b:f32'] });

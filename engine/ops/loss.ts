@@ -4,7 +4,7 @@ import xentSrc from '../../shaders/xent.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, checkRank, fail } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
-import { record } from '../tape.js';
+import { record } from '../record.js';
 import { empty, Tensor } from '../tensor.js';
 import { reduceRows } from './reduce.js';
 

@@ -4,7 +4,7 @@ import src from '../../shaders/matmul.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail, fmt } from '../check.js';
 import { cdiv, kernel, MAX_GROUPS_PER_DIM, type KernelFamily } from '../kernel.js';
-import { record } from '../tape.js';
+import { record } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
 import { reduceRows } from './reduce.js';
 

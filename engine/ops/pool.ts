@@ -3,7 +3,7 @@ import src from '../../shaders/avgpool.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
-import { record } from '../tape.js';
+import { record } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
 
 const PARAMS = ['planes:u32', 'hw:u32'] as const;

@@ -4,7 +4,7 @@ import reduceSrc from '../../shaders/reduce.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
 import { cdiv, grid, kernel, type KernelFamily } from '../kernel.js';
-import { record } from '../tape.js';
+import { record } from '../record.js';
 import { empty, numel, type Shape, type Tensor } from '../tensor.js';
 
 const PARAMS = ['rows:u32', 'cols:u32', 'colBlocks:u32', 'chunks:u32', 'scale:f32'] as const;

@@ -1,0 +1,109 @@
+// Reverse-mode differentiation, above the ops (engine/record.ts holds the recording they call). While
+// `valueAndGrads` runs its function, every op whose inputs depend on a requested leaf records a node on the
+// tape. The backward pass walks the nodes in reverse recording order, which is a reverse topological order,
+// accumulating gradients per tensor, so shared subgraphs (residual connections) cost linear time. Each node
+// learns which of its inputs need a gradient, so kernels whose results nobody asked for are never dispatched.
+//
+// Gradients of gradients: with `createGraph`, the backward pass itself runs while the enclosing tapes record,
+// and every backward closure is built from recorded ops, so the gradients returned are differentiable tensors
+// of the enclosing valueAndGrads (double backpropagation: input-gradient penalties, GradAlign, Hessian-vector
+// products).
+import { checkSameShape, fail } from './check.js';
+import { tidy } from './scope.js';
+import type { Tensor } from './tensor.js';
+import { Tape, taping, untaped, withTape } from './record.js';
+import { add, fill, scale } from './ops/elementwise.js';
+
+export interface GradOptions {
+  /**
+   * A cotangent of f's output shape, owned by the caller (the tape works on a copy): f may then return any
+   * shape, and the result is the vector-Jacobian product seed·∂f/∂wrt.
+   */
+  seed?: Tensor;
+  /**
+   * Record the backward pass on the enclosing tapes, so the gradients can be differentiated again by the
+   * valueAndGrads whose function this call runs in. Every tensor of this call (saved activations, backward
+   * intermediates) then lives in the enclosing scope, since the enclosing tape's closures may read any of them.
+   */
+  createGraph?: boolean;
+}
+
+/** Called at every backward pass with the tensors it differentiates (the training layer's pass meter). */
+export type BackwardListener = (wrt: readonly Tensor[]) => void;
+const listeners = new Set<BackwardListener>();
+
+/** Registers a listener of backward passes; returns its removal. */
+export function onBackward(listener: BackwardListener): () => void {
+  listeners.add(listener);
+  return () => void listeners.delete(listener);
+}
+
+/**
+ * Runs `f` and backpropagates its scalar result into each tensor of `wrt` (weights, the input batch, or any
+ * subset); a leaf the result does not depend on gets zeros. Only the kernels needed for those gradients run.
+ * At the top level every intermediate tensor, including the saved activations, is disposed on return and the
+ * caller owns `value` and `grads`. Inside another valueAndGrads's function, the forward's tensors stay in the
+ * enclosing scope (the outer tape may need them) and the gradients are constants of the outer tape, unless
+ * `createGraph` asks for them to be differentiable.
+ */
+export function valueAndGrads(f: () => Tensor, wrt: readonly Tensor[], opts: GradOptions = {}): { value: Tensor; grads: Tensor[] } {
+  const op = 'valueAndGrads';
+  const { seed, createGraph = false } = opts;
+  const nested = taping();
+  if (createGraph && !nested) {
+    fail(op, 'createGraph records the gradients on an enclosing tape: call it inside the function given to an outer valueAndGrads, which differentiates them');
+  }
+  const run = () => {
+    const tape = new Tape(wrt);
+    const value = withTape(tape, f);
+    if (seed) checkSameShape(op, value, seed);
+    else if (value.size !== 1) fail(op, `f must return a scalar (or pass a seed), got ${value.describe()}`);
+    for (const l of listeners) l(wrt);
+    // The tape frees its cotangents as it goes, so it starts from a copy of the caller's seed.
+    const pass = () => backprop(tape, value, seed ? scale(seed, 1) : fill(value.shape, 1, 'dloss'), !createGraph);
+    return { value, grads: createGraph ? pass() : untaped(() => tidy(pass)) };
+  };
+  return nested ? run() : tidy(run);
+}
+
+/**
+ * The gradients of the tape's leaves given the cotangent `dloss` of `loss`. With `free`, each cotangent is
+ * disposed once every node that reads it has run; without (create-graph), recorded closures may still read
+ * them, so they are left to the scope.
+ */
+function backprop(tape: Tape, loss: Tensor, dloss: Tensor, free: boolean): Tensor[] {
+  const grads = new Map<number, Tensor>();
+  const refs = new Map<Tensor, number>();
+  const hold = (t: Tensor) => refs.set(t, (refs.get(t) ?? 0) + 1);
+  const release = (t: Tensor) => {
+    const n = refs.get(t)! - 1;
+    refs.set(t, n);
+    if (n === 0 && free) t.dispose();
+  };
+  grads.set(loss.id, dloss);
+  hold(dloss);
+  for (let k = tape.nodes.length - 1; k >= 0; k--) {
+    const node = tape.nodes[k];
+    const dy = grads.get(node.output.id);
+    if (!dy) continue; // the output does not reach the loss
+    grads.delete(node.output.id);
+    const results = node.backward(dy, node.needs);
+    node.inputs.forEach((x, i) => {
+      const g = results[i];
+      if (!node.needs[i] || !g) return;
+      hold(g);
+      const prev = grads.get(x.id);
+      if (prev) {
+        const sum = add(prev, g);
+        hold(sum);
+        release(prev);
+        release(g);
+        grads.set(x.id, sum);
+      } else {
+        grads.set(x.id, g);
+      }
+    });
+    release(dy);
+  }
+  return tape.leaves.map((leaf) => grads.get(leaf.id) ?? fill(leaf.shape, 0, `d${leaf.name}`));
+}
