@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { batchNorm, fill, rt, scale, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, gpu, randn, randu, ready } from './helpers.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready, type GradCase } from './helpers.js';
 
 const t = suite('batchnorm');
 t.before(ready);
@@ -199,9 +199,12 @@ t('eval forward uses the running statistics and leaves them unchanged', async ()
 
 const GRAD_SHAPES = [shape(2, 3, 4, 5), shape(1, 3, 3, 3), shape(5, 2, 1, 1), shape(6, 5)];
 
-t('backward: x, gamma and beta against finite differences, training and eval, with and without ReLU', async () => {
-  let seed = 200;
-  for (const s of GRAD_SHAPES) {
+/**
+ * Runs `check` (first or second order) on batch norm for each shape, in training and eval mode, with and
+ * without the fused ReLU, with random inputs (beta keeps the ReLU's kink out of reach).
+ */
+async function eachGradCase(shapes: Shape4[], seed: number, check: (c: GradCase) => Promise<void>): Promise<void> {
+  for (const s of shapes) {
     for (const training of [true, false]) {
       for (const relu of [false, true]) {
         const size = s.n * s.c * s.hw;
@@ -212,7 +215,7 @@ t('backward: x, gamma and beta against finite differences, training and eval, wi
         const running = { mean: rm, variance: rv };
         const beta = relu ? safeBeta(x, gamma, s, training ? undefined : running) : randn(s.c, seed++, 0.5);
         try {
-          await checkGradients({
+          await check({
             gpu: ([xt, g, b]) => batchNorm(xt, g, b, state(rm, rv, s.c), { training, relu }),
             cpu: ([xv, g, b]) => bnRef(xv, g, b, rm, rv, s.n, s.c, s.hw, { training, relu }).y,
             inputs: [
@@ -227,6 +230,14 @@ t('backward: x, gamma and beta against finite differences, training and eval, wi
       }
     }
   }
+}
+
+t('backward: x, gamma and beta against finite differences, training and eval, with and without ReLU', async () => {
+  await eachGradCase(GRAD_SHAPES, 200, checkGradients);
+});
+
+t('second order: x, gamma and beta through the differentiable backward, training and eval, with and without ReLU', async () => {
+  await eachGradCase([shape(2, 3, 2, 3), shape(5, 2)], 400, checkSecondOrder);
 });
 
 t('backward dispatches only what the requested gradients need, and frees its temporaries', async () => {

@@ -5,11 +5,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  add, batchNorm, conv2d, globalAvgPool, keep, linear, memory, rt, sgdStep, softmaxCrossEntropy, tensor, tidy,
-  valueAndGrads, zeros, type Tensor,
+  add, affine, batchNorm, conv2d, globalAvgPool, keep, linear, memory, mul, rt, sgdStep, softmaxCrossEntropy, sum, tensor,
+  tidy, valueAndGrads, zeros, type Tensor,
 } from '../engine/index.js';
 import * as ref from './reference.js';
-import { assertThrows, checkGradients, gpu, randn, randu, ready } from './helpers.js';
+import { assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('composite');
 t.before(ready);
@@ -30,7 +30,9 @@ const SHAPES = {
 };
 const NAMES = Object.keys(SHAPES) as (keyof typeof SHAPES)[];
 
-function net([x, w1, gamma, beta, w2, fcW, fcB]: Tensor[], labels: Tensor, state: { runningMean: Tensor; runningVar: Tensor }): Tensor {
+type State = { runningMean: Tensor; runningVar: Tensor };
+
+function net([x, w1, gamma, beta, w2, fcW, fcB]: Tensor[], labels: Tensor, state: State): Tensor {
   const a = batchNorm(conv2d(x, w1, { padding: 1 }), gamma, beta, state, { training: true, relu: true });
   const h = add(a, conv2d(a, w2, { padding: 1 }));
   return softmaxCrossEntropy(linear(globalAvgPool(h), fcW, fcB), labels);
@@ -43,10 +45,10 @@ function netRef([x, w1, gamma, beta, w2, fcW, fcB]: Float64Array[]): Float64Arra
   return Float64Array.of(ref.mean(ref.crossEntropy(logits, LABELS, N, K)));
 }
 
-function inputs() {
+function inputs(seed = 50) {
   return NAMES.map((name, i) => {
     const n = SHAPES[name].reduce((a, b) => a * b, 1);
-    const data = name === 'gamma' ? randu(n, 50 + i, 0.5, 1.5) : name === 'x' ? randu(n, 50 + i) : randn(n, 50 + i, 0.5);
+    const data = name === 'gamma' ? randu(n, seed + i, 0.5, 1.5) : name === 'x' ? randu(n, seed + i) : randn(n, seed + i, 0.5);
     return { data, shape: SHAPES[name], name };
   });
 }
@@ -58,6 +60,24 @@ t('input and weight gradients of the composite net match finite differences', as
     gpu: (ts) => net(ts, labels, state),
     cpu: netRef,
     inputs: inputs(),
+    rtol: 2e-3,
+    atol: 2e-4,
+  });
+});
+
+t('second order: Hessian-vector products of the composite net match finite differences of its gradients', async () => {
+  const labels = tensor(LABELS, [N], { name: 'labels' });
+  const state = { runningMean: zeros([F]), runningVar: zeros([F]) };
+  // The mixed second differences divide by h² = 1e-8: a ReLU pre-activation within ~1e-3 of its kink would turn
+  // the reference into noise of order (gradient jump)/h. These inputs keep every one at least 0.01 away.
+  const data = inputs(51);
+  const [x, w1, gamma, beta] = data.map((d) => d.data);
+  const pre = ref.batchNormTrain(ref.conv2d(x, w1, conv1), gamma, beta, N, F, H * W).y;
+  assert.ok(pre.every((z) => Math.abs(z) > 0.01), 'test inputs keep the ReLU pre-activations away from the kink');
+  await checkSecondOrder({
+    gpu: (ts) => net(ts, labels, state),
+    cpu: netRef,
+    inputs: data,
     rtol: 2e-3,
     atol: 2e-4,
   });
@@ -80,7 +100,8 @@ t('an input-only backward dispatches no weight-gradient kernel', async () => {
   assert.ok((inputOnly['conv-input-grad'] ?? 0) >= 2, 'the input gradient still flows through both convs');
 });
 
-t('a loop of training steps holds memory constant', async () => {
+/** Trains the net's weights on `objective` with SGD: after warm-up, memory stays constant and the objective falls. */
+async function assertStepsHoldMemory(objective: (ts: Tensor[], labels: Tensor, state: State) => Tensor, lr: number): Promise<void> {
   const ts = inputs().map((i) => keep(gpu(i.data, i.shape, i.name)));
   const labels = keep(tensor(LABELS, [N], { name: 'labels' }));
   const state = { runningMean: keep(zeros([F])), runningVar: keep(zeros([F])) };
@@ -88,8 +109,8 @@ t('a loop of training steps holds memory constant', async () => {
   const momenta = params.map((p) => keep(zeros(p.shape)));
   const step = () =>
     tidy(() => {
-      const { value, grads } = valueAndGrads(() => net(ts, labels, state), ts);
-      params.forEach((p, i) => sgdStep(p, grads[i + 1], momenta[i], { lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 5e-4 }));
+      const { value, grads } = valueAndGrads(() => objective(ts, labels, state), ts);
+      params.forEach((p, i) => sgdStep(p, grads[i + 1], momenta[i], { lr, momentum: 0.9, nesterov: false, weightDecay: 5e-4 }));
       return value;
     });
   const losses: number[] = [];
@@ -108,6 +129,19 @@ t('a loop of training steps holds memory constant', async () => {
   assert.is(after.bytesInUse, before.bytesInUse, 'bytes in use');
   assert.is(after.bytesPooled, before.bytesPooled, 'no new pool buffers after warm-up');
   assert.ok(losses.at(-1)! < losses[0], `SGD lowers the loss: ${losses.map((l) => l.toFixed(4)).join(' ')}`);
+  for (const t of [...ts, labels, state.runningMean, state.runningVar, ...momenta]) t.dispose();
+}
+
+t('a loop of training steps holds memory constant', async () => {
+  await assertStepsHoldMemory(net, 0.1);
+});
+
+t('a loop of double-backward steps (loss + input-gradient penalty) holds memory constant', async () => {
+  // Drucker and LeCun's double backpropagation: L + 0.5·|∂L/∂x|², differentiated in the weights.
+  await assertStepsHoldMemory((ts, labels, state) => {
+    const inner = valueAndGrads(() => net(ts, labels, state), [ts[0]], { createGraph: true });
+    return add(inner.value, affine(sum(mul(inner.grads[0], inner.grads[0])), 0.5, 0));
+  }, 0.05);
 });
 
 t('bad inputs give errors naming the op and the shapes', async () => {

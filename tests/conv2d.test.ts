@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { conv2d, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, gpu, randn, ready } from './helpers.js';
+import { conv2d, conv2dInputGrad, conv2dWeightGrad, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, ready } from './helpers.js';
 
 const t = suite('conv2d');
 t.before(ready);
@@ -102,6 +102,42 @@ t('forward and gradients match float64 on small shapes', async () => {
     { N: 2, C: 3, H: 10, W: 11, Cout: 2, kH: 3, kW: 3, stride: 3, pad: 1 },
   ];
   for (const [i, c] of cases.entries()) await checkCase(c, 10 * i + 1);
+});
+
+t('second order: conv2d, conv2dInputGrad and conv2dWeightGrad, each differentiated through its recorded backward', async () => {
+  const cases: Case[] = [
+    { N: 2, C: 3, H: 5, W: 5, Cout: 4, kH: 3, kW: 3, stride: 1, pad: 1, bias: true },
+    { N: 1, C: 2, H: 7, W: 6, Cout: 3, kH: 3, kW: 3, stride: 2, pad: 1 },
+    { N: 2, C: 3, H: 4, W: 5, Cout: 2, kH: 1, kW: 1, stride: 2, pad: 0, bias: true },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const [OH, OW] = outSize(c);
+    const seed = 70 + 10 * i;
+    const xShape = [c.N, c.C, c.H, c.W];
+    const wShape = [c.Cout, c.C, c.kH, c.kW];
+    const dyShape = [c.N, c.Cout, OH, OW];
+    const x = { data: randn(c.N * c.C * c.H * c.W, seed), shape: xShape, name: 'x' };
+    const w = { data: randn(c.Cout * c.C * c.kH * c.kW, seed + 1, 0.5), shape: wShape, name: 'w' };
+    const dy = { data: randn(c.N * c.Cout * OH * OW, seed + 2), shape: dyShape, name: 'dy' };
+    const geometry = { stride: c.stride, padding: c.pad };
+    try {
+      const inputs = c.bias ? [x, w, { data: randn(c.Cout, seed + 3), shape: [c.Cout], name: 'b' }] : [x, w];
+      await checkSecondOrder({ gpu: ([xt, wt, b]) => conv2d(xt, wt, { ...geometry, bias: b }), cpu: ([xv, wv, b]) => convRef(c, xv, wv, b), inputs });
+      await checkSecondOrder({
+        gpu: ([d, wt]) => conv2dInputGrad(d, wt, xShape, geometry),
+        cpu: ([d, wv]) => convGradRef(c, new Float64Array(x.data.length), wv, d).dx,
+        inputs: [dy, w],
+      });
+      await checkSecondOrder({
+        gpu: ([d, xt]) => conv2dWeightGrad(d, xt, wShape, geometry),
+        cpu: ([d, xv]) => convGradRef(c, xv, new Float64Array(w.data.length), d).dw,
+        inputs: [dy, x],
+      });
+    } catch (e) {
+      (e as Error).message = `${describe(c)}: ${(e as Error).message}`;
+      throw e;
+    }
+  }
 });
 
 /** Runs forward and backward of one case with a cotangent seed and compares against the analytic reference. */

@@ -1,10 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { add, affine, clamp, mul, relu, sign, signStep, sub, fill, randomUniform, randomNormal, tidy, rt } from '../engine/index.js';
-import { assertClose, checkGradients, gpu, randn, randu, ready } from './helpers.js';
+import { add, affine, axpby, clamp, mul, relu, reshape, sign, signStep, sub, fill, randomUniform, randomNormal, tidy, rt, type Tensor } from '../engine/index.js';
+import { assertClose, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('elementwise');
 t.before(ready);
+
+type GradOp = (ts: Tensor[]) => Tensor;
 
 const n = 1000 + 37; // not a multiple of the workgroup size
 const xs = randn(n, 1);
@@ -86,6 +88,29 @@ t('backward of the differentiable elementwise ops', async () => {
     cpu: ([x]) => x.map((v) => v * v + v),
     inputs: [{ data: randu(m, 5, -1, 1), shape: [m] }],
   });
+});
+
+t('second order: Hessian-vector products and JVPs of the elementwise ops (each in a product, so curvature flows through its backward)', async () => {
+  const m = 53;
+  const away = (v: number, k: number) => (Math.abs(v - k) < 0.05 ? k + 0.1 : v);
+  const a = randn(m, 13);
+  const two = (x: Float64Array) => [{ data: x, shape: [m], name: 'x' }, { data: randn(m, 14), shape: [m], name: 'y' }];
+  const cases: { what: string; gpu: GradOp; cpu: (x: number, y: number) => number; x?: Float64Array }[] = [
+    { what: 'mul', gpu: ([x, y]) => mul(x, y), cpu: (x, y) => x * y },
+    { what: 'shared subgraph x·x + x', gpu: ([x]) => add(mul(x, x), x), cpu: (x) => x * x + x },
+    { what: 'relu', gpu: ([x, y]) => mul(relu(x), y), cpu: (x, y) => Math.max(x, 0) * y, x: a.map((v) => away(v, 0)) },
+    { what: 'clamp', gpu: ([x, y]) => mul(clamp(x, -0.5, 0.5), y), cpu: (x, y) => Math.min(Math.max(x, -0.5), 0.5) * y, x: a.map((v) => away(away(v, -0.5), 0.5)) },
+    { what: 'axpby, affine, sub', gpu: ([x, y]) => mul(affine(axpby(0.7, x, -1.3, y), -2, 1), sub(x, y)), cpu: (x, y) => (-2 * (0.7 * x - 1.3 * y) + 1) * (x - y) },
+    { what: 'reshape', gpu: ([x, y]) => mul(reshape(x, [1, m]), reshape(y, [1, m])), cpu: (x, y) => x * y },
+  ];
+  for (const c of cases) {
+    const inputs = two(c.x ?? a);
+    try {
+      await checkSecondOrder({ gpu: c.gpu, cpu: ([x, y]) => x.map((v, i) => c.cpu(v, y[i])), inputs });
+    } catch (e) {
+      throw new Error(`${c.what}: ${(e as Error).message}`);
+    }
+  }
 });
 
 t.run();

@@ -129,3 +129,70 @@ export async function checkGradients(c: GradCase): Promise<void> {
   }
   for (const t of [value, ...grads, ...ts]) t.dispose();
 }
+
+/**
+ * Checks second derivatives through create-graph gradients. With a random cotangent r and random directions
+ * v_k for the differentiated inputs, φ = Σ_k <v_k, ∂<r, f>/∂x_k> is built on the GPU from gradients recorded
+ * on an outer tape (double backpropagation), which then gives
+ *   ∂φ/∂x_j = Σ_k H_jk·v_k   (Hessian-vector products of <r, f>), and  ∂φ/∂r = Σ_k J_k·v_k  (a JVP: the
+ *   derivative of each backward with respect to its incoming gradient).
+ * The references are central differences of the float64 reference along v: the JVP as (f(x + hv) - f(x - hv))/2h,
+ * the HVP as the mixed second difference of <r, f> with steps h along v and h along each coordinate. In float64
+ * with h = 1e-4 both truncation (h²·f'''' ≈ 1e-8) and rounding (1e-16·|f|/h² ≈ 1e-8) stay far below the fp32
+ * error of the GPU side. That error: the double backward chains about three times the forward's ops, each
+ * rounding sums of at most a few hundred terms with unit roundoff 6e-8, so an element is off by well under
+ * 1e-5 of the magnitudes it sums; the defaults rtol 1e-3 and atol 1e-4 (as in checkGradients) leave a wide
+ * margin, the atol covering elements whose exact value cancels to about 0 (zero curvature of linear ops).
+ * Inputs must keep every kink (ReLU, clamp, max) beyond the steps: the mixed difference of a kink is of order
+ * (gradient jump)/h.
+ */
+export async function checkSecondOrder(c: GradCase): Promise<void> {
+  const { add, mul, sum, tidy, valueAndGrads } = await import('../engine/index.js');
+  const wrt = c.wrt ?? c.inputs.map((_, i) => i);
+  const xs = c.inputs.map((inp) => Float64Array.from(inp.data));
+  const r = randn(c.cpu(xs).length, c.seed ?? 99);
+  const vs = wrt.map((k, j) => randn(xs[k].length, 300 + j));
+  const ts = c.inputs.map((inp, i) => gpu(inp.data, inp.shape, inp.name ?? `x${i}`));
+  const grads = tidy(() => {
+    const outShape = c.gpu(ts).shape;
+    const rt = gpu(r, [...outShape], 'r');
+    const vt = vs.map((v, j) => gpu(v, c.inputs[wrt[j]].shape, `v${j}`));
+    const phi = () => {
+      const inner = valueAndGrads(() => c.gpu(ts), wrt.map((i) => ts[i]), { seed: rt, createGraph: true });
+      return inner.grads.map((g, j) => sum(mul(g, vt[j]))).reduce((a, b) => add(a, b));
+    };
+    return valueAndGrads(phi, [...wrt.map((i) => ts[i]), rt]).grads;
+  });
+  const h = c.h ?? 1e-4;
+  const rtol = c.rtol ?? 1e-3;
+  const atol = c.atol ?? 1e-4;
+  // Shifts every differentiated input by t·v, runs fn, and undoes the shift.
+  const along = <T>(t: number, fn: () => T): T => {
+    wrt.forEach((k, j) => xs[k].forEach((_, i) => (xs[k][i] += t * vs[j][i])));
+    const out = fn();
+    wrt.forEach((k, j) => xs[k].forEach((_, i) => (xs[k][i] -= t * vs[j][i])));
+    return out;
+  };
+  const up = along(h, () => c.cpu(xs));
+  const down = along(-h, () => c.cpu(xs));
+  assertClose(await grads[wrt.length].data(), up.map((u, i) => (u - down[i]) / (2 * h)), 'JVP (derivative in the cotangent)', rtol, atol);
+  const dot = () => c.cpu(xs).reduce((s, y, i) => s + y * r[i], 0);
+  for (let k = 0; k < wrt.length; k++) {
+    const x = xs[wrt[k]];
+    const fd = Float64Array.from(x, (_, i) => {
+      const diff = (t: number) =>
+        along(t, () => {
+          const v = x[i];
+          x[i] = v + h;
+          const a = dot();
+          x[i] = v - h;
+          const b = dot();
+          x[i] = v;
+          return a - b;
+        });
+      return (diff(h) - diff(-h)) / (4 * h * h);
+    });
+    assertClose(await grads[k].data(), fd, `Hessian-vector product for input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`, rtol, atol);
+  }
+  for (const t of [...grads, ...ts]) t.dispose();
+}

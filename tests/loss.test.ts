@@ -12,7 +12,7 @@ import {
   valueAndGrads,
   type Tensor,
 } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, gpu, randn, randu, ready, rng } from './helpers.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready, rng } from './helpers.js';
 
 const t = suite('loss');
 t.before(ready);
@@ -147,6 +147,19 @@ t('marginLoss forward and backward match float64 (inputs free of near-ties)', as
       cpu: ([x]) => marginRows(x, y, k),
       inputs: [{ data: z, shape: [n, k], name: 'logits' }],
     });
+    labels.dispose();
+  }
+});
+
+t('second order: cross-entropy (mean and none) through the softmax Jacobian, and the margin (zero curvature)', async () => {
+  for (const [n, k] of [[5, 10], [1, 2], [3, 4]]) {
+    const y = randLabels(n, k, n * 7 + k);
+    const labels = labelsTensor(y);
+    const inputs = [{ data: f32(randn(n * k, n + k, 2)), shape: [n, k], name: 'logits' }];
+    await checkSecondOrder({ gpu: ([z]) => softmaxCrossEntropy(z, labels, { reduction: 'none' }), cpu: ([z]) => ceRows(z, y, k), inputs });
+    await checkSecondOrder({ gpu: ([z]) => softmaxCrossEntropy(z, labels), cpu: ([z]) => meanOf(ceRows(z, y, k)), inputs });
+    const spaced = [{ data: f32(spacedLogits(n, k, n + 2 * k)), shape: [n, k], name: 'logits' }];
+    await checkSecondOrder({ gpu: ([z]) => marginLoss(z, labels), cpu: ([z]) => marginRows(z, y, k), inputs: spaced });
     labels.dispose();
   }
 });

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import { linear, matmul } from '../engine/index.js';
 import * as ref from './reference.js';
-import { assertClose, assertThrows, checkGradients, gpu, randn, ready } from './helpers.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, ready, type GradCase } from './helpers.js';
 
 const t = suite('matmul');
 t.before(ready);
@@ -55,20 +55,22 @@ t('batched and broadcast forward', async () => {
   assertClose(await c.data(), bmm(a, b, B, true, false, M, N, K, true, false), 'batched A, shared B', 1e-4, 1e-4);
 });
 
-t('gradients match finite differences (plain, transposed, batched, broadcast)', async () => {
+/** Runs `check` (first or second order) on matmul: plain, transposed, batched, broadcast. */
+async function productCases(check: (c: GradCase) => Promise<void>): Promise<void> {
   const cases: [number, boolean, boolean, boolean, boolean][] = [
     // batch, batched A, batched B, transA, transB
     [1, false, false, false, false],
     [1, false, false, true, true],
     [2, true, true, false, true],
     [3, false, true, true, false],
+    [2, true, false, false, true],
   ];
   let seed = 10;
   for (const [B, bA, bB, ta, tb] of cases) {
     const [M, N, K] = [5, 3, 7];
     const aShape = ta ? [K, M] : [M, K];
     const bShape = tb ? [N, K] : [K, N];
-    await checkGradients({
+    await check({
       gpu: ([a, b]) => matmul(a, b, { transA: ta, transB: tb }),
       cpu: ([a, b]) => bmm(a, b, B, bA, bB, M, N, K, ta, tb),
       inputs: [
@@ -77,6 +79,10 @@ t('gradients match finite differences (plain, transposed, batched, broadcast)', 
       ],
     });
   }
+}
+
+t('gradients match finite differences (plain, transposed, batched, broadcast)', async () => {
+  await productCases(checkGradients);
 });
 
 t('linear: forward with fused bias and gradients for x, w and b', async () => {
@@ -98,6 +104,20 @@ t('linear: forward with fused bias and gradients for x, w and b', async () => {
     const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]));
     assertClose(await y.data(), ref.linear(x, w, b, N, I, O), `linear ${N}x${I}->${O}`, 1e-4, 1e-4);
   }
+});
+
+t('second order: matmul (plain, transposed, batched, broadcast) and linear', async () => {
+  await productCases(checkSecondOrder);
+  const [n, inF, outF] = [5, 6, 3];
+  await checkSecondOrder({
+    gpu: ([x, w, b]) => linear(x, w, b),
+    cpu: ([x, w, b]) => ref.linear(x, w, b, n, inF, outF),
+    inputs: [
+      { data: randn(n * inF, 7), shape: [n, inF], name: 'x' },
+      { data: randn(outF * inF, 8), shape: [outF, inF], name: 'w' },
+      { data: randn(outF, 9), shape: [outF], name: 'b' },
+    ],
+  });
 });
 
 t('bad shapes are rejected naming both shapes', () => {

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mean, rt, sum, sumRows, tensor, tidy } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, gpu, randn, randu, ready } from './helpers.js';
+import { mean, mul, rt, sum, sumRows, tensor, tidy } from '../engine/index.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('reduce');
 t.before(ready);
@@ -106,6 +106,21 @@ t('backward of sum, mean and sumRows matches finite differences of float64', asy
       inputs: [{ data: randn(size, size), shape }],
     });
   }
+});
+
+t('second order: products of sums (the broadcast backward is itself differentiated)', async () => {
+  const total = (x: Float64Array) => x.reduce((a, b) => a + b, 0);
+  const shape = [7, 3, 2];
+  const inputs = [{ data: randn(42, 21), shape, name: 'x' }, { data: randn(42, 22), shape, name: 'y' }];
+  await checkSecondOrder({
+    gpu: ([x, y]) => mul(sumRows(x), sumRows(y)),
+    cpu: ([x, y]) => {
+      const [sx, sy] = [columnSums(x, 7).sums, columnSums(y, 7).sums];
+      return sx.map((v, i) => v * sy[i]);
+    },
+    inputs,
+  });
+  await checkSecondOrder({ gpu: ([x, y]) => mul(mean(x), sum(y)), cpu: ([x, y]) => Float64Array.of((total(x) / x.length) * total(y)), inputs });
 });
 
 t('errors name the op and the shapes', () => {

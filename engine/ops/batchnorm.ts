@@ -4,8 +4,11 @@ import src from '../../shaders/batchnorm.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
 import { cdiv, grid, kernel, type KernelSpec } from '../kernel.js';
-import { record } from '../record.js';
+import { record, recording } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
+import { affine, axpby, fill, mul, reluGrad, sub } from './elementwise.js';
+import { channelBroadcast, channelSum } from './channel.js';
+import { reduceRows } from './reduce.js';
 
 const PARAMS = ['n:u32', 'c:u32', 'hw:u32', 'eps:f32', 'momentum:f32'] as const;
 const spec = (entry: string): KernelSpec =>
@@ -79,6 +82,8 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu }, params, buffers: [x, gamma, beta, saved, y], groups: elementwise });
 
   record(op, [x, gamma, beta], y, (dy, needs) => {
+    // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
+    if (recording([x, gamma, beta, dy])) return differentiableBackward(x, gamma, y, state, { training, relu, eps }, dy, needs);
     const [needX, needGamma, needBeta] = needs;
     let dgamma: Tensor | null = null;
     let dbeta: Tensor | null = null;
@@ -114,4 +119,52 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
     return [dx, needGamma ? dgamma : null, needBeta ? dbeta : null];
   });
   return y;
+}
+
+/**
+ * rsqrt(v + eps) per channel for v [C], recorded (derivative -s³/2): the stats kernel's eval branch computes
+ * exactly the forward's 1/sqrt(var + eps) into [mean | invstd] rows, with a zero mean row, so their column sum is s.
+ */
+function invStd(v: Tensor, eps: number): Tensor {
+  const c = v.size;
+  const rows = empty([2, c], 'batchnorm_invstd_rows');
+  const zeros = fill([c], 0, 'zeros');
+  // The eval branch reads no input, but the entry binds one (distinct: v is bound writable as the variance).
+  const unused = empty([1], 'unused');
+  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: [unused, zeros, v, rows], groups: grid(cdiv(c, WG)) });
+  const s = reduceRows(rows, 2, [c], 1, 'batchnorm_invstd');
+  record('batchNormInvStd', [v], s, (ds) => [mul(ds, affine(mul(s, mul(s, s)), -0.5, 0))]);
+  return s;
+}
+
+/**
+ * The batch-norm backward composed of recorded ops (so it has derivatives of every order), for create-graph:
+ * x̂ = (x - mean)·s with s = rsqrt(var + eps) recomputed differentiably from x in training mode (constants from
+ * the running statistics in eval mode), g = dy masked by the fused ReLU, and
+ *   dβ = Σ g,  dγ = Σ g·x̂,  dx = γ·s·(g - dβ/M - x̂·dγ/M)  (training; M = N·H·W),  dx = γ·s·g  (eval),
+ * the same formulas as the fused kernels in shaders/batchnorm.wgsl.
+ */
+function differentiableBackward(x: Tensor, gamma: Tensor, y: Tensor, state: BatchNormState,
+  opts: { training: boolean; relu: boolean; eps: number }, dy: Tensor, needs: readonly boolean[]): (Tensor | null)[] {
+  const m = x.size / gamma.size;
+  const bc = (v: Tensor) => channelBroadcast(v, x.shape);
+  const g = opts.relu ? reluGrad(dy, y) : dy;
+  let xc: Tensor;
+  let s: Tensor;
+  if (opts.training) {
+    xc = sub(x, bc(affine(channelSum(x), 1 / m, 0)));
+    s = invStd(affine(channelSum(mul(xc, xc)), 1 / m, 0), opts.eps);
+  } else {
+    xc = sub(x, bc(state.runningMean));
+    s = invStd(state.runningVar, opts.eps);
+  }
+  const xhat = mul(xc, bc(s));
+  const dbeta = needs[2] || (needs[0] && opts.training) ? channelSum(g) : null;
+  const dgamma = needs[1] || (needs[0] && opts.training) ? channelSum(mul(g, xhat)) : null;
+  let dx: Tensor | null = null;
+  if (needs[0]) {
+    const centred = opts.training ? sub(axpby(1, g, -1 / m, bc(dbeta!)), mul(xhat, bc(affine(dgamma!, 1 / m, 0)))) : g;
+    dx = mul(bc(mul(gamma, s)), centred);
+  }
+  return [dx, needs[1] ? dgamma : null, needs[2] ? dbeta : null];
 }

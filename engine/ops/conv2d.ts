@@ -8,6 +8,7 @@ import { rt } from '../context.js';
 import { checkDtype, checkRank, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
+import { channelBroadcast } from './channel.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
 
 const CONV = kernel({
@@ -104,8 +105,41 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
   return out;
 }
 
-/** The weight gradient [Cout, C, kH, kW] by split-K: per-chunk partial sums, then one reduction. */
+/**
+ * The three passes as recorded ops. Each is bilinear, and each one's backward is made of the others, so
+ * gradients of any order stay convolutions: with y = conv(x, w), <u, inputGrad(dy, w)> = <conv(u, w), dy> and
+ * <v, weightGrad(x, dy)> = <conv(x, v), dy>; the bias gradient (a channel sum) has a broadcast for backward.
+ */
+function forward(g: Geometry, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
+  const y = gatherConv(g, x, w, bias, false, 'conv2d');
+  record('conv2d', bias ? [x, w, bias] : [x, w], y, (dy, needs) => [
+    needs[0] ? inputGrad(g, dy, w) : null,
+    needs[1] ? weightGrad(g, x, dy) : null,
+    needs[2] ? biasGrad(g, dy) : null,
+  ]);
+  return y;
+}
+
+function inputGrad(g: Geometry, dy: Tensor, w: Tensor): Tensor {
+  const dx = gatherConv(g, dy, w, undefined, true, 'dx');
+  record('conv2dInputGrad', [dy, w], dx, (u, needs) => [needs[0] ? forward(g, u, w) : null, needs[1] ? weightGrad(g, u, dy) : null]);
+  return dx;
+}
+
 function weightGrad(g: Geometry, x: Tensor, dy: Tensor): Tensor {
+  const dw = weightGradKernel(g, x, dy);
+  record('conv2dWeightGrad', [x, dy], dw, (v, needs) => [needs[0] ? inputGrad(g, dy, v) : null, needs[1] ? forward(g, x, v) : null]);
+  return dw;
+}
+
+function biasGrad(g: Geometry, dy: Tensor): Tensor {
+  const db = biasGradKernel(g, dy);
+  record('conv2dBiasGrad', [dy], db, (u) => [channelBroadcast(u, dy.shape)]);
+  return db;
+}
+
+/** The weight gradient [Cout, C, kH, kW] by split-K: per-chunk partial sums, then one reduction. */
+function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
   const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
   const dw = empty([Cout, C, kH, kW], 'dw');
   const CB = channelBlock(Cout);
@@ -142,7 +176,7 @@ function reduce(src: Tensor, out: Tensor, count: number, L: number, strideI: num
 }
 
 /** The bias gradient: sums of dy over each (n, co) plane, then over the batch. */
-function biasGrad(g: Geometry, dy: Tensor): Tensor {
+function biasGradKernel(g: Geometry, dy: Tensor): Tensor {
   const { N, Cout, OH, OW } = g;
   const planes = empty([N, Cout], 'db_planes');
   reduce(dy, planes, N * Cout, OH * OW, OH * OW, 1);
@@ -172,23 +206,20 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
     checkDtype(op, "bias 'b'", bias, 'f32');
     if (bias.rank !== 1 || bias.shape[0] !== g.Cout) fail(op, `bias ${bias.describe()} must be [${g.Cout}] for weight 'w' ${fmt(w.shape)}`);
   }
-  const y = gatherConv(g, x, w, bias, false, 'conv2d');
-  record(op, bias ? [x, w, bias] : [x, w], y, (dy, needs) => [
-    needs[0] ? gatherConv(g, dy, w, undefined, true, 'dx') : null,
-    needs[1] ? weightGrad(g, x, dy) : null,
-    needs[2] ? biasGrad(g, dy) : null,
-  ]);
-  return y;
+  return forward(g, x, w, bias);
 }
 
-/** The gradient of conv2d with respect to its input, for an input of shape xShape (a transposed convolution). */
+/**
+ * The gradient of conv2d with respect to its input, for an input of shape xShape (a transposed convolution).
+ * Differentiable in dy and w, like conv2dWeightGrad in dy and x.
+ */
 export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Omit<Conv2dOptions, 'bias'> = {}): Tensor {
   const op = 'conv2dInputGrad';
   checkRank(op, "weight 'w' [Cout,C,kH,kW]", w, 4);
   if (xShape.length !== 4) fail(op, `input shape ${fmt(xShape)} must have rank 4`);
   const g = geometry(op, xShape, w.shape, opts.stride ?? 1, opts.padding ?? 0);
   checkGradShape(op, dy, g);
-  return gatherConv(g, dy, w, undefined, true, 'dx');
+  return inputGrad(g, dy, w);
 }
 
 /** The gradient of conv2d with respect to its weight, for a weight of shape wShape. */

@@ -3,10 +3,10 @@ import unarySrc from '../../shaders/unary.wgsl';
 import binarySrc from '../../shaders/binary.wgsl';
 import fillSrc from '../../shaders/fill.wgsl';
 import { rt } from '../context.js';
-import { checkDtype, checkSameShape, fail } from '../check.js';
+import { checkDtype, checkSameShape, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
-import { empty, type Shape, type Tensor } from '../tensor.js';
+import { empty, numel, type Shape, type Tensor } from '../tensor.js';
 
 const UNARY = kernel({ name: 'unary', family: 'elementwise', source: unarySrc, params: ['n:u32', 'a:f32', 'b:f32'] });
 const BINARY = kernel({ name: 'binary', family: 'elementwise', source: binarySrc, params: ['n:u32', 'a:f32', 'b:f32'] });
@@ -31,9 +31,9 @@ const enum Bin {
   SignStep = 4,
 }
 
-function unary(op: Un, x: Tensor, a: number, b: number, name: string): Tensor {
+function unary(op: Un, x: Tensor, a: number, b: number, name: string, shape: Shape = x.shape): Tensor {
   checkDtype(name, 'input', x, 'f32');
-  const y = empty(x.shape, name);
+  const y = empty(shape, name);
   rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: [x, y], groups: grid(cdiv(x.size, 256)) });
   return y;
 }
@@ -86,8 +86,18 @@ export function scale(x: Tensor, a: number): Tensor {
 
 export function relu(x: Tensor): Tensor {
   const y = unary(Un.Relu, x, 0, 0, 'relu');
-  record('relu', [x], y, (dy) => [binary(Bin.ReluGrad, dy, y, 0, 0, 'relu_grad')]);
+  record('relu', [x], y, (dy) => [reluGrad(dy, y)]);
   return y;
+}
+
+/**
+ * dy where y > 0: ReLU's backward (y its output). Recorded, so gradients through a ReLU can be differentiated
+ * again: linear in dy (its derivative is the same mask), and zero almost everywhere in y.
+ */
+export function reluGrad(dy: Tensor, y: Tensor): Tensor {
+  const out = binary(Bin.ReluGrad, dy, y, 0, 0, 'relu_grad');
+  record('reluGrad', [dy, y], out, (u, needs) => [needs[0] ? reluGrad(u, y) : null, null]);
+  return out;
 }
 
 /** Elementwise sign; its gradient is zero almost everywhere, so it records nothing. */
@@ -99,7 +109,22 @@ export function sign(x: Tensor): Tensor {
 export function clamp(x: Tensor, lo: number, hi: number): Tensor {
   if (!(lo <= hi)) fail('clamp', `lo ${lo} > hi ${hi}`);
   const y = unary(Un.Clamp, x, lo, hi, 'clamp');
-  record('clamp', [x], y, (dy) => [binary(Bin.ClampGrad, dy, x, lo, hi, 'clamp_grad')]);
+  record('clamp', [x], y, (dy) => [clampGrad(dy, x, lo, hi)]);
+  return y;
+}
+
+/** dy where lo <= x <= hi: clamp's backward, recorded like `reluGrad` (linear in dy, zero a.e. in x). */
+function clampGrad(dy: Tensor, x: Tensor, lo: number, hi: number): Tensor {
+  const out = binary(Bin.ClampGrad, dy, x, lo, hi, 'clamp_grad');
+  record('clampGrad', [dy, x], out, (u, needs) => [needs[0] ? clampGrad(u, x, lo, hi) : null, null]);
+  return out;
+}
+
+/** The same values in a shape of the same size (a copy, so that the tape can free each tensor on its own). */
+export function reshape(x: Tensor, shape: Shape): Tensor {
+  if (numel(shape) !== x.size) fail('reshape', `${x.describe()} has ${x.size} elements, shape ${fmt(shape)} holds ${numel(shape)}`);
+  const y = unary(Un.Affine, x, 1, 0, 'reshape', shape);
+  record('reshape', [x], y, (dy) => [reshape(dy, x.shape)]);
   return y;
 }
 

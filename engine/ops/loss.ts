@@ -6,7 +6,9 @@ import { checkDtype, checkRank, fail } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
 import { empty, Tensor } from '../tensor.js';
-import { reduceRows } from './reduce.js';
+import { add, affine, fill, mul, reshape, sub } from './elementwise.js';
+import { matmul } from './matmul.js';
+import { broadcastRows, reduceRows, sum } from './reduce.js';
 
 const PARAMS = ['n:u32', 'k:u32', 'scale:f32'] as const;
 const FORWARD = kernel({ name: 'loss_forward', family: 'loss', source: xentSrc, entry: 'forward', params: PARAMS });
@@ -63,7 +65,7 @@ function rowForward(loss: Loss, logits: Tensor, labels: Tensor, name: string): T
 }
 
 /** d(loss)/d(logits) for a per-row cotangent dy [N] (perRow), or a mean's dy [1]: one dispatch. */
-function rowBackward(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean): Tensor {
+function rowKernel(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean): Tensor {
   const [n, k] = logits.shape;
   const dz = empty(logits.shape, `d${logits.name}`);
   rt().dispatch({
@@ -72,6 +74,49 @@ function rowBackward(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, per
     params: { n, k, scale: perRow ? 1 : 1 / n },
     buffers: [logits, labels, dy, dz],
     groups: grid(cdiv(n, WG)),
+  });
+  return dz;
+}
+
+/** Σ_j a_ij: [N, K] → [N], as a product with ones so that it is differentiable. */
+const rowSum = (a: Tensor): Tensor => reshape(matmul(a, fill([a.shape[1], 1], 1, 'ones')), [a.shape[0]]);
+
+/** v [N] repeated along each row: [N] → [N, K]. */
+const rowBroadcast = (v: Tensor, k: number): Tensor => matmul(reshape(v, [v.size, 1]), fill([1, k], 1, 'ones'));
+
+/** onehot(labels) [N, K], from the kernel's 1/K - onehot at zero logits (constant: labels have no gradient). */
+function oneHot(labels: Tensor, n: number, k: number): Tensor {
+  return affine(rowKernel(Loss.CrossEntropy, fill([n, k], 0, 'zeros'), labels, fill([n], 1, 'ones'), true), -1, 1 / k);
+}
+
+/**
+ * The losses' backward, rowKernel, recorded so that it can be differentiated again (create-graph). With
+ * G = d(loss_i)/d(z_i) at unit cotangents (softmax(z_i) - onehot(y_i), or onehot(j*) - onehot(y_i) for the
+ * margin) and c = scale·dy_i, dz = c·G is linear in dy, so d/d(dy) of <u, dz> is scale·Σ_j u_ij·G_ij; the
+ * margin's G is constant in z almost everywhere, and the cross-entropy's has the softmax Jacobian
+ * J_i = diag(p_i) - p_i p_iᵀ, so d/dz is J_i(c·u_i) = p_i ⊙ (w_i - <w_i, p_i>), w_i = c·u_i.
+ */
+function rowBackward(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean): Tensor {
+  const dz = rowKernel(loss, logits, labels, dy, perRow);
+  const [n, k] = logits.shape;
+  const scale = perRow ? 1 : 1 / n;
+  const op = loss === Loss.Margin ? 'marginGrad' : 'crossEntropyGrad';
+  record(op, [logits, dy], dz, (u, needs) => {
+    const curved = needs[0] && loss === Loss.CrossEntropy;
+    if (!curved && !needs[1]) return [null, null];
+    const unit = rowBackward(loss, logits, labels, fill([n], 1, 'ones'), true);
+    let dlogits: Tensor | null = null;
+    if (curved) {
+      const w = mul(u, perRow ? rowBroadcast(dy, k) : broadcastRows(dy, u.shape, scale));
+      const probs = add(unit, oneHot(labels, n, k));
+      dlogits = mul(probs, sub(w, rowBroadcast(rowSum(mul(w, probs)), k)));
+    }
+    let ddy: Tensor | null = null;
+    if (needs[1]) {
+      const ug = mul(u, unit);
+      ddy = perRow ? rowSum(ug) : affine(sum(ug), scale, 0);
+    }
+    return [dlogits, ddy];
   });
   return dz;
 }

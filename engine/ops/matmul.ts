@@ -79,8 +79,34 @@ function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, bias: Tens
 function unbroadcast(g: Tensor, batchedInput: boolean, batched: boolean, family: KernelFamily): Tensor {
   if (batchedInput || !batched) return g;
   const s = reduceRows(g, g.shape[0], g.shape.slice(1), 1, 'matmul', family);
-  g.dispose();
+  g.dispose(); // reduceRows's backward reads only its input's shape
   return s;
+}
+
+/**
+ * op(a)·op(b), recorded with a backward made of the same products, so its gradients can be differentiated
+ * again. `family` labels the forward dispatch (a linear layer's weight gradient is 'weight-grad' work).
+ */
+function product(a: Tensor, b: Tensor, ta: boolean, tb: boolean, name: string, family: KernelFamily = 'matmul'): Tensor {
+  const op = 'matmul';
+  const d = dims(op, a, b, ta, tb);
+  const c = run(a, b, d, ta, tb, undefined, name, family);
+  const batched = d.batchedA || d.batchedB;
+  record(op, [a, b], c, (dc, needs) => {
+    // d(op(A)) = dC·op(B)ᵀ and d(op(B)) = op(A)ᵀ·dC, each written as one product in the stored layouts.
+    let da: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (needs[0]) {
+      const [x, y, tx, ty] = ta ? [b, dc, tb, true] : [dc, b, false, !tb];
+      da = unbroadcast(product(x, y, tx, ty, `d${a.name}`), d.batchedA, batched, 'matmul');
+    }
+    if (needs[1]) {
+      const [x, y, tx, ty] = tb ? [dc, a, true, ta] : [a, dc, !ta, false];
+      db = unbroadcast(product(x, y, tx, ty, `d${b.name}`), d.batchedB, batched, 'matmul');
+    }
+    return [da, db];
+  });
+  return c;
 }
 
 /**
@@ -88,28 +114,7 @@ function unbroadcast(g: Tensor, batchedInput: boolean, batched: boolean, family:
  * a batch, and a rank-2 operand is shared by every batch entry.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const op = 'matmul';
-  const ta = opts.transA ?? false;
-  const tb = opts.transB ?? false;
-  const d = dims(op, a, b, ta, tb);
-  const c = run(a, b, d, ta, tb, undefined, 'matmul');
-  const batched = d.batchedA || d.batchedB;
-  record(op, [a, b], c, (dc, needs) => {
-    // d(op(A)) = dC·op(B)ᵀ and d(op(B)) = op(A)ᵀ·dC, each written as one matmul in the stored layouts.
-    const gradDims = (x: Tensor, y: Tensor, tx: boolean, ty: boolean) => dims(op, x, y, tx, ty);
-    let da: Tensor | null = null;
-    let db: Tensor | null = null;
-    if (needs[0]) {
-      const [x, y, tx, ty] = ta ? [b, dc, tb, true] : [dc, b, false, !tb];
-      da = unbroadcast(run(x, y, gradDims(x, y, tx, ty), tx, ty, undefined, `d${a.name}`), d.batchedA, batched, 'matmul');
-    }
-    if (needs[1]) {
-      const [x, y, tx, ty] = tb ? [dc, a, true, ta] : [a, dc, !ta, false];
-      db = unbroadcast(run(x, y, gradDims(x, y, tx, ty), tx, ty, undefined, `d${b.name}`), d.batchedB, batched, 'matmul');
-    }
-    return [da, db];
-  });
-  return c;
+  return product(a, b, opts.transA ?? false, opts.transB ?? false, 'matmul');
 }
 
 /**
@@ -127,8 +132,8 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
   }
   const y = run(x, w, dims(op, x, w, false, true), false, true, b, 'linear');
   record(op, b ? [x, w, b] : [x, w], y, (dy, needs) => [
-    needs[0] ? run(dy, w, dims(op, dy, w, false, false), false, false, undefined, `d${x.name}`) : null,
-    needs[1] ? run(dy, x, dims(op, dy, x, true, false), true, false, undefined, `d${w.name}`, 'weight-grad') : null,
+    needs[0] ? product(dy, w, false, false, `d${x.name}`) : null,
+    needs[1] ? product(dy, x, true, false, `d${w.name}`, 'weight-grad') : null,
     needs[2] ? reduceRows(dy, dy.shape[0], [w.shape[0]], 1, `d${b!.name}`, 'weight-grad') : null,
   ]);
   return y;

@@ -4,7 +4,7 @@ import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
-import { empty, type Tensor } from '../tensor.js';
+import { empty, type Shape, type Tensor } from '../tensor.js';
 
 const PARAMS = ['planes:u32', 'hw:u32'] as const;
 const POOL = kernel({ name: 'avgpool', family: 'reduction', source: src, params: PARAMS });
@@ -19,10 +19,16 @@ export function globalAvgPool(x: Tensor): Tensor {
   const params = { planes: n * c, hw: h * w };
   const y = empty([n, c], 'avgpool');
   rt().dispatch({ kernel: POOL, overrides: { GRAD: false }, params, buffers: [x, y], groups: grid(cdiv(n * c, 256)) });
-  record(op, [x], y, (dy) => {
-    const dx = empty(x.shape, `d${x.name}`);
-    rt().dispatch({ kernel: POOL_GRAD, overrides: { GRAD: true }, params, buffers: [dy, dx], groups: grid(cdiv(x.size, 256)) });
-    return [dx];
-  });
+  record(op, [x], y, (dy) => [avgPoolGrad(dy, x.shape)]);
   return y;
+}
+
+/** globalAvgPool's backward: dy [N, C] spread as dy/(H·W) over `shape` [N, C, H, W]; recorded (its backward is the pool). */
+export function avgPoolGrad(dy: Tensor, shape: Shape): Tensor {
+  const [n, c, h, w] = shape;
+  if (shape.length !== 4 || dy.rank !== 2 || dy.shape[0] !== n || dy.shape[1] !== c) fail('avgPoolGrad', `gradient ${dy.describe()} must be [N, C] of [${shape.join(',')}]`);
+  const dx = empty(shape, 'davgpool');
+  rt().dispatch({ kernel: POOL_GRAD, overrides: { GRAD: true }, params: { planes: n * c, hw: h * w }, buffers: [dy, dx], groups: grid(cdiv(dx.size, 256)) });
+  record('avgPoolGrad', [dy], dx, (u) => [globalAvgPool(u)]);
+  return dx;
 }

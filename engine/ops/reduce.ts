@@ -21,8 +21,9 @@ const columnLanes = (cols: number): number => (cols >= 64 ? 64 : cols >= 16 ? 16
 
 /**
  * scale · Σ over the leading `rows` rows of x viewed as [rows, x.size / rows], into a new tensor of shape
- * `outShape` (x.size / rows elements). Not recorded on the tape: the building block of `sum`, `mean`,
- * `sumRows` and the losses' means. Callers computing a weight (bias) gradient pass family 'weight-grad'.
+ * `outShape` (x.size / rows elements): the building block of `sum`, `mean`, `sumRows`, the losses' means and
+ * bias gradients. Its backward is `broadcastRows`, and the two are each other's adjoints, so gradients through
+ * them can be differentiated again. Callers computing a weight (bias) gradient pass family 'weight-grad'.
  */
 export function reduceRows(x: Tensor, rows: number, outShape: Shape, scale: number, name: string, family?: KernelFamily): Tensor {
   checkDtype(name, 'input', x, 'f32');
@@ -48,45 +49,42 @@ export function reduceRows(x: Tensor, rows: number, outShape: Shape, scale: numb
       family,
     });
     if (src !== x) src.dispose();
-    if (last) return dst;
+    if (last) {
+      record(name, [x], dst, (dy) => [broadcastRows(dy, x.shape, scale, `d${x.name}`)]);
+      return dst;
+    }
     src = dst;
     n = chunks;
   }
 }
 
-/** scale · dy repeated over leading rows to fill `shape` (dy.size must divide its size). */
-function broadcast(dy: Tensor, shape: Shape, scale: number, name: string): Tensor {
+/** scale · v repeated over leading rows to fill `shape` (v.size must divide its size); recorded. */
+export function broadcastRows(v: Tensor, shape: Shape, scale: number, name = `d${v.name}`): Tensor {
+  const rows = numel(shape) / v.size;
+  if (!Number.isInteger(rows)) fail('broadcastRows', `cannot repeat ${v.describe()} to fill shape [${shape.join(',')}]`);
   const dx = empty(shape, name);
-  const rows = dx.size / dy.size;
   rt().dispatch({
     kernel: BROADCAST,
-    params: { rows, cols: dy.size, colBlocks: 1, chunks: 1, scale },
-    buffers: [dy, dx],
+    params: { rows, cols: v.size, colBlocks: 1, chunks: 1, scale },
+    buffers: [v, dx],
     groups: grid(cdiv(dx.size, WG)),
   });
+  record('broadcastRows', [v], dx, (u) => [reduceRows(u, rows, v.shape, scale, `d${v.name}`)]);
   return dx;
-}
-
-function total(x: Tensor, scale: number, op: string): Tensor {
-  const y = reduceRows(x, x.size, [1], scale, op);
-  record(op, [x], y, (dy) => [broadcast(dy, x.shape, scale, `d${x.name}`)]);
-  return y;
 }
 
 /** The sum of all elements, shape [1]. */
 export function sum(x: Tensor): Tensor {
-  return total(x, 1, 'sum');
+  return reduceRows(x, x.size, [1], 1, 'sum');
 }
 
 /** The mean of all elements, shape [1]. */
 export function mean(x: Tensor): Tensor {
-  return total(x, 1 / x.size, 'mean');
+  return reduceRows(x, x.size, [1], 1 / x.size, 'mean');
 }
 
 /** Sums over the leading axis: [R, ...rest] → [...rest] (e.g. a bias gradient from [N, C] rows). */
 export function sumRows(x: Tensor): Tensor {
   if (x.rank < 2) fail('sumRows', `input must have rank >= 2, got ${x.describe()}`);
-  const y = reduceRows(x, x.shape[0], x.shape.slice(1), 1, 'sumRows');
-  record('sumRows', [x], y, (dy) => [broadcast(dy, x.shape, 1, `d${x.name}`)]);
-  return y;
+  return reduceRows(x, x.shape[0], x.shape.slice(1), 1, 'sumRows');
 }
