@@ -3,6 +3,9 @@ export { Gpu, icdOverride, NoAdapterError, type AdapterDescription, type GpuOpti
 export type { Runtime, RuntimeOptions, DispatchCounters } from './runtime.js';
 export { Tensor, tensor, empty, numel, memory, type DType, type Shape, type HostArray } from './tensor.js';
 export { tidy, keep } from './scope.js';
+// Autodiff: valueAndGrads(f, wrt, { seed?, createGraph? }); with createGraph, inside another valueAndGrads's
+// function, the gradients are recorded on the outer tape (gradients of gradients). record/BackwardFn let a new
+// op declare its backward; build that backward of recorded ops so it can be differentiated again.
 export { valueAndGrads, onBackward, type GradOptions, type BackwardListener } from './autodiff.js';
 export { record, type BackwardFn } from './record.js';
 export { ShapeError } from './check.js';

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { batchNorm, fill, rt, scale, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { batchNorm, fill, mul, rsqrt, rt, scale, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready, type GradCase } from './helpers.js';
 
 const t = suite('batchnorm');
@@ -238,6 +238,15 @@ t('backward: x, gamma and beta against finite differences, training and eval, wi
 
 t('second order: x, gamma and beta through the differentiable backward, training and eval, with and without ReLU', async () => {
   await eachGradCase([shape(2, 3, 2, 3), shape(5, 2)], 400, checkSecondOrder);
+});
+
+t('rsqrt (the statistics kernel as 1/sqrt(x + eps)) and its first and second derivatives', async () => {
+  const m = 70; // more than one workgroup of channels
+  const x = randu(m, 500, 0.2, 3);
+  const inputs = [{ data: x, shape: [7, 10], name: 'x' }, { data: randn(m, 501), shape: [7, 10], name: 'y' }];
+  const cpu = ([xv, y]: F64[]) => xv.map((v, i) => y[i] / Math.sqrt(v + 1e-3));
+  await checkGradients({ gpu: ([xt, y]) => mul(rsqrt(xt, 1e-3), y), cpu, inputs });
+  await checkSecondOrder({ gpu: ([xt, y]) => mul(rsqrt(xt, 1e-3), y), cpu, inputs });
 });
 
 t('backward dispatches only what the requested gradients need, and frees its temporaries', async () => {

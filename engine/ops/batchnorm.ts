@@ -122,18 +122,23 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
 }
 
 /**
- * rsqrt(v + eps) per channel for v [C], recorded (derivative -s³/2): the stats kernel's eval branch computes
- * exactly the forward's 1/sqrt(var + eps) into [mean | invstd] rows, with a zero mean row, so their column sum is s.
+ * 1/sqrt(x + eps) elementwise, any shape; recorded (derivative -s³/2, so differentiable to any order). Computed
+ * by the statistics kernel's eval branch, which writes [mean | 1/sqrt(var + eps)] rows per channel: with x as
+ * the variances and a zero mean row, the column sums are the result, and the values match the ones batch norm's
+ * forward uses. For per-example norms and cosines (GradAlign) and batch norm's differentiable backward.
  */
-function invStd(v: Tensor, eps: number): Tensor {
-  const c = v.size;
-  const rows = empty([2, c], 'batchnorm_invstd_rows');
+export function rsqrt(x: Tensor, eps = 0): Tensor {
+  checkDtype('rsqrt', 'input', x, 'f32');
+  if (!(eps >= 0)) fail('rsqrt', `eps ${eps} must be >= 0`);
+  const c = x.size;
+  const rows = empty([2, c], 'rsqrt_rows');
   const zeros = fill([c], 0, 'zeros');
-  // The eval branch reads no input, but the entry binds one (distinct: v is bound writable as the variance).
+  // The eval branch reads no input, but the entry binds one (distinct: x is bound writable as the variance).
   const unused = empty([1], 'unused');
-  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: [unused, zeros, v, rows], groups: grid(cdiv(c, WG)) });
-  const s = reduceRows(rows, 2, [c], 1, 'batchnorm_invstd');
-  record('batchNormInvStd', [v], s, (ds) => [mul(ds, affine(mul(s, mul(s, s)), -0.5, 0))]);
+  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: [unused, zeros, x, rows], groups: grid(cdiv(c, WG)) });
+  const s = reduceRows(rows, 2, x.shape, 1, 'rsqrt');
+  for (const t of [rows, zeros, unused]) t.dispose();
+  record('rsqrt', [x], s, (ds) => [mul(ds, affine(mul(s, mul(s, s)), -0.5, 0))]);
   return s;
 }
 
@@ -153,10 +158,10 @@ function differentiableBackward(x: Tensor, gamma: Tensor, y: Tensor, state: Batc
   let s: Tensor;
   if (opts.training) {
     xc = sub(x, bc(affine(channelSum(x), 1 / m, 0)));
-    s = invStd(affine(channelSum(mul(xc, xc)), 1 / m, 0), opts.eps);
+    s = rsqrt(affine(channelSum(mul(xc, xc)), 1 / m, 0), opts.eps);
   } else {
     xc = sub(x, bc(state.runningMean));
-    s = invStd(state.runningVar, opts.eps);
+    s = rsqrt(state.runningVar, opts.eps);
   }
   const xhat = mul(xc, bc(s));
   const dbeta = needs[2] || (needs[0] && opts.training) ? channelSum(g) : null;
