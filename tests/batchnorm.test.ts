@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { batchNorm, fill, mul, rsqrt, rt, scale, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { batchNorm, fill, keep, mul, rsqrt, rt, scale, sum, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready, type GradCase } from './helpers.js';
 
 const t = suite('batchnorm');
@@ -296,11 +296,28 @@ t('eval backward uses the statistics of its forward, even if a later call update
     };
     return valueAndGrads(f, [xt], { seed: gpu(dyv, s.shape, 'dy') }).grads;
   });
-  const expected = dyv.map((d, i) => {
-    const k = Math.floor(i / s.hw) % s.c;
-    return (d * gamma[k]) / Math.sqrt(rv[k] + 1e-5);
+  const scaled = (v: F64) => v.map((d, i) => (d * gamma[Math.floor(i / s.hw) % s.c]) / Math.sqrt(rv[Math.floor(i / s.hw) % s.c] + 1e-5));
+  assertClose(dx, scaled(dyv), 'dx');
+  // The differentiable backward (create-graph) too: dx = γ·invstd·dy, so d<v, dx>/d(dy) = γ·invstd·v.
+  const v = randn(size, 407);
+  const [dxGraph, ddy] = await readAll(() => {
+    const xt = gpu(x, s.shape, 'x');
+    const st = state(rm, rv, s.c);
+    const dy = gpu(dyv, s.shape, 'dy');
+    let inner: Tensor | null = null;
+    const { grads } = valueAndGrads(() => {
+      const f = () => {
+        const y = batchNorm(xt, gpu(gamma, [s.c]), gpu(beta, [s.c]), st, { training: false });
+        batchNorm(gpu(randn(size, 406), s.shape), gpu(gamma, [s.c]), gpu(beta, [s.c]), st, { training: true });
+        return y;
+      };
+      inner = keep(valueAndGrads(f, [xt], { seed: dy, createGraph: true }).grads[0]);
+      return sum(mul(inner, gpu(v, s.shape, 'v')));
+    }, [dy]);
+    return [inner!, grads[0]];
   });
-  assertClose(dx, expected, 'dx');
+  assertClose(dxGraph, scaled(dyv), 'dx (create-graph)');
+  assertClose(ddy, scaled(v), 'd<v, dx>/d(dy)');
 });
 
 t('argument errors name the shapes', () => {

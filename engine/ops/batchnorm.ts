@@ -83,7 +83,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
 
   record(op, [x, gamma, beta], y, (dy, needs) => {
     // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
-    if (recording([x, gamma, beta, dy])) return differentiableBackward(x, gamma, y, state, { training, relu, eps }, dy, needs);
+    if (recording([x, gamma, beta, dy])) return differentiableBackward(x, gamma, y, saved, params, { training, relu, eps }, dy, needs);
     const [needX, needGamma, needBeta] = needs;
     let dgamma: Tensor | null = null;
     let dbeta: Tensor | null = null;
@@ -143,32 +143,48 @@ export function rsqrt(x: Tensor, eps = 0): Tensor {
 }
 
 /**
+ * Eval mode's two linear maps with the statistics its forward saved (constants): x ↦ x̂ = (x - mean)·invstd
+ * (the normalize kernel at gamma 1, beta 0) and w ↦ invstd·w (the eval input-gradient kernel at gamma 1), recorded;
+ * the derivative of either is the second, which is its own adjoint.
+ */
+function evalMap(normalize: boolean, t: Tensor, saved: Tensor, params: Record<string, number>): Tensor {
+  const c = saved.size / 2;
+  const ones = fill([c], 1, 'ones');
+  const zeros = fill([c], 0, 'zeros');
+  const out = empty(t.shape, normalize ? 'batchnorm_xhat' : 'batchnorm_scaled');
+  const groups = grid(cdiv(t.size, 256));
+  const overrides = { RELU: false };
+  if (normalize) rt().dispatch({ kernel: NORMALIZE, overrides, params, buffers: [t, ones, zeros, saved, out], groups });
+  // Without the ReLU the kernel reads x only for a mask it ignores: t fills both read-only bindings.
+  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: [t, ones, zeros, saved, t, out], groups });
+  record(normalize ? 'batchNormEvalNormalize' : 'batchNormEvalScale', [t], out, (u) => [evalMap(false, u, saved, params)]);
+  return out;
+}
+
+/**
  * The batch-norm backward composed of recorded ops (so it has derivatives of every order), for create-graph:
- * x̂ = (x - mean)·s with s = rsqrt(var + eps) recomputed differentiably from x in training mode (constants from
- * the running statistics in eval mode), g = dy masked by the fused ReLU, and
+ * x̂ = (x - mean)·s with s = rsqrt(var + eps) recomputed differentiably from x in training mode (in eval mode the
+ * statistics the forward saved, constants), g = dy masked by the fused ReLU, and
  *   dβ = Σ g,  dγ = Σ g·x̂,  dx = γ·s·(g - dβ/M - x̂·dγ/M)  (training; M = N·H·W),  dx = γ·s·g  (eval),
  * the same formulas as the fused kernels in shaders/batchnorm.wgsl.
  */
-function differentiableBackward(x: Tensor, gamma: Tensor, y: Tensor, state: BatchNormState,
+function differentiableBackward(x: Tensor, gamma: Tensor, y: Tensor, saved: Tensor, params: Record<string, number>,
   opts: { training: boolean; relu: boolean; eps: number }, dy: Tensor, needs: readonly boolean[]): (Tensor | null)[] {
   const m = x.size / gamma.size;
   const bc = (v: Tensor) => channelBroadcast(v, x.shape);
   const g = opts.relu ? reluGrad(dy, y) : dy;
-  let xc: Tensor;
-  let s: Tensor;
-  if (opts.training) {
-    xc = sub(x, bc(affine(channelSum(x), 1 / m, 0)));
-    s = rsqrt(affine(channelSum(mul(xc, xc)), 1 / m, 0), opts.eps);
-  } else {
-    xc = sub(x, bc(state.runningMean));
-    s = rsqrt(state.runningVar, opts.eps);
+  if (!opts.training) {
+    const dgamma = needs[1] ? channelSum(mul(g, evalMap(true, x, saved, params))) : null;
+    return [needs[0] ? evalMap(false, mul(bc(gamma), g), saved, params) : null, dgamma, needs[2] ? channelSum(g) : null];
   }
+  const xc = sub(x, bc(affine(channelSum(x), 1 / m, 0)));
+  const s = rsqrt(affine(channelSum(mul(xc, xc)), 1 / m, 0), opts.eps);
   const xhat = mul(xc, bc(s));
-  const dbeta = needs[2] || (needs[0] && opts.training) ? channelSum(g) : null;
-  const dgamma = needs[1] || (needs[0] && opts.training) ? channelSum(mul(g, xhat)) : null;
+  const dbeta = channelSum(g);
+  const dgamma = channelSum(mul(g, xhat));
   let dx: Tensor | null = null;
   if (needs[0]) {
-    const centred = opts.training ? sub(axpby(1, g, -1 / m, bc(dbeta!)), mul(xhat, bc(affine(dgamma!, 1 / m, 0)))) : g;
+    const centred = sub(axpby(1, g, -1 / m, bc(dbeta)), mul(xhat, bc(affine(dgamma, 1 / m, 0))));
     dx = mul(bc(mul(gamma, s)), centred);
   }
   return [dx, needs[1] ? dgamma : null, needs[2] ? dbeta : null];
