@@ -24,6 +24,7 @@ export interface GradOptions {
    * Record the backward pass on the enclosing tapes, so the gradients can be differentiated again by the
    * valueAndGrads whose function this call runs in. Every tensor of this call (saved activations, backward
    * intermediates) then lives in the enclosing scope, since the enclosing tape's closures may read any of them.
+   * Outside any valueAndGrads it has no effect.
    */
   createGraph?: boolean;
 }
@@ -48,11 +49,11 @@ export function onBackward(listener: BackwardListener): () => void {
  */
 export function valueAndGrads(f: () => Tensor, wrt: readonly Tensor[], opts: GradOptions = {}): { value: Tensor; grads: Tensor[] } {
   const op = 'valueAndGrads';
-  const { seed, createGraph = false } = opts;
   const nested = taping();
-  if (createGraph && !nested) {
-    fail(op, 'createGraph records the gradients on an enclosing tape: call it inside the function given to an outer valueAndGrads, which differentiates them');
-  }
+  // With no enclosing tape nothing could record the backward: createGraph then changes nothing, so a loss made
+  // of gradients can also be evaluated on its own (a probe, a log).
+  const createGraph = (opts.createGraph ?? false) && nested;
+  const { seed } = opts;
   const run = () => {
     const tape = new Tape(wrt);
     const value = withTape(tape, f);

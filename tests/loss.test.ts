@@ -164,6 +164,31 @@ t('second order: cross-entropy (mean and none) through the softmax Jacobian, and
   }
 });
 
+t('third order: the create-graph gradient of the cross-entropy, differentiated twice more', async () => {
+  const [n, k] = [3, 4];
+  const y = randLabels(n, k, 77);
+  const labels = labelsTensor(y);
+  // The float64 reference is the analytic gradient (softmax - onehot)/n, so that checkSecondOrder's second
+  // differences of it are third derivatives of the loss.
+  const gradRef = ([z]: Float64Array[]) => {
+    const g = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) {
+      const row = z.subarray(i * k, (i + 1) * k);
+      const m = Math.max(...row);
+      const e = row.map((v) => Math.exp(v - m));
+      const s = e.reduce((a, b) => a + b, 0);
+      for (let j = 0; j < k; j++) g[i * k + j] = (e[j] / s - (j === y[i] ? 1 : 0)) / n;
+    }
+    return g;
+  };
+  await checkSecondOrder({
+    gpu: ([z]) => valueAndGrads(() => softmaxCrossEntropy(z, labels), [z], { createGraph: true }).grads[0],
+    cpu: gradRef,
+    inputs: [{ data: f32(randn(n * k, 78, 2)), shape: [n, k], name: 'logits' }],
+  });
+  labels.dispose();
+});
+
 t('marginLoss breaks ties for the runner-up at the lowest index', async () => {
   const z = [3, 5, 5, 1, /**/ 5, 5, 2, 0, /**/ 2, 7, 7, 7];
   const y = Int32Array.of(0, 1, 3);
