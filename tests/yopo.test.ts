@@ -4,7 +4,7 @@
 // in float64 on the host. And its inner steps dispatch nothing but the first layer's kernels and elementwise ones.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { randomUniform, rt, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { randomUniform, rt, softmaxCrossEntropy, tensor, tidy, valueAndGrads } from '../engine/index.js';
 import { noPasses } from '../adversarial/method.js';
 import { declaredCost, resolveMethod } from '../adversarial/registry.js';
 import { Yopo, type YopoOptions } from '../adversarial/methods/yopo.js';

@@ -98,8 +98,8 @@ export default defineMethod({
       kind: 'choice',
       choices: ['both', 'hamiltonian'],
       default: 'both',
-      help: "the first layer's gradient: 'both' (default: the released code, whose first layer keeps its CE gradient " +
-        "and adds the Hamiltonian's; its published numbers come from it) or 'hamiltonian' (the paper: the Hamiltonian's alone)",
+      help: "the first layer's gradient: 'both', the released code's (its first layer keeps its CE gradient and adds the " +
+        "Hamiltonian's; the published numbers come from this code, hence the default) or 'hamiltonian', the paper's (the Hamiltonian's alone)",
     },
   },
   short: ['m', 'n'],
