@@ -1,7 +1,7 @@
 // Projected gradient descent in the L-inf ball (Madry et al. 2018) and FGSM, its one-step case: steps of
 // stepSize·sign(∇x loss), each projected back onto the eps ball around x and the image range [0, 1].
 import { clamp, keep, tidy, type Tensor } from '../../engine/index.js';
-import { randomStart, signedStep } from './ball.js';
+import { project, randomStart, signedStep } from './ball.js';
 import { checkBatch, checkCount, checkNonNegative } from './check.js';
 import { inputGradient, stillCorrect, type AttackLoss } from './model.js';
 import { WorstCase } from './restarts.js';
@@ -13,6 +13,8 @@ export interface PgdRunOptions {
   steps: number;
   /** Start from a uniform random point of the eps ball (default true), else from x. */
   randomStart?: boolean;
+  /** Start from this point, projected onto the set (ATTA's carried perturbation); overrides randomStart. */
+  start?: Tensor;
   /** Default 'ce'. */
   loss?: AttackLoss;
   /** The random start draws from (seed, stream) (defaults 0, 0), so a run is reproducible. */
@@ -41,7 +43,8 @@ function checkRun(op: string, x: Tensor, y: Tensor, o: PgdRunOptions): void {
 export function pgdPerturb(classify: Classifier, x: Tensor, y: Tensor, opts: PgdRunOptions, passes: AttackPasses): Tensor {
   checkRun('pgdPerturb', x, y, opts);
   const { eps, stepSize, steps, loss = 'ce' } = opts;
-  let xAdv = tidy(() => ((opts.randomStart ?? true) ? randomStart(x, eps, opts.seed ?? 0, opts.stream ?? 0) : clamp(x, 0, 1)));
+  let xAdv = tidy(() => opts.start ? project(x, opts.start, eps)
+    : (opts.randomStart ?? true) ? randomStart(x, eps, opts.seed ?? 0, opts.stream ?? 0) : clamp(x, 0, 1));
   for (let k = 0; k < steps; k++) {
     const next = tidy(() => signedStep(x, xAdv, inputGradient(classify, xAdv, y, loss, passes, false, opts.alsoDifferentiate).grad, stepSize, eps));
     xAdv.dispose();

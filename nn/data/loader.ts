@@ -49,10 +49,10 @@ export interface GpuBatch {
 }
 
 /** The standard CIFAR augmentation (Free-m, PGD and FGSM training all use it). */
-const PAD = 4;
+export const AUGMENT_PAD = 4;
 
-/** A 32-bit hash of (seed, epoch) to seed each epoch's generator independently. */
-function mix(seed: number, epoch: number): number {
+/** A 32-bit hash of (seed, epoch) to seed each epoch's generator independently (and any other pair of counters). */
+export function mix(seed: number, epoch: number): number {
   let h = Math.imul(seed ^ 0x3c6ef372, 0x9e3779b1) ^ Math.imul(epoch + 0x165667b1, 0x85ebca77);
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
@@ -60,7 +60,7 @@ function mix(seed: number, epoch: number): number {
 }
 
 /** Mulberry32: uniform 32-bit integers from a 32-bit state. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -195,7 +195,7 @@ export class Loader {
 
   /** The augmentation `upload` applies to a batch (undefined without augmentation). */
   augmentation(b: Batch): AugmentOptions | undefined {
-    return this.augment ? { pad: PAD, flip: true, seed: this.seed, step: b.step } : undefined;
+    return this.augment ? { pad: AUGMENT_PAD, flip: true, seed: this.seed, step: b.step } : undefined;
   }
 }
 
