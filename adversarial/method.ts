@@ -98,10 +98,16 @@ export interface Method {
   /** Tensors the method carries between steps (free training's delta): saved in the training state, and written
    * in place on resume. */
   state(): Record<string, Tensor>;
+  /** Host arrays the method carries (ATTA's per-example store), once every pending write to them has landed:
+   * saved in the training state beside state()'s tensors, and written in place on resume. */
+  hostState?(): Promise<Record<string, HostStateArray>>;
   /** Called after each epoch with a held, unaugmented training batch; may stop the run (FGSM-RS's guard). */
   epochEnd?(model: TrainModel, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null>;
   dispose(): void;
 }
+
+/** A host array of the training state (safetensors I8, U8, I32). */
+export type HostStateArray = Int8Array | Uint8Array | Int32Array;
 
 /** What a method is built with besides its options. */
 export interface MethodEnv {
@@ -111,6 +117,8 @@ export interface MethodEnv {
   /** Training examples (per-example state, ATTA). */
   trainSize: number;
   classes: number;
+  /** The zero padding of the batches' crop augmentation (absent or 0: the batches are not augmented). */
+  augmentPad?: number;
 }
 
 export interface MethodDescriptor<S extends OptionSpecs = OptionSpecs> {

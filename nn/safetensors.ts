@@ -3,13 +3,13 @@
 // multiple of 8, then the little-endian tensor data. Files written here are byte-identical to the reference
 // implementation's (and so load in PyTorch with safetensors.torch.load_file).
 
-export type SafetensorsDtype = 'F32' | 'I64' | 'I32' | 'U8';
+export type SafetensorsDtype = 'F32' | 'I64' | 'I32' | 'U8' | 'I8';
 
 /** What encodeSafetensors accepts; the data's array type must match the dtype. */
 export interface SafetensorsEntry {
   dtype: SafetensorsDtype;
   shape: number[];
-  data: Float32Array | BigInt64Array | Int32Array | Uint8Array;
+  data: Float32Array | BigInt64Array | Int32Array | Uint8Array | Int8Array;
 }
 
 /** What decodeSafetensors returns: the data's array type follows from the dtype. */
@@ -17,14 +17,16 @@ export type SafetensorsTensor =
   | { dtype: 'F32'; shape: number[]; data: Float32Array }
   | { dtype: 'I64'; shape: number[]; data: BigInt64Array }
   | { dtype: 'I32'; shape: number[]; data: Int32Array }
-  | { dtype: 'U8'; shape: number[]; data: Uint8Array };
+  | { dtype: 'U8'; shape: number[]; data: Uint8Array }
+  | { dtype: 'I8'; shape: number[]; data: Int8Array };
 
-type ArrayCtor = Float32ArrayConstructor | BigInt64ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor;
+type ArrayCtor = Float32ArrayConstructor | BigInt64ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor | Int8ArrayConstructor;
 
 const DTYPES: Record<SafetensorsDtype, { bytes: number; array: ArrayCtor; rank: number }> = {
   // `rank` is the position in the reference's Dtype enum, which is ordered by alignment: the reference lays
   // tensors out by descending rank, then by name, so every tensor is naturally aligned within the data.
   U8: { bytes: 1, array: Uint8Array, rank: 1 },
+  I8: { bytes: 1, array: Int8Array, rank: 2 },
   I32: { bytes: 4, array: Int32Array, rank: 9 },
   F32: { bytes: 4, array: Float32Array, rank: 11 },
   I64: { bytes: 8, array: BigInt64Array, rank: 13 },

@@ -19,7 +19,7 @@ export const MAX_DEPTH = 1000;
  */
 export const MAX_MODEL_BYTES = 2 ** 31 - 1;
 
-const DTYPE_BYTES: Record<TensorSpec['dtype'], number> = { F32: 4, I64: 8, I32: 4, U8: 1 };
+const DTYPE_BYTES: Record<TensorSpec['dtype'], number> = { F32: 4, I64: 8, I32: 4, U8: 1, I8: 1 };
 
 export const specBytes = (s: TensorSpec): number => s.shape.reduce((n, d) => n * d, DTYPE_BYTES[s.dtype]);
 

@@ -1,12 +1,14 @@
 // What model.safetensors leaves out but `--resume DIR` needs to continue a run exactly: the SGD momenta, extra
-// tensors such as free training's persistent perturbation `delta`, and the run's position, random state and config.
-// A safetensors file too: the tensors as F32, the rest as JSON in the header's metadata.
+// tensors such as free training's persistent perturbation `delta`, host arrays such as ATTA's per-example store,
+// and the run's position, random state and config. A safetensors file too: the tensors as F32, host arrays as
+// I8/U8/I32, the rest as JSON in the header's metadata.
 import type { Tensor } from '../engine/index.js';
+import type { HostStateArray } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { checkTensorSet, readSafetensorsFile, type TensorSpec } from '../nn/checkpoint.js';
 import type { LoaderPosition } from '../nn/data/loader.js';
 import type { Sgd } from '../nn/optim.js';
-import { encodeSafetensors, type SafetensorsEntry } from '../nn/safetensors.js';
+import { encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry } from '../nn/safetensors.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -29,8 +31,13 @@ export interface LoadedTrainState {
   file: string;
   tensors: Record<string, Float32Array>;
   shapes: Record<string, number[]>;
+  /** The host arrays (every entry that is not F32). */
+  host: Record<string, { dtype: SafetensorsDtype; data: HostStateArray }>;
   state: TrainState;
 }
+
+/** The safetensors dtype of a host array. */
+const hostDtype = (a: HostStateArray): SafetensorsDtype => (a instanceof Int8Array ? 'I8' : a instanceof Uint8Array ? 'U8' : 'I32');
 
 /** Marks a training-state file, so that a model checkpoint (or a future layout) is not taken for one. */
 const FORMAT = 'advfree-train-state-1';
@@ -55,16 +62,22 @@ function checkJson(file: string, v: unknown, at: string): void {
   }
 }
 
-/** Writes the tensors (f32 only) and the state to `path`, atomically. */
-export async function saveTrainState(path: string, contents: { tensors: Record<string, Tensor>; state: TrainState }): Promise<void> {
-  const { tensors, state } = contents;
+/** Writes the tensors (f32 only), the host arrays and the state to `path`, atomically. */
+export async function saveTrainState(path: string, contents: { tensors: Record<string, Tensor>; host?: Record<string, HostStateArray>; state: TrainState }): Promise<void> {
+  const { tensors, host = {}, state } = contents;
   checkJson(path, state, 'state');
   const named = Object.entries(tensors);
   for (const [name, t] of named) {
     if (t.dtype !== 'f32') throw new Error(`${path}: tensor '${name}' (${t.describe()}) is ${t.dtype}; a training state holds f32 tensors`);
   }
   const data = await Promise.all(named.map(([, t]) => t.data()));
-  const entries = Object.fromEntries(named.map(([name, t], i): [string, SafetensorsEntry] => [name, { dtype: 'F32', shape: [...t.shape], data: data[i] }]));
+  const entries = Object.fromEntries([
+    ...named.map(([name, t], i): [string, SafetensorsEntry] => [name, { dtype: 'F32', shape: [...t.shape], data: data[i] }]),
+    ...Object.entries(host).map(([name, a]): [string, SafetensorsEntry] => {
+      if (Object.hasOwn(tensors, name)) throw new Error(`${path}: '${name}' is both a tensor and a host array of the training state`);
+      return [name, { dtype: hostDtype(a), shape: [a.length], data: a }];
+    }),
+  ]);
   await writeFileAtomic(path, encodeSafetensors(entries, { format: FORMAT, state: JSON.stringify(state) }));
 }
 
@@ -103,15 +116,17 @@ export async function loadTrainState(path: string): Promise<LoadedTrainState> {
     throw new Error(`${path}: not a training state (metadata format ${JSON.stringify(metadata.format)}, expected '${FORMAT}')`);
   }
   const state = parseState(path, metadata.state);
-  const named = Object.entries(tensors);
-  for (const [name, t] of named) {
-    if (t.dtype !== 'F32') throw new Error(`${path}: tensor '${name}' is ${t.dtype}; a training state holds F32 tensors`);
+  const all = Object.entries(tensors);
+  for (const [name, t] of all) {
+    if (t.dtype === 'I64') throw new Error(`${path}: tensor '${name}' is ${t.dtype}; a training state holds F32 tensors and I8/U8/I32 host arrays`);
   }
+  const named = all.filter(([, t]) => t.dtype === 'F32');
   // fromEntries, not assignment, so that any name (even '__proto__') stays a plain key.
   return {
     file: path,
     tensors: Object.fromEntries(named.map(([name, t]) => [name, t.data as Float32Array])),
     shapes: Object.fromEntries(named.map(([name, t]) => [name, t.shape])),
+    host: Object.fromEntries(all.filter(([, t]) => t.dtype !== 'F32').map(([name, t]) => [name, { dtype: t.dtype, data: t.data as HostStateArray }])),
     state,
   };
 }
@@ -125,4 +140,11 @@ export function restoreTensors(loaded: LoadedTrainState, targets: Record<string,
   const found = Object.fromEntries(Object.entries(loaded.shapes).map(([name, shape]) => [name, f32(shape)]));
   checkTensorSet(loaded.file, 'this run', found, Object.entries(targets).map(([name, t]) => [name, f32(t.shape)]));
   for (const [name, t] of Object.entries(targets)) t.write(loaded.tensors[name]);
+}
+
+/** Writes the loaded host arrays into this run's live ones (e.g. ATTA's store), strictly, like restoreTensors. */
+export function restoreHostArrays(loaded: LoadedTrainState, targets: Record<string, HostStateArray>): void {
+  const found = Object.fromEntries(Object.entries(loaded.host).map(([name, h]): [string, TensorSpec] => [name, { dtype: h.dtype, shape: [h.data.length] }]));
+  checkTensorSet(loaded.file, 'this run', found, Object.entries(targets).map(([name, a]) => [name, { dtype: hostDtype(a), shape: [a.length] }]));
+  for (const [name, a] of Object.entries(targets)) a.set(loaded.host[name].data);
 }

@@ -5,11 +5,11 @@
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.js';
-import { noPasses, type BatchInfo, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
+import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
 import { createMethod, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
 import { gitCommit, loadModel, saveModel } from '../nn/checkpoint.js';
 import type { SplitData } from '../nn/data/cifar.js';
-import { Loader, uploadRange, type Batch } from '../nn/data/loader.js';
+import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../nn/data/loader.js';
 import { evaluateClean } from '../nn/evaluate.js';
 import { Sgd } from '../nn/optim.js';
 import { Progress } from '../nn/progress.js';
@@ -18,7 +18,7 @@ import { archName, parseArch, WideResNet } from '../nn/wrn.js';
 import { stepContext } from './context.js';
 import { countedModel } from './model.js';
 import { addPasses, PassMeter } from './passes.js';
-import { loadTrainState, momentumTensors, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
+import { loadTrainState, momentumTensors, restoreHostArrays, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
 
 /** Everything that defines a run; saved in the training state so that a resume needs only the folder. */
 export interface RunConfig {
@@ -114,7 +114,7 @@ export class Trainer {
     this.stepsPerEpoch = this.loader.batchesPerEpoch;
     this.meter = new PassMeter(this.params.map(([, p]) => p.tensor));
     this.counted = countedModel(this.model, this.meter);
-    this.method = createMethod(this.resolved, { batchShape: [config.batch, 3, 32, 32], seed: config.seed, trainSize: data.train.count, classes: config.classes });
+    this.method = createMethod(this.resolved, { batchShape: [config.batch, 3, 32, 32], seed: config.seed, trainSize: data.train.count, classes: config.classes, augmentPad: config.augment ? AUGMENT_PAD : 0 });
     this.totalIterations = config.epochs * this.stepsPerEpoch * this.resolved.descriptor.cost(this.resolved.options as never).sgdSteps;
   }
 
@@ -133,6 +133,7 @@ export class Trainer {
       throw new Error(`resume ${dir}: ${MODEL_FILE} is from step ${meta.step} but ${STATE_FILE} from step ${st.step}; the folder mixes two checkpoints`);
     }
     restoreTensors(saved, t.stateTensors());
+    restoreHostArrays(saved, await t.hostArrays());
     const c = st.counters;
     t.step = st.step;
     t.iteration = c.iteration;
@@ -147,6 +148,12 @@ export class Trainer {
     const out = momentumTensors(this.opt);
     for (const [k, v] of Object.entries(this.method.state())) out[`method.${k}`] = v;
     return out;
+  }
+
+  /** The method's host arrays of the training state, after its pending writes. */
+  private async hostArrays(): Promise<Record<string, HostStateArray>> {
+    const host = (await this.method.hostState?.()) ?? {};
+    return Object.fromEntries(Object.entries(host).map(([k, v]) => [`method.${k}`, v]));
   }
 
   get stepsDone(): number {
@@ -178,6 +185,7 @@ export class Trainer {
     const e = this.epochStats;
     await saveTrainState(join(dir, STATE_FILE), {
       tensors: this.stateTensors(),
+      host: await this.hostArrays(),
       state: {
         step: this.step,
         epoch: this.loader.position().epoch,
