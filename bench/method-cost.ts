@@ -92,8 +92,13 @@ async function measure(name: string, c: MethodCostConfig): Promise<Omit<MethodCo
   const x = keep(randomUniform(shape, 0, 1, c.seed, 1, 'images'));
   const y = keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7 + c.seed) % 10), [c.batch], { name: 'labels' }));
   const h = new Harness(model, opt, c.seed, () => LR);
+  // Each step takes the next slice of the training set, as an epoch does: a per-example method (ATTA) reads each
+  // batch's state back asynchronously, and an example may come back only once that has landed.
+  let batches = 0;
   const step = () => {
-    const r = h.run(method, x, y);
+    const indices = Uint32Array.from({ length: c.batch }, (_, i) => (batches * c.batch + i) % c.trainSize);
+    batches++;
+    const r = h.run(method, x, y, { indices, epoch: 0, augment: null });
     r.loss.dispose();
     r.correct.dispose();
   };
