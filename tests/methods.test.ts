@@ -21,7 +21,7 @@ t.before(ready);
 const [B, C, H, W] = [4, 3, 8, 8];
 
 /** Small option values, so each method's step runs in well under a second on a WRN-10-1. */
-const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 } };
+const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 }, yopo: { m: 2, n: 2 }, atta: { steps: 2 } };
 
 for (const d of METHODS) {
   t(`${d.name}: declared cost equals the passes the engine ran`, async () => {
@@ -63,7 +63,7 @@ t('short forms round-trip through the registry', () => {
   assert.equal(parseShortForm('pgd-10').options.steps, 10);
   assert.is(parseShortForm('pgd').options.steps, 7, 'a missing positional option takes its default');
   assertThrows(() => parseShortForm('free-4-2'), /free-M/);
-  assertThrows(() => parseShortForm('nosuch-3'), /natural, fgsm-rs, free-M, pgd-K/);
+  assertThrows(() => parseShortForm('nosuch-3'), /natural, atta-K, fgsm-rs, free-M, pgd-K, yopo-M-N/);
 });
 
 t('options round-trip typed through the JSON a run records', () => {
