@@ -118,8 +118,8 @@ export default defineMethod({
     steps: { kind: 'int', min: 1, max: 1000, default: 1, help: 'attack steps K per minibatch, from the example\'s carried perturbation' },
     stepSize: stepSize(
       (o) => ((o.steps as number) <= 1 ? 0.015 : (o.steps as number) <= 3 ? 0.01 : 0.007),
-      'attack step size',
-      "0.015 for K = 1, 0.01 for K = 2-3, 0.007 beyond (the code's data-config for K = 1, 3, 10)",
+      "attack step size (the code's data-config: 0.015, 0.01, 0.007 for K = 1, 3, 10)",
+      '0.015 / 0.01 / 0.007 for K = 1 / 2-3 / 4+',
     ),
     eps: EPS,
     reset: { kind: 'int', min: 0, max: 100000, default: 10, help: 're-initialise every perturbation to 0.001·N(0,1) every R epochs (0: never; the code resets at epochs 10, 20, 30)' },
