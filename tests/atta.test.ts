@@ -11,11 +11,9 @@ import { noPasses, type BatchInfo, type MethodEnv } from '../adversarial/method.
 import { declaredCost, resolveMethod } from '../adversarial/registry.js';
 import { Atta, INIT_STD, initSeed, type AttaOptions } from '../adversarial/methods/atta.js';
 import { PerturbationStore } from '../adversarial/perturbation-store.js';
-import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
 import { Harness } from '../train/harness.js';
 import { loadTrainState, restoreHostArrays, saveTrainState, type TrainState } from '../train/train-state.js';
-import { assertClose, assertThrows, ready, rng } from './helpers.js';
+import { assertClose, assertThrows, ready, rng, tinyTrainSetup } from './helpers.js';
 
 const t = suite('atta');
 t.before(ready);
@@ -99,15 +97,10 @@ const N_TRAIN = 6;
 const BATCH = 3;
 const SEED = 5;
 const LR = 0.05;
-const SGD = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
 const OPTS: AttaOptions = { steps: 2, stepSize: 0.01, eps: 0.05, reset: 2 };
 const ENV: MethodEnv = { batchShape: [BATCH, C, H, W], seed: SEED, trainSize: N_TRAIN, classes: 10, augmentPad: PAD };
 
-function setup() {
-  const model = new WideResNet(parseArch('wrn-10-1', 10), 7);
-  const params = model.namedParameters();
-  return { model, params, opt: new Sgd(params, SGD) };
-}
+const setup = () => tinyTrainSetup();
 
 const STATE: TrainState = { step: 5, epoch: 2, position: { epoch: 2, batch: 1 }, rng: { seed: SEED }, config: {}, counters: {} };
 

@@ -5,10 +5,8 @@ import * as assert from 'uvu/assert';
 import { add, clamp, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import { Free } from '../adversarial/methods/free.js';
 import { noPasses } from '../adversarial/method.js';
-import { Sgd } from '../nn/optim.js';
 import { Harness } from '../train/harness.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
-import { assertClose, randu, ready } from './helpers.js';
+import { assertClose, randu, ready, tinyTrainSetup } from './helpers.js';
 
 const t = suite('free');
 t.before(ready);
@@ -16,13 +14,8 @@ t.before(ready);
 const [B, C, H, W] = [4, 3, 8, 8];
 const M = 3;
 const EPS = 0.05;
-const SGD = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
 
-function setup() {
-  const model = new WideResNet(parseArch('wrn-10-1', 10), 7);
-  const params = model.namedParameters();
-  return { model, params, opt: new Sgd(params, SGD) };
-}
+const setup = () => tinyTrainSetup();
 
 const batches = [
   { x: randu(B * C * H * W, 1), y: Int32Array.from([1, 3, 5, 7]) },

@@ -1,6 +1,8 @@
 // Shared test utilities: a seeded host RNG, float64 comparisons and central finite differences.
 import * as assert from 'uvu/assert';
 import { init, type Tensor, tensor } from '../engine/index.js';
+import { Sgd } from '../nn/optim.js';
+import { parseArch, WideResNet } from '../nn/wrn.js';
 
 export const ready = async (): Promise<void> => {
   await init();
@@ -195,4 +197,14 @@ export async function checkSecondOrder(c: GradCase): Promise<void> {
     assertClose(await grads[k].data(), fd, `Hessian-vector product for input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`, rtol, atol);
   }
   for (const t of [...grads, ...ts]) t.dispose();
+}
+
+/** SGD as the method tests train with (momentum 0.9, decay 5e-4 on every parameter). */
+export const TEST_SGD = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
+
+/** A WRN-10-1 (10 classes, initialised from `seed`) and its SGD: the tiny model the method tests train. */
+export function tinyTrainSetup(seed = 7) {
+  const model = new WideResNet(parseArch('wrn-10-1', 10), seed);
+  const params = model.namedParameters();
+  return { model, params, opt: new Sgd(params, TEST_SGD) };
 }

@@ -8,24 +8,17 @@ import { randomUniform, rt, softmaxCrossEntropy, tensor, tidy, valueAndGrads } f
 import { noPasses } from '../adversarial/method.js';
 import { declaredCost, resolveMethod } from '../adversarial/registry.js';
 import { Yopo, type YopoOptions } from '../adversarial/methods/yopo.js';
-import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
 import { Harness } from '../train/harness.js';
-import { assertClose, randu, ready } from './helpers.js';
+import { assertClose, randu, ready, tinyTrainSetup } from './helpers.js';
 
 const t = suite('yopo');
 t.before(ready);
 
 const [B, C, H, W] = [4, 3, 8, 8];
-const SGD = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
 const LR = 0.05;
 const SEED = 11;
 
-function setup() {
-  const model = new WideResNet(parseArch('wrn-10-1', 10), 7);
-  const params = model.namedParameters();
-  return { model, params, opt: new Sgd(params, SGD) };
-}
+const setup = () => tinyTrainSetup();
 
 const batches = [
   { x: randu(B * C * H * W, 1), y: Int32Array.from([1, 3, 5, 7]) },
