@@ -142,7 +142,7 @@ t("the inner steps dispatch only the first layer's convolution and elementwise k
   const seed = tensor(new Float32Array(B * 16 * H * W).fill(1), [B, 16, H, W], { name: 'seed' });
   await rt().sync();
   rt().resetCounters();
-  const { value, grads } = valueAndGrads(() => m.model.first(x), [x], seed);
+  const { value, grads } = valueAndGrads(() => m.model.first(x), [x], { seed });
   const single = rt().counters().byFamily;
   for (const v of [value, ...grads, seed]) v.dispose();
   m.opt.dispose();
