@@ -186,8 +186,13 @@ t('by value against a host re-implementation over 3 epochs (a reset at epoch 2),
       // Save mid-epoch, after this epoch's reset; a fresh method restored from the file carries on.
       const path = join(dir, 'train-state.safetensors');
       await saveTrainState(path, { tensors: {}, host: await atta.hostState(), state: STATE });
+      const loaded = await loadTrainState(path);
+      const other = new Atta(OPTS, { ...ENV, trainSize: N_TRAIN + 1 });
+      const otherState = await other.hostState();
+      assertThrows(() => restoreHostArrays(loaded, otherState), /tensor 'levels' is I8 \[2592\] in the file, this run expects I8 \[3024\]/);
+      assert.ok(otherState.levels.every((v) => v === 0), 'a refused restore writes nothing');
       atta = new Atta(OPTS, ENV);
-      restoreHostArrays(await loadTrainState(path), await atta.hostState());
+      restoreHostArrays(loaded, await atta.hostState());
     }
     await atta.hostState();
     // frame() draws an example's initial noise if it is still undrawn, as its next use would.
