@@ -62,6 +62,8 @@ t('short forms round-trip through the registry', () => {
   assert.equal(parseShortForm('free-4').options.replays, 4);
   assert.equal(parseShortForm('pgd-10').options.steps, 10);
   assert.is(parseShortForm('pgd').options.steps, 7, 'a missing positional option takes its default');
+  assert.equal([parseShortForm('yopo-4-2').options.m, parseShortForm('yopo-4-2').options.n], [4, 2]);
+  assert.equal([1, 3, 10].map((k) => parseShortForm(`atta-${k}`).options.stepSize), [0.015, 0.01, 0.007], "ATTA's step size follows K as in the code's data-config");
   assertThrows(() => parseShortForm('free-4-2'), /free-M/);
   assertThrows(() => parseShortForm('nosuch-3'), /natural, atta-K, fgsm-rs, free-M, pgd-K, yopo-M-N/);
 });
