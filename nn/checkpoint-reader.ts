@@ -1,7 +1,8 @@
 // Opens a model checkpoint for evaluation, checking everything on the host before the GPU is touched: advfree's
 // own files (architecture in the metadata) and plain state_dicts of the reference WideResNet saved elsewhere
 // (`safetensors.torch.save_file(model.state_dict(), path)`: no metadata, architecture from the tensor shapes).
-import { checkTensorSet, optionalCounter, readSafetensorsFile, writeState } from './checkpoint.js';
+import { optionalCounter, writeState } from './checkpoint.js';
+import { checkTensorSet, readSafetensorsFile } from './safetensors-file.js';
 import type { SafetensorsTensor } from './safetensors.js';
 import { archName, parseArch, type WrnConfig, type WideResNet } from './wrn.js';
 import { inferWrnConfig, wrnTensorSpecs } from './wrn-layout.js';

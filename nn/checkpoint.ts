@@ -1,13 +1,11 @@
 // Model checkpoints in PyTorch's state_dict layout: model.safetensors holds exactly the tensors, names, shapes and
 // dtypes of the reference WideResNet, so `load_state_dict(safetensors.torch.load_file(path))` takes it unchanged.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from './atomic.js';
 import type { Buffer, Module } from './module.js';
-import { decodeSafetensors, encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry, type SafetensorsTensor } from './safetensors.js';
+import { encodeSafetensors, type SafetensorsEntry, type SafetensorsTensor } from './safetensors.js';
+import { checkTensorSet, readSafetensorsFile, type TensorSpec } from './safetensors-file.js';
 
 /** What a checkpoint records so that it can be evaluated and reproduced without the run's logs. */
 export interface ModelMetadata {
@@ -21,11 +19,6 @@ export interface ModelMetadata {
   /** gitCommit() of the code that trained it. */
   commit: string;
   [key: string]: string;
-}
-
-export interface TensorSpec {
-  dtype: SafetensorsDtype;
-  shape: readonly number[];
 }
 
 /**
@@ -48,68 +41,8 @@ function stateDict(model: Module): [string, Buffer][] {
 /** Tensors are f32 (weights, running statistics); host counters (num_batches_tracked) are int64 scalars. */
 const specOf = (entry: Buffer): TensorSpec => ('tensor' in entry ? { dtype: 'F32', shape: entry.tensor.shape } : { dtype: 'I64', shape: [] });
 
-const fmtSpec = (s: TensorSpec): string => `${s.dtype} [${s.shape.join(',')}]`;
-
-/**
- * Throws unless `found` (a file's tensors) holds exactly the `expected` names with the same dtypes and shapes;
- * names for which `optional` is true may be missing. The message names the first difference in `expected`
- * order (then unexpected names, sorted) and counts them all.
- */
-export function checkTensorSet(file: string, what: string, found: Record<string, TensorSpec>, expected: [string, TensorSpec][], hint = '',
-  optional: (name: string) => boolean = () => false): void {
-  const problems: string[] = [];
-  let missing = 0;
-  let differ = 0;
-  for (const [name, want] of expected) {
-    const got = Object.hasOwn(found, name) ? found[name] : undefined;
-    if (!got) {
-      if (optional(name)) continue;
-      missing++;
-      problems.push(`tensor '${name}' (${fmtSpec(want)}) is missing from the file`);
-    } else if (fmtSpec(got) !== fmtSpec(want)) {
-      differ++;
-      problems.push(`tensor '${name}' is ${fmtSpec(got)} in the file, ${what} expects ${fmtSpec(want)}`);
-    }
-  }
-  const known = new Set(expected.map(([name]) => name));
-  const unexpected = Object.keys(found).filter((name) => !known.has(name)).sort();
-  for (const name of unexpected) problems.push(`tensor '${name}' (${fmtSpec(found[name])}) in the file is not in ${what}`);
-  if (problems.length === 0) return;
-  throw new Error(
-    `${file}: does not match ${what}${hint}: ${problems[0]} ` +
-      `(in all ${differ} tensors of another shape or dtype, ${missing} missing, ${unexpected.length} unexpected)`,
-  );
-}
-
 /** PyTorch's load_state_dict accepts BatchNorm state without the counter (older PyTorch did not save it): so do we. */
 export const optionalCounter = (name: string): boolean => name.endsWith('.num_batches_tracked');
-
-/** What a failed read of `path` means, in words, with the path (instead of Node's bare EISDIR or ENOENT). */
-function readError(path: string, e: NodeJS.ErrnoException): Error {
-  const why: Record<string, string> = {
-    ENOENT: 'no such file',
-    EISDIR: `is a folder, not a .safetensors file${existsSync(join(path, 'model.safetensors')) ? ` (the model is ${join(path, 'model.safetensors')})` : ''}`,
-    EACCES: 'permission denied (cannot read the file)',
-    EPERM: 'permission denied (cannot read the file)',
-    ERR_FS_FILE_TOO_LARGE: 'over the 2 GiB a checkpoint may take here (files are read whole)',
-  };
-  return new Error(`${path}: ${why[e.code ?? ''] ?? e.message}`, { cause: e });
-}
-
-/** Reads and decodes a .safetensors file; errors name the file. */
-export async function readSafetensorsFile(path: string): Promise<ReturnType<typeof decodeSafetensors>> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw readError(path, e as NodeJS.ErrnoException);
-  }
-  try {
-    return decodeSafetensors(bytes);
-  } catch (e) {
-    throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
-  }
-}
 
 /** Writes the model's state_dict and `metadata` to `path` (atomically: the old file or the new, never a mix). */
 export async function saveModel(model: Module, path: string, metadata: ModelMetadata): Promise<void> {

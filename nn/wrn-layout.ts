@@ -1,7 +1,7 @@
 // The reference WideResNet's state_dict as data, computed from its config on the host: tensor names and shapes
 // (to check a checkpoint's header before anything is allocated), the config read back from a state_dict's shapes
 // (for models trained elsewhere), and the size bounds a model must meet before it is built.
-import type { TensorSpec } from './checkpoint.js';
+import type { TensorSpec } from './safetensors-file.js';
 import type { WrnConfig } from './wrn.js';
 
 /** Blocks in each of the three groups of a WRN of `depth` (6n+4). */
