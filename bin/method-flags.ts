@@ -2,7 +2,8 @@
 // has the same kind everywhere), help listing each method's meaning and default, and the chosen method's options
 // read from the flags given. A flag the chosen method does not take is refused, naming its options.
 import { METHODS, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
-import { flagName, formatDefault, OptionError, parseOption, type OptionSpec } from '../adversarial/options.js';
+import { flagName, formatDefault, formatOption, OptionError, parseOption, type OptionSpec, type OptionValue } from '../adversarial/options.js';
+import type { MethodConfig } from '../adversarial/method.js';
 import { CliError, oneOf, type Flag, type Flags } from '../train/args.js';
 
 function optionIndex(): Map<string, { key: string; uses: [string, OptionSpec][] }> {
@@ -82,4 +83,21 @@ export function methodFromFlags(flags: Flags): ResolvedMethod {
   } catch (e) {
     throw e instanceof OptionError ? new CliError(e.message) : e;
   }
+}
+
+/**
+ * On resume: the method flags given that differ from the saved method, each as '--flag given (saved: value)'.
+ * An option of another method is refused as for a new run.
+ */
+export function methodConflicts(flags: Flags, given: ReadonlySet<string>, saved: MethodConfig): string[] {
+  if (given.has('method') && flags.method !== saved.name) return [`--method ${flags.method} (saved: ${saved.name})`];
+  const options = [...INDEX].filter(([flag]) => given.has(flag));
+  if (options.length === 0) return [];
+  const { config, descriptor } = methodFromFlags({ ...flags, method: saved.name });
+  return options
+    .filter(([, { key }]) => config[key] !== saved[key])
+    .map(([flag, { key }]) => {
+      const spec = descriptor.options[key];
+      return `--${flag}${typeof flags[flag] === 'boolean' ? '' : ` ${flags[flag]}`} (saved: ${formatOption(spec, saved[key] as OptionValue)})`;
+    });
 }

@@ -1,14 +1,17 @@
 // `advfree train`: trains a WideResNet on CIFAR with a chosen method, with progress, metrics, checkpoints and
-// resume. Every flag is validated before any work starts.
+// resume. Every flag, and the run folder, is checked before any work starts.
+import { join, resolve } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
 import { formatPasses } from '../train/report.js';
 import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
-import { hasCheckpoint, Trainer, type Datasets, type RunConfig } from '../train/trainer.js';
+import { Trainer, type Datasets, type ResumeChanges, type RunConfig } from '../train/trainer.js';
+import { latestPair, RUN_FILES, RunFolder, RunFolderError } from '../train/run-folder.js';
+import { loadTrainState } from '../train/train-state.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
-import { describeMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
-import { CliError, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
-import { METHOD_FLAGS, methodFromFlags } from './method-flags.js';
+import { describeMethod, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
+import { CliError, givenFlags, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
+import { METHOD_FLAGS, methodConflicts, methodFromFlags } from './method-flags.js';
 
 
 export const TRAIN_DEFAULTS = { model: 'wrn-16-1', epochs: '10', batch: '128', lr: '0.1', schedule: 'multistep' };
@@ -32,59 +35,103 @@ export const train: Command = {
     } },
     seed: { type: 'string', help: 'seed of weights, data order and augmentation', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
     'no-augment': { type: 'boolean', help: 'no random crop / flip' },
-    out: { type: 'string', help: 'run folder: model.safetensors, train-state.safetensors, metrics.jsonl', default: 'runs/latest' },
-    resume: { type: 'string', help: 'continue the run in this folder (its saved configuration is used)' },
+    out: { type: 'string', help: 'run folder (refused if it holds a run\'s files): checkpoints/step-N/{model,train-state}.safetensors, latest (the newest complete pair), model.safetensors (the latest model), metrics.jsonl, lock', default: 'runs/latest' },
+    resume: { type: 'string', help: 'continue the run in this folder with its saved configuration; only --epochs (to extend the run), --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter may differ (recorded in metrics.jsonl), other flags must match' },
     'train-limit': { type: 'string', help: 'use the first N training images', check: intFlag('train-limit', 1) },
     'test-limit': { type: 'string', help: 'evaluate on the first N test images each epoch', check: intFlag('test-limit', 1) },
     'max-steps': { type: 'string', help: 'stop (with a checkpoint) after N minibatches in total', check: intFlag('max-steps', 1) },
     'checkpoint-minutes': { type: 'string', help: 'also checkpoint this often within an epoch', default: '10', check: numFlag('checkpoint-minutes', 0.01, 1e6) },
-    'log-every': { type: 'string', help: 'a metrics line every N minibatches', default: '50', check: intFlag('log-every', 1) },
+    'log-every': { type: 'string', help: 'a metrics line at every N-th minibatch (steps N, 2N, ...)', default: '50', check: intFlag('log-every', 1) },
     ...METHOD_FLAGS,
   },
   async run(flags) {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
     const resume = flags.resume as string | undefined;
-    if (resume && !hasCheckpoint(resume)) throw new CliError(`--resume ${resume}: no checkpoint there (model.safetensors and train-state.safetensors)`);
-    if (!resume && hasCheckpoint(flags.out as string)) {
-      throw new CliError(`--out ${flags.out} already holds a run; continue it with --resume ${flags.out}, or pick another --out`);
-    }
-    const choice = resume ? null : methodFromFlags(flags);
-    const config = resume ? null : configFromFlags(flags, choice!);
-    if (config && config.epochs !== Number(flags.epochs)) {
-      console.error(`advfree train: ${flags.epochs} natural-equivalent epochs / ${sgdStepsPerBatch(choice!)} SGD steps per minibatch = ${config.epochs} passes over the data`);
-    }
-    const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
-    let trainer: Trainer;
-    if (resume) {
-      trainer = await Trainer.resume(resume, (c) => loadData(c, dataDir));
-    } else {
-      trainer = new Trainer(config!, await loadData(config!, dataDir));
-    }
-    const c = trainer.config;
-    const out = resume ?? (flags.out as string);
-    console.error(
-      `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
-        `method ${describeMethod(trainer.resolved)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
-        `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
-    );
-    const t0 = performance.now();
-    const summaries = await trainer.run({ out, maxSteps: flags['max-steps'] ? Number(flags['max-steps']) : undefined });
-    const minutes = (performance.now() - t0) / 60_000;
-    const last = summaries.at(-1);
-    if (last) {
-      const p = trainer.totalPasses;
-      console.log(
-        `final: test accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
-          `passes: ${formatPasses(p)} ` +
-          `in ${minutes.toFixed(1)} min; checkpoint ${out}/model.safetensors`,
+    const given = givenFlags(flags);
+    // The folder is locked and checked before any work, so that a refusal comes at once.
+    const folder = openFolder(resume ?? (flags.out as string), resume ? 'resume' : 'new');
+    try {
+      const changes = resume ? await resumeChanges(flags, given, resume) : null;
+      const choice = resume ? null : methodFromFlags(flags);
+      const config = resume ? null : configFromFlags(flags, choice!);
+      if (config && config.epochs !== Number(flags.epochs)) {
+        console.error(`advfree train: ${flags.epochs} natural-equivalent epochs / ${sgdStepsPerBatch(choice!)} SGD steps per minibatch = ${config.epochs} passes over the data`);
+      }
+      const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+      const trainer = resume ? await Trainer.resume(resume, (c) => loadData(c, dataDir), changes!) : new Trainer(config!, await loadData(config!, dataDir));
+      const c = trainer.config;
+      const maxSteps = flags['max-steps'] ? Number(flags['max-steps']) : undefined;
+      console.error(
+        `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
+          `method ${describeMethod(trainer.resolved)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
+          `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
       );
+      const t0 = performance.now();
+      const summaries = await trainer.run({ out: folder, maxSteps, context: { adapter: r.gpu.name, data_dir: dataDir, max_steps: maxSteps ?? null } });
+      const minutes = (performance.now() - t0) / 60_000;
+      const last = summaries.at(-1);
+      if (last) {
+        console.log(
+          `final: test accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
+            `passes: ${formatPasses(trainer.totalPasses)} ` +
+            `in ${minutes.toFixed(1)} min; checkpoint ${join(folder.dir, RUN_FILES.model)}`,
+        );
+      }
+      trainer.dispose();
+      shutdown();
+      return 0;
+    } finally {
+      folder.release();
     }
-    trainer.dispose();
-    shutdown();
-    return 0;
   },
 };
 
+/** Opens the run folder; a folder that would be overwritten or has nothing to resume is a usage error. */
+function openFolder(dir: string, mode: 'new' | 'resume'): RunFolder {
+  try {
+    return RunFolder.open(dir, mode);
+  } catch (e) {
+    throw e instanceof RunFolderError && e.kind !== 'busy' ? new CliError(e.message) : e;
+  }
+}
+
+/** The flags a resume may take besides --resume: they change how the run continues, not what it is. */
+const RESUME_FLAGS = ['epochs', 'max-steps', 'checkpoint-minutes', 'log-every', 'data-dir', 'backend', 'adapter'];
+
+/** The run-configuration field each remaining train flag sets. */
+const FIELD_OF: Record<string, keyof RunConfig> = {
+  data: 'data', model: 'model', batch: 'batch', lr: 'lr', schedule: 'schedule', momentum: 'momentum', nesterov: 'nesterov',
+  'weight-decay': 'weightDecay', 'decay-on': 'decay', seed: 'seed', 'no-augment': 'augment', 'train-limit': 'trainLimit', 'test-limit': 'testLimit',
+};
+
+/**
+ * The settings changed on `--resume DIR` (RESUME_FLAGS). Every other flag given must agree with the saved
+ * configuration: each that does not is named, with the saved value, in one usage error.
+ */
+async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: string): Promise<ResumeChanges> {
+  const saved = (await loadTrainState(join(latestPair(dir), RUN_FILES.state))).state.config as unknown as RunConfig;
+  const method = resolveMethod(saved.method);
+  const asGiven = configFromFlags(flags, method);
+  const conflicts: string[] = [];
+  if (given.has('out') && resolve(flags.out as string) !== resolve(dir)) conflicts.push(`--out ${flags.out} (the run's folder is ${dir})`);
+  for (const [flag, field] of Object.entries(FIELD_OF)) {
+    if (!given.has(flag) || asGiven[field] === saved[field]) continue;
+    const value = (v: unknown) => (typeof v === 'boolean' ? (v === (flag !== 'no-augment') ? 'on' : 'off') : v === null ? 'all' : String(v));
+    conflicts.push(`--${flag}${typeof flags[flag] === 'boolean' ? '' : ` ${flags[flag]}`} (saved: ${value(saved[field])})`);
+  }
+  conflicts.push(...methodConflicts(flags, given, saved.method));
+  if (conflicts.length > 0) {
+    throw new CliError(
+      `--resume ${dir} continues the saved configuration; ${conflicts.length === 1 ? 'this flag conflicts' : 'these flags conflict'} with it: ${conflicts.join(', ')}. ` +
+        `Drop ${conflicts.length === 1 ? 'it' : 'them'}, or start a new run with another --out. A resume may change only ${RESUME_FLAGS.map((f) => `--${f}`).join(', ')}`,
+    );
+  }
+  return {
+    epochs: given.has('epochs') ? asGiven.epochs : undefined,
+    checkpointMinutes: given.has('checkpoint-minutes') ? asGiven.checkpointMinutes : undefined,
+    logEvery: given.has('log-every') ? asGiven.logEvery : undefined,
+  };
+}
 
 export async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
   const dir = await ensureDataset(c.data as DatasetName, { dataDir, log: (m) => console.error(m) });

@@ -69,6 +69,15 @@ export function helpText(cmd: Command): string {
   return `advfree ${cmd.name}: ${cmd.summary}\n\nFlags:\n${rows.join('\n')}\n  -h, --help                  this help`;
 }
 
+/** The flags of each parsed set that came from defaults, not from the command line. */
+const DEFAULTED = new WeakMap<Flags, ReadonlySet<string>>();
+
+/** The flags given on the command line of a set parseCommand returned (defaults left out). */
+export function givenFlags(flags: Flags): Set<string> {
+  const defaulted = DEFAULTED.get(flags) ?? new Set();
+  return new Set(Object.keys(flags).filter((k) => flags[k] !== undefined && !defaulted.has(k)));
+}
+
 /** Parses and validates a command's flags; returns 'help' after printing help. */
 export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
   const all = { ...cmd.flags, ...GLOBAL_FLAGS };
@@ -90,8 +99,13 @@ export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
     console.log(helpText(cmd));
     return 'help';
   }
+  const defaulted = new Set<string>();
+  DEFAULTED.set(values, defaulted);
   for (const [k, f] of Object.entries(all)) {
-    if (values[k] === undefined && f.default !== undefined) values[k] = f.default;
+    if (values[k] === undefined && f.default !== undefined) {
+      values[k] = f.default;
+      defaulted.add(k);
+    }
     if (typeof values[k] === 'string' && f.check) f.check(values[k] as string);
   }
   return values;

@@ -13,6 +13,8 @@ import { encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry } from 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export interface TrainState {
+  /** The run's id (train/metrics.ts), kept across resumes; absent in states written before run ids. */
+  run?: string;
   /** SGD steps taken (each of free training's replays counts). */
   step: number;
   /** The epoch, as the model checkpoint's metadata records it. */
@@ -95,6 +97,7 @@ function parseState(file: string, text: string | undefined): TrainState {
   if (!isObject(s)) throw new Error(`${file}: the training state must be a JSON object, got ${text}`);
   const position = isObject(s.position) ? s.position : {};
   const fields: [string, unknown, boolean, string][] = [
+    ['run', s.run, s.run === undefined || (typeof s.run === 'string' && s.run !== ''), 'a non-empty string'],
     ['step', s.step, isCount(s.step), 'a non-negative integer'],
     ['epoch', s.epoch, isCount(s.epoch), 'a non-negative integer'],
     ['position.epoch', position.epoch, isCount(position.epoch), 'a non-negative integer'],

@@ -1,13 +1,12 @@
 // The training loop: epochs of minibatches from a seeded loader, augmented on the GPU, handed to a training
-// method; learning rate per SGD iteration; progress on stderr; metrics as JSON lines; test accuracy after each
-// epoch; checkpoints (weights + training state) every epoch and every few minutes, written atomically, from
-// which `resume` continues to the same result as an uninterrupted run.
-import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+// method; learning rate per SGD iteration; progress on stderr; metrics as JSON lines (train/metrics.ts); test
+// accuracy and the method's check after each epoch; checkpoints every epoch and every few minutes into the run
+// folder (train/run-folder.ts), from which `resume` continues to the same result as an uninterrupted run.
+import { join, relative, resolve } from 'node:path';
 import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.js';
 import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
 import { createMethod, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
-import { gitCommit, loadModel, saveModel } from '../nn/checkpoint.js';
+import { gitCommit, saveModel } from '../nn/checkpoint.js';
 import type { SplitData } from '../nn/data/cifar.js';
 import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../nn/data/loader.js';
 import { evaluateClean } from '../nn/evaluate.js';
@@ -18,6 +17,8 @@ import { archName, parseArch, WideResNet } from '../nn/wrn.js';
 import { stepContext } from './context.js';
 import { countedModel } from './model.js';
 import { addPasses, PassMeter } from './passes.js';
+import { Metrics, newRunId } from './metrics.js';
+import { latestPair, loadPairModel, RUN_FILES, RunFolder } from './run-folder.js';
 import { loadTrainState, momentumTensors, restoreHostArrays, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
 
 /** Everything that defines a run; saved in the training state so that a resume needs only the folder. */
@@ -52,11 +53,17 @@ export interface Datasets {
 }
 
 export interface TrainOptions {
-  out: string;
-  /** Stop after this many minibatches in total (a checkpoint is written there); the schedule is unchanged. */
+  /** The run folder: a path (locked for this run, released at its end) or a RunFolder the caller opened. */
+  out: string | RunFolder;
+  /**
+   * Stop after this many minibatches in total (a checkpoint is written there; on an epoch's last batch, after
+   * that epoch's evaluation and check); the schedule is unchanged.
+   */
   maxSteps?: number;
   progress?: boolean;
   log?: (line: string) => void;
+  /** Recorded in the run's first metrics line ('start' or 'resume'), e.g. the adapter and the data folder. */
+  context?: Record<string, unknown>;
 }
 
 export interface EpochSummary {
@@ -69,6 +76,13 @@ export interface EpochSummary {
   passes: PassCounts;
 }
 
+/** The settings a resumed run may change; everything else is the saved configuration. */
+export const RESUMABLE = ['epochs', 'checkpointMinutes', 'logEvery'] as const;
+export type ResumeChanges = Partial<Pick<RunConfig, (typeof RESUMABLE)[number]>>;
+
+/** Results are read back in groups of this many steps, so the GPU queue never drains while the host waits. */
+const READBACK_GROUP = 8;
+
 const packPasses = (p: PassCounts, prefix: string): Record<string, number> =>
   Object.fromEntries(Object.entries(p).map(([k, v]) => [prefix + k, v]));
 
@@ -77,10 +91,6 @@ function unpackPasses(c: Record<string, number>, prefix: string): PassCounts {
   for (const k of Object.keys(p) as (keyof PassCounts)[]) p[k] = c[prefix + k] ?? 0;
   return p;
 }
-
-const MODEL_FILE = 'model.safetensors';
-const STATE_FILE = 'train-state.safetensors';
-const METRICS_FILE = 'metrics.jsonl';
 
 export class Trainer {
   readonly model: WideResNet;
@@ -98,11 +108,19 @@ export class Trainer {
   private readonly stepsPerEpoch: number;
   private step = 0;
   private iteration = 0;
+  private lastLr = Number.NaN;
   private epochStats = { lossSum: 0, correct: 0, seen: 0, seconds: 0, passes: noPasses() };
+  private pending: { loss: Tensor; correct: Tensor; count: number }[] = [];
+  /** Where this trainer was resumed from, and the settings changed on resume; null for a new run. */
+  private resumed: { dir: string; pair: string; changed: Record<string, { saved: unknown; given: unknown }> } | null = null;
+  /** Whether the run's first metrics line ('start' or 'resume') is written. */
+  private announced = false;
 
   constructor(
     readonly config: RunConfig,
     readonly data: Datasets,
+    /** The run's id in every metrics line and the training state; kept across resumes. */
+    readonly runId: string = newRunId(),
   ) {
     this.resolved = resolveMethod(config.method);
     this.config = { ...config, method: this.resolved.config };
@@ -122,16 +140,22 @@ export class Trainer {
     return this.meter.passes;
   }
 
-  /** Restores weights, momenta, method state and position from a run folder written by `train`. */
-  static async resume(dir: string, loadData: (c: RunConfig) => Promise<Datasets>): Promise<Trainer> {
-    const saved = await loadTrainState(join(dir, STATE_FILE));
+  /**
+   * Restores weights, momenta, method state and position from the latest checkpoint pair of a run folder;
+   * `changes` are the settings a resume may change (RESUMABLE), recorded in the run's 'resume' metrics line.
+   */
+  static async resume(dir: string, loadData: (c: RunConfig) => Promise<Datasets>, changes: ResumeChanges = {}): Promise<Trainer> {
+    const pair = latestPair(dir);
+    const saved = await loadTrainState(join(pair, RUN_FILES.state));
     const st = saved.state;
-    const config = st.config as unknown as RunConfig;
-    const t = new Trainer(config, await loadData(config));
-    const meta = await loadModel(t.model, join(dir, MODEL_FILE));
-    if (Number(meta.step) !== st.step) {
-      throw new Error(`resume ${dir}: ${MODEL_FILE} is from step ${meta.step} but ${STATE_FILE} from step ${st.step}; the folder mixes two checkpoints`);
+    const savedConfig = st.config as unknown as RunConfig;
+    const changed: Record<string, { saved: unknown; given: unknown }> = {};
+    for (const [k, v] of Object.entries(changes) as [keyof ResumeChanges, number | undefined][]) {
+      if (v !== undefined && v !== savedConfig[k]) changed[k] = { saved: savedConfig[k], given: v };
     }
+    const config = { ...savedConfig, ...Object.fromEntries(Object.entries(changed).map(([k, c]) => [k, c.given])) };
+    const t = new Trainer(config, await loadData(config), st.run ?? newRunId());
+    await loadPairModel(pair, t.model, st.step);
     restoreTensors(saved, t.stateTensors());
     restoreHostArrays(saved, await t.hostArrays());
     const c = st.counters;
@@ -140,6 +164,7 @@ export class Trainer {
     Object.assign(t.meter.passes, unpackPasses(c, 'run.'));
     t.epochStats = { lossSum: c.lossSum, correct: c.correct, seen: c.seen, seconds: c.seconds, passes: unpackPasses(c, 'epoch.') };
     t.loader.seek(st.position);
+    t.resumed = { dir, pair, changed };
     return t;
   }
 
@@ -168,164 +193,200 @@ export class Trainer {
     return lrAt(this.schedule, this.iteration, this.totalIterations);
   }
 
-  /** Writes model.safetensors, then the training state (both atomically). */
-  async checkpoint(dir: string): Promise<void> {
+  /** Commits the checkpoint pair (weights; training state) of the current step to the run folder. */
+  private async checkpoint(folder: RunFolder): Promise<void> {
     await rt().sync();
     const { config } = this;
-    await saveModel(this.model, join(dir, MODEL_FILE), {
-      architecture: archName(parseArch(config.model, config.classes)),
-      classes: String(config.classes),
-      dataset: config.data,
-      normalization: config.normalization,
-      method: JSON.stringify(config.method),
-      epoch: String(this.loader.position().epoch),
-      step: String(this.step),
-      commit: this.commit,
-    });
+    const epoch = this.loader.position().epoch;
     const e = this.epochStats;
-    await saveTrainState(join(dir, STATE_FILE), {
-      tensors: this.stateTensors(),
-      host: await this.hostArrays(),
-      state: {
-        step: this.step,
-        epoch: this.loader.position().epoch,
-        position: this.loader.position(),
-        rng: { seed: config.seed },
-        config: config as unknown as TrainState['config'],
-        counters: {
-          iteration: this.iteration,
-          lossSum: e.lossSum,
-          correct: e.correct,
-          seen: e.seen,
-          seconds: e.seconds,
-          ...packPasses(this.passes, 'run.'),
-          ...packPasses(e.passes, 'epoch.'),
-        },
+    const state: TrainState = {
+      run: this.runId,
+      step: this.step,
+      epoch,
+      position: this.loader.position(),
+      rng: { seed: config.seed },
+      config: config as unknown as TrainState['config'],
+      counters: {
+        iteration: this.iteration,
+        lossSum: e.lossSum,
+        correct: e.correct,
+        seen: e.seen,
+        seconds: e.seconds,
+        ...packPasses(this.passes, 'run.'),
+        ...packPasses(e.passes, 'epoch.'),
       },
-    });
+    };
+    await folder.save(
+      this.step,
+      (path) =>
+        saveModel(this.model, path, {
+          architecture: archName(parseArch(config.model, config.classes)),
+          classes: String(config.classes),
+          dataset: config.data,
+          normalization: config.normalization,
+          method: JSON.stringify(config.method),
+          epoch: String(epoch),
+          step: String(this.step),
+          run: this.runId,
+          commit: this.commit,
+        }),
+      async (path) => saveTrainState(path, { tensors: this.stateTensors(), host: await this.hostArrays(), state }),
+    );
   }
 
   async run(opts: TrainOptions): Promise<EpochSummary[]> {
-    const { config } = this;
+    const own = typeof opts.out === 'string';
     const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-    mkdirSync(opts.out, { recursive: true });
-    const metrics = join(opts.out, METRICS_FILE);
-    const emit = (o: object) => appendFileSync(metrics, `${JSON.stringify(o)}\n`);
+    const continues = this.resumed !== null && own && resolve(opts.out as string) === resolve(this.resumed.dir);
+    const folder = typeof opts.out === 'string' ? RunFolder.open(opts.out, continues ? 'resume' : 'new', log) : opts.out;
+    try {
+      return await this.loop(folder, opts, log);
+    } finally {
+      if (own) folder.release();
+    }
+  }
+
+  private async loop(folder: RunFolder, opts: TrainOptions, log: (line: string) => void): Promise<EpochSummary[]> {
+    const { config } = this;
+    const { maxSteps } = opts;
+    if (maxSteps !== undefined && maxSteps < this.step) {
+      throw new Error(`--max-steps ${maxSteps} is below step ${this.step}, where the run in ${folder.dir} already is; give --max-steps ${this.step} or more`);
+    }
+    const metrics = new Metrics(folder.metricsFile, this.runId);
+    this.announce(metrics, folder, opts.context ?? {});
     const progress = opts.progress === false ? null : new Progress({ epochs: config.epochs, stepsPerEpoch: this.stepsPerEpoch, intervalSteps: config.logEvery });
     const summaries: EpochSummary[] = [];
+    const reachedMax = () => maxSteps !== undefined && this.step >= maxSteps;
     let lastCheckpoint = performance.now();
+    const checkpoint = async () => {
+      await this.checkpoint(folder);
+      lastCheckpoint = performance.now();
+    };
     const startStep = this.step;
-    let lastEmitted = this.step;
-    let lastLr = Number.NaN;
     const t0 = performance.now();
-    while (this.loader.position().epoch < config.epochs) {
+    let stopped = reachedMax();
+    while (!stopped && this.loader.position().epoch < config.epochs) {
       const epoch = this.loader.position().epoch;
-      let epochStart = performance.now() - this.epochStats.seconds * 1000;
-      let pending: { loss: Tensor; correct: Tensor; count: number }[] = [];
-      // Results are read back in groups, so the GPU queue never drains while the host waits on one step.
-      const drain = async () => {
-        const values = await Promise.all(pending.map(async (p) => [await p.loss.item(), await p.correct.item(), p.count] as const));
-        for (const p of pending) {
-          p.loss.dispose();
-          p.correct.dispose();
-        }
-        pending = [];
-        for (const [loss, correct, count] of values) {
-          this.epochStats.lossSum += loss * count;
-          this.epochStats.correct += correct;
-          this.epochStats.seen += count;
-        }
-      };
-      let stopped = false;
+      const epochStart = performance.now() - this.epochStats.seconds * 1000;
       for await (const b of this.loader.epoch()) {
-        const ctx = stepContext({
-          model: this.counted,
-          opt: this.opt,
-          meter: this.meter,
-          nextLr: () => {
-            lastLr = this.lr();
-            this.iteration++;
-            return lastLr;
-          },
-          step: this.step,
-          seed: config.seed,
-          batch: this.batchInfo(b),
-        });
-        const before = { ...this.passes };
-        const result = this.meter.measure(() => tidy(() => {
-          const { images, labels } = this.loader.upload(b);
-          return this.method.step(images, labels, ctx);
-        }));
-        addPasses(this.epochStats.passes, this.passes);
-        addPasses(this.epochStats.passes, before, -1);
-        pending.push({ ...result, count: b.count });
-        this.step++;
+        this.trainStep(b);
         const inEpoch = b.batch + 1;
-        if (pending.length >= 8 || inEpoch === this.stepsPerEpoch) {
-          await drain();
+        const last = inEpoch === this.stepsPerEpoch;
+        const logNow = this.step % config.logEvery === 0;
+        if (this.pending.length >= READBACK_GROUP || last || logNow) {
+          await this.drain();
           const s = this.epochStats;
           progress?.update({ epoch: epoch + 1, step: inEpoch, images: (this.step - startStep) * config.batch, loss: s.lossSum / s.seen, accuracy: s.correct / s.seen });
-          if (this.step - lastEmitted >= config.logEvery) {
-            lastEmitted = this.step;
-            emit({ type: 'step', epoch: epoch + 1, step: this.step, iteration: this.iteration, lr: lastLr, train_loss: s.lossSum / s.seen, train_accuracy: s.correct / s.seen });
-          }
+          if (logNow) metrics.emit('step', this.step, { epoch: epoch + 1, iteration: this.iteration, lr: this.lastLr, train_loss: s.lossSum / s.seen, train_accuracy: s.correct / s.seen });
         }
-        const reachedMax = opts.maxSteps !== undefined && this.step >= opts.maxSteps;
-        if (reachedMax || performance.now() - lastCheckpoint > config.checkpointMinutes * 60_000) {
-          await drain();
+        // The epoch's last batch is checkpointed after the epoch's evaluation and check, below.
+        if (last) break;
+        if (reachedMax() || performance.now() - lastCheckpoint > config.checkpointMinutes * 60_000) {
+          await this.drain();
           this.epochStats.seconds = (performance.now() - epochStart) / 1000;
-          await this.checkpoint(opts.out);
-          lastCheckpoint = performance.now();
+          await checkpoint();
         }
-        if (reachedMax) {
+        if (reachedMax()) {
           stopped = true;
           break;
         }
       }
-      if (stopped) {
-        progress?.log(`stopped after ${this.step} steps (--max-steps); resume with --resume ${opts.out}`);
-        break;
-      }
-      await drain();
-      const seconds = (performance.now() - epochStart) / 1000;
-      const test = await evaluateClean(this.model, this.data.test, Math.max(config.batch, 256));
-      const s = this.epochStats;
-      const summary: EpochSummary = {
-        epoch: epoch + 1,
-        trainLoss: s.lossSum / s.seen,
-        trainAccuracy: s.correct / s.seen,
-        testAccuracy: test.correct / test.examples,
-        seconds,
-        imagesPerSecond: s.seen / seconds,
-        passes: s.passes,
-      };
+      if (stopped) break;
+      const summary = await this.endEpoch(epoch, (performance.now() - epochStart) / 1000, metrics, progress);
       summaries.push(summary);
-      emit({
-        type: 'epoch', epoch: summary.epoch, train_loss: summary.trainLoss, train_accuracy: summary.trainAccuracy,
-        test_accuracy: summary.testAccuracy, test_examples: test.examples, seconds, images_per_second: summary.imagesPerSecond,
-        passes: s.passes, gpu_bytes_in_use: memory().bytesInUse,
-      });
-      progress?.log(
-        `epoch ${summary.epoch}/${config.epochs}: train loss ${summary.trainLoss.toFixed(4)} acc ${(summary.trainAccuracy * 100).toFixed(2)}%, ` +
-          `test acc ${(summary.testAccuracy * 100).toFixed(2)}% (${test.examples} images), ${(seconds / 60).toFixed(1)} min, ${summary.imagesPerSecond.toFixed(1)} img/s`,
-      );
-      this.epochStats = { lossSum: 0, correct: 0, seen: 0, seconds: 0, passes: noPasses() };
-      epochStart = performance.now();
       const verdict = await this.epochEnd();
       if (verdict) {
-        emit({ type: 'guard', epoch: summary.epoch, stop: verdict.stop, note: verdict.note });
+        metrics.emit('guard', this.step, { epoch: summary.epoch, stop: verdict.stop, note: verdict.note });
         progress?.log(verdict.note);
         if (verdict.stop) {
-          progress?.log(`the checkpoint in ${opts.out} is from before this epoch`);
+          progress?.log(`the latest checkpoint in ${folder.dir} is from before this epoch's end`);
           break;
         }
       }
-      await this.checkpoint(opts.out);
-      lastCheckpoint = performance.now();
+      await checkpoint();
+      stopped = reachedMax();
     }
+    if (stopped) progress?.log(`stopped after ${this.step} steps (--max-steps); resume with --resume ${folder.dir}`);
     progress?.done();
     if (!progress) log(`trained ${this.step - startStep} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return summaries;
+  }
+
+  /** The run's first metrics line: 'start' with the configuration, or 'resume' with the settings changed. */
+  private announce(metrics: Metrics, folder: RunFolder, context: Record<string, unknown>): void {
+    if (this.announced) return;
+    this.announced = true;
+    if (this.resumed) metrics.emit('resume', this.step, { from: relative(folder.dir, this.resumed.pair) || '.', changed: this.resumed.changed, commit: this.commit, ...context });
+    else metrics.emit('start', this.step, { config: this.config, commit: this.commit, ...context });
+  }
+
+  /** One minibatch through the method; its loss and accuracy join the pending readbacks. */
+  private trainStep(b: Batch): void {
+    const ctx = stepContext({
+      model: this.counted,
+      opt: this.opt,
+      meter: this.meter,
+      nextLr: () => {
+        this.lastLr = this.lr();
+        this.iteration++;
+        return this.lastLr;
+      },
+      step: this.step,
+      seed: this.config.seed,
+      batch: this.batchInfo(b),
+    });
+    const before = { ...this.passes };
+    const result = this.meter.measure(() => tidy(() => {
+      const { images, labels } = this.loader.upload(b);
+      return this.method.step(images, labels, ctx);
+    }));
+    addPasses(this.epochStats.passes, this.passes);
+    addPasses(this.epochStats.passes, before, -1);
+    this.pending.push({ ...result, count: b.count });
+    this.step++;
+  }
+
+  /** Reads back the pending steps' losses and accuracies into the epoch's totals. */
+  private async drain(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    const values = await Promise.all(pending.map(async (p) => [await p.loss.item(), await p.correct.item(), p.count] as const));
+    for (const p of pending) {
+      p.loss.dispose();
+      p.correct.dispose();
+    }
+    for (const [loss, correct, count] of values) {
+      this.epochStats.lossSum += loss * count;
+      this.epochStats.correct += correct;
+      this.epochStats.seen += count;
+    }
+  }
+
+  /** Evaluates on the test set, records the epoch (metrics line, progress) and starts the next epoch's totals. */
+  private async endEpoch(epoch: number, seconds: number, metrics: Metrics, progress: Progress | null): Promise<EpochSummary> {
+    const { config } = this;
+    const test = await evaluateClean(this.model, this.data.test, Math.max(config.batch, 256));
+    const s = this.epochStats;
+    const summary: EpochSummary = {
+      epoch: epoch + 1,
+      trainLoss: s.lossSum / s.seen,
+      trainAccuracy: s.correct / s.seen,
+      testAccuracy: test.correct / test.examples,
+      seconds,
+      imagesPerSecond: s.seen / seconds,
+      passes: s.passes,
+    };
+    metrics.emit('epoch', this.step, {
+      epoch: summary.epoch, train_loss: summary.trainLoss, train_accuracy: summary.trainAccuracy,
+      test_accuracy: summary.testAccuracy, test_examples: test.examples, seconds, images_per_second: summary.imagesPerSecond,
+      passes: s.passes, gpu_bytes_in_use: memory().bytesInUse,
+    });
+    progress?.log(
+      `epoch ${summary.epoch}/${config.epochs}: train loss ${summary.trainLoss.toFixed(4)} acc ${(summary.trainAccuracy * 100).toFixed(2)}%, ` +
+        `test acc ${(summary.testAccuracy * 100).toFixed(2)}% (${test.examples} images), ${(seconds / 60).toFixed(1)} min, ${summary.imagesPerSecond.toFixed(1)} img/s`,
+    );
+    this.epochStats = { lossSum: 0, correct: 0, seen: 0, seconds: 0, passes: noPasses() };
+    return summary;
   }
 
   /** Where a batch came from: its example indices and the crop and flip of each example. */
@@ -355,5 +416,3 @@ export class Trainer {
   }
 }
 
-export const runFiles = { model: MODEL_FILE, state: STATE_FILE, metrics: METRICS_FILE };
-export const hasCheckpoint = (dir: string): boolean => existsSync(join(dir, STATE_FILE)) && existsSync(join(dir, MODEL_FILE));

@@ -1,7 +1,7 @@
 // Adversarial training on attacked batches, shared by K-PGD and FGSM-RS: a PGD attack from a random start (the
 // forward passes go through the counted model, input-only backward passes), then one update on the adversarial
 // batch. Attack steps ask for the input gradient only, so they dispatch no weight-gradient kernel.
-import { softmaxCrossEntropy, tidy, type Tensor } from '../../engine/index.js';
+import { softmaxCrossEntropy, tensor, tidy, type Tensor } from '../../engine/index.js';
 import { pgd, pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
 import type { Method, StepContext, StepResult, TrainModel } from '../method.js';
@@ -20,9 +20,12 @@ export interface AttackTrainOptions {
 }
 
 export class AttackTraining implements Method {
-  private bestGuard = -1;
+  /** The guard's best accuracy so far (-1: none yet), a tensor so that it is saved with the training state. */
+  private readonly bestGuard: Tensor | null;
 
-  constructor(readonly opts: AttackTrainOptions) {}
+  constructor(readonly opts: AttackTrainOptions) {
+    this.bestGuard = opts.guardDrop === null ? null : tensor(Float32Array.of(-1), [1], { name: 'guard best' });
+  }
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
@@ -54,7 +57,8 @@ export class AttackTraining implements Method {
    */
   async epochEnd(model: TrainModel, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null> {
     const drop = this.opts.guardDrop;
-    if (drop === null) return null;
+    if (drop === null || !this.bestGuard) return null;
+    const best = await this.bestGuard.item();
     model.eval();
     const eps = this.opts.eps;
     let acc: number;
@@ -65,15 +69,17 @@ export class AttackTraining implements Method {
     } finally {
       model.train();
     }
-    const note = `guard: PGD-5 accuracy on a held training batch ${(acc * 100).toFixed(1)}% (best ${(Math.max(this.bestGuard, acc) * 100).toFixed(1)}%)`;
-    if (acc < this.bestGuard - drop) return { stop: true, note: `${note}: fell by more than ${(drop * 100).toFixed(0)} points, catastrophic overfitting; stopping` };
-    this.bestGuard = Math.max(this.bestGuard, acc);
+    const note = `guard: PGD-5 accuracy on a held training batch ${(acc * 100).toFixed(1)}% (best ${(Math.max(best, acc) * 100).toFixed(1)}%)`;
+    if (acc < best - drop) return { stop: true, note: `${note}: fell by more than ${(drop * 100).toFixed(0)} points, catastrophic overfitting; stopping` };
+    this.bestGuard.write(Float32Array.of(Math.max(best, acc)));
     return { stop: false, note };
   }
 
   state(): Record<string, Tensor> {
-    return {};
+    return this.bestGuard ? { guardBest: this.bestGuard } : {};
   }
 
-  dispose(): void {}
+  dispose(): void {
+    this.bestGuard?.dispose();
+  }
 }

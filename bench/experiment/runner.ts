@@ -1,12 +1,13 @@
 // Runs one planned training run and its evaluation, resumably: a finished run leaves result.json and is skipped;
 // a stopped one continues from its run folder's checkpoint; a trained but unevaluated one is evaluated from its
 // checkpoint. Each run trains in its own folder (OUT/runs/<id>/) with the trainer's own metrics and checkpoints.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluateRobust, type AttackSpec } from '../../adversarial/evaluate.js';
 import type { PassCounts } from '../../adversarial/method.js';
 import { writeFileAtomic } from '../../nn/atomic.js';
-import { hasCheckpoint, Trainer, type Datasets, type EpochSummary, type RunConfig } from '../../train/trainer.js';
+import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../../train/trainer.js';
+import { hasCheckpoint, RUN_FILES } from '../../train/run-folder.js';
 import type { Preset, RunSpec } from './plan.js';
 
 export interface RunResult {
@@ -44,6 +45,9 @@ export function finished(out: string, r: RunSpec): RunResult | null {
 export async function runOne(out: string, p: Preset, r: RunSpec, attacks: AttackSpec[], data: Datasets, log: (l: string) => void): Promise<RunResult> {
   const dir = join(out, 'runs', r.id);
   mkdirSync(dir, { recursive: true });
+  const metrics = join(dir, RUN_FILES.metrics);
+  // A run killed before its first checkpoint left only metrics lines: they are kept aside and the run starts over.
+  if (!hasCheckpoint(dir) && existsSync(metrics)) renameSync(metrics, `${metrics}.stopped-${new Date().toISOString().replace(/[:.]/g, '')}`);
   const trainer = hasCheckpoint(dir) ? await Trainer.resume(dir, async () => data) : new Trainer(runConfig(p, r), data);
   try {
     const t0 = performance.now();
