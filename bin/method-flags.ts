@@ -93,7 +93,14 @@ export function methodConflicts(flags: Flags, given: ReadonlySet<string>, saved:
   if (given.has('method') && flags.method !== saved.name) return [`--method ${flags.method} (saved: ${saved.name})`];
   const options = [...INDEX].filter(([flag]) => given.has(flag));
   if (options.length === 0) return [];
-  const { config, descriptor } = methodFromFlags({ ...flags, method: saved.name });
+  let resolved: ResolvedMethod;
+  try {
+    resolved = methodFromFlags({ ...flags, method: saved.name });
+  } catch (e) {
+    if (e instanceof CliError) return [e.message];
+    throw e;
+  }
+  const { config, descriptor } = resolved;
   return options
     .filter(([, { key }]) => config[key] !== saved[key])
     .map(([flag, { key }]) => {

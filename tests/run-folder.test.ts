@@ -1,0 +1,231 @@
+// The run folder: one run at a time (a lock with the pid, stale locks of dead processes taken over, released on
+// SIGINT/SIGTERM), nothing a run would write is overwritten by a new run, the checkpoint pair survives a kill at
+// every point of its write sequence (and resume from whatever is left is exact), and the CLI refuses conflicting
+// flags on --resume, naming each. The CLI cases run the built dist/advfree.mjs.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Trainer } from '../train/trainer.js';
+import { CRASH_POINTS, RunFolder } from '../train/run-folder.js';
+import { helpText } from '../train/args.js';
+import { train } from '../bin/train.js';
+import { methodConflicts } from '../bin/method-flags.js';
+import { ready } from './helpers.js';
+import { config, DATA, weights } from './synthetic-run.js';
+
+// This file doubles as the child process of the lock and crash tests: ADVFREE_RUN_FOLDER_CHILD='hold DIR' takes
+// DIR's lock and waits to be signalled; 'train DIR' trains the synthetic run into DIR up to step 4.
+const CHILD = process.env.ADVFREE_RUN_FOLDER_CHILD;
+if (CHILD) {
+  const [mode, dir] = CHILD.split(' ');
+  if (mode === 'hold') {
+    RunFolder.open(dir, 'new');
+    process.stdout.write('locked\n');
+    // Waits here (never reaching the tests below) until signalled.
+    setInterval(() => {}, 1000);
+    await new Promise(() => {});
+  } else {
+    await ready();
+    await new Trainer(config(), DATA).run({ out: dir, maxSteps: 4, progress: false, log: () => {} });
+    process.exit(0);
+  }
+}
+
+const t = suite('run-folder');
+t.before(ready);
+
+const tmp = mkdtempSync(join(tmpdir(), 'advfree-run-folder-'));
+t.after(() => rmSync(tmp, { recursive: true, force: true }));
+let dirs = 0;
+const fresh = (): string => {
+  const d = join(tmp, `run-${dirs++}`);
+  mkdirSync(d);
+  return d;
+};
+const quiet = { progress: false, log: () => {} };
+const SELF = fileURLToPath(import.meta.url);
+
+function refuses(fn: () => unknown, message: string): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.is((e as Error).message, message);
+    return;
+  }
+  assert.unreachable(`expected the error: ${message}`);
+}
+
+const lockOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'));
+
+t('a second run into a folder in use is refused, naming the folder, the process and what to do', () => {
+  const dir = fresh();
+  const first = RunFolder.open(dir, 'new');
+  const lock = lockOf(dir);
+  assert.equal([lock.pid, lock.host], [process.pid, hostname()]);
+  assert.ok(Math.abs(Date.parse(lock.started) - Date.now()) < 60_000, `start time ${lock.started}`);
+  refuses(() => RunFolder.open(dir, 'new'), `${dir} is in use by another run (process ${process.pid} on ${hostname()}, started ${lock.started}): wait for it to finish or stop it (kill ${process.pid})`);
+  first.release();
+  assert.not.ok(existsSync(join(dir, 'lock')), 'released');
+  RunFolder.open(dir, 'new').release();
+});
+
+t('a lock left by a dead process is taken over with a note; one from another host is not', () => {
+  const dir = fresh();
+  const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+  const started = '2026-01-01T00:00:00.000Z';
+  writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: dead, host: hostname(), started }));
+  const notes: string[] = [];
+  const f = RunFolder.open(dir, 'new', (l) => notes.push(l));
+  assert.equal(notes, [`advfree: ${dir}: taking over the lock of process ${dead} (started ${started}), which no longer runs`]);
+  assert.is(lockOf(dir).pid, process.pid);
+  f.release();
+  writeFileSync(join(dir, 'lock'), JSON.stringify({ pid: dead, host: 'elsewhere', started }));
+  refuses(
+    () => RunFolder.open(dir, 'new'),
+    `${dir} is in use by another run (process ${dead} on elsewhere, started ${started}): this is ${hostname()}, so whether it still runs cannot be checked here; if it is gone, delete ${join(dir, 'lock')}`,
+  );
+  assert.is(lockOf(dir).host, 'elsewhere', 'the other host\'s lock is left alone');
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  t(`the lock is released when the run is stopped with ${signal}`, async () => {
+    const dir = fresh();
+    const child = spawn(process.execPath, [SELF], { env: { ...process.env, ADVFREE_RUN_FOLDER_CHILD: `hold ${dir}` }, stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((res, rej) => {
+      child.stdout.on('data', (d) => String(d).includes('locked') && res());
+      child.on('exit', () => rej(new Error('the child exited before taking the lock')));
+    });
+    assert.is(lockOf(dir).pid, child.pid);
+    refuses(() => RunFolder.open(dir, 'new'), `${dir} is in use by another run (process ${child.pid} on ${hostname()}, started ${lockOf(dir).started}): wait for it to finish or stop it (kill ${child.pid})`);
+    const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, sig) => res(sig)));
+    child.kill(signal);
+    assert.is(await exited, signal, 'the signal still ends the process');
+    assert.not.ok(existsSync(join(dir, 'lock')), 'lock released');
+  });
+}
+
+t("a new run refuses a folder holding any file a run writes, and changes nothing", async () => {
+  for (const [name, make] of [
+    ['model.safetensors', (p: string) => writeFileSync(p, 'my model')],
+    ['metrics.jsonl', (p: string) => writeFileSync(p, '{}\n')],
+    ['train-state.safetensors', (p: string) => writeFileSync(p, 'state')],
+    ['latest', (p: string) => writeFileSync(p, 'checkpoints/step-000001\n')],
+    ['checkpoints', (p: string) => mkdirSync(p)],
+  ] as const) {
+    const dir = fresh();
+    make(join(dir, name));
+    const message = `${dir} already holds ${name}; a new run would overwrite it (nothing was changed). Continue that run with --resume ${dir}, move it away, or pick another --out`;
+    refuses(() => RunFolder.open(dir, 'new'), message);
+    const tr = new Trainer(config(), DATA);
+    try {
+      await tr.run({ out: dir, ...quiet });
+      assert.unreachable('the trainer overwrote the folder');
+    } catch (e) {
+      assert.is((e as Error).message, message);
+    }
+    tr.dispose();
+    assert.equal(readdirSync(dir), [name], 'nothing added, the lock released');
+    if (name === 'model.safetensors') assert.is(readFileSync(join(dir, name), 'utf8'), 'my model');
+  }
+});
+
+t('a kill at every point of the checkpoint write leaves a complete pair, and resume from it is exact', async () => {
+  const ref = new Trainer(config(), DATA);
+  await ref.run({ out: fresh(), ...quiet });
+  const want = await weights(ref);
+  ref.dispose();
+  const crashed = await Promise.all(
+    CRASH_POINTS.map(async (point) => {
+      const dir = fresh();
+      const child = spawn(process.execPath, [SELF], { env: { ...process.env, ADVFREE_RUN_FOLDER_CHILD: `train ${dir}`, ADVFREE_TEST_CRASH_AT: `${point}@4` }, stdio: 'ignore' });
+      const signal = await new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_c, sig) => res(sig)));
+      return { point, dir, signal };
+    }),
+  );
+  const switched = CRASH_POINTS.indexOf('pointer-switched');
+  for (const [i, { point, dir, signal }] of crashed.entries()) {
+    assert.is(signal, 'SIGKILL', `${point}: the child killed itself`);
+    const step = i < switched ? 3 : 4;
+    assert.is(readFileSync(join(dir, 'latest'), 'utf8'), `checkpoints/step-00000${step}\n`, `${point}: latest`);
+    const notes: string[] = [];
+    const tr = await Trainer.resume(dir, async () => DATA);
+    assert.is(tr.stepsDone, step, `${point}: resumed at step ${step}`);
+    await tr.run({ out: dir, progress: false, log: (l) => notes.push(l) });
+    const got = await weights(tr);
+    want.forEach((w, k) => assert.equal(Array.from(got[k]), Array.from(w), `${point}: parameter ${k} as in the uninterrupted run`));
+    assert.ok(notes.some((n) => n.includes('taking over the lock of process')), `${point}: the dead child's lock was taken over: ${notes}`);
+    assert.equal(readdirSync(join(dir, 'checkpoints')).sort(), [`step-00000${step}`, 'step-000006'], `${point}: the previous pair kept, leftovers pruned`);
+    assert.ok(readFileSync(join(dir, 'model.safetensors')).equals(readFileSync(join(dir, 'checkpoints/step-000006/model.safetensors'))), `${point}: DIR/model.safetensors`);
+    tr.dispose();
+  }
+});
+
+const CLI = fileURLToPath(new URL('../advfree.mjs', import.meta.url));
+
+/** Runs the built CLI in a bare environment. */
+function advfree(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  assert.ok(existsSync(CLI), `${CLI} is missing: run 'node scripts/build.mjs' first`);
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+  if (r.error) throw r.error;
+  return r;
+}
+
+function cliRefuses(args: string[], status: number, message: string): void {
+  const r = advfree(...args);
+  assert.is(r.stderr.trim(), message);
+  assert.is(r.stdout, '');
+  assert.is(r.status, status);
+}
+
+t('advfree train: a folder in use (exit 1), a folder holding a model (exit 2), nothing to resume (exit 2)', () => {
+  const busy = fresh();
+  const held = RunFolder.open(busy, 'new');
+  const { started } = lockOf(busy);
+  cliRefuses(['train', '--out', busy], 1, `${busy} is in use by another run (process ${process.pid} on ${hostname()}, started ${started}): wait for it to finish or stop it (kill ${process.pid})`);
+  held.release();
+  const lone = fresh();
+  writeFileSync(join(lone, 'model.safetensors'), 'my model');
+  cliRefuses(['train', '--out', lone], 2, `advfree: ${lone} already holds model.safetensors; a new run would overwrite it (nothing was changed). Continue that run with --resume ${lone}, move it away, or pick another --out`);
+  assert.is(readFileSync(join(lone, 'model.safetensors'), 'utf8'), 'my model');
+  assert.equal(readdirSync(lone), ['model.safetensors']);
+  const empty = fresh();
+  cliRefuses(['train', '--resume', empty], 2, `advfree: --resume ${empty}: no checkpoint there (no latest pointer); start a new run with --out ${empty}`);
+});
+
+t('advfree train --resume: flags that conflict with the saved configuration are refused, each named with its saved value', async () => {
+  const dir = fresh();
+  const tr = new Trainer(config(), DATA);
+  await tr.run({ out: dir, maxSteps: 1, ...quiet });
+  tr.dispose();
+  const other = join(tmp, 'elsewhere');
+  const allowed = 'A resume may change only --epochs, --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter';
+  cliRefuses(
+    ['train', '--resume', dir, '--lr', '0.5', '--model', 'wrn-16-1', '--no-augment', '--seed', '3', '--method', 'pgd', '--out', other, '--epochs', '4'],
+    2,
+    `advfree: --resume ${dir} continues the saved configuration; these flags conflict with it: --out ${other} (the run's folder is ${dir}), ` +
+      `--model wrn-16-1 (saved: wrn-10-1), --lr 0.5 (saved: 0.05), --no-augment (saved: off), --method pgd (saved: natural). ` +
+      `Drop them, or start a new run with another --out. ${allowed}`,
+  );
+  cliRefuses(
+    ['train', '--resume', dir, '--eps', '4/255'],
+    2,
+    `advfree: --resume ${dir} continues the saved configuration; this flag conflicts with it: --eps is not an option of method natural (its options: none). Drop it, or start a new run with another --out. ${allowed}`,
+  );
+  assert.not.ok(existsSync(other), '--out was not created');
+  assert.not.ok(existsSync(join(dir, 'lock')), 'the lock is released');
+  assert.match(helpText(train), '  --resume VALUE'.padEnd(30) + `continue the run in this folder with its saved configuration; only --epochs (to extend the run), --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter may differ`);
+});
+
+t('method flags on resume: equal values pass, others are named with the saved value in the units people write', () => {
+  const saved = { name: 'free', replays: 4, eps: 8 / 255 };
+  const given = (...names: string[]) => new Set(names);
+  assert.equal(methodConflicts({ method: 'natural', replays: '4', eps: '8/255' }, given('replays', 'eps'), saved), []);
+  assert.equal(methodConflicts({ method: 'free', replays: '8', eps: '4/255' }, given('method', 'replays', 'eps'), saved), ['--eps 4/255 (saved: 8/255)', '--replays 8 (saved: 4)']);
+  assert.equal(methodConflicts({ method: 'pgd', steps: '7' }, given('method', 'steps'), saved), ['--method pgd (saved: free)']);
+});
+
+t.run();
