@@ -47,13 +47,12 @@ export const train: Command = {
   async run(flags) {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
     const resume = flags.resume as string | undefined;
-    const given = givenFlags(flags);
+    const choice = resume ? null : methodFromFlags(flags);
+    const config = resume ? null : configFromFlags(flags, choice!);
     // The folder is locked and checked before any work, so that a refusal comes at once.
     const folder = openFolder(resume ?? (flags.out as string), resume ? 'resume' : 'new');
     try {
-      const changes = resume ? await resumeChanges(flags, given, resume) : null;
-      const choice = resume ? null : methodFromFlags(flags);
-      const config = resume ? null : configFromFlags(flags, choice!);
+      const changes = resume ? await resumeChanges(flags, givenFlags(flags), resume) : null;
       if (config && config.epochs !== Number(flags.epochs)) {
         console.error(`advfree train: ${flags.epochs} natural-equivalent epochs / ${sgdStepsPerBatch(choice!)} SGD steps per minibatch = ${config.epochs} passes over the data`);
       }
@@ -109,7 +108,10 @@ const FIELD_OF: Record<string, keyof RunConfig> = {
  * configuration: each that does not is named, with the saved value, in one usage error.
  */
 async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: string): Promise<ResumeChanges> {
-  const saved = (await loadTrainState(join(latestPair(dir), RUN_FILES.state))).state.config as unknown as RunConfig;
+  const { state } = await loadTrainState(join(latestPair(dir), RUN_FILES.state));
+  const saved = state.config as unknown as RunConfig;
+  const maxSteps = Number(flags['max-steps'] ?? Infinity);
+  if (maxSteps < state.step) throw new CliError(`--max-steps ${maxSteps} is below step ${state.step}, where the run in ${dir} already is; give --max-steps ${state.step} or more`);
   const method = resolveMethod(saved.method);
   const asGiven = configFromFlags(flags, method);
   const conflicts: string[] = [];

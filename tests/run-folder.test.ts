@@ -199,7 +199,7 @@ t('advfree train: a folder in use (exit 1), a folder holding a model (exit 2), n
 t('advfree train --resume: flags that conflict with the saved configuration are refused, each named with its saved value', async () => {
   const dir = fresh();
   const tr = new Trainer(config(), DATA);
-  await tr.run({ out: dir, maxSteps: 1, ...quiet });
+  await tr.run({ out: dir, maxSteps: 2, ...quiet });
   tr.dispose();
   const other = join(tmp, 'elsewhere');
   const allowed = 'A resume may change only --epochs, --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter';
@@ -215,6 +215,7 @@ t('advfree train --resume: flags that conflict with the saved configuration are 
     2,
     `advfree: --resume ${dir} continues the saved configuration; this flag conflicts with it: --eps is not an option of method natural (its options: none). Drop it, or start a new run with another --out. ${allowed}`,
   );
+  cliRefuses(['train', '--resume', dir, '--max-steps', '1', '--epochs', '3'], 2, `advfree: --max-steps 1 is below step 2, where the run in ${dir} already is; give --max-steps 2 or more`);
   assert.not.ok(existsSync(other), '--out was not created');
   assert.not.ok(existsSync(join(dir, 'lock')), 'the lock is released');
   assert.match(helpText(train), '  --resume VALUE'.padEnd(30) + `continue the run in this folder with its saved configuration; only --epochs (to extend the run), --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter may differ`);
