@@ -118,7 +118,8 @@ t("a new run refuses a folder holding any file a run writes, and changes nothing
   ] as const) {
     const dir = fresh();
     make(join(dir, name));
-    const message = `${dir} already holds ${name}; a new run would overwrite it (nothing was changed). Continue that run with --resume ${dir}, move it away, or pick another --out`;
+    const fix = ['latest', 'train-state.safetensors'].includes(name) ? `Continue that run with --resume ${dir}, or pick another --out` : 'There is no checkpoint to resume: move it away, or pick another --out';
+    const message = `${dir} already holds ${name}; a new run would overwrite it (nothing was changed). ${fix}`;
     refuses(() => RunFolder.open(dir, 'new'), message);
     const tr = new Trainer(config(), DATA);
     try {
@@ -189,11 +190,13 @@ t('advfree train: a folder in use (exit 1), a folder holding a model (exit 2), n
   held.release();
   const lone = fresh();
   writeFileSync(join(lone, 'model.safetensors'), 'my model');
-  cliRefuses(['train', '--out', lone], 2, `advfree: ${lone} already holds model.safetensors; a new run would overwrite it (nothing was changed). Continue that run with --resume ${lone}, move it away, or pick another --out`);
+  cliRefuses(['train', '--out', lone], 2, `advfree: ${lone} already holds model.safetensors; a new run would overwrite it (nothing was changed). There is no checkpoint to resume: move it away, or pick another --out`);
   assert.is(readFileSync(join(lone, 'model.safetensors'), 'utf8'), 'my model');
   assert.equal(readdirSync(lone), ['model.safetensors']);
   const empty = fresh();
   cliRefuses(['train', '--resume', empty], 2, `advfree: --resume ${empty}: no checkpoint there (no latest pointer); start a new run with --out ${empty}`);
+  writeFileSync(join(empty, 'metrics.jsonl'), '{}\n');
+  cliRefuses(['train', '--resume', empty], 2, `advfree: --resume ${empty}: no checkpoint there (no latest pointer); the run stopped before its first checkpoint: move ${join(empty, 'metrics.jsonl')} away to start it again with --out ${empty}`);
 });
 
 t('advfree train --resume: flags that conflict with the saved configuration are refused, each named with its saved value', async () => {

@@ -109,11 +109,9 @@ export class RunFolder {
       if (mode === 'new') {
         const found = [RUN_FILES.model, RUN_FILES.state, RUN_FILES.metrics, RUN_FILES.latest, RUN_FILES.checkpoints].filter((n) => existsSync(join(dir, n)));
         if (found.length > 0) {
-          throw new RunFolderError(
-            `${dir} already holds ${found.join(', ')}; a new run would overwrite ${found.length > 1 ? 'them' : 'it'} (nothing was changed). ` +
-              `Continue that run with --resume ${dir}, move ${found.length > 1 ? 'them' : 'it'} away, or pick another --out`,
-            'exists',
-          );
+          const them = found.length > 1 ? 'them' : 'it';
+          const fix = hasCheckpoint(dir) ? `Continue that run with --resume ${dir}, or pick another --out` : `There is no checkpoint to resume: move ${them} away, or pick another --out`;
+          throw new RunFolderError(`${dir} already holds ${found.join(', ')}; a new run would overwrite ${them} (nothing was changed). ${fix}`, 'exists');
         }
       } else {
         latestPair(dir);
@@ -216,7 +214,10 @@ export function latestPair(dir: string): string {
   } else if (existsSync(join(dir, RUN_FILES.state))) {
     pair = dir;
   } else {
-    throw new RunFolderError(`--resume ${dir}: no checkpoint there (no ${RUN_FILES.latest} pointer); start a new run with --out ${dir}`, 'missing');
+    const fix = existsSync(join(dir, RUN_FILES.metrics))
+      ? `the run stopped before its first checkpoint: move ${join(dir, RUN_FILES.metrics)} away to start it again with --out ${dir}`
+      : `start a new run with --out ${dir}`;
+    throw new RunFolderError(`--resume ${dir}: no checkpoint there (no ${RUN_FILES.latest} pointer); ${fix}`, 'missing');
   }
   for (const file of [RUN_FILES.model, RUN_FILES.state]) {
     if (!existsSync(join(pair, file))) throw new RunFolderError(`--resume ${dir}: the checkpoint ${pair} lacks ${file}`, 'missing');
