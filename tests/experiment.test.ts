@@ -10,7 +10,8 @@ import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
 import { rows, stat } from '../bench/experiment/report.js';
 import { finished, runOne, type RunResult } from '../bench/experiment/runner.js';
-import { ready, rng } from './helpers.js';
+import { ready } from './helpers.js';
+import { synthetic } from './synthetic-run.js';
 
 const t = suite('experiment');
 t.before(ready);
@@ -46,17 +47,6 @@ t('aggregation: mean and sample standard deviation over seeds, cost relative to 
   assert.is(free.attacks.pgd.mean, 0.25);
   assert.is(free.passesVsNatural, 1);
 });
-
-function synthetic(count: number, seed: number) {
-  const r = rng(seed);
-  const images = new Uint8Array(count * 3072);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 2;
-    for (let j = 0; j < 3072; j++) images[i * 3072 + j] = Math.floor(r() * 128) + (j < 1024 && labels[i] ? 127 : 0);
-  }
-  return { images, labels, count, classes: 10 };
-}
 
 t('a tiny run trains, evaluates, and is then found finished', async () => {
   const p: Preset = { ...PRESETS.quick, model: 'wrn-10-1', trainLimit: 16, batch: 8, epochs: 2, equalCost: ['natural', 'free-2'], testImages: 8 };

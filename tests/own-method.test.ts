@@ -7,21 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { declaredCost, registerMethod, resolveMethod, Trainer, type Datasets, type RunConfig } from '../index.js';
 import fgsmZero from './fixtures/own-method.js';
-import { ready, rng } from './helpers.js';
+import { ready } from './helpers.js';
+import { synthetic } from './synthetic-run.js';
 
 const t = suite('own-method');
 t.before(ready);
-
-function synthetic(count: number, seed: number) {
-  const r = rng(seed);
-  const images = new Uint8Array(count * 3072);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 2;
-    for (let j = 0; j < 3072; j++) images[i * 3072 + j] = Math.floor(r() * 128) + (j < 1024 && labels[i] ? 127 : 0);
-  }
-  return { images, labels, count, classes: 10 };
-}
 
 t('the README example registers, trains, and counts what it declares', async () => {
   registerMethod(fgsmZero);
