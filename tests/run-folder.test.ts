@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -163,6 +163,23 @@ t('a kill at every point of the checkpoint write leaves a complete pair, and res
     assert.ok(readFileSync(join(dir, 'model.safetensors')).equals(readFileSync(join(dir, 'checkpoints/step-000006/model.safetensors'))), `${point}: DIR/model.safetensors`);
     tr.dispose();
   }
+});
+
+t('a run folder written before checkpoints/ existed (model and state side by side) resumes, then moves to pairs', async () => {
+  const dir = fresh();
+  const first = new Trainer(config(), DATA);
+  await first.run({ out: dir, maxSteps: 2, ...quiet });
+  first.dispose();
+  // The layout before: DIR/model.safetensors and DIR/train-state.safetensors, no pointer.
+  for (const f of ['model.safetensors', 'train-state.safetensors']) renameSync(join(dir, 'checkpoints/step-000002', f), join(dir, f));
+  rmSync(join(dir, 'checkpoints'), { recursive: true });
+  rmSync(join(dir, 'latest'));
+  const tr = await Trainer.resume(dir, async () => DATA);
+  assert.is(tr.stepsDone, 2);
+  await tr.run({ out: dir, maxSteps: 4, ...quiet });
+  tr.dispose();
+  assert.is(readFileSync(join(dir, 'latest'), 'utf8'), 'checkpoints/step-000004\n');
+  assert.ok(existsSync(join(dir, 'train-state.safetensors')), 'the old state is left alone');
 });
 
 const CLI = fileURLToPath(new URL('../advfree.mjs', import.meta.url));
