@@ -3,7 +3,7 @@
 // from its result file.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
@@ -55,7 +55,14 @@ t('a tiny run trains, evaluates, and is then found finished', async () => {
   const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
   try {
     const data = { train: synthetic(16, 1), test: synthetic(8, 2) };
+    // A run killed before its first checkpoint left only its metrics: kept aside, and the run starts over.
+    const dir = join(out, 'runs', runs[1].id);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'metrics.jsonl'), '{"type":"start"}\n');
     const res = await runOne(out, p, runs[1], attacks(p, []), data, () => {});
+    const aside = readdirSync(dir).filter((f) => f.startsWith('metrics.jsonl.stopped-'));
+    assert.is(aside.length, 1, `the stopped run's metrics kept aside: ${readdirSync(dir)}`);
+    assert.is(readFileSync(join(dir, aside[0]), 'utf8'), '{"type":"start"}\n');
     assert.is(res.train_passes.sgdSteps, 2 * 2, 'free-2: 2 minibatches x 2 replays');
     assert.is(res.attacks[0].name, 'pgd');
     assert.is(res.attacks[0].examples, 8);
