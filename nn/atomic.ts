@@ -34,7 +34,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   await syncDirectory(dir);
 }
 
-async function syncDirectory(dir: string): Promise<void> {
+/** Makes the entries of `dir` (a rename into it) durable. */
+export async function syncDirectory(dir: string): Promise<void> {
   // Windows cannot open a directory for fsync; NTFS journals the rename itself.
   if (process.platform === 'win32') return;
   const fh = await open(dir, 'r');

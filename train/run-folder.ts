@@ -9,7 +9,7 @@
 import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../nn/atomic.js';
+import { syncDirectory, writeFileAtomic } from '../nn/atomic.js';
 import { loadModel } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 
@@ -70,15 +70,6 @@ function crashPoint(point: string, step: number): void {
 
 /** The points of the checkpoint write, in order, at which the crash test kills the writer. */
 export const CRASH_POINTS = ['folder-created', 'model-written', 'state-written', 'folder-renamed', 'pointer-switched', 'model-published', 'pruned'] as const;
-
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 export class RunFolder {
   private lockText: string | null;
@@ -149,11 +140,11 @@ export class RunFolder {
     // A folder of this step that `latest` never named is the leftover of a write interrupted before the switch.
     rmSync(final, { recursive: true, force: true });
     renameSync(tmp, final);
-    syncDir(root);
+    await syncDirectory(root);
     crashPoint('folder-renamed', step);
     await writeFileAtomic(join(this.dir, RUN_FILES.latest), `${RUN_FILES.checkpoints}/${name}\n`);
     crashPoint('pointer-switched', step);
-    this.publishModel(final);
+    await this.publishModel(final);
     crashPoint('model-published', step);
     this.prune(root, [final, previous]);
     crashPoint('pruned', step);
@@ -161,7 +152,7 @@ export class RunFolder {
   }
 
   /** DIR/model.safetensors <- the pair's model: a hard link (a copy where links fail) renamed into place. */
-  private publishModel(pair: string): void {
+  private async publishModel(pair: string): Promise<void> {
     const tmp = join(this.dir, `.${RUN_FILES.model}.${process.pid}.tmp`);
     rmSync(tmp, { force: true });
     try {
@@ -170,7 +161,7 @@ export class RunFolder {
       copyFileSync(join(pair, RUN_FILES.model), tmp);
     }
     renameSync(tmp, join(this.dir, RUN_FILES.model));
-    syncDir(this.dir);
+    await syncDirectory(this.dir);
   }
 
   /** Removes pairs other than `keep` and temporary folders of interrupted writes; nothing else in checkpoints/. */
