@@ -1,8 +1,10 @@
 // Classification losses over logits [N, K] and integer labels [N], their backward, and the
-// non-differentiable argmax / accuracy count. All run one invocation per row (see xent.wgsl).
+// non-differentiable argmax / accuracy count; the softmax KL divergence of two logit tensors (TRADES). All run
+// one invocation per row (see xent.wgsl, kl.wgsl).
 import xentSrc from '../../shaders/xent.wgsl';
+import klSrc from '../../shaders/kl.wgsl';
 import { rt } from '../context.js';
-import { checkDtype, checkRank, fail } from '../check.js';
+import { checkDtype, checkRank, checkSameShape, fail } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
 import { empty, Tensor } from '../tensor.js';
@@ -186,4 +188,50 @@ export function countCorrect(logits: Tensor, labels: Tensor): Tensor {
   const count = reduceRows(hits, n, [1], 1, op);
   hits.dispose();
   return count;
+}
+
+// ---- softmax KL divergence (kl.wgsl) ----
+
+const KL_FORWARD = kernel({ name: 'kl_forward', family: 'loss', source: klSrc, entry: 'forward', params: PARAMS });
+const KL_BACKWARD = kernel({ name: 'kl_backward', family: 'loss', source: klSrc, entry: 'backward', params: PARAMS });
+
+export interface KlOptions {
+  /** 'mean' (default): the batch mean, shape [1] (PyTorch's 'batchmean'); 'sum': shape [1]; 'none': per row, [N]. */
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * The softmax KL divergence per row, KL(softmax(p_i) || softmax(q_i)) = sum_j P_ij (log P_ij - log Q_ij), of
+ * logits p and q [N, K] (TRADES: p the clean logits, q the adversarial ones); PyTorch's
+ * KLDivLoss(log_softmax(q), softmax(p)). Backward to both logit tensors, each one kernel that recomputes the
+ * softmaxes from the logits: dKL_i/dp_ij = P_ij (log P_ij - log Q_ij - KL_i), dKL_i/dq_ij = Q_ij - P_ij.
+ */
+export function softmaxKl(p: Tensor, q: Tensor, opts: KlOptions = {}): Tensor {
+  const op = 'softmaxKl';
+  const reduction = opts.reduction ?? 'mean';
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') fail(op, `reduction must be 'mean', 'sum' or 'none', got '${reduction}'`);
+  const [n, k] = checkLogits(op, p);
+  checkLogits(op, q);
+  checkSameShape(op, p, q);
+  const scale = reduction === 'mean' ? 1 / n : 1;
+  const rows = empty([n], reduction === 'none' ? op : `${op}_rows`);
+  rt().dispatch({ kernel: KL_FORWARD, params: { n, k, scale: 1 }, buffers: [p, q, rows], groups: grid(cdiv(n, WG)) });
+  let y = rows;
+  if (reduction !== 'none') {
+    y = reduceRows(rows, n, [1], scale, op);
+    rows.dispose();
+  }
+  const backward = (wrt: 0 | 1, dy: Tensor): Tensor => {
+    const d = empty(p.shape, `d${(wrt === 0 ? p : q).name}`);
+    rt().dispatch({
+      kernel: KL_BACKWARD,
+      overrides: { WRT: wrt, DY_PER_ROW: reduction === 'none' },
+      params: { n, k, scale },
+      buffers: [p, q, dy, d],
+      groups: grid(cdiv(n, WG)),
+    });
+    return d;
+  };
+  record(op, [p, q], y, (dy, needs) => [needs[0] ? backward(0, dy) : null, needs[1] ? backward(1, dy) : null]);
+  return y;
 }
