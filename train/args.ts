@@ -78,6 +78,21 @@ export function givenFlags(flags: Flags): Set<string> {
   return new Set(Object.keys(flags).filter((k) => flags[k] !== undefined && !defaulted.has(k)));
 }
 
+/**
+ * `--beta -1` as `--beta=-1`: parseArgs refuses a value that starts with a dash, so a negative number would be
+ * reported as a missing argument instead of reaching the flag's range check.
+ */
+function joinNegatives(argv: string[], options: Record<string, { type: 'string' | 'boolean' }>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--') return [...out, ...argv.slice(i)];
+    const name = /^--([^=]+)$/.exec(argv[i])?.[1];
+    if (name && options[name]?.type === 'string' && /^-\.?\d/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
+    else out.push(argv[i]);
+  }
+  return out;
+}
+
 /** Parses and validates a command's flags; returns 'help' after printing help. */
 export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
   const all = { ...cmd.flags, ...GLOBAL_FLAGS };
@@ -86,7 +101,7 @@ export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
   let values: Flags;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: !!cmd.positional }) as { values: Flags; positionals: string[] });
+    ({ values, positionals } = parseArgs({ args: joinNegatives(argv, options), options, strict: true, allowPositionals: !!cmd.positional }) as { values: Flags; positionals: string[] });
   } catch (e) {
     throw new CliError(`${cmd.name}: ${(e as Error).message}`);
   }
