@@ -1,10 +1,11 @@
 // Adversarial training on attacked batches, shared by K-PGD and FGSM-RS: a PGD attack from a random start (the
 // forward passes go through the counted model, input-only backward passes), then one update on the adversarial
 // batch. Attack steps ask for the input gradient only, so they dispatch no weight-gradient kernel.
-import { softmaxCrossEntropy, tensor, tidy, type Tensor } from '../../engine/index.js';
+import { tensor, tidy, type Tensor } from '../../engine/index.js';
 import { pgd, pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
 import type { Method, StepContext, StepResult, TrainModel } from '../method.js';
+import { crossEntropyUpdate } from './common.js';
 
 export interface AttackTrainOptions {
   eps: number;
@@ -43,11 +44,7 @@ export class AttackTraining implements Method {
         model.train();
         model.freezeBatchNorm(false);
       }
-      const { loss, correct } = ctx.update(() => {
-        const logits = model.forward(xAdv);
-        return { loss: softmaxCrossEntropy(logits, y), logits };
-      }, y);
-      return { loss, correct };
+      return crossEntropyUpdate(ctx, xAdv, y);
     });
   }
 

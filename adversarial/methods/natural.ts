@@ -1,21 +1,12 @@
 // Natural (standard) training: one forward, one backward and one SGD step per minibatch on the clean images.
-import { softmaxCrossEntropy, type Tensor } from '../../engine/index.js';
-import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
+import type { Tensor } from '../../engine/index.js';
+import { defineMethod, noPasses, type StepContext, type StepResult } from '../method.js';
+import { crossEntropyUpdate, StatelessMethod } from './common.js';
 
-class Natural implements Method {
+class Natural extends StatelessMethod {
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
-    const { loss, correct } = ctx.update(() => {
-      const logits = ctx.model.forward(x);
-      return { loss: softmaxCrossEntropy(logits, y), logits };
-    }, y);
-    return { loss, correct };
+    return crossEntropyUpdate(ctx, x, y);
   }
-
-  state(): Record<string, Tensor> {
-    return {};
-  }
-
-  dispose(): void {}
 }
 
 export default defineMethod({
