@@ -125,7 +125,7 @@ t('the report folder: markdown and chart name adapter, driver and commit; JSON h
 
 t('method names: the accepted forms, and an error naming them otherwise', () => {
   for (const ok of ['natural', 'free-8', 'pgd-10', 'pgd-7-full', 'fgsm-rs', 'fgsm-rs-full']) checkMethodName(ok);
-  for (const bad of ['pgd-x', 'trades', 'natural-full']) assertThrows(() => checkMethodName(bad), new RegExp(`method '${bad}'`), /pgd-K/);
+  for (const bad of ['pgd-x', 'nosuch', 'natural-full']) assertThrows(() => checkMethodName(bad), new RegExp(`method '${bad}'`), /pgd-K/);
   assertThrows(() => checkMethodName('pgd-0'), /method 'pgd-0': --steps must be an integer in \[1, 1000\], got 0/);
 });
 
