@@ -1,9 +1,10 @@
 // The softmax KL divergence (kl.wgsl, softmaxKl): forward against float64, backward to both logit tensors against
-// central finite differences of the float64 reference, for each reduction.
+// central finite differences of the float64 reference, and the backward's own derivatives (create-graph), for each
+// reduction.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rt, softmaxKl, tidy, valueAndGrads, type KlOptions } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, gpu, randn, randu, ready } from './helpers.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('kl');
 t.before(ready);
@@ -91,6 +92,23 @@ t('backward to both logit tensors matches finite differences of float64, for eac
   for (const c of cases) {
     for (const reduction of REDUCTIONS) {
       await checkGradients({
+        gpu: ([p, q]) => softmaxKl(p, q, { reduction }),
+        cpu: ([p, q]) => klRef(p, q, c.k, reduction),
+        inputs: [{ data: f32(c.p), shape: [c.n, c.k], name: 'p' }, { data: f32(c.q), shape: [c.n, c.k], name: 'q' }],
+      });
+    }
+  }
+});
+
+t('the backward is differentiable: Hessian-vector products in both inputs and the JVP in the cotangent match float64', async () => {
+  const cases = [
+    { n: 3, k: 10, p: randn(30, 31, 2), q: randn(30, 32, 2) },
+    { n: 2, k: 2, p: randn(4, 33, 2), q: randn(4, 34, 2) },
+    { n: 4, k: 5, p: randn(20, 35, 1), q: randn(20, 35, 1).map((v, i) => v + 0.05 * Math.cos(i)) },
+  ];
+  for (const c of cases) {
+    for (const reduction of REDUCTIONS) {
+      await checkSecondOrder({
         gpu: ([p, q]) => softmaxKl(p, q, { reduction }),
         cpu: ([p, q]) => klRef(p, q, c.k, reduction),
         inputs: [{ data: f32(c.p), shape: [c.n, c.k], name: 'p' }, { data: f32(c.q), shape: [c.n, c.k], name: 'q' }],

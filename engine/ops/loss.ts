@@ -200,11 +200,72 @@ export interface KlOptions {
   reduction?: 'mean' | 'sum' | 'none';
 }
 
+/** kl.wgsl's backward: c_i·dKL_i/dp_i (wrt 0) or c_i·dKL_i/dq_i (wrt 1), c_i = dy_i (perRow, scale 1) or scale·dy_0. */
+function klKernel(wrt: 0 | 1, p: Tensor, q: Tensor, dy: Tensor, perRow: boolean, scale: number): Tensor {
+  const [n, k] = p.shape;
+  const d = empty(p.shape, `d${(wrt === 0 ? p : q).name}`);
+  rt().dispatch({
+    kernel: KL_BACKWARD,
+    overrides: { WRT: wrt, DY_PER_ROW: perRow },
+    params: { n, k, scale },
+    buffers: [p, q, dy, d],
+    groups: grid(cdiv(n, WG)),
+  });
+  return d;
+}
+
+/** w - <w, s> row by row: the softmax Jacobian's product is J(S)ᵀw = S ⊙ centered(w, S). */
+const centered = (w: Tensor, s: Tensor): Tensor => sub(w, rowBroadcast(rowSum(mul(w, s)), s.shape[1]));
+
+/**
+ * The KL's backward, klKernel, recorded so that it can be differentiated again (create-graph). Per row, with
+ * P, Q the softmaxes, G = dKL/dp = P ⊙ (log P - log Q - KL) and w = c·u for the incoming cotangent u:
+ *   dq = c·(Q - P):  d/dq = J(Q)ᵀw, d/dp = -J(P)ᵀw;
+ *   dp = c·G:        d/dq = -J(P)ᵀw, d/dp = J(P)ᵀw + G ⊙ (w - <w, P>) - P·<w, G>;
+ * and d/d(dy) = scale·<u, G or Q - P> (per row, or summed for a single dy). The softmaxes come from the same
+ * recorded kernel at uniform logits (dKL(a || 0)/dq = 1/K - softmax(a)), so every piece is differentiable again.
+ */
+function klBackward(wrt: 0 | 1, p: Tensor, q: Tensor, dy: Tensor, perRow: boolean, scale: number): Tensor {
+  const d = klKernel(wrt, p, q, dy, perRow, scale);
+  const [n, k] = p.shape;
+  record(wrt === 0 ? 'klGradP' : 'klGradQ', [p, q, dy], d, (u, needs) => {
+    const ones = fill([n], 1, 'ones');
+    const unit = klBackward(wrt, p, q, ones, true, 1);
+    const softmax = (a: Tensor) => affine(klBackward(1, a, fill(a.shape, 0, 'zeros'), ones, true, 1), -1, 1 / k);
+    const w = mul(u, perRow ? rowBroadcast(dy, k) : broadcastRows(dy, u.shape, scale));
+    let dp: Tensor | null = null;
+    let dq: Tensor | null = null;
+    if (needs[0] || needs[1]) {
+      const sp = softmax(p);
+      const cp = centered(w, sp);
+      const jp = mul(sp, cp);
+      if (wrt === 1) {
+        if (needs[0]) dp = affine(jp, -1, 0);
+        if (needs[1]) {
+          const sq = softmax(q);
+          dq = mul(sq, centered(w, sq));
+        }
+      } else {
+        if (needs[0]) dp = sub(add(jp, mul(unit, cp)), mul(sp, rowBroadcast(rowSum(mul(w, unit)), k)));
+        if (needs[1]) dq = affine(jp, -1, 0);
+      }
+    }
+    let ddy: Tensor | null = null;
+    if (needs[2]) {
+      const ug = mul(u, unit);
+      ddy = perRow ? rowSum(ug) : affine(sum(ug), scale, 0);
+    }
+    return [dp, dq, ddy];
+  });
+  return d;
+}
+
 /**
  * The softmax KL divergence per row, KL(softmax(p_i) || softmax(q_i)) = sum_j P_ij (log P_ij - log Q_ij), of
  * logits p and q [N, K] (TRADES: p the clean logits, q the adversarial ones); PyTorch's
  * KLDivLoss(log_softmax(q), softmax(p)). Backward to both logit tensors, each one kernel that recomputes the
- * softmaxes from the logits: dKL_i/dp_ij = P_ij (log P_ij - log Q_ij - KL_i), dKL_i/dq_ij = Q_ij - P_ij.
+ * softmaxes from the logits: dKL_i/dp_ij = P_ij (log P_ij - log Q_ij - KL_i), dKL_i/dq_ij = Q_ij - P_ij; the
+ * backward is itself differentiable (klBackward).
  */
 export function softmaxKl(p: Tensor, q: Tensor, opts: KlOptions = {}): Tensor {
   const op = 'softmaxKl';
@@ -221,17 +282,10 @@ export function softmaxKl(p: Tensor, q: Tensor, opts: KlOptions = {}): Tensor {
     y = reduceRows(rows, n, [1], scale, op);
     rows.dispose();
   }
-  const backward = (wrt: 0 | 1, dy: Tensor): Tensor => {
-    const d = empty(p.shape, `d${(wrt === 0 ? p : q).name}`);
-    rt().dispatch({
-      kernel: KL_BACKWARD,
-      overrides: { WRT: wrt, DY_PER_ROW: reduction === 'none' },
-      params: { n, k, scale },
-      buffers: [p, q, dy, d],
-      groups: grid(cdiv(n, WG)),
-    });
-    return d;
-  };
-  record(op, [p, q], y, (dy, needs) => [needs[0] ? backward(0, dy) : null, needs[1] ? backward(1, dy) : null]);
+  const perRow = reduction === 'none';
+  record(op, [p, q], y, (dy, needs) => [
+    needs[0] ? klBackward(0, p, q, dy, perRow, scale) : null,
+    needs[1] ? klBackward(1, p, q, dy, perRow, scale) : null,
+  ]);
   return y;
 }
