@@ -5,45 +5,23 @@
 // measurements, never on in training. Open the device with disableToggles ['timestamp_quantization'], or
 // Dawn rounds timestamps to a coarse grain.
 import { rt } from './context.js';
-import type { Dispatch, KernelFamily } from './kernel.js';
+import { dispatchCost, type Dispatch, type KernelFamily } from './kernel.js';
 import type { DispatchTimer, Runtime } from './runtime.js';
 
 export interface Timing {
   dispatches: number;
   /** Summed GPU time of the dispatches, in milliseconds. */
   ms: number;
-  /** Summed nominal FLOPs (see dispatchFlops); 0 where a kernel's FLOPs are not defined. */
+  /** Summed nominal FLOPs (each kernel's `flops`); 0 where a kernel declares none. */
   flops: number;
+  /** Summed bytes moved in global memory (each kernel's `bytes`); 0 where a kernel declares none. */
+  bytes: number;
 }
 
 export interface Profile extends Timing {
   /** Keyed 'family/kernel': one kernel can serve several families (conv2d: forward and input gradient). */
   byKernel: Record<string, Timing & { family: KernelFamily }>;
   byFamily: Partial<Record<KernelFamily, Timing>>;
-}
-
-/**
- * The nominal FLOPs of a dispatch, 2 per multiply-add of the GEMM it computes: a convolution's three passes all
- * count 2·N·OH·OW·Cout·C·kH·kW, so their GFLOP/s compare directly. Derived from the kernel's uniform parameters
- * (engine/ops/matmul.ts, conv2d.ts); 0 for kernels that are not GEMMs, whose cost is memory traffic.
- */
-export function dispatchFlops(d: Dispatch): number {
-  const p = d.params ?? {};
-  switch (d.kernel.name) {
-    case 'matmul':
-      return 2 * p.M * p.N * p.K * (d.groups[2] ?? 1);
-    case 'conv2d': {
-      const kk = p.kH * p.kW;
-      if (!d.overrides?.MODE) return 2 * p.M * p.outC * p.srcC * kk;
-      // Input gradient: the source is dy (srcH = OH, srcW = OW) and M = N·Qh·Qw counts positions per residue
-      // class of the stride, so the batch size is M / (Qh·Qw).
-      return 2 * (p.M / (p.Qh * p.Qw)) * p.srcH * p.srcW * p.srcC * p.outC * kk;
-    }
-    case 'conv2d_wgrad':
-      return 2 * p.rows * p.OW * p.C * p.Cout * p.kH * p.kW;
-    default:
-      return 0;
-  }
 }
 
 interface Slot {
@@ -57,14 +35,16 @@ interface Entry {
   name: string;
   family: KernelFamily;
   flops: number;
+  bytes: number;
 }
 
-const emptyTiming = (): Timing => ({ dispatches: 0, ms: 0, flops: 0 });
+const emptyTiming = (): Timing => ({ dispatches: 0, ms: 0, flops: 0, bytes: 0 });
 
-function add(t: Timing, ms: number, flops: number): void {
+function add(t: Timing, ms: number, e: Entry): void {
   t.dispatches++;
   t.ms += ms;
-  t.flops += flops;
+  t.flops += e.flops;
+  t.bytes += e.bytes;
 }
 
 export class Profiler implements DispatchTimer {
@@ -104,7 +84,7 @@ export class Profiler implements DispatchTimer {
   begin(d: Dispatch, family: KernelFamily): GPUComputePassTimestampWrites {
     this.batch ??= { slot: this.slot(), entries: [] };
     const i = this.batch.entries.length;
-    this.batch.entries.push({ name: d.kernel.name, family, flops: dispatchFlops(d) });
+    this.batch.entries.push({ name: d.kernel.name, family, ...dispatchCost(d) });
     return { querySet: this.batch.slot.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
   }
 
@@ -128,9 +108,9 @@ export class Profiler implements DispatchTimer {
           // Timestamps are nanoseconds; an end before its beginning (a counter reset) counts as 0.
           const ms = t[2 * i + 1] > t[2 * i] ? Number(t[2 * i + 1] - t[2 * i]) / 1e6 : 0;
           const p = this.profile;
-          add(p, ms, e.flops);
-          add((p.byKernel[`${e.family}/${e.name}`] ??= { ...emptyTiming(), family: e.family }), ms, e.flops);
-          add((p.byFamily[e.family] ??= emptyTiming()), ms, e.flops);
+          add(p, ms, e);
+          add((p.byKernel[`${e.family}/${e.name}`] ??= { ...emptyTiming(), family: e.family }), ms, e);
+          add((p.byFamily[e.family] ??= emptyTiming()), ms, e);
         });
         slot.readback.unmap();
         this.free.push(slot);
@@ -151,7 +131,7 @@ export class Profiler implements DispatchTimer {
   }
 }
 
-const scaled = <T extends Timing>(t: T, by: number): T => ({ ...t, dispatches: t.dispatches * by, ms: t.ms * by, flops: t.flops * by });
+const scaled = <T extends Timing>(t: T, by: number): T => ({ ...t, dispatches: t.dispatches * by, ms: t.ms * by, flops: t.flops * by, bytes: t.bytes * by });
 
 const scaledAll = <T extends Timing>(r: Record<string, T>, by: number): Record<string, T> =>
   Object.fromEntries(Object.entries(r).map(([k, t]) => [k, scaled(t, by)]));

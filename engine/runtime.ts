@@ -1,9 +1,10 @@
 // Records kernel dispatches into one shared command encoder and submits them in batches; caches one compute
-// pipeline per (kernel, override constants); packs every dispatch's uniforms into one arena buffer that is
+// pipeline per (kernel, override constants) and one shader module per .wgsl file (its generated declarations
+// prepended); packs every dispatch's uniforms into one arena buffer that is
 // uploaded once per submit. A readback flushes.
 import { Gpu, type GpuOptions } from './gpu.js';
 import { BufferPool } from './pool.js';
-import type { Bindable, Dispatch, KernelFamily, KernelSpec } from './kernel.js';
+import { wgslPrelude, type Bindable, type Dispatch, type KernelFamily, type KernelSpec, type Overrides, type Shader } from './kernel.js';
 
 /** The profiling hook (engine/profile.ts): while one is set, each dispatch gets its own timed compute pass. */
 export interface DispatchTimer {
@@ -37,7 +38,7 @@ export class Runtime {
   readonly device: GPUDevice;
   readonly pool: BufferPool;
   readonly batchSize: number;
-  private readonly modules = new Map<KernelSpec, GPUShaderModule>();
+  private readonly modules = new Map<Shader, GPUShaderModule>();
   private readonly pipelines = new Map<string, PipelineEntry>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -65,21 +66,21 @@ export class Runtime {
     });
   }
 
-  private pipeline(kernel: KernelSpec, overrides?: Record<string, number | boolean>): PipelineEntry {
+  private pipeline(kernel: KernelSpec, overrides?: Overrides): PipelineEntry {
     const key = overrides ? `${kernel.name}|${JSON.stringify(overrides)}` : kernel.name;
     let entry = this.pipelines.get(key);
     if (entry) return entry;
-    let module = this.modules.get(kernel);
+    let module = this.modules.get(kernel.shader);
     if (!module) {
-      module = this.device.createShaderModule({ code: kernel.source, label: kernel.name });
-      this.modules.set(kernel, module);
+      module = this.device.createShaderModule({ code: wgslPrelude(kernel.shader) + kernel.shader.source, label: kernel.name });
+      this.modules.set(kernel.shader, module);
     }
     const constants: Record<string, number> = {};
     for (const [k, v] of Object.entries(overrides ?? {})) constants[k] = Number(v);
     const pipeline = this.device.createComputePipeline({
       label: key,
       layout: 'auto',
-      compute: { module, entryPoint: kernel.entry ?? 'main', constants },
+      compute: { module, entryPoint: kernel.entry, constants },
     });
     entry = { pipeline, layout: pipeline.getBindGroupLayout(0) };
     this.pipelines.set(key, entry);
@@ -88,7 +89,7 @@ export class Runtime {
 
   /** Packs `params` into the uniform arena following the kernel's declared field order. */
   private packParams(kernel: KernelSpec, params: Record<string, number>): number {
-    const fields = kernel.params!;
+    const fields = kernel.shader.params;
     const bytes = Math.ceil((fields.length * 4) / 16) * 16;
     const slot = Math.ceil(bytes / this.align) * this.align;
     if (this.arenaUsed + slot > ARENA_BYTES) this.flush();
@@ -114,13 +115,19 @@ export class Runtime {
     const { kernel } = d;
     const { pipeline, layout } = this.pipeline(kernel, d.overrides);
     const entries: GPUBindGroupEntry[] = [];
-    if (kernel.params?.length) {
+    const fields = kernel.shader.params.length;
+    if (fields) {
       const offset = this.packParams(kernel, d.params ?? {});
-      entries.push({ binding: 0, resource: { buffer: this.arena, offset, size: Math.ceil((kernel.params.length * 4) / 16) * 16 } });
+      entries.push({ binding: 0, resource: { buffer: this.arena, offset, size: Math.ceil((fields * 4) / 16) * 16 } });
     }
-    d.buffers.forEach((b, i) => {
-      const buffer = b instanceof GPUBuffer ? b : b.buffer;
-      entries.push({ binding: i + 1, resource: { buffer } });
+    const names = Object.keys(kernel.buffers);
+    const given = Object.keys(d.buffers);
+    if (given.length !== names.length || given.some((n) => !(n in kernel.buffers))) {
+      throw new Error(`advfree: kernel ${kernel.name} takes buffers ${names.join(', ')}, got ${given.join(', ')}`);
+    }
+    names.forEach((name, i) => {
+      const b = d.buffers[name];
+      entries.push({ binding: i + 1, resource: { buffer: b instanceof GPUBuffer ? b : b.buffer } });
     });
     const bindGroup = this.device.createBindGroup({ layout, entries, label: kernel.name });
     const family = d.family ?? kernel.family;

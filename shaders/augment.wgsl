@@ -1,3 +1,4 @@
+// Uniforms (p) and buffers are declared in engine/ops/augment.ts (see engine/kernel.ts).
 // u8 images [N,C,H,W] (4 bytes per u32 word, little endian) to f32 byte/255, optionally with the standard CIFAR
 // augmentation (AUGMENT): zero-pad by `pad`, crop HxW at offsets (dy, dx) in [0, 2·pad], then flip horizontally
 // if `flip` is set and the example draws it. Each invocation writes 4 consecutive outputs with one vec4 store;
@@ -8,11 +9,7 @@
 // tests/augment.test.ts re-implements this on the CPU: change both together.
 override AUGMENT: bool = false;
 
-struct Params { total: u32, C: u32, H: u32, W: u32, pad: u32, flip: u32, seed: u32, step: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-// The output buffer holds whole vec4s: the pool's size classes are multiples of 16 bytes (checked in the op).
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4f>;
+// The output buffer dst holds whole vec4s: the pool's size classes are multiples of 16 bytes (checked in the op).
 
 // The PCG hash of shaders/fill.wgsl.
 fn pcg(v: u32) -> u32 {
@@ -36,7 +33,7 @@ fn byteAt(i: u32) -> u32 {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let q = (wid.x + wid.y * nwg.x) * 256u + lid;
+  let q = group_index(wid, nwg) * 256u + lid;
   let e0 = q * 4u;
   if (e0 >= p.total) { return; }
   if (!AUGMENT) {

@@ -1,18 +1,14 @@
+// Uniforms (p) and buffers are declared in engine/ops/pool.ts (see engine/kernel.ts).
 // Global average pooling over H·W of an NCHW tensor, and its backward.
 //   forward (GRAD = false): out[i] = mean of inp[i·HW .. i·HW + HW) for each of the N·C planes; HW is a
 //     feature map's size (64 in a CIFAR WideResNet), so one invocation per plane is enough.
 //   backward (GRAD = true): out[i] = inp[i / HW] / HW for each of the N·C·HW elements.
 override GRAD: bool = false;
 
-struct Params { planes: u32, hw: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> inp: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  let i = group_index(wid, nwg) * 256u + lid;
   let hw = f32(p.hw);
   if (GRAD) {
     if (i < p.planes * p.hw) { out[i] = inp[i / p.hw] / hw; }

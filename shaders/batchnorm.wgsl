@@ -1,3 +1,4 @@
+// Uniforms (p) and buffers are declared in engine/ops/batchnorm.ts (see engine/kernel.ts).
 // Batch normalization per channel over (N, H, W) of an NCHW tensor ([N, C] is the case H·W = 1), PyTorch
 // semantics. `saved` holds [mean | invstd], 2·C floats, x̂ = (x - mean)·invstd, M = N·H·W, and
 // dy' = dy·(gamma·x̂ + beta > 0) with the fused ReLU (RELU), dy' = dy without it. Entry points:
@@ -9,33 +10,10 @@
 //   grad_sums        one workgroup per channel: sum(dy') → dbeta, sum(dy'·x̂) → dgamma.
 //   grad_input       training: dx = gamma·invstd·(dy' - (sum(dy') + x̂·sum(dy'·x̂)) / M).
 //   grad_input_eval  eval: the statistics are constants, dx = gamma·invstd·dy'.
-// Entry points bind only what they use, so a binding number names different buffers in different entries.
 override RELU: bool = false;
 override EVAL: bool = false;
 // Workgroup size of the per-channel reductions (a power of two).
 override WG: u32 = 64u;
-
-struct Params { n: u32, c: u32, hw: u32, eps: f32, momentum: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-
-// stats
-@group(0) @binding(2) var<storage, read_write> run_mean: array<f32>;
-@group(0) @binding(3) var<storage, read_write> run_var: array<f32>;
-@group(0) @binding(4) var<storage, read_write> saved_out: array<f32>;
-
-// normalize, grad_sums, grad_input, grad_input_eval
-@group(0) @binding(2) var<storage, read> gamma: array<f32>;
-@group(0) @binding(3) var<storage, read> beta: array<f32>;
-@group(0) @binding(4) var<storage, read> saved: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;        // normalize
-@group(0) @binding(5) var<storage, read> dy: array<f32>;             // the gradient entries
-@group(0) @binding(6) var<storage, read_write> sum_dy: array<f32>;   // grad_sums
-@group(0) @binding(7) var<storage, read_write> sum_dyx: array<f32>;
-@group(0) @binding(6) var<storage, read> sum_dy_in: array<f32>;      // grad_input
-@group(0) @binding(7) var<storage, read> sum_dyx_in: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dx: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dx_eval: array<f32>;  // grad_input_eval
 
 var<workgroup> red: array<vec2f, WG>;
 
@@ -72,10 +50,6 @@ fn walk_next(w: ptr<function, Walk>) {
   }
 }
 
-fn channel_of_workgroup(wid: vec3u, nwg: vec3u) -> u32 {
-  return wid.x + wid.y * nwg.x;
-}
-
 fn xhat(v: f32, c: u32) -> f32 {
   return (v - saved[c]) * saved[p.c + c];
 }
@@ -90,14 +64,14 @@ fn masked(g: f32, xh: f32, c: u32) -> f32 {
 fn stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
          @builtin(local_invocation_index) lid: u32) {
   if (EVAL) {
-    let c = channel_of_workgroup(wid, nwg) * WG + lid;
+    let c = group_index(wid, nwg) * WG + lid;
     if (c < p.c) {
       saved_out[c] = run_mean[c];
       saved_out[p.c + c] = 1.0 / sqrt(run_var[c] + p.eps);
     }
     return;
   }
-  let c = channel_of_workgroup(wid, nwg);
+  let c = group_index(wid, nwg);
   if (c >= p.c) { return; }
   let m = p.n * p.hw;
   var acc = 0.0;
@@ -126,7 +100,7 @@ fn stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 fn elementwise_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * 256u + lid;
+  return group_index(wid, nwg) * 256u + lid;
 }
 
 @compute @workgroup_size(256)
@@ -142,7 +116,7 @@ fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
 @compute @workgroup_size(WG)
 fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32) {
-  let c = channel_of_workgroup(wid, nwg);
+  let c = group_index(wid, nwg);
   if (c >= p.c) { return; }
   let m = p.n * p.hw;
   var acc = vec2f(0.0);

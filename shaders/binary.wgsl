@@ -1,19 +1,14 @@
+// Uniforms (p) and buffers are declared in engine/ops/elementwise.ts (see engine/kernel.ts).
 // out = f(x, y), elementwise on equal shapes. OP picks f; a and b are its scalar arguments.
 //   0: a*x + b*y   1: x*y   2: x * (y > 0)  (ReLU backward: x = dy, y = the ReLU's output)
 //   3: x * (a <= y <= b)  (clamp backward: x = dy, y = the clamp's input; PyTorch's inclusive mask)
 //   4: clamp(x + a*sign(y), -b, b)  (signed-gradient step of a perturbation x inside the L-inf ball b)
 override OP: u32 = 0u;
 
-struct Params { n: u32, a: f32, b: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> y: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  let i = group_index(wid, nwg) * 256u + lid;
   if (i >= p.n) { return; }
   let u = x[i];
   let v = y[i];

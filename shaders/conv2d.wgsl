@@ -1,3 +1,4 @@
+// Uniforms (p) and buffers are declared in engine/ops/conv2d.ts (see engine/kernel.ts).
 // Implicit-GEMM convolution without im2col buffers. MODE picks the pass:
 //   0: forward             out = x [N,C,H,W] (*) w [Cout,C,kH,kW]        (src = x,  out channels = Cout)
 //   1: input gradient      out = dy [N,Cout,OH,OW] (*)^T w  -> dx [N,C,H,W] (src = dy, out channels = C)
@@ -12,30 +13,6 @@ override PB: u32 = 4u; // pixels per invocation, <= 4
 override CB: u32 = 8u; // output channels per invocation, <= 16
 override WG: u32 = 64u;
 override HAS_BIAS: bool = false;
-
-struct Params {
-  M: u32,        // output pixels per class: N * Qh * Qw
-  Qh: u32,       // pixel grid of one class: forward OH x OW; input gradient ceil(H/s) x ceil(W/s)
-  Qw: u32,
-  stride: u32,
-  pad: u32,
-  outC: u32,
-  outH: u32,
-  outW: u32,
-  srcC: u32,     // reduction channels
-  srcH: u32,
-  srcW: u32,
-  kH: u32,
-  kW: u32,
-  wsOut: u32,    // weight strides of an output channel and of a reduction channel
-  wsRed: u32,
-  coBlocks: u32, // channel blocks; workgroup z = class * coBlocks + block
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -55,7 +32,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var base: array<u32, 4>;
   var ok: array<bool, 4>;
   var dst: array<u32, 4>;
-  let first = (wid.x + wid.y * nwg.x) * WG * PB + lid;
+  let first = group_index(wid, nwg) * WG * PB + lid;
   for (var j = 0u; j < PB; j++) {
     let m = first + j * WG;
     let qw = m % p.Qw;

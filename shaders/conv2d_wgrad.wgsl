@@ -1,3 +1,4 @@
+// Uniforms (p) and buffers are declared in engine/ops/conv2d.ts (see engine/kernel.ts).
 // Weight gradient of a convolution as a split-K implicit GEMM:
 //   dw[co, c, kh, kw] = sum over (n, oh, ow) of dy[n, co, oh, ow] * x[n, c, oh*s + kh - pad, ow*s + kw - pad].
 // The reduction (N*OH*OW) is far longer than the output, so it is cut into chunks of output rows (n, oh): each
@@ -10,26 +11,6 @@
 override CB: u32 = 8u; // output channels per invocation, <= 16
 override RB: u32 = 2u; // input channels per invocation, <= 4
 override WG: u32 = 8u;
-
-struct Params {
-  rows: u32,         // N * OH
-  rowsPerChunk: u32,
-  OH: u32,
-  OW: u32,
-  H: u32,
-  W: u32,
-  C: u32,
-  Cout: u32,
-  kH: u32,
-  kW: u32,
-  stride: u32,
-  pad: u32,
-  cBlocks: u32,      // workgroup y = tap * cBlocks + input-channel block
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
-@group(0) @binding(3) var<storage, read_write> part: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -1,11 +1,8 @@
+// Uniforms (p) and buffers are declared in engine/ops/elementwise.ts (see engine/kernel.ts).
 // Fills y without reading anything. OP: 0 constant a; 1 uniform in [a, b); 2 normal with mean a, std b.
 // Random numbers are a counter-based hash of (seed, element index), so a value never depends on the
 // dispatch order, the workgroup size or the adapter.
 override OP: u32 = 0u;
-
-struct Params { n: u32, a: f32, b: f32, seed: u32, stream: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
 
 // PCG-style integer hash (Jarzynski & Olano 2020, "Hash Functions for GPU Rendering"), chained for 3 keys.
 fn pcg(v: u32) -> u32 {
@@ -23,7 +20,7 @@ fn uniform01(i: u32, k: u32) -> f32 {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * 256u + lid;
+  let i = group_index(wid, nwg) * 256u + lid;
   if (i >= p.n) { return; }
   switch OP {
     case 1u: { y[i] = p.a + (p.b - p.a) * (1.0 - uniform01(i, 0u)); }

@@ -1,4 +1,6 @@
-// The softmax KL divergence of two logit tensors p, q [n, k], row by row: KL_i = KL(softmax(p_i) || softmax(q_i))
+// Uniforms (p) and buffers are declared in engine/ops/loss.ts (see engine/kernel.ts).
+// The softmax KL divergence of two logit tensors p, q [n, k] (buffers zp, zq), row by row:
+// KL_i = KL(softmax(p_i) || softmax(q_i))
 // = sum_j P_ij (log P_ij - log Q_ij), PyTorch's KLDivLoss(log_softmax(q), softmax(p)) summed over a row. One
 // invocation per row, as in xent.wgsl (k is small, rows are independent). Both log-softmaxes subtract the row
 // max before exp, so no logit overflows; a P_ij that underflows to 0 contributes 0 (like torch.xlogy).
@@ -10,33 +12,25 @@ override WRT: u32 = 0u;
 override DY_PER_ROW: bool = true;
 const WG: u32 = 64u;
 
-struct Params { n: u32, k: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> prm: Params;
-@group(0) @binding(1) var<storage, read> p: array<f32>;
-@group(0) @binding(2) var<storage, read> q: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> d: array<f32>;
-
 fn row_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * WG + lid;
+  return group_index(wid, nwg) * WG + lid;
 }
 
 // logsumexp of row `base` of p (which 0) or q (which 1), with the row max subtracted: m + log(s), s in [1, k].
 fn logsumexp(which: u32, base: u32) -> f32 {
-  var m = select(p[base], q[base], which == 1u);
-  for (var j = 1u; j < prm.k; j++) { m = max(m, select(p[base + j], q[base + j], which == 1u)); }
+  var m = select(zp[base], zq[base], which == 1u);
+  for (var j = 1u; j < p.k; j++) { m = max(m, select(zp[base + j], zq[base + j], which == 1u)); }
   var s = 0.0;
-  for (var j = 0u; j < prm.k; j++) { s += exp(select(p[base + j], q[base + j], which == 1u) - m); }
+  for (var j = 0u; j < p.k; j++) { s += exp(select(zp[base + j], zq[base + j], which == 1u) - m); }
   return m + log(s);
 }
 
 // KL_i from the rows' logsumexps.
 fn kl_row(base: u32, lp: f32, lq: f32) -> f32 {
   var r = 0.0;
-  for (var j = 0u; j < prm.k; j++) {
-    let logp = p[base + j] - lp;
-    r += exp(logp) * (logp - (q[base + j] - lq));
+  for (var j = 0u; j < p.k; j++) {
+    let logp = zp[base + j] - lp;
+    r += exp(logp) * (logp - (zq[base + j] - lq));
   }
   return r;
 }
@@ -45,8 +39,8 @@ fn kl_row(base: u32, lp: f32, lq: f32) -> f32 {
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
            @builtin(local_invocation_index) lid: u32) {
   let i = row_index(wid, nwg, lid);
-  if (i >= prm.n) { return; }
-  let base = i * prm.k;
+  if (i >= p.n) { return; }
+  let base = i * p.k;
   out[i] = kl_row(base, logsumexp(0u, base), logsumexp(1u, base));
 }
 
@@ -54,20 +48,20 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
 fn backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
             @builtin(local_invocation_index) lid: u32) {
   let i = row_index(wid, nwg, lid);
-  if (i >= prm.n) { return; }
-  let base = i * prm.k;
-  let g = prm.scale * dy[select(0u, i, DY_PER_ROW)];
+  if (i >= p.n) { return; }
+  let base = i * p.k;
+  let g = p.scale * dy[select(0u, i, DY_PER_ROW)];
   let lp = logsumexp(0u, base);
   let lq = logsumexp(1u, base);
   if (WRT == 0u) {
     let kl = kl_row(base, lp, lq);
-    for (var j = 0u; j < prm.k; j++) {
-      let logp = p[base + j] - lp;
-      d[base + j] = g * exp(logp) * (logp - (q[base + j] - lq) - kl);
+    for (var j = 0u; j < p.k; j++) {
+      let logp = zp[base + j] - lp;
+      d[base + j] = g * exp(logp) * (logp - (zq[base + j] - lq) - kl);
     }
   } else {
-    for (var j = 0u; j < prm.k; j++) {
-      d[base + j] = g * (exp(q[base + j] - lq) - exp(p[base + j] - lp));
+    for (var j = 0u; j < p.k; j++) {
+      d[base + j] = g * (exp(zq[base + j] - lq) - exp(zp[base + j] - lp));
     }
   }
 }

@@ -1,3 +1,4 @@
+// Uniforms (p) and buffers are declared in engine/ops/matmul.ts (see engine/kernel.ts).
 // C[b] = op(A[b]) · op(B[b]) (+ bias[n]), op = optional transpose, chosen by the TA/TB overrides.
 // The layout of the convolution kernels, which is what lavapipe runs fastest: a workgroup owns RB rows of C, so
 // every load of A has the same address in all invocations (one scalar load), and its invocations own
@@ -10,20 +11,6 @@ override HAS_BIAS: bool = false;
 override RB: u32 = 16u; // rows per workgroup, <= 16
 const PB = 4u;
 const WG = 64u;
-
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  strideA: u32,
-  strideB: u32,
-  strideC: u32,
-}
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -1,3 +1,4 @@
+// Uniforms (p) and buffers are declared in engine/ops/reduce.ts (see engine/kernel.ts).
 // Sums over the rows of src viewed as [rows, cols] (a full reduction is cols = 1):
 //   reduce:    dst[c0, c] = scale · Σ_{r in row chunk c0} src[r, c]
 // Each workgroup owns one chunk of CH = TR·ITEMS rows by TC columns. Its invocation (tr, tc) adds rows
@@ -11,17 +12,13 @@ override ITEMS: u32 = 64u;  // rows each invocation adds per chunk
 override TR: u32 = WG / TC; // invocations across rows
 const WG: u32 = 256u;
 
-struct Params { rows: u32, cols: u32, colBlocks: u32, chunks: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 var<workgroup> part: array<f32, WG>;
 
 @compute @workgroup_size(WG)
 fn reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
           @builtin(local_invocation_index) lid: u32) {
   // Uniform per workgroup, so the early exit keeps the barriers below in uniform control flow.
-  let g = wid.x + wid.y * nwg.x;
+  let g = group_index(wid, nwg);
   if (g >= p.colBlocks * p.chunks) { return; }
   let chunk = g / p.colBlocks;
   let tc = lid % TC;
@@ -45,7 +42,7 @@ fn reduce(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u
 @compute @workgroup_size(WG)
 fn broadcast(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
              @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * nwg.x) * WG + lid;
+  let i = group_index(wid, nwg) * WG + lid;
   if (i >= p.rows * p.cols) { return; }
   dst[i] = src[i % p.cols] * p.scale;
 }

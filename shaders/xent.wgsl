@@ -1,6 +1,7 @@
+// Uniforms (p) and buffers are declared in engine/ops/loss.ts (see engine/kernel.ts).
 // Row kernels over logits z [n, k] with integer labels [n]: one invocation per row, since k (the number of
 // classes: 10 or 100 here) is small and rows are independent, so a row needs no workgroup memory or barriers.
-// Entry points (each binds only what it uses; the Params struct is shared):
+// Entry points:
 //   forward:  out[i] = per-row value, LOSS picks it:
 //     0: softmax cross-entropy  logsumexp(z_i) - z_iy, with the row max subtracted before exp (no overflow)
 //     1: Carlini-Wagner margin  max_{j != y} z_ij - z_iy
@@ -15,20 +16,11 @@ override LOSS: u32 = 0u;
 override DY_PER_ROW: bool = true;
 const WG: u32 = 64u;
 
-struct Params { n: u32, k: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> z: array<f32>;
-@group(0) @binding(2) var<storage, read> labels: array<i32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<storage, read> dy: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dz: array<f32>;
-@group(0) @binding(2) var<storage, read_write> idx: array<i32>;
-
 // A quiet NaN built at run time: a NaN constant expression is a shader-creation error in WGSL.
 var<private> nan_bits: u32 = 0x7fc00000u;
 
 fn row_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
-  return (wid.x + wid.y * nwg.x) * WG + lid;
+  return group_index(wid, nwg) * WG + lid;
 }
 
 // The label of row i, or -1 when it is out of range.

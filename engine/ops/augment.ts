@@ -11,6 +11,9 @@ const AUGMENT = kernel({
   family: 'elementwise',
   source: augmentSrc,
   params: ['total:u32', 'C:u32', 'H:u32', 'W:u32', 'pad:u32', 'flip:u32', 'seed:u32', 'step:u32'],
+  // Bytes in as u32 words, floats out as vec4s.
+  buffers: { src: 'read u32', dst: 'read_write vec4f' },
+  bytes: (p) => 5 * p.total,
 });
 
 export interface AugmentOptions {
@@ -51,7 +54,7 @@ export function imagesToFloat(bytes: Tensor, opts: { augment?: AugmentOptions } 
     kernel: AUGMENT,
     overrides: { AUGMENT: !!a },
     params: { total: y.size, C, H, W, pad: a?.pad ?? 0, flip: a?.flip ? 1 : 0, seed: a?.seed ?? 0, step: a?.step ?? 0 },
-    buffers: [bytes, y],
+    buffers: { src: bytes, dst: y },
     groups: grid(cdiv(quads, 256)),
   });
   return y;

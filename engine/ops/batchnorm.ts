@@ -3,21 +3,26 @@
 import src from '../../shaders/batchnorm.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
-import { cdiv, grid, kernel, type KernelSpec } from '../kernel.js';
+import { cdiv, grid, shader, type BufferDecl, type CostFn, type KernelSpec, type Params } from '../kernel.js';
 import { record, recording } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
 import { affine, axpby, fill, mul, reluGrad, sub } from './elementwise.js';
 import { channelBroadcast, channelSum } from './channel.js';
 import { reduceRows } from './reduce.js';
 
-const PARAMS = ['n:u32', 'c:u32', 'hw:u32', 'eps:f32', 'momentum:f32'] as const;
-const spec = (entry: string): KernelSpec =>
-  kernel({ name: `batchnorm_${entry}`, family: 'batchnorm', source: src, entry, params: PARAMS });
-const STATS = spec('stats');
-const NORMALIZE = spec('normalize');
-const GRAD_SUMS = spec('grad_sums');
-const GRAD_INPUT = spec('grad_input');
-const GRAD_INPUT_EVAL = spec('grad_input_eval');
+const BN = shader(src, ['n:u32', 'c:u32', 'hw:u32', 'eps:f32', 'momentum:f32']);
+const size = (p: Params) => p.n * p.c * p.hw;
+const spec = (entry: string, buffers: Record<string, BufferDecl>, bytes: CostFn): KernelSpec =>
+  BN.kernel({ name: `batchnorm_${entry}`, family: 'batchnorm', entry, buffers, bytes });
+const IN = 'read f32';
+const OUT = 'read_write f32';
+// Bytes: the passes over [N, C, H, W] tensors (the per-channel vectors are negligible).
+const STATS = spec('stats', { x: IN, run_mean: OUT, run_var: OUT, saved_out: OUT }, (p, o) => (o.EVAL ? 0 : 8 * size(p)));
+const AFFINE = { x: IN, gamma: IN, beta: IN, saved: IN } as const;
+const NORMALIZE = spec('normalize', { ...AFFINE, y: OUT }, (p) => 8 * size(p));
+const GRAD_SUMS = spec('grad_sums', { ...AFFINE, dy: IN, sum_dy: OUT, sum_dyx: OUT }, (p) => 8 * size(p));
+const GRAD_INPUT = spec('grad_input', { ...AFFINE, dy: IN, sum_dy_in: IN, sum_dyx_in: IN, dx: OUT }, (p) => 12 * size(p));
+const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE, dy: IN, dx_eval: OUT }, (p) => 12 * size(p));
 
 /** Workgroup size of the per-channel reductions (the WGSL override WG). */
 const WG = 64;
@@ -74,12 +79,12 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
     kernel: STATS,
     overrides: { EVAL: !training, WG },
     params,
-    buffers: [x, runningMean, runningVar, saved],
+    buffers: { x, run_mean: runningMean, run_var: runningVar, saved_out: saved },
     groups: grid(training ? c : cdiv(c, WG)),
   });
   const y = empty(x.shape, relu ? 'batchnorm_relu' : 'batchnorm');
   const elementwise = grid(cdiv(x.size, 256));
-  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu }, params, buffers: [x, gamma, beta, saved, y], groups: elementwise });
+  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu }, params, buffers: { x, gamma, beta, saved, y }, groups: elementwise });
 
   record(op, [x, gamma, beta], y, (dy, needs) => {
     // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
@@ -95,7 +100,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
         kernel: GRAD_SUMS,
         overrides: { RELU: relu, WG },
         params,
-        buffers: [x, gamma, beta, saved, dy, dbeta, dgamma],
+        buffers: { x, gamma, beta, saved, dy, sum_dy: dbeta, sum_dyx: dgamma },
         groups: grid(c),
       });
     }
@@ -107,11 +112,11 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
           kernel: GRAD_INPUT,
           overrides: { RELU: relu },
           params,
-          buffers: [x, gamma, beta, saved, dy, dbeta!, dgamma!, dx],
+          buffers: { x, gamma, beta, saved, dy, sum_dy_in: dbeta!, sum_dyx_in: dgamma!, dx },
           groups: elementwise,
         });
       } else {
-        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu }, params, buffers: [x, gamma, beta, saved, dy, dx], groups: elementwise });
+        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu }, params, buffers: { x, gamma, beta, saved, dy, dx_eval: dx }, groups: elementwise });
       }
     }
     if (!needGamma) dgamma?.dispose();
@@ -135,7 +140,7 @@ export function rsqrt(x: Tensor, eps = 0): Tensor {
   const zeros = fill([c], 0, 'zeros');
   // The eval branch reads no input, but the entry binds one (distinct: x is bound writable as the variance).
   const unused = empty([1], 'unused');
-  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: [unused, zeros, x, rows], groups: grid(cdiv(c, WG)) });
+  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: { x: unused, run_mean: zeros, run_var: x, saved_out: rows }, groups: grid(cdiv(c, WG)) });
   const s = reduceRows(rows, 2, x.shape, 1, 'rsqrt');
   for (const t of [rows, zeros, unused]) t.dispose();
   record('rsqrt', [x], s, (ds) => [mul(ds, affine(mul(s, mul(s, s)), -0.5, 0))]);
@@ -154,9 +159,9 @@ function evalMap(normalize: boolean, t: Tensor, saved: Tensor, params: Record<st
   const out = empty(t.shape, normalize ? 'batchnorm_xhat' : 'batchnorm_scaled');
   const groups = grid(cdiv(t.size, 256));
   const overrides = { RELU: false };
-  if (normalize) rt().dispatch({ kernel: NORMALIZE, overrides, params, buffers: [t, ones, zeros, saved, out], groups });
+  if (normalize) rt().dispatch({ kernel: NORMALIZE, overrides, params, buffers: { x: t, gamma: ones, beta: zeros, saved, y: out }, groups });
   // Without the ReLU the kernel reads x only for a mask it ignores: t fills both read-only bindings.
-  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: [t, ones, zeros, saved, t, out], groups });
+  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x: t, gamma: ones, beta: zeros, saved, dy: t, dx_eval: out }, groups });
   record(normalize ? 'batchNormEvalNormalize' : 'batchNormEvalScale', [t], out, (u) => [evalMap(false, u, saved, params)]);
   return out;
 }

@@ -11,25 +11,38 @@ import { record } from '../record.js';
 import { channelBroadcast } from './channel.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
 
+// FLOPs: every pass counts 2·N·OH·OW·Cout·C·kH·kW, so their GFLOP/s compare directly.
 const CONV = kernel({
   name: 'conv2d',
   family: 'conv-forward',
   source: convSrc,
+  // M: output pixels per class, N·Qh·Qw; Qh x Qw: the pixel grid of one class (forward OH x OW, input gradient
+  // ceil(H/s) x ceil(W/s)); srcC: the reduction channels; wsOut, wsRed: the weight strides of an output and of
+  // a reduction channel; coBlocks: channel blocks (workgroup z = class·coBlocks + block).
   params: ['M:u32', 'Qh:u32', 'Qw:u32', 'stride:u32', 'pad:u32', 'outC:u32', 'outH:u32', 'outW:u32', 'srcC:u32',
     'srcH:u32', 'srcW:u32', 'kH:u32', 'kW:u32', 'wsOut:u32', 'wsRed:u32', 'coBlocks:u32'],
+  buffers: { src: 'read f32', w: 'read f32', bias: 'read f32', out: 'read_write f32' },
+  // M = N·Qh·Qw counts the positions of one residue class of the stride, so the batch is M / (Qh·Qw); the
+  // OH·OW of the convolution is the output's in the forward pass and the source's (dy) in the input gradient.
+  flops: (p, o) => 2 * (p.M / (p.Qh * p.Qw)) * (o.MODE ? p.srcH * p.srcW : p.outH * p.outW) * p.srcC * p.outC * p.kH * p.kW,
 });
 const WGRAD = kernel({
   name: 'conv2d_wgrad',
   family: 'conv-weight-grad',
   source: wgradSrc,
+  // rows: N·OH; cBlocks: input-channel blocks (workgroup y = tap·cBlocks + block).
   params: ['rows:u32', 'rowsPerChunk:u32', 'OH:u32', 'OW:u32', 'H:u32', 'W:u32', 'C:u32', 'Cout:u32', 'kH:u32',
     'kW:u32', 'stride:u32', 'pad:u32', 'cBlocks:u32'],
+  buffers: { x: 'read f32', dy: 'read f32', part: 'read_write f32' },
+  flops: (p) => 2 * p.rows * p.OW * p.C * p.Cout * p.kH * p.kW,
 });
 const REDUCE = kernel({
   name: 'conv2d_reduce',
   family: 'conv-weight-grad',
   source: reduceSrc,
   params: ['count:u32', 'L:u32', 'strideI:u32', 'strideK:u32'],
+  buffers: { src: 'read f32', out: 'read_write f32' },
+  bytes: (p) => 4 * p.count * (p.L + 1),
 });
 
 export interface Conv2dOptions {
@@ -99,7 +112,7 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
       coBlocks,
     },
     // Without a bias the binding is unused: any read-only buffer fills it.
-    buffers: [src, w, bias ?? w, out],
+    buffers: { src, w, bias: bias ?? w, out },
     groups: [...grid(cdiv(M, WG * PB)), classes * coBlocks],
   });
   return out;
@@ -161,7 +174,7 @@ function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
     kernel: WGRAD,
     overrides: { CB, RB, WG: WGW },
     params: { rows, rowsPerChunk, OH, OW, H, W, C, Cout, kH, kW, stride, pad, cBlocks },
-    buffers: [x, dy, part],
+    buffers: { x, dy, part },
     groups: [nChunks, kk * cBlocks, coBlocks],
   });
   if (part !== dw) {
@@ -172,7 +185,7 @@ function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
 }
 
 function reduce(src: Tensor, out: Tensor, count: number, L: number, strideI: number, strideK: number): void {
-  rt().dispatch({ kernel: REDUCE, params: { count, L, strideI, strideK }, buffers: [src, out], groups: grid(cdiv(count, 64)) });
+  rt().dispatch({ kernel: REDUCE, params: { count, L, strideI, strideK }, buffers: { src, out }, groups: grid(cdiv(count, 64)) });
 }
 
 /** The bias gradient: sums of dy over each (n, co) plane, then over the batch. */

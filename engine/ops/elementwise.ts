@@ -8,13 +8,30 @@ import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
 import { empty, numel, type Shape, type Tensor } from '../tensor.js';
 
-const UNARY = kernel({ name: 'unary', family: 'elementwise', source: unarySrc, params: ['n:u32', 'a:f32', 'b:f32'] });
-const BINARY = kernel({ name: 'binary', family: 'elementwise', source: binarySrc, params: ['n:u32', 'a:f32', 'b:f32'] });
+const SCALARS = ['n:u32', 'a:f32', 'b:f32'] as const;
+const UNARY = kernel({
+  name: 'unary',
+  family: 'elementwise',
+  source: unarySrc,
+  params: SCALARS,
+  buffers: { x: 'read f32', y: 'read_write f32' },
+  bytes: (p) => 8 * p.n,
+});
+const BINARY = kernel({
+  name: 'binary',
+  family: 'elementwise',
+  source: binarySrc,
+  params: SCALARS,
+  buffers: { x: 'read f32', y: 'read f32', out: 'read_write f32' },
+  bytes: (p) => 12 * p.n,
+});
 const FILL = kernel({
   name: 'fill',
   family: 'random',
   source: fillSrc,
   params: ['n:u32', 'a:f32', 'b:f32', 'seed:u32', 'stream:u32'],
+  buffers: { y: 'read_write f32' },
+  bytes: (p) => 4 * p.n,
 });
 
 const enum Un {
@@ -34,7 +51,7 @@ const enum Bin {
 function unary(op: Un, x: Tensor, a: number, b: number, name: string, shape: Shape = x.shape): Tensor {
   checkDtype(name, 'input', x, 'f32');
   const y = empty(shape, name);
-  rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: [x, y], groups: grid(cdiv(x.size, 256)) });
+  rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x, y }, groups: grid(cdiv(x.size, 256)) });
   return y;
 }
 
@@ -43,7 +60,7 @@ function binary(op: Bin, x: Tensor, y: Tensor, a: number, b: number, name: strin
   checkDtype(name, 'y', y, 'f32');
   checkSameShape(name, x, y);
   const out = empty(x.shape, name);
-  rt().dispatch({ kernel: BINARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: [x, y, out], groups: grid(cdiv(x.size, 256)) });
+  rt().dispatch({ kernel: BINARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x, y, out }, groups: grid(cdiv(x.size, 256)) });
   return out;
 }
 
@@ -141,12 +158,12 @@ export function assignPrefix(dst: Tensor, src: Tensor): void {
   checkDtype('assignPrefix', 'dst', dst, 'f32');
   checkDtype('assignPrefix', 'src', src, 'f32');
   if (src.size > dst.size || src.buffer === dst.buffer) fail('assignPrefix', `cannot write ${src.describe()} into the start of ${dst.describe()}`);
-  rt().dispatch({ kernel: UNARY, overrides: { OP: Un.Affine }, params: { n: src.size, a: 1, b: 0 }, buffers: [src, dst], groups: grid(cdiv(src.size, 256)) });
+  rt().dispatch({ kernel: UNARY, overrides: { OP: Un.Affine }, params: { n: src.size, a: 1, b: 0 }, buffers: { x: src, y: dst }, groups: grid(cdiv(src.size, 256)) });
 }
 
 function fillWith(op: number, shape: Shape, a: number, b: number, seed: number, stream: number, name: string): Tensor {
   const y = empty(shape, name);
-  rt().dispatch({ kernel: FILL, overrides: { OP: op }, params: { n: y.size, a, b, seed: seed >>> 0, stream: stream >>> 0 }, buffers: [y], groups: grid(cdiv(y.size, 256)) });
+  rt().dispatch({ kernel: FILL, overrides: { OP: op }, params: { n: y.size, a, b, seed: seed >>> 0, stream: stream >>> 0 }, buffers: { y }, groups: grid(cdiv(y.size, 256)) });
   return y;
 }
 

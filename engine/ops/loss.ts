@@ -5,17 +5,18 @@ import xentSrc from '../../shaders/xent.wgsl';
 import klSrc from '../../shaders/kl.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, checkRank, checkSameShape, fail } from '../check.js';
-import { cdiv, grid, kernel } from '../kernel.js';
+import { cdiv, grid, shader } from '../kernel.js';
 import { record } from '../record.js';
 import { empty, Tensor } from '../tensor.js';
 import { add, affine, fill, mul, reshape, sub } from './elementwise.js';
 import { matmul } from './matmul.js';
 import { broadcastRows, reduceRows, sum } from './reduce.js';
 
-const PARAMS = ['n:u32', 'k:u32', 'scale:f32'] as const;
-const FORWARD = kernel({ name: 'loss_forward', family: 'loss', source: xentSrc, entry: 'forward', params: PARAMS });
-const BACKWARD = kernel({ name: 'loss_backward', family: 'loss', source: xentSrc, entry: 'backward', params: PARAMS });
-const ARGMAX = kernel({ name: 'argmax', family: 'loss', source: xentSrc, entry: 'argmax', params: PARAMS });
+const XENT = shader(xentSrc, ['n:u32', 'k:u32', 'scale:f32']);
+const LOGITS = { z: 'read f32', labels: 'read i32' } as const;
+const FORWARD = XENT.kernel({ name: 'loss_forward', family: 'loss', entry: 'forward', buffers: { ...LOGITS, out: 'read_write f32' } });
+const BACKWARD = XENT.kernel({ name: 'loss_backward', family: 'loss', entry: 'backward', buffers: { ...LOGITS, dy: 'read f32', dz: 'read_write f32' } });
+const ARGMAX = XENT.kernel({ name: 'argmax', family: 'loss', entry: 'argmax', buffers: { z: 'read f32', idx: 'read_write i32' } });
 const WG = 64;
 
 /** xent.wgsl's LOSS override. */
@@ -60,7 +61,7 @@ function rowForward(loss: Loss, logits: Tensor, labels: Tensor, name: string): T
     kernel: FORWARD,
     overrides: { LOSS: loss },
     params: { n, k, scale: 1 },
-    buffers: [logits, labels, out],
+    buffers: { z: logits, labels, out },
     groups: grid(cdiv(n, WG)),
   });
   return out;
@@ -74,7 +75,7 @@ function rowKernel(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRo
     kernel: BACKWARD,
     overrides: { LOSS: loss, DY_PER_ROW: perRow },
     params: { n, k, scale: perRow ? 1 : 1 / n },
-    buffers: [logits, labels, dy, dz],
+    buffers: { z: logits, labels, dy, dz },
     groups: grid(cdiv(n, WG)),
   });
   return dz;
@@ -176,7 +177,7 @@ export function argmax(x: Tensor): Tensor {
   const [n, k] = checkLogits('argmax', x);
   const name = 'argmax';
   const out = new Tensor([n], 'i32', rt().pool.acquire(n * 4, name), name, [0, k - 1]);
-  rt().dispatch({ kernel: ARGMAX, params: { n, k, scale: 1 }, buffers: [x, out], groups: grid(cdiv(n, WG)) });
+  rt().dispatch({ kernel: ARGMAX, params: { n, k, scale: 1 }, buffers: { z: x, idx: out }, groups: grid(cdiv(n, WG)) });
   return out;
 }
 
@@ -192,8 +193,10 @@ export function countCorrect(logits: Tensor, labels: Tensor): Tensor {
 
 // ---- softmax KL divergence (kl.wgsl) ----
 
-const KL_FORWARD = kernel({ name: 'kl_forward', family: 'loss', source: klSrc, entry: 'forward', params: PARAMS });
-const KL_BACKWARD = kernel({ name: 'kl_backward', family: 'loss', source: klSrc, entry: 'backward', params: PARAMS });
+const KL = shader(klSrc, ['n:u32', 'k:u32', 'scale:f32']);
+const KL_LOGITS = { zp: 'read f32', zq: 'read f32' } as const;
+const KL_FORWARD = KL.kernel({ name: 'kl_forward', family: 'loss', entry: 'forward', buffers: { ...KL_LOGITS, out: 'read_write f32' } });
+const KL_BACKWARD = KL.kernel({ name: 'kl_backward', family: 'loss', entry: 'backward', buffers: { ...KL_LOGITS, dy: 'read f32', d: 'read_write f32' } });
 
 export interface KlOptions {
   /** 'mean' (default): the batch mean, shape [1] (PyTorch's 'batchmean'); 'sum': shape [1]; 'none': per row, [N]. */
@@ -208,7 +211,7 @@ function klKernel(wrt: 0 | 1, p: Tensor, q: Tensor, dy: Tensor, perRow: boolean,
     kernel: KL_BACKWARD,
     overrides: { WRT: wrt, DY_PER_ROW: perRow },
     params: { n, k, scale },
-    buffers: [p, q, dy, d],
+    buffers: { zp: p, zq: q, dy, d },
     groups: grid(cdiv(n, WG)),
   });
   return d;
@@ -276,7 +279,7 @@ export function softmaxKl(p: Tensor, q: Tensor, opts: KlOptions = {}): Tensor {
   checkSameShape(op, p, q);
   const scale = reduction === 'mean' ? 1 / n : 1;
   const rows = empty([n], reduction === 'none' ? op : `${op}_rows`);
-  rt().dispatch({ kernel: KL_FORWARD, params: { n, k, scale: 1 }, buffers: [p, q, rows], groups: grid(cdiv(n, WG)) });
+  rt().dispatch({ kernel: KL_FORWARD, params: { n, k, scale: 1 }, buffers: { zp: p, zq: q, out: rows }, groups: grid(cdiv(n, WG)) });
   let y = rows;
   if (reduction !== 'none') {
     y = reduceRows(rows, n, [1], scale, op);

@@ -13,6 +13,9 @@ const MATMUL = kernel({
   family: 'matmul',
   source: src,
   params: ['M:u32', 'N:u32', 'K:u32', 'strideA:u32', 'strideB:u32', 'strideC:u32'],
+  buffers: { a: 'read f32', b: 'read f32', bias: 'read f32', c: 'read_write f32' },
+  // Workgroup z is the batch.
+  flops: (p, _o, groups) => 2 * p.M * p.N * p.K * (groups[2] ?? 1),
 });
 /** Columns per workgroup (64 invocations x 4) and rows per workgroup (fewer for short matrices). */
 const COLS = 256;
@@ -69,7 +72,7 @@ function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, bias: Tens
     family,
     overrides: { TA: ta, TB: tb, HAS_BIAS: bias !== undefined, RB: rowBlock(M) },
     params: { M, N, K, strideA: d.batchedA ? M * K : 0, strideB: d.batchedB ? K * N : 0, strideC: M * N },
-    buffers: [a, b, bias ?? a, c],
+    buffers: { a, b, bias: bias ?? a, c },
     groups: [cdiv(N, COLS), cdiv(M, rowBlock(M)), batch],
   });
   return c;

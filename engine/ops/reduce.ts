@@ -3,13 +3,17 @@
 import reduceSrc from '../../shaders/reduce.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
-import { cdiv, grid, kernel, type KernelFamily } from '../kernel.js';
+import { cdiv, grid, shader, type KernelFamily } from '../kernel.js';
 import { record } from '../record.js';
 import { empty, numel, type Shape, type Tensor } from '../tensor.js';
 
-const PARAMS = ['rows:u32', 'cols:u32', 'colBlocks:u32', 'chunks:u32', 'scale:f32'] as const;
-const REDUCE = kernel({ name: 'reduce', family: 'reduction', source: reduceSrc, entry: 'reduce', params: PARAMS });
-const BROADCAST = kernel({ name: 'broadcast', family: 'reduction', source: reduceSrc, entry: 'broadcast', params: PARAMS });
+const REDUCE_SHADER = shader(reduceSrc, ['rows:u32', 'cols:u32', 'colBlocks:u32', 'chunks:u32', 'scale:f32']);
+const BUFFERS = { src: 'read f32', dst: 'read_write f32' } as const;
+// Reduce reads rows x cols and writes chunks x cols; broadcast reads cols and writes rows x cols.
+const REDUCE = REDUCE_SHADER.kernel({ name: 'reduce', family: 'reduction', entry: 'reduce', buffers: BUFFERS,
+  bytes: (p) => 4 * p.cols * (p.rows + p.chunks) });
+const BROADCAST = REDUCE_SHADER.kernel({ name: 'broadcast', family: 'reduction', entry: 'broadcast', buffers: BUFFERS,
+  bytes: (p) => 4 * p.cols * (p.rows + 1) });
 
 const WG = 256;
 // Rows per invocation per chunk. Lavapipe pays mostly per workgroup (the barrier tree): 64 ran 2-3x faster
@@ -44,7 +48,7 @@ export function reduceRows(x: Tensor, rows: number, outShape: Shape, scale: numb
       kernel: REDUCE,
       overrides: { TC: tc, ITEMS },
       params: { rows: n, cols, colBlocks, chunks, scale: last ? scale : 1 },
-      buffers: [src, dst],
+      buffers: { src, dst },
       groups: grid(colBlocks * chunks),
       family,
     });
@@ -66,7 +70,7 @@ export function broadcastRows(v: Tensor, shape: Shape, scale: number, name = `d$
   rt().dispatch({
     kernel: BROADCAST,
     params: { rows, cols: v.size, colBlocks: 1, chunks: 1, scale },
-    buffers: [v, dx],
+    buffers: { src: v, dst: dx },
     groups: grid(cdiv(dx.size, WG)),
   });
   record('broadcastRows', [v], dx, (u) => [reduceRows(u, rows, v.shape, scale, `d${v.name}`)]);

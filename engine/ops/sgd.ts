@@ -5,7 +5,15 @@ import { checkDtype, fail, sameShape } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import type { Tensor } from '../tensor.js';
 
-const SGD = kernel({ name: 'sgd', family: 'optimizer', source: sgdSrc, params: ['n:u32', 'lr:f32', 'momentum:f32', 'wd:f32'] });
+const SGD = kernel({
+  name: 'sgd',
+  family: 'optimizer',
+  source: sgdSrc,
+  params: ['n:u32', 'lr:f32', 'momentum:f32', 'wd:f32'],
+  buffers: { param: 'read_write f32', grad: 'read f32', buf: 'read_write f32' },
+  // Reads param, grad and buf, writes param and buf.
+  bytes: (p) => 20 * p.n,
+});
 
 export interface SgdOptions {
   lr: number;
@@ -45,7 +53,7 @@ export function sgdStep(param: Tensor, grad: Tensor, momentumBuf: Tensor, opts: 
     kernel: SGD,
     overrides: { NESTEROV: nesterov },
     params: { n: param.size, lr, momentum, wd: weightDecay },
-    buffers: [param, grad, momentumBuf],
+    buffers: { param, grad, buf: momentumBuf },
     groups: grid(cdiv(param.size, 256)),
   });
 }
