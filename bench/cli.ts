@@ -113,5 +113,7 @@ function configFromFlags(flags: Flags, peerFlags: string[]): BenchConfig {
     peerFlags,
     memoryArch: str('memory-model') ?? base.memoryArch,
     memoryBatch: int('memory-batch', base.memoryBatch),
+    rooflineIters: base.rooflineIters,
+    copyBytes: base.copyBytes,
   };
 }

@@ -81,8 +81,10 @@ export interface MethodCostReport {
   attacks: AttackStepCost[];
 }
 
-/** One method's measurements; ratios are filled in once natural's are known. */
-async function measure(name: string, c: MethodCostConfig): Promise<Omit<MethodCost, 'epochWallS' | 'epochGpuS' | 'ratioWall' | 'ratioGpu'>> {
+/** One method's measurements, before the epoch projections and the ratios to natural. */
+export type MeasuredCost = Omit<MethodCost, 'epochWallS' | 'epochGpuS' | 'ratioWall' | 'ratioGpu'>;
+
+async function measure(name: string, c: MethodCostConfig): Promise<MeasuredCost> {
   const shape = [c.batch, 3, c.image, c.image];
   const model = new WideResNet(parseArch(c.arch), c.seed);
   const opt = new Sgd(model.namedParameters(), SGD_OPTIONS);
@@ -168,9 +170,13 @@ function attackCost(costs: MethodCost[]): AttackStepCost[] {
 
 export async function methodCosts(config: MethodCostConfig): Promise<MethodCostReport> {
   const names = ['natural', ...config.methods.filter((m) => m !== 'natural')];
-  const stepsPerEpoch = Math.ceil(config.trainSize / config.batch);
   const measured = [];
   for (const name of names) measured.push(await measure(name, config));
+  return summarize(measured, Math.ceil(config.trainSize / config.batch));
+}
+
+/** Epoch projections, ratios to natural (measured[0]) and attack-step costs from the measurements. */
+export function summarize(measured: MeasuredCost[], stepsPerEpoch: number): MethodCostReport {
   const nat = measured[0];
   const costs: MethodCost[] = measured.map((m) => ({
     ...m,

@@ -4,13 +4,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelFamily } from '../engine/kernel.js';
 import { stackedBarChart } from './chart.js';
+import type { Timing } from '../engine/profile.js';
 import type { MethodCost } from './method-cost.js';
 import { TOLERANCE } from './peer.js';
+import { ceilingFraction, type Roofline } from './roofline.js';
 import type { BenchReport } from './suite.js';
 
 const FAMILIES: KernelFamily[] = [
   'conv-forward', 'conv-input-grad', 'conv-weight-grad', 'matmul', 'weight-grad', 'batchnorm', 'elementwise',
-  'reduction', 'loss', 'optimizer', 'random',
+  'reduction', 'loss', 'optimizer', 'random', 'roofline',
 ];
 
 const NA = '–';
@@ -20,6 +22,18 @@ const times = (v: number | null): string => (v === null ? NA : `${v.toFixed(2)}�
 const pct = (v: number | null): string => (v === null ? NA : `${(100 * v).toFixed(1)}%`);
 const gflops = (flops: number, ms: number | null): string => (ms && flops ? num(flops / ms / 1e6) : NA);
 const verdict = (err: number): string => `${err.toExponential(1)} ${err <= TOLERANCE ? 'ok' : 'FAIL'}`;
+
+/** '12% FMA' or '40% BW': a timing against the ceiling its kernels are bound by. */
+function ceiling(t: Timing, roof: Roofline): string {
+  const f = ceilingFraction(t, roof);
+  return f ? `${(100 * f.fraction).toFixed(f.fraction < 0.1 ? 1 : 0)}% ${f.bound === 'fma' ? 'FMA' : 'BW'}` : NA;
+}
+
+/** GFLOP/s or GB/s, whichever the kernels declare. */
+function rate(t: Timing, roof: Roofline): string {
+  const f = ceilingFraction(t, roof);
+  return f ? `${num(f.rate)} ${f.bound === 'fma' ? 'GFLOP/s' : 'GB/s'}` : NA;
+}
 
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -44,7 +58,22 @@ function header(r: BenchReport): string {
     `Wall times: median over ${r.config.reps} waited-for repetitions (method costs: ${r.config.steps} minibatch steps ` +
       'submitted as in training, then one wait). GPU times: sum of per-dispatch timestamps from a separate profiled ' +
       'repeat (each dispatch in its own compute pass, submits batched as in training). GFLOP/s count 2 FLOPs per ' +
-      'multiply-add; a convolution pass counts 2·N·OH·OW·Cout·C·kH·kW.',
+      'multiply-add; a convolution pass counts 2·N·OH·OW·Cout·C·kH·kW. Bytes count the global-memory reads and writes ' +
+      'each memory-bound kernel makes by design (engine/ops/*.ts declare both beside each kernel).',
+  ].join('\n\n');
+}
+
+function rooflineSection(r: BenchReport): string {
+  const roof = r.roofline;
+  return [
+    '## Ceilings of this adapter (measured in this run)',
+    `FMA ceiling **${num(roof.gflops)} GFLOP/s**: independent fma chains in registers, no memory traffic, best of the shapes ` +
+      `below. Bandwidth ceiling **${num(roof.gbs)} GB/s**: a vec4 copy, best of the sizes below (bytes read + written). ` +
+      'Wall time per dispatch, median of ' + `${r.config.reps} alternating repetitions. Every kernel below is shown as a ` +
+      'fraction of the ceiling it is bound by: "% FMA" for kernels that declare FLOPs (GEMM-like), "% BW" for kernels that ' +
+      'declare bytes (batch norm, elementwise, reductions, optimizer).',
+    table(['probe', 'GFLOP', 'MB', 'ms', 'rate'], roof.probes.map((p) => [p.name, num(p.flops / 1e9), num(p.bytes / 1e6), num(p.ms),
+      p.flops ? `${num(p.rate)} GFLOP/s` : `${num(p.rate)} GB/s`])),
   ].join('\n\n');
 }
 
@@ -59,26 +88,26 @@ function opsSection(r: BenchReport): string {
   const head = ['case', 'GFLOP', 'wall ms', 'GPU ms', 'GFLOP/s (wall)', 'GFLOP/s (GPU)',
     ...(r.peer ? ['tfjs wall ms', 'tfjs GPU ms', 'tfjs/ours wall', 'tfjs/ours GPU', `max diff (tol ${TOLERANCE})`] : [])];
   const kernels = r.ops.flatMap((o) =>
-    Object.entries(o.kernels).map(([k, t]) => [o.name, k, num(t.dispatches), num(t.ms), gflops(t.flops, t.ms)]),
+    Object.entries(o.kernels).map(([k, t]) => [o.name, k, num(t.dispatches), num(t.ms), rate(t, r.roofline), ceiling(t, r.roofline)]),
   );
   return [
     '## Single ops',
     table(head, rows),
-    kernels.length ? `### Per kernel (ours, per op)\n\n${table(['case', 'family/kernel', 'dispatches', 'GPU ms', 'GFLOP/s'], kernels)}` : '',
+    kernels.length ? `### Per kernel (ours, per op)\n\n${table(['case', 'family/kernel', 'dispatches', 'GPU ms', 'rate', 'of ceiling'], kernels)}` : '',
   ].filter(Boolean).join('\n\n');
 }
 
 /** GPU time per SGD step by family; without profiling, dispatches per minibatch by family. */
-function familyTable(costs: readonly MethodCost[]): string {
+function familyTable(costs: readonly MethodCost[], roof: Roofline): string {
   const timed = costs[0].sgdStepGpuMs !== null;
   const present = FAMILIES.filter((f) => costs.some((c) => (timed ? c.byFamily[f] : c.dispatchesByFamily[f])));
   const cell = (c: MethodCost, f: KernelFamily) => {
     if (!timed) return num(c.dispatchesByFamily[f] ?? 0);
     const t = c.byFamily[f];
-    return t ? `${num(t.ms)} (${pct(t.ms / c.sgdStepGpuMs!)})${t.flops ? `, ${gflops(t.flops, t.ms)} GFLOP/s` : ''}` : NA;
+    return t ? `${num(t.ms)} (${pct(t.ms / c.sgdStepGpuMs!)}), ${ceiling(t, roof)}` : NA;
   };
   return [
-    timed ? '### GPU time per SGD step by kernel family (ms, share of the step)' : '### Dispatches per minibatch by kernel family (no profiling)',
+    timed ? '### GPU time per SGD step by kernel family (ms, share of the step, fraction of the ceiling)' : '### Dispatches per minibatch by kernel family (no profiling)',
     table(['method', ...present, timed ? 'total ms' : 'total'], costs.map((c) => [c.method, ...present.map((f) => cell(c, f)), num(timed ? c.sgdStepGpuMs : c.dispatches)])),
   ].join('\n\n');
 }
@@ -95,7 +124,8 @@ function methodsSection(r: BenchReport): string {
     num(a.full.gpuMs), pct(a.saving.wall), pct(a.saving.gpu), pct(a.attackShare)]);
   const natural = m.costs[0];
   const topKernels = Object.entries(natural.byKernel).sort(([, a], [, b]) => b.ms - a.ms)
-    .map(([k, t]) => [k, num(t.dispatches), num(t.ms), pct(natural.sgdStepGpuMs ? t.ms / natural.sgdStepGpuMs : null), gflops(t.flops, t.ms)]);
+    .map(([k, t]) => [k, num(t.dispatches), num(t.ms), pct(natural.sgdStepGpuMs ? t.ms / natural.sgdStepGpuMs : null), rate(t, r.roofline),
+      ceiling(t, r.roofline)]);
   return [
     `## Training methods: ${c.arch}, batch ${c.batch}, ${c.image}x${c.image}, eps ${num(c.eps * 255)}/255`,
     `A natural-equivalent epoch is ${m.stepsPerEpoch} SGD steps (${c.trainSize} examples / batch ${c.batch}); free-M takes them as ` +
@@ -104,7 +134,7 @@ function methodsSection(r: BenchReport): string {
       'the first layer alone, YOPO).',
     table(['method', 'passes F/Bw/Bx/SGD', 'dispatches', 'wall ms / minibatch', 'GPU ms / minibatch', 'wall ms / SGD step',
       'GPU ms / SGD step', 'epoch wall s', 'epoch GPU s', '× natural (wall)', '× natural (GPU)'], rows),
-    familyTable(m.costs),
+    familyTable(m.costs, r.roofline),
     ...(attacks.length ? [
       '### Attack steps: input-only backward vs full backward',
       'Per attack step: (method − natural) / K. "full" also computes every weight gradient in the attack\'s backward pass ' +
@@ -113,7 +143,7 @@ function methodsSection(r: BenchReport): string {
       table(['method', 'K', 'input-only wall ms', 'input-only GPU ms', 'full wall ms', 'full GPU ms', 'saving (wall)', 'saving (GPU)',
         'attack share (GPU)'], attacks),
     ] : []),
-    ...(topKernels.length ? ['### Kernels of one natural SGD step', table(['family/kernel', 'dispatches', 'GPU ms', 'share', 'GFLOP/s'], topKernels)] : []),
+    ...(topKernels.length ? ['### Kernels of one natural SGD step', table(['family/kernel', 'dispatches', 'GPU ms', 'share', 'rate', 'of ceiling'], topKernels)] : []),
     ...(natural.sgdStepGpuMs !== null ? ['![GPU time per SGD step by kernel family](families.png)'] : []),
   ].join('\n\n');
 }
@@ -154,7 +184,7 @@ function memorySection(r: BenchReport): string | null {
 }
 
 export function markdown(r: BenchReport): string {
-  return [header(r), opsSection(r), methodsSection(r), peerSection(r), memorySection(r)].filter(Boolean).join('\n\n') + '\n';
+  return [header(r), rooflineSection(r), opsSection(r), methodsSection(r), peerSection(r), memorySection(r)].filter(Boolean).join('\n\n') + '\n';
 }
 
 /** The per-family chart, or null without GPU times. */

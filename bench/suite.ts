@@ -7,6 +7,7 @@ import { benchOurOps, type OurOpResult } from './ops-ours.js';
 import { peerOps, peerStep, type PeerOpResult, type PeerStepResult } from './peer.js';
 import { openTfjs } from './tfjs.js';
 import { memoryCheck, type MemoryReport } from './memory.js';
+import { measureRoofline, type Roofline } from './roofline.js';
 
 export const SUITES = ['ops', 'methods', 'peer', 'memory'] as const;
 export type SuiteName = (typeof SUITES)[number];
@@ -24,6 +25,9 @@ export interface BenchConfig extends MethodCostConfig {
   /** The memory check's model and batch (the issue: WRN-16-4 at batch 128). */
   memoryArch: string;
   memoryBatch: number;
+  /** The roofline probes: steps of each fma chain, and the sizes of the copied buffers in bytes. */
+  rooflineIters: number;
+  copyBytes: number[];
 }
 
 /** The issue's full run: WRN-16-1 at batch 64 on CIFAR-sized images. */
@@ -46,6 +50,9 @@ export const FULL_CONFIG: BenchConfig = {
   peerFlags: [],
   memoryArch: 'wrn-16-4',
   memoryBatch: 128,
+  // About 35 ms per FMA dispatch at 60 GFLOP/s; copies of a WRN-16-1 activation's size and of 8x that.
+  rooflineIters: 2048,
+  copyBytes: [4 * 2 ** 20, 32 * 2 ** 20],
 };
 
 /** Seconds on a software adapter: every code path, tiny shapes. */
@@ -63,11 +70,15 @@ export const TINY_CONFIG: BenchConfig = {
   convShapes: [{ C: 4, H: 8 }],
   memoryArch: 'wrn-10-1',
   memoryBatch: 4,
+  rooflineIters: 16,
+  copyBytes: [2 ** 20],
 };
 
 export interface BenchReport {
   env: BenchEnv;
   config: BenchConfig;
+  /** The adapter's FMA and bandwidth ceilings, measured first in every run. */
+  roofline: Roofline;
   ops: OurOpResult[] | null;
   methods: MethodCostReport | null;
   peer: { adapter: string; version: string; ops: PeerOpResult[]; step: PeerStepResult } | null;
@@ -78,7 +89,9 @@ export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: s
   const has = (s: SuiteName) => config.suites.includes(s);
   const cases = opCases(config.matmul, config.convBatch, config.convShapes);
   const opts = { reps: config.reps, warmup: config.warmup, seed: config.seed, profile: config.profile };
-  const report: BenchReport = { env, config, ops: null, methods: null, peer: null, memory: null };
+  log('roofline: FMA and copy probes');
+  const roofline = await measureRoofline({ iters: config.rooflineIters, copyBytes: config.copyBytes, reps: config.reps });
+  const report: BenchReport = { env, config, roofline, ops: null, methods: null, peer: null, memory: null };
   // The peer's ratios need our side of the op cases.
   if (has('ops') || has('peer')) {
     log(`ops: ${cases.length} cases`);

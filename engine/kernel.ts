@@ -17,7 +17,9 @@ export type KernelFamily =
   | 'reduction'
   | 'loss'
   | 'optimizer'
-  | 'random';
+  | 'random'
+  /** The benchmarks' probes of the adapter's FMA and bandwidth ceilings. */
+  | 'roofline';
 
 export type ParamType = 'u32' | 'i32' | 'f32';
 /** A storage buffer: its access and element type, e.g. 'read f32' or 'read_write vec4f'. */

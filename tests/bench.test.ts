@@ -1,6 +1,6 @@
-// The benchmark suite's plumbing on a tiny model: FLOPs the profiler attributes to known ops (counted by hand),
-// one run of every suite with its ratios and pass counts checked against the same run's measurements, and the
-// report files.
+// The benchmark suite's plumbing on a tiny model: FLOPs and bytes the profiler attributes to known ops (counted
+// by hand), one run of every suite with its pass and dispatch counts, its ratios checked against what the
+// methods do (dispatch counts) and its ceilings against the kernels they bound, and the report files.
 import { suite } from 'uvu';
 import { noPasses } from '../adversarial/method.js';
 import * as assert from 'uvu/assert';
@@ -8,13 +8,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
-import { conv2d, conv2dInputGrad, conv2dWeightGrad, matmul, randomNormal, rt, tidy } from '../engine/index.js';
+import { batchNorm, conv2d, conv2dInputGrad, conv2dWeightGrad, matmul, randomNormal, relu, rt, sgdStep, tidy, zeros } from '../engine/index.js';
 import { profile } from '../engine/profile.js';
 import { benchEnv } from '../bench/env.js';
 import { checkMethodName } from '../bench/methods.js';
-import type { MethodCost } from '../bench/method-cost.js';
+import { summarize, type MeasuredCost, type MethodCost } from '../bench/method-cost.js';
 import { TOLERANCE } from '../bench/peer.js';
 import { writeReport } from '../bench/report.js';
+import { ceilingFraction } from '../bench/roofline.js';
 import { runBench, TINY_CONFIG, type BenchReport } from '../bench/suite.js';
 import { assertThrows, ready } from './helpers.js';
 
@@ -51,12 +52,38 @@ t('the profiler counts a convolution pass as 2·N·OH·OW·Cout·C·kH·kW FLOPs
   assert.ok(p.ms > 0, 'timestamps were read back');
 });
 
+t('the profiler counts the bytes memory-bound kernels move: batch norm, ReLU, SGD, fills', async () => {
+  // x [2,3,4,5]: 120 floats. Training batch norm: statistics read x twice (960 bytes), normalize reads x and
+  // writes y (960). ReLU reads and writes 120 floats (960). SGD on 10 floats reads param, grad and momentum and
+  // writes param and momentum: 5·4·10 = 200. Fills write: 120 + 3 + 3 + 3 + 3 + 10 + 10 + 10 floats.
+  const p = await profile(() =>
+    tidy(() => {
+      const x = randomNormal([2, 3, 4, 5], 0, 1, 1);
+      const [g, b, m, v] = [1, 2, 3, 4].map((s) => randomNormal([3], 0, 1, s));
+      relu(batchNorm(x, g, b, { runningMean: m, runningVar: v }, { training: true }));
+      sgdStep(zeros([10]), randomNormal([10], 0, 1, 5), zeros([10]), { lr: 0.1, momentum: 0.9 });
+    }),
+  );
+  assert.is(p.byFamily.batchnorm?.bytes, 1920);
+  assert.is(p.byFamily.elementwise?.bytes, 960);
+  assert.is(p.byFamily.optimizer?.bytes, 200);
+  assert.is(p.byFamily.random?.bytes, 4 * (120 + 4 * 3 + 3 * 10));
+  assert.is(p.flops, 0, 'none of these declares FLOPs');
+});
+
 const byName = (r: BenchReport, name: string): MethodCost => r.methods!.costs.find((c) => c.method === name)!;
 
 let report: BenchReport;
 
 t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the same run', async () => {
   report = await runBench(TINY_CONFIG, benchEnv(rt(), []));
+
+  // The roofline probes: 2·chains·iters FLOPs per invocation over 16384 invocations; a 1 MiB copy moves 2 MiB.
+  const probes = new Map(report.roofline.probes.map((p) => [p.name, p]));
+  assert.is(probes.get('fma 32 chains, workgroup 64')!.flops, 2 * 32 * TINY_CONFIG.rooflineIters * 16384);
+  assert.is(probes.get('fma 16 chains, workgroup 256')!.flops, 2 * 16 * TINY_CONFIG.rooflineIters * 16384);
+  assert.is(probes.get('copy 1 MiB (vec4)')!.bytes, 2 * 2 ** 20);
+  assert.ok(report.roofline.gflops > 0 && report.roofline.gbs > 0);
 
   // Single ops: 2·64³ for the matmul; 2·2·8·8·4·4·9 = 36864 for each conv pass at N2 8x8 4->4.
   const ops = new Map(report.ops!.map((o) => [o.name, o]));
@@ -65,18 +92,25 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
   assert.is(ops.get('conv-input-grad N2 8x8 4->4')!.kernels['conv-input-grad/conv2d'].flops, 36_864);
   assert.is(ops.get('conv-weight-grad N2 8x8 4->4')!.kernels['conv-weight-grad/conv2d_wgrad'].flops, 36_864);
 
+  // A ceiling bounds what it measures: no GEMM-like kernel of the run beats the FMA probe (the margin allows
+  // for a machine shared with other processes between the two measurements).
+  for (const o of report.ops!) {
+    for (const [k, timing] of Object.entries(o.kernels)) {
+      const f = ceilingFraction(timing, report.roofline);
+      if (f?.bound === 'fma') assert.ok(f.fraction < 2, `${o.name} ${k}: ${f.rate} GFLOP/s against a ceiling of ${report.roofline.gflops}`);
+    }
+  }
+
   const m = report.methods!;
   assert.equal(m.costs.map((c) => c.method), TINY_CONFIG.methods);
   assert.is(m.stepsPerEpoch, 16, '64 examples / batch 4');
   const natural = byName(report, 'natural');
+  // Timings of this tiny run are noise on a shared machine: only that they were taken is checked here (the
+  // arithmetic on them is checked on known values below).
   for (const c of m.costs) {
-    close(c.ratioWall, c.sgdStepWallMs / natural.sgdStepWallMs, `${c.method} wall ratio`);
-    close(c.ratioGpu!, c.sgdStepGpuMs! / natural.sgdStepGpuMs!, `${c.method} GPU ratio`);
-    close(c.sgdStepWallMs, c.wallMs / c.replays, `${c.method} per SGD step`);
-    close(c.epochWallS, (c.sgdStepWallMs * 16) / 1000, `${c.method} epoch`);
+    assert.ok(c.sgdStepWallMs > 0 && c.sgdStepGpuMs! > 0, `${c.method} was timed`);
     close(sum(Object.values(c.byFamily).map((f) => f!.ms)), c.sgdStepGpuMs!, `${c.method} families add up`);
   }
-  assert.is(natural.ratioWall, 1);
 
   assert.equal(natural.passes, { ...noPasses(), forward: 1, backwardWeights: 1, backwardInputOnly: 0, sgdSteps: 1 });
   assert.equal(byName(report, 'free-2').passes, { ...noPasses(), forward: 2, backwardWeights: 2, backwardInputOnly: 0, sgdSteps: 2 });
@@ -95,21 +129,35 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
   assert.is(m.attacks.length, 1);
   const a = m.attacks[0];
   assert.is(a.method, 'pgd-2');
-  close(a.inputOnly.wallMs, (byName(report, 'pgd-2').wallMs - natural.wallMs) / 2, 'input-only attack step');
-  close(a.full.wallMs, (byName(report, 'pgd-2-full').wallMs - natural.wallMs) / 2, 'full attack step');
-  close(a.saving.wall, 1 - a.inputOnly.wallMs / a.full.wallMs, 'saving');
 
   // The peer computes the same numbers, and its ratios come from this run's times.
   const p = report.peer!;
-  for (const o of p.ops) {
-    assert.ok(o.error <= TOLERANCE, `${o.name}: tfjs differs by ${o.error}`);
-    close(o.ratioWall, o.tfjs.wallMs / ops.get(o.name)!.wall.ms, `${o.name} ratio`);
-  }
+  for (const o of p.ops) assert.ok(o.error <= TOLERANCE, `${o.name}: tfjs differs by ${o.error}`);
   const k = p.step.check;
   for (const [what, err] of [['loss', k.loss], ['input gradient', k.inputGrad], [k.weightGrad.name, k.weightGrad.error], [k.weightAfterStep.name, k.weightAfterStep.error]] as const) {
     assert.ok(err <= TOLERANCE, `training step, ${what}: tfjs differs by ${err}`);
   }
-  close(p.step.ratioWall, p.step.tfjs.wallMs / p.step.ours.wallMs, 'step ratio');
+});
+
+t('method costs from known times: per SGD step, epoch projections, ratios to natural, attack steps', () => {
+  const cost = (method: string, replays: number, wallMs: number, gpuMs: number) =>
+    ({ method, replays, wallMs, gpuMs, sgdStepWallMs: wallMs / replays, sgdStepGpuMs: gpuMs / replays }) as MeasuredCost;
+  // natural 10 ms (GPU 8); free-2 22 ms for two SGD steps (GPU 18); pgd-2 30 ms (GPU 20); pgd-2-full 40 ms (GPU 28).
+  const r = summarize([cost('natural', 1, 10, 8), cost('free-2', 2, 22, 18), cost('pgd-2', 1, 30, 20), cost('pgd-2-full', 1, 40, 28)], 500);
+  const [nat, free, pgd, full] = r.costs;
+  assert.is(nat.epochWallS, 5, '500 steps of 10 ms');
+  assert.is(free.epochWallS, 5.5, '500 steps of 11 ms');
+  assert.is(free.ratioWall, 1.1);
+  assert.is(free.ratioGpu, 9 / 8);
+  assert.is(pgd.ratioWall, 3);
+  assert.is(full.ratioGpu, 3.5);
+  assert.is(r.attacks.length, 1, 'pgd-2 with its -full twin');
+  const a = r.attacks[0];
+  // Per attack step: (30 - 10) / 2 = 10 ms input-only, (40 - 10) / 2 = 15 ms full; GPU 6 and 10.
+  assert.equal([a.inputOnly.wallMs, a.full.wallMs, a.inputOnly.gpuMs, a.full.gpuMs], [10, 15, 6, 10]);
+  close(a.saving.wall, 1 / 3, 'wall saving');
+  close(a.saving.gpu!, 0.4, 'GPU saving');
+  close(a.attackShare!, 12 / 20, 'two attack steps of 6 ms in 20');
 });
 
 t('the report folder: markdown and chart name adapter, driver and commit; JSON holds the run', () => {
@@ -117,7 +165,7 @@ t('the report folder: markdown and chart name adapter, driver and commit; JSON h
   const files = writeReport(dir, report);
   assert.equal(files.map((f) => f.slice(dir.length + 1)), ['report.md', 'report.json', 'families.png']);
   const md = readFileSync(files[0], 'utf8');
-  for (const s of [report.env.adapter, report.env.driver, report.env.commit, '| pgd-2 |', '## Peer']) assert.ok(md.includes(s), `report.md mentions ${s}`);
+  for (const s of [report.env.adapter, report.env.driver, report.env.commit, '| pgd-2 |', '## Peer', '% FMA', '% BW', 'FMA ceiling']) assert.ok(md.includes(s), `report.md mentions ${s}`);
   assert.equal(JSON.parse(readFileSync(files[1], 'utf8')), JSON.parse(JSON.stringify(report)));
   const png = PNG.sync.read(readFileSync(files[2]));
   assert.ok(png.width >= 640 && png.height > 5 * 28, `chart is ${png.width}x${png.height}`);
