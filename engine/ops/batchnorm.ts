@@ -84,7 +84,9 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   });
   const y = empty(x.shape, relu ? 'batchnorm_relu' : 'batchnorm');
   const elementwise = grid(cdiv(x.size, 256));
-  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu }, params, buffers: { x, gamma, beta, saved, y }, groups: elementwise });
+  // The elementwise entries are specialised to the shape (batchnorm.wgsl's HW and CH).
+  const shape = { HW: hw, CH: c };
+  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu, ...shape }, params, buffers: { x, gamma, beta, saved, y }, groups: elementwise });
 
   record(op, [x, gamma, beta], y, (dy, needs) => {
     // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
@@ -110,13 +112,13 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
       if (training) {
         rt().dispatch({
           kernel: GRAD_INPUT,
-          overrides: { RELU: relu },
+          overrides: { RELU: relu, ...shape },
           params,
           buffers: { x, gamma, beta, saved, dy, sum_dy_in: dbeta!, sum_dyx_in: dgamma!, dx },
           groups: elementwise,
         });
       } else {
-        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu }, params, buffers: { x, gamma, beta, saved, dy, dx_eval: dx }, groups: elementwise });
+        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu, ...shape }, params, buffers: { x, gamma, beta, saved, dy, dx_eval: dx }, groups: elementwise });
       }
     }
     if (!needGamma) dgamma?.dispose();
