@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conv2d, conv2dInputGrad, conv2dWeightGrad, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, ready } from './helpers.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels } from './helpers.js';
 
 const t = suite('conv2d');
 t.before(ready);
@@ -89,56 +89,60 @@ async function checkCase(c: Case, seed: number): Promise<void> {
   }
 }
 
-t('forward and gradients match float64 on small shapes', async () => {
-  const cases: Case[] = [
-    { N: 2, C: 3, H: 8, W: 8, Cout: 5, kH: 3, kW: 3, stride: 1, pad: 1, bias: true },
-    { N: 1, C: 5, H: 7, W: 9, Cout: 17, kH: 3, kW: 3, stride: 2, pad: 1 }, // batch 1, stride 2, odd sizes
-    { N: 2, C: 4, H: 9, W: 7, Cout: 3, kH: 3, kW: 3, stride: 2, pad: 0 },
-    { N: 3, C: 4, H: 1, W: 1, Cout: 6, kH: 1, kW: 1, stride: 1, pad: 0 }, // 1x1 spatial
-    { N: 2, C: 3, H: 1, W: 1, Cout: 4, kH: 3, kW: 3, stride: 1, pad: 1, bias: true }, // 1x1 spatial, 3x3 kernel
-    { N: 2, C: 17, H: 7, W: 6, Cout: 5, kH: 1, kW: 1, stride: 2, pad: 0 }, // the WRN shortcut
-    { N: 2, C: 6, H: 6, W: 5, Cout: 33, kH: 3, kW: 3, stride: 1, pad: 0 }, // several channel blocks
-    { N: 1, C: 2, H: 9, W: 8, Cout: 4, kH: 2, kW: 3, stride: 2, pad: 1 }, // non-square kernel
-    { N: 2, C: 3, H: 10, W: 11, Cout: 2, kH: 3, kW: 3, stride: 3, pad: 1 },
-  ];
-  for (const [i, c] of cases.entries()) await checkCase(c, 10 * i + 1);
-});
+for (const variant of KERNEL_VARIANTS) {
+  t(`forward and gradients match float64 on small shapes (${variant} kernels)`, () => withKernels(variant, async () => {
+    const cases: Case[] = [
+      { N: 2, C: 3, H: 8, W: 8, Cout: 5, kH: 3, kW: 3, stride: 1, pad: 1, bias: true },
+      { N: 1, C: 5, H: 7, W: 9, Cout: 17, kH: 3, kW: 3, stride: 2, pad: 1 }, // batch 1, stride 2, odd sizes
+      { N: 2, C: 4, H: 9, W: 7, Cout: 3, kH: 3, kW: 3, stride: 2, pad: 0 },
+      { N: 3, C: 4, H: 1, W: 1, Cout: 6, kH: 1, kW: 1, stride: 1, pad: 0 }, // 1x1 spatial
+      { N: 2, C: 3, H: 1, W: 1, Cout: 4, kH: 3, kW: 3, stride: 1, pad: 1, bias: true }, // 1x1 spatial, 3x3 kernel
+      { N: 2, C: 17, H: 7, W: 6, Cout: 5, kH: 1, kW: 1, stride: 2, pad: 0 }, // the WRN shortcut
+      { N: 2, C: 6, H: 6, W: 5, Cout: 33, kH: 3, kW: 3, stride: 1, pad: 0 }, // several channel blocks
+      { N: 1, C: 2, H: 9, W: 8, Cout: 4, kH: 2, kW: 3, stride: 2, pad: 1 }, // non-square kernel
+      { N: 2, C: 3, H: 10, W: 11, Cout: 2, kH: 3, kW: 3, stride: 3, pad: 1 },
+    ];
+    for (const [i, c] of cases.entries()) await checkCase(c, 10 * i + 1);
+  }));
+}
 
-t('second order: conv2d, conv2dInputGrad and conv2dWeightGrad, each differentiated through its recorded backward', async () => {
-  const cases: Case[] = [
-    { N: 2, C: 3, H: 5, W: 5, Cout: 4, kH: 3, kW: 3, stride: 1, pad: 1, bias: true },
-    { N: 1, C: 2, H: 7, W: 6, Cout: 3, kH: 3, kW: 3, stride: 2, pad: 1 },
-    { N: 2, C: 3, H: 4, W: 5, Cout: 2, kH: 1, kW: 1, stride: 2, pad: 0, bias: true },
-  ];
-  for (const [i, c] of cases.entries()) {
-    const [OH, OW] = outSize(c);
-    const seed = 70 + 10 * i;
-    const xShape = [c.N, c.C, c.H, c.W];
-    const wShape = [c.Cout, c.C, c.kH, c.kW];
-    const dyShape = [c.N, c.Cout, OH, OW];
-    const x = { data: randn(c.N * c.C * c.H * c.W, seed), shape: xShape, name: 'x' };
-    const w = { data: randn(c.Cout * c.C * c.kH * c.kW, seed + 1, 0.5), shape: wShape, name: 'w' };
-    const dy = { data: randn(c.N * c.Cout * OH * OW, seed + 2), shape: dyShape, name: 'dy' };
-    const geometry = { stride: c.stride, padding: c.pad };
-    try {
-      const inputs = c.bias ? [x, w, { data: randn(c.Cout, seed + 3), shape: [c.Cout], name: 'b' }] : [x, w];
-      await checkSecondOrder({ gpu: ([xt, wt, b]) => conv2d(xt, wt, { ...geometry, bias: b }), cpu: ([xv, wv, b]) => convRef(c, xv, wv, b), inputs });
-      await checkSecondOrder({
-        gpu: ([d, wt]) => conv2dInputGrad(d, wt, xShape, geometry),
-        cpu: ([d, wv]) => convGradRef(c, new Float64Array(x.data.length), wv, d).dx,
-        inputs: [dy, w],
-      });
-      await checkSecondOrder({
-        gpu: ([d, xt]) => conv2dWeightGrad(d, xt, wShape, geometry),
-        cpu: ([d, xv]) => convGradRef(c, xv, new Float64Array(w.data.length), d).dw,
-        inputs: [dy, x],
-      });
-    } catch (e) {
-      (e as Error).message = `${describe(c)}: ${(e as Error).message}`;
-      throw e;
+for (const variant of KERNEL_VARIANTS) {
+  t(`second order: conv2d, conv2dInputGrad and conv2dWeightGrad, each differentiated through its recorded backward (${variant} kernels)`, () => withKernels(variant, async () => {
+    const cases: Case[] = [
+      { N: 2, C: 3, H: 5, W: 5, Cout: 4, kH: 3, kW: 3, stride: 1, pad: 1, bias: true },
+      { N: 1, C: 2, H: 7, W: 6, Cout: 3, kH: 3, kW: 3, stride: 2, pad: 1 },
+      { N: 2, C: 3, H: 4, W: 5, Cout: 2, kH: 1, kW: 1, stride: 2, pad: 0, bias: true },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const [OH, OW] = outSize(c);
+      const seed = 70 + 10 * i;
+      const xShape = [c.N, c.C, c.H, c.W];
+      const wShape = [c.Cout, c.C, c.kH, c.kW];
+      const dyShape = [c.N, c.Cout, OH, OW];
+      const x = { data: randn(c.N * c.C * c.H * c.W, seed), shape: xShape, name: 'x' };
+      const w = { data: randn(c.Cout * c.C * c.kH * c.kW, seed + 1, 0.5), shape: wShape, name: 'w' };
+      const dy = { data: randn(c.N * c.Cout * OH * OW, seed + 2), shape: dyShape, name: 'dy' };
+      const geometry = { stride: c.stride, padding: c.pad };
+      try {
+        const inputs = c.bias ? [x, w, { data: randn(c.Cout, seed + 3), shape: [c.Cout], name: 'b' }] : [x, w];
+        await checkSecondOrder({ gpu: ([xt, wt, b]) => conv2d(xt, wt, { ...geometry, bias: b }), cpu: ([xv, wv, b]) => convRef(c, xv, wv, b), inputs });
+        await checkSecondOrder({
+          gpu: ([d, wt]) => conv2dInputGrad(d, wt, xShape, geometry),
+          cpu: ([d, wv]) => convGradRef(c, new Float64Array(x.data.length), wv, d).dx,
+          inputs: [dy, w],
+        });
+        await checkSecondOrder({
+          gpu: ([d, xt]) => conv2dWeightGrad(d, xt, wShape, geometry),
+          cpu: ([d, xv]) => convGradRef(c, xv, new Float64Array(w.data.length), d).dw,
+          inputs: [dy, x],
+        });
+      } catch (e) {
+        (e as Error).message = `${describe(c)}: ${(e as Error).message}`;
+        throw e;
+      }
     }
-  }
-});
+  }));
+}
 
 /** Runs forward and backward of one case with a cotangent seed and compares against the analytic reference. */
 async function checkLarge(c: Case, seed: number): Promise<void> {
@@ -162,31 +166,57 @@ async function checkLarge(c: Case, seed: number): Promise<void> {
   for (const v of [value, ...grads, x, w, b, seedT]) v.dispose();
 }
 
-t('larger shapes match the float64 reference (several weight-gradient chunks, channel blocks)', async () => {
-  await checkLarge({ N: 4, C: 16, H: 16, W: 16, Cout: 32, kH: 3, kW: 3, stride: 2, pad: 1 }, 100);
-  await checkLarge({ N: 4, C: 16, H: 16, W: 16, Cout: 16, kH: 3, kW: 3, stride: 1, pad: 1, bias: true }, 200);
-  await checkLarge({ N: 2, C: 136, H: 5, W: 4, Cout: 20, kH: 3, kW: 3, stride: 1, pad: 1 }, 300);
-  await checkLarge({ N: 4, C: 32, H: 16, W: 16, Cout: 64, kH: 1, kW: 1, stride: 2, pad: 0 }, 400);
-});
+for (const variant of KERNEL_VARIANTS) {
+  t(`larger shapes match the float64 reference (several weight-gradient chunks, channel blocks) (${variant} kernels)`, () => withKernels(variant, async () => {
+    await checkLarge({ N: 4, C: 16, H: 16, W: 16, Cout: 32, kH: 3, kW: 3, stride: 2, pad: 1 }, 100);
+    await checkLarge({ N: 4, C: 16, H: 16, W: 16, Cout: 16, kH: 3, kW: 3, stride: 1, pad: 1, bias: true }, 200);
+    await checkLarge({ N: 2, C: 136, H: 5, W: 4, Cout: 20, kH: 3, kW: 3, stride: 1, pad: 1 }, 300);
+    await checkLarge({ N: 4, C: 32, H: 16, W: 16, Cout: 64, kH: 1, kW: 1, stride: 2, pad: 0 }, 400);
+  }));
+}
 
-t('only the requested gradients are computed', () => {
+for (const variant of KERNEL_VARIANTS) {
+  t(`only the requested gradients are computed (${variant} kernels)`, () => withKernels(variant, () => {
+    const x = gpu(randn(2 * 3 * 6 * 6, 1), [2, 3, 6, 6], 'x');
+    const w = gpu(randn(4 * 3 * 3 * 3, 2), [4, 3, 3, 3], 'w');
+    const count = (wrt: Tensor[]) => {
+      const before = rt().counters().byFamily;
+      tidy(() => valueAndGrads(() => conv2d(x, w, { padding: 1 }), wrt, { seed: gpu(new Float64Array(2 * 4 * 6 * 6), [2, 4, 6, 6]) }));
+      const after = rt().counters().byFamily;
+      return {
+        dx: (after['conv-input-grad'] ?? 0) - (before['conv-input-grad'] ?? 0),
+        dw: (after['conv-weight-grad'] ?? 0) - (before['conv-weight-grad'] ?? 0),
+      };
+    };
+    const onlyX = count([x]);
+    assert.is(onlyX.dw, 0, 'no weight-gradient kernel for wrt = [x]');
+    assert.ok(onlyX.dx > 0, 'input gradient computed');
+    const onlyW = count([w]);
+    assert.is(onlyW.dx, 0, 'no input-gradient kernel for wrt = [w]');
+    assert.ok(onlyW.dw > 0, 'weight gradient computed');
+    x.dispose();
+    w.dispose();
+  }));
+}
+
+t('ADVFREE_KERNELS picks the kernels of all three passes; other values are an error naming the choices', async () => {
   const x = gpu(randn(2 * 3 * 6 * 6, 1), [2, 3, 6, 6], 'x');
   const w = gpu(randn(4 * 3 * 3 * 3, 2), [4, 3, 3, 3], 'w');
-  const count = (wrt: Tensor[]) => {
-    const before = rt().counters().byFamily;
-    tidy(() => valueAndGrads(() => conv2d(x, w, { padding: 1 }), wrt, { seed: gpu(new Float64Array(2 * 4 * 6 * 6), [2, 4, 6, 6]) }));
-    const after = rt().counters().byFamily;
-    return {
-      dx: (after['conv-input-grad'] ?? 0) - (before['conv-input-grad'] ?? 0),
-      dw: (after['conv-weight-grad'] ?? 0) - (before['conv-weight-grad'] ?? 0),
-    };
+  const kernels = () => {
+    const before = rt().counters().byKernel;
+    tidy(() => valueAndGrads(() => conv2d(x, w, { padding: 1 }), [x, w], { seed: gpu(new Float64Array(2 * 4 * 6 * 6), [2, 4, 6, 6]) }));
+    const after = rt().counters().byKernel;
+    // Only the GEMM kernels: the backward also copies the cotangent seed.
+    return Object.keys(after).filter((k) => after[k] !== before[k] && /conv|gemm/.test(k)).sort();
   };
-  const onlyX = count([x]);
-  assert.is(onlyX.dw, 0, 'no weight-gradient kernel for wrt = [x]');
-  assert.ok(onlyX.dx > 0, 'input gradient computed');
-  const onlyW = count([w]);
-  assert.is(onlyW.dx, 0, 'no input-gradient kernel for wrt = [w]');
-  assert.ok(onlyW.dw > 0, 'weight gradient computed');
+  await withKernels('tiled', () => assert.equal(kernels(), ['gemm_tiled']));
+  await withKernels('register', () => assert.equal(kernels(), ['conv2d', 'conv2d_wgrad']));
+  process.env.ADVFREE_KERNELS = 'fast';
+  try {
+    assertThrows(() => conv2d(x, w), /ADVFREE_KERNELS/, /'tiled' or 'register'/, /'fast'/);
+  } finally {
+    delete process.env.ADVFREE_KERNELS;
+  }
   x.dispose();
   w.dispose();
 });

@@ -59,6 +59,21 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   }
 }
 
+/** The GEMM kernel variants (engine/ops/gemm-tiled.ts): every matmul and convolution test runs under both. */
+export const KERNEL_VARIANTS = ['register', 'tiled'] as const;
+
+/** Runs `fn` with the variant forced through ADVFREE_KERNELS, restoring the previous setting afterwards. */
+export async function withKernels(variant: (typeof KERNEL_VARIANTS)[number], fn: () => Promise<void> | void): Promise<void> {
+  const before = process.env.ADVFREE_KERNELS;
+  process.env.ADVFREE_KERNELS = variant;
+  try {
+    await fn();
+  } finally {
+    if (before === undefined) delete process.env.ADVFREE_KERNELS;
+    else process.env.ADVFREE_KERNELS = before;
+  }
+}
+
 /** Asserts that `fn` throws an error whose message matches every pattern. */
 export function assertThrows(fn: () => unknown, ...patterns: RegExp[]): void {
   let msg: string | null = null;

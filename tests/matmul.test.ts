@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import { linear, matmul } from '../engine/index.js';
 import * as ref from './reference.js';
-import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, ready, type GradCase } from './helpers.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels, type GradCase } from './helpers.js';
 
 const t = suite('matmul');
 t.before(ready);
@@ -33,27 +33,31 @@ function bmm(a: Float64Array, b: Float64Array, batch: number, bA: boolean, bB: b
 // Sizes that do not divide the 64x64x16 tile, a 1x1 result, and K = 1.
 const SHAPES: [number, number, number][] = [[1, 1, 1], [3, 70, 17], [65, 5, 130], [64, 64, 16], [129, 67, 33]];
 
-t('forward matches float64 for every transpose combination', async () => {
-  let seed = 1;
-  for (const [M, N, K] of SHAPES) {
-    for (const ta of [false, true]) {
-      for (const tb of [false, true]) {
-        const a = randn(M * K, seed++);
-        const b = randn(K * N, seed++);
-        const c = matmul(gpu(a, ta ? [K, M] : [M, K]), gpu(b, tb ? [N, K] : [K, N]), { transA: ta, transB: tb });
-        assertClose(await c.data(), mm(a, b, M, N, K, ta, tb), `${M}x${N}x${K} ta=${ta} tb=${tb}`, 1e-4, 1e-4);
+for (const variant of KERNEL_VARIANTS) {
+  t(`forward matches float64 for every transpose combination (${variant} kernels)`, () => withKernels(variant, async () => {
+    let seed = 1;
+    for (const [M, N, K] of SHAPES) {
+      for (const ta of [false, true]) {
+        for (const tb of [false, true]) {
+          const a = randn(M * K, seed++);
+          const b = randn(K * N, seed++);
+          const c = matmul(gpu(a, ta ? [K, M] : [M, K]), gpu(b, tb ? [N, K] : [K, N]), { transA: ta, transB: tb });
+          assertClose(await c.data(), mm(a, b, M, N, K, ta, tb), `${M}x${N}x${K} ta=${ta} tb=${tb}`, 1e-4, 1e-4);
+        }
       }
     }
-  }
-});
+  }));
+}
 
-t('batched and broadcast forward', async () => {
-  const [B, M, N, K] = [3, 20, 9, 70];
-  const a = randn(B * M * K, 5);
-  const b = randn(K * N, 6);
-  const c = matmul(gpu(a, [B, K, M]), gpu(b, [K, N]), { transA: true });
-  assertClose(await c.data(), bmm(a, b, B, true, false, M, N, K, true, false), 'batched A, shared B', 1e-4, 1e-4);
-});
+for (const variant of KERNEL_VARIANTS) {
+  t(`batched and broadcast forward (${variant} kernels)`, () => withKernels(variant, async () => {
+    const [B, M, N, K] = [3, 20, 9, 70];
+    const a = randn(B * M * K, 5);
+    const b = randn(K * N, 6);
+    const c = matmul(gpu(a, [B, K, M]), gpu(b, [K, N]), { transA: true });
+    assertClose(await c.data(), bmm(a, b, B, true, false, M, N, K, true, false), 'batched A, shared B', 1e-4, 1e-4);
+  }));
+}
 
 /** Runs `check` (first or second order) on matmul: plain, transposed, batched, broadcast. */
 async function productCases(check: (c: GradCase) => Promise<void>): Promise<void> {
@@ -81,44 +85,50 @@ async function productCases(check: (c: GradCase) => Promise<void>): Promise<void
   }
 }
 
-t('gradients match finite differences (plain, transposed, batched, broadcast)', async () => {
-  await productCases(checkGradients);
-});
+for (const variant of KERNEL_VARIANTS) {
+  t(`gradients match finite differences (plain, transposed, batched, broadcast) (${variant} kernels)`, () => withKernels(variant, async () => {
+    await productCases(checkGradients);
+  }));
+}
 
-t('linear: forward with fused bias and gradients for x, w and b', async () => {
-  const [n, inF, outF] = [6, 11, 4];
-  await checkGradients({
-    gpu: ([x, w, b]) => linear(x, w, b),
-    cpu: ([x, w, b]) => ref.linear(x, w, b, n, inF, outF),
-    inputs: [
-      { data: randn(n * inF, 1), shape: [n, inF], name: 'x' },
-      { data: randn(outF * inF, 2), shape: [outF, inF], name: 'w' },
-      { data: randn(outF, 3), shape: [outF], name: 'b' },
-    ],
-  });
-  // Larger than one tile in every direction, batch 1 and a wide output.
-  for (const [N, I, O] of [[1, 640, 10], [130, 70, 100]]) {
-    const x = randn(N * I, 4);
-    const w = randn(O * I, 5);
-    const b = randn(O, 6);
-    const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]));
-    assertClose(await y.data(), ref.linear(x, w, b, N, I, O), `linear ${N}x${I}->${O}`, 1e-4, 1e-4);
-  }
-});
+for (const variant of KERNEL_VARIANTS) {
+  t(`linear: forward with fused bias and gradients for x, w and b (${variant} kernels)`, () => withKernels(variant, async () => {
+    const [n, inF, outF] = [6, 11, 4];
+    await checkGradients({
+      gpu: ([x, w, b]) => linear(x, w, b),
+      cpu: ([x, w, b]) => ref.linear(x, w, b, n, inF, outF),
+      inputs: [
+        { data: randn(n * inF, 1), shape: [n, inF], name: 'x' },
+        { data: randn(outF * inF, 2), shape: [outF, inF], name: 'w' },
+        { data: randn(outF, 3), shape: [outF], name: 'b' },
+      ],
+    });
+    // Larger than one tile in every direction, batch 1 and a wide output.
+    for (const [N, I, O] of [[1, 640, 10], [130, 70, 100]]) {
+      const x = randn(N * I, 4);
+      const w = randn(O * I, 5);
+      const b = randn(O, 6);
+      const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]));
+      assertClose(await y.data(), ref.linear(x, w, b, N, I, O), `linear ${N}x${I}->${O}`, 1e-4, 1e-4);
+    }
+  }));
+}
 
-t('second order: matmul (plain, transposed, batched, broadcast) and linear', async () => {
-  await productCases(checkSecondOrder);
-  const [n, inF, outF] = [5, 6, 3];
-  await checkSecondOrder({
-    gpu: ([x, w, b]) => linear(x, w, b),
-    cpu: ([x, w, b]) => ref.linear(x, w, b, n, inF, outF),
-    inputs: [
-      { data: randn(n * inF, 7), shape: [n, inF], name: 'x' },
-      { data: randn(outF * inF, 8), shape: [outF, inF], name: 'w' },
-      { data: randn(outF, 9), shape: [outF], name: 'b' },
-    ],
-  });
-});
+for (const variant of KERNEL_VARIANTS) {
+  t(`second order: matmul (plain, transposed, batched, broadcast) and linear (${variant} kernels)`, () => withKernels(variant, async () => {
+    await productCases(checkSecondOrder);
+    const [n, inF, outF] = [5, 6, 3];
+    await checkSecondOrder({
+      gpu: ([x, w, b]) => linear(x, w, b),
+      cpu: ([x, w, b]) => ref.linear(x, w, b, n, inF, outF),
+      inputs: [
+        { data: randn(n * inF, 7), shape: [n, inF], name: 'x' },
+        { data: randn(outF * inF, 8), shape: [outF, inF], name: 'w' },
+        { data: randn(outF, 9), shape: [outF], name: 'b' },
+      ],
+    });
+  }));
+}
 
 t('bad shapes are rejected naming both shapes', () => {
   assertThrows(() => matmul(gpu(randn(6, 1), [2, 3]), gpu(randn(8, 1), [4, 2])), /matmul/, /\[2,3\]/, /\[4,2\]/);

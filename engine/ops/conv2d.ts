@@ -1,6 +1,7 @@
 // 2-D convolution (PyTorch semantics: cross-correlation, zero padding, NCHW) and its gradients, all as
 // implicit GEMMs: forward and input gradient in shaders/conv2d.wgsl, the weight gradient as a split-K GEMM
-// (shaders/conv2d_wgrad.wgsl) whose per-chunk partial sums shaders/conv2d_reduce.wgsl adds up.
+// (shaders/conv2d_wgrad.wgsl) whose per-chunk partial sums shaders/conv2d_reduce.wgsl adds up. On GPUs all three
+// passes run the workgroup-tiled shaders/gemm_tiled.wgsl instead (engine/ops/gemm-tiled.ts).
 import convSrc from '../../shaders/conv2d.wgsl';
 import wgradSrc from '../../shaders/conv2d_wgrad.wgsl';
 import reduceSrc from '../../shaders/conv2d_reduce.wgsl';
@@ -9,6 +10,7 @@ import { checkDtype, checkRank, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
 import { channelBroadcast } from './channel.js';
+import { GemmMode, kernelVariant, tiledGemm, weightGradChunk } from './gemm-tiled.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
 
 // FLOPs: every pass counts 2·N·OH·OW·Cout·C·kH·kW, so their GFLOP/s compare directly.
@@ -101,6 +103,15 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
   const coBlocks = cdiv(outC, CB);
   const out = empty([N, outC, outH, outW], name);
   const kk = kH * kW;
+  if (kernelVariant() === 'tiled') {
+    tiledGemm({
+      mode: inputGrad ? GemmMode.ConvInputGrad : GemmMode.ConvForward,
+      family: inputGrad ? 'conv-input-grad' : 'conv-forward',
+      M: N * outH * outW, N: outC, K: srcC * kk, a: src, b: w, bias, c: out,
+      geometry: g,
+    });
+    return out;
+  }
   rt().dispatch({
     kernel: CONV,
     family: inputGrad ? 'conv-input-grad' : 'conv-forward',
@@ -153,8 +164,31 @@ function biasGrad(g: Geometry, dy: Tensor): Tensor {
 
 /** The weight gradient [Cout, C, kH, kW] by split-K: per-chunk partial sums, then one reduction. */
 function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
-  const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
+  const { Cout, C, kH, kW } = g;
   const dw = empty([Cout, C, kH, kW], 'dw');
+  const S = Cout * C * kH * kW;
+  // Writes the partial sums of `chunks` chunks into the buffer it gets, then they are added up into dw.
+  const chunked = (chunks: number, write: (part: Tensor) => void): Tensor => {
+    const part = chunks === 1 ? dw : empty([chunks, S], 'dw_partials');
+    write(part);
+    if (part !== dw) {
+      reduce(part, dw, S, chunks, 1, S);
+      part.dispose();
+    }
+    return dw;
+  };
+  if (kernelVariant() === 'tiled') {
+    const K = g.N * g.OH * g.OW;
+    const kChunk = weightGradChunk(Cout, C * kH * kW, K);
+    return chunked(cdiv(K, kChunk), (part) =>
+      tiledGemm({ mode: GemmMode.ConvWeightGrad, family: 'conv-weight-grad', M: Cout, N: C * kH * kW, K, a: dy, b: x, c: part, kChunk, geometry: g }));
+  }
+  return registerWeightGrad(g, x, dy, chunked);
+}
+
+/** conv2d_wgrad.wgsl: chunks of output rows (n, oh) per workgroup, register blocks of channels. */
+function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks: number, write: (part: Tensor) => void) => Tensor): Tensor {
+  const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
   const CB = channelBlock(Cout);
   // Input channels per invocation: 4 ran 1.7x faster than 2 on lavapipe at 32 and 64 channels, the same at 16.
   const RB = C >= 32 ? 4 : C >= 16 ? 2 : 1;
@@ -168,20 +202,14 @@ function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
   const chunks = Math.max(1, Math.min(cdiv(256, perChunk), Math.floor((rows * OW) / 256), rows));
   const rowsPerChunk = cdiv(rows, chunks);
   const nChunks = cdiv(rows, rowsPerChunk);
-  const S = Cout * C * kk;
-  const part = nChunks === 1 ? dw : empty([nChunks, S], 'dw_partials');
-  rt().dispatch({
-    kernel: WGRAD,
-    overrides: { CB, RB, WG: WGW },
-    params: { rows, rowsPerChunk, OH, OW, H, W, C, Cout, kH, kW, stride, pad, cBlocks },
-    buffers: { x, dy, part },
-    groups: [nChunks, kk * cBlocks, coBlocks],
-  });
-  if (part !== dw) {
-    reduce(part, dw, S, nChunks, 1, S);
-    part.dispose();
-  }
-  return dw;
+  return chunked(nChunks, (part) =>
+    rt().dispatch({
+      kernel: WGRAD,
+      overrides: { CB, RB, WG: WGW },
+      params: { rows, rowsPerChunk, OH, OW, H, W, C, Cout, kH, kW, stride, pad, cBlocks },
+      buffers: { x, dy, part },
+      groups: [nChunks, kk * cBlocks, coBlocks],
+    }));
 }
 
 function reduce(src: Tensor, out: Tensor, count: number, L: number, strideI: number, strideK: number): void {

@@ -1,11 +1,13 @@
-// Matrix multiplication C = op(A)·op(B), batched or not, and the linear layer built on it. One tiled kernel
-// (shaders/matmul.wgsl) serves every transpose combination, so the backward passes are matmuls too.
+// Matrix multiplication C = op(A)·op(B), batched or not, and the linear layer built on it. One kernel serves
+// every transpose combination, so the backward passes are matmuls too: the register-blocked shaders/matmul.wgsl
+// on software adapters, the workgroup-tiled shaders/gemm_tiled.wgsl on GPUs (engine/ops/gemm-tiled.ts).
 import src from '../../shaders/matmul.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail, fmt } from '../check.js';
 import { cdiv, kernel, MAX_GROUPS_PER_DIM, type KernelFamily } from '../kernel.js';
 import { record } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
+import { GemmMode, kernelVariant, tiledGemm } from './gemm-tiled.js';
 import { reduceRows } from './reduce.js';
 
 const MATMUL = kernel({
@@ -67,11 +69,16 @@ function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, bias: Tens
   const { batch, M, N, K } = d;
   const batched = d.batchedA || d.batchedB;
   const c = empty(batched ? [batch, M, N] : [M, N], name);
+  const strides = { A: d.batchedA ? M * K : 0, B: d.batchedB ? K * N : 0, C: M * N };
+  if (kernelVariant() === 'tiled') {
+    tiledGemm({ mode: GemmMode.Matmul, family, M, N, K, a, b, bias, c, batch, strides, transA: ta, transB: tb });
+    return c;
+  }
   rt().dispatch({
     kernel: MATMUL,
     family,
     overrides: { TA: ta, TB: tb, HAS_BIAS: bias !== undefined, RB: rowBlock(M) },
-    params: { M, N, K, strideA: d.batchedA ? M * K : 0, strideB: d.batchedB ? K * N : 0, strideC: M * N },
+    params: { M, N, K, strideA: strides.A, strideB: strides.B, strideC: strides.C },
     buffers: { a, b, bias: bias ?? a, c },
     groups: [cdiv(N, COLS), cdiv(M, rowBlock(M)), batch],
   });
