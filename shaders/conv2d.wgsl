@@ -9,7 +9,7 @@
 // (ih % s, iw % s): within a class the contributing taps and the offsets oh - ih/s are the same for every
 // pixel, so the tap loop visits only the taps that contribute and needs no division.
 override MODE: u32 = 0u;
-override PB: u32 = 4u; // pixels per invocation, <= 4
+override PB: u32 = 8u; // pixels per invocation, <= 8
 override CB: u32 = 8u; // output channels per invocation, <= 16
 override WG: u32 = 64u;
 override HAS_BIAS: bool = false;
@@ -27,11 +27,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 
   // Per pixel: source coordinates before the tap offset, image base, validity, destination.
   // Consecutive invocations take consecutive pixels, so each gather touches few cache lines.
-  var qy: array<i32, 4>;
-  var qx: array<i32, 4>;
-  var base: array<u32, 4>;
-  var ok: array<bool, 4>;
-  var dst: array<u32, 4>;
+  var qy: array<i32, 8>;
+  var qx: array<i32, 8>;
+  var base: array<u32, 8>;
+  var ok: array<bool, 8>;
+  var dst: array<u32, 8>;
   let first = group_index(wid, nwg) * WG * PB + lid;
   for (var j = 0u; j < PB; j++) {
     let m = first + j * WG;
@@ -61,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     wrow[i] = min(co0 + i, p.outC - 1u) * p.wsOut;
   }
 
-  var acc: array<f32, 64>; // [CB][PB]
+  var acc: array<f32, 128>; // [CB][PB]
   var kh0 = 0u;
   var kw0 = 0u;
   var kstep = 1u;
@@ -76,8 +76,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     for (var kw = kw0; kw < p.kW; kw += kstep) {
       var dx: i32;
       if (MODE == 0u) { dx = i32(kw) - i32(p.pad); } else { dx = (i32(rw + p.pad) - i32(kw)) / i32(s); }
-      var off: array<u32, 4>;
-      var v: array<bool, 4>;
+      var off: array<u32, 8>;
+      var v: array<bool, 8>;
       for (var j = 0u; j < PB; j++) {
         let sy = qy[j] + dy;
         let sx = qx[j] + dx;
@@ -86,7 +86,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
       }
       var wo = kh * p.kW + kw;
       for (var c = 0u; c < p.srcC; c++) {
-        var xv: array<f32, 4>;
+        var xv: array<f32, 8>;
         for (var j = 0u; j < PB; j++) {
           xv[j] = select(0.0, src[off[j]], v[j]);
           off[j] += srcPlane;

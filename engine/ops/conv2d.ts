@@ -71,8 +71,12 @@ interface Geometry {
   pad: number;
 }
 
-/** Register-block widths: pixels (fixed) and output channels (the next power of two, up to 16). */
-const PB = 4;
+/**
+ * Register-block widths: pixels (fixed) and output channels (the next power of two, up to 16). On lavapipe, 8
+ * pixels x 16 channels ran the forward and input-gradient passes of the WRN-16-1 shapes 1.1-1.6x faster than
+ * 4 x 16 (CPU time, A/B alternating in one process), and beat 8 x 8, 16 x 8, 16 x 2, 32 x 4, 32 x 8 and 16 x 16.
+ */
+const PB = 8;
 const WG = 64;
 const channelBlock = (channels: number): number => Math.min(16, 2 ** Math.ceil(Math.log2(channels)));
 
