@@ -9,7 +9,7 @@
 // padding bounds become a range of ow, so the inner loop has no bounds checks. Each invocation gathers x for
 // its RB input channels.
 override CB: u32 = 8u; // output channels per invocation, <= 16
-override RB: u32 = 2u; // input channels per invocation, <= 4
+override RB: u32 = 2u; // input channels per invocation, <= 8
 override WG: u32 = 8u;
 
 @compute @workgroup_size(WG)
@@ -27,7 +27,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let kk = p.kH * p.kW;
 
   // Clamped channels keep the loads of partial blocks in bounds; their sums are not stored.
-  var xplane: array<u32, 4>;
+  var xplane: array<u32, 8>;
   for (var r = 0u; r < RB; r++) {
     xplane[r] = min(c0 + r, p.C - 1u) * plane;
   }
@@ -44,7 +44,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   var owHi = 0u;
   if (last >= 0) { owHi = min(p.OW, u32(last) / s + 1u); }
 
-  var acc: array<f32, 64>; // [CB][RB]
+  var acc: array<f32, 128>; // [CB][RB]
   let rowEnd = min(p.rows, (chunk + 1u) * p.rowsPerChunk);
   for (var row = chunk * p.rowsPerChunk; row < rowEnd; row++) {
     let n = row / p.OH;
@@ -54,7 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
     var xo = n * p.C * plane + u32(ih) * p.W + owLo * s + kw - p.pad;
     var dof = n * p.Cout * oplane + oh * p.OW + owLo;
     for (var ow = owLo; ow < owHi; ow++) {
-      var xv: array<f32, 4>;
+      var xv: array<f32, 8>;
       for (var r = 0u; r < RB; r++) {
         xv[r] = x[xo + xplane[r]];
       }
