@@ -19,10 +19,12 @@ const OUT = 'read_write f32';
 // Bytes: the passes over [N, C, H, W] tensors (the per-channel vectors are negligible).
 const STATS = spec('stats', { x: IN, run_mean: OUT, run_var: OUT, saved_out: OUT }, (p, o) => (o.EVAL ? 0 : 8 * size(p)));
 const AFFINE = { x: IN, gamma: IN, beta: IN, saved: IN } as const;
-const NORMALIZE = spec('normalize', { ...AFFINE, y: OUT }, (p) => 8 * size(p));
+const AFFINE4 = { x4: 'read vec4f', gamma: IN, beta: IN, saved: IN } as const;
+const NORMALIZE = spec('normalize', { ...AFFINE4, y4: 'read_write vec4f' }, (p) => 8 * size(p));
 const GRAD_SUMS = spec('grad_sums', { ...AFFINE, dy: IN, sum_dy: OUT, sum_dyx: OUT }, (p) => 8 * size(p));
-const GRAD_INPUT = spec('grad_input', { ...AFFINE, dy: IN, sum_dy_in: IN, sum_dyx_in: IN, dx: OUT }, (p) => 12 * size(p));
-const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE, dy: IN, dx_eval: OUT }, (p) => 12 * size(p));
+const GRAD_INPUT = spec('grad_input', { ...AFFINE4, dy4: 'read vec4f', sum_dy_in: IN, sum_dyx_in: IN, dx4: 'read_write vec4f' }, (p) => 12 * size(p));
+const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE4, dy4: 'read vec4f', dx_eval4: 'read_write vec4f' }, (p) => 12 * size(p));
+// The elementwise entries read and write whole vec4s (see batchnorm.wgsl).
 
 /** Workgroup size of the per-channel reductions (the WGSL override WG). */
 const WG = 64;
@@ -83,10 +85,10 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
     groups: grid(training ? c : cdiv(c, WG)),
   });
   const y = empty(x.shape, relu ? 'batchnorm_relu' : 'batchnorm');
-  const elementwise = grid(cdiv(x.size, 256));
+  const elementwise = grid(cdiv(x.size, 4 * 256));
   // The elementwise entries are specialised to the shape (batchnorm.wgsl's HW and CH).
   const shape = { HW: hw, CH: c };
-  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu, ...shape }, params, buffers: { x, gamma, beta, saved, y }, groups: elementwise });
+  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu, ...shape }, params, buffers: { x4: x, gamma, beta, saved, y4: y }, groups: elementwise });
 
   record(op, [x, gamma, beta], y, (dy, needs) => {
     // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
@@ -114,11 +116,11 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
           kernel: GRAD_INPUT,
           overrides: { RELU: relu, ...shape },
           params,
-          buffers: { x, gamma, beta, saved, dy, sum_dy_in: dbeta!, sum_dyx_in: dgamma!, dx },
+          buffers: { x4: x, gamma, beta, saved, dy4: dy, sum_dy_in: dbeta!, sum_dyx_in: dgamma!, dx4: dx },
           groups: elementwise,
         });
       } else {
-        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu, ...shape }, params, buffers: { x, gamma, beta, saved, dy, dx_eval: dx }, groups: elementwise });
+        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu, ...shape }, params, buffers: { x4: x, gamma, beta, saved, dy4: dy, dx_eval4: dx }, groups: elementwise });
       }
     }
     if (!needGamma) dgamma?.dispose();
