@@ -161,11 +161,11 @@ function evalMap(normalize: boolean, t: Tensor, saved: Tensor, params: Record<st
   const ones = fill([c], 1, 'ones');
   const zeros = fill([c], 0, 'zeros');
   const out = empty(t.shape, normalize ? 'batchnorm_xhat' : 'batchnorm_scaled');
-  const groups = grid(cdiv(t.size, 256));
-  const overrides = { RELU: false };
-  if (normalize) rt().dispatch({ kernel: NORMALIZE, overrides, params, buffers: { x: t, gamma: ones, beta: zeros, saved, y: out }, groups });
+  const groups = grid(cdiv(t.size, 4 * 256));
+  const overrides = { RELU: false, HW: params.hw, CH: params.c };
+  if (normalize) rt().dispatch({ kernel: NORMALIZE, overrides, params, buffers: { x4: t, gamma: ones, beta: zeros, saved, y4: out }, groups });
   // Without the ReLU the kernel reads x only for a mask it ignores: t fills both read-only bindings.
-  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x: t, gamma: ones, beta: zeros, saved, dy: t, dx_eval: out }, groups });
+  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x4: t, gamma: ones, beta: zeros, saved, dy4: t, dx_eval4: out }, groups });
   record(normalize ? 'batchNormEvalNormalize' : 'batchNormEvalScale', [t], out, (u) => [evalMap(false, u, saved, params)]);
   return out;
 }
