@@ -30,34 +30,22 @@ fn tree_sum(lid: u32, v: vec2f) -> vec2f {
   return total;
 }
 
-// Invocation lid of channel c's workgroup visits elements j = lid, lid + WG, ... < M of the channel. The
-// element index (n·C + c)·HW + s is advanced incrementally, so the loop does no integer division.
-struct Walk { i: u32, s: u32, dn: u32, ds: u32 }
+// The per-channel reductions read channel c's elements as the vec4s of its N planes of H·W: invocation lid
+// takes j = lid, lid + WG, ... < N·QP, plane n = j / QP and that plane's (j % QP)-th quad. QP, the quads per
+// plane, is an override constant (the division compiles to a multiply and shift); when H·W is not a multiple
+// of 4 a plane may start inside a quad, so QP = H·W/4 + 2 covers it and the components outside the plane
+// are masked off (they belong to other channels, or lie past the tensor's end).
+override QP: u32 = 1u;
 
-fn walk_start(c: u32, lid: u32) -> Walk {
-  let n = lid / p.hw;
-  let s = lid % p.hw;
-  return Walk((n * p.c + c) * p.hw + s, s, WG / p.hw, WG % p.hw);
-}
+struct Quad { q: u32, ok: vec4<bool> }
 
-fn walk_next(w: ptr<function, Walk>) {
-  let plane = p.c * p.hw;
-  (*w).s += (*w).ds;
-  (*w).i += (*w).dn * plane + (*w).ds;
-  if ((*w).s >= p.hw) {
-    (*w).s -= p.hw;
-    (*w).i += plane - p.hw;
-  }
-}
-
-fn xhat(v: f32, c: u32) -> f32 {
-  return (v - saved[c]) * saved[p.c + c];
-}
-
-// The pre-activation is recomputed with the same fma as normalize, so the mask matches the forward exactly.
-fn masked(g: f32, xh: f32, c: u32) -> f32 {
-  if (RELU) { return select(0.0, g, fma(gamma[c], xh, beta[c]) > 0.0); }
-  return g;
+fn plane_quad(c: u32, j: u32) -> Quad {
+  let n = j / QP;
+  let base = (n * p.c + c) * p.hw;
+  let q = base / 4u + (j - n * QP);
+  let e = vec4u(4u * q) + vec4u(0u, 1u, 2u, 3u);
+  // A quad past the tensor's last one is all masked (e >= base + H·W); it loads the last one instead.
+  return Quad(min(q, (p.n * p.c * p.hw - 1u) / 4u), (e >= vec4u(base)) & (e < vec4u(base + p.hw)));
 }
 
 @compute @workgroup_size(WG)
@@ -74,21 +62,20 @@ fn stats(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let c = group_index(wid, nwg);
   if (c >= p.c) { return; }
   let m = p.n * p.hw;
-  var acc = 0.0;
-  var w = walk_start(c, lid);
-  for (var j = lid; j < m; j += WG) {
-    acc += x[w.i];
-    walk_next(&w);
+  let count = p.n * QP;
+  var acc = vec4f(0.0);
+  for (var j = lid; j < count; j += WG) {
+    let a = plane_quad(c, j);
+    acc += select(vec4f(0.0), x4[a.q], a.ok);
   }
-  let mean = tree_sum(lid, vec2f(acc, 0.0)).x / f32(m);
-  acc = 0.0;
-  w = walk_start(c, lid);
-  for (var j = lid; j < m; j += WG) {
-    let d = x[w.i] - mean;
+  let mean = tree_sum(lid, vec2f(dot(acc, vec4f(1.0)), 0.0)).x / f32(m);
+  acc = vec4f(0.0);
+  for (var j = lid; j < count; j += WG) {
+    let a = plane_quad(c, j);
+    let d = select(vec4f(0.0), x4[a.q] - mean, a.ok);
     acc = fma(d, d, acc);
-    walk_next(&w);
   }
-  let ssd = tree_sum(lid, vec2f(acc, 0.0)).x;
+  let ssd = tree_sum(lid, vec2f(dot(acc, vec4f(1.0)), 0.0)).x;
   if (lid == 0u) {
     let biased = ssd / f32(m);
     saved_out[c] = mean;
@@ -157,16 +144,19 @@ fn grad_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: ve
              @builtin(local_invocation_index) lid: u32) {
   let c = group_index(wid, nwg);
   if (c >= p.c) { return; }
-  let m = p.n * p.hw;
-  var acc = vec2f(0.0);
-  var w = walk_start(c, lid);
-  for (var j = lid; j < m; j += WG) {
-    let xh = xhat(x[w.i], c);
-    let g = masked(dy[w.i], xh, c);
-    acc += vec2f(g, g * xh);
-    walk_next(&w);
+  let cs = vec4u(c);
+  let count = p.n * QP;
+  var sdy = vec4f(0.0);
+  var sdyx = vec4f(0.0);
+  for (var j = lid; j < count; j += WG) {
+    let a = plane_quad(c, j);
+    // Masked components are zeroed in both factors: past the tensor's end, x may hold anything.
+    let xh = select(vec4f(0.0), xhat4(x4[a.q], cs), a.ok);
+    let g = select(vec4f(0.0), masked4(dy4[a.q], xh, cs), a.ok);
+    sdy += g;
+    sdyx += g * xh;
   }
-  let total = tree_sum(lid, acc);
+  let total = tree_sum(lid, vec2f(dot(sdy, vec4f(1.0)), dot(sdyx, vec4f(1.0))));
   if (lid == 0u) {
     sum_dy[c] = total.x;
     sum_dyx[c] = total.y;

@@ -16,15 +16,16 @@ const spec = (entry: string, buffers: Record<string, BufferDecl>, bytes: CostFn)
   BN.kernel({ name: `batchnorm_${entry}`, family: 'batchnorm', entry, buffers, bytes });
 const IN = 'read f32';
 const OUT = 'read_write f32';
+// The [N, C, H, W] tensors are read and written as vec4s (see batchnorm.wgsl); the per-channel vectors as f32.
+const IN4 = 'read vec4f';
+const OUT4 = 'read_write vec4f';
 // Bytes: the passes over [N, C, H, W] tensors (the per-channel vectors are negligible).
-const STATS = spec('stats', { x: IN, run_mean: OUT, run_var: OUT, saved_out: OUT }, (p, o) => (o.EVAL ? 0 : 8 * size(p)));
-const AFFINE = { x: IN, gamma: IN, beta: IN, saved: IN } as const;
-const AFFINE4 = { x4: 'read vec4f', gamma: IN, beta: IN, saved: IN } as const;
-const NORMALIZE = spec('normalize', { ...AFFINE4, y4: 'read_write vec4f' }, (p) => 8 * size(p));
-const GRAD_SUMS = spec('grad_sums', { ...AFFINE, dy: IN, sum_dy: OUT, sum_dyx: OUT }, (p) => 8 * size(p));
-const GRAD_INPUT = spec('grad_input', { ...AFFINE4, dy4: 'read vec4f', sum_dy_in: IN, sum_dyx_in: IN, dx4: 'read_write vec4f' }, (p) => 12 * size(p));
-const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE4, dy4: 'read vec4f', dx_eval4: 'read_write vec4f' }, (p) => 12 * size(p));
-// The elementwise entries read and write whole vec4s (see batchnorm.wgsl).
+const STATS = spec('stats', { x4: IN4, run_mean: OUT, run_var: OUT, saved_out: OUT }, (p, o) => (o.EVAL ? 0 : 8 * size(p)));
+const AFFINE = { x4: IN4, gamma: IN, beta: IN, saved: IN } as const;
+const NORMALIZE = spec('normalize', { ...AFFINE, y4: OUT4 }, (p) => 8 * size(p));
+const GRAD_SUMS = spec('grad_sums', { ...AFFINE, dy4: IN4, sum_dy: OUT, sum_dyx: OUT }, (p) => 8 * size(p));
+const GRAD_INPUT = spec('grad_input', { ...AFFINE, dy4: IN4, sum_dy_in: IN, sum_dyx_in: IN, dx4: OUT4 }, (p) => 12 * size(p));
+const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE, dy4: IN4, dx_eval4: OUT4 }, (p) => 12 * size(p));
 
 /** Workgroup size of the per-channel reductions (the WGSL override WG). */
 const WG = 64;
@@ -77,11 +78,13 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   const params = { n, c, hw, eps, momentum };
 
   const saved = empty([2, c], 'batchnorm_saved');
+  // Quads per plane of the channel reductions (batchnorm.wgsl's QP).
+  const QP = hw % 4 === 0 ? hw / 4 : Math.floor(hw / 4) + 2;
   rt().dispatch({
     kernel: STATS,
-    overrides: { EVAL: !training, WG },
+    overrides: { EVAL: !training, WG, QP },
     params,
-    buffers: { x, run_mean: runningMean, run_var: runningVar, saved_out: saved },
+    buffers: { x4: x, run_mean: runningMean, run_var: runningVar, saved_out: saved },
     groups: grid(training ? c : cdiv(c, WG)),
   });
   const y = empty(x.shape, relu ? 'batchnorm_relu' : 'batchnorm');
@@ -102,9 +105,9 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
       dbeta = empty([c], `d${beta.name}`);
       rt().dispatch({
         kernel: GRAD_SUMS,
-        overrides: { RELU: relu, WG },
+        overrides: { RELU: relu, WG, QP },
         params,
-        buffers: { x, gamma, beta, saved, dy, sum_dy: dbeta, sum_dyx: dgamma },
+        buffers: { x4: x, gamma, beta, saved, dy4: dy, sum_dy: dbeta, sum_dyx: dgamma },
         groups: grid(c),
       });
     }
@@ -144,7 +147,7 @@ export function rsqrt(x: Tensor, eps = 0): Tensor {
   const zeros = fill([c], 0, 'zeros');
   // The eval branch reads no input, but the entry binds one (distinct: x is bound writable as the variance).
   const unused = empty([1], 'unused');
-  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: { x: unused, run_mean: zeros, run_var: x, saved_out: rows }, groups: grid(cdiv(c, WG)) });
+  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: { x4: unused, run_mean: zeros, run_var: x, saved_out: rows }, groups: grid(cdiv(c, WG)) });
   const s = reduceRows(rows, 2, x.shape, 1, 'rsqrt');
   for (const t of [rows, zeros, unused]) t.dispose();
   record('rsqrt', [x], s, (ds) => [mul(ds, affine(mul(s, mul(s, s)), -0.5, 0))]);
