@@ -29,6 +29,7 @@ function preset(flags: Flags): Preset {
   if (flags['test-images']) p.testImages = Number(flags['test-images']);
   if (flags.methods) p.equalCost = list(flags.methods as string);
   if (flags.seeds) p.seeds = list(flags.seeds as string).map(Number);
+  if (flags['apgd-steps']) p.apgdSteps = Number(flags['apgd-steps']);
   return p;
 }
 
@@ -43,6 +44,7 @@ export const experiment: Command = {
     'train-limit': { type: 'string', help: 'first N training images', check: intFlag('train-limit', 1) },
     batch: { type: 'string', help: 'minibatch size', check: intFlag('batch', 2, 4096) },
     'test-images': { type: 'string', help: 'evaluate every model on the first N test images', check: intFlag('test-images', 1) },
+    'apgd-steps': { type: 'string', help: 'APGD iterations (0: no APGD, PGD-20 only)', check: intFlag('apgd-steps', 0, 10_000) },
     seeds: { type: 'string', help: 'comma-separated seeds of the seeded methods', check: (v) => { if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`); } },
     out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts); a rerun continues it', default: 'runs/experiment' },
     'data-dir': { type: 'string', help: 'dataset cache folder' },
