@@ -121,6 +121,36 @@ export interface MethodEnv {
   augmentPad?: number;
 }
 
+/**
+ * What a method's probes see (`advfree train --probe reuse`): a held batch, the method's carried state and the
+ * model, counted apart from the method's passes. The training layer restores every mode and tensor afterwards
+ * and checks nothing: a probe reads the state and never writes it.
+ */
+export interface ProbeContext {
+  /** Batch norm starts in training mode with frozen running statistics (the attack steps' mode); eval() switches
+   * to the running statistics. Passes go to the probe meter, not the method's. */
+  model: TrainModel;
+  /** The held probe batch: the first training images, unaugmented, and their labels. */
+  x: Tensor;
+  y: Tensor;
+  /** The method's carried tensors (its state()). */
+  state: Record<string, Tensor>;
+  /** The global minibatch index the probe runs after, and the run's seed: seed probe randomness with them. */
+  step: number;
+  seed: number;
+  weights(): Tensor[];
+  /** valueAndGrads, counted by the probe meter. */
+  grad(f: () => Tensor, wrt: readonly Tensor[], seed?: Tensor): GradResult;
+  /**
+   * Runs `fn` at the weights one SGD step of the run's optimizer (its momenta, weight decay and next learning
+   * rate) from `grads` (in `weights()` order) reaches; weights and momenta are restored bit-exactly afterwards.
+   */
+  afterStep<T>(grads: readonly Tensor[], fn: () => Promise<T>): Promise<T>;
+}
+
+/** Named numbers a probe measured, e.g. {grad_cos_after_update: 0.93}. */
+export type ProbeValues = Record<string, number>;
+
 export interface MethodDescriptor<S extends OptionSpecs = OptionSpecs> {
   name: string;
   /** One line for help and the README's method list. */
@@ -133,6 +163,8 @@ export interface MethodDescriptor<S extends OptionSpecs = OptionSpecs> {
   /** Passes per minibatch, as declared; a test checks it against what the engine ran. */
   cost(o: OptionsOf<S>): PassCounts;
   create(o: OptionsOf<S>, env: MethodEnv): Method;
+  /** Reuse diagnostics: how stale what the method reuses is, measured on the probe batch. */
+  probes?(o: OptionsOf<S>, p: ProbeContext): Promise<ProbeValues>;
 }
 
 /** Declares a method with its option types inferred from `options`. */

@@ -3,13 +3,14 @@
 import { join, resolve } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
 import { formatPasses } from '../train/report.js';
+import { PROBE_KINDS } from '../train/probes.js';
 import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
 import { Trainer, type Datasets, type ResumeChanges, type RunConfig } from '../train/trainer.js';
 import { latestPair, RUN_FILES, RunFolder, RunFolderError } from '../train/run-folder.js';
 import { loadTrainState } from '../train/train-state.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
-import { describeMethod, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
+import { describeMethod, METHODS, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
 import { CliError, givenFlags, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
 import { METHOD_FLAGS, methodConflicts, methodFromFlags } from './method-flags.js';
 
@@ -42,12 +43,17 @@ export const train: Command = {
     'max-steps': { type: 'string', help: 'stop (with a checkpoint) after N minibatches in total', check: intFlag('max-steps', 1) },
     'checkpoint-minutes': { type: 'string', help: 'also checkpoint this often within an epoch', default: '10', check: numFlag('checkpoint-minutes', 0.01, 1e6) },
     'log-every': { type: 'string', help: 'a metrics line at every N-th minibatch (steps N, 2N, ...)', default: '50', check: intFlag('log-every', 1) },
+    probe: { type: 'string', help: `diagnostics on a held batch (metrics lines of type 'probe'): ${PROBE_KINDS.join(', ')} (how stale the method's reused gradient or perturbation is)`, check: oneOf('probe', PROBE_KINDS) },
+    'probe-every': { type: 'string', help: 'run --probe every N minibatches', default: '10', check: intFlag('probe-every', 1) },
     ...METHOD_FLAGS,
   },
   async run(flags) {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
     const resume = flags.resume as string | undefined;
     const choice = resume ? null : methodFromFlags(flags);
+    if (flags.probe && choice && !choice.descriptor.probes) {
+      throw new CliError(`--probe ${flags.probe}: method '${choice.descriptor.name}' declares no reuse probes; methods with probes: ${METHODS.filter((m) => m.probes).map((m) => m.name).join(', ')}`);
+    }
     const config = resume ? null : configFromFlags(flags, choice!);
     // The folder is locked and checked before any work, so that a refusal comes at once.
     const folder = openFolder(resume ?? (flags.out as string), resume ? 'resume' : 'new');
@@ -66,7 +72,8 @@ export const train: Command = {
           `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
       );
       const t0 = performance.now();
-      const summaries = await trainer.run({ out: folder, maxSteps, context: { adapter: r.gpu.name, data_dir: dataDir, max_steps: maxSteps ?? null } });
+      const probe = flags.probe ? { every: Number(flags['probe-every']) } : undefined;
+      const summaries = await trainer.run({ out: folder, maxSteps, probe, context: { adapter: r.gpu.name, data_dir: dataDir, max_steps: maxSteps ?? null } });
       const minutes = (performance.now() - t0) / 60_000;
       const last = summaries.at(-1);
       if (last) {
@@ -74,6 +81,14 @@ export const train: Command = {
           `final: test accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
             `passes: ${formatPasses(trainer.totalPasses)} ` +
             `in ${minutes.toFixed(1)} min; checkpoint ${join(folder.dir, RUN_FILES.model)}`,
+        );
+      }
+      if (trainer.probes) {
+        const pp = trainer.probes.meter.passes;
+        const method = trainer.totalPasses;
+        console.log(
+          `probe overhead (not in the passes above): ${formatPasses(pp)} in ${trainer.probes.seconds.toFixed(1)} s, ` +
+            `${((100 * (pp.forward + pp.partialForward)) / Math.max(1, method.forward + method.partialForward)).toFixed(1)}% of the method's forward passes`,
         );
       }
       trainer.dispose();

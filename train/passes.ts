@@ -41,15 +41,20 @@ export class PassMeter {
     this.fullSinceBackward = false;
   }
 
-  /** Runs `fn` with the engine's backward passes counted here. */
+  /** Runs `fn` with the engine's backward passes counted here; an async `fn` is counted until it settles. */
   measure<T>(fn: () => T): T {
     this.fullSinceBackward = false;
     const off = onBackward((wrt) => this.backward(wrt));
+    let out: T;
     try {
-      return fn();
-    } finally {
+      out = fn();
+    } catch (e) {
       off();
+      throw e;
     }
+    if (out instanceof Promise) return out.finally(off) as T;
+    off();
+    return out;
   }
 }
 

@@ -18,6 +18,7 @@ import { stepContext } from './context.js';
 import { countedModel } from './model.js';
 import { addPasses, PassMeter } from './passes.js';
 import { Metrics, newRunId } from './metrics.js';
+import { ProbeRunner } from './probes.js';
 import { latestPair, loadPairModel, RUN_FILES, RunFolder } from './run-folder.js';
 import { loadTrainState, momentumTensors, restoreHostArrays, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
 
@@ -64,6 +65,8 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** Recorded in the run's first metrics line ('start' or 'resume'), e.g. the adapter and the data folder. */
   context?: Record<string, unknown>;
+  /** Run the method's reuse probes every `every` minibatches (metrics lines of type 'probe'). */
+  probe?: { every: number };
 }
 
 export interface EpochSummary {
@@ -115,6 +118,8 @@ export class Trainer {
   private resumed: { dir: string; pair: string; changed: Record<string, { saved: unknown; given: unknown }> } | null = null;
   /** Whether the run's first metrics line ('start' or 'resume') is written. */
   private announced = false;
+  /** The reuse probes of the last run() with `probe`: their passes and time, apart from the method's. */
+  probes: ProbeRunner | null = null;
 
   constructor(
     readonly config: RunConfig,
@@ -264,12 +269,14 @@ export class Trainer {
     };
     const startStep = this.step;
     const t0 = performance.now();
+    const probe = opts.probe ? this.probeHook(opts.probe.every, metrics) : null;
     let stopped = reachedMax();
     while (!stopped && this.loader.position().epoch < config.epochs) {
       const epoch = this.loader.position().epoch;
       const epochStart = performance.now() - this.epochStats.seconds * 1000;
       for await (const b of this.loader.epoch()) {
         this.trainStep(b);
+        await probe?.(epoch + 1);
         const inEpoch = b.batch + 1;
         const last = inEpoch === this.stepsPerEpoch;
         const logNow = this.step % config.logEvery === 0;
@@ -306,6 +313,7 @@ export class Trainer {
       await checkpoint();
       stopped = reachedMax();
     }
+    probe?.dispose();
     if (stopped) progress?.log(`stopped after ${this.step} steps (--max-steps); resume with --resume ${folder.dir}`);
     progress?.done();
     if (!progress) log(`trained ${this.step - startStep} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -395,12 +403,35 @@ export class Trainer {
     return { indices: b.indices, epoch: b.epoch, augment: a ? { pad: a.pad, ...augmentChoices(a, b.count) } : null };
   }
 
-  /** The method's end-of-epoch check, on the first training images without augmentation. */
+  /** The first training images, without augmentation: a batch the method never trains on in this form. */
+  private heldBatch(): { x: Tensor; y: Tensor } {
+    const { train } = this.data;
+    const { images: x, labels: y } = uploadRange(train, 0, Math.min(this.config.batch, train.count), 'held');
+    return { x, y };
+  }
+
+  /** A call after each minibatch that runs the method's probes on the held batch every `every` minibatches. */
+  private probeHook(every: number, metrics: Metrics): ((epoch: number) => Promise<void>) & { dispose(): void } {
+    // After the run's last SGD step the schedule has no next rate: the probe steps with the last one.
+    const lr = () => lrAt(this.schedule, Math.min(this.iteration, this.totalIterations - 1), this.totalIterations);
+    const runner = new ProbeRunner(this.model, this.opt, this.resolved, this.method, lr);
+    this.probes = runner;
+    const held = this.heldBatch();
+    const hook = async (epoch: number) => {
+      if (this.step % every !== 0) return;
+      const values = await runner.run(held, this.step, this.config.seed);
+      metrics.emit('probe', this.step, {
+        epoch, iteration: this.iteration, epoch_progress: this.step / this.stepsPerEpoch, ...values,
+        probe_passes: { ...runner.meter.passes }, probe_seconds: runner.seconds,
+      });
+    };
+    return Object.assign(hook, { dispose: () => [held.x, held.y].forEach((t) => t.dispose()) });
+  }
+
+  /** The method's end-of-epoch check, on the held batch. */
   private async epochEnd(): Promise<{ stop: boolean; note: string } | null> {
     if (!this.method.epochEnd) return null;
-    const { train } = this.data;
-    const n = Math.min(this.config.batch, train.count);
-    const { images: x, labels: y } = uploadRange(train, 0, n, 'held');
+    const { x, y } = this.heldBatch();
     try {
       return await this.method.epochEnd(this.counted, { x, y });
     } finally {

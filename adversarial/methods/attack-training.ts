@@ -4,7 +4,8 @@
 import { tensor, tidy, type Tensor } from '../../engine/index.js';
 import { pgd, pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
-import type { Method, StepContext, StepResult, TrainModel } from '../method.js';
+import type { Method, ProbeContext, ProbeValues, StepContext, StepResult, TrainModel } from '../method.js';
+import { lossAccuracy, successiveCosines } from '../probes.js';
 import { crossEntropyUpdate } from './common.js';
 
 export interface AttackTrainOptions {
@@ -79,4 +80,21 @@ export class AttackTraining implements Method {
   dispose(): void {
     this.bestGuard?.dispose();
   }
+}
+
+/**
+ * The baseline reuse probe of K-PGD and FGSM-RS: the method's own attack on the probe batch (its batch-norm mode,
+ * eps, step size and K steps from a random start), and the per-example cosine between successive iterates'
+ * input gradients (K pairs: the last gradient is the one at the attacked point). Then, in eval mode, loss and
+ * accuracy under that attack.
+ */
+export async function attackProbes(o: { eps: number; stepSize: number; steps: number; attackBn: string }, p: ProbeContext): Promise<ProbeValues> {
+  if (o.attackBn === 'eval') p.model.eval();
+  const c = await successiveCosines(p, o);
+  p.model.eval();
+  const attacked = await lossAccuracy(p, c.adv).finally(() => c.adv.dispose());
+  return {
+    grad_cos_successive: c.mean, grad_cos_successive_first: c.first, grad_cos_successive_last: c.last,
+    attack_loss: attacked.loss, attack_accuracy: attacked.accuracy,
+  };
 }

@@ -1,7 +1,7 @@
 // Wong et al.'s FGSM with random start ("Fast is better than free", 2020): one signed step of ~1.25·eps from a
 // uniform random start, then one SGD step; optional guard against catastrophic overfitting.
 import { defineMethod, noPasses } from '../method.js';
-import { AttackTraining } from './attack-training.js';
+import { AttackTraining, attackProbes } from './attack-training.js';
 import { ATTACK_BN, EPS, stepSize } from './common.js';
 
 export default defineMethod({
@@ -17,4 +17,5 @@ export default defineMethod({
   short: [],
   cost: (o) => ({ ...noPasses(), forward: 2, backwardInputOnly: o.fullAttackBackward ? 0 : 1, backwardWeights: o.fullAttackBackward ? 2 : 1, sgdSteps: 1 }),
   create: (o, env) => new AttackTraining({ ...o, steps: 1, seed: env.seed, guardDrop: o.guard ? 0.2 : null }),
+  probes: (o, p) => attackProbes({ ...o, steps: 1 }, p),
 });

@@ -2,7 +2,10 @@
 // minibatches and epochs; each minibatch is replayed m times, and every replay's single backward pass yields
 // both the weight gradient (an SGD step) and the input gradient (a signed step on the perturbation).
 import { add, assignPrefix, clamp, keep, signStep, softmaxCrossEntropy, tidy, zeros, type Shape, type Tensor } from '../../engine/index.js';
-import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
+import { pgdPerturb } from '../attacks/pgd.js';
+import { noAttackPasses } from '../attacks/types.js';
+import { defineMethod, noPasses, type Method, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
+import { FRESH_PGD, gradientCosine, inputGradient, lossAccuracy, PROBE_STREAM } from '../probes.js';
 import { EPS } from './common.js';
 
 export interface FreeOptions {
@@ -50,6 +53,42 @@ export class Free implements Method {
   }
 }
 
+/**
+ * How stale free-m's reuse is, on the probe batch x with the carried perturbation's rows (as the next minibatch's
+ * first replay sees it). grad_cos_after_update: per-example cosine between the input gradient a replay steps delta
+ * with, g_x(theta_t, x + delta), and the one at the weights that replay's SGD step reaches, g_x(theta_t+1, x + delta)
+ * (batch norm from batch statistics, as in training). Then, in eval mode, loss and accuracy clean, under delta, and
+ * under a fresh PGD-7 from a random start on the current weights.
+ */
+async function freeProbes(o: FreeOptions, p: ProbeContext): Promise<ProbeValues> {
+  const n = p.x.shape[0];
+  const delta = p.state.delta;
+  const xd = keep(tidy(() => clamp(add(p.x, n === delta.shape[0] ? delta : delta.prefix(n)), 0, 1)));
+  try {
+    const [before, weightGrads] = tidy(() => {
+      const { grads } = p.grad(() => softmaxCrossEntropy(p.model.forward(xd), p.y), [xd, ...p.weights()]);
+      return [keep(grads[0]), grads.slice(1).map(keep)] as const;
+    });
+    const after = await p.afterStep(weightGrads, async () => inputGradient(p, xd));
+    for (const g of weightGrads) g.dispose();
+    const cos = await gradientCosine(before, after);
+    p.model.eval();
+    const clean = await lossAccuracy(p, p.x);
+    const free = await lossAccuracy(p, xd);
+    const adv = keep(tidy(() => pgdPerturb((v) => p.model.forward(v), p.x, p.y,
+      { eps: o.eps, ...FRESH_PGD, seed: p.seed, stream: PROBE_STREAM + p.step }, noAttackPasses())));
+    const fresh = await lossAccuracy(p, adv).finally(() => adv.dispose());
+    return {
+      grad_cos_after_update: cos,
+      clean_loss: clean.loss, clean_accuracy: clean.accuracy,
+      delta_loss: free.loss, delta_accuracy: free.accuracy,
+      fresh_pgd_loss: fresh.loss, fresh_pgd_accuracy: fresh.accuracy,
+    };
+  } finally {
+    xd.dispose();
+  }
+}
+
 export default defineMethod({
   name: 'free',
   summary: 'free adversarial training (Shafahi et al. 2019): m replays per minibatch, perturbation carried across minibatches; --epochs is divided by m',
@@ -61,4 +100,5 @@ export default defineMethod({
   shortLetters: ['M'],
   cost: (o) => ({ ...noPasses(), forward: o.replays, backwardWeights: o.replays, sgdSteps: o.replays }),
   create: (o, env) => new Free(o, env.batchShape),
+  probes: freeProbes,
 });

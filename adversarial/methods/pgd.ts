@@ -1,7 +1,7 @@
 // Madry et al.'s K-PGD adversarial training: random start in the eps ball, K signed steps of the input gradient
 // (input-only backward passes), then one SGD step on the adversarial batch.
 import { defineMethod, noPasses } from '../method.js';
-import { AttackTraining } from './attack-training.js';
+import { AttackTraining, attackProbes } from './attack-training.js';
 import { ATTACK_BN, EPS, stepSize } from './common.js';
 
 export default defineMethod({
@@ -18,4 +18,5 @@ export default defineMethod({
   shortLetters: ['K'],
   cost: (o) => ({ ...noPasses(), forward: o.steps + 1, backwardInputOnly: o.fullAttackBackward ? 0 : o.steps, backwardWeights: o.fullAttackBackward ? o.steps + 1 : 1, sgdSteps: 1 }),
   create: (o, env) => new AttackTraining({ ...o, seed: env.seed, guardDrop: null }),
+  probes: attackProbes,
 });

@@ -1,0 +1,217 @@
+// Reuse probes (`advfree train --probe reuse`): they leave every weight, momentum, batch-norm statistic and the
+// method's state bit-exactly as they were; free-m's gradient cosine and K-PGD's successive-step cosine equal host
+// re-computations (gradients taken with the engine directly, the SGD step, the PGD steps and the cosines in
+// float64 on the host); their passes go to their own meter, and a run with probes trains exactly as one without.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { add, clamp, keep, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { noPasses, type Method } from '../adversarial/method.js';
+import { createMethod, declaredCost, METHODS, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
+import { randomStart } from '../adversarial/attacks/ball.js';
+import { meanRowCosine, PROBE_STREAM } from '../adversarial/probes.js';
+import { freezeBatchNorm, BatchNorm2d } from '../nn/layers.js';
+import { Sgd } from '../nn/optim.js';
+import { parseArch, WideResNet } from '../nn/wrn.js';
+import { Harness } from '../train/harness.js';
+import { ProbeRunner } from '../train/probes.js';
+import { Trainer } from '../train/trainer.js';
+import { RUN_FILES } from '../train/run-folder.js';
+import { randu, ready } from './helpers.js';
+import { config, DATA, lines, weights } from './synthetic-run.js';
+
+const t = suite('probes');
+t.before(ready);
+
+const [B, C, H, W] = [4, 3, 8, 8];
+const SGD = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
+const LR = 0.05;
+const SEED = 3;
+const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 } };
+
+interface Setup {
+  net: WideResNet;
+  opt: Sgd;
+  method: Method;
+  resolved: ResolvedMethod;
+  runner: ProbeRunner;
+  x: Tensor;
+  y: Tensor;
+}
+
+/** A WRN-10-1 trained two minibatches by the method (non-zero momenta, statistics and carried state), and a probe runner. */
+async function setup(name: string): Promise<Setup> {
+  const resolved = resolveMethod({ name, ...(SMALL[name] ?? {}) });
+  const net = new WideResNet(parseArch('wrn-10-1', 10), 1);
+  const opt = new Sgd(net.namedParameters(), SGD);
+  const method = createMethod(resolved, { batchShape: [B, C, H, W], seed: SEED, trainSize: B, classes: 10 });
+  const h = new Harness(net, opt, SEED, () => LR);
+  const x = tensor(Float32Array.from(randu(B * C * H * W, 5)), [B, C, H, W], { name: 'x' });
+  const y = tensor(Int32Array.from([1, 2, 3, 4]), [B], { name: 'y' });
+  for (let s = 0; s < 2; s++) {
+    const r = h.run(method, x, y);
+    await r.loss.item();
+    r.loss.dispose();
+    r.correct.dispose();
+  }
+  return { net, opt, method, resolved, x, y, runner: new ProbeRunner(net, opt, resolved, method, () => LR) };
+}
+
+function dispose(s: Setup): void {
+  for (const v of [s.x, s.y]) v.dispose();
+  s.method.dispose();
+  s.opt.dispose();
+  s.net.dispose();
+}
+
+/** Every number the run carries: weights, batch-norm buffers (the batch counters too), momenta, method state; as raw bits. */
+async function snapshot(s: Setup): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = {};
+  const bits = async (name: string, v: Tensor) => (out[name] = Array.from(new Uint32Array((await v.data()).buffer)));
+  for (const [k, p] of s.net.namedParameters()) await bits(k, p.tensor);
+  for (const [k, b] of s.net.namedBuffers()) {
+    if ('tensor' in b) await bits(k, b.tensor);
+    else out[k] = [Number(b.int64())];
+  }
+  for (const [i, m] of s.opt.momenta.entries()) await bits(`momentum.${i}`, m);
+  for (const [k, v] of Object.entries(s.method.state())) await bits(`method.${k}`, v);
+  return out;
+}
+
+const probed = METHODS.filter((d) => d.probes);
+
+t('every method with probes: they change no weight, momentum, BN statistic or method state (bit-exact)', async () => {
+  assert.ok(['free', 'pgd', 'fgsm-rs'].every((n) => probed.some((d) => d.name === n)), 'free, pgd and fgsm-rs declare probes');
+  for (const d of probed) {
+    const s = await setup(d.name);
+    const before = await snapshot(s);
+    if (d.name === 'free') assert.ok(before['method.delta'].some((b) => b !== 0), 'free: the carried delta is not zero');
+    const values = await s.runner.run({ x: s.x, y: s.y }, 2, SEED);
+    assert.ok(Object.keys(values).length > 0 && Object.values(values).every(Number.isFinite), `${d.name}: finite values ${JSON.stringify(values)}`);
+    assert.equal(await snapshot(s), before, `${d.name}: state after the probe`);
+    assert.ok(s.net.training, `${d.name}: the model is back in training mode`);
+    assert.ok(s.net.modules().every((m) => !(m instanceof BatchNorm2d) || !m.frozen), `${d.name}: running statistics unfrozen again`);
+    dispose(s);
+  }
+});
+
+/** Host float64 copies of a tensor list. */
+const host = (ts: readonly Tensor[]) => Promise.all(ts.map(async (v) => Float64Array.from(await v.data())));
+
+t('free: grad_cos_after_update equals the cosine of two engine gradients around a host SGD step', async () => {
+  const s = await setup('free');
+  const values = await s.runner.run({ x: s.x, y: s.y }, 2, SEED);
+  // Reference: the same model state, batch statistics with frozen running ones (the probe's mode).
+  const params = s.net.namedParameters().map(([, p]) => p.tensor);
+  const [w0, m0] = [await host(params), await host(s.opt.momenta)];
+  freezeBatchNorm(s.net, true);
+  const xd = keep(tidy(() => clamp(add(s.x, s.method.state().delta), 0, 1)));
+  const grads = tidy(() => valueAndGrads(() => softmaxCrossEntropy(s.net.forward(xd), s.y), [xd, ...params]).grads.map(keep));
+  const [g0, ...gw] = await host(grads);
+  // torch.optim.SGD with momentum 0.9, weight decay on every parameter, no Nesterov, in float64.
+  const net2 = new WideResNet(parseArch('wrn-10-1', 10), 1);
+  const params2 = net2.namedParameters().map(([, p]) => p.tensor);
+  params2.forEach((p, i) => {
+    const w = w0[i].map((v, k) => v - LR * (SGD.momentum * m0[i][k] + gw[i][k] + SGD.weightDecay * v));
+    p.write(Float32Array.from(w));
+  });
+  for (const [k, b] of net2.namedBuffers()) {
+    const own = s.net.namedBuffers().find(([n]) => n === k)![1];
+    if ('tensor' in b && 'tensor' in own) b.tensor.write(await own.tensor.data());
+  }
+  freezeBatchNorm(net2, true);
+  const g1 = tidy(() => keep(valueAndGrads(() => softmaxCrossEntropy(net2.forward(xd), s.y), [xd]).grads[0]));
+  const [g1h] = await host([g1]);
+  const want = meanRowCosineF64(g0, g1h, B);
+  assert.ok(want > 0 && want < 0.99999, `a stale but related gradient: cosine ${want}`);
+  // fp32 weights from the GPU's fused step vs the float64 host step: differences of ~1e-7 relative.
+  assert.ok(Math.abs(values.grad_cos_after_update - want) < 1e-4, `probe ${values.grad_cos_after_update} vs host ${want}`);
+  for (const v of [xd, g1, ...grads]) v.dispose();
+  freezeBatchNorm(s.net, false);
+  net2.dispose();
+  dispose(s);
+});
+
+/** The per-example cosine, written out again in float64 (the probe's meanRowCosine takes fp32 input). */
+function meanRowCosineF64(a: Float64Array, b: Float64Array, rows: number): number {
+  const n = a.length / rows;
+  let sum = 0;
+  for (let r = 0; r < rows; r++) {
+    let ab = 0, aa = 0, bb = 0;
+    for (let k = r * n; k < (r + 1) * n; k++) [ab, aa, bb] = [ab + a[k] * b[k], aa + a[k] * a[k], bb + b[k] * b[k]];
+    sum += ab / Math.sqrt(aa * bb);
+  }
+  return sum / rows;
+}
+
+t('meanRowCosine: known values', () => {
+  const a = Float32Array.from([1, 0, 0, 0, 3, 4]);
+  const b = Float32Array.from([2, 0, 5, 1, -3, -4]);
+  assert.is(meanRowCosine(a, b, 3), 0, 'rows (1,0)·(2,0): 1; a zero row: 0; (3,4)·(-3,-4): -1');
+  assert.ok(Math.abs(meanRowCosine(Float32Array.from([1, 1]), Float32Array.from([1, 0]), 1) - Math.SQRT1_2) < 1e-15, '45 degrees');
+});
+
+t('pgd: grad_cos_successive equals the cosines of host PGD steps between engine gradients', async () => {
+  const s = await setup('pgd');
+  const o = s.resolved.options as { eps: number; stepSize: number; steps: number };
+  const step = 2;
+  const values = await s.runner.run({ x: s.x, y: s.y }, step, SEED);
+  freezeBatchNorm(s.net, true);
+  const x0 = await host([s.x]).then((v) => v[0]);
+  const start = tidy(() => keep(randomStart(s.x, o.eps, SEED, PROBE_STREAM + step)));
+  let xk = await host([start]).then((v) => v[0]);
+  start.dispose();
+  const gradAt = async (p: Float64Array) => {
+    const xt = tensor(Float32Array.from(p), [B, C, H, W], { name: 'xk' });
+    const g = tidy(() => keep(valueAndGrads(() => softmaxCrossEntropy(s.net.forward(xt), s.y), [xt]).grads[0]));
+    const out = Float64Array.from(await g.data());
+    g.dispose();
+    xt.dispose();
+    return out;
+  };
+  const cos: number[] = [];
+  let g = await gradAt(xk);
+  for (let k = 0; k < o.steps; k++) {
+    xk = xk.map((v, i) => Math.min(1, Math.max(0, x0[i] + Math.min(o.eps, Math.max(-o.eps, v + o.stepSize * Math.sign(g[i]) - x0[i])))));
+    const next = await gradAt(xk);
+    cos.push(meanRowCosineF64(g, next, B));
+    g = next;
+  }
+  const mean = cos.reduce((a, b) => a + b) / cos.length;
+  assert.ok(Math.abs(values.grad_cos_successive - mean) < 1e-4, `mean ${values.grad_cos_successive} vs host ${mean}`);
+  assert.ok(Math.abs(values.grad_cos_successive_first - cos[0]) < 1e-4, `first ${values.grad_cos_successive_first} vs ${cos[0]}`);
+  assert.ok(Math.abs(values.grad_cos_successive_last - cos[1]) < 1e-4, `last ${values.grad_cos_successive_last} vs ${cos[1]}`);
+  freezeBatchNorm(s.net, false);
+  dispose(s);
+});
+
+t('trainer --probe: probe passes on their own meter, metrics lines, and the run trains exactly as without probes', async () => {
+  const cfg = config({ epochs: 1, method: { name: 'free', replays: 2 } });
+  const dirs = [mkdtempSync(join(tmpdir(), 'advfree-probe-a-')), mkdtempSync(join(tmpdir(), 'advfree-probe-b-'))];
+  try {
+    const plain = new Trainer(cfg, DATA);
+    await plain.run({ out: dirs[0], progress: false, log: () => {} });
+    const probed = new Trainer(cfg, DATA);
+    await probed.run({ out: dirs[1], progress: false, log: () => {}, probe: { every: 1 } });
+    const per = declaredCost(resolveMethod(cfg.method));
+    const thrice = Object.fromEntries(Object.entries(per).map(([k, v]) => [k, 3 * v]));
+    assert.equal(probed.totalPasses, thrice, "the method's passes: 3 minibatches of free-2, no probe pass among them");
+    assert.equal(plain.totalPasses, thrice);
+    // Each free probe: 1 forward+backward with weight gradients and 1 input-only at theta_t+1, 3 forwards (clean,
+    // delta, fresh PGD's end) and PGD-7's 7 input-only steps.
+    assert.equal(probed.probes!.meter.passes, { ...noPasses(), forward: 3 * 12, backwardWeights: 3, backwardInputOnly: 3 * 8 });
+    const [pw, qw] = [await weights(plain), await weights(probed)];
+    pw.forEach((w, i) => assert.equal(Array.from(qw[i]), Array.from(w), `parameter ${i} identical with and without probes`));
+    const probes = lines(join(dirs[1], RUN_FILES.metrics)).filter((l) => l.type === 'probe') as Record<string, any>[];
+    assert.equal(probes.map((l) => [l.step, l.epoch, l.iteration, l.epoch_progress]), [[1, 1, 2, 1 / 3], [2, 1, 4, 2 / 3], [3, 1, 6, 1]]);
+    assert.ok(probes.every((l) => l.grad_cos_after_update > -1 && l.grad_cos_after_update <= 1), 'cosines in [-1, 1]');
+    assert.is(probes[2].probe_passes.forward, 36, 'probe lines carry the cumulative probe passes');
+    for (const tr of [plain, probed]) tr.dispose();
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
+t.run();
