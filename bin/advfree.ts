@@ -7,10 +7,11 @@ import { train } from './train.js';
 import { experiment } from './experiment.js';
 import { show } from './show.js';
 import { methods } from './methods.js';
+import { plot } from './plot.js';
 import { bench } from '../bench/cli.js';
 import { CliError, parseCommand, type Command } from '../train/args.js';
 
-const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, experiment, bench, methods, data, demo, doctor };
+const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, plot, experiment, bench, methods, data, demo, doctor };
 
 /** The command column is as wide as the longest name plus two spaces, so a summary never runs into its name. */
 const NAME_WIDTH = Math.max(...Object.values(COMMANDS).map((c) => c.name.length)) + 2;

@@ -73,7 +73,7 @@ export function methodFromFlags(flags: Flags): ResolvedMethod {
       throw new CliError(`--${flag} is not an option of method ${name} (its options: ${own.join(', ') || 'none'})`);
     }
     try {
-      given[key] = typeof v === 'boolean' ? v : parseOption(key, spec, v);
+      given[key] = typeof v === 'boolean' ? v : parseOption(key, spec, v as string);
     } catch (e) {
       throw e instanceof OptionError ? new CliError(e.message) : e;
     }

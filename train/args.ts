@@ -12,7 +12,7 @@ export interface Flag {
   check?: (v: string) => void;
 }
 
-export type Flags = Record<string, string | boolean | undefined>;
+export type Flags = Record<string, string | boolean | string[] | undefined>;
 
 export interface Command {
   name: string;
@@ -20,6 +20,8 @@ export interface Command {
   flags: Record<string, Flag>;
   /** A flag that may also be given as the one positional argument (`advfree data cifar10`). */
   positional?: string;
+  /** The positional argument may repeat (`advfree plot RUN...`): its value is then the list, possibly empty. */
+  variadic?: boolean;
   run: (flags: Flags) => Promise<number>;
 }
 
@@ -105,8 +107,9 @@ export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
   } catch (e) {
     throw new CliError(`${cmd.name}: ${(e as Error).message}`);
   }
-  if (positionals.length > 1) throw new CliError(`${cmd.name}: one ${cmd.positional} at most, got ${positionals.join(' ')}`);
-  if (positionals.length === 1) {
+  if (cmd.variadic) values[cmd.positional!] = positionals;
+  else if (positionals.length > 1) throw new CliError(`${cmd.name}: one ${cmd.positional} at most, got ${positionals.join(' ')}`);
+  else if (positionals.length === 1) {
     if (values[cmd.positional!] !== undefined) throw new CliError(`${cmd.name}: ${cmd.positional} given twice`);
     values[cmd.positional!] = positionals[0];
   }

@@ -1,0 +1,84 @@
+// `advfree plot RUN... --out FILE.png`: training curves of one or several runs from their metrics.jsonl, on
+// shared axes (one colour per run): per epoch train loss, train and test accuracy and any robust accuracy; then
+// every value the reuse probes logged (`advfree train --probe reuse`). The x axis is natural-equivalent epochs
+// (SGD steps / minibatches per epoch), so free-m and K-PGD runs of the same budget line up.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { lineCharts, type Panel } from '../bench/line-chart.js';
+import { CliError, type Command } from '../train/args.js';
+import { runFiles } from '../train/trainer.js';
+
+type Line = Record<string, unknown>;
+
+/** Per-epoch values drawn when present, in this order; then any other epoch value naming robustness. */
+const EPOCH_KEYS = ['train_loss', 'train_accuracy', 'test_accuracy'];
+const ROBUST = /robust/;
+/** Probe-line fields that place the line rather than measure something. */
+const PROBE_PLACE = new Set(['type', 'epoch', 'step', 'iteration', 'epoch_progress', 'probe_seconds']);
+
+function readMetrics(dir: string): Line[] {
+  const file = join(dir, runFiles.metrics);
+  if (!existsSync(file)) throw new Error(`plot: ${file} not found; give run folders written by 'advfree train'`);
+  return readFileSync(file, 'utf8').split('\n').flatMap((text, i) => {
+    if (!text.trim()) return [];
+    try {
+      return [JSON.parse(text) as Line];
+    } catch {
+      throw new Error(`plot: ${file} line ${i + 1} is not JSON: ${text.slice(0, 80)}`);
+    }
+  });
+}
+
+/** The panels of all runs, one per value: per-epoch values first, then probe values, in order of first appearance. */
+export function panelsOf(runs: readonly Line[][]): Panel[] {
+  const panels = new Map<string, Panel & { probe: boolean }>();
+  const add = (key: string, series: number, x: number, y: unknown, probe = false) => {
+    if (typeof y !== 'number' || !Number.isFinite(y)) return;
+    if (!panels.has(key)) panels.set(key, { title: key.replaceAll('_', ' '), lines: [], probe });
+    const p = panels.get(key)!;
+    let l = p.lines.find((s) => s.series === series);
+    if (!l) p.lines.push((l = { series, points: [] }));
+    (l.points as [number, number][]).push([x, y]);
+  };
+  for (const key of EPOCH_KEYS) panels.set(key, { title: key.replaceAll('_', ' '), lines: [], probe: false });
+  runs.forEach((lines, r) => {
+    // SGD steps per minibatch (free-m: m) from any line that has both counters.
+    const counted = lines.find((l) => typeof l.iteration === 'number' && typeof l.step === 'number' && (l.step as number) > 0);
+    const perBatch = counted ? (counted.iteration as number) / (counted.step as number) : 1;
+    for (const l of lines) {
+      if (l.type === 'epoch') {
+        for (const [k, v] of Object.entries(l)) if (EPOCH_KEYS.includes(k) || ROBUST.test(k)) add(k, r, (l.epoch as number) * perBatch, v);
+      } else if (l.type === 'probe') {
+        for (const [k, v] of Object.entries(l)) if (!PROBE_PLACE.has(k)) add(k, r, (l.epoch_progress as number) * perBatch, v, true);
+      }
+    }
+  });
+  const all = [...panels.values()].filter((p) => p.lines.length);
+  return [...all.filter((p) => !p.probe), ...all.filter((p) => p.probe)];
+}
+
+export const plot: Command = {
+  name: 'plot',
+  summary: 'draw training curves and reuse probes of runs (RUN... folders) into a PNG, on shared axes',
+  positional: 'runs',
+  variadic: true,
+  flags: {
+    out: { type: 'string', help: 'PNG file to write (required)' },
+    force: { type: 'boolean', help: 'overwrite --out if it exists' },
+  },
+  async run(flags) {
+    const dirs = flags.runs as string[];
+    const out = flags.out as string | undefined;
+    if (!dirs.length) throw new CliError('plot: give one or more run folders: advfree plot RUN... --out FILE.png');
+    if (!out) throw new CliError('plot: --out FILE.png is required');
+    if (existsSync(out) && !flags.force) throw new CliError(`plot: ${out} exists; pass --force to overwrite it`);
+    const runs = dirs.map(readMetrics);
+    const panels = panelsOf(runs);
+    if (!panels.length) throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, runFiles.metrics)).join(', ')}`);
+    const names = dirs.map((d) => basename(resolve(d)));
+    const png = lineCharts(['advfree plot: ' + names.join(', '), 'x: natural-equivalent epochs (sgd steps / minibatches per epoch)'], panels, names);
+    writeFileSync(out, png, { flag: flags.force ? 'w' : 'wx' });
+    console.log(`plot: ${panels.length} panels of ${names.length} run${names.length > 1 ? 's' : ''} -> ${out}`);
+    return 0;
+  },
+};
