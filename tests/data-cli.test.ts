@@ -54,7 +54,7 @@ t('--help: every command name is followed by two spaces, summaries in one column
   const lines = r.stdout.split('\n');
   const first = lines.indexOf('Commands:') + 1;
   const rows = lines.slice(first, lines.indexOf('', first));
-  const names = ['train', 'eval', 'show', 'experiment', 'bench', 'methods', 'data', 'demo', 'doctor'];
+  const names = ['train', 'eval', 'show', 'plot', 'experiment', 'bench', 'methods', 'data', 'demo', 'doctor'];
   assert.equal(rows.map((l) => /^ {2}(\S+)/.exec(l)?.[1]), names);
   const width = Math.max(...names.map((n) => n.length)) + 4; // two spaces before, two after the longest name
   for (const [i, l] of rows.entries()) {
