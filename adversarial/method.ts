@@ -135,6 +135,8 @@ export interface ProbeContext {
   y: Tensor;
   /** The method's carried tensors (its state()). */
   state: Record<string, Tensor>;
+  /** The method itself, for what state() does not hold (a host-side store): a probe may read it, never change it. */
+  method: Method;
   /** The global minibatch index the probe runs after, and the run's seed: seed probe randomness with them. */
   step: number;
   seed: number;

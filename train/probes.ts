@@ -44,10 +44,11 @@ export class ProbeRunner {
       x: held.x,
       y: held.y,
       state: this.method.state(),
+      method: this.method,
       step,
       seed,
       weights,
-      grad: (f, wrt, s) => valueAndGrads(f, wrt, s),
+      grad: (f, wrt, s) => valueAndGrads(f, wrt, { seed: s }),
       afterStep: async (grads, fn) => {
         // Host copies restore bit-exactly (a copy kernel of a*x + b would turn -0 into +0).
         const live = [...weights(), ...opt.momenta];
