@@ -2,7 +2,7 @@
 // on a held batch through a model counted by their own pass meter, so their passes are reported as probe overhead
 // and never added to the method's cost. Batch norm runs with frozen running statistics (or in eval mode, as a
 // probe chooses); modes, weights and momenta are restored afterwards.
-import { valueAndGrads, type Tensor } from '../engine/index.js';
+import { rt, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { Method, ProbeContext, ProbeValues, TrainModel } from '../adversarial/method.js';
 import type { ResolvedMethod } from '../adversarial/registry.js';
 import type { Sgd } from '../nn/optim.js';
@@ -36,6 +36,8 @@ export class ProbeRunner {
 
   /** Runs the method's probes on the held batch after minibatch `step`. */
   async run(held: { x: Tensor; y: Tensor }, step: number, seed: number): Promise<ProbeValues> {
+    // The training steps queued so far finish first, so that `seconds` is the probes' time alone.
+    await rt().sync();
     const t0 = performance.now();
     const { model, opt } = this;
     const weights = () => model.params.map(([, p]) => p.tensor);
