@@ -6,7 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { lineCharts, type Panel } from '../bench/line-chart.js';
 import { CliError, type Command } from '../train/args.js';
-import { runFiles } from '../train/trainer.js';
+import { RUN_FILES } from '../train/run-folder.js';
 
 type Line = Record<string, unknown>;
 
@@ -17,7 +17,7 @@ const ROBUST = /robust/;
 const PROBE_PLACE = new Set(['type', 'epoch', 'step', 'iteration', 'epoch_progress', 'probe_seconds']);
 
 function readMetrics(dir: string): Line[] {
-  const file = join(dir, runFiles.metrics);
+  const file = join(dir, RUN_FILES.metrics);
   if (!existsSync(file)) throw new Error(`plot: ${file} not found; give run folders written by 'advfree train'`);
   return readFileSync(file, 'utf8').split('\n').flatMap((text, i) => {
     if (!text.trim()) return [];
@@ -74,7 +74,7 @@ export const plot: Command = {
     if (existsSync(out) && !flags.force) throw new CliError(`plot: ${out} exists; pass --force to overwrite it`);
     const runs = dirs.map(readMetrics);
     const panels = panelsOf(runs);
-    if (!panels.length) throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, runFiles.metrics)).join(', ')}`);
+    if (!panels.length) throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, RUN_FILES.metrics)).join(', ')}`);
     const names = dirs.map((d) => basename(resolve(d)));
     const png = lineCharts(['advfree plot: ' + names.join(', '), 'x: natural-equivalent epochs (sgd steps / minibatches per epoch)'], panels, names);
     writeFileSync(out, png, { flag: flags.force ? 'w' : 'wx' });

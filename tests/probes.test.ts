@@ -29,7 +29,7 @@ const [B, C, H, W] = [4, 3, 8, 8];
 const SGD = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
 const LR = 0.05;
 const SEED = 3;
-const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 } };
+const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 }, yopo: { m: 2, n: 2 }, atta: { steps: 2 } };
 
 interface Setup {
   net: WideResNet;
@@ -55,6 +55,8 @@ async function setup(name: string): Promise<Setup> {
     await r.loss.item();
     r.loss.dispose();
     r.correct.dispose();
+    // ATTA's store takes the step's perturbation when its readback lands: before the same examples come again.
+    await method.hostState?.();
   }
   return { net, opt, method, resolved, x, y, runner: new ProbeRunner(net, opt, resolved, method, () => LR) };
 }
@@ -77,17 +79,19 @@ async function snapshot(s: Setup): Promise<Record<string, number[]>> {
   }
   for (const [i, m] of s.opt.momenta.entries()) await bits(`momentum.${i}`, m);
   for (const [k, v] of Object.entries(s.method.state())) await bits(`method.${k}`, v);
+  for (const [k, v] of Object.entries((await s.method.hostState?.()) ?? {})) out[`host.${k}`] = Array.from(v);
   return out;
 }
 
 const probed = METHODS.filter((d) => d.probes);
 
 t('every method with probes: they change no weight, momentum, BN statistic or method state (bit-exact)', async () => {
-  assert.ok(['free', 'pgd', 'fgsm-rs'].every((n) => probed.some((d) => d.name === n)), 'free, pgd and fgsm-rs declare probes');
+  assert.ok(['free', 'pgd', 'fgsm-rs', 'yopo', 'atta'].every((n) => probed.some((d) => d.name === n)), 'free, pgd, fgsm-rs, yopo and atta declare probes');
   for (const d of probed) {
     const s = await setup(d.name);
     const before = await snapshot(s);
     if (d.name === 'free') assert.ok(before['method.delta'].some((b) => b !== 0), 'free: the carried delta is not zero');
+    if (d.name === 'atta') assert.ok(Object.keys(before).some((k) => k.startsWith('host.')), 'atta: its host store is compared too');
     const values = await s.runner.run({ x: s.x, y: s.y }, 2, SEED);
     assert.ok(Object.keys(values).length > 0 && Object.values(values).every(Number.isFinite), `${d.name}: finite values ${JSON.stringify(values)}`);
     assert.equal(await snapshot(s), before, `${d.name}: state after the probe`);
@@ -145,6 +149,14 @@ function meanRowCosineF64(a: Float64Array, b: Float64Array, rows: number): numbe
   }
   return sum / rows;
 }
+
+t('yopo: at the point its adjoint came from the Hamiltonian direction is the full gradient (cosine 1), then drifts', async () => {
+  const s = await setup('yopo');
+  const v = await s.runner.run({ x: s.x, y: s.y }, 2, SEED);
+  assert.ok(Math.abs(v.grad_cos_hamiltonian_first - 1) < 1e-4, `step 0: ${v.grad_cos_hamiltonian_first}`);
+  assert.ok(v.grad_cos_hamiltonian_last < v.grad_cos_hamiltonian_first, `step 1 drifts: ${v.grad_cos_hamiltonian_last}`);
+  dispose(s);
+});
 
 t('meanRowCosine: known values', () => {
   const a = Float32Array.from([1, 0, 0, 0, 3, 4]);

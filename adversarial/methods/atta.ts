@@ -3,10 +3,11 @@
 // with each epoch's crop and flip, attacked with k PGD steps in BN eval mode starting from it, trained on, and
 // written back where it was cut; the store is re-initialised every R epochs. The store holds the perturbation
 // (adversarial image minus clean image), not the image, on the host (adversarial/perturbation-store.ts says why).
-import { add, softmaxCrossEntropy, sub, tensor, tidy, type Tensor } from '../../engine/index.js';
+import { add, keep, softmaxCrossEntropy, sub, tensor, tidy, type Tensor } from '../../engine/index.js';
 import { pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
-import { defineMethod, noPasses, type BatchInfo, type HostStateArray, type Method, type MethodEnv, type StepContext, type StepResult } from '../method.js';
+import { defineMethod, noPasses, type BatchInfo, type HostStateArray, type Method, type MethodEnv, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
+import { lossAccuracy, PROBE_STREAM } from '../probes.js';
 import { mix } from '../../nn/data/loader.js';
 import { PerturbationStore } from '../perturbation-store.js';
 import { EPS, stepSize } from './common.js';
@@ -111,6 +112,27 @@ export class Atta implements Method {
   dispose(): void {}
 }
 
+/**
+ * The transfer gain ATTA relies on, on the probe batch (BN eval, current weights): loss and accuracy after k attack
+ * steps from each example's stored perturbation (uncropped: the probe batch is unaugmented) vs k steps from a
+ * uniform random start.
+ */
+async function attaProbes(o: AttaOptions, p: ProbeContext): Promise<ProbeValues> {
+  const { store } = p.method as Atta;
+  const n = p.x.shape[0];
+  p.model.eval();
+  const attack = { eps: o.eps, stepSize: o.stepSize, steps: o.steps };
+  const forward = (v: Tensor) => p.model.forward(v);
+  const stored = keep(tidy(() => {
+    const start = add(p.x, tensor(store.crop({ indices: Uint32Array.from({ length: n }, (_, i) => i), augment: null }), p.x.shape, { name: 'atta_probe_start' }));
+    return pgdPerturb(forward, p.x, p.y, { ...attack, start }, noAttackPasses());
+  }));
+  const random = keep(tidy(() => pgdPerturb(forward, p.x, p.y, { ...attack, seed: p.seed, stream: PROBE_STREAM + p.step }, noAttackPasses())));
+  const s = await lossAccuracy(p, stored).finally(() => stored.dispose());
+  const r = await lossAccuracy(p, random).finally(() => random.dispose());
+  return { stored_start_loss: s.loss, stored_start_accuracy: s.accuracy, random_start_loss: r.loss, random_start_accuracy: r.accuracy };
+}
+
 export default defineMethod({
   name: 'atta',
   summary: 'ATTA-k (Zheng et al. 2020): k attack steps (BN eval) from each example\'s perturbation carried across epochs through crop and flip, then one SGD step',
@@ -128,4 +150,5 @@ export default defineMethod({
   shortLetters: ['K'],
   cost: (o) => ({ ...noPasses(), forward: o.steps + 1, backwardInputOnly: o.steps, backwardWeights: 1, sgdSteps: 1 }),
   create: (o, env) => new Atta(o, env),
+  probes: attaProbes,
 });

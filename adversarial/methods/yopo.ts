@@ -5,7 +5,8 @@
 // The code's two optimizers (the first layer, the rest) have the same learning rate, momentum and weight decay,
 // so one SGD step over every parameter is the same update.
 import { add, clamp, countCorrect, keep, randomUniform, signStep, softmaxCrossEntropy, sub, tidy, type Tensor } from '../../engine/index.js';
-import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
+import { defineMethod, noPasses, type Method, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
+import { gradientCosine, PROBE_STREAM } from '../probes.js';
 import { EPS, stepSize } from './common.js';
 
 export interface YopoOptions {
@@ -86,6 +87,42 @@ export class Yopo implements Method {
   dispose(): void {}
 }
 
+/**
+ * How stale YOPO's frozen adjoint is, on the probe batch: one full pass at eta ~ U(-eps, eps) gives the adjoint at
+ * the first layer's output; then at each of the n inner steps, the per-example cosine between the first-layer
+ * (Hamiltonian) direction the step uses (that adjoint, fixed) and the true full-network input gradient at the same
+ * point. Step 0 is at the point the adjoint came from (cosine 1); later steps show the drift.
+ */
+async function yopoProbes(o: YopoOptions, p: ProbeContext): Promise<ProbeValues> {
+  const split = p.model.split;
+  if (!split) throw new Error('yopo probes: the model has no split after its first layer');
+  const { x, y } = p;
+  // Started inside [0, 1] (the method's first pass is not clipped), so that at step 0 both directions are the
+  // same chain rule through the same point: cosine 1 checks the instrument.
+  let eta = keep(tidy(() => sub(clamp(add(x, randomUniform(x.shape, -o.eps, o.eps, p.seed, PROBE_STREAM + p.step, 'eta')), 0, 1), x)));
+  const adjoint = keep(tidy(() => {
+    const z1 = split.first(add(x, eta));
+    return p.grad(() => softmaxCrossEntropy(split.rest(z1), y), [z1]).grads[0];
+  }));
+  const cosines: number[] = [];
+  for (let s = 0; s < o.n; s++) {
+    const [hamiltonian, truth, next] = tidy(() => {
+      const { grads: [d] } = p.grad(() => split.first(clamp(add(x, eta), 0, 1)), [eta], adjoint);
+      const { grads: [g] } = p.grad(() => softmaxCrossEntropy(p.model.forward(clamp(add(x, eta), 0, 1)), y), [eta]);
+      return [keep(d), keep(g), keep(sub(clamp(add(x, signStep(eta, d, o.sigma, o.eps)), 0, 1), x))];
+    });
+    cosines.push(await gradientCosine(hamiltonian, truth));
+    eta.dispose();
+    eta = next;
+  }
+  eta.dispose();
+  adjoint.dispose();
+  return {
+    grad_cos_hamiltonian: cosines.reduce((a, b) => a + b, 0) / cosines.length,
+    grad_cos_hamiltonian_first: cosines[0], grad_cos_hamiltonian_last: cosines.at(-1)!,
+  };
+}
+
 export default defineMethod({
   name: 'yopo',
   summary: 'YOPO-m-n (Zhang et al. 2019): m full passes, each followed by n perturbation steps through the first layer alone; one SGD step per minibatch',
@@ -113,4 +150,5 @@ export default defineMethod({
     sgdSteps: 1,
   }),
   create: (o) => new Yopo(o),
+  probes: yopoProbes,
 });
