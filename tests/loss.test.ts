@@ -3,10 +3,13 @@ import * as assert from 'uvu/assert';
 import {
   argmax,
   countCorrect,
+  dlrLoss,
   empty,
+  logitDifference,
   marginLoss,
   rt,
   softmaxCrossEntropy,
+  targetedDlrLoss,
   tensor,
   tidy,
   valueAndGrads,
@@ -202,6 +205,83 @@ t('marginLoss breaks ties for the runner-up at the lowest index', async () => {
   for (const x of [value, ...grads, logits, labels, seed]) x.dispose();
 });
 
+// ---- DLR losses (AutoAttack) ----
+
+/** Row indices sorted by value, largest first, ties by the lowest index (a stable descending sort). */
+const ranked = (row: ArrayLike<number>): number[] =>
+  Array.from({ length: row.length }, (_, j) => j).sort((a, b) => row[b] - row[a] || a - b);
+
+/** AutoAttack's dlr_loss (targets null) and dlr_loss_targeted, in float64. */
+function dlrRows(z: Float64Array, y: Int32Array, k: number, targets: Int32Array | null): Float64Array {
+  return Float64Array.from(y, (label, i) => {
+    const row = z.subarray(i * k, (i + 1) * k);
+    const s = ranked(row).map((j) => row[j]);
+    if (targets) return -(row[label] - row[targets[i]]) / (s[0] - 0.5 * (s[2] + s[3]) + 1e-12);
+    const other = ranked(row)[0] === label ? s[1] : s[0];
+    return -(row[label] - other) / (s[0] - s[2] + 1e-12);
+  });
+}
+
+/** Targets != labels, uniform over the other classes. */
+function randTargets(y: Int32Array, k: number, seed: number): Int32Array {
+  const r = rng(seed);
+  return y.map((label) => (label + 1 + Math.floor(r() * (k - 1))) % k);
+}
+
+t('dlrLoss and targetedDlrLoss forward and backward match float64 and finite differences', async () => {
+  for (const [n, k] of [[9, 10], [4, 100], [5, 4], [3, 3]]) {
+    const z = f32(spacedLogits(n, k, 7 * n + k));
+    const y = randLabels(n, k, 11 * n + k);
+    // Half the rows labelled with their top class, so both branches of z_o are exercised.
+    for (let i = 0; i < n; i += 2) y[i] = ranked(z.subarray(i * k, (i + 1) * k))[0];
+    const labels = labelsTensor(y);
+    const inputs = [{ data: z, shape: [n, k], name: 'logits' }];
+    await checkGradients({ gpu: ([x]) => dlrLoss(x, labels), cpu: ([x]) => dlrRows(x, y, k, null), inputs });
+    if (k >= 4) {
+      const tg = randTargets(y, k, n + 5 * k);
+      const targets = labelsTensor(tg);
+      await checkGradients({ gpu: ([x]) => targetedDlrLoss(x, labels, targets), cpu: ([x]) => dlrRows(x, y, k, tg), inputs });
+      await checkGradients({
+        gpu: ([x]) => logitDifference(x, labels, targets),
+        cpu: ([x]) => Float64Array.from(y, (label, i) => x[i * k + tg[i]] - x[i * k + label]),
+        inputs,
+      });
+      targets.dispose();
+    }
+    labels.dispose();
+  }
+});
+
+t('DLR values: scale and shift invariant, known rows, ranks tied at the lowest index', async () => {
+  // Row 0: top class is y=1 (5), so z_o = 4 and D = 5 - 2: -(5-4)/3. Row 1: y=3 (1), top 0 (5): -(1-5)/(5-2).
+  // Row 2: z = [2, 7, 7, 3] sorts to 7, 7, 3, 2 (the tied 7s rank j=1 first), y=0: -(2-7)/(7-3).
+  const z = [2, 5, 4, 1, /**/ 5, 2, 4, 1, /**/ 2, 7, 7, 3];
+  const y = Int32Array.of(1, 3, 0);
+  const expected = [-1 / 3, 4 / 3, 5 / 4];
+  const labels = labelsTensor(y);
+  for (const [a, b] of [[1, 0], [10, -3], [0.1, 100]]) {
+    const logits = gpu(z.map((v) => a * v + b), [3, 4], 'logits');
+    const v = dlrLoss(logits, labels);
+    // rtol 1e-4: 0.1·z + 100 is rounded to f32 (ulp 7.6e-6 at 100) before the differences of about 0.3 are taken.
+    const rtol = 1e-4;
+    assertClose(await v.data(), expected, `DLR of ${a}·z + ${b}`, rtol, 1e-6);
+    // Targeted, t = [0, 2, 3]: D = z_pi1 - (z_pi3 + z_pi4)/2 = 5 - 1.5, 5 - 1.5, 7 - 2.5.
+    const targets = labelsTensor(Int32Array.of(0, 2, 3));
+    const tv = targetedDlrLoss(logits, labels, targets);
+    assertClose(await tv.data(), [-(5 - 2) / 3.5, -(1 - 4) / 3.5, -(2 - 3) / 4.5], `targeted DLR of ${a}·z + ${b}`, rtol, 1e-6);
+    for (const x of [logits, v, targets, tv]) x.dispose();
+  }
+  // Tied ranks: d/dz goes to the lowest index among equal logits, like the stable sort of the reference.
+  const logits = gpu(z, [3, 4], 'logits');
+  const seed = gpu([1, 1, 1], [3], 'seed');
+  const { grads } = valueAndGrads(() => dlrLoss(logits, labels), [logits], { seed });
+  // Row 2: loss = -(z_0 - z_1)/(z_1 - z_3) with pi1 = 1, pi3 = 3 (z_2 is pi2, unused): d/dz_0 = -1/4,
+  // d/dz_1 = 1/4 + (2-7)/16, d/dz_3 = +5/16.
+  const g = await grads[0].data();
+  assertClose(g.slice(8), [-1 / 4, 1 / 4 - 5 / 16, 0, 5 / 16], 'row 2 gradient', 1e-5, 1e-6);
+  for (const x of [logits, seed, labels, ...grads]) x.dispose();
+});
+
 // ---- argmax and accuracy ----
 
 t('argmax and countCorrect pick the lowest index on ties', async () => {
@@ -282,6 +362,9 @@ t('errors name the op, the bad label and K, and the shapes', () => {
     assertThrows(() => softmaxCrossEntropy(logits, gpu([0, 1, 2, 3], [4], 'fy')), /labels must be i32/, /'fy' \[4\]/);
     assertThrows(() => softmaxCrossEntropy(logits, y(0, 1, 2, 3), { reduction: 'sum' as 'mean' }), /reduction/, /'sum'/);
     assertThrows(() => marginLoss(gpu([1, 2], [2, 1], 'one'), y(0, 0)), /marginLoss/, /K = 1/, /\[2,1\]/);
+    assertThrows(() => dlrLoss(gpu(randn(4, 3), [2, 2], 'two'), y(0, 0)), /dlrLoss/, /K = 2/, /at least 3/);
+    assertThrows(() => targetedDlrLoss(gpu(randn(6, 3), [2, 3], 'three'), y(0, 0), y(1, 1)), /targetedDlrLoss/, /at least 4/);
+    assertThrows(() => targetedDlrLoss(logits, y(0, 1, 2, 3), y(1, 1, 10, 1)), /targetedDlrLoss \(targets\)/, /label 10 /);
   });
 });
 

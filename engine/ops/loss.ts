@@ -13,7 +13,8 @@ import { matmul } from './matmul.js';
 import { broadcastRows, reduceRows, sum } from './reduce.js';
 
 const XENT = shader(xentSrc, ['n:u32', 'k:u32', 'scale:f32']);
-const LOGITS = { z: 'read f32', labels: 'read i32' } as const;
+// Untargeted losses bind the labels again as the (unread) targets: every variant shares one binding layout.
+const LOGITS = { z: 'read f32', labels: 'read i32', targets: 'read i32' } as const;
 const FORWARD = XENT.kernel({ name: 'loss_forward', family: 'loss', entry: 'forward', buffers: { ...LOGITS, out: 'read_write f32' } });
 const BACKWARD = XENT.kernel({ name: 'loss_backward', family: 'loss', entry: 'backward', buffers: { ...LOGITS, dy: 'read f32', dz: 'read_write f32' } });
 const ARGMAX = XENT.kernel({ name: 'argmax', family: 'loss', entry: 'argmax', buffers: { z: 'read f32', idx: 'read_write i32' } });
@@ -24,6 +25,9 @@ const enum Loss {
   CrossEntropy = 0,
   Margin = 1,
   Correct = 2,
+  Dlr = 3,
+  TargetedDlr = 4,
+  LogitDifference = 5,
 }
 
 /** Checks logits [N, K] f32; returns [N, K]. */
@@ -54,28 +58,38 @@ function checkLabels(op: string, logits: Tensor, labels: Tensor): [number, numbe
   return [n, k];
 }
 
-function rowForward(loss: Loss, logits: Tensor, labels: Tensor, name: string): Tensor {
+// Untargeted losses bind the labels again in the (unread) targets slot: every variant shares one binding layout.
+function rowForward(loss: Loss, logits: Tensor, labels: Tensor, name: string, targets: Tensor = labels): Tensor {
   const [n, k] = logits.shape;
   const out = empty([n], name);
   rt().dispatch({
     kernel: FORWARD,
     overrides: { LOSS: loss },
     params: { n, k, scale: 1 },
-    buffers: { z: logits, labels, out },
+    buffers: { z: logits, labels, out, targets },
     groups: grid(cdiv(n, WG)),
   });
   return out;
 }
 
+/** The name each loss's recorded backward carries. */
+const GRAD_OPS: Partial<Record<Loss, string>> = {
+  [Loss.CrossEntropy]: 'crossEntropyGrad',
+  [Loss.Margin]: 'marginGrad',
+  [Loss.Dlr]: 'dlrGrad',
+  [Loss.TargetedDlr]: 'targetedDlrGrad',
+  [Loss.LogitDifference]: 'logitDifferenceGrad',
+};
+
 /** d(loss)/d(logits) for a per-row cotangent dy [N] (perRow), or a mean's dy [1]: one dispatch. */
-function rowKernel(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean): Tensor {
+function rowKernel(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean, targets: Tensor = labels): Tensor {
   const [n, k] = logits.shape;
   const dz = empty(logits.shape, `d${logits.name}`);
   rt().dispatch({
     kernel: BACKWARD,
     overrides: { LOSS: loss, DY_PER_ROW: perRow },
     params: { n, k, scale: perRow ? 1 : 1 / n },
-    buffers: { z: logits, labels, dy, dz },
+    buffers: { z: logits, labels, dy, dz, targets },
     groups: grid(cdiv(n, WG)),
   });
   return dz;
@@ -97,17 +111,22 @@ function oneHot(labels: Tensor, n: number, k: number): Tensor {
  * G = d(loss_i)/d(z_i) at unit cotangents (softmax(z_i) - onehot(y_i), or onehot(j*) - onehot(y_i) for the
  * margin) and c = scale·dy_i, dz = c·G is linear in dy, so d/d(dy) of <u, dz> is scale·Σ_j u_ij·G_ij; the
  * margin's G is constant in z almost everywhere, and the cross-entropy's has the softmax Jacobian
- * J_i = diag(p_i) - p_i p_iᵀ, so d/dz is J_i(c·u_i) = p_i ⊙ (w_i - <w_i, p_i>), w_i = c·u_i.
+ * J_i = diag(p_i) - p_i p_iᵀ, so d/dz is J_i(c·u_i) = p_i ⊙ (w_i - <w_i, p_i>), w_i = c·u_i. The logit
+ * difference's G is constant too; the DLR quotients are curved in z, and their second derivative in the logits
+ * is not implemented (an error says so rather than a silent zero).
  */
-function rowBackward(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean): Tensor {
-  const dz = rowKernel(loss, logits, labels, dy, perRow);
+function rowBackward(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean, targets?: Tensor): Tensor {
+  const dz = rowKernel(loss, logits, labels, dy, perRow, targets);
   const [n, k] = logits.shape;
   const scale = perRow ? 1 : 1 / n;
-  const op = loss === Loss.Margin ? 'marginGrad' : 'crossEntropyGrad';
+  const op = GRAD_OPS[loss] ?? 'lossGrad';
   record(op, [logits, dy], dz, (u, needs) => {
     const curved = needs[0] && loss === Loss.CrossEntropy;
+    if (needs[0] && (loss === Loss.Dlr || loss === Loss.TargetedDlr)) {
+      fail(op, `the second derivative of the DLR losses in the logits ${logits.describe()} is not implemented`);
+    }
     if (!curved && !needs[1]) return [null, null];
-    const unit = rowBackward(loss, logits, labels, fill([n], 1, 'ones'), true);
+    const unit = rowBackward(loss, logits, labels, fill([n], 1, 'ones'), true, targets);
     let dlogits: Tensor | null = null;
     if (curved) {
       const w = mul(u, perRow ? rowBroadcast(dy, k) : broadcastRows(dy, u.shape, scale));
@@ -161,12 +180,47 @@ export function softmaxCrossEntropy(logits: Tensor, labels: Tensor, opts: CrossE
  * misclassified). Backward: +dy_i at the runner-up j*, -dy_i at y; ties for j* go to the lowest index.
  */
 export function marginLoss(logits: Tensor, labels: Tensor): Tensor {
-  const op = 'marginLoss';
+  return perRowLoss('marginLoss', Loss.Margin, 2, logits, labels);
+}
+
+/** A per-row loss with its backward (per-row cotangent), after checking K >= minK and the targets if any. */
+function perRowLoss(op: string, loss: Loss, minK: number, logits: Tensor, labels: Tensor, targets?: Tensor): Tensor {
   const [, k] = checkLabels(op, logits, labels);
-  if (k < 2) fail(op, `logits ${logits.describe()} have K = ${k} class; the margin needs at least 2`);
-  const y = rowForward(Loss.Margin, logits, labels, op);
-  record(op, [logits, labels], y, (dy, needs) => [needs[0] ? rowBackward(Loss.Margin, logits, labels, dy, true) : null, null]);
+  if (k < minK) fail(op, `logits ${logits.describe()} have K = ${k} classes; ${op} needs at least ${minK}`);
+  if (targets) checkLabels(`${op} (targets)`, logits, targets);
+  const y = rowForward(loss, logits, labels, op, targets);
+  record(op, targets ? [logits, labels, targets] : [logits, labels], y, (dy, needs) => [
+    needs[0] ? rowBackward(loss, logits, labels, dy, true, targets) : null,
+    null,
+    ...(targets ? [null] : []),
+  ]);
   return y;
+}
+
+/**
+ * The Difference of Logits Ratio per example, [N] (Croce & Hein 2020, AutoAttack's APGD-DLR):
+ * -(z_y - z_o) / (z_pi1 - z_pi3 + 1e-12) with the logits sorted z_pi1 >= z_pi2 >= z_pi3, and z_o = z_pi2 where
+ * y is the top class, else z_pi1. Positive where the example is misclassified; invariant to shifting and scaling
+ * the logits. Ranks break ties by the lowest index. Backward: the quotient rule on the four logits involved.
+ */
+export function dlrLoss(logits: Tensor, labels: Tensor): Tensor {
+  return perRowLoss('dlrLoss', Loss.Dlr, 3, logits, labels);
+}
+
+/**
+ * Targeted DLR per example, [N] (AutoAttack's APGD-T): -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4)/2 + 1e-12), to be
+ * maximized (it pushes z_t above z_y). Needs K >= 4; targets i32 [N] in [0, K).
+ */
+export function targetedDlrLoss(logits: Tensor, labels: Tensor, targets: Tensor): Tensor {
+  return perRowLoss('targetedDlrLoss', Loss.TargetedDlr, 4, logits, labels, targets);
+}
+
+/**
+ * z_t - z_y per example, [N]: FAB's decision function between the label and a target class (positive where t
+ * beats y). Backward: +dy_i at t, -dy_i at y.
+ */
+export function logitDifference(logits: Tensor, labels: Tensor, targets: Tensor): Tensor {
+  return perRowLoss('logitDifference', Loss.LogitDifference, 1, logits, labels, targets);
 }
 
 /**
