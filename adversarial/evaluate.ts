@@ -4,26 +4,41 @@ import type { Tensor } from '../engine/index.js';
 import { uploadRange } from '../nn/data/loader.js';
 import type { SplitData } from '../nn/data/cifar.js';
 import type { WideResNet } from '../nn/wrn.js';
-import { apgdCe, fgsm, pgd, predict, type Attack, type AttackLoss } from './attacks/index.js';
+import {
+  apgd, apgdTargeted, fabTargeted, fgsm, pgd, predict, runStages, square, type Attack, type AttackLoss, type AttackPasses, type Stage,
+} from './attacks/index.js';
 import { noPasses, type PassCounts } from './method.js';
 import { fmtPixels } from './units.js';
 
-export const ATTACKS = ['fgsm', 'pgd', 'apgd-ce'] as const;
+export const ATTACKS = ['fgsm', 'pgd', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'fab-t', 'square', 'autoattack', 'aa-lite'] as const;
 export type AttackName = (typeof ATTACKS)[number];
+
+/** The suites: their stages in order, each run on the examples the earlier ones left robust. */
+export const SUITES: Partial<Record<AttackName, readonly AttackName[]>> = {
+  autoattack: ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
+  'aa-lite': ['apgd-ce', 'apgd-t'],
+};
+
+export const SQUARE_QUERIES = 5000;
 
 export interface AttackSpec {
   name: AttackName;
   eps: number;
-  /** pgd, apgd-ce */
+  /** pgd, apgd-ce, apgd-dlr (autoattack's stages always run AutoAttack's 100) */
   steps: number;
   /** pgd */
   stepSize: number;
+  /** pgd, apgd-ce, apgd-dlr (autoattack's stages: 1) */
   restarts: number;
-  /** pgd */
+  /** pgd, fgsm */
   loss: AttackLoss;
+  /** square (and autoattack's square stage); default 5000, AutoAttack's */
+  queries?: number;
   /** Attack only the first N examples (expensive attacks on a subset); null: all. */
   limit: number | null;
 }
+
+const restartsText = (r: number) => `${r} restart${r > 1 ? 's' : ''}`;
 
 export function describeAttack(s: AttackSpec): string {
   const eps = `eps ${fmtPixels(s.eps)}`;
@@ -32,35 +47,89 @@ export function describeAttack(s: AttackSpec): string {
     case 'fgsm':
       return `FGSM (${eps}${sub})`;
     case 'pgd':
-      return `PGD-${s.steps} (${eps}, step ${fmtPixels(s.stepSize)}, ${s.restarts} restart${s.restarts > 1 ? 's' : ''}, ${s.loss} loss${sub})`;
+      return `PGD-${s.steps} (${eps}, step ${fmtPixels(s.stepSize)}, ${restartsText(s.restarts)}, ${s.loss} loss${sub})`;
     case 'apgd-ce':
-      return `APGD-CE (${eps}, ${s.steps} iterations, ${s.restarts} restart${s.restarts > 1 ? 's' : ''}${sub})`;
+    case 'apgd-dlr':
+      return `${s.name.toUpperCase()} (${eps}, ${s.steps} iterations, ${restartsText(s.restarts)}${sub})`;
+    case 'apgd-t':
+      return `APGD-T (${eps}, targeted DLR, 9 targets x 100 iterations${sub})`;
+    case 'fab-t':
+      return `FAB-T (${eps}, 9 targets x 100 iterations${sub})`;
+    case 'square':
+      return `Square (${eps}, ${s.queries ?? SQUARE_QUERIES} queries, p_init 0.8${sub})`;
+    case 'autoattack':
+      return `AutoAttack, standard (${eps}: APGD-CE, APGD-T, FAB-T, Square ${s.queries ?? SQUARE_QUERIES} queries${sub})`;
+    case 'aa-lite':
+      return `AutoAttack-lite, not the standard suite (${eps}: APGD-CE, APGD-T${sub})`;
   }
 }
 
+/** A suite's stage: AutoAttack's standard parameters (100 iterations, 1 restart), the spec's eps and queries. */
+const stageSpec = (s: AttackSpec, name: AttackName): AttackSpec => ({ ...s, name, steps: 100, restarts: 1 });
 
 export function makeAttack(s: AttackSpec, seed: number, batchIndex: number): Attack {
   // Each batch draws its random starts from its own streams, so any subset of batches is reproducible.
   const stream = batchIndex * 1024;
+  const suite = SUITES[s.name];
+  if (suite) {
+    const stages: Stage[] = suite.map((name) => ({ name, attack: makeAttack(stageSpec(s, name), seed, batchIndex) }));
+    return (f, x, y) => runStages(f, x, y, stages);
+  }
   switch (s.name) {
     case 'fgsm':
       return (f, x, y) => fgsm(f, x, y, { eps: s.eps, loss: s.loss });
     case 'pgd':
       return (f, x, y) => pgd(f, x, y, { eps: s.eps, stepSize: s.stepSize, steps: s.steps, restarts: s.restarts, loss: s.loss, seed, stream });
     case 'apgd-ce':
-      return (f, x, y) => apgdCe(f, x, y, { eps: s.eps, steps: s.steps, restarts: s.restarts, seed, stream });
+    case 'apgd-dlr':
+      return (f, x, y) => apgd(f, x, y, { eps: s.eps, steps: s.steps, restarts: s.restarts, loss: s.name === 'apgd-ce' ? 'ce' : 'dlr', seed, stream });
+    case 'apgd-t':
+      return (f, x, y) => apgdTargeted(f, x, y, { eps: s.eps, seed, stream });
+    case 'fab-t':
+      return (f, x, y) => fabTargeted(f, x, y, { eps: s.eps });
+    case 'square':
+      return (f, x, y) => square(f, x, y, { eps: s.eps, queries: s.queries ?? SQUARE_QUERIES, seed, stream });
+    default:
+      throw new Error(`advfree: makeAttack: no attack '${s.name}'`);
   }
+}
+
+/** A suite stage's figures summed over the batches. */
+export interface StageTotals {
+  name: AttackName;
+  description: string;
+  /** Examples it ran on; still robust after it. */
+  attacked: number;
+  robust: number;
+  seconds: number;
+  passes: AttackPasses;
+}
+
+export interface AttackTotals {
+  spec: AttackSpec;
+  description: string;
+  examples: number;
+  correct: number;
+  seconds: number;
+  passes: AttackPasses;
+  /** Suites only: after each stage. */
+  stages: StageTotals[] | null;
 }
 
 export interface RobustReport {
   examples: number;
   cleanCorrect: number;
-  attacks: { spec: AttackSpec; description: string; examples: number; correct: number }[];
+  attacks: AttackTotals[];
   /** Correct clean and under every attack run on the example. */
   robustCorrect: number;
   predictions: { clean: Int32Array; adv: Int32Array | null };
   passes: PassCounts;
   seconds: number;
+}
+
+function addPasses(into: AttackPasses, p: AttackPasses): void {
+  into.forward += p.forward;
+  into.backwardInputOnly += p.backwardInputOnly;
 }
 
 export async function evaluateRobust(model: WideResNet, data: SplitData, specs: readonly AttackSpec[], batch: number, seed: number,
@@ -73,7 +142,12 @@ export async function evaluateRobust(model: WideResNet, data: SplitData, specs: 
   const clean = new Int32Array(n);
   const adv = specs.length ? new Int32Array(n) : null;
   const robust = new Uint8Array(n);
-  const perAttack = specs.map((spec) => ({ spec, description: describeAttack(spec), examples: 0, correct: 0 }));
+  const perAttack: AttackTotals[] = specs.map((spec) => ({
+    spec, description: describeAttack(spec), examples: 0, correct: 0, seconds: 0, passes: { forward: 0, backwardInputOnly: 0 },
+    stages: SUITES[spec.name]?.map((name) => ({
+      name, description: describeAttack(stageSpec(spec, name)), attacked: 0, robust: 0, seconds: 0, passes: { forward: 0, backwardInputOnly: 0 },
+    })) ?? null,
+  }));
   const passes = noPasses();
   try {
     for (let lo = 0, b = 0; lo < n; lo += batch, b++) {
@@ -89,9 +163,19 @@ export async function evaluateRobust(model: WideResNet, data: SplitData, specs: 
         if (m === 0) continue;
         const xs = m === count ? x : x.prefix(m);
         const ys = m === count ? y : y.prefix(m);
+        const t0 = performance.now();
         const r = await makeAttack(spec, seed, b)(classify, xs, ys);
-        passes.forward += r.passes.forward;
-        passes.backwardInputOnly += r.passes.backwardInputOnly;
+        const totals = perAttack[a];
+        totals.seconds += (performance.now() - t0) / 1000;
+        addPasses(totals.passes, r.passes);
+        addPasses(passes, r.passes);
+        r.stages?.forEach((st, k) => {
+          const into = totals.stages![k];
+          into.attacked += st.attacked;
+          into.robust += st.robust;
+          into.seconds += st.seconds;
+          addPasses(into.passes, st.passes);
+        });
         const ap = await predict(classify, r.adv, passes);
         r.adv.dispose();
         perAttack[a].examples += m;

@@ -1,7 +1,7 @@
 // `advfree eval`: clean and robust accuracy of a checkpoint on the test set, BN in eval mode. With --json,
 // stdout carries one JSON object and nothing else.
 import { init, shutdown } from '../engine/index.js';
-import { ATTACKS, evaluateRobust, type AttackName, type AttackSpec, type RobustReport } from '../adversarial/evaluate.js';
+import { ATTACKS, evaluateRobust, SQUARE_QUERIES, type AttackName, type AttackSpec, type RobustReport } from '../adversarial/evaluate.js';
 import { fmtPixels, parsePixels } from '../adversarial/units.js';
 import { describeRecorded } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
@@ -10,12 +10,13 @@ import { DATASETS, defaultDataDir, ensureDataset, IMAGE_BYTES, loadSplit, type D
 import { fmtNormalization, InputNormalization, parseNormalization, type Normalization } from '../nn/normalize.js';
 import { archName, parseArch, WideResNet } from '../nn/wrn.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
+import { attackEntries, attackLines } from './eval-report.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 
 const pixels = (flag: string) => parsedBy((v) => parsePixels(flag, v));
 
 export const EVAL_FLAGS: Command['flags'] = {
-  attack: { type: 'string', help: `comma-separated attacks: ${ATTACKS.join(', ')} (default: none, clean accuracy only)`, check: (v) => {
+  attack: { type: 'string', help: `comma-separated attacks: ${ATTACKS.join(', ')}; autoattack = AutoAttack's standard suite (APGD-CE, APGD-T, FAB-T, Square, each on the survivors of the previous), aa-lite = APGD-CE + APGD-T only (default: none, clean accuracy only)`, check: (v) => {
     for (const a of v.split(',')) if (!(ATTACKS as readonly string[]).includes(a.trim())) throw new CliError(`--attack: unknown attack '${a}'; attacks: ${ATTACKS.join(', ')}`);
   } },
   eps: { type: 'string', help: 'L-inf radius', default: '8/255', check: pixels('eps') },
@@ -25,21 +26,24 @@ export const EVAL_FLAGS: Command['flags'] = {
   loss: { type: 'string', help: "pgd / fgsm loss: 'ce' or 'cw' (margin)", default: 'ce', check: (v) => {
     if (v !== 'ce' && v !== 'cw') throw new CliError(`--loss must be 'ce' or 'cw', got '${v}'`);
   } },
-  'apgd-steps': { type: 'string', help: 'apgd-ce iterations', default: '100', check: intFlag('apgd-steps', 1, 10_000) },
-  'apgd-limit': { type: 'string', help: 'run apgd-ce on the first N evaluated images only', check: intFlag('apgd-limit', 1) },
+  'apgd-steps': { type: 'string', help: 'apgd-ce / apgd-dlr iterations (autoattack always runs 100)', default: '100', check: intFlag('apgd-steps', 1, 10_000) },
+  'apgd-limit': { type: 'string', help: 'run apgd-ce / apgd-dlr on the first N evaluated images only', check: intFlag('apgd-limit', 1) },
+  queries: { type: 'string', help: 'square (and the square stage of autoattack) query budget per image', default: String(SQUARE_QUERIES), check: intFlag('queries', 1, 1_000_000) },
   seed: { type: 'string', help: 'seed of the random starts', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
 };
 
 export function attackSpecs(flags: Flags): AttackSpec[] {
   const names = flags.attack ? (flags.attack as string).split(',').map((a) => a.trim() as AttackName) : [];
+  const apgd = (name: AttackName) => name === 'apgd-ce' || name === 'apgd-dlr';
   return names.map((name) => ({
     name,
     eps: parsePixels('eps', flags.eps as string),
-    steps: name === 'apgd-ce' ? Number(flags['apgd-steps']) : name === 'fgsm' ? 1 : Number(flags.steps),
+    steps: apgd(name) ? Number(flags['apgd-steps']) : name === 'fgsm' ? 1 : Number(flags.steps),
     stepSize: parsePixels('step-size', flags['step-size'] as string),
     restarts: Number(flags.restarts),
     loss: flags.loss as 'ce' | 'cw',
-    limit: name === 'apgd-ce' && flags['apgd-limit'] ? Number(flags['apgd-limit']) : null,
+    queries: Number(flags.queries ?? SQUARE_QUERIES),
+    limit: apgd(name) && flags['apgd-limit'] ? Number(flags['apgd-limit']) : null,
   }));
 }
 
@@ -76,7 +80,7 @@ function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, 
     limited: res.examples < o.testSize,
     clean_accuracy: res.cleanCorrect / res.examples,
     robust_accuracy: o.specs.length ? res.robustCorrect / res.examples : null,
-    attacks: res.attacks.map((a) => ({ attack: a.spec.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples, ...a.spec })),
+    attacks: attackEntries(res),
     passes: res.passes,
     adapter,
     seconds: res.seconds,
@@ -108,7 +112,7 @@ export function formatReport(r: EvalReport): string {
   const norm = r.normalization && typeof r.normalization === 'object' ? `, inputs normalised ${fmtNormalization(r.normalization)}` : '';
   const lines = [`${r.checkpoint} (${r.architecture}, ${methodText}) on ${r.dataset} test, ${r.examples} images${subset}, BN in eval mode${norm}:`];
   lines.push(`  clean accuracy   ${pct(r.clean_accuracy)}`);
-  for (const a of r.attacks) lines.push(`  ${a.description}: ${pct(a.accuracy)} of ${a.examples}`);
+  lines.push(...attackLines(r.attacks));
   if (r.robust_accuracy !== null) lines.push(`  robust accuracy  ${pct(r.robust_accuracy)} (correct clean and under every attack run on the image; eps ${fmtPixels(r.attacks[0].eps)})`);
   lines.push(`  ${r.passes.forward} forward, ${r.passes.backwardInputOnly} input-gradient passes, ${r.seconds.toFixed(1)} s on ${r.adapter}`);
   return lines.join('\n');

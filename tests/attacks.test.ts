@@ -1,17 +1,15 @@
-// L-inf attacks on two tiny models over 8x8 three-channel images: a linear model on channel means, whose input
-// gradient and exact robustness (a vertex search over the box of reachable channel means) are computed in float64
-// here, and a conv-BN-ReLU-pool-linear net trained in the test, attacked in eval mode.
+// L-inf attacks on two tiny models over 8x8 three-channel images (tests/attack-fixtures.ts): a linear model on
+// channel means, whose input gradient and exact robustness (a vertex search over the box of reachable channel
+// means) are computed in float64 here, and a conv-BN-ReLU-pool-linear net trained in the test, attacked in eval mode.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   argmax, globalAvgPool, linear, memory, mul, rt, softmaxCrossEntropy, sub, tensor, tidy, valueAndGrads, type Tensor,
 } from '../engine/index.js';
+import { channelMeans, LinearModel, makeData, TinyNet, trainNet } from './attack-fixtures.js';
 import {
   apgdCe, apgdCheckpoints, fgsm, pgd, pgdPerturb, robustEvaluate, type AttackResult, type Classifier,
 } from '../adversarial/attacks/index.js';
-import { BatchNorm2d, Conv2d, Init, Linear } from '../nn/layers.js';
-import { Module } from '../nn/module.js';
-import { Sgd } from '../nn/optim.js';
 import { randn, ready, rng } from './helpers.js';
 
 const t = suite('attacks');
@@ -21,104 +19,28 @@ const P = S * S;
 const EPS = 8 / 255;
 const STEP = 2 / 255;
 
-/**
- * Class k: channel k brighter by 0.06 on average (pixels uniform in [0, 0.7]); 10% of the pixels are exactly 0 or 1,
- * so clipping to the image range is exercised. A per-channel mean moves by at most EPS ≈ 0.031 under attack, so
- * many examples can be flipped and many cannot.
- */
-function makeData(seed: number): { x: Float32Array; labels: Int32Array } {
-  const r = rng(seed);
-  const x = new Float32Array(N * C * P);
-  const labels = Int32Array.from({ length: N }, (_, i) => i % K);
-  for (let i = 0; i < N; i++) {
-    for (let c = 0; c < C; c++) {
-      for (let p = 0; p < P; p++) {
-        const u = r();
-        x[(i * C + c) * P + p] = u < 0.05 ? 0 : u > 0.95 ? 1 : 0.7 * r() + (c === labels[i] ? 0.06 : 0);
-      }
-    }
-  }
-  return { x, labels };
-}
-
-const DATA = makeData(1);
+const DATA = makeData({ n: N, c: C, s: S, k: K }, 1);
 
 /** logits = W·(channel means of x) + b. */
-class LinearModel {
-  readonly w: Tensor;
-  readonly b: Tensor;
-  constructor(readonly W: Float64Array, readonly B: Float64Array) {
-    this.w = tensor(Float32Array.from(W), [K, C], { name: 'W' });
-    this.b = tensor(Float32Array.from(B), [K], { name: 'b' });
-  }
-  readonly classify: Classifier = (x) => linear(globalAvgPool(x), this.w, this.b);
-  dispose(): void {
-    this.w.dispose();
-    this.b.dispose();
-  }
-  /** Float64 logits of one example from its channel means. */
-  logits(means: ArrayLike<number>): number[] {
-    return Array.from({ length: K }, (_, k) => this.B[k] + Array.from(means).reduce((s, m, c) => s + this.W[k * C + c] * m, 0));
-  }
-}
-
-class TinyNet extends Module {
-  readonly conv: Conv2d;
-  readonly bn: BatchNorm2d;
-  readonly fc: Linear;
-  constructor(seed: number) {
-    super();
-    const init = new Init(seed);
-    this.conv = new Conv2d(C, 4, 3, 1, 1, init);
-    this.bn = new BatchNorm2d(4);
-    this.fc = new Linear(4, K, init);
-  }
-  protected override children(): [string, Module][] {
-    return [['conv', this.conv], ['bn', this.bn], ['fc', this.fc]];
-  }
-  forward(x: Tensor): Tensor {
-    return this.fc.forward(globalAvgPool(this.bn.forward(this.conv.forward(x), true)));
-  }
-}
+const linearModel = (W: Float64Array, B: Float64Array): LinearModel => new LinearModel(W, B, C);
 
 let x: Tensor;
 let y: Tensor;
 let net: TinyNet;
 let classifyNet: Classifier;
 
-/** 60 full-batch SGD steps in training mode (BN statistics update), then eval mode. */
-function trainNet(): TinyNet {
-  const m = new TinyNet(3);
-  const params = m.namedParameters();
-  const sgd = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 0, decay: 'weights' });
-  for (let s = 0; s < 60; s++) {
-    tidy(() => {
-      const { grads } = valueAndGrads(() => softmaxCrossEntropy(m.forward(x), y), params.map(([, p]) => p.tensor));
-      sgd.step(grads, 0.3);
-    });
-  }
-  sgd.dispose();
-  return m.eval();
-}
-
 t.before(async () => {
   await ready();
   x = tensor(DATA.x, [N, C, S, S], { name: 'x' });
   y = tensor(DATA.labels, [N], { name: 'y' });
-  net = trainNet();
+  net = trainNet(new TinyNet(C, K, 3), x, y, 60, 0.3);
   classifyNet = (v) => net.forward(v);
 });
 
 const count = (flags: readonly boolean[]): number => flags.filter(Boolean).length;
 
 /** Channel means of example i of NCHW data, in float64. */
-function means(data: ArrayLike<number>, i: number): number[] {
-  return Array.from({ length: C }, (_, c) => {
-    let s = 0;
-    for (let p = 0; p < P; p++) s += data[(i * C + c) * P + p];
-    return s / P;
-  });
-}
+const means = (data: ArrayLike<number>, i: number): number[] => channelMeans(data, i, C, P);
 
 const margin = (z: number[], label: number): number => Math.max(...z.filter((_, k) => k !== label)) - z[label];
 
@@ -139,7 +61,7 @@ async function correctOn(classify: Classifier, v: Tensor): Promise<boolean[]> {
 }
 
 t('FGSM is x + eps·sign(∇x loss) clipped to [0,1], for CE and CW, against float64 gradients', async () => {
-  const model = new LinearModel(randn(K * C, 5), randn(K, 6, 0.1));
+  const model = linearModel(randn(K * C, 5), randn(K, 6, 0.1));
   for (const loss of ['ce', 'cw'] as const) {
     // d loss_i / d x_{i,c,h,w} = (1/P)·Σ_k dloss/dz_k · W_kc: the same sign for every pixel of a channel.
     const expected = new Float64Array(DATA.x.length);
@@ -291,7 +213,7 @@ t('batch-norm running statistics do not change under attack in eval mode', async
   for (const [, attack] of ATTACKS) (await attack(classifyNet)).adv.dispose();
   assert.equal(await stats(), before);
   // The control: a training-mode forward pass does move them.
-  const probe = new TinyNet(3);
+  const probe = new TinyNet(C, K, 3);
   const mean = Array.from(await probe.bn.runningMean.data());
   tidy(() => probe.forward(x));
   assert.not.equal(Array.from(await probe.bn.runningMean.data()), mean, 'training mode updates the statistics');
@@ -342,7 +264,7 @@ t('APGD-CE on the linear model ends at the box corner that maximizes the loss, m
   // maximum over the ball is the corner: channel l down by eps, the others up, clipped to [0, 1]. Against the
   // labels l = y + 1 every iterate is misclassified, so the result is the last iterate itself, where momentum
   // must have kept it (x_{k+1} = P(x_k + α(z - x_k) + (1 - α)(x_k - x_{k-1})) stays at a corner it has reached).
-  const model = new LinearModel(Float64Array.from([10, 0, 0, 0, 10, 0, 0, 0, 10]), new Float64Array(K));
+  const model = linearModel(Float64Array.from([10, 0, 0, 0, 10, 0, 0, 0, 10]), new Float64Array(K));
   const shifted = DATA.labels.map((l) => (l + 1) % K);
   const wrong = tensor(shifted, [N], { name: 'shifted_labels' });
   for (const steps of [2, 10]) {
@@ -363,7 +285,7 @@ t('APGD-CE on the linear model ends at the box corner that maximizes the loss, m
 });
 
 t('robustEvaluate: clean and every attack; on the linear model it finds exactly the breakable examples', async () => {
-  const model = new LinearModel(Float64Array.from([10, 0, 0, 0, 10, 0, 0, 0, 10]), new Float64Array(K));
+  const model = linearModel(Float64Array.from([10, 0, 0, 0, 10, 0, 0, 0, 10]), new Float64Array(K));
   // The logits depend on the channel means only, and each mean ranges over [lo_c, hi_c] independently; the margin
   // is convex in the means, so its maximum over the ball is at one of the 2^C corners.
   const breakable: boolean[] = [];

@@ -1,18 +1,21 @@
-// APGD-CE (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
-// parameter-free attacks"), the first attack of AutoAttack: signed-gradient steps with momentum and a step size
+// APGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+// parameter-free attacks"): APGD-CE and APGD-DLR (untargeted), and APGD-T (targeted DLR towards the classes ranked
+// 2..10 by the clean logits, each target on the examples still robust), the first two attacks of AutoAttack, all
+// one iteration scheme over a per-example loss: signed-gradient steps with momentum and a step size
 // per example that starts at 2·eps and halves at a checkpoint where that example's progress stalled, sending it
 // back to its best point. The per-example bookkeeping runs on the host from one readback per iteration (the
 // loss and the predictions of the forward pass that also gives the next gradient).
 // Where the paper and the reference code (autoattack/autopgd_base.py) differ, this follows the paper: condition 1
 // is a strict "<" (the code: "<="); the first increase counted is against the start's loss (the code compares
 // with 0); condition 2 may hold at the first checkpoint (the code never lets it).
-import { add, axpby, keep, mul, scale, sign, sub, tidy, type Tensor } from '../../engine/index.js';
+import { add, axpby, keep, mul, scale, ShapeError, sign, sub, tensor, tidy, type Tensor } from '../../engine/index.js';
 import { apgdCheckpoints } from './apgd-schedule.js';
 import { project, randomStart } from './ball.js';
 import { checkBatch, checkCount, checkNonNegative } from './check.js';
-import { inputGradient } from './model.js';
+import { hostLogits, inputGradient, type Objective } from './model.js';
 import { WorstCase } from './restarts.js';
 import { assignRows, rowTensor, selectRows } from './rows.js';
+import { rankedClasses, Survivors } from './survivors.js';
 import { noAttackPasses, type AttackPasses, type AttackResult, type Classifier } from './types.js';
 
 /** Weight of the new step against the previous one (the paper's alpha). */
@@ -26,6 +29,19 @@ export interface ApgdOptions {
   steps?: number;
   /** Default 1; restart r draws its random start from stream `stream + r`. */
   restarts?: number;
+  /** 'ce' (default) or 'dlr'. */
+  loss?: 'ce' | 'dlr';
+  seed?: number;
+  stream?: number;
+}
+
+export interface ApgdTargetedOptions {
+  eps: number;
+  /** Iterations per target (default 100, one restart each). */
+  steps?: number;
+  /** The classes ranked 2..targets+1 by the clean logits (default 9, AutoAttack's). */
+  targets?: number;
+  /** Target rank r draws its random start from stream `stream + r`. */
   seed?: number;
   stream?: number;
 }
@@ -46,6 +62,7 @@ interface Target {
   y: Tensor;
   /** y on the host. */
   labels: Int32Array;
+  loss: Objective;
   eps: number;
   passes: AttackPasses;
 }
@@ -59,7 +76,7 @@ interface Evaluation {
 
 /** The loss, gradient and predictions at p: one forward/backward pass and one readback (two reads, one wait). */
 async function evaluate(t: Target, p: Tensor): Promise<Evaluation> {
-  const g = inputGradient(t.classify, p, t.y, 'ce', t.passes, true);
+  const g = inputGradient(t.classify, p, t.y, t.loss, t.passes, true);
   const grad = keep(g.grad);
   const lossT = keep(g.loss);
   try {
@@ -131,14 +148,15 @@ async function run(t: Target, steps: number, seed: number, stream: number): Prom
   return { adv, correct };
 }
 
-/** APGD-CE with restarts, keeping each example's worst case; restarts stop early once every example is broken. */
-export async function apgdCe(classify: Classifier, x: Tensor, y: Tensor, opts: ApgdOptions): Promise<AttackResult> {
-  const { eps, steps = 100, restarts = 1, seed = 0, stream = 0 } = opts;
-  checkBatch('apgdCe', x, y);
-  checkNonNegative('apgdCe', 'eps', eps);
-  checkCount('apgdCe', 'steps', steps, 0);
-  checkCount('apgdCe', 'restarts', restarts, 1);
-  const target: Target = { classify, x, y, labels: await y.ints(), eps, passes: noAttackPasses() };
+/** APGD with restarts, keeping each example's worst case; restarts stop early once every example is broken. */
+export async function apgd(classify: Classifier, x: Tensor, y: Tensor, opts: ApgdOptions): Promise<AttackResult> {
+  const { eps, steps = 100, restarts = 1, loss = 'ce', seed = 0, stream = 0 } = opts;
+  const op = loss === 'ce' ? 'apgdCe' : 'apgdDlr';
+  checkBatch(op, x, y);
+  checkNonNegative(op, 'eps', eps);
+  checkCount(op, 'steps', steps, 0);
+  checkCount(op, 'restarts', restarts, 1);
+  const target: Target = { classify, x, y, labels: await y.ints(), loss, eps, passes: noAttackPasses() };
   const worst = new WorstCase();
   for (let r = 0; r < restarts; r++) {
     if (r > 0 && worst.allBroken) break;
@@ -146,4 +164,41 @@ export async function apgdCe(classify: Classifier, x: Tensor, y: Tensor, opts: A
     worst.add(adv, correct);
   }
   return { ...worst.result(), passes: target.passes };
+}
+
+/** APGD-CE, AutoAttack's first attack. */
+export const apgdCe = (classify: Classifier, x: Tensor, y: Tensor, opts: Omit<ApgdOptions, 'loss'>): Promise<AttackResult> =>
+  apgd(classify, x, y, { ...opts, loss: 'ce' });
+
+/**
+ * APGD-T: for the target ranks r = 2..targets+1, one restart of targeted-DLR APGD towards each example's class of
+ * rank r in the clean logits, run only on the examples no earlier target fooled (AutoAttack's second attack).
+ */
+export async function apgdTargeted(classify: Classifier, x: Tensor, y: Tensor, opts: ApgdTargetedOptions): Promise<AttackResult> {
+  const { eps, steps = 100, targets = 9, seed = 0, stream = 0 } = opts;
+  const op = 'apgdTargeted';
+  checkBatch(op, x, y);
+  checkNonNegative(op, 'eps', eps);
+  checkCount(op, 'steps', steps, 0);
+  checkCount(op, 'targets', targets, 1);
+  const passes = noAttackPasses();
+  const logits = await hostLogits(classify, x, passes);
+  const k = logits.length / x.shape[0];
+  if (k < Math.max(4, targets + 1)) {
+    throw new ShapeError(op, `${targets} targets and targeted DLR need at least ${Math.max(4, targets + 1)} classes; the model has ${k}`);
+  }
+  const survivors = await Survivors.of(x, y);
+  for (let rank = 2; rank <= targets + 1; rank++) {
+    await survivors.run(async (s) => {
+      const t = tensor(rankedClasses(logits, k, s.idx, rank), [s.idx.length], { name: 'apgd_targets' });
+      try {
+        const target: Target = { classify, x: s.x, y: s.y, labels: s.labels, loss: { loss: 'dlr-targeted', targets: t }, eps, passes: noAttackPasses() };
+        const r = await run(target, steps, seed, stream + rank);
+        return { ...r, passes: target.passes };
+      } finally {
+        t.dispose();
+      }
+    }, passes);
+  }
+  return { ...survivors.result(), passes };
 }

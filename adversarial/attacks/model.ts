@@ -1,13 +1,29 @@
 // The two ways an attack queries the model, each counted in passes: a forward pass with a backward pass into the
 // input only (an attack step), and a forward pass for predictions (which examples are fooled).
-import { argmax, fill, keep, marginLoss, softmaxCrossEntropy, tidy, valueAndGrads, type Tensor } from '../../engine/index.js';
+import {
+  argmax, dlrLoss, fill, keep, logitDifference, marginLoss, softmaxCrossEntropy, targetedDlrLoss, tidy, valueAndGrads, type Tensor,
+} from '../../engine/index.js';
 import type { AttackPasses, Classifier } from './types.js';
 
-/** Cross-entropy, or the Carlini-Wagner margin max_{j≠y} z_j − z_y; both per example and maximized. */
-export type AttackLoss = 'ce' | 'cw';
+/** Cross-entropy, the Carlini-Wagner margin max_{j≠y} z_j − z_y, or DLR (AutoAttack); all per example and maximized. */
+export type AttackLoss = 'ce' | 'cw' | 'dlr';
 
-const rowLoss = (logits: Tensor, y: Tensor, loss: AttackLoss): Tensor =>
-  loss === 'ce' ? softmaxCrossEntropy(logits, y, { reduction: 'none' }) : marginLoss(logits, y);
+/** A loss towards a target class t per example: targeted DLR (APGD-T) or z_t − z_y (FAB-T's decision function). */
+export interface TargetedLoss {
+  loss: 'dlr-targeted' | 'logit-difference';
+  /** i32 [N]. */
+  targets: Tensor;
+}
+
+export type Objective = AttackLoss | TargetedLoss;
+
+function rowLoss(logits: Tensor, y: Tensor, loss: Objective): Tensor {
+  if (typeof loss === 'object') {
+    return loss.loss === 'dlr-targeted' ? targetedDlrLoss(logits, y, loss.targets) : logitDifference(logits, y, loss.targets);
+  }
+  if (loss === 'ce') return softmaxCrossEntropy(logits, y, { reduction: 'none' });
+  return loss === 'cw' ? marginLoss(logits, y) : dlrLoss(logits, y);
+}
 
 export interface InputGradient {
   /** Per-example loss [N]. */
@@ -24,7 +40,7 @@ export interface InputGradient {
  * benchmark) makes the backward compute those tensors' gradients too, and throw them away, as a framework without
  * gradient subsets would.
  */
-export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, loss: AttackLoss, passes: AttackPasses, predict = false,
+export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, loss: Objective, passes: AttackPasses, predict = false,
   alsoDifferentiate: readonly Tensor[] = []): InputGradient {
   let pred: Tensor | null = null;
   const out = tidy(() => {
@@ -50,6 +66,17 @@ export async function predict(classify: Classifier, x: Tensor, passes?: AttackPa
     return await pred.ints();
   } finally {
     pred.dispose();
+  }
+}
+
+/** The logits [N, K] on the host: one forward pass (counted) and one readback. */
+export async function hostLogits(classify: Classifier, x: Tensor, passes: AttackPasses): Promise<Float32Array> {
+  const z = keep(tidy(() => classify(x)));
+  passes.forward++;
+  try {
+    return await z.data();
+  } finally {
+    z.dispose();
   }
 }
 

@@ -2,6 +2,7 @@
 // caller decides the batch-norm mode (eval for evaluation) and no attack touches the weights.
 import type { Tensor } from '../../engine/index.js';
 import type { PassCounts } from '../method.js';
+import type { StageReport } from './stages.js';
 
 /** Images [N, C, H, W] in [0, 1] → logits [N, K]. */
 export type Classifier = (x: Tensor) => Tensor;
@@ -18,6 +19,8 @@ export interface AttackResult {
    * fooled it. Where false, `adv` holds a point that fools the model. */
   correct: boolean[];
   passes: AttackPasses;
+  /** Suites (runStages): the figures after each stage. */
+  stages?: StageReport[];
 }
 
 /** An attack with its options bound, as `robustEvaluate` runs it. */

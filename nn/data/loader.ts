@@ -71,6 +71,12 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** Uniform numbers in [0, 1), a function of (seed, stream): host-side randomness such as Square's queries. */
+export function hostUniform(seed: number, stream: number): () => number {
+  const next = mulberry32(mix(seed, stream));
+  return () => next() / 2 ** 32;
+}
+
 export class Loader {
   readonly count: number;
   readonly sampleBytes: number;

@@ -1,0 +1,102 @@
+// Tiny models and data for the attack tests, over images [N, C, S, S]: a linear model on channel means (its
+// input gradient and exact robustness computed in float64 by the tests), and a conv-BN-ReLU-pool-linear net
+// trained by full-batch SGD, attacked in eval mode.
+import { globalAvgPool, linear, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import type { Classifier } from '../adversarial/attacks/index.js';
+import { BatchNorm2d, Conv2d, Init, Linear } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { Sgd } from '../nn/optim.js';
+import { rng } from './helpers.js';
+
+export interface Dims {
+  n: number;
+  c: number;
+  s: number;
+  k: number;
+}
+
+/**
+ * Class of example i: i mod k; its pattern brightens channel l mod c by `signal` on average (for k > c only in
+ * quadrant floor(l / c) of the image, so up to 4c classes differ) on pixels uniform in [0, 0.7]; 10% of the
+ * pixels are exactly 0 or 1, so clipping to the image range is exercised.
+ */
+export function makeData(d: Dims, seed: number, signal = 0.06): { x: Float32Array; labels: Int32Array } {
+  const r = rng(seed);
+  const p = d.s * d.s;
+  const x = new Float32Array(d.n * d.c * p);
+  const labels = Int32Array.from({ length: d.n }, (_, i) => i % d.k);
+  for (let i = 0; i < d.n; i++) {
+    const l = labels[i];
+    for (let c = 0; c < d.c; c++) {
+      for (let q = 0; q < p; q++) {
+        const u = r();
+        const quadrant = (Math.floor(q / d.s) < d.s / 2 ? 0 : 2) + (q % d.s < d.s / 2 ? 0 : 1);
+        const inside = d.k <= d.c || quadrant === Math.floor(l / d.c) % 4;
+        const boost = c === l % d.c && inside ? signal * (d.k > d.c ? 4 : 1) : 0;
+        x[(i * d.c + c) * p + q] = u < 0.05 ? 0 : u > 0.95 ? 1 : 0.7 * r() + boost;
+      }
+    }
+  }
+  return { x, labels };
+}
+
+/** logits = W·(channel means of x) + b, W [k, c]. */
+export class LinearModel {
+  readonly w: Tensor;
+  readonly b: Tensor;
+  constructor(readonly W: Float64Array, readonly B: Float64Array, readonly c: number) {
+    this.w = tensor(Float32Array.from(W), [B.length, c], { name: 'W' });
+    this.b = tensor(Float32Array.from(B), [B.length], { name: 'b' });
+  }
+  readonly classify: Classifier = (x) => linear(globalAvgPool(x), this.w, this.b);
+  dispose(): void {
+    this.w.dispose();
+    this.b.dispose();
+  }
+  /** Float64 logits of one example from its channel means. */
+  logits(means: ArrayLike<number>): number[] {
+    return Array.from(this.B, (bk, k) => bk + Array.from(means).reduce((s, m, c) => s + this.W[k * this.c + c] * m, 0));
+  }
+}
+
+/** Channel means of example i of NCHW data with c channels of p pixels, in float64. */
+export function channelMeans(data: ArrayLike<number>, i: number, c: number, p: number): number[] {
+  return Array.from({ length: c }, (_, ch) => {
+    let s = 0;
+    for (let q = 0; q < p; q++) s += data[(i * c + ch) * p + q];
+    return s / p;
+  });
+}
+
+export class TinyNet extends Module {
+  readonly conv: Conv2d;
+  readonly bn: BatchNorm2d;
+  readonly fc: Linear;
+  constructor(c: number, k: number, seed: number, width = 4) {
+    super();
+    const init = new Init(seed);
+    this.conv = new Conv2d(c, width, 3, 1, 1, init);
+    this.bn = new BatchNorm2d(width);
+    this.fc = new Linear(width, k, init);
+  }
+  protected override children(): [string, Module][] {
+    return [['conv', this.conv], ['bn', this.bn], ['fc', this.fc]];
+  }
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(globalAvgPool(this.bn.forward(this.conv.forward(x), true)));
+  }
+}
+
+/** Full-batch SGD steps in training mode (BN statistics update), then eval mode. */
+export function trainNet(m: TinyNet, x: Tensor, y: Tensor, steps: number, lr: number): TinyNet {
+  const params = m.namedParameters();
+  const sgd = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 0, decay: 'weights' });
+  for (let s = 0; s < steps; s++) {
+    tidy(() => {
+      const { grads } = valueAndGrads(() => softmaxCrossEntropy(m.forward(x), y), params.map(([, p]) => p.tensor));
+      sgd.step(grads, lr);
+    });
+  }
+  sgd.dispose();
+  return m.eval();
+}
