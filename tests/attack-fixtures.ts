@@ -1,7 +1,7 @@
 // Tiny models and data for the attack tests, over images [N, C, S, S]: a linear model on channel means (its
 // input gradient and exact robustness computed in float64 by the tests), and a conv-BN-ReLU-pool-linear net
 // trained by full-batch SGD, attacked in eval mode.
-import { globalAvgPool, linear, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { argmax, globalAvgPool, init, linear, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { Classifier } from '../adversarial/attacks/index.js';
 import { BatchNorm2d, Conv2d, Init, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
@@ -87,6 +87,15 @@ export class TinyNet extends Module {
   }
 }
 
+/** The batch on the GPU and a TinyNet trained on it (full-batch SGD, lr 0.3), in eval mode. */
+export async function trainedBatch(d: Dims, data: { x: Float32Array; labels: Int32Array }, net: { seed: number; width?: number; steps: number }) {
+  await init();
+  const x = tensor(data.x, [d.n, d.c, d.s, d.s], { name: 'x' });
+  const y = tensor(data.labels, [d.n], { name: 'y' });
+  const m = trainNet(new TinyNet(d.c, d.k, net.seed, net.width), x, y, net.steps, 0.3);
+  return { x, y, net: m, classify: ((v) => m.forward(v)) as Classifier };
+}
+
 /** Full-batch SGD steps in training mode (BN statistics update), then eval mode. */
 export function trainNet(m: TinyNet, x: Tensor, y: Tensor, steps: number, lr: number): TinyNet {
   const params = m.namedParameters();
@@ -99,4 +108,20 @@ export function trainNet(m: TinyNet, x: Tensor, y: Tensor, steps: number, lr: nu
   }
   sgd.dispose();
   return m.eval();
+}
+
+/** Whether the classifier gets each row of v right (an independent forward pass). */
+export async function correctOn(classify: Classifier, v: Tensor, labels: ArrayLike<number>): Promise<boolean[]> {
+  const pred = tidy(() => argmax(classify(v)));
+  const p = await pred.ints();
+  pred.dispose();
+  return Array.from(labels, (l, i) => p[i] === l);
+}
+
+/** Largest |adv − x| and the range of adv, in float64. */
+export async function extent(adv: Tensor, x: ArrayLike<number>): Promise<{ dist: number; lo: number; hi: number }> {
+  const a = await adv.data();
+  let dist = 0;
+  for (let i = 0; i < a.length; i++) dist = Math.max(dist, Math.abs(a[i] - x[i]));
+  return { dist, lo: Math.min(...a), hi: Math.max(...a) };
 }

@@ -4,13 +4,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  argmax, globalAvgPool, linear, memory, mul, rt, softmaxCrossEntropy, sub, tensor, tidy, valueAndGrads, type Tensor,
+  globalAvgPool, linear, memory, mul, rt, softmaxCrossEntropy, sub, tensor, tidy, valueAndGrads, type Tensor,
 } from '../engine/index.js';
-import { channelMeans, LinearModel, makeData, TinyNet, trainNet } from './attack-fixtures.js';
+import {
+  channelMeans, correctOn as fixtureCorrectOn, extent as fixtureExtent, LinearModel, makeData, trainedBatch, TinyNet,
+} from './attack-fixtures.js';
 import {
   apgdCe, apgdCheckpoints, fgsm, pgd, pgdPerturb, robustEvaluate, type AttackResult, type Classifier,
 } from '../adversarial/attacks/index.js';
-import { randn, ready, rng } from './helpers.js';
+import { randn, rng } from './helpers.js';
 
 const t = suite('attacks');
 
@@ -24,41 +26,20 @@ const DATA = makeData({ n: N, c: C, s: S, k: K }, 1);
 /** logits = W·(channel means of x) + b. */
 const linearModel = (W: Float64Array, B: Float64Array): LinearModel => new LinearModel(W, B, C);
 
-let x: Tensor;
-let y: Tensor;
-let net: TinyNet;
-let classifyNet: Classifier;
+let x: Tensor, y: Tensor, net: TinyNet, classifyNet: Classifier;
 
 t.before(async () => {
-  await ready();
-  x = tensor(DATA.x, [N, C, S, S], { name: 'x' });
-  y = tensor(DATA.labels, [N], { name: 'y' });
-  net = trainNet(new TinyNet(C, K, 3), x, y, 60, 0.3);
-  classifyNet = (v) => net.forward(v);
+  ({ x, y, net, classify: classifyNet } = await trainedBatch({ n: N, c: C, s: S, k: K }, DATA, { seed: 3, steps: 60 }));
 });
 
 const count = (flags: readonly boolean[]): number => flags.filter(Boolean).length;
+const correctOn = (classify: Classifier, v: Tensor, labels: ArrayLike<number> = DATA.labels) => fixtureCorrectOn(classify, v, labels);
+const extent = (adv: Tensor) => fixtureExtent(adv, DATA.x);
 
 /** Channel means of example i of NCHW data, in float64. */
 const means = (data: ArrayLike<number>, i: number): number[] => channelMeans(data, i, C, P);
 
 const margin = (z: number[], label: number): number => Math.max(...z.filter((_, k) => k !== label)) - z[label];
-
-/** Largest |adv − x| and the range of adv, in float64. */
-async function extent(adv: Tensor): Promise<{ dist: number; lo: number; hi: number }> {
-  const a = await adv.data();
-  let dist = 0;
-  for (let i = 0; i < a.length; i++) dist = Math.max(dist, Math.abs(a[i] - DATA.x[i]));
-  return { dist, lo: Math.min(...a), hi: Math.max(...a) };
-}
-
-/** Whether the classifier gets each row of v right (an independent forward pass). */
-async function correctOn(classify: Classifier, v: Tensor): Promise<boolean[]> {
-  const pred = tidy(() => argmax(classify(v)));
-  const p = await pred.ints();
-  pred.dispose();
-  return Array.from(DATA.labels, (l, i) => p[i] === l);
-}
 
 t('FGSM is x + eps·sign(∇x loss) clipped to [0,1], for CE and CW, against float64 gradients', async () => {
   const model = linearModel(randn(K * C, 5), randn(K, 6, 0.1));

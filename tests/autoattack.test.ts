@@ -3,13 +3,15 @@
 // ranked logits are computed in float64 here, and a conv-BN-ReLU-pool-linear net trained in the test.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { argmax, rt, tensor, tidy, type Tensor } from '../engine/index.js';
+import { rt, tensor, tidy, type Tensor } from '../engine/index.js';
 import {
   apgd, apgdTargeted, fabTargeted, projectLinf, rankedClasses, runStages, square, squareFraction,
   type AttackResult, type Classifier, type Stage,
 } from '../adversarial/attacks/index.js';
-import { channelMeans, LinearModel, makeData, TinyNet, trainNet } from './attack-fixtures.js';
-import { randn, ready, rng } from './helpers.js';
+import {
+  channelMeans, correctOn as fixtureCorrectOn, extent as fixtureExtent, LinearModel, makeData, trainedBatch, TinyNet,
+} from './attack-fixtures.js';
+import { randn, rng } from './helpers.js';
 
 const t = suite('autoattack');
 
@@ -19,36 +21,15 @@ const ROW = C * P;
 const EPS = 8 / 255;
 const DATA = makeData({ n: N, c: C, s: S, k: K }, 21);
 
-let x: Tensor;
-let y: Tensor;
-let net: TinyNet;
-let classifyNet: Classifier;
+let x: Tensor, y: Tensor, net: TinyNet, classifyNet: Classifier;
 
 t.before(async () => {
-  await ready();
-  x = tensor(DATA.x, [N, C, S, S], { name: 'x' });
-  y = tensor(DATA.labels, [N], { name: 'y' });
-  net = trainNet(new TinyNet(C, K, 5, 8), x, y, 80, 0.3);
-  classifyNet = (v) => net.forward(v);
+  ({ x, y, net, classify: classifyNet } = await trainedBatch({ n: N, c: C, s: S, k: K }, DATA, { seed: 5, width: 8, steps: 80 }));
 });
 
 const count = (flags: readonly boolean[]): number => flags.filter(Boolean).length;
-
-/** Whether the classifier gets each row of v right (an independent forward pass). */
-async function correctOn(classify: Classifier, v: Tensor, labels: ArrayLike<number> = DATA.labels): Promise<boolean[]> {
-  const pred = tidy(() => argmax(classify(v)));
-  const p = await pred.ints();
-  pred.dispose();
-  return Array.from(labels, (l, i) => p[i] === l);
-}
-
-/** Largest |adv − x| and the range of adv, in float64. */
-async function extent(adv: Tensor): Promise<{ dist: number; lo: number; hi: number }> {
-  const a = await adv.data();
-  let dist = 0;
-  for (let i = 0; i < a.length; i++) dist = Math.max(dist, Math.abs(a[i] - DATA.x[i]));
-  return { dist, lo: Math.min(...a), hi: Math.max(...a) };
-}
+const correctOn = (classify: Classifier, v: Tensor, labels: ArrayLike<number> = DATA.labels) => fixtureCorrectOn(classify, v, labels);
+const extent = (adv: Tensor) => fixtureExtent(adv, DATA.x);
 
 /** Float64: the classes of a row sorted by logit, largest first, ties to the lowest index. */
 const ranks = (z: number[]): number[] => z.map((_, j) => j).sort((a, b) => z[b] - z[a] || a - b);

@@ -11,7 +11,7 @@
 import { add, axpby, keep, mul, scale, ShapeError, sign, sub, tensor, tidy, type Tensor } from '../../engine/index.js';
 import { apgdCheckpoints } from './apgd-schedule.js';
 import { project, randomStart } from './ball.js';
-import { checkBatch, checkCount, checkNonNegative } from './check.js';
+import { checkAttack } from './check.js';
 import { hostLogits, inputGradient, type Objective } from './model.js';
 import { WorstCase } from './restarts.js';
 import { assignRows, rowTensor, selectRows } from './rows.js';
@@ -152,10 +152,7 @@ async function run(t: Target, steps: number, seed: number, stream: number): Prom
 export async function apgd(classify: Classifier, x: Tensor, y: Tensor, opts: ApgdOptions): Promise<AttackResult> {
   const { eps, steps = 100, restarts = 1, loss = 'ce', seed = 0, stream = 0 } = opts;
   const op = loss === 'ce' ? 'apgdCe' : 'apgdDlr';
-  checkBatch(op, x, y);
-  checkNonNegative(op, 'eps', eps);
-  checkCount(op, 'steps', steps, 0);
-  checkCount(op, 'restarts', restarts, 1);
+  checkAttack(op, x, y, eps, { steps: [steps, 0], restarts: [restarts, 1] });
   const target: Target = { classify, x, y, labels: await y.ints(), loss, eps, passes: noAttackPasses() };
   const worst = new WorstCase();
   for (let r = 0; r < restarts; r++) {
@@ -177,10 +174,7 @@ export const apgdCe = (classify: Classifier, x: Tensor, y: Tensor, opts: Omit<Ap
 export async function apgdTargeted(classify: Classifier, x: Tensor, y: Tensor, opts: ApgdTargetedOptions): Promise<AttackResult> {
   const { eps, steps = 100, targets = 9, seed = 0, stream = 0 } = opts;
   const op = 'apgdTargeted';
-  checkBatch(op, x, y);
-  checkNonNegative(op, 'eps', eps);
-  checkCount(op, 'steps', steps, 0);
-  checkCount(op, 'targets', targets, 1);
+  checkAttack(op, x, y, eps, { steps: [steps, 0], targets: [targets, 1] });
   const passes = noAttackPasses();
   const logits = await hostLogits(classify, x, passes);
   const k = logits.length / x.shape[0];

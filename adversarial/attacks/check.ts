@@ -22,3 +22,10 @@ export function checkNonNegative(op: string, what: string, v: number): void {
 export function checkCount(op: string, what: string, v: number, min: number): void {
   if (!(Number.isInteger(v) && v >= min)) bad(op, `${what} must be an integer >= ${min}, got ${v}`);
 }
+
+/** The arguments every attack takes: the batch, eps, and integer counts with their minimum, e.g. { steps: [v, 0] }. */
+export function checkAttack(op: string, x: Tensor, y: Tensor, eps: number, counts: Record<string, [number, number]> = {}): void {
+  checkBatch(op, x, y);
+  checkNonNegative(op, 'eps', eps);
+  for (const [what, [v, min]] of Object.entries(counts)) checkCount(op, what, v, min);
+}

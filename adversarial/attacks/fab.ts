@@ -7,7 +7,7 @@
 // only where its closest fooling point lies within eps. The projections run on the host (one example at a time);
 // the gradients come from the engine, one forward/backward pass of f per iteration plus one forward for the labels.
 import { ShapeError, tensor, tidy, type Tensor } from '../../engine/index.js';
-import { checkBatch, checkCount, checkNonNegative } from './check.js';
+import { checkAttack } from './check.js';
 import { projectLinf } from './fab-projection.js';
 import { hostLogits, inputGradient, predict } from './model.js';
 import { rankedClasses, Survivors, type Subset } from './survivors.js';
@@ -100,10 +100,7 @@ async function run(classify: Classifier, s: Subset, targets: Tensor, o: Required
 export async function fabTargeted(classify: Classifier, x: Tensor, y: Tensor, opts: FabOptions): Promise<AttackResult> {
   const o: Required<FabOptions> = { steps: 100, targets: 9, alphaMax: 0.1, eta: 1.05, beta: 0.9, ...opts };
   const op = 'fabTargeted';
-  checkBatch(op, x, y);
-  checkNonNegative(op, 'eps', o.eps);
-  checkCount(op, 'steps', o.steps, 0);
-  checkCount(op, 'targets', o.targets, 1);
+  checkAttack(op, x, y, o.eps, { steps: [o.steps, 0], targets: [o.targets, 1] });
   const passes = noAttackPasses();
   const logits = await hostLogits(classify, x, passes);
   const n = x.shape[0];

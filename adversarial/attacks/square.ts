@@ -6,7 +6,7 @@
 // keeps it where the margin z_y − max_{j≠y} z_j drops. The search runs on the host; each query is one forward pass.
 import { marginLoss, ShapeError, tensor, tidy, type Tensor } from '../../engine/index.js';
 import { hostUniform } from '../../nn/data/loader.js';
-import { checkBatch, checkCount, checkNonNegative } from './check.js';
+import { checkAttack } from './check.js';
 import { predict } from './model.js';
 import { noAttackPasses, type AttackPasses, type AttackResult, type Classifier } from './types.js';
 
@@ -49,9 +49,7 @@ async function margins(classify: Classifier, v: Float32Array, shape: readonly nu
 export async function square(classify: Classifier, x: Tensor, y: Tensor, opts: SquareOptions): Promise<AttackResult> {
   const { eps, queries = 5000, pInit = 0.8, seed = 0, stream = 0 } = opts;
   const op = 'square';
-  checkBatch(op, x, y);
-  checkNonNegative(op, 'eps', eps);
-  checkCount(op, 'queries', queries, 0);
+  checkAttack(op, x, y, eps, { queries: [queries, 0] });
   if (!(pInit > 0 && pInit <= 1)) throw new ShapeError(op, `pInit must be in (0, 1], got ${pInit}`);
   const [n, c, h, w] = x.shape;
   const plane = h * w;
