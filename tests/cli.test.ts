@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { helpText, parseCommand, type Command } from '../train/args.js';
 import { data } from '../bin/data.js';
-import { evaluate } from '../bin/eval.js';
+import { attackSpecs, evaluate } from '../bin/eval.js';
 import { train } from '../bin/train.js';
 import { assertThrows } from './helpers.js';
 
@@ -43,6 +43,11 @@ t('eval and data validate too; data takes the dataset as its argument', () => {
   assertThrows(() => parse(evaluate, '--attack', 'pgd,cw'), /--attack/, /unknown attack 'cw'/, /apgd-ce/);
   assertThrows(() => parse(evaluate, '--loss', 'l2'), /--loss/, /'ce' or 'cw'/);
   assertThrows(() => parse(evaluate, '--limit', '0'), /--limit/);
+  assertThrows(() => parse(evaluate, '--queries', '0'), /--queries/);
+  assertThrows(() => parse(evaluate, '--attack', 'autoattack,aa'), /unknown attack 'aa'/, /aa-lite/);
+  const e = parse(evaluate, '--attack', 'autoattack,square,apgd-dlr', '--queries', '300', '--apgd-steps', '40');
+  if (e === 'help') throw new Error('unexpected help');
+  assert.equal(attackSpecs(e).map((s) => [s.name, s.queries, s.steps]), [['autoattack', 300, 20], ['square', 300, 20], ['apgd-dlr', 300, 40]]);
   const d = parse(data, 'cifar100');
   assert.ok(d !== 'help' && d.dataset === 'cifar100');
   assertThrows(() => parse(data, 'mnist'), /--dataset/, /cifar10, cifar100/);

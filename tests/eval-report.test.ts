@@ -1,0 +1,42 @@
+// The eval report: a suite's stages give the robust accuracy after each (over all the attack's examples), with
+// time and passes, in the JSON and the text.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { describeAttack, type AttackSpec, type RobustReport } from '../adversarial/evaluate.js';
+import { evalReport, evalReportText } from '../bin/eval-report.js';
+
+const t = suite('eval-report');
+
+t('AutoAttack stages: robust accuracy after each, time and passes, in the JSON and the text', () => {
+  const spec: AttackSpec = { name: 'autoattack', eps: 8 / 255, steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce', queries: 5000, limit: null };
+  const p = (forward: number, backwardInputOnly: number) => ({ forward, backwardInputOnly });
+  const stage = (name: AttackSpec['name'], attacked: number, robust: number, seconds: number, passes: ReturnType<typeof p>) =>
+    ({ name, description: describeAttack({ ...spec, name }), attacked, robust, seconds, passes });
+  const res: RobustReport = {
+    examples: 200,
+    cleanCorrect: 160,
+    attacks: [{
+      spec, description: describeAttack(spec), examples: 200, correct: 81, seconds: 30, passes: p(9000, 4000),
+      stages: [stage('apgd-ce', 160, 90, 5, p(101, 101)), stage('apgd-t', 90, 82, 10, p(910, 909)),
+        stage('fab-t', 82, 82, 12, p(1801, 900)), stage('square', 82, 81, 3, p(5001, 0))],
+    }],
+    robustCorrect: 81,
+    predictions: { clean: new Int32Array(200), adv: null },
+    passes: { forward: 9001, backwardWeights: 0, backwardInputOnly: 4000, sgdSteps: 0 },
+    seconds: 31,
+  };
+  const ctx = { checkpoint: 'm.safetensors', architecture: 'wrn-16-1', method: undefined, methodText: 'free', dataset: 'cifar10', total: 10000, adapter: 'gpu' };
+  const r = evalReport(res, ctx);
+  assert.is(r.limited, true);
+  assert.equal(r.attacks[0].stages!.map((s) => s.robust_accuracy), [0.45, 0.41, 0.41, 0.405]);
+  assert.equal(r.attacks[0].stages!.map((s) => s.attacked), [160, 90, 82, 82]);
+  const text = evalReportText(r, ctx);
+  assert.ok(text[0].includes('200 images of 10000 (--limit: a subset, not a final figure)'), text[0]);
+  const lines = text.filter((l) => l.includes('after '));
+  assert.is(lines.length, 4);
+  assert.match(lines[1], /after apgd-t\s+robust accuracy 41\.00%\s+\(ran on 90; 10\.0 s; 910 forward, 909 input-gradient passes\)/);
+  assert.match(lines[3], /after square\s+robust accuracy 40\.50%.*5001 forward, 0 input-gradient passes/);
+  assert.ok(text.some((l) => l.includes('AutoAttack, standard (eps 8/255: APGD-CE, APGD-T, FAB-T, Square 5000 queries): 40.50% of 200')));
+});
+
+t.run();
