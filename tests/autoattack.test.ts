@@ -3,7 +3,7 @@
 // ranked logits are computed in float64 here, and a conv-BN-ReLU-pool-linear net trained in the test.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rt, tensor, tidy, type Tensor } from '../engine/index.js';
+import { memory, rt, tensor, tidy, type Tensor } from '../engine/index.js';
 import {
   apgd, apgdTargeted, fabTargeted, projectLinf, rankedClasses, runStages, square, squareFraction,
   type AttackResult, type Classifier, type Stage,
@@ -93,14 +93,16 @@ const ATTACKS: [string, (c: Classifier) => Promise<AttackResult>][] = [
   ['square', (c) => square(c, x, y, { eps: EPS, queries: 60, seed: 3 })],
 ];
 
-t('APGD-DLR, APGD-T, FAB-T and Square stay in the eps ball and [0,1], flag what fools, reproduce, touch no BN statistics', async () => {
+t('APGD-DLR, APGD-T, FAB-T and Square stay in the eps ball and [0,1], flag what fools, reproduce, leak nothing, touch no BN statistics', async () => {
   const clean = count(await correctOn(classifyNet, x));
   assert.ok(clean >= 30 && clean < N, `the trained net fits most of the batch: ${clean} of ${N}`);
   const stats = () => Promise.all([net.bn.runningMean.data(), net.bn.runningVar.data()]).then((s) => s.map((a) => Array.from(a)));
   const before = await stats();
   for (const [name, attack] of ATTACKS) {
     rt().resetCounters();
+    const live = memory().liveTensors;
     const r = await attack(classifyNet);
+    assert.is(memory().liveTensors, live + 1, `${name}: leaves the adversarial batch only`);
     const { byFamily, byKernel } = rt().counters();
     const e = await extent(r.adv);
     assert.ok(e.dist <= EPS + 1e-6, `${name}: max |adv - x| = ${e.dist} > eps`);
