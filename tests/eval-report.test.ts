@@ -3,7 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { describeAttack, type AttackSpec, type RobustReport } from '../adversarial/evaluate.js';
-import { evalReport, evalReportText } from '../bin/eval-report.js';
+import { noPasses } from '../adversarial/method.js';
+import { attackEntries, attackLines } from '../bin/eval-report.js';
 
 const t = suite('eval-report');
 
@@ -22,21 +23,20 @@ t('AutoAttack stages: robust accuracy after each, time and passes, in the JSON a
     }],
     robustCorrect: 81,
     predictions: { clean: new Int32Array(200), adv: null },
-    passes: { forward: 9001, backwardWeights: 0, backwardInputOnly: 4000, sgdSteps: 0 },
+    passes: { ...noPasses(), forward: 9001, backwardInputOnly: 4000 },
     seconds: 31,
   };
-  const ctx = { checkpoint: 'm.safetensors', architecture: 'wrn-16-1', method: undefined, methodText: 'free', dataset: 'cifar10', total: 10000, adapter: 'gpu' };
-  const r = evalReport(res, ctx);
-  assert.is(r.limited, true);
-  assert.equal(r.attacks[0].stages!.map((s) => s.robust_accuracy), [0.45, 0.41, 0.41, 0.405]);
-  assert.equal(r.attacks[0].stages!.map((s) => s.attacked), [160, 90, 82, 82]);
-  const text = evalReportText(r, ctx);
-  assert.ok(text[0].includes('200 images of 10000 (--limit: a subset, not a final figure)'), text[0]);
+  const entries = attackEntries(res);
+  assert.equal(entries[0].stages!.map((s) => s.robust_accuracy), [0.45, 0.41, 0.41, 0.405]);
+  assert.equal(entries[0].stages!.map((s) => s.attacked), [160, 90, 82, 82]);
+  assert.equal([entries[0].seconds, entries[0].passes], [30, p(9000, 4000)]);
+  const text = attackLines(entries);
+  assert.is(text.length, 5);
   const lines = text.filter((l) => l.includes('after '));
   assert.is(lines.length, 4);
   assert.match(lines[1], /after apgd-t\s+robust accuracy 41\.00%\s+\(ran on 90; 10\.0 s; 910 forward, 909 input-gradient passes\)/);
   assert.match(lines[3], /after square\s+robust accuracy 40\.50%.*5001 forward, 0 input-gradient passes/);
-  assert.ok(text.some((l) => l.includes('AutoAttack, standard (eps 8/255: APGD-CE, APGD-T, FAB-T, Square 5000 queries): 40.50% of 200')));
+  assert.is(text[0], '  AutoAttack, standard (eps 8/255: APGD-CE, APGD-T, FAB-T, Square 5000 queries): 40.50% of 200 (30.0 s; 9000 forward, 4000 input-gradient passes)');
 });
 
 t.run();
