@@ -7,8 +7,10 @@ import {
   empty,
   logitDifference,
   marginLoss,
+  mul,
   rt,
   softmaxCrossEntropy,
+  sum,
   targetedDlrLoss,
   tensor,
   tidy,
@@ -280,6 +282,24 @@ t('DLR values: scale and shift invariant, known rows, ranks tied at the lowest i
   const g = await grads[0].data();
   assertClose(g.slice(8), [-1 / 4, 1 / 4 - 5 / 16, 0, 5 / 16], 'row 2 gradient', 1e-5, 1e-6);
   for (const x of [logits, seed, labels, ...grads]) x.dispose();
+});
+
+t('second derivatives: the logit difference has none (its gradient is constant), DLR refuses rather than returning 0', async () => {
+  const z = gpu(f32(spacedLogits(3, 5, 41)), [3, 5], 'logits');
+  const labels = labelsTensor(Int32Array.of(0, 2, 4));
+  const targets = labelsTensor(Int32Array.of(1, 3, 0));
+  const seed = gpu([1, -2, 3], [3], 'seed');
+  // d/dz of <d loss/dz, r>: zero for z_t - z_y.
+  const r = gpu(randn(15, 42), [3, 5], 'r');
+  const second = (f: (x: Tensor) => Tensor) => valueAndGrads(() => {
+    const g = valueAndGrads(() => f(z), [z], { seed, createGraph: true }).grads[0];
+    return sum(mul(g, r));
+  }, [z]);
+  const { grads } = second((x) => logitDifference(x, labels, targets));
+  assert.equal([...(await grads[0].data())], new Array(15).fill(0));
+  assertThrows(() => second((x) => dlrLoss(x, labels)), /dlrGrad/, /second derivative of the DLR losses/, /not implemented/);
+  assertThrows(() => second((x) => targetedDlrLoss(x, labels, targets)), /targetedDlrGrad/, /not implemented/);
+  for (const x of [z, labels, targets, seed, r, ...grads]) x.dispose();
 });
 
 // ---- argmax and accuracy ----
