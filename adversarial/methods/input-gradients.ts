@@ -26,7 +26,7 @@ export function recordedInputGradient(model: TrainModel, at: Tensor, y: Tensor):
 }
 
 /** Σ over each example's features: [N, ...] → [N], as a product with ones so that it is differentiable. */
-export function rowSums(a: Tensor): Tensor {
+function rowSums(a: Tensor): Tensor {
   const [n] = a.shape;
   const d = a.size / n;
   return reshape(matmul(reshape(a, [n, d]), fill([d, 1], 1, 'ones')), [n]);
