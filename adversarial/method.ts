@@ -14,6 +14,12 @@ export interface PassCounts {
   backwardWeights: number;
   /** Full backward passes that produced only input (or intermediate) gradients: attack steps. */
   backwardInputOnly: number;
+  /**
+   * Full backward passes that also differentiate a recorded (createGraph) backward pass, i.e. gradients of
+   * gradients: double backpropagation through an input-gradient penalty (GradAlign, gradnorm). Each costs a
+   * first-order backward plus a reverse pass through the recorded one.
+   */
+  backwardSecondOrder: number;
   /** Forward passes through the model's first layer alone (YOPO's inner steps). */
   partialForward: number;
   /** Backward passes through the first layer alone. */
@@ -21,9 +27,10 @@ export interface PassCounts {
   sgdSteps: number;
 }
 
-export const PASS_KINDS = ['forward', 'backwardWeights', 'backwardInputOnly', 'partialForward', 'partialBackward', 'sgdSteps'] as const;
+export const PASS_KINDS = ['forward', 'backwardWeights', 'backwardInputOnly', 'backwardSecondOrder', 'partialForward', 'partialBackward', 'sgdSteps'] as const;
 
-export const noPasses = (): PassCounts => ({ forward: 0, backwardWeights: 0, backwardInputOnly: 0, partialForward: 0, partialBackward: 0, sgdSteps: 0 });
+export const noPasses = (): PassCounts =>
+  ({ forward: 0, backwardWeights: 0, backwardInputOnly: 0, backwardSecondOrder: 0, partialForward: 0, partialBackward: 0, sgdSteps: 0 });
 
 /** The classifier a method trains. Every call is counted by the training layer. */
 export interface TrainModel {

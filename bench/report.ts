@@ -116,7 +116,8 @@ function methodsSection(r: BenchReport): string {
   const m = r.methods;
   if (!m) return '';
   const c = r.config;
-  const p = ({ passes: q }: MethodCost) => `${num(q.forward)} / ${num(q.backwardWeights)} / ${num(q.backwardInputOnly)} / ${num(q.sgdSteps)}` +
+  const p = ({ passes: q }: MethodCost) =>
+    `${num(q.forward)} / ${num(q.backwardWeights)} / ${num(q.backwardInputOnly)} / ${num(q.backwardSecondOrder)} / ${num(q.sgdSteps)}` +
     (q.partialForward || q.partialBackward ? ` (+ ${num(q.partialForward)} / ${num(q.partialBackward)} first-layer F/B)` : '');
   const rows = m.costs.map((x) => [x.method, p(x), num(x.dispatches), num(x.wallMs), num(x.gpuMs), num(x.sgdStepWallMs), num(x.sgdStepGpuMs),
     num(x.epochWallS), num(x.epochGpuS), times(x.ratioWall), times(x.ratioGpu)]);
@@ -130,9 +131,9 @@ function methodsSection(r: BenchReport): string {
     `## Training methods: ${c.arch}, batch ${c.batch}, ${c.image}x${c.image}, eps ${num(c.eps * 255)}/255`,
     `A natural-equivalent epoch is ${m.stepsPerEpoch} SGD steps (${c.trainSize} examples / batch ${c.batch}); free-M takes them as ` +
       `${m.stepsPerEpoch}/M minibatches of M replays. Epoch times are projected from the measured steps; ratios are to natural in this run. ` +
-      'Passes per minibatch: forward / backward with weight gradients / input-only backward / SGD steps (and passes through ' +
-      'the first layer alone, YOPO).',
-    table(['method', 'passes F/Bw/Bx/SGD', 'dispatches', 'wall ms / minibatch', 'GPU ms / minibatch', 'wall ms / SGD step',
+      'Passes per minibatch: forward / backward with weight gradients / input-only backward / second-order backward (through ' +
+      'a recorded input-gradient pass) / SGD steps (and passes through the first layer alone, YOPO).',
+    table(['method', 'passes F/Bw/Bx/B2/SGD', 'dispatches', 'wall ms / minibatch', 'GPU ms / minibatch', 'wall ms / SGD step',
       'GPU ms / SGD step', 'epoch wall s', 'epoch GPU s', '× natural (wall)', '× natural (GPU)'], rows),
     familyTable(m.costs, r.roofline),
     ...(attacks.length ? [

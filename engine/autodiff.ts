@@ -29,8 +29,15 @@ export interface GradOptions {
   createGraph?: boolean;
 }
 
-/** Called at every backward pass with the tensors it differentiates (the training layer's pass meter). */
-export type BackwardListener = (wrt: readonly Tensor[]) => void;
+/**
+ * Told of every valueAndGrads call (the training layer's pass meter): `open` before its function runs, `backward`
+ * when its backward pass starts, with the tensors it differentiates and whether the pass is recorded to be
+ * differentiated again (createGraph). Calls nest, so each `backward` closes the latest open call.
+ */
+export interface BackwardListener {
+  open(): void;
+  backward(wrt: readonly Tensor[], createGraph: boolean): void;
+}
 const listeners = new Set<BackwardListener>();
 
 /** Registers a listener of backward passes; returns its removal. */
@@ -56,10 +63,11 @@ export function valueAndGrads(f: () => Tensor, wrt: readonly Tensor[], opts: Gra
   const { seed } = opts;
   const run = () => {
     const tape = new Tape(wrt);
+    for (const l of listeners) l.open();
     const value = withTape(tape, f);
     if (seed) checkSameShape(op, value, seed);
     else if (value.size !== 1) fail(op, `f must return a scalar (or pass a seed), got ${value.describe()}`);
-    for (const l of listeners) l(wrt);
+    for (const l of listeners) l.backward(wrt, createGraph);
     // The tape frees its cotangents as it goes, so it starts from a copy of the caller's seed.
     const pass = () => backprop(tape, value, seed ? scale(seed, 1) : fill(value.shape, 1, 'dloss'), !createGraph);
     return { value, grads: createGraph ? pass() : untaped(() => tidy(pass)) };

@@ -21,7 +21,10 @@ t.before(ready);
 const [B, C, H, W] = [4, 3, 8, 8];
 
 /** Small option values, so each method's step runs in well under a second on a WRN-10-1. */
-const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 }, yopo: { m: 2, n: 2 }, atta: { steps: 2 }, trades: { steps: 2 } };
+// The second-order methods run with their penalty on (lambda > 0), so their declared second-order pass is checked.
+const SMALL: Record<string, Record<string, number>> = {
+  free: { replays: 2 }, pgd: { steps: 2 }, yopo: { m: 2, n: 2 }, atta: { steps: 2 }, trades: { steps: 2 }, gradalign: { lambda: 0.2 }, gradnorm: { lambda: 1 },
+};
 
 for (const d of METHODS) {
   t(`${d.name}: declared cost equals the passes the engine ran`, async () => {
@@ -42,10 +45,10 @@ for (const d of METHODS) {
     const want = declaredCost(r);
     const twice = Object.fromEntries(Object.entries(want).map(([k, v]) => [k, 2 * v]));
     assert.equal(h.meter.passes, twice, `${d.name}: counted passes over 2 minibatches`);
-    // Independently of the meter: a WRN-10-1 backward with weight gradients dispatches conv weight-gradient
-    // kernels; input-only and first-layer-only passes dispatch none beyond the first layer's.
+    // Independently of the meter: a WRN-10-1 backward with weight gradients (first or second order) dispatches
+    // conv weight-gradient kernels; input-only and first-layer-only passes dispatch none beyond the first layer's.
     const wgrad = rt().counters().byFamily['conv-weight-grad'] ?? 0;
-    assert.is(wgrad > 0, want.backwardWeights > 0, `${d.name}: weight-gradient kernels ran iff a weight backward was declared`);
+    assert.is(wgrad > 0, want.backwardWeights + want.backwardSecondOrder > 0, `${d.name}: weight-gradient kernels ran iff a weight backward was declared`);
     for (const v of [x, y]) v.dispose();
     method.dispose();
     opt.dispose();

@@ -34,7 +34,8 @@ export function stat(v: readonly number[]): Stat {
   return { mean, sd };
 }
 
-const fullPasses = (p: PassCounts): number => p.forward + p.backwardWeights + p.backwardInputOnly;
+// A second-order backward counts once here, although it costs more (the bench's kernel breakdown says how much).
+const fullPasses = (p: PassCounts): number => p.forward + p.backwardWeights + p.backwardInputOnly + p.backwardSecondOrder;
 
 export function rows(results: readonly RunResult[]): Row[] {
   const out: Row[] = [];
@@ -43,7 +44,7 @@ export function rows(results: readonly RunResult[]): Row[] {
     for (const r of results.filter((x) => x.comparisons.includes(comparison))) groups.set(r.label, [...(groups.get(r.label) ?? []), r]);
     const made = [...groups].map(([label, rs]): Row => {
       const names = [...new Set(rs.flatMap((r) => r.attacks.map((a) => a.name)))];
-      const passes = Object.fromEntries(PASS_KINDS.map((k) => [k, rs.reduce((s, r) => s + r.train_passes[k], 0) / rs.length])) as unknown as PassCounts;
+      const passes = Object.fromEntries(PASS_KINDS.map((k) => [k, rs.reduce((s, r) => s + (r.train_passes[k] ?? 0), 0) / rs.length])) as unknown as PassCounts;
       return {
         comparison, label, seeds: rs.map((r) => r.seed), passesOverData: rs[0].passes_over_data, clean: stat(rs.map((r) => r.clean_accuracy)),
         attacks: Object.fromEntries(names.map((n) => {
