@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
-import { ATTACKS } from '../adversarial/evaluate.js';
+import { ATTACKS, describeAttack } from '../adversarial/evaluate.js';
 import { METHODS, shortPattern } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { gitCommit } from '../nn/checkpoint.js';
@@ -85,7 +85,7 @@ export const experiment: Command = {
       `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${gitCommit()}, on ${r.gpu.name}.`,
       `${p.model}, the first ${p.trainLimit} CIFAR-10 training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
       `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
-      `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map((s) => `${s.name}${s.limit !== null ? ` (first ${s.limit})` : ''}`).join(', ')}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
+      `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
     ];
     const md = markdown(header, all, names, skipped);
     await writeFileAtomic(join(out, 'experiment.md'), md);
@@ -94,7 +94,7 @@ export const experiment: Command = {
       const points = chartPoints(all, c);
       if (!points.length) continue;
       const title = [`advfree experiment ${flags.preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
-      await writeFileAtomic(join(out, `chart-${name}.png`), scatterChart(title, 'training time / natural', 'PGD-20 accuracy', points));
+      await writeFileAtomic(join(out, `chart-${name}.png`), scatterChart(title, 'training passes / natural', 'PGD-20 accuracy', points));
     }
     console.log(md);
     shutdown();

@@ -94,8 +94,11 @@ export function markdown(header: string[], all: readonly Row[], attackNames: rea
   ].join('\n');
 }
 
-/** One point per method of a comparison: PGD-20 accuracy (mean ± sd) against training time over natural's. */
+/**
+ * One point per method of a comparison: PGD-20 accuracy (mean ± sd) against its measured forward+backward passes
+ * over natural's (exact on a shared machine, where wall-time ratios are noise; the table has the times).
+ */
 export function chartPoints(all: readonly Row[], comparison: number): Point[] {
   return all.filter((r) => r.comparison === comparison && r.attacks.pgd)
-    .map((r) => ({ label: r.label, x: r.costVsNatural ?? 0, y: r.attacks.pgd.mean, spread: r.attacks.pgd.sd }));
+    .map((r) => ({ label: r.label, x: r.passesVsNatural ?? 0, y: r.attacks.pgd.mean, spread: r.attacks.pgd.sd }));
 }
