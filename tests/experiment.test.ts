@@ -10,6 +10,8 @@ import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
 import { rows, stat } from '../bench/experiment/report.js';
 import { finished, runOne, type RunResult } from '../bench/experiment/runner.js';
+import { PNG } from 'pngjs';
+import { scatterChart } from '../bench/scatter.js';
 import { ready } from './helpers.js';
 import { synthetic } from './synthetic-run.js';
 
@@ -72,6 +74,19 @@ t('a tiny run trains, evaluates, and is then found finished', async () => {
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
+});
+
+t('the chart: one coloured point per method where its values put it, with its error bar', () => {
+  const png = PNG.sync.read(scatterChart(['title'], 'x', 'y', [{ label: 'a', x: 1, y: 0.2, spread: 0 }, { label: 'b', x: 8, y: 0.4, spread: 0.05 }]));
+  const at = (x: number, y: number) => Array.from(png.data.subarray(4 * (y * png.width + x), 4 * (y * png.width + x) + 3));
+  // The plot area: x from 48 to 688 over [0, 1.1 x 8], y from top + 400 up over [0, 1.15 x (0.4 + 0.05)].
+  const top = 16 + 2 * 16 + 16;
+  const px = (v: number) => Math.round(48 + (v / 8.8) * 640);
+  const py = (v: number) => Math.round(top + 400 - (v / 0.5175) * 400);
+  assert.equal(at(px(1), py(0.2)), [31, 119, 180], 'point a in the first colour');
+  assert.equal(at(px(8), py(0.4)), [255, 127, 14], 'point b in the second colour');
+  assert.equal(at(px(8), py(0.44)), [255, 127, 14], "b's error bar reaches mean + spread");
+  assert.equal(at(px(5), py(0.35)), [255, 255, 255], 'background between them (off the grid lines)');
 });
 
 t.run();
