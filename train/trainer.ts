@@ -5,7 +5,7 @@
 import { join, relative, resolve } from 'node:path';
 import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.js';
 import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
-import { createMethod, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
+import { createMethod, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
 import { gitCommit, saveModel } from '../nn/checkpoint.js';
 import type { SplitData } from '../nn/data/cifar.js';
 import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../nn/data/loader.js';
@@ -138,7 +138,7 @@ export class Trainer {
     this.meter = new PassMeter(this.params.map(([, p]) => p.tensor));
     this.counted = countedModel(this.model, this.meter);
     this.method = createMethod(this.resolved, { batchShape: [config.batch, 3, 32, 32], seed: config.seed, trainSize: data.train.count, classes: config.classes, augmentPad: config.augment ? AUGMENT_PAD : 0 });
-    this.totalIterations = config.epochs * this.stepsPerEpoch * this.resolved.descriptor.cost(this.resolved.options as never).sgdSteps;
+    this.totalIterations = config.epochs * this.stepsPerEpoch * sgdStepsPerBatch(this.resolved);
   }
 
   private get passes(): PassCounts {
