@@ -17,6 +17,8 @@ import { finished, runConfig, runOne, type RunResult } from '../bench/experiment
 import { scatterChart } from '../bench/scatter.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
 import { loadData } from './train.js';
+import { panelsOf, readMetrics } from './plot.js';
+import { lineCharts } from '../bench/line-chart.js';
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -68,6 +70,33 @@ export const experiment: Command = {
     log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
     const t0 = performance.now();
     const results: RunResult[] = [];
+    // The report is rewritten after every run, so a preset stopped part-way leaves the table of what has run.
+    const report = async (): Promise<string> => {
+      const all = rows(results);
+      const names = specs.map((s) => s.name);
+      const pending = runs.filter((x) => !results.some((d) => d.id === x.id)).map((x) => x.id);
+      const header = [
+        `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${gitCommit()}, on ${r.gpu.name}.`,
+        `${p.model}, the first ${p.trainLimit} CIFAR-10 training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
+        `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
+        `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
+        ...(pending.length ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`] : []),
+      ];
+      const md = markdown(header, all, names, skipped);
+      await writeFileAtomic(join(out, 'experiment.md'), md);
+      await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: r.gpu.name, commit: gitCommit(), pending, rows: all, runs: results }, null, 2)}\n`);
+      for (const [c, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
+        const points = chartPoints(all, c);
+        if (!points.length) continue;
+        const title = [`advfree experiment ${flags.preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
+        await writeFileAtomic(join(out, `chart-${name}.png`), scatterChart(title, 'training passes / natural', 'PGD-20 accuracy', points));
+        // Per-epoch curves of the comparison's runs (the first seed of each method), on shared axes.
+        const curves = runs.filter((x) => x.comparisons.includes(c) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id));
+        const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id))));
+        if (panels.length) await writeFileAtomic(join(out, `curves-${name}.png`), lineCharts([`advfree experiment ${flags.preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'x: natural-equivalent epochs'], panels, curves.map((x) => x.id)));
+      }
+      return md;
+    };
     let data = null;
     for (const run of runs) {
       const done = finished(out, run);
@@ -78,24 +107,9 @@ export const experiment: Command = {
       }
       data ??= await loadData(runConfig(p, run), (flags['data-dir'] as string | undefined) ?? defaultDataDir());
       results.push(await runOne(out, p, run, specs, data, log));
+      await report();
     }
-    const all = rows(results);
-    const names = specs.map((s) => s.name);
-    const header = [
-      `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${gitCommit()}, on ${r.gpu.name}.`,
-      `${p.model}, the first ${p.trainLimit} CIFAR-10 training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
-      `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
-      `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
-    ];
-    const md = markdown(header, all, names, skipped);
-    await writeFileAtomic(join(out, 'experiment.md'), md);
-    await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: r.gpu.name, commit: gitCommit(), rows: all, runs: results }, null, 2)}\n`);
-    for (const [c, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
-      const points = chartPoints(all, c);
-      if (!points.length) continue;
-      const title = [`advfree experiment ${flags.preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
-      await writeFileAtomic(join(out, `chart-${name}.png`), scatterChart(title, 'training passes / natural', 'PGD-20 accuracy', points));
-    }
+    const md = await report();
     console.log(md);
     shutdown();
     return 0;

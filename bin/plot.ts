@@ -16,7 +16,7 @@ const ROBUST = /robust/;
 /** Probe-line fields that place the line rather than measure something. */
 const PROBE_PLACE = new Set(['type', 'epoch', 'step', 'iteration', 'epoch_progress', 'probe_seconds']);
 
-function readMetrics(dir: string): Line[] {
+export function readMetrics(dir: string): Line[] {
   const file = join(dir, RUN_FILES.metrics);
   if (!existsSync(file)) throw new Error(`plot: ${file} not found; give run folders written by 'advfree train'`);
   return readFileSync(file, 'utf8').split('\n').flatMap((text, i) => {

@@ -30,6 +30,11 @@ t('the medium plan: equal epochs with seeds, equal cost, runs both comparisons n
   assert.equal(runs.find((r) => r.id === 'natural-e8-s0')!.comparisons, [1, 2]);
   assert.equal(runs.find((r) => r.id === 'free-8-e1-s1')!.comparisons, [1, 2]);
   assert.equal(runs.find((r) => r.id === 'pgd-7-e8-s0')!.comparisons, [1]);
+  // Comparison 2 trains the first seed only; a stopped preset already holds every method of seed 0.
+  assert.ok(!ids.includes('pgd-7-e1-s1') && !ids.includes('fgsm-rs-e4-s1'));
+  const firstOther = runs.findIndex((r) => r.seed !== 0);
+  assert.ok(runs.slice(firstOther).every((r) => r.seed !== 0), `seed-major order: ${ids}`);
+  assert.is(runs.filter((r) => r.seed === 0).length, firstOther);
   assert.is(new Set(ids).size, ids.length, 'no run twice');
 });
 
