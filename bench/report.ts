@@ -23,10 +23,13 @@ const pct = (v: number | null): string => (v === null ? NA : `${(100 * v).toFixe
 const gflops = (flops: number, ms: number | null): string => (ms && flops ? num(flops / ms / 1e6) : NA);
 const verdict = (err: number): string => `${err.toExponential(1)} ${err <= TOLERANCE ? 'ok' : 'FAIL'}`;
 
-/** '12% FMA' or '40% BW': a timing against the ceiling its kernels are bound by. */
+const share = (v: number): string => `${(100 * v).toFixed(v < 0.1 ? 1 : 0)}%`;
+
+/** '12% FMA (60% fed)' or '40% BW': a timing against the ceiling its kernels are bound by. */
 function ceiling(t: Timing, roof: Roofline): string {
   const f = ceilingFraction(t, roof);
-  return f ? `${(100 * f.fraction).toFixed(f.fraction < 0.1 ? 1 : 0)}% ${f.bound === 'fma' ? 'FMA' : 'BW'}` : NA;
+  if (!f) return NA;
+  return f.bound === 'fma' ? `${share(f.fraction)} FMA (${share(f.rate / roof.fed)} fed)` : `${share(f.fraction)} BW`;
 }
 
 /** GFLOP/s or GB/s, whichever the kernels declare. */
@@ -71,7 +74,10 @@ function rooflineSection(r: BenchReport): string {
       `below. Bandwidth ceiling **${num(roof.gbs)} GB/s**: a vec4 copy, best of the sizes below (bytes read + written). ` +
       'Wall time per dispatch, median of ' + `${r.config.reps} alternating repetitions. Every kernel below is shown as a ` +
       'fraction of the ceiling it is bound by: "% FMA" for kernels that declare FLOPs (GEMM-like), "% BW" for kernels that ' +
-      'declare bytes (batch norm, elementwise, reductions, optimizer).',
+      'declare bytes (batch norm, elementwise, reductions, optimizer). ' +
+      `Fed ceiling **${num(roof.fed)} GFLOP/s** (${num(roof.fed4)} with vec4 pixel loads): the conv kernels' own inner loop, a ` +
+      'register block fed by per-invocation gathers and workgroup-uniform weight loads from a buffer in cache, without ' +
+      'their index arithmetic; what a kernel of that structure can reach here. GEMM-like kernels also show "% fed".',
     table(['probe', 'GFLOP', 'MB', 'ms', 'rate'], roof.probes.map((p) => [p.name, num(p.flops / 1e9), num(p.bytes / 1e6), num(p.ms),
       p.flops ? `${num(p.rate)} GFLOP/s` : `${num(p.rate)} GB/s`])),
   ].join('\n\n');

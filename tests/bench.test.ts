@@ -83,6 +83,10 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
   assert.is(probes.get('fma 32 chains, workgroup 64')!.flops, 2 * 32 * TINY_CONFIG.rooflineIters * 16384);
   assert.is(probes.get('fma 16 chains, workgroup 256')!.flops, 2 * 16 * TINY_CONFIG.rooflineIters * 16384);
   assert.is(probes.get('copy 1 MiB (vec4)')!.bytes, 2 * 2 ** 20);
+  // The fed probes: 2·PB·CB FLOPs per step, iters / 8 steps (16 / 8 = 2), 16384 invocations.
+  assert.is(probes.get('fed 8x16 block, scalar gathers')!.flops, 2 * 8 * 16 * 2 * 16384);
+  assert.is(probes.get('fed 4x8 block, vec4 pixel loads')!.flops, 2 * 4 * 8 * 2 * 16384);
+  assert.ok(report.roofline.fed > 0 && report.roofline.fed4 > 0);
   assert.ok(report.roofline.gflops > 0 && report.roofline.gbs > 0);
 
   // Single ops: 2·64³ for the matmul; 2·2·8·8·4·4·9 = 36864 for each conv pass at N2 8x8 4->4.
