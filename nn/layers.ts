@@ -42,8 +42,9 @@ export class Conv2d extends Module {
     return [['weight', { tensor: this.weight, role: 'conv' }]];
   }
 
-  forward(x: Tensor): Tensor {
-    return conv2d(x, this.weight, { stride: this.stride, padding: this.padding });
+  /** With `residual`, returns conv(x) + residual, the add fused into the convolution. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    return conv2d(x, this.weight, { stride: this.stride, padding: this.padding, residual });
   }
 }
 

@@ -1,6 +1,6 @@
 // WideResNet WRN-d-k with pre-activation blocks, in exactly the layout of the adversarial-robustness ecosystem's
 // PyTorch model (RobustBench / TRADES / Madry), so that state_dict names, shapes and semantics match one to one.
-import { add, globalAvgPool, rt, type Tensor } from '../engine/index.js';
+import { globalAvgPool, rt, type Tensor } from '../engine/index.js';
 import { BatchNorm2d, Conv2d, Init, Linear } from './layers.js';
 import { Module } from './module.js';
 import type { InputNormalization } from './normalize.js';
@@ -59,9 +59,10 @@ class BasicBlock extends Module {
 
   forward(x: Tensor): Tensor {
     const a = this.bn1.forward(x, true);
-    const out = this.conv2.forward(this.bn2.forward(this.conv1.forward(a), true));
-    // As in the reference: with a shortcut conv, the shortcut also sees the pre-activated input.
-    return add(this.convShortcut ? this.convShortcut.forward(a) : x, out);
+    // As in the reference: with a shortcut conv, the shortcut also sees the pre-activated input. The residual
+    // add is fused into conv2's store.
+    const shortcut = this.convShortcut ? this.convShortcut.forward(a) : x;
+    return this.conv2.forward(this.bn2.forward(this.conv1.forward(a), true), shortcut);
   }
 }
 

@@ -13,6 +13,7 @@ override PB: u32 = 8u; // pixels per invocation, <= 8
 override CB: u32 = 8u; // output channels per invocation, <= 16
 override WG: u32 = 64u;
 override HAS_BIAS: bool = false;
+override HAS_RESIDUAL: bool = false; // forward: out += res (same layout), the block's residual add
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -108,7 +109,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     var b = 0.0;
     if (HAS_BIAS) { b = bias[co]; }
     for (var j = 0u; j < PB; j++) {
-      if (ok[j]) { out[dst[j] + co * outPlane] = acc[i * PB + j] + b; }
+      if (ok[j]) {
+        let d = dst[j] + co * outPlane;
+        var r = acc[i * PB + j] + b;
+        if (HAS_RESIDUAL) { r += res[d]; }
+        out[d] = r;
+      }
     }
   }
 }

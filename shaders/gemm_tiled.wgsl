@@ -15,6 +15,7 @@ override MODE: u32 = 0u;
 override TA: bool = false;
 override TB: bool = false;
 override HAS_BIAS: bool = false;
+override HAS_RESIDUAL: bool = false; // conv forward: C += res, same layout
 const TS = 64u; // tile rows and columns
 const TK = 16u; // tile depth
 const WG = 256u;
@@ -100,7 +101,9 @@ fn store(m: u32, col: u32, z: u32, v: f32) {
       let q = pixel(m, p.OH, p.OW);
       var r = v;
       if (HAS_BIAS) { r += bias[col]; }
-      c[((q.n * p.Cout + col) * p.OH + q.y) * p.OW + q.x] = r;
+      let i = ((q.n * p.Cout + col) * p.OH + q.y) * p.OW + q.x;
+      if (HAS_RESIDUAL) { r += res[i]; }
+      c[i] = r;
     }
     case 2u: {
       let q = pixel(m, p.H, p.W);

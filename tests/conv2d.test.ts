@@ -17,6 +17,8 @@ interface Case {
   stride: number;
   pad: number;
   bias?: boolean;
+  /** A residual added to the output (the fused residual add). */
+  residual?: boolean;
 }
 
 const outSize = (c: Case): [number, number] => [
@@ -68,7 +70,7 @@ function convGradRef(c: Case, x: Float64Array, w: Float64Array, dy: Float64Array
 }
 
 const describe = (c: Case) =>
-  `x [${c.N},${c.C},${c.H},${c.W}] w [${c.Cout},${c.C},${c.kH},${c.kW}] stride ${c.stride} pad ${c.pad}${c.bias ? ' bias' : ''}`;
+  `x [${c.N},${c.C},${c.H},${c.W}] w [${c.Cout},${c.C},${c.kH},${c.kW}] stride ${c.stride} pad ${c.pad}${c.bias ? ' bias' : ''}${c.residual ? ' residual' : ''}`;
 
 async function checkCase(c: Case, seed: number): Promise<void> {
   const inputs = [
@@ -76,10 +78,21 @@ async function checkCase(c: Case, seed: number): Promise<void> {
     { data: randn(c.Cout * c.C * c.kH * c.kW, seed + 1, 0.5), shape: [c.Cout, c.C, c.kH, c.kW], name: 'w' },
   ];
   if (c.bias) inputs.push({ data: randn(c.Cout, seed + 2), shape: [c.Cout], name: 'b' });
+  const [OH, OW] = outSize(c);
+  if (c.residual) inputs.push({ data: randn(c.N * c.Cout * OH * OW, seed + 3), shape: [c.N, c.Cout, OH, OW], name: 'r' });
+  // The optional inputs in order: bias, then residual.
+  const optional = <T>(ts: T[]): { b?: T; r?: T } => ({ b: c.bias ? ts[2] : undefined, r: c.residual ? ts[c.bias ? 3 : 2] : undefined });
   try {
     await checkGradients({
-      gpu: ([x, w, b]) => conv2d(x, w, { stride: c.stride, padding: c.pad, bias: b }),
-      cpu: ([x, w, b]) => convRef(c, x, w, b),
+      gpu: (ts) => {
+        const { b, r } = optional(ts);
+        return conv2d(ts[0], ts[1], { stride: c.stride, padding: c.pad, bias: b, residual: r });
+      },
+      cpu: (ts) => {
+        const { b, r } = optional(ts);
+        const y = convRef(c, ts[0], ts[1], b);
+        return r ? y.map((v, i) => v + r[i]) : y;
+      },
       inputs,
       seed,
     });
@@ -101,6 +114,8 @@ for (const variant of KERNEL_VARIANTS) {
       { N: 2, C: 6, H: 6, W: 5, Cout: 33, kH: 3, kW: 3, stride: 1, pad: 0 }, // several channel blocks
       { N: 1, C: 2, H: 9, W: 8, Cout: 4, kH: 2, kW: 3, stride: 2, pad: 1 }, // non-square kernel
       { N: 2, C: 3, H: 10, W: 11, Cout: 2, kH: 3, kW: 3, stride: 3, pad: 1 },
+      { N: 2, C: 5, H: 6, W: 6, Cout: 19, kH: 3, kW: 3, stride: 1, pad: 1, residual: true }, // the WRN block's conv2 + add
+      { N: 1, C: 3, H: 7, W: 5, Cout: 4, kH: 3, kW: 3, stride: 2, pad: 1, bias: true, residual: true },
     ];
     for (const [i, c] of cases.entries()) await checkCase(c, 10 * i + 1);
   }));
@@ -233,7 +248,9 @@ t('bad arguments are rejected with both shapes named', () => {
   assertThrows(() => conv2d(x, w3, { stride: 0 }), /conv2d/, /stride/);
   const b = gpu(new Float64Array(5), [5], 'b');
   assertThrows(() => conv2d(x, w3, { bias: b }), /conv2d/, /\[5\]/, /\[4\]/);
-  for (const v of [x, w, x3, w3, big, b]) v.dispose();
+  const r = gpu(new Float64Array(2 * 4 * 5 * 4), [2, 4, 5, 4], 'r');
+  assertThrows(() => conv2d(x, w3, { padding: 1, residual: r }), /conv2d/, /residual/, /\[2,4,5,4\]/, /\[2,4,5,5\]/);
+  for (const v of [x, w, x3, w3, big, b, r]) v.dispose();
 });
 
 t.run();

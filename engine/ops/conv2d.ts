@@ -23,7 +23,7 @@ const CONV = kernel({
   // a reduction channel; coBlocks: channel blocks (workgroup z = class·coBlocks + block).
   params: ['M:u32', 'Qh:u32', 'Qw:u32', 'stride:u32', 'pad:u32', 'outC:u32', 'outH:u32', 'outW:u32', 'srcC:u32',
     'srcH:u32', 'srcW:u32', 'kH:u32', 'kW:u32', 'wsOut:u32', 'wsRed:u32', 'coBlocks:u32'],
-  buffers: { src: 'read f32', w: 'read f32', bias: 'read f32', out: 'read_write f32' },
+  buffers: { src: 'read f32', w: 'read f32', bias: 'read f32', res: 'read f32', out: 'read_write f32' },
   // M = N·Qh·Qw counts the positions of one residue class of the stride, so the batch is M / (Qh·Qw); the
   // OH·OW of the convolution is the output's in the forward pass and the source's (dy) in the input gradient.
   flops: (p, o) => 2 * (p.M / (p.Qh * p.Qw)) * (o.MODE ? p.srcH * p.srcW : p.outH * p.outW) * p.srcC * p.outC * p.kH * p.kW,
@@ -54,6 +54,11 @@ export interface Conv2dOptions {
   padding?: number;
   /** Per-output-channel bias [Cout]. */
   bias?: Tensor;
+  /**
+   * Added to the output, a tensor of its shape [N, Cout, OH, OW]: a residual block's add fused into the
+   * convolution's store (one pass over the activation less, forward); its gradient is the output's.
+   */
+  residual?: Tensor;
 }
 
 /** Sizes of one convolution, shared by its three passes. */
@@ -95,7 +100,7 @@ function geometry(op: string, xShape: Shape, wShape: Shape, stride: number, pad:
 }
 
 /** Forward (src = x) or input gradient (src = dy): the two gather-style implicit GEMMs of conv2d.wgsl. */
-function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefined, inputGrad: boolean, name: string): Tensor {
+function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefined, inputGrad: boolean, name: string, residual?: Tensor): Tensor {
   const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
   const [outC, outH, outW, srcC, srcH, srcW] = inputGrad ? [C, H, W, Cout, OH, OW] : [Cout, OH, OW, C, H, W];
   // The input gradient visits its output pixels by residue class mod the stride (see conv2d.wgsl).
@@ -111,7 +116,7 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
     tiledGemm({
       mode: inputGrad ? GemmMode.ConvInputGrad : GemmMode.ConvForward,
       family: inputGrad ? 'conv-input-grad' : 'conv-forward',
-      M: N * outH * outW, N: outC, K: srcC * kk, a: src, b: w, bias, c: out,
+      M: N * outH * outW, N: outC, K: srcC * kk, a: src, b: w, bias, residual, c: out,
       geometry: g,
     });
     return out;
@@ -119,15 +124,15 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
   rt().dispatch({
     kernel: CONV,
     family: inputGrad ? 'conv-input-grad' : 'conv-forward',
-    overrides: { MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined },
+    overrides: { MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined, HAS_RESIDUAL: residual !== undefined },
     params: {
       M, Qh, Qw, stride, pad, outC, outH, outW, srcC, srcH, srcW, kH, kW,
       wsOut: inputGrad ? kk : C * kk,
       wsRed: inputGrad ? C * kk : kk,
       coBlocks,
     },
-    // Without a bias the binding is unused: any read-only buffer fills it.
-    buffers: { src, w, bias: bias ?? w, out },
+    // Without a bias or a residual the binding is unused: any read-only buffer fills it.
+    buffers: { src, w, bias: bias ?? w, res: residual ?? w, out },
     groups: [...grid(cdiv(M, WG * PB)), classes * coBlocks],
   });
   return out;
@@ -138,12 +143,14 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
  * gradients of any order stay convolutions: with y = conv(x, w), <u, inputGrad(dy, w)> = <conv(u, w), dy> and
  * <v, weightGrad(x, dy)> = <conv(x, v), dy>; the bias gradient (a channel sum) has a broadcast for backward.
  */
-function forward(g: Geometry, x: Tensor, w: Tensor, bias?: Tensor): Tensor {
-  const y = gatherConv(g, x, w, bias, false, 'conv2d');
-  record('conv2d', bias ? [x, w, bias] : [x, w], y, (dy, needs) => [
+function forward(g: Geometry, x: Tensor, w: Tensor, bias?: Tensor, residual?: Tensor): Tensor {
+  const y = gatherConv(g, x, w, bias, false, 'conv2d', residual);
+  const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
+  record('conv2d', inputs, y, (dy, needs) => [
     needs[0] ? inputGrad(g, dy, w) : null,
     needs[1] ? weightGrad(g, x, dy) : null,
-    needs[2] ? biasGrad(g, dy) : null,
+    ...(bias ? [needs[2] ? biasGrad(g, dy) : null] : []),
+    ...(residual ? [needs[inputs.length - 1] ? dy : null] : []),
   ]);
   return y;
 }
@@ -259,7 +266,15 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
     checkDtype(op, "bias 'b'", bias, 'f32');
     if (bias.rank !== 1 || bias.shape[0] !== g.Cout) fail(op, `bias ${bias.describe()} must be [${g.Cout}] for weight 'w' ${fmt(w.shape)}`);
   }
-  return forward(g, x, w, bias);
+  const { residual } = opts;
+  if (residual) {
+    checkDtype(op, "residual 'r'", residual, 'f32');
+    const want = [g.N, g.Cout, g.OH, g.OW];
+    if (residual.rank !== 4 || residual.shape.some((d, i) => d !== want[i])) {
+      fail(op, `residual ${residual.describe()} must have the output's shape ${fmt(want)} (input ${x.describe()}, weight ${fmt(w.shape)})`);
+    }
+  }
+  return forward(g, x, w, bias, residual);
 }
 
 /**

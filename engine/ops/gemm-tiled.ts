@@ -22,7 +22,7 @@ const TILED = kernel({
   source: src,
   params: ['M:u32', 'N:u32', 'K:u32', 'strideA:u32', 'strideB:u32', 'strideC:u32', 'C:u32', 'H:u32', 'W:u32', 'Cout:u32',
     'OH:u32', 'OW:u32', 'kH:u32', 'kW:u32', 'stride:u32', 'pad:u32', 'kChunk:u32'],
-  buffers: { a: 'read f32', b: 'read f32', bias: 'read f32', c: 'read_write f32' },
+  buffers: { a: 'read f32', b: 'read f32', bias: 'read f32', res: 'read f32', c: 'read_write f32' },
   // 2·M·N·K, except the input gradient: its K visits every tap, but a convolution pass counts
   // 2·N·OH·OW·Cout·C·kH·kW, which is M·N·K·(OH·OW)/(H·W) for M = N·H·W.
   flops: (p, o, g) => {
@@ -67,6 +67,8 @@ export interface GemmDispatch {
   a: Tensor;
   b: Tensor;
   bias?: Tensor;
+  /** Conv forward: added to the output (a tensor of its shape), the residual add fused into the store. */
+  residual?: Tensor;
   c: Tensor;
   /** Matmul: batch entries and their strides (0 broadcasts an operand). */
   batch?: number;
@@ -86,10 +88,10 @@ export function tiledGemm(d: GemmDispatch): void {
   rt().dispatch({
     kernel: TILED,
     family: d.family,
-    overrides: { MODE: d.mode, TA: d.transA ?? false, TB: d.transB ?? false, HAS_BIAS: d.bias !== undefined },
+    overrides: { MODE: d.mode, TA: d.transA ?? false, TB: d.transB ?? false, HAS_BIAS: d.bias !== undefined, HAS_RESIDUAL: d.residual !== undefined },
     params,
-    // Without a bias the binding is unused: any read-only buffer fills it.
-    buffers: { a: d.a, b: d.b, bias: d.bias ?? d.a, c: d.c },
+    // Without a bias or a residual the binding is unused: any read-only buffer fills it.
+    buffers: { a: d.a, b: d.b, bias: d.bias ?? d.a, res: d.residual ?? d.a, c: d.c },
     groups: [cdiv(d.N, TILE), cdiv(d.M, TILE), chunks],
   });
 }
