@@ -10,7 +10,7 @@
 // products).
 import { checkSameShape, fail } from './check.js';
 import { tidy } from './scope.js';
-import type { Tensor } from './tensor.js';
+import { Tensor } from './tensor.js';
 import { Tape, taping, untaped, withTape } from './record.js';
 import { add, fill, scale } from './ops/elementwise.js';
 
@@ -96,10 +96,21 @@ function backprop(tape: Tape, loss: Tensor, dloss: Tensor, free: boolean): Tenso
     const dy = grads.get(node.output.id);
     if (!dy) continue; // the output does not reach the loss
     grads.delete(node.output.id);
-    const results = node.backward(dy, node.needs);
+    // An input that appears twice would see its running sum change between its two results: no prev for it.
+    const prevs = node.inputs.map((x, i) =>
+      node.needs[i] && node.inputs.filter((y) => y === x).length === 1 ? (grads.get(x.id) ?? null) : null);
+    const results = node.backward(dy, node.needs, prevs);
     node.inputs.forEach((x, i) => {
-      const g = results[i];
-      if (!node.needs[i] || !g) return;
+      const r = results[i];
+      if (!node.needs[i] || !r) return;
+      if (!(r instanceof Tensor)) {
+        // The backward's kernel added the running sum while storing: it replaces it.
+        hold(r.sum);
+        release(prevs[i]!);
+        grads.set(x.id, r.sum);
+        return;
+      }
+      const g = r;
       hold(g);
       const prev = grads.get(x.id);
       if (prev) {

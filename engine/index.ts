@@ -7,7 +7,7 @@ export { tidy, keep } from './scope.js';
 // function, the gradients are recorded on the outer tape (gradients of gradients). record/BackwardFn let a new
 // op declare its backward; build that backward of recorded ops so it can be differentiated again.
 export { valueAndGrads, onBackward, type GradOptions, type BackwardListener } from './autodiff.js';
-export { record, type BackwardFn } from './record.js';
+export { record, accumulated, type Accumulated, type BackwardFn } from './record.js';
 export { ShapeError } from './check.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';

@@ -4,8 +4,25 @@
 // outer tape also sees the inner one's forward and, with createGraph, its backward (engine/autodiff.ts).
 import type { Tensor } from './tensor.js';
 
-/** Computes the gradients of a node's inputs from the gradient of its output; null where `needs[i]` is false. */
-export type BackwardFn = (dy: Tensor, needs: readonly boolean[]) => readonly (Tensor | null)[];
+/**
+ * An input's gradient with the gradient accumulated for it so far (`prev[i]` of the backward) already added in:
+ * a backward whose kernel can add while it stores returns this, and the tape skips its own add pass.
+ */
+export interface Accumulated {
+  readonly sum: Tensor;
+}
+
+/**
+ * Computes the gradients of a node's inputs from the gradient of its output; null where `needs[i]` is false.
+ * `prev[i]` is the gradient the tape has accumulated for input i so far (null if none, or if the input appears
+ * twice among the node's inputs); a backward may fold it into its result and return { sum }.
+ */
+export type BackwardFn = (dy: Tensor, needs: readonly boolean[], prev: readonly (Tensor | null)[]) => readonly (Tensor | Accumulated | null)[];
+
+/** The gradient `compute(prev)` as an input's result: accumulated when it was given the tape's running sum. */
+export function accumulated(prev: Tensor | null, compute: (prev?: Tensor) => Tensor): Tensor | Accumulated {
+  return prev ? { sum: compute(prev) } : compute();
+}
 
 export interface Node {
   op: string;

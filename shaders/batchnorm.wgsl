@@ -12,6 +12,8 @@
 //   grad_input_eval  eval: the statistics are constants, dx = gamma·invstd·dy'.
 override RELU: bool = false;
 override EVAL: bool = false;
+// grad_input, grad_input_eval: dx += res (the tape's gradient accumulated for x so far), in the same store.
+override HAS_RESIDUAL: bool = false;
 // Workgroup size of the per-channel reductions (a power of two).
 override WG: u32 = 64u;
 
@@ -174,7 +176,9 @@ fn grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   let m = f32(p.n * p.hw);
   let sdy = vec4f(sum_dy_in[c.x], sum_dy_in[c.y], sum_dy_in[c.z], sum_dy_in[c.w]);
   let sdyx = vec4f(sum_dyx_in[c.x], sum_dyx_in[c.y], sum_dyx_in[c.z], sum_dyx_in[c.w]);
-  dx4[q] = gamma4(c) * invstd4(c) * (g - fma(xh, sdyx, sdy) / m);
+  var dx = gamma4(c) * invstd4(c) * (g - fma(xh, sdyx, sdy) / m);
+  if (HAS_RESIDUAL) { dx += res4[q]; }
+  dx4[q] = dx;
 }
 
 @compute @workgroup_size(256)
@@ -183,5 +187,7 @@ fn grad_input_eval(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   var q: u32;
   if (!quad_index(wid, nwg, lid, &q)) { return; }
   let c = channels(q);
-  dx_eval4[q] = gamma4(c) * invstd4(c) * masked4(dy4[q], xhat4(x4[q], c), c);
+  var dx = gamma4(c) * invstd4(c) * masked4(dy4[q], xhat4(x4[q], c), c);
+  if (HAS_RESIDUAL) { dx += res_eval4[q]; }
+  dx_eval4[q] = dx;
 }

@@ -13,7 +13,7 @@ override PB: u32 = 8u; // pixels per invocation, <= 8
 override CB: u32 = 8u; // output channels per invocation, <= 16
 override WG: u32 = 64u;
 override HAS_BIAS: bool = false;
-override HAS_RESIDUAL: bool = false; // forward: out += res (same layout), the block's residual add
+override HAS_RESIDUAL: bool = false; // out += res (same layout): the block's residual add, or the tape's running sum
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,

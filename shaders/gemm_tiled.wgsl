@@ -15,7 +15,7 @@ override MODE: u32 = 0u;
 override TA: bool = false;
 override TB: bool = false;
 override HAS_BIAS: bool = false;
-override HAS_RESIDUAL: bool = false; // conv forward: C += res, same layout
+override HAS_RESIDUAL: bool = false; // conv forward and input gradient: C += res, same layout
 const TS = 64u; // tile rows and columns
 const TK = 16u; // tile depth
 const WG = 256u;
@@ -107,7 +107,10 @@ fn store(m: u32, col: u32, z: u32, v: f32) {
     }
     case 2u: {
       let q = pixel(m, p.H, p.W);
-      c[((q.n * p.C + col) * p.H + q.y) * p.W + q.x] = v;
+      let i = ((q.n * p.C + col) * p.H + q.y) * p.W + q.x;
+      var r = v;
+      if (HAS_RESIDUAL) { r += res[i]; }
+      c[i] = r;
     }
     case 3u: { c[(z * p.M + m) * p.N + col] = v; }
     default: {

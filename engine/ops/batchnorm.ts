@@ -4,7 +4,7 @@ import src from '../../shaders/batchnorm.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, fail } from '../check.js';
 import { cdiv, grid, shader, type BufferDecl, type CostFn, type KernelSpec, type Params } from '../kernel.js';
-import { record, recording } from '../record.js';
+import { accumulated, record, recording } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
 import { affine, axpby, fill, mul, reluGrad, sub } from './elementwise.js';
 import { channelBroadcast, channelSum } from './channel.js';
@@ -24,8 +24,11 @@ const STATS = spec('stats', { x4: IN4, run_mean: OUT, run_var: OUT, saved_out: O
 const AFFINE = { x4: IN4, gamma: IN, beta: IN, saved: IN } as const;
 const NORMALIZE = spec('normalize', { ...AFFINE, y4: OUT4 }, (p) => 8 * size(p));
 const GRAD_SUMS = spec('grad_sums', { ...AFFINE, dy4: IN4, sum_dy: OUT, sum_dyx: OUT }, (p) => 8 * size(p));
-const GRAD_INPUT = spec('grad_input', { ...AFFINE, dy4: IN4, sum_dy_in: IN, sum_dyx_in: IN, dx4: OUT4 }, (p) => 12 * size(p));
-const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE, dy4: IN4, dx_eval4: OUT4 }, (p) => 12 * size(p));
+// The input-gradient entries may add the tape's running sum for x (res4) while they store; that read is 4 bytes
+// an element more (a separate add pass would move 12).
+const gradInputBytes: CostFn = (p, o) => (o.HAS_RESIDUAL ? 16 : 12) * size(p);
+const GRAD_INPUT = spec('grad_input', { ...AFFINE, dy4: IN4, sum_dy_in: IN, sum_dyx_in: IN, dx4: OUT4, res4: IN4 }, gradInputBytes);
+const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE, dy4: IN4, dx_eval4: OUT4, res_eval4: IN4 }, gradInputBytes);
 
 /** Workgroup size of the per-channel reductions (the WGSL override WG). */
 const WG = 64;
@@ -93,7 +96,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   const shape = { HW: hw, CH: c };
   rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu, ...shape }, params, buffers: { x4: x, gamma, beta, saved, y4: y }, groups: elementwise });
 
-  record(op, [x, gamma, beta], y, (dy, needs) => {
+  record(op, [x, gamma, beta], y, (dy, needs, prev) => {
     // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
     if (recording([x, gamma, beta, dy])) return differentiableBackward(x, gamma, y, saved, params, { training, relu, eps }, dy, needs);
     const [needX, needGamma, needBeta] = needs;
@@ -111,21 +114,25 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
         groups: grid(c),
       });
     }
-    let dx: Tensor | null = null;
-    if (needX) {
-      dx = empty(x.shape, `d${x.name}`);
+    // dx, plus the tape's running sum for x when it has one (a residual block's identity path), added in the store.
+    const inputGrad = (res?: Tensor): Tensor => {
+      const dx = empty(x.shape, `d${x.name}`);
+      const overrides = { RELU: relu, HAS_RESIDUAL: res !== undefined, ...shape };
+      // Without a running sum the binding is unused: any read-only buffer fills it.
       if (training) {
         rt().dispatch({
           kernel: GRAD_INPUT,
-          overrides: { RELU: relu, ...shape },
+          overrides,
           params,
-          buffers: { x4: x, gamma, beta, saved, dy4: dy, sum_dy_in: dbeta!, sum_dyx_in: dgamma!, dx4: dx },
+          buffers: { x4: x, gamma, beta, saved, dy4: dy, sum_dy_in: dbeta!, sum_dyx_in: dgamma!, dx4: dx, res4: res ?? dy },
           groups: elementwise,
         });
       } else {
-        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides: { RELU: relu, ...shape }, params, buffers: { x4: x, gamma, beta, saved, dy4: dy, dx_eval4: dx }, groups: elementwise });
+        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x4: x, gamma, beta, saved, dy4: dy, dx_eval4: dx, res_eval4: res ?? dy }, groups: elementwise });
       }
-    }
+      return dx;
+    };
+    const dx = needX ? accumulated(prev[0], inputGrad) : null;
     if (!needGamma) dgamma?.dispose();
     if (!needBeta) dbeta?.dispose();
     return [dx, needGamma ? dgamma : null, needBeta ? dbeta : null];
@@ -167,8 +174,8 @@ function evalMap(normalize: boolean, t: Tensor, saved: Tensor, params: Record<st
   const groups = grid(cdiv(t.size, 4 * 256));
   const overrides = { RELU: false, HW: params.hw, CH: params.c };
   if (normalize) rt().dispatch({ kernel: NORMALIZE, overrides, params, buffers: { x4: t, gamma: ones, beta: zeros, saved, y4: out }, groups });
-  // Without the ReLU the kernel reads x only for a mask it ignores: t fills both read-only bindings.
-  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x4: t, gamma: ones, beta: zeros, saved, dy4: t, dx_eval4: out }, groups });
+  // Without the ReLU the kernel reads x only for a mask it ignores, and no running sum: t fills those bindings.
+  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x4: t, gamma: ones, beta: zeros, saved, dy4: t, dx_eval4: out, res_eval4: t }, groups });
   record(normalize ? 'batchNormEvalNormalize' : 'batchNormEvalScale', [t], out, (u) => [evalMap(false, u, saved, params)]);
   return out;
 }

@@ -8,7 +8,7 @@ import reduceSrc from '../../shaders/conv2d_reduce.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, checkRank, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
-import { record } from '../record.js';
+import { accumulated, record } from '../record.js';
 import { channelBroadcast } from './channel.js';
 import { GemmMode, kernelVariant, tiledGemm, weightGradChunk } from './gemm-tiled.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
@@ -146,8 +146,9 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
 function forward(g: Geometry, x: Tensor, w: Tensor, bias?: Tensor, residual?: Tensor): Tensor {
   const y = gatherConv(g, x, w, bias, false, 'conv2d', residual);
   const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
-  record('conv2d', inputs, y, (dy, needs) => [
-    needs[0] ? inputGrad(g, dy, w) : null,
+  // The input gradient adds the tape's running sum for x while it stores (a residual block's two paths).
+  record('conv2d', inputs, y, (dy, needs, prev) => [
+    needs[0] ? accumulated(prev[0], (r) => inputGrad(g, dy, w, r)) : null,
     needs[1] ? weightGrad(g, x, dy) : null,
     ...(bias ? [needs[2] ? biasGrad(g, dy) : null] : []),
     ...(residual ? [needs[inputs.length - 1] ? dy : null] : []),
@@ -155,9 +156,14 @@ function forward(g: Geometry, x: Tensor, w: Tensor, bias?: Tensor, residual?: Te
   return y;
 }
 
-function inputGrad(g: Geometry, dy: Tensor, w: Tensor): Tensor {
-  const dx = gatherConv(g, dy, w, undefined, true, 'dx');
-  record('conv2dInputGrad', [dy, w], dx, (u, needs) => [needs[0] ? forward(g, u, w) : null, needs[1] ? weightGrad(g, u, dy) : null]);
+/** conv's input gradient for dy, plus `residual` (a tensor of x's shape) when given. */
+function inputGrad(g: Geometry, dy: Tensor, w: Tensor, residual?: Tensor): Tensor {
+  const dx = gatherConv(g, dy, w, undefined, true, 'dx', residual);
+  record('conv2dInputGrad', residual ? [dy, w, residual] : [dy, w], dx, (u, needs) => [
+    needs[0] ? forward(g, u, w) : null,
+    needs[1] ? weightGrad(g, u, dy) : null,
+    ...(residual ? [needs[2] ? u : null] : []),
+  ]);
   return dx;
 }
 

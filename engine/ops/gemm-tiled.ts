@@ -67,7 +67,7 @@ export interface GemmDispatch {
   a: Tensor;
   b: Tensor;
   bias?: Tensor;
-  /** Conv forward: added to the output (a tensor of its shape), the residual add fused into the store. */
+  /** Conv forward and input gradient: added to the output (a tensor of its shape) while it is stored. */
   residual?: Tensor;
   c: Tensor;
   /** Matmul: batch entries and their strides (0 broadcasts an operand). */
