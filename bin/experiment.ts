@@ -13,7 +13,7 @@ import { defaultDataDir } from '../nn/data/cifar.js';
 import { parseArch } from '../nn/wrn.js';
 import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
 import { chartPoints, markdown, rows } from '../bench/experiment/report.js';
-import { finished, runConfig, runOne, type RunResult } from '../bench/experiment/runner.js';
+import { attackColumns, finished, runConfig, runOne, type RunResult } from '../bench/experiment/runner.js';
 import { scatterChart } from '../bench/scatter.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
 import { loadData } from './train.js';
@@ -73,13 +73,13 @@ export const experiment: Command = {
     // The report is rewritten after every run, so a preset stopped part-way leaves the table of what has run.
     const report = async (): Promise<string> => {
       const all = rows(results);
-      const names = specs.map((s) => s.name);
+      const names = attackColumns(specs);
       const pending = runs.filter((x) => !results.some((d) => d.id === x.id)).map((x) => x.id);
       const header = [
         `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${gitCommit()}, on ${r.gpu.name}.`,
         `${p.model}, the first ${p.trainLimit} CIFAR-10 training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
         `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
-        `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
+        `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
         ...(pending.length ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`] : []),
       ];
       const md = markdown(header, all, names, skipped);

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
 import { rows, stat } from '../bench/experiment/report.js';
-import { finished, runOne, type RunResult } from '../bench/experiment/runner.js';
+import { attackColumns, attackEntries, finished, runOne, type RunResult } from '../bench/experiment/runner.js';
+import { ATTACKS, type AttackTotals } from '../adversarial/evaluate.js';
 import { PNG } from 'pngjs';
 import { scatterChart } from '../bench/scatter.js';
 import { ready } from './helpers.js';
@@ -36,6 +37,20 @@ t('the medium plan: equal epochs with seeds, equal cost, runs both comparisons n
   assert.ok(runs.slice(firstOther).every((r) => r.seed !== 0), `seed-major order: ${ids}`);
   assert.is(runs.filter((r) => r.seed === 0).length, firstOther);
   assert.is(new Set(ids).size, ids.length, 'no run twice');
+});
+
+t('the medium evaluation chains APGD-CE and APGD-T as AutoAttack does; each stage is a column with its cumulative accuracy', () => {
+  const specs = attacks(PRESETS.medium, ATTACKS);
+  assert.equal(specs.map((s) => [s.name, s.limit]), [['pgd', null], ['aa-lite', 100]]);
+  assert.equal(attackColumns(specs), ['pgd', 'apgd-ce', 'apgd-t']);
+  const passes = { forward: 0, backwardInputOnly: 0 };
+  const totals = (name: string, correct: number, stages: [string, number][] | null): AttackTotals => ({
+    spec: { ...specs[0], name: name as AttackTotals['spec']['name'] }, description: name, examples: 100, correct, seconds: 1, passes,
+    stages: stages && stages.map(([n, robust]) => ({ name: n as AttackTotals['spec']['name'], description: n, attacked: 40, robust, seconds: 1, passes })),
+  });
+  const entries = attackEntries([totals('pgd', 30, null), totals('aa-lite', 21, [['apgd-ce', 25], ['apgd-t', 21]])]);
+  assert.equal(entries.map((e) => [e.name, e.accuracy]), [['pgd', 0.3], ['apgd-ce', 0.25], ['apgd-t', 0.21]]);
+  assert.match(entries[2].description, /APGD-CE left robust/);
 });
 
 t('aggregation: mean and sample standard deviation over seeds, cost relative to natural', () => {

@@ -3,7 +3,7 @@
 // checkpoint. Each run trains in its own folder (OUT/runs/<id>/) with the trainer's own metrics and checkpoints.
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluateRobust, type AttackSpec } from '../../adversarial/evaluate.js';
+import { evaluateRobust, SUITES, type AttackSpec, type AttackTotals } from '../../adversarial/evaluate.js';
 import type { PassCounts } from '../../adversarial/method.js';
 import { writeFileAtomic } from '../../nn/atomic.js';
 import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../../train/trainer.js';
@@ -63,7 +63,7 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: Attack
     const res: RunResult = {
       id: r.id, label: r.label, seed: r.seed, comparisons: r.comparisons, method: trainer.config.method, passes_over_data: r.epochs,
       train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, clean_accuracy: ev.cleanCorrect / ev.examples, examples: ev.examples,
-      attacks: ev.attacks.map((a) => ({ name: a.spec.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples })),
+      attacks: attackEntries(ev.attacks),
       eval_seconds: ev.seconds,
     };
     await writeFileAtomic(join(dir, RESULT), `${JSON.stringify(res, null, 2)}\n`);
@@ -72,6 +72,25 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: Attack
   } finally {
     trainer.dispose();
   }
+}
+
+/** The report's attack columns: a suite's stages in its place. */
+export const attackColumns = (specs: readonly AttackSpec[]): string[] => specs.flatMap((s) => SUITES[s.name] ?? [s.name]);
+
+/**
+ * One entry per attack; a suite (aa-lite) gives one per stage, each the accuracy after it and every earlier stage
+ * (its stages run on the examples the earlier ones left robust).
+ */
+export function attackEntries(attacks: readonly AttackTotals[]): RunResult['attacks'] {
+  return attacks.flatMap((a) => {
+    if (!a.stages) return [{ name: a.spec.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples }];
+    return a.stages.map((st, k) => ({
+      name: st.name,
+      description: k === 0 ? st.description : `${st.description} on the examples ${a.stages!.slice(0, k).map((s) => s.name.toUpperCase()).join(', ')} left robust`,
+      examples: a.examples,
+      accuracy: st.robust / a.examples,
+    }));
+  });
 }
 
 /** The per-epoch records of a run folder's metrics (the last record of each epoch, so a resumed epoch counts once). */
