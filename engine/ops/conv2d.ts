@@ -18,25 +18,25 @@ const CONV = kernel({
   name: 'conv2d',
   family: 'conv-forward',
   source: convSrc,
-  // M: output pixels per class, N·Qh·Qw; Qh x Qw: the pixel grid of one class (forward OH x OW, input gradient
-  // ceil(H/s) x ceil(W/s)); srcC: the reduction channels; wsOut, wsRed: the weight strides of an output and of
-  // a reduction channel; coBlocks: channel blocks (workgroup z = class·coBlocks + block).
-  params: ['M:u32', 'Qh:u32', 'Qw:u32', 'stride:u32', 'pad:u32', 'outC:u32', 'outH:u32', 'outW:u32', 'srcC:u32',
-    'srcH:u32', 'srcW:u32', 'kH:u32', 'kW:u32', 'wsOut:u32', 'wsRed:u32', 'coBlocks:u32'],
+  // M: output pixels per class, N·Qh·Qw; the geometry is specialised into the pipeline as override constants
+  // (conv2d.wgsl says which).
+  params: ['M:u32'],
   buffers: { src: 'read f32', w: 'read f32', bias: 'read f32', res: 'read f32', out: 'read_write f32' },
   // M = N·Qh·Qw counts the positions of one residue class of the stride, so the batch is M / (Qh·Qw); the
   // OH·OW of the convolution is the output's in the forward pass and the source's (dy) in the input gradient.
-  flops: (p, o) => 2 * (p.M / (p.Qh * p.Qw)) * (o.MODE ? p.srcH * p.srcW : p.outH * p.outW) * p.srcC * p.outC * p.kH * p.kW,
+  flops: (p, o) => {
+    const [qh, qw, srcH, srcW, outH, outW, srcC, outC, kH, kW] = ['QH', 'QW', 'SRC_H', 'SRC_W', 'OUT_H', 'OUT_W', 'SRC_C', 'OUT_C', 'KH', 'KW'].map((k) => Number(o[k]));
+    return 2 * (p.M / (qh * qw)) * (o.MODE ? srcH * srcW : outH * outW) * srcC * outC * kH * kW;
+  },
 });
 const WGRAD = kernel({
   name: 'conv2d_wgrad',
   family: 'conv-weight-grad',
   source: wgradSrc,
-  // rows: N·OH, cut into chunks of rowsPerChunk (workgroup x).
-  params: ['rows:u32', 'rowsPerChunk:u32', 'OH:u32', 'OW:u32', 'H:u32', 'W:u32', 'C:u32', 'Cout:u32', 'kH:u32',
-    'kW:u32', 'stride:u32', 'pad:u32'],
+  // rows: N·OH, cut into chunks of rowsPerChunk (workgroup x); the geometry is specialised as override constants.
+  params: ['rows:u32', 'rowsPerChunk:u32'],
   buffers: { x: 'read f32', dy: 'read f32', part: 'read_write f32' },
-  flops: (p) => 2 * p.rows * p.OW * p.C * p.Cout * p.kH * p.kW,
+  flops: (p, o) => 2 * p.rows * Number(o.OUT_W) * Number(o.SRC_C) * Number(o.OUT_C) * Number(o.KK),
 });
 const REDUCE = kernel({
   name: 'conv2d_reduce',
@@ -124,13 +124,14 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
   rt().dispatch({
     kernel: CONV,
     family: inputGrad ? 'conv-input-grad' : 'conv-forward',
-    overrides: { MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined, HAS_RESIDUAL: residual !== undefined },
-    params: {
-      M, Qh, Qw, stride, pad, outC, outH, outW, srcC, srcH, srcW, kH, kW,
-      wsOut: inputGrad ? kk : C * kk,
-      wsRed: inputGrad ? C * kk : kk,
-      coBlocks,
+    overrides: {
+      MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined, HAS_RESIDUAL: residual !== undefined,
+      QH: Qh, QW: Qw, STRIDE: stride, PAD: pad, OUT_C: outC, OUT_H: outH, OUT_W: outW, SRC_C: srcC, SRC_H: srcH, SRC_W: srcW, KH: kH, KW: kW,
+      WS_OUT: inputGrad ? kk : C * kk,
+      WS_RED: inputGrad ? C * kk : kk,
+      CO_BLOCKS: coBlocks,
     },
+    params: { M },
     // Without a bias or a residual the binding is unused: any read-only buffer fills it.
     buffers: { src, w, bias: bias ?? w, res: residual ?? w, out },
     groups: [...grid(cdiv(M, WG * PB)), classes * coBlocks],
@@ -229,8 +230,8 @@ function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks
   return chunked(nChunks, (part) =>
     rt().dispatch({
       kernel: WGRAD,
-      overrides: { CB, RB, CG, KK: kk, WG: kk * CG },
-      params: { rows, rowsPerChunk, OH, OW, H, W, C, Cout, kH, kW, stride, pad },
+      overrides: { CB, RB, CG, KK: kk, WG: kk * CG, OUT_H: OH, OUT_W: OW, SRC_H: H, SRC_W: W, SRC_C: C, OUT_C: Cout, KW: kW, STRIDE: stride, PAD: pad },
+      params: { rows, rowsPerChunk },
       buffers: { x, dy, part },
       groups: [nChunks, cBlocks, coBlocks],
     }));
