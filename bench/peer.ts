@@ -10,7 +10,7 @@ import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, permute, randn, relError } fr
 import { LR, SGD_OPTIONS } from './method-cost.js';
 import type { OpCase } from './op-cases.js';
 import { ourRunner, type OurOpResult } from './ops-ours.js';
-import { exactStep, judgeStep, ourStep, stepGrads, type AgreementRow, type StepData } from './step-agreement.js';
+import { exactStep, expectedAfter, judgeStep, masksOf, ourMasks, ourStep, stepGrads, type StepAgreement, type StepData } from './step-agreement.js';
 import { tfjsRunner, type TfjsPeer } from './tfjs.js';
 import { TfjsWrn } from './tfjs-wrn.js';
 import { repeat, wallTime } from './timing.js';
@@ -42,8 +42,8 @@ export interface PeerStepResult {
   tfjs: Side;
   ratioWall: number;
   ratioGpu: number | null;
-  /** Loss, input gradient, weight gradients, SGD update: each engine against float64. */
-  check: AgreementRow[];
+  /** ReLU masks, loss, input gradient, weight gradients, SGD update: each engine against float64. */
+  check: StepAgreement;
 }
 
 export interface PeerOptions {
@@ -110,8 +110,11 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
     ts.map((d, i) => (named[i][1].role === 'conv' ? permute(d, peerModel.params[i].shape, HWIO_TO_OIHW) : d));
 
   try {
-    // The check: one step from identical weights, before any timing moves them apart.
-    const exact = exactStep(model, before, xHost, xShape, labels, SGD_OPTIONS, LR);
+    // The check: one step from identical weights, before any timing moves them apart. Each engine's ReLU masks
+    // first (a forward that changes nothing), then the exact step on each engine's masks.
+    const oursMasks = await ourMasks(model, x);
+    const tfjsMasks = masksOf(await peerModel.reluOutputs(tx));
+    const exact = (masks: ReadonlyMap<string, Uint8Array>) => exactStep(model, before, xHost, xShape, labels, SGD_OPTIONS, LR, masks);
     const ours = await ourStep(model, opt, x, y, LR);
     const theirs = peerModel.lossAndGrads(tx, ty, config.classes);
     peerModel.update(theirs.grads, sgd);
@@ -123,7 +126,9 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
       after: toOurs(await download(peerModel.params)),
     };
     tf.dispose([theirs.loss, theirs.inputGrad, ...theirs.grads]);
-    const check = judgeStep(named.map(([n]) => n), before, ours, tfjsStep, exact);
+    const engine = (step: StepData, masks: Map<string, Uint8Array>) =>
+      ({ step, masks, exact: exact(masks), expected: expectedAfter(model, before, step, SGD_OPTIONS, LR) });
+    const check = judgeStep(named.map(([n]) => n), before, engine(ours, oursMasks), engine(tfjsStep, tfjsMasks));
 
     const ourWall = await wallTime(timedStep, () => rt().sync(), o.reps, o.warmup);
     const ourGpu = o.profile ? perRun(await profile(() => repeat(o.reps, timedStep)), o.reps).ms : null;

@@ -138,9 +138,10 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
   // The peer computes the same numbers, and its ratios come from this run's times.
   const p = report.peer!;
   for (const o of p.ops) assert.ok(o.error <= TOLERANCE, `${o.name}: tfjs differs by ${o.error}`);
-  // The training step: ours within the bound fp32 allows (twice tfjs's error against float64, at least 1e-4) on
-  // every row, and still within the single-op tolerance of tfjs on this tiny model.
-  const rows = p.step.check;
+  // The training step: our masks right up to rounding, and ours within the bound fp32 allows (twice tfjs's error
+  // against float64, at least 1e-4) on every row, and still within the single-op tolerance of tfjs on this tiny model.
+  const { masks, rows } = p.step.check;
+  assert.ok(masks.ok && masks.ours.total > 0, `our ReLU masks differ from float64's signs up to ${masks.ours.worst} of rms`);
   assert.equal(rows.map((r) => r.quantity), ['loss', 'input gradient', 'weight gradient', 'SGD update']);
   for (const r of rows) {
     assert.ok(r.ok, `training step, ${r.quantity}${r.tensor ? ` (${r.tensor})` : ''}: ours ${r.ours} vs float64, tfjs ${r.tfjs}, bound ${r.bound}`);
@@ -180,16 +181,19 @@ t('the report folder: markdown and chart name adapter, driver and commit; JSON h
   assert.ok(png.width >= 640 && png.height > 5 * 28, `chart is ${png.width}x${png.height}`);
 });
 
-t('the peer step table: each engine against float64, the bound, the verdict and ours against tfjs', () => {
+t('the peer step table: masks, each engine against float64, the bound, the verdict and ours against tfjs', () => {
   const row = (quantity: AgreementRow['quantity'], tensor: string | null, ours: number, tfjs: number): AgreementRow =>
     ({ quantity, tensor, ours, tfjs, bound: Math.max(2 * tfjs, 1e-4), ok: ours <= Math.max(2 * tfjs, 1e-4), peer: { tensor, error: 3.3e-3 } });
-  const check = [row('loss', null, 2e-7, 1e-7), row('input gradient', null, 1.5e-3, 1e-3),
+  const rows = [row('loss', null, 2e-7, 1e-7), row('input gradient', null, 1.5e-3, 1e-3),
     row('weight gradient', 'block1.layer.1.bn2.weight', 4.6e-3, 2e-3), row('SGD update', 'fc.bias', NaN, 1e-3)];
+  const mask = (flips: number, worst: number) => ({ flips, total: 8388608, worst, layer: flips ? 'bn1' : null });
+  const check = { masks: { ours: mask(3, 2.5e-4), tfjs: mask(2, 1e-6), bound: 1e-4, ok: false }, rows };
   const md = markdown({ ...report, peer: { ...report.peer!, step: { ...report.peer!.step, check } } });
   const lines = md.split('\n');
   const at = (q: string) => lines.find((l) => l.startsWith(`| ${q} |`) || l.startsWith(`| ${q} (`));
   assert.ok(md.includes('| quantity | ours vs float64 | tfjs vs float64 | bound | verdict | ours vs tfjs |'), md);
   assert.ok(md.includes('ours ≤ max(2 × tfjs, 1e-4)'), 'the rule is stated');
+  assert.is(at('ReLU masks'), '| ReLU masks (differing activations: ours 3, tfjs 2 of 8388608) | 2.5e-4 | 1.0e-6 | 1.0e-4 | FAIL | – |');
   assert.is(at('loss'), '| loss | 2.0e-7 | 1.0e-7 | 1.0e-4 | ok | 3.3e-3 |');
   assert.is(at('input gradient'), '| input gradient | 1.5e-3 | 1.0e-3 | 2.0e-3 | ok | 3.3e-3 |');
   assert.is(at('weight gradient'), '| weight gradient (block1.layer.1.bn2.weight) | 4.6e-3 | 2.0e-3 | 4.0e-3 | FAIL | 3.3e-3 (block1.layer.1.bn2.weight) |');

@@ -1,7 +1,7 @@
 // The float64 WideResNet step (bench/reference/f64-wrn.ts), the oracle the peer bench judges both fp32 engines by:
 // its backward against central differences of its own forward loss, for the input and parameters of every kind;
-// then our GPU engine's whole step (loss, gradients, SGD update) against it; and the bench's verdict rule on
-// hand-made errors.
+// its SGD step and its use of given ReLU masks; then our GPU engine's masks and whole step (loss, gradients, SGD
+// update) against it; and the bench's verdict rules (step errors, masks) on hand-made numbers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tensor } from '../engine/index.js';
@@ -10,7 +10,9 @@ import { parseArch, WideResNet } from '../nn/wrn.js';
 import { wrnTensorSpecs } from '../nn/wrn-layout.js';
 import { relNormError } from '../bench/host.js';
 import { wrnForward64, wrnStep64 } from '../bench/reference/f64-wrn.js';
-import { agreementBound, exactStep, FLOOR, judgeStep, ourStep, PEER_FACTOR, withinBound, type StepData } from '../bench/step-agreement.js';
+import {
+  agreementBound, exactStep, FLOOR, judgeStep, MASK_TOLERANCE, maskCheck, masksOf, ourMasks, ourStep, PEER_FACTOR, withinBound, type StepData,
+} from '../bench/step-agreement.js';
 import { assertThrows, centralDifference, randn, randu, ready, rng, TEST_SGD } from './helpers.js';
 
 const t = suite('f64-step');
@@ -86,6 +88,25 @@ t('the float64 SGD step is torch.optim.SGD from zero momentum: p − lr·(g + wd
   }
 });
 
+t("the float64 step follows given ReLU masks: its own signs change nothing, a flipped one changes the gradient", () => {
+  const params = randomParams(40);
+  const x = randu(N * 3 * H * H, 9);
+  const free = wrnForward64(CONFIG, params, x, SHAPE, LABELS);
+  const g = free.backward();
+  const signs = masksOf(free.preActivations);
+  const same = wrnForward64(CONFIG, params, x, SHAPE, LABELS, signs).backward();
+  assert.equal(Array.from(same.inputGrad), Array.from(g.inputGrad), 'the input gradient on its own masks');
+  for (const [name, v] of g.grads) assert.equal(Array.from(same.grads.get(name)!), Array.from(v), name);
+  // Passing the most negative pre-activation of the last batch norm lets its gradient through.
+  const z = free.preActivations.get('bn1')!;
+  const at = z.reduce((w, v, i) => (v < z[w] ? i : w), 0);
+  signs.get('bn1')![at] = 1;
+  const flipped = wrnForward64(CONFIG, params, x, SHAPE, LABELS, signs);
+  assert.ok(flipped.loss !== free.loss, 'the forward passes the negative value on');
+  const err = relNormError(flipped.backward().grads.get('bn1.bias')!, g.grads.get('bn1.bias')!);
+  assert.ok(err > 1e-3, `one flipped mask moves bn1.bias's gradient by ${err}`);
+});
+
 t('the float64 step names a missing, misshapen or foreign parameter', () => {
   const params = randomParams(30);
   const x = randu(N * 3 * H * H, 7);
@@ -97,6 +118,10 @@ t('the float64 step names a missing, misshapen or foreign parameter', () => {
   assertThrows(() => wrnForward64(CONFIG, new Map([...params, ['block9.conv.weight', new Float64Array(1)]]), x, SHAPE, LABELS),
     /block9\.conv\.weight is not a parameter of wrn-10-1/);
   assertThrows(() => wrnForward64(CONFIG, params, x.subarray(1), SHAPE, LABELS), /input has 575 values, shape \[3,3,8,8\] needs 576/);
+  assertThrows(() => wrnForward64(CONFIG, params, x, SHAPE, LABELS, new Map([['bn1', new Uint8Array(3)]])), /mask 'bn1' has 3 values, the activation 768/);
+  assertThrows(() => wrnForward64(CONFIG, params, x, SHAPE, LABELS, new Map([['block9.bn1', new Uint8Array(3)]])),
+    /masks for block9\.bn1, which is no batch norm of wrn-10-1/);
+
 });
 
 t('our GPU step (loss, input and weight gradients, SGD update) matches the float64 step', async () => {
@@ -109,7 +134,17 @@ t('our GPU step (loss, input and weight gradients, SGD update) matches the float
   const y = tensor(LABELS, [N], { name: 'labels' });
   try {
     const lr = 0.1;
-    const exact = exactStep(model, weights, xHost, SHAPE, LABELS, TEST_SGD, lr);
+    const stats = model.namedBuffers().flatMap(([, b]) => ('tensor' in b ? [b.tensor] : []));
+    const statsBefore = await Promise.all(stats.map((b) => b.data()));
+    const masks = await ourMasks(model, x);
+    const statsAfter = await Promise.all(stats.map((b) => b.data()));
+    statsBefore.forEach((b, i) => assert.equal(Array.from(statsAfter[i]), Array.from(b), 'reading the masks leaves the running statistics'));
+    const exact = exactStep(model, weights, xHost, SHAPE, LABELS, TEST_SGD, lr, masks);
+    assert.equal([...masks.keys()], [...exact.preActivations.keys()], 'a mask for every batch norm, in forward order');
+    const mask = maskCheck(exact.preActivations, masks);
+    assert.ok(mask.worst <= MASK_TOLERANCE, `our masks differ from the exact signs at ${mask.flips} activations, up to ${mask.worst} of rms`);
+    const ones = [...masks.values()].reduce((s, m) => s + m.reduce((a, b) => a + b, 0), 0);
+    assert.ok(ones > 0.3 * mask.total && ones < 0.7 * mask.total, `${ones} of ${mask.total} activations pass their ReLU`);
     const ours = await ourStep(model, opt, x, y, lr);
     // fp32 against exact: unit roundoff 6e-8, grown by sums of at most a few hundred terms and by batch norm's
     // backward over 12 to 192 values a channel (it subtracts nearly equal sums): measured at most 1.2e-6 here.
@@ -139,7 +174,7 @@ const stepWith = (d: { loss?: number; input?: number; grads?: number[]; after?: 
   after: (d.after ?? [0, 0]).map((e) => [2, e]),
 });
 
-t('the verdict: ours within max(2 × tfjs, 1e-4) of float64, per tensor; NaN fails', () => {
+t('the verdict: ours within max(2 × tfjs, 1e-4) of the exact step on its masks, per tensor; NaN fails', () => {
   assert.is(PEER_FACTOR, 2);
   assert.is(FLOOR, 1e-4);
   assert.is(agreementBound(2e-3), 4e-3);
@@ -152,28 +187,62 @@ t('the verdict: ours within max(2 × tfjs, 1e-4) of float64, per tensor; NaN fai
   assert.not.ok(withinBound(1e-3, NaN), 'a NaN peer is no yardstick: the row fails');
 
   const names = ['a.weight', 'b.weight'];
-  const exact = stepWith({});
+  // One BN layer of four pre-activations (rms 2.5); both engines' masks agree with the exact signs.
+  const pre = new Map([['bn', Float64Array.of(3, -4, 2.5e-5, -1e-3)]]);
+  const signs = new Map([['bn', Uint8Array.of(1, 0, 1, 0)]]);
+  const exact = { ...stepWith({}), preActivations: pre };
+  // tfjs is measured against the exact step on its own masks: here one whose loss is 2·(1 + 1e-3).
+  const exactTfjs = { ...stepWith({ loss: 1e-3 }), preActivations: pre };
   // Ours 3e-3 on a (tfjs 2e-3: bound 4e-3, ok) and 5e-4 on b (tfjs 1e-4: bound 2e-4, FAIL though it is smaller).
   // The weights before the step were [1, 0] and became [2, d]: the update [1, d] is off by |d|, like the gradients.
   const before = [[1, 0], [1, 0]];
-  const rows = judgeStep(names, before, stepWith({ loss: 1e-6, input: 1e-3, grads: [3e-3, 5e-4], after: [1e-5, 1e-5] }),
-    stepWith({ loss: 1e-7, input: 1e-3, grads: [2e-3, 1e-4], after: [2e-5, 1e-6] }), exact);
+  const ours = { step: stepWith({ loss: 1e-6, input: 1e-3, grads: [3e-3, 5e-4], after: [1e-5, 1e-5] }), masks: signs, exact, expected: exact.after };
+  const tfjsStep = { ...stepWith({ input: 1e-3, grads: [2e-3, 1e-4], after: [2e-5, 1e-6] }), loss: 2 * (1 + 1e-3) * (1 + 1e-7) };
+  const { masks, rows } = judgeStep(names, before, ours, { step: tfjsStep, masks: signs, exact: exactTfjs, expected: exact.after });
+  assert.equal(masks, { ours: { flips: 0, total: 4, worst: 0, layer: null }, tfjs: { flips: 0, total: 4, worst: 0, layer: null }, bound: MASK_TOLERANCE, ok: true });
   const by = Object.fromEntries(rows.map((r) => [r.quantity, r]));
   assert.equal(rows.map((r) => r.quantity), ['loss', 'input gradient', 'weight gradient', 'SGD update']);
-  const near = (a: number, b: number) => Math.abs(a - b) <= 1e-12 * Math.max(1, b);
+  const near = (a: number, b: number, rel = 1e-9) => Math.abs(a - b) <= rel * Math.abs(b);
   assert.ok(by.loss.ok && near(by.loss.ours, 1e-6) && by.loss.tensor === null, 'loss 1e-6 under the floor');
+  assert.ok(near(by.loss.tfjs, 1e-7, 1e-6), `tfjs against its own exact step: ${by.loss.tfjs}`);
+  assert.ok(near(by.loss.peer.error, 1e-3, 1e-3), `ours against tfjs: ${by.loss.peer.error}`);
   assert.ok(by['input gradient'].ok && near(by['input gradient'].bound, 2e-3));
   const g = by['weight gradient'];
   assert.not.ok(g.ok, 'b fails its own bound although a has the larger error');
   assert.is(g.tensor, 'b.weight', 'the row shows the failing tensor');
   assert.ok(near(g.ours, 5e-4) && near(g.tfjs, 1e-4) && near(g.bound, 2e-4));
   assert.is(g.peer.tensor, 'a.weight', 'ours against tfjs: worst on a');
-  assert.ok(near(g.peer.error, Math.hypot(1e-3) / Math.hypot(1, 3e-3)), `ours against tfjs ${g.peer.error}`);
+  assert.ok(near(g.peer.error, 1e-3 / Math.hypot(1, 3e-3)), `ours against tfjs ${g.peer.error}`);
   const u = by['SGD update'];
   assert.ok(u.ok && near(u.ours, 1e-5), `1e-5 on both tensors is under the floor: ${u.ours}`);
-  const nan = judgeStep(names, before, stepWith({ grads: [NaN, 0] }), stepWith({}), exact);
-  assert.not.ok(nan[2].ok, 'a NaN gradient fails');
-  assert.is(nan[2].tensor, 'a.weight');
+  const nan = judgeStep(names, before, { ...ours, step: stepWith({ grads: [NaN, 0] }) }, { ...ours, step: stepWith({}) });
+  assert.not.ok(nan.rows[2].ok, 'a NaN gradient fails');
+  assert.is(nan.rows[2].tensor, 'a.weight');
+
+  // An update of 1e-6 on a weight of 1: storing 1 + 1e-6 in fp32 may round by 2^-24 = 6e-8, 6% of the update.
+  // Ours off by 5% passes though tfjs is exact; 30% fails. The bound is 2·2^-24·‖after‖/‖update‖.
+  const small = (d: number) => ({ ...stepWith({}), after: [[1 + 1e-6 + d, 0], [1, 0]] });
+  const want = [[1 + 1e-6, 0], [1, 0]];
+  const judge = (d: number) => judgeStep(names, before, { ...ours, step: small(d), expected: want }, { ...ours, step: small(0), expected: want }).rows[3];
+  const floor = (2 * 2 ** -24 * Math.hypot(1 + 1e-6)) / 1e-6;
+  assert.ok(judge(5e-8).ok && near(judge(5e-8).bound, floor, 1e-6), `the rounding floor ${judge(5e-8).bound}`);
+  assert.not.ok(judge(3e-7).ok, `an update off by 30%: ${judge(3e-7).ours}`);
+});
+
+t('the mask check: a flip is fp32 noise within 1e-4 of the layer RMS of 0, a wrong mask beyond it', () => {
+  assert.is(MASK_TOLERANCE, 1e-4);
+  const pre = new Map([['a', Float64Array.of(3, -4, 2.5e-5, -1e-3)], ['b', Float64Array.of(1, -1)]]);
+  const rms = Math.sqrt((9 + 16 + 2.5e-5 ** 2 + 1e-6) / 4);
+  const check = (a: number[], b: number[]) => maskCheck(pre, new Map([['a', Uint8Array.from(a)], ['b', Uint8Array.from(b)]]));
+  assert.equal(check([1, 0, 1, 0], [1, 0]), { flips: 0, total: 6, worst: 0, layer: null });
+  const near = check([1, 0, 0, 0], [1, 0]);
+  assert.equal([near.flips, near.layer], [1, 'a']);
+  assert.ok(Math.abs(near.worst - 2.5e-5 / rms) < 1e-15 && near.worst <= MASK_TOLERANCE, `a flip at 1e-5 of rms: ${near.worst}`);
+  const far = check([1, 0, 0, 1], [1, 0]);
+  assert.ok(far.flips === 2 && far.worst > MASK_TOLERANCE && Math.abs(far.worst - 1e-3 / rms) < 1e-15, `4e-4 of rms: ${far.worst}`);
+  const wrong = check([1, 0, 1, 0], [0, 1]);
+  assert.equal([wrong.flips, wrong.worst, wrong.layer], [2, 1, 'b']);
+  assertThrows(() => maskCheck(pre, new Map([['a', Uint8Array.of(1, 0, 1, 0)]])), /no ReLU mask for 'b'/);
 });
 
 t.run();

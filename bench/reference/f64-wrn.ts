@@ -18,6 +18,8 @@ export interface WrnForward64 {
   loss: number;
   /** Every parameter the forward read, with its role (for the optimizer's weight decay). */
   roles: Map<string, ParamRole>;
+  /** Each batch norm's output before its ReLU, by the BN's name (e.g. 'block1.layer.0.bn1'). */
+  preActivations: Map<string, F64>;
   /** The gradients of the loss for the input and for every parameter (by name). */
   backward: () => { inputGrad: F64; grads: Map<string, F64> };
 }
@@ -35,12 +37,17 @@ type Back = (dy: F64) => F64;
 /**
  * The forward pass of WRN `config` on images x [n, c, h, w] with integer labels, keeping what the backward
  * needs. Batch norm is in training mode (eps 1e-5, as nn/layers.ts); running statistics are not computed.
+ * `masks` (by BN name, NCHW, 1 where the ReLU passes) replaces the ReLUs' own decisions, in the forward and the
+ * backward: the exact step on the linear piece an fp32 engine chose. Near a kink (a pre-activation within
+ * rounding of 0) the exact gradient is not what any fp32 engine can be expected to hit; given its masks it is.
  */
-export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape: readonly number[], labels: ArrayLike<number>): WrnForward64 {
+export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape: readonly number[], labels: ArrayLike<number>,
+  masks?: ReadonlyMap<string, Uint8Array>): WrnForward64 {
   const [n, cin, h, w] = shape;
   if (x.length !== n * cin * h * w) throw new Error(`wrnForward64: input has ${x.length} values, shape [${shape.join(',')}] needs ${n * cin * h * w}`);
   if (labels.length !== n) throw new Error(`wrnForward64: ${labels.length} labels for a batch of ${n}`);
   const roles = new Map<string, ParamRole>();
+  const preActivations = new Map<string, F64>();
   const grads = new Map<string, F64>();
   const param = (name: string, role: ParamRole, size: number): F64 => {
     const p = params.get(name);
@@ -66,9 +73,12 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
     const beta = param(`${name}.bias`, 'bn', a.c);
     const hw = a.h * a.w;
     const bn = op.batchNormTrain(a.v, gamma, beta, a.n, a.c, hw);
-    const y = op.relu(bn.y);
+    preActivations.set(name, bn.y);
+    const mask = masks?.get(name);
+    if (mask && mask.length !== bn.y.length) throw new Error(`wrnForward64: mask '${name}' has ${mask.length} values, the activation ${bn.y.length}`);
+    const y = mask ? bn.y.map((v, i) => (mask[i] ? v : 0)) : op.relu(bn.y);
     const back: Back = (dy) => {
-      const g = op.batchNormTrainBackward(op.reluBackward(dy, y), a.v, gamma, bn, a.n, a.c, hw);
+      const g = op.batchNormTrainBackward(mask ? dy.map((v, i) => (mask[i] ? v : 0)) : op.reluBackward(dy, y), a.v, gamma, bn, a.n, a.c, hw);
       grads.set(`${name}.weight`, g.dgamma);
       grads.set(`${name}.bias`, g.dbeta);
       return g.dx;
@@ -104,12 +114,15 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
   const fcW = param('fc.weight', 'linear-weight', k * z.c);
   const fcB = param('fc.bias', 'bias', k);
   const logits = op.linear(pooled, fcW, fcB, n, z.c, k);
+  const foreign = [...(masks?.keys() ?? [])].filter((name) => !preActivations.has(name));
+  if (foreign.length) throw new Error(`wrnForward64: masks for ${foreign.join(', ')}, which ${foreign.length > 1 ? 'are' : 'is'} no batch norm of wrn-${config.depth}-${config.width}`);
   const unused = [...params.keys()].filter((name) => !roles.has(name));
   if (unused.length) throw new Error(`wrnForward64: ${unused.join(', ')} ${unused.length > 1 ? 'are not parameters' : 'is not a parameter'} of wrn-${config.depth}-${config.width}`);
 
   return {
     loss: op.mean(op.crossEntropy(logits, labels, n, k)),
     roles,
+    preActivations,
     backward: () => {
       const fc = op.linearBackward(op.crossEntropyMeanBackward(logits, labels, n, k), pooled, fcW, n, z.c, k);
       grads.set('fc.weight', fc.dw);
@@ -122,6 +135,7 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
 
 export interface WrnStep64 {
   loss: number;
+  preActivations: Map<string, F64>;
   inputGrad: F64;
   grads: Map<string, F64>;
   /** The parameters after one SGD step from zero momentum buffers. */
@@ -129,21 +143,28 @@ export interface WrnStep64 {
 }
 
 /**
- * The loss, gradients and one torch.optim.SGD step (zero momentum buffers, as a fresh optimizer has):
- *   d = g + wd·p;  buf = momentum·0 + d;  p −= lr·(nesterov ? d + momentum·buf : buf),
- * with weight decay per parameter as nn/optim.ts's Sgd decides it.
+ * One torch.optim.SGD step from zero momentum buffers (as a fresh optimizer has), with weight decay per parameter
+ * as nn/optim.ts's Sgd decides it by role:
+ *   d = g + wd·p;  buf = momentum·0 + d;  p −= lr·(nesterov ? d + momentum·buf : buf).
  */
-export function wrnStep64(config: WrnConfig, params: Params64, x: F64, shape: readonly number[], labels: ArrayLike<number>, sgd: SgdOptions, lr: number): WrnStep64 {
-  const fwd = wrnForward64(config, params, x, shape, labels);
-  const { inputGrad, grads } = fwd.backward();
+export function sgdStep64(params: Params64, grads: ReadonlyMap<string, ArrayLike<number>>, roles: ReadonlyMap<string, ParamRole>,
+  sgd: SgdOptions, lr: number): Map<string, F64> {
   const after = new Map<string, F64>();
   for (const [name, p] of params) {
-    const wd = decayOf(fwd.roles.get(name)!, sgd);
+    const wd = decayOf(roles.get(name)!, sgd);
     const g = grads.get(name)!;
     after.set(name, p.map((v, i) => {
       const d = g[i] + wd * v;
       return v - lr * (sgd.nesterov ? d + sgd.momentum * d : d);
     }));
   }
-  return { loss: fwd.loss, inputGrad, grads, after };
+  return after;
+}
+
+/** The loss, the gradients and one SGD step (sgdStep64), optionally on given ReLU masks (wrnForward64). */
+export function wrnStep64(config: WrnConfig, params: Params64, x: F64, shape: readonly number[], labels: ArrayLike<number>, sgd: SgdOptions,
+  lr: number, masks?: ReadonlyMap<string, Uint8Array>): WrnStep64 {
+  const fwd = wrnForward64(config, params, x, shape, labels, masks);
+  const { inputGrad, grads } = fwd.backward();
+  return { loss: fwd.loss, preActivations: fwd.preActivations, inputGrad, grads, after: sgdStep64(params, grads, fwd.roles, sgd, lr) };
 }
