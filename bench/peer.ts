@@ -1,20 +1,21 @@
 // Our engine against TensorFlow.js's WebGPU backend on the same adapter, in the same process: the single-op cases
 // and one full WRN training step, each checked for agreement (same inputs and weights, outputs compared) before
-// being timed.
+// being timed; the training step also against its exact value, computed in float64 on the host.
 import type * as TF from '@tensorflow/tfjs';
-import { rt, softmaxCrossEntropy, tensor, tidy, valueAndGrads } from '../engine/index.js';
+import { rt, tensor, tidy } from '../engine/index.js';
 import { perRun, profile } from '../engine/profile.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, permute, randn, relError, relNormError } from './host.js';
+import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, permute, randn, relError } from './host.js';
 import { LR, SGD_OPTIONS } from './method-cost.js';
 import type { OpCase } from './op-cases.js';
 import { ourRunner, type OurOpResult } from './ops-ours.js';
+import { exactStep, expectedAfter, judgeStep, masksOf, ourMasks, ourStep, stepGrads, type StepAgreement, type StepData } from './step-agreement.js';
 import { tfjsRunner, type TfjsPeer } from './tfjs.js';
 import { TfjsWrn } from './tfjs-wrn.js';
 import { repeat, wallTime } from './timing.js';
 
-/** Agreement threshold: on relError for single ops, on relNormError for the gradients of a whole training step. */
+/** Agreement threshold on relError for single ops (a whole step is judged against float64: step-agreement.ts). */
 export const TOLERANCE = 1e-3;
 
 export interface Side {
@@ -34,14 +35,6 @@ export interface PeerOpResult {
   error: number;
 }
 
-export interface StepCheck {
-  loss: number;
-  inputGrad: number;
-  /** The worst parameter gradient, and the worst parameter after the SGD update (relNormError). */
-  weightGrad: { name: string; error: number };
-  weightAfterStep: { name: string; error: number };
-}
-
 export interface PeerStepResult {
   arch: string;
   batch: number;
@@ -49,7 +42,8 @@ export interface PeerStepResult {
   tfjs: Side;
   ratioWall: number;
   ratioGpu: number | null;
-  check: StepCheck;
+  /** ReLU masks, loss, input gradient, weight gradients, SGD update: each engine against float64. */
+  check: StepAgreement;
 }
 
 export interface PeerOptions {
@@ -82,10 +76,6 @@ export async function peerOps(peer: TfjsPeer, cases: readonly OpCase[], ours: re
   return out;
 }
 
-function worst(names: readonly string[], a: readonly Float32Array[], b: readonly Float32Array[]): { name: string; error: number } {
-  return names.map((name, i) => ({ name, error: relNormError(a[i], b[i]) })).reduce((w, e) => (e.error > w.error || Number.isNaN(e.error) ? e : w));
-}
-
 /** One training step (forward, gradients of the input and all weights, SGD update) on both engines. */
 export async function peerStep(peer: TfjsPeer, arch: string, batch: number, image: number, o: PeerOptions): Promise<PeerStepResult> {
   const { tf } = peer;
@@ -99,15 +89,15 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
   const labels = Int32Array.from({ length: batch }, (_, i) => (i * 7 + o.seed) % config.classes);
   const x = tensor(xHost, xShape, { name: 'images' });
   const y = tensor(labels, [batch], { name: 'labels' });
-  const peerModel = new TfjsWrn(tf, model, await Promise.all(weights.map((w) => w.data())));
+  const before = await Promise.all(weights.map((w) => w.data()));
+  const peerModel = new TfjsWrn(tf, model, before);
   const tx = tf.tensor4d(permute(xHost, xShape, NCHW_TO_NHWC), [batch, image, image, 3]);
   const ty = tf.tensor1d(labels, 'int32');
   const sgd = { lr: LR, momentum: SGD_OPTIONS.momentum, weightDecay: SGD_OPTIONS.weightDecay };
 
-  const ourGrads = () => valueAndGrads(() => softmaxCrossEntropy(model.forward(x), y), [x, ...weights]);
-  const ourStep = () =>
+  const timedStep = () =>
     tidy(() => {
-      opt.step(ourGrads().grads.slice(1), LR);
+      opt.step(stepGrads(model, x, y).grads.slice(1), LR);
     });
   const theirStep = () => {
     const { loss, inputGrad, grads } = peerModel.lossAndGrads(tx, ty, config.classes);
@@ -120,31 +110,28 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
     ts.map((d, i) => (named[i][1].role === 'conv' ? permute(d, peerModel.params[i].shape, HWIO_TO_OIHW) : d));
 
   try {
-    // The check: one step from identical weights, before any timing moves them apart.
-    const ours = tidy(() => {
-      const { value, grads } = ourGrads();
-      opt.step(grads.slice(1), LR);
-      return { value, grads };
-    });
-    const ourLoss = await ours.value.data();
-    const ourGradData = await Promise.all(ours.grads.map((g) => g.data()));
-    for (const t of [ours.value, ...ours.grads]) t.dispose();
-    const ourAfter = await Promise.all(weights.map((w) => w.data()));
+    // The check: one step from identical weights, before any timing moves them apart. Each engine's ReLU masks
+    // first (a forward that changes nothing), then the exact step on each engine's masks.
+    const oursMasks = await ourMasks(model, x);
+    const tfjsMasks = masksOf(await peerModel.reluOutputs(tx));
+    const exact = (masks: ReadonlyMap<string, Uint8Array>) => exactStep(model, before, xHost, xShape, labels, SGD_OPTIONS, LR, masks);
+    const ours = await ourStep(model, opt, x, y, LR);
     const theirs = peerModel.lossAndGrads(tx, ty, config.classes);
     peerModel.update(theirs.grads, sgd);
-    const theirLoss = (await theirs.loss.data()) as Float32Array;
-    const theirGradData = await download([theirs.inputGrad, ...theirs.grads]);
-    tf.dispose([theirs.loss, theirs.inputGrad, ...theirs.grads]);
-    const names = named.map(([n]) => n);
-    const check: StepCheck = {
-      loss: relError(theirLoss, ourLoss),
-      inputGrad: relNormError(permute(theirGradData[0], [batch, image, image, 3], NHWC_TO_NCHW), ourGradData[0]),
-      weightGrad: worst(names, toOurs(theirGradData.slice(1)), ourGradData.slice(1)),
-      weightAfterStep: worst(names, toOurs(await download(peerModel.params)), ourAfter),
+    const [theirInput, ...theirGrads] = await download([theirs.inputGrad, ...theirs.grads]);
+    const tfjsStep: StepData = {
+      loss: (await theirs.loss.data())[0],
+      inputGrad: permute(theirInput, [batch, image, image, 3], NHWC_TO_NCHW),
+      grads: toOurs(theirGrads),
+      after: toOurs(await download(peerModel.params)),
     };
+    tf.dispose([theirs.loss, theirs.inputGrad, ...theirs.grads]);
+    const engine = (step: StepData, masks: Map<string, Uint8Array>) =>
+      ({ step, masks, exact: exact(masks), expected: expectedAfter(model, before, step, SGD_OPTIONS, LR) });
+    const check = judgeStep(named.map(([n]) => n), before, engine(ours, oursMasks), engine(tfjsStep, tfjsMasks));
 
-    const ourWall = await wallTime(ourStep, () => rt().sync(), o.reps, o.warmup);
-    const ourGpu = o.profile ? perRun(await profile(() => repeat(o.reps, ourStep)), o.reps).ms : null;
+    const ourWall = await wallTime(timedStep, () => rt().sync(), o.reps, o.warmup);
+    const ourGpu = o.profile ? perRun(await profile(() => repeat(o.reps, timedStep)), o.reps).ms : null;
     const theirWall = await wallTime(theirStep, peer.sync, o.reps, o.warmup);
     const theirGpu = o.profile ? await peer.gpuMs(() => repeat(o.reps, theirStep)) : null;
     const us = { wallMs: ourWall.ms, gpuMs: ourGpu };

@@ -6,7 +6,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Conv2d, BatchNorm2d } from '../nn/layers.js';
 import type { WideResNet } from '../nn/wrn.js';
-import { OIHW_TO_HWIO, permute } from './host.js';
+import { NHWC_TO_NCHW, OIHW_TO_HWIO, permute } from './host.js';
 import type { Tf } from './tfjs.js';
 
 export interface SgdSetting {
@@ -20,7 +20,7 @@ export class TfjsWrn {
   readonly params: TF.Variable[];
   private readonly momenta: TF.Variable[];
   private readonly index = new Map<string, number>();
-  private readonly forwardFn: (x: TF.Tensor4D, p: (name: string) => TF.Tensor) => TF.Tensor2D;
+  private readonly forwardFn: Forward;
 
   /** `weights` are our parameters' values (in our layouts), in `model.namedParameters()` order. */
   constructor(
@@ -68,18 +68,42 @@ export class TfjsWrn {
     );
   }
 
+  /**
+   * Each batch norm's ReLU output for x [N,H,W,3], NCHW, by the BN's name: where the backward passes the gradient
+   * (tf.relu's gradient is 0 at 0, as ours).
+   */
+  async reluOutputs(x: TF.Tensor4D): Promise<Map<string, Float32Array>> {
+    const names: string[] = [];
+    const outs = this.tf.tidy(() => {
+      const ys: TF.Tensor4D[] = [];
+      this.forwardFn(x, (name) => this.params[this.index.get(name)!], (name, y) => (names.push(name), ys.push(y)));
+      return ys;
+    });
+    try {
+      return new Map(await Promise.all(outs.map(async (y, i): Promise<[string, Float32Array]> =>
+        [names[i], permute((await y.data()) as Float32Array, y.shape, NHWC_TO_NCHW)])));
+    } finally {
+      this.tf.dispose(outs);
+    }
+  }
+
   dispose(): void {
     for (const v of [...this.params, ...this.momenta]) v.dispose();
   }
 }
 
-/** The forward pass of `model` in tfjs ops (NHWC), parameters looked up by our names. */
-function wrnForward(tf: Tf, model: WideResNet): (x: TF.Tensor4D, p: (name: string) => TF.Tensor) => TF.Tensor2D {
-  return (x, p) => {
+/** Logits of x (NHWC) with parameters looked up by our names; `onRelu` sees each batch norm's ReLU output. */
+type Forward = (x: TF.Tensor4D, p: (name: string) => TF.Tensor, onRelu?: (bn: string, y: TF.Tensor4D) => void) => TF.Tensor2D;
+
+/** The forward pass of `model` in tfjs ops (NHWC). */
+function wrnForward(tf: Tf, model: WideResNet): Forward {
+  return (x, p, onRelu) => {
     const conv = (h: TF.Tensor4D, c: Conv2d, name: string) => tf.conv2d(h, p(`${name}.weight`) as TF.Tensor4D, c.stride, c.padding);
     const bnRelu = (h: TF.Tensor4D, bn: BatchNorm2d, name: string): TF.Tensor4D => {
       const { mean, variance } = tf.moments(h, [0, 1, 2]);
-      return tf.relu(tf.batchNorm4d(h, mean as TF.Tensor1D, variance as TF.Tensor1D, p(`${name}.bias`) as TF.Tensor1D, p(`${name}.weight`) as TF.Tensor1D, bn.eps));
+      const y = tf.relu(tf.batchNorm4d(h, mean as TF.Tensor1D, variance as TF.Tensor1D, p(`${name}.bias`) as TF.Tensor1D, p(`${name}.weight`) as TF.Tensor1D, bn.eps));
+      onRelu?.(name, y);
+      return y;
     };
     let h = conv(x, model.conv1, 'conv1');
     for (const [g, group] of [model.block1, model.block2, model.block3].entries()) {

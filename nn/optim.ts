@@ -1,6 +1,6 @@
 // SGD with momentum over a model's parameters (PyTorch's torch.optim.SGD update, one fused kernel a tensor).
 import { keep, sgdStep, zeros, type Tensor } from '../engine/index.js';
-import type { Param } from './module.js';
+import type { Param, ParamRole } from './module.js';
 
 export interface SgdOptions {
   momentum: number;
@@ -9,6 +9,10 @@ export interface SgdOptions {
   /** 'all' decays every parameter (the official free-training code); 'weights' only conv and linear weights. */
   decay: 'all' | 'weights';
 }
+
+/** The weight decay a parameter of `role` gets under `opts`. */
+export const decayOf = (role: ParamRole, opts: SgdOptions): number =>
+  opts.decay === 'all' || role === 'conv' || role === 'linear-weight' ? opts.weightDecay : 0;
 
 export class Sgd {
   readonly momenta: Tensor[];
@@ -19,9 +23,7 @@ export class Sgd {
     readonly opts: SgdOptions,
   ) {
     this.momenta = params.map(([name, p]) => keep(zeros(p.tensor.shape, `momentum.${name}`)));
-    this.decays = params.map(([, p]) =>
-      opts.decay === 'all' || p.role === 'conv' || p.role === 'linear-weight' ? opts.weightDecay : 0,
-    );
+    this.decays = params.map(([, p]) => decayOf(p.role, opts));
   }
 
   /** One update of every parameter from its gradient (`grads[i]` for `params[i]`). */

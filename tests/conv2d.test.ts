@@ -1,6 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conv2d, conv2dInputGrad, conv2dWeightGrad, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import * as ref from '../bench/reference/f64-ops.js';
 import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels } from './helpers.js';
 
 const t = suite('conv2d');
@@ -21,52 +22,16 @@ interface Case {
   residual?: boolean;
 }
 
-const outSize = (c: Case): [number, number] => [
-  Math.floor((c.H + 2 * c.pad - c.kH) / c.stride) + 1,
-  Math.floor((c.W + 2 * c.pad - c.kW) / c.stride) + 1,
-];
+const shapeOf = (c: Case): ref.Conv2dShape => ({ n: c.N, c: c.C, h: c.H, w: c.W, cout: c.Cout, kh: c.kH, kw: c.kW, stride: c.stride, pad: c.pad });
+const outSize = (c: Case): [number, number] => ref.convOut(shapeOf(c));
+const convRef = (c: Case, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array => ref.conv2d(x, w, shapeOf(c), b);
 
-/** Float64 reference straight from the definition; calls visit(yIndex, xIndex, wIndex) for every product term. */
-function eachTerm(c: Case, visit: (yi: number, xi: number, wi: number) => void): void {
-  const [OH, OW] = outSize(c);
-  for (let n = 0; n < c.N; n++)
-    for (let co = 0; co < c.Cout; co++)
-      for (let oh = 0; oh < OH; oh++)
-        for (let ow = 0; ow < OW; ow++) {
-          const yi = ((n * c.Cout + co) * OH + oh) * OW + ow;
-          for (let ci = 0; ci < c.C; ci++)
-            for (let kh = 0; kh < c.kH; kh++) {
-              const ih = oh * c.stride + kh - c.pad;
-              if (ih < 0 || ih >= c.H) continue;
-              for (let kw = 0; kw < c.kW; kw++) {
-                const iw = ow * c.stride + kw - c.pad;
-                if (iw < 0 || iw >= c.W) continue;
-                visit(yi, ((n * c.C + ci) * c.H + ih) * c.W + iw, ((co * c.C + ci) * c.kH + kh) * c.kW + kw);
-              }
-            }
-        }
-}
-
-function convRef(c: Case, x: Float64Array, w: Float64Array, b?: Float64Array): Float64Array {
-  const [OH, OW] = outSize(c);
-  const y = new Float64Array(c.N * c.Cout * OH * OW);
-  if (b) for (let i = 0; i < y.length; i++) y[i] = b[Math.floor(i / (OH * OW)) % c.Cout];
-  eachTerm(c, (yi, xi, wi) => (y[yi] += x[xi] * w[wi]));
-  return y;
-}
-
-/** Analytic float64 gradients for the cases too large for finite differences. */
+/** Analytic float64 gradients (the shared reference's, plus the bias's: dy summed per channel) for the cases too large for finite differences. */
 function convGradRef(c: Case, x: Float64Array, w: Float64Array, dy: Float64Array): { dx: Float64Array; dw: Float64Array; db: Float64Array } {
   const [OH, OW] = outSize(c);
-  const dx = new Float64Array(x.length);
-  const dw = new Float64Array(w.length);
   const db = new Float64Array(c.Cout);
-  eachTerm(c, (yi, xi, wi) => {
-    dx[xi] += dy[yi] * w[wi];
-    dw[wi] += dy[yi] * x[xi];
-  });
   dy.forEach((v, i) => (db[Math.floor(i / (OH * OW)) % c.Cout] += v));
-  return { dx, dw, db };
+  return { ...ref.conv2dBackward(dy, x, w, shapeOf(c)), db };
 }
 
 const describe = (c: Case) =>
@@ -172,12 +137,12 @@ async function checkLarge(c: Case, seed: number): Promise<void> {
   const seedT = gpu(dys, [c.N, c.Cout, OH, OW], 'dy');
   const wrt = c.bias ? [x, w, b] : [x, w];
   const { value, grads } = valueAndGrads(() => conv2d(x, w, { stride: c.stride, padding: c.pad, bias: c.bias ? b : undefined }), wrt, { seed: seedT });
-  const ref = convGradRef(c, xs, ws, dys);
+  const grads64 = convGradRef(c, xs, ws, dys);
   const what = describe(c);
   assertClose(await value.data(), convRef(c, xs, ws, c.bias ? bs : undefined), `${what}: forward`);
-  assertClose(await grads[0].data(), ref.dx, `${what}: dx`);
-  assertClose(await grads[1].data(), ref.dw, `${what}: dw`);
-  if (c.bias) assertClose(await grads[2].data(), ref.db, `${what}: db`);
+  assertClose(await grads[0].data(), grads64.dx, `${what}: dx`);
+  assertClose(await grads[1].data(), grads64.dw, `${what}: dw`);
+  if (c.bias) assertClose(await grads[2].data(), grads64.db, `${what}: db`);
   for (const v of [value, ...grads, x, w, b, seedT]) v.dispose();
 }
 

@@ -86,6 +86,17 @@ export function assertThrows(fn: () => unknown, ...patterns: RegExp[]): void {
   for (const p of patterns) assert.match(msg!, p);
 }
 
+/** (f(x + h·e_i) − f(x − h·e_i)) / 2h, moving x[i] in place and restoring it. */
+export function centralDifference(x: Float64Array, i: number, f: () => number, h: number): number {
+  const v = x[i];
+  x[i] = v + h;
+  const up = f();
+  x[i] = v - h;
+  const down = f();
+  x[i] = v;
+  return (up - down) / (2 * h);
+}
+
 export interface GradCase {
   /** The op under test on GPU tensors (one per input). */
   gpu: (inputs: Tensor[]) => Tensor;
@@ -133,15 +144,7 @@ export async function checkGradients(c: GradCase): Promise<void> {
   for (let k = 0; k < wrt.length; k++) {
     const x = xs[wrt[k]];
     const fd = new Float64Array(x.length);
-    for (let i = 0; i < x.length; i++) {
-      const v = x[i];
-      x[i] = v + h;
-      const up = objective();
-      x[i] = v - h;
-      const down = objective();
-      x[i] = v;
-      fd[i] = (up - down) / (2 * h);
-    }
+    for (let i = 0; i < x.length; i++) fd[i] = centralDifference(x, i, objective, h);
     assertClose(await grads[k].data(), fd, `gradient of input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`, rtol, atol);
   }
   for (const t of [value, ...grads, ...ts]) t.dispose();
@@ -196,18 +199,10 @@ export async function checkSecondOrder(c: GradCase): Promise<void> {
   const dot = () => c.cpu(xs).reduce((s, y, i) => s + y * r[i], 0);
   for (let k = 0; k < wrt.length; k++) {
     const x = xs[wrt[k]];
+    // The difference along v of the coordinate's central difference.
     const fd = Float64Array.from(x, (_, i) => {
-      const diff = (t: number) =>
-        along(t, () => {
-          const v = x[i];
-          x[i] = v + h;
-          const a = dot();
-          x[i] = v - h;
-          const b = dot();
-          x[i] = v;
-          return a - b;
-        });
-      return (diff(h) - diff(-h)) / (4 * h * h);
+      const diff = (t: number) => along(t, () => centralDifference(x, i, dot, h));
+      return (diff(h) - diff(-h)) / (2 * h);
     });
     assertClose(await grads[k].data(), fd, `Hessian-vector product for input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`, rtol, atol);
   }
