@@ -12,8 +12,8 @@
 //             conv kernels actually face.
 override CHAINS: u32 = 32u; // <= 32
 override WG: u32 = 64u;
-override PB: u32 = 8u; // <= 8, a multiple of 4 for fed4
-override CB: u32 = 16u; // <= 16
+override PB: u32 = 8u; // <= 16, a multiple of 4 for fed4
+override CB: u32 = 16u; // PB·CB <= 256
 
 @compute @workgroup_size(WG)
 fn fma_peak(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -37,7 +37,7 @@ fn copy(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }
 
 // Sums the block so that no accumulator is dead code.
-fn block_sum(acc: ptr<function, array<f32, 128>>) -> f32 {
+fn block_sum(acc: ptr<function, array<f32, 256>>) -> f32 {
   var s = 0.0;
   for (var k = 0u; k < PB * CB; k++) { s += (*acc)[k]; }
   return s;
@@ -50,9 +50,9 @@ fn fed(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   // p.quads is the buffer's length in vec4s, a power of two.
   let mask = 4u * p.quads - 1u;
   let first = (group_index(wid, nwg) * WG * PB + lid) & mask;
-  var acc: array<f32, 128>;
+  var acc: array<f32, 256>;
   for (var t = 0u; t < p.iters; t++) {
-    var xv: array<f32, 8>;
+    var xv: array<f32, 16>;
     for (var j = 0u; j < PB; j++) { xv[j] = xs[(first + j * WG + t * 64u) & mask]; }
     for (var c = 0u; c < CB; c++) {
       let wv = ws[(t * CB + c) & mask];
@@ -69,9 +69,9 @@ fn fed4(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let qmask = p.quads - 1u;
   let mask = 4u * p.quads - 1u;
   let first = (i * (PB / 4u)) & qmask;
-  var acc: array<f32, 128>;
+  var acc: array<f32, 256>;
   for (var t = 0u; t < p.iters; t++) {
-    var xv: array<f32, 8>;
+    var xv: array<f32, 16>;
     for (var j = 0u; j < PB / 4u; j++) {
       let q = xs4[(first + j + t * 16u) & qmask];
       xv[4u * j] = q.x;
