@@ -13,6 +13,7 @@ import { ourRunner, type OurOpResult } from './ops-ours.js';
 import { exactStep, expectedAfter, judgeStep, masksOf, ourMasks, ourStep, stepGrads, type StepAgreement, type StepData } from './step-agreement.js';
 import { tfjsRunner, type TfjsPeer } from './tfjs.js';
 import { TfjsWrn } from './tfjs-wrn.js';
+import { pytorchStep, type PytorchStep } from './pytorch.js';
 import { repeat, wallTime } from './timing.js';
 
 /** Agreement threshold on relError for single ops (a whole step is judged against float64: step-agreement.ts). */
@@ -44,6 +45,8 @@ export interface PeerStepResult {
   ratioGpu: number | null;
   /** ReLU masks, loss, input gradient, weight gradients, SGD update: each engine against float64. */
   check: StepAgreement;
+  /** The same step in PyTorch's CPU backend, where it is installed (wall time only). */
+  pytorch: PytorchStep;
 }
 
 export interface PeerOptions {
@@ -136,7 +139,8 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
     const theirGpu = o.profile ? await peer.gpuMs(() => repeat(o.reps, theirStep)) : null;
     const us = { wallMs: ourWall.ms, gpuMs: ourGpu };
     const them = { wallMs: theirWall.ms, gpuMs: theirGpu === null ? null : theirGpu / o.reps };
-    return { arch, batch, ours: us, tfjs: them, ratioWall: them.wallMs / us.wallMs, ratioGpu: ratio(them.gpuMs, us.gpuMs), check };
+    const pytorch = await pytorchStep(arch, batch, image, o.reps, o.warmup, o.seed);
+    return { arch, batch, ours: us, tfjs: them, ratioWall: them.wallMs / us.wallMs, ratioGpu: ratio(them.gpuMs, us.gpuMs), check, pytorch };
   } finally {
     tf.dispose([tx, ty]);
     peerModel.dispose();

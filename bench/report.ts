@@ -167,6 +167,10 @@ function peerSection(r: BenchReport): string {
       ['wall ms', num(s.ours.wallMs), num(s.tfjs.wallMs), times(s.ratioWall)],
       ['GPU ms', num(s.ours.gpuMs), num(s.tfjs.gpuMs), times(s.ratioGpu)],
     ]),
+    s.pytorch.measured
+      ? `PyTorch ${s.pytorch.version}'s CPU backend (${s.pytorch.threads} threads, bench/pytorch/wrn_step.py, the same step after ours in this run): ` +
+        `${num(s.pytorch.wallMs)} ms wall; ours/PyTorch ${times(s.ours.wallMs / s.pytorch.wallMs)}.`
+      : `PyTorch: not measured (${s.pytorch.reason}).`,
     'Agreement from identical weights and data, each fp32 engine against the exact step (float64 on the host, ' +
       "bench/reference/f64-wrn.ts) taken on that engine's own ReLU masks: a pre-activation within rounding of 0 may " +
       'fall on either side in fp32, and such a flip alone moves a whole gradient by ~1/√(its size). The masks row ' +

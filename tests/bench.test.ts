@@ -147,6 +147,11 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
     assert.ok(r.ok, `training step, ${r.quantity}${r.tensor ? ` (${r.tensor})` : ''}: ours ${r.ours} vs float64, tfjs ${r.tfjs}, bound ${r.bound}`);
     assert.ok(r.peer.error <= TOLERANCE, `training step, ${r.quantity}: tfjs differs from ours by ${r.peer.error}`);
   }
+  // PyTorch, where this machine has it: a time, or why there is none; the report says which.
+  const pt = p.step.pytorch;
+  if (pt.measured) assert.ok(pt.wallMs > 0 && pt.threads > 0 && /^\d+\./.test(pt.version), JSON.stringify(pt));
+  else assert.match(pt.reason, /python3|torch/);
+  assert.match(markdown(report), pt.measured ? /PyTorch [\d.]+\S*'s CPU backend \(\d+ threads.*ours\/PyTorch \d/ : /PyTorch: not measured \(/);
 });
 
 t('method costs from known times: per SGD step, epoch projections, ratios to natural, attack steps', () => {

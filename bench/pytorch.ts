@@ -1,0 +1,54 @@
+// PyTorch's own CPU backend as a second peer for the training step, where it is installed (it is not a
+// dependency): bench/pytorch/wrn_step.py times the same WRN step (forward, input and weight gradients, SGD) in a
+// child process, after ours, in the same bench run. Where python3 or torch is missing the report says so.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type PytorchStep =
+  | { measured: true; version: string; threads: number; wallMs: number }
+  | { measured: false; reason: string };
+
+const SCRIPT = join('bench', 'pytorch', 'wrn_step.py');
+
+/** The script, from the bundle's folder up (dist/ and dist/tests/ both sit in the checkout). */
+function script(): string | null {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, SCRIPT))) return join(dir, SCRIPT);
+    if (dirname(dir) === dir) return null;
+  }
+}
+
+/** Interpreters to try, in order: ADVFREE_PYTHON, the PATH's python3, the system's (a pyenv shim may hide its torch). */
+const pythons = (): string[] => [...new Set([process.env.ADVFREE_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p))];
+
+type Attempt = { ok: true; stdout: string } | { ok: false; reason: string };
+
+function attempt(python: string, args: string[]): Promise<Attempt> {
+  return new Promise((resolve) => {
+    execFile(python, args, { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+      if (!err) resolve({ ok: true, stdout });
+      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') resolve({ ok: false, reason: `${python} is not installed` });
+      else if (/No module named 'torch'/.test(stderr)) resolve({ ok: false, reason: `${python} has no torch module` });
+      else resolve({ ok: false, reason: `${python} ${SCRIPT} failed: ${(stderr || err.message).trim().split('\n').pop()}` });
+    });
+  });
+}
+
+export async function pytorchStep(arch: string, batch: number, image: number, reps: number, warmup: number, seed: number): Promise<PytorchStep> {
+  const file = script();
+  if (!file) return { measured: false, reason: `${SCRIPT} not found beside the bundle` };
+  const args = [file, '--arch', arch, '--batch', String(batch), '--image', String(image), '--reps', String(reps), '--warmup', String(warmup), '--seed', String(seed)];
+  const reasons: string[] = [];
+  for (const python of pythons()) {
+    const r = await attempt(python, args);
+    if (!r.ok) {
+      reasons.push(r.reason);
+      continue;
+    }
+    const out = JSON.parse(r.stdout) as { torch: string; threads: number; wall_ms: number };
+    return { measured: true, version: out.torch, threads: out.threads, wallMs: out.wall_ms };
+  }
+  return { measured: false, reason: `${reasons.join('; ')} (apt install python3-torch, or set ADVFREE_PYTHON)` };
+}
