@@ -207,7 +207,7 @@ function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
 /**
  * conv2d_wgrad.wgsl: chunks of output rows (n, oh) per workgroup, every tap and CG groups of RB input channels
  * per workgroup. On lavapipe (CPU time, A/B in one process) this ran 1.6-2.5x faster than one tap per workgroup
- * at 16 channels 32x32, 1.25-1.4x at 32@16 and the same at 64@8; about 32 invocations and 16 workgroups (fewer
+ * at 16 channels 32x32, 1.25-1.4x at 32@16 and the same at 64@8; 16-36 invocations and 16 workgroups (fewer
  * chunks: cheaper partial sums) did best among 16/32/64 invocations and 8/16/32/64/256 workgroups.
  */
 function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks: number, write: (part: Tensor) => void) => Tensor): Tensor {
@@ -216,9 +216,11 @@ function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks
   const kk = kH * kW;
   // One workgroup holds every tap: WebGPU's default limit is 256 invocations.
   if (kk > 256) fail('conv2d', `the weight gradient of a ${kH}x${kW} kernel needs ${kk} invocations per workgroup, more than 256; use ADVFREE_KERNELS=tiled`);
-  // The most input channels per invocation (<= 8) that still leave 32 invocations for the taps x channel groups.
+  // The most input channels per invocation (<= 8) that still leave 16 invocations for the taps x channel groups:
+  // at 16 channels 32x32, 8 x 16 blocks in 18 invocations ran 10-15% faster than 4 x 16 in 36 (A/B of two builds
+  // alternating in one idle window, 10 reps); a block of 8 x 16 is the fed probe's best (bench/roofline.ts).
   let RB = 8;
-  while (RB > 1 && kk * cdiv(C, RB) < 32) RB /= 2;
+  while (RB > 1 && kk * cdiv(C, RB) < 16) RB /= 2;
   const CG = Math.max(1, Math.min(Math.floor(256 / kk), cdiv(C, RB)));
   const cBlocks = cdiv(C, CG * RB);
   const coBlocks = cdiv(Cout, CB);
