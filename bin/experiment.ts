@@ -69,6 +69,8 @@ export const experiment: Command = {
     const log = (l: string) => console.error(l);
     log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
     const t0 = performance.now();
+    // The commit of the code that runs, taken once: the checkout may move on while a long preset trains.
+    const commit = gitCommit();
     const results: RunResult[] = [];
     // The report is rewritten after every run, so a preset stopped part-way leaves the table of what has run.
     const report = async (): Promise<string> => {
@@ -76,7 +78,7 @@ export const experiment: Command = {
       const names = attackColumns(specs);
       const pending = runs.filter((x) => !results.some((d) => d.id === x.id)).map((x) => x.id);
       const header = [
-        `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${gitCommit()}, on ${r.gpu.name}.`,
+        `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${commit}, on ${r.gpu.name}.`,
         `${p.model}, the first ${p.trainLimit} CIFAR-10 training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
         `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
         `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
@@ -84,7 +86,7 @@ export const experiment: Command = {
       ];
       const md = markdown(header, all, names, skipped);
       await writeFileAtomic(join(out, 'experiment.md'), md);
-      await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: r.gpu.name, commit: gitCommit(), pending, rows: all, runs: results }, null, 2)}\n`);
+      await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: r.gpu.name, commit, pending, rows: all, runs: results }, null, 2)}\n`);
       for (const [c, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
         const points = chartPoints(all, c);
         if (!points.length) continue;
