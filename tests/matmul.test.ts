@@ -1,5 +1,5 @@
 import { suite } from 'uvu';
-import { linear, matmul } from '../engine/index.js';
+import { linear, matmul, type Tensor } from '../engine/index.js';
 import * as ref from '../bench/reference/f64-ops.js';
 import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels, type GradCase } from './helpers.js';
 
@@ -91,18 +91,20 @@ for (const variant of KERNEL_VARIANTS) {
   }));
 }
 
+/** linear(x, w, b) on [n, inF] x [outF, inF] + [outF] against float64, inputs drawn from seeds seed..seed+2. */
+const linearCase = (n: number, inF: number, outF: number, seed: number) => ({
+  gpu: ([x, w, b]: Tensor[]) => linear(x, w, b),
+  cpu: ([x, w, b]: Float64Array[]) => ref.linear(x, w, b, n, inF, outF),
+  inputs: [
+    { data: randn(n * inF, seed), shape: [n, inF], name: 'x' },
+    { data: randn(outF * inF, seed + 1), shape: [outF, inF], name: 'w' },
+    { data: randn(outF, seed + 2), shape: [outF], name: 'b' },
+  ],
+});
+
 for (const variant of KERNEL_VARIANTS) {
   t(`linear: forward with fused bias and gradients for x, w and b (${variant} kernels)`, () => withKernels(variant, async () => {
-    const [n, inF, outF] = [6, 11, 4];
-    await checkGradients({
-      gpu: ([x, w, b]) => linear(x, w, b),
-      cpu: ([x, w, b]) => ref.linear(x, w, b, n, inF, outF),
-      inputs: [
-        { data: randn(n * inF, 1), shape: [n, inF], name: 'x' },
-        { data: randn(outF * inF, 2), shape: [outF, inF], name: 'w' },
-        { data: randn(outF, 3), shape: [outF], name: 'b' },
-      ],
-    });
+    await checkGradients(linearCase(6, 11, 4, 1));
     // Larger than one tile in every direction, batch 1 and a wide output.
     for (const [N, I, O] of [[1, 640, 10], [130, 70, 100]]) {
       const x = randn(N * I, 4);
@@ -117,15 +119,8 @@ for (const variant of KERNEL_VARIANTS) {
 for (const variant of KERNEL_VARIANTS) {
   t(`second order: matmul (plain, transposed, batched, broadcast) and linear (${variant} kernels)`, () => withKernels(variant, async () => {
     await productCases(checkSecondOrder);
-    const [n, inF, outF] = [5, 6, 3];
     await checkSecondOrder({
-      gpu: ([x, w, b]) => linear(x, w, b),
-      cpu: ([x, w, b]) => ref.linear(x, w, b, n, inF, outF),
-      inputs: [
-        { data: randn(n * inF, 7), shape: [n, inF], name: 'x' },
-        { data: randn(outF * inF, 8), shape: [outF, inF], name: 'w' },
-        { data: randn(outF, 9), shape: [outF], name: 'b' },
-      ],
+      ...linearCase(5, 6, 3, 7),
     });
   }));
 }
