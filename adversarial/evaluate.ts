@@ -1,8 +1,8 @@
 // Robustness evaluation over a dataset split: BN in eval mode (running statistics never change), every attack
 // run on every example it covers, an example robust only if correct clean and under every attack run on it.
 import type { Tensor } from '../engine/index.js';
-import { uploadRange } from '../nn/data/loader.js';
-import type { SplitData } from '../nn/data/cifar.js';
+import { uploadRange } from '../data/loader.js';
+import type { SplitData } from '../data/cifar.js';
 import type { WideResNet } from '../nn/wrn.js';
 import {
   apgd, apgdTargeted, fabTargeted, fgsm, pgd, predict, runStages, square, type Attack, type AttackLoss, type AttackPasses, type Stage,

@@ -6,7 +6,7 @@
 // its batch's crops (upload N·C·H·W floats, read the same back).
 // A reset does not draw 240 million values at once: each example's frame is drawn from its own counter-based
 // generator when the example is first used, which gives the same store as drawing every frame at the reset.
-import { mix, mulberry32 } from '../nn/data/loader.js';
+import { mix, mulberry32 } from '../engine/index.js';
 import type { BatchInfo, HostStateArray } from './method.js';
 
 /** The levels of a quantised value: -127..127 (-128 unused, so the range is symmetric). */

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelFamily } from '../engine/kernel.js';
-import { stackedBarChart } from './chart.js';
+import { stackedBarChart } from '../plot/chart.js';
 import type { Timing } from '../engine/profile.js';
 import type { MethodCost } from './method-cost.js';
 import { TOLERANCE } from './peer.js';
@@ -172,7 +172,7 @@ function peerSection(r: BenchReport): string {
         `${num(s.pytorch.wallMs)} ms wall; ours/PyTorch ${times(s.ours.wallMs / s.pytorch.wallMs)}.`
       : `PyTorch: not measured (${s.pytorch.reason}).`,
     'Agreement from identical weights and data, each fp32 engine against the exact step (float64 on the host, ' +
-      "bench/reference/f64-wrn.ts) taken on that engine's own ReLU masks: a pre-activation within rounding of 0 may " +
+      "reference/f64-wrn.ts) taken on that engine's own ReLU masks: a pre-activation within rounding of 0 may " +
       'fall on either side in fp32, and such a flip alone moves a whole gradient by ~1/√(its size). The masks row ' +
       `checks the flips: ok when every activation where our mask differs from the exact sign has |z| ≤ ${sci(k.masks.bound)} ` +
       'of its layer\'s RMS (largest such |z|/rms shown). The other rows: relative error |a − b| / |b| for the loss, ' +

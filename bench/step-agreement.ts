@@ -7,7 +7,7 @@ import { freezeBatchNorm } from '../nn/layers.js';
 import type { Sgd, SgdOptions } from '../nn/optim.js';
 import type { WideResNet } from '../nn/wrn.js';
 import { relError, relNormError } from './host.js';
-import { sgdStep64, wrnStep64 } from './reference/f64-wrn.js';
+import { sgdStep64, wrnStep64 } from '../reference/f64-wrn.js';
 
 /** One training step's results in our layouts (NCHW, OIHW), parameters in `namedParameters()` order. */
 export interface StepData {

@@ -8,8 +8,8 @@ import { experiment } from './experiment.js';
 import { show } from './show.js';
 import { methods } from './methods.js';
 import { plot } from './plot.js';
-import { bench } from '../bench/cli.js';
-import { CliError, parseCommand, type Command } from '../train/args.js';
+import { bench } from './bench.js';
+import { CliError, parseCommand, type Command } from './args.js';
 
 const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, plot, experiment, bench, methods, data, demo, doctor };
 

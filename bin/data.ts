@@ -1,8 +1,8 @@
 // `advfree data`: fetches a dataset into the cache folder once, verifies it and prints where it is.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATASETS, defaultDataDir, ensureDataset, type DatasetName } from '../nn/data/cifar.js';
-import { oneOf, type Command } from '../train/args.js';
+import { DATASETS, defaultDataDir, ensureDataset, type DatasetName } from '../data/cifar.js';
+import { oneOf, type Command } from './args.js';
 
 export const data: Command = {
   name: 'data',

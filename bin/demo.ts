@@ -6,7 +6,7 @@ import { Free } from '../adversarial/methods/free.js';
 import { Sgd } from '../nn/optim.js';
 import { Harness } from '../train/harness.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { intFlag, type Command } from '../train/args.js';
+import { intFlag, type Command } from './args.js';
 
 const CLASSES = 4;
 const SIZE = 16;

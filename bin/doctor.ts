@@ -1,6 +1,6 @@
 // `advfree doctor`: which adapter the engine gets, its backend, features and limits.
 import { init, shutdown } from '../engine/index.js';
-import type { Command } from '../train/args.js';
+import type { Command } from './args.js';
 
 export const doctor: Command = {
   name: 'doctor',

@@ -6,10 +6,10 @@ import { fmtPixels, parsePixels } from '../adversarial/units.js';
 import { describeRecorded } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { loadCheckpoint, openCheckpoint, type OpenedCheckpoint } from '../nn/checkpoint-reader.js';
-import { DATASETS, defaultDataDir, ensureDataset, IMAGE_BYTES, loadSplit, type DatasetName, type SplitData } from '../nn/data/cifar.js';
+import { DATASETS, defaultDataDir, ensureDataset, IMAGE_BYTES, loadSplit, type DatasetName, type SplitData } from '../data/cifar.js';
 import { fmtNormalization, InputNormalization, parseNormalization, type Normalization } from '../nn/normalize.js';
 import { archName, parseArch, WideResNet } from '../nn/wrn.js';
-import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
+import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { attackEntries, attackLines } from './eval-report.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 

@@ -9,16 +9,16 @@ import { ATTACKS, describeAttack } from '../adversarial/evaluate.js';
 import { METHODS, shortPattern } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { gitCommit } from '../nn/checkpoint.js';
-import { defaultDataDir } from '../nn/data/cifar.js';
+import { defaultDataDir } from '../data/cifar.js';
 import { parseArch } from '../nn/wrn.js';
-import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
-import { chartPoints, markdown, rows } from '../bench/experiment/report.js';
-import { attackColumns, finished, runConfig, runOne, type RunResult } from '../bench/experiment/runner.js';
-import { scatterChart } from '../bench/scatter.js';
-import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
+import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
+import { chartPoints, markdown, rows } from '../experiment/report.js';
+import { attackColumns, finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
+import { scatterChart } from '../plot/scatter.js';
+import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { loadData } from './train.js';
 import { panelsOf, readMetrics } from './plot.js';
-import { lineCharts } from '../bench/line-chart.js';
+import { lineCharts } from '../plot/line-chart.js';
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 

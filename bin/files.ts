@@ -4,7 +4,7 @@
 import { closeSync, openSync, statSync, unlinkSync, type Stats } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CliError } from '../train/args.js';
+import { CliError } from './args.js';
 
 const statOrNull = (path: string): Stats | null => {
   try {

@@ -4,7 +4,7 @@
 import { METHODS, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
 import { flagName, formatDefault, formatOption, OptionError, parseOption, type OptionSpec, type OptionValue } from '../adversarial/options.js';
 import type { MethodConfig } from '../adversarial/method.js';
-import { CliError, oneOf, type Flag, type Flags } from '../train/args.js';
+import { CliError, oneOf, type Flag, type Flags } from './args.js';
 
 function optionIndex(): Map<string, { key: string; uses: [string, OptionSpec][] }> {
   const index = new Map<string, { key: string; uses: [string, OptionSpec][] }>();

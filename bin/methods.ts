@@ -3,7 +3,7 @@
 import { declaredCost, METHODS, resolveMethod, shortPattern } from '../adversarial/registry.js';
 import { flagName, formatDefault } from '../adversarial/options.js';
 import type { MethodDescriptor } from '../adversarial/method.js';
-import type { Command } from '../train/args.js';
+import type { Command } from './args.js';
 import { formatPasses } from '../train/report.js';
 
 const options = (d: MethodDescriptor): string =>

@@ -4,8 +4,8 @@
 // (SGD steps / minibatches per epoch), so free-m and K-PGD runs of the same budget line up.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { lineCharts, type Panel } from '../bench/line-chart.js';
-import { CliError, type Command } from '../train/args.js';
+import { lineCharts, type Panel } from '../plot/line-chart.js';
+import { CliError, type Command } from './args.js';
 import { RUN_FILES } from '../train/run-folder.js';
 
 type Line = Record<string, unknown>;

@@ -4,14 +4,14 @@
 import { PNG } from 'pngjs';
 import { init, shutdown } from '../engine/index.js';
 import { predict } from '../adversarial/attacks/index.js';
-import { uploadRange } from '../nn/data/loader.js';
+import { uploadRange } from '../data/loader.js';
 import { describeAttack, makeAttack } from '../adversarial/evaluate.js';
-import { GLYPH_H, rasterize } from '../bench/font.js';
+import { GLYPH_H, rasterize } from '../plot/font.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { loadCheckpoint, openCheckpoint } from '../nn/checkpoint-reader.js';
-import { defaultDataDir, ensureDataset, loadSplit } from '../nn/data/cifar.js';
+import { defaultDataDir, ensureDataset, loadSplit } from '../data/cifar.js';
 import { WideResNet } from '../nn/wrn.js';
-import { CliError, intFlag, type Command } from '../train/args.js';
+import { CliError, intFlag, type Command } from './args.js';
 import { attackSpecs, EVAL_FLAGS } from './eval.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 

@@ -4,14 +4,14 @@ import { join, resolve } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
 import { formatPasses } from '../train/report.js';
 import { PROBE_KINDS } from '../train/probes.js';
-import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../nn/data/cifar.js';
+import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../data/cifar.js';
 import { Trainer, type Datasets, type ResumeChanges, type RunConfig } from '../train/trainer.js';
 import { latestPair, RUN_FILES, RunFolder, RunFolderError } from '../train/run-folder.js';
 import { loadTrainState } from '../train/train-state.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { parseArch } from '../nn/wrn.js';
 import { describeMethod, METHODS, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
-import { CliError, givenFlags, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
+import { CliError, givenFlags, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { METHOD_FLAGS, methodConflicts, methodFromFlags } from './method-flags.js';
 
 

@@ -18,3 +18,4 @@ export * from './ops/augment.js';
 export * from './ops/batchnorm.js';
 export * from './ops/pool.js';
 export * from './ops/matmul.js';
+export { mix, mulberry32, hostUniform } from './random.js';

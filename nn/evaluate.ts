@@ -1,7 +1,7 @@
 // Clean evaluation over a dataset split: BN in eval mode (running statistics never change), batches in order.
 import { argmax, tidy } from '../engine/index.js';
-import { uploadRange } from './data/loader.js';
-import type { SplitData } from './data/cifar.js';
+import { uploadRange } from '../data/loader.js';
+import type { SplitData } from '../data/cifar.js';
 import type { WideResNet } from './wrn.js';
 
 export interface CleanResult {

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { batchNorm, conv2d, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import * as ref from '../bench/reference/f64-ops.js';
+import * as ref from '../reference/f64-ops.js';
 import { checkGradients, gpu, KERNEL_VARIANTS, randn, ready, withKernels } from './helpers.js';
 
 const t = suite('accumulate');

@@ -9,12 +9,12 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memory, rt, tidy, tensor } from '../engine/index.js';
-import { parseCommand, type Command } from '../train/args.js';
+import { parseCommand, type Command } from '../bin/args.js';
 import { evaluate, evaluateCheckpoint, formatReport, testImages, type EvalOptions } from '../bin/eval.js';
 import { show } from '../bin/show.js';
 import { saveModel } from '../nn/checkpoint.js';
 import { openCheckpoint } from '../nn/checkpoint-reader.js';
-import type { SplitData } from '../nn/data/cifar.js';
+import type { SplitData } from '../data/cifar.js';
 import { encodeSafetensors, decodeSafetensors, type SafetensorsEntry } from '../nn/safetensors.js';
 import { InputNormalization } from '../nn/normalize.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';

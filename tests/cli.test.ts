@@ -2,7 +2,7 @@
 // filled in, and --help documents every flag with its default.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { helpText, parseCommand, type Command } from '../train/args.js';
+import { helpText, parseCommand, type Command } from '../bin/args.js';
 import { data } from '../bin/data.js';
 import { attackSpecs, evaluate } from '../bin/eval.js';
 import { train } from '../bin/train.js';

@@ -8,7 +8,7 @@ import {
   add, affine, batchNorm, conv2d, globalAvgPool, keep, linear, memory, mul, rt, sgdStep, softmaxCrossEntropy, sum, tensor,
   tidy, valueAndGrads, zeros, type Tensor,
 } from '../engine/index.js';
-import * as ref from '../bench/reference/f64-ops.js';
+import * as ref from '../reference/f64-ops.js';
 import { assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('composite');

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conv2d, conv2dInputGrad, conv2dWeightGrad, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import * as ref from '../bench/reference/f64-ops.js';
+import * as ref from '../reference/f64-ops.js';
 import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels } from './helpers.js';
 
 const t = suite('conv2d');

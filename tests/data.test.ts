@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IMAGE_BYTES, ensureDataset, loadSplit, type DatasetSpec } from '../nn/data/cifar.js';
-import { fsProblem } from '../nn/data/errors.js';
-import { Loader, type Batch } from '../nn/data/loader.js';
+import { IMAGE_BYTES, ensureDataset, loadSplit, type DatasetSpec } from '../data/cifar.js';
+import { fsProblem } from '../data/errors.js';
+import { Loader, type Batch } from '../data/loader.js';
 import { assertThrows, ready, rng } from './helpers.js';
 
 const t = suite('data');

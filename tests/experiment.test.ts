@@ -7,12 +7,12 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
-import { attacks, plan, PRESETS, type Preset } from '../bench/experiment/plan.js';
-import { rows, stat } from '../bench/experiment/report.js';
-import { attackColumns, attackEntries, finished, runOne, type RunResult } from '../bench/experiment/runner.js';
+import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
+import { rows, stat } from '../experiment/report.js';
+import { attackColumns, attackEntries, finished, runOne, type RunResult } from '../experiment/runner.js';
 import { ATTACKS, type AttackTotals } from '../adversarial/evaluate.js';
 import { PNG } from 'pngjs';
-import { scatterChart } from '../bench/scatter.js';
+import { scatterChart } from '../plot/scatter.js';
 import { ready } from './helpers.js';
 import { synthetic } from './synthetic-run.js';
 

@@ -1,4 +1,4 @@
-// The float64 WideResNet step (bench/reference/f64-wrn.ts), the oracle the peer bench judges both fp32 engines by:
+// The float64 WideResNet step (reference/f64-wrn.ts), the oracle the peer bench judges both fp32 engines by:
 // its backward against central differences of its own forward loss, for the input and parameters of every kind;
 // its SGD step and its use of given ReLU masks; then our GPU engine's masks and whole step (loss, gradients, SGD
 // update) against it; and the bench's verdict rules (step errors, masks) on hand-made numbers.
@@ -9,7 +9,7 @@ import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
 import { wrnTensorSpecs } from '../nn/wrn-layout.js';
 import { relNormError } from '../bench/host.js';
-import { wrnForward64, wrnStep64 } from '../bench/reference/f64-wrn.js';
+import { wrnForward64, wrnStep64 } from '../reference/f64-wrn.js';
 import {
   agreementBound, exactStep, FLOOR, judgeStep, MASK_TOLERANCE, maskCheck, masksOf, ourMasks, ourStep, PEER_FACTOR, withinBound, type StepData,
 } from '../bench/step-agreement.js';

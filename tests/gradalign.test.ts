@@ -8,7 +8,7 @@ import {
   add, affine, batchNorm, conv2d, fill, globalAvgPool, linear, matmul, mean, mul, reshape, rsqrt, softmaxCrossEntropy,
   tensor, tidy, valueAndGrads, zeros, type Tensor,
 } from '../engine/index.js';
-import * as ref from '../bench/reference/f64-ops.js';
+import * as ref from '../reference/f64-ops.js';
 import { assertClose, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('gradalign');

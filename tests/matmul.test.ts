@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import { linear, matmul, type Tensor } from '../engine/index.js';
-import * as ref from '../bench/reference/f64-ops.js';
+import * as ref from '../reference/f64-ops.js';
 import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels, type GradCase } from './helpers.js';
 
 const t = suite('matmul');

@@ -7,7 +7,7 @@ import { rt, tensor } from '../engine/index.js';
 import { createMethod, declaredCost, METHODS, parseShortForm, resolveMethod, shortForm } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/wrn.js';
-import { parseCommand, type Flags } from '../train/args.js';
+import { parseCommand, type Flags } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
 import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';

@@ -8,7 +8,7 @@ import { noPasses } from '../adversarial/method.js';
 import { createMethod, parseShortForm, resolveMethod } from '../adversarial/registry.js';
 import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';
-import { parseCommand, type Flags } from '../train/args.js';
+import { parseCommand, type Flags } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
 import { assertClose, assertThrows, ready } from './helpers.js';
 import { assertSameState, B, batch, clamp01, recordInputs, SHAPE, twin, upload } from './method-twin.js';

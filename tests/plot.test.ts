@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { plot } from '../bin/plot.js';
-import { PALETTE } from '../bench/canvas.js';
-import { panelArea } from '../bench/line-chart.js';
-import { CliError, parseCommand, type Flags } from '../train/args.js';
+import { PALETTE } from '../plot/canvas.js';
+import { panelArea } from '../plot/line-chart.js';
+import { CliError, parseCommand, type Flags } from '../bin/args.js';
 
 const t = suite('plot');
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import { globalAvgPool, mul } from '../engine/index.js';
-import * as ref from '../bench/reference/f64-ops.js';
+import * as ref from '../reference/f64-ops.js';
 import { assertThrows, checkGradients, checkSecondOrder, gpu, randn, ready } from './helpers.js';
 
 const t = suite('pool');

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assertThrows } from './helpers.js';
-import { Progress, formatDuration, formatRate, type ProgressStream } from '../nn/progress.js';
+import { Progress, formatDuration, formatRate, type ProgressStream } from '../train/progress.js';
 
 // Pure CPU tests: no device is opened. A fake stream records every write; the clock is a variable we move.
 

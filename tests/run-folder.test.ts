@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Trainer } from '../train/trainer.js';
 import { CRASH_POINTS, RunFolder } from '../train/run-folder.js';
-import { helpText } from '../train/args.js';
+import { helpText } from '../bin/args.js';
 import { train } from '../bin/train.js';
 import { methodConflicts } from '../bin/method-flags.js';
 import { ready } from './helpers.js';

@@ -1,7 +1,7 @@
 // A tiny synthetic CIFAR-shaped task and run configuration for the trainer and run-folder tests (wrn-10-1,
 // 48 training images in 3 batches of 16 per epoch: seconds per run).
 import { readFileSync } from 'node:fs';
-import type { SplitData } from '../nn/data/cifar.js';
+import type { SplitData } from '../data/cifar.js';
 import type { Datasets, RunConfig, Trainer } from '../train/trainer.js';
 import { rng } from './helpers.js';
 

@@ -6,7 +6,7 @@ import type { Tensor } from '../engine/index.js';
 import type { HostStateArray } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { checkTensorSet, readSafetensorsFile, type TensorSpec } from '../nn/safetensors-file.js';
-import type { LoaderPosition } from '../nn/data/loader.js';
+import type { LoaderPosition } from '../data/loader.js';
 import type { Sgd } from '../nn/optim.js';
 import { encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry } from '../nn/safetensors.js';
 

@@ -7,11 +7,11 @@ import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.j
 import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
 import { createMethod, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
 import { gitCommit, saveModel } from '../nn/checkpoint.js';
-import type { SplitData } from '../nn/data/cifar.js';
-import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../nn/data/loader.js';
+import type { SplitData } from '../data/cifar.js';
+import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../data/loader.js';
 import { evaluateClean } from '../nn/evaluate.js';
 import { Sgd } from '../nn/optim.js';
-import { Progress } from '../nn/progress.js';
+import { Progress } from './progress.js';
 import { lrAt, parseSchedule, type Schedule } from '../nn/schedule.js';
 import { archName, parseArch, WideResNet } from '../nn/wrn.js';
 import { stepContext } from './context.js';

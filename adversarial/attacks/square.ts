@@ -5,7 +5,7 @@
 // square window (side from the p schedule, shared by the batch as in the reference) set to x ± eps per channel, and
 // keeps it where the margin z_y − max_{j≠y} z_j drops. The search runs on the host; each query is one forward pass.
 import { marginLoss, ShapeError, tensor, tidy, type Tensor } from '../../engine/index.js';
-import { hostUniform } from '../../nn/data/loader.js';
+import { hostUniform } from '../../engine/index.js';
 import { checkAttack } from './check.js';
 import { predict } from './model.js';
 import { noAttackPasses, type AttackPasses, type AttackResult, type Classifier } from './types.js';

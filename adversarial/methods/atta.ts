@@ -8,7 +8,7 @@ import { pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
 import { defineMethod, noPasses, type BatchInfo, type HostStateArray, type Method, type MethodEnv, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
 import { lossAccuracy, PROBE_STREAM } from '../probes.js';
-import { mix } from '../../nn/data/loader.js';
+import { mix } from '../../engine/index.js';
 import { PerturbationStore } from '../perturbation-store.js';
 import { EPS, stepSize } from './common.js';
 

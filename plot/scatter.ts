@@ -1,4 +1,4 @@
-// A scatter chart as a PNG on the shared canvas (bench/canvas.ts): one labelled point per series with a vertical
+// A scatter chart as a PNG on the shared canvas (plot/canvas.ts): one labelled point per series with a vertical
 // error bar (mean ± spread) and linear axes with tick labels. The central picture of fast adversarial training
 // papers: robust accuracy against training cost.
 import { Canvas, colour, M, S, TEXT_H, text, type Rgb } from './canvas.js';

@@ -2,10 +2,10 @@
 // BN-ReLU-conv, a 1x1 shortcut conv fed the pre-activated input where the shape changes, batch statistics, global
 // average pool, linear) and with PyTorch's SGD: the exact answer two fp32 engines are measured against, since
 // their distance from each other alone cannot say which of them (if either) is off.
-import type { ParamRole } from '../../nn/module.js';
-import { decayOf, type SgdOptions } from '../../nn/optim.js';
-import type { WrnConfig } from '../../nn/wrn.js';
-import { blocksPerGroup, wrnChannels } from '../../nn/wrn-layout.js';
+import type { ParamRole } from '../nn/module.js';
+import { decayOf, type SgdOptions } from '../nn/optim.js';
+import type { WrnConfig } from '../nn/wrn.js';
+import { blocksPerGroup, wrnChannels } from '../nn/wrn-layout.js';
 import * as op from './f64-ops.js';
 
 type F64 = Float64Array;

@@ -4,8 +4,8 @@
 //      same epoch count (so about 8x the passes);
 //   2. equal cost: every method under one budget of full forward passes per training image.
 // A run that both comparisons need (natural, free-m) trains once.
-import { declaredCost, findMethod, parseShortForm, sgdStepsPerBatch, shortForm, type ResolvedMethod } from '../../adversarial/registry.js';
-import type { AttackSpec } from '../../adversarial/evaluate.js';
+import { declaredCost, findMethod, parseShortForm, sgdStepsPerBatch, shortForm, type ResolvedMethod } from '../adversarial/registry.js';
+import type { AttackSpec } from '../adversarial/evaluate.js';
 
 export interface Preset {
   model: string;

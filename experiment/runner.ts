@@ -3,11 +3,11 @@
 // checkpoint. Each run trains in its own folder (OUT/runs/<id>/) with the trainer's own metrics and checkpoints.
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluateRobust, SUITES, type AttackSpec, type AttackTotals } from '../../adversarial/evaluate.js';
-import type { PassCounts } from '../../adversarial/method.js';
-import { writeFileAtomic } from '../../nn/atomic.js';
-import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../../train/trainer.js';
-import { hasCheckpoint, RUN_FILES } from '../../train/run-folder.js';
+import { evaluateRobust, SUITES, type AttackSpec, type AttackTotals } from '../adversarial/evaluate.js';
+import type { PassCounts } from '../adversarial/method.js';
+import { writeFileAtomic } from '../nn/atomic.js';
+import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../train/trainer.js';
+import { hasCheckpoint, RUN_FILES } from '../train/run-folder.js';
 import type { Preset, RunSpec } from './plan.js';
 
 export interface RunResult {

@@ -1,8 +1,8 @@
 // The experiment's report: per comparison, one row per method with the mean and spread over seeds of clean and
 // robust accuracy, passes, training time and cost relative to natural training; a JSON file with every run; and a
 // chart of robust accuracy against training cost per comparison.
-import { PASS_KINDS, type PassCounts } from '../../adversarial/method.js';
-import type { Point } from '../scatter.js';
+import { PASS_KINDS, type PassCounts } from '../adversarial/method.js';
+import type { Point } from '../plot/scatter.js';
 import type { RunResult } from './runner.js';
 
 export interface Row {

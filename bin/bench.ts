@@ -4,12 +4,12 @@
 import { init, shutdown } from '../engine/index.js';
 import { parsePixels } from '../adversarial/units.js';
 import { parseArch } from '../nn/wrn.js';
-import { intFlag, oneOf, parsedBy, type Command, type Flags } from '../train/args.js';
-import { benchEnv } from './env.js';
-import { checkMethodName, METHOD_FORMS } from './methods.js';
-import type { ConvShape } from './op-cases.js';
-import { writeReport } from './report.js';
-import { FULL_CONFIG, runBench, SUITES, TINY_CONFIG, type BenchConfig, type SuiteName } from './suite.js';
+import { intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
+import { benchEnv } from '../bench/env.js';
+import { checkMethodName, METHOD_FORMS } from '../bench/methods.js';
+import type { ConvShape } from '../bench/op-cases.js';
+import { writeReport } from '../bench/report.js';
+import { FULL_CONFIG, runBench, SUITES, TINY_CONFIG, type BenchConfig, type SuiteName } from '../bench/suite.js';
 
 const PRESETS: Record<string, BenchConfig> = { full: FULL_CONFIG, tiny: TINY_CONFIG };
 
