@@ -1,7 +1,12 @@
 // advfree: a WebGPU tensor and autodiff engine for adversarial-training research, as a library: the engine, the
-// WideResNet and its data loader, the training methods and their registry, the attacks, and the trainer.
+// datasets and models (registries of one-file plug-ins), the data loader, the training methods and their
+// registry, the attacks, and the trainer.
 export * from './engine/index.js';
-export { WideResNet, parseArch, archName, type WrnConfig } from './nn/wrn.js';
+export { WideResNet, parseArch, archName, type WrnConfig } from './nn/models/wrn.js';
+export { Classifier, defineModel, type ModelDescriptor, type ResolvedModel } from './nn/model.js';
+export { MODELS, findModel, resolveModel, inferModel } from './nn/registry.js';
+export { defineDataset, type DatasetDescriptor, type LoadedDataset, type SplitData, type FeatureBox, type ThreatDefaults } from './data/dataset.js';
+export { DATASETS, findDataset, loadDataset } from './data/registry.js';
 export { Module, type Param, type ParamRole } from './nn/module.js';
 export { Conv2d, BatchNorm2d, Linear, Init, freezeBatchNorm } from './nn/layers.js';
 export { Sgd, type SgdOptions } from './nn/optim.js';
@@ -15,5 +20,5 @@ export { evaluateRobust, type AttackSpec } from './adversarial/evaluate.js';
 export { Trainer, type RunConfig, type Datasets, type EpochSummary, type TrainOptions } from './train/trainer.js';
 export { Harness } from './train/harness.js';
 export { PassMeter } from './train/passes.js';
-export { countedModel, type Classifier } from './train/model.js';
+export { countedModel } from './train/model.js';
 export { stepContext, plainBatch } from './train/context.js';

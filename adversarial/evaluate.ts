@@ -2,8 +2,8 @@
 // run on every example it covers, an example robust only if correct clean and under every attack run on it.
 import type { Tensor } from '../engine/index.js';
 import { uploadRange } from '../data/loader.js';
-import type { SplitData } from '../data/cifar.js';
-import type { WideResNet } from '../nn/wrn.js';
+import type { SplitData } from '../data/dataset.js';
+import type { Classifier } from '../nn/model.js';
 import {
   apgd, apgdTargeted, fabTargeted, fgsm, pgd, predict, runStages, square, type Attack, type AttackLoss, type AttackPasses, type Stage,
 } from './attacks/index.js';
@@ -132,7 +132,7 @@ function addPasses(into: AttackPasses, p: AttackPasses): void {
   into.backwardInputOnly += p.backwardInputOnly;
 }
 
-export async function evaluateRobust(model: WideResNet, data: SplitData, specs: readonly AttackSpec[], batch: number, seed: number,
+export async function evaluateRobust(model: Classifier, data: SplitData, specs: readonly AttackSpec[], batch: number, seed: number,
   progress?: (done: number, total: number) => void): Promise<RobustReport> {
   const t0 = performance.now();
   const wasTraining = model.training;
@@ -152,8 +152,8 @@ export async function evaluateRobust(model: WideResNet, data: SplitData, specs: 
   try {
     for (let lo = 0, b = 0; lo < n; lo += batch, b++) {
       const count = Math.min(batch, n - lo);
-      const { images: x, labels: y } = uploadRange(data, lo, count, 'test');
-      const labels = data.labels.subarray(lo, lo + count);
+      const { x, y } = uploadRange(data, lo, count, 'test');
+      const labels = data.y.subarray(lo, lo + count);
       const cp = await predict(classify, x, passes);
       clean.set(cp, lo);
       for (let i = 0; i < count; i++) robust[lo + i] = cp[i] === labels[i] ? 1 : 0;
@@ -196,7 +196,7 @@ export async function evaluateRobust(model: WideResNet, data: SplitData, specs: 
   }
   return {
     examples: n,
-    cleanCorrect: clean.reduce((s, p, i) => s + (p === data.labels[i] ? 1 : 0), 0),
+    cleanCorrect: clean.reduce((s, p, i) => s + (p === data.y[i] ? 1 : 0), 0),
     attacks: perAttack,
     robustCorrect: robust.reduce((s, v) => s + v, 0),
     predictions: { clean, adv },

@@ -1,4 +1,4 @@
-// The training methods: every descriptor in adversarial/methods/ (listed by scripts/gen-methods.mjs at build time),
+// The training methods: every descriptor in adversarial/methods/ (listed by scripts/gen-registries.mjs at build time),
 // plus any a library user registers. Command-line flags, bench and experiment short forms, checkpoint metadata
 // and help are all derived from this list, so a new method is one file and its test.
 import type { Method, MethodConfig, MethodDescriptor, MethodEnv, PassCounts } from './method.js';

@@ -4,7 +4,7 @@
 // backward's transients and the pool's size-class rounding cost on top.
 import { memory, randomUniform, rt, softmaxCrossEntropy, tensor, tidy, valueAndGrads } from '../engine/index.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 
 export interface MemoryReport {
   arch: string;

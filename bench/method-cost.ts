@@ -9,7 +9,7 @@ import { perRun, profile, type Profile } from '../engine/profile.js';
 import { noPasses, PASS_KINDS, type PassCounts } from '../adversarial/method.js';
 import { sgdStepsPerBatch } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { Harness } from '../train/harness.js';
 import { attackSteps, benchMethod, makeBenchMethod } from './methods.js';
 import { repeat } from './timing.js';

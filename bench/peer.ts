@@ -5,7 +5,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { rt, tensor, tidy } from '../engine/index.js';
 import { perRun, profile } from '../engine/profile.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, permute, randn, relError } from './host.js';
 import { LR, SGD_OPTIONS } from './method-cost.js';
 import type { OpCase } from './op-cases.js';

@@ -5,7 +5,7 @@ import { softmaxCrossEntropy, tidy, valueAndGrads, type Tensor } from '../engine
 import { Tape, withTape } from '../engine/record.js';
 import { freezeBatchNorm } from '../nn/layers.js';
 import type { Sgd, SgdOptions } from '../nn/optim.js';
-import type { WideResNet } from '../nn/wrn.js';
+import type { WideResNet } from '../nn/models/wrn.js';
 import { relError, relNormError } from './host.js';
 import { sgdStep64, wrnStep64 } from '../reference/f64-wrn.js';
 

@@ -5,7 +5,7 @@
 // batch-norm kernel fuses).
 import type * as TF from '@tensorflow/tfjs';
 import type { Conv2d, BatchNorm2d } from '../nn/layers.js';
-import type { WideResNet } from '../nn/wrn.js';
+import type { WideResNet } from '../nn/models/wrn.js';
 import { NHWC_TO_NCHW, OIHW_TO_HWIO, permute } from './host.js';
 import type { Tf } from './tfjs.js';
 

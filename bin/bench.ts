@@ -3,7 +3,7 @@
 // flag overrides its preset value.
 import { init, shutdown } from '../engine/index.js';
 import { parsePixels } from '../adversarial/units.js';
-import { parseArch } from '../nn/wrn.js';
+import { parseArch } from '../nn/models/wrn.js';
 import { intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { benchEnv } from '../bench/env.js';
 import { checkMethodName, METHOD_FORMS } from '../bench/methods.js';

@@ -1,36 +1,57 @@
-// `advfree data`: fetches a dataset into the cache folder once, verifies it and prints where it is.
-import { statSync } from 'node:fs';
+// `advfree data`: lists the registered datasets (rows, shape, classes, source, cached or not), or fetches one into
+// the cache folder once, verifies it and prints where it is.
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATASETS, defaultDataDir, ensureDataset, type DatasetName } from '../data/cifar.js';
+import { DATASETS, DATASET_NAMES, defaultDataDir, ensureDataset, findDataset, type DatasetDescriptor, type RemoteSource } from '../data/index.js';
 import { oneOf, type Command } from './args.js';
+
+const sourceText = (r: RemoteSource): string =>
+  r.kind === 'url' ? r.url : r.kind === 'npm' ? `npm ${r.package}` : `Debian ${r.package} ${r.version}`;
+
+/** Whether every file of the dataset is in the cache (present; `advfree data NAME` verifies them). */
+function cachedText(d: DatasetDescriptor, dataDir: string): string {
+  if (!d.cache) return 'generated';
+  const dir = join(dataDir, d.cache.folder);
+  const have = d.cache.files.filter((f) => existsSync(join(dir, f.name))).length;
+  return have === d.cache.files.length ? 'cached' : have ? `${have} of ${d.cache.files.length} files` : 'not fetched';
+}
+
+function list(dataDir: string): void {
+  const rows = DATASETS.map((d) => [
+    d.name, `${d.rows.train} / ${d.rows.test}`, `[${d.shape.join(', ')}]`, String(d.classes.length),
+    `${d.threat.norm} ${+d.threat.eps.toFixed(4)}`, d.model, d.cache ? d.cache.remote.map(sourceText).join(', ') : '-', cachedText(d, dataDir),
+  ]);
+  const head = ['dataset', 'train / test', 'sample', 'classes', 'threat', 'model', 'source', 'in ' + dataDir];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+}
 
 export const data: Command = {
   name: 'data',
-  summary: 'download and verify a dataset (cifar10, cifar100) into the data folder',
+  summary: 'list the datasets, or download and verify one into the data folder',
   positional: 'dataset',
   flags: {
-    dataset: {
-      type: 'string',
-      help: `dataset: ${Object.keys(DATASETS).join(', ')}`,
-      default: 'cifar10',
-      check: oneOf('dataset', Object.keys(DATASETS)),
-    },
+    dataset: { type: 'string', help: `dataset to fetch: ${DATASET_NAMES.join(', ')} (none: list them)`, check: oneOf('dataset', DATASET_NAMES) },
     'data-dir': { type: 'string', help: 'cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
-    source: { type: 'string', help: 'local folder with the .bin files, the official .tar.gz or the npm .tgz' },
+    source: { type: 'string', help: "a local folder, archive (.tar.gz, .tgz, .deb) or file holding the dataset's files" },
     offline: { type: 'boolean', help: 'use only --source and the cache, never the network' },
   },
   async run(flags) {
-    const name = flags.dataset as DatasetName;
-    const dir = await ensureDataset(name, {
-      dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(),
-      source: flags.source as string | undefined,
-      remote: !flags.offline,
-      log: (m) => console.error(m),
-    });
+    const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
+    if (flags.dataset === undefined) {
+      list(dataDir);
+      return 0;
+    }
+    const d = findDataset(flags.dataset as string);
+    if (!d.cache) {
+      console.log(`${d.name}: generated in memory, nothing to fetch`);
+      return 0;
+    }
+    const dir = await ensureDataset(d.cache, { dataDir, source: flags.source as string | undefined, remote: !flags.offline, log: (m) => console.error(m) });
     console.log(dir);
-    for (const f of DATASETS[name].files) {
-      const check = f.sha256 ? `sha256 ${f.sha256}` : `${f.records} records`;
-      console.log(`  ${f.name.padEnd(18)}${String(statSync(join(dir, f.name)).size).padStart(10)} bytes  ${check}`);
+    for (const f of d.cache.files) {
+      const check = f.sha256 ? `sha256 ${f.sha256}` : 'format checked';
+      console.log(`  ${f.name.padEnd(26)}${String(statSync(join(dir, f.name)).size).padStart(10)} bytes  ${check}`);
     }
     return 0;
   },

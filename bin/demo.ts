@@ -5,7 +5,7 @@ import { countCorrect, init, rt, shutdown, tensor, tidy, type Tensor } from '../
 import { Free } from '../adversarial/methods/free.js';
 import { Sgd } from '../nn/optim.js';
 import { Harness } from '../train/harness.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { intFlag, type Command } from './args.js';
 
 const CLASSES = 4;

@@ -5,10 +5,10 @@ import { ATTACKS, evaluateRobust, SQUARE_QUERIES, type AttackName, type AttackSp
 import { fmtPixels, parsePixels } from '../adversarial/units.js';
 import { describeRecorded } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
-import { loadCheckpoint, openCheckpoint, type OpenedCheckpoint } from '../nn/checkpoint-reader.js';
-import { DATASETS, defaultDataDir, ensureDataset, IMAGE_BYTES, loadSplit, type DatasetName, type SplitData } from '../data/cifar.js';
+import { buildCheckpointModel, openCheckpoint, type OpenedCheckpoint } from '../nn/checkpoint-reader.js';
+import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type SplitData } from '../data/index.js';
 import { fmtNormalization, InputNormalization, parseNormalization, type Normalization } from '../nn/normalize.js';
-import { archName, parseArch, WideResNet } from '../nn/wrn.js';
+import { checkModelName, MODEL_PATTERNS } from '../nn/registry.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { attackEntries, attackLines } from './eval-report.js';
 import { checkInputFile, checkOutputFile } from './files.js';
@@ -47,16 +47,17 @@ export function attackSpecs(flags: Flags): AttackSpec[] {
   }));
 }
 
-/** Test images [offset, offset + limit) of a split loaded from its start (loadSplit reads a prefix). */
-export function testImages(split: SplitData, offset: number): SplitData {
-  return { ...split, images: split.images.subarray(offset * IMAGE_BYTES), labels: split.labels.subarray(offset), count: split.count - offset };
+/** Test examples [offset, count) of a split loaded from its start (a limit reads a prefix). */
+export function testExamples(split: SplitData, offset: number): SplitData {
+  const per = split.shape.reduce((a, d) => a * d, 1);
+  return { ...split, x: split.x.subarray(offset * per), y: split.y.subarray(offset), count: split.count - offset };
 }
 
 export interface EvalOptions {
   specs: AttackSpec[];
   batch: number;
   seed: number;
-  dataset: DatasetName;
+  dataset: string;
   /** Index of the first test image evaluated, and the size of the full test set. */
   offset: number;
   testSize: number;
@@ -68,9 +69,9 @@ export type EvalReport = ReturnType<typeof buildReport>;
 function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, adapter: string) {
   return {
     checkpoint: ckpt.path,
-    architecture: archName(ckpt.config),
+    architecture: ckpt.model.name,
     architecture_from: ckpt.architectureFrom,
-    classes: ckpt.config.classes,
+    classes: ckpt.model.classes,
     method: ckpt.metadata.method ?? null,
     normalization: o.normalization ?? ckpt.metadata.normalization ?? null,
     dataset: o.dataset,
@@ -91,13 +92,12 @@ function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, 
 /** Evaluates an opened checkpoint on `test` (already the chosen images); the model is built, used and freed here. */
 export async function evaluateCheckpoint(ckpt: OpenedCheckpoint, test: SplitData, o: EvalOptions, adapter: string,
   progress?: (done: number, total: number) => void): Promise<{ report: EvalReport; predictions: string[] }> {
-  const model = new WideResNet(ckpt.config);
+  const model = buildCheckpointModel(ckpt);
   try {
-    loadCheckpoint(model, ckpt);
     if (o.normalization) model.normalization = new InputNormalization(o.normalization);
     const res = await evaluateRobust(model, test, o.specs, o.batch, o.seed, progress);
     const predictions = Array.from(res.predictions.clean, (p, i) =>
-      JSON.stringify({ index: o.offset + i, label: test.labels[i], clean_pred: p, ...(res.predictions.adv ? { adv_pred: res.predictions.adv[i] } : {}) }));
+      JSON.stringify({ index: o.offset + i, label: test.y[i], clean_pred: p, ...(res.predictions.adv ? { adv_pred: res.predictions.adv[i] } : {}) }));
     return { report: buildReport(ckpt, o, res, adapter), predictions };
   } finally {
     model.dispose();
@@ -122,10 +122,10 @@ export const evaluate: Command = {
   name: 'eval',
   summary: 'evaluate a checkpoint on the test set: clean accuracy, and robust accuracy under attacks',
   flags: {
-    checkpoint: { type: 'string', help: 'model.safetensors written by advfree train, or any reference-WRN state_dict (required)' },
-    model: { type: 'string', help: 'wrn-DEPTH-WIDTH: the architecture, over the metadata (default: the metadata, else the tensor shapes)', check: parsedBy(parseArch) },
+    checkpoint: { type: 'string', help: "model.safetensors written by advfree train, or a registered model's reference state_dict (required)" },
+    model: { type: 'string', help: `${MODEL_PATTERNS}: the architecture, over the metadata (default: the metadata, else the tensor shapes)`, check: parsedBy(checkModelName) },
     normalize: { type: 'string', help: 'MEAN,STD or 3 means then 3 stds: the model expects (x-mean)/std; applied inside it, attacks stay in [0,1]', check: parsedBy((v) => parseNormalization('normalize', v)) },
-    data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: oneOf('data', Object.keys(DATASETS)) },
+    data: { type: 'string', help: `dataset: ${DATASET_NAMES.join(', ')} (default: the checkpoint's, else cifar10)`, check: oneOf('data', DATASET_NAMES) },
     'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
     limit: { type: 'string', help: 'evaluate N test images (default: all; a subset is not a final figure)', check: intFlag('limit', 1) },
     offset: { type: 'string', help: 'index of the first test image evaluated', default: '0', check: intFlag('offset', 0) },
@@ -144,20 +144,27 @@ export const evaluate: Command = {
     const checkOut = () => out && checkOutputFile('eval', '--save-predictions', out, { inputs: [path], force: !!flags.force });
     checkOut();
     const normalization = flags.normalize ? parseNormalization('normalize', flags.normalize as string) : null;
-    const data = flags.data as DatasetName;
     // Every tensor is checked against the architecture here, before the GPU or the dataset is touched.
-    const ckpt = await openCheckpoint(path, { model: flags.model as string | undefined });
+    const ckpt = await openCheckpoint(path, { model: flags.model as string | undefined, data: flags.data as string | undefined });
+    const dataset = findDataset((flags.data as string | undefined) ?? ckpt.metadata.dataset ?? 'cifar10');
+    const data = dataset.name;
     if (ckpt.metadata.dataset !== undefined && ckpt.metadata.dataset !== data) ckpt.warnings.push(`metadata 'dataset' is '${ckpt.metadata.dataset}', evaluating on ${data}`);
     for (const w of ckpt.warnings) console.error(`eval: ${path}: warning: ${w}`);
-    if (ckpt.config.classes !== DATASETS[data].classes) throw new CliError(`eval: ${path} has ${ckpt.config.classes} classes but ${data} has ${DATASETS[data].classes}`);
-    const testSize = DATASETS[data].files.filter((f) => f.split === 'test').reduce((n, f) => n + f.records, 0);
+    if (ckpt.model.classes !== dataset.classes.length) throw new CliError(`eval: ${path} has ${ckpt.model.classes} classes but ${data} has ${dataset.classes.length}`);
+    if (ckpt.model.input.join(',') !== dataset.shape.join(',')) {
+      throw new CliError(`eval: ${path} takes inputs of shape [${ckpt.model.input.join(', ')}] but ${data}'s are [${dataset.shape.join(', ')}]`);
+    }
+    const testSize = dataset.rows.test;
     const offset = Number(flags.offset);
     if (offset >= testSize) throw new CliError(`eval: --offset ${offset} is past the ${testSize} test images of ${data}`);
     const limit = flags.limit ? Number(flags.limit) : undefined;
 
     const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
-    const dir = await ensureDataset(data, { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m) });
-    const test = testImages(loadSplit(dir, data, 'test', limit === undefined ? undefined : offset + limit), offset);
+    const loaded = await loadDataset(dataset, {
+      dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m),
+      testLimit: limit === undefined ? undefined : offset + limit, recorded: ckpt.metadata,
+    });
+    const test = testExamples(loaded.test, offset);
     const { report, predictions } = await evaluateCheckpoint(ckpt, test, { specs, batch: Number(flags.batch), seed: Number(flags.seed), dataset: data, offset, testSize, normalization },
       r.gpu.name, (done, total) => {
         if (specs.length) console.error(`eval: ${done}/${total} images`);

@@ -8,16 +8,13 @@ import { uploadRange } from '../data/loader.js';
 import { describeAttack, makeAttack } from '../adversarial/evaluate.js';
 import { GLYPH_H, rasterize } from '../plot/font.js';
 import { writeFileAtomic } from '../nn/atomic.js';
-import { loadCheckpoint, openCheckpoint } from '../nn/checkpoint-reader.js';
-import { defaultDataDir, ensureDataset, loadSplit } from '../data/cifar.js';
-import { WideResNet } from '../nn/wrn.js';
+import { buildCheckpointModel, openCheckpoint } from '../nn/checkpoint-reader.js';
+import { defaultDataDir, findDataset, loadDataset } from '../data/index.js';
 import { CliError, intFlag, type Command } from './args.js';
 import { attackSpecs, EVAL_FLAGS } from './eval.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 
-const CIFAR10 = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
 const SCALE = 3;
-const SIDE = 32 * SCALE;
 const GAP = 6;
 const TEXT = 2 * (GLYPH_H + 2) * 2;
 
@@ -44,17 +41,20 @@ export const show: Command = {
     checkOut();
     const ckpt = await openCheckpoint(path);
     for (const w of ckpt.warnings) console.error(`show: ${path}: warning: ${w}`);
-    const meta = ckpt.metadata;
-    if (meta.dataset && meta.dataset !== 'cifar10') throw new CliError(`show: ${path} was trained on ${meta.dataset}; show draws CIFAR-10`);
-    if (ckpt.config.classes !== CIFAR10.length) throw new CliError(`show: ${path} has ${ckpt.config.classes} classes; show draws CIFAR-10's ${CIFAR10.length}`);
+    const dataset = findDataset(ckpt.metadata.dataset ?? 'cifar10');
+    if (dataset.kind !== 'image') throw new CliError(`show: ${path} was trained on ${dataset.name}, which is not an image dataset; show draws images`);
+    const classNames = dataset.classes;
+    if (ckpt.model.classes !== classNames.length) throw new CliError(`show: ${path} has ${ckpt.model.classes} classes; ${dataset.name} has ${classNames.length}`);
     await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
     const n = Number(flags.count);
-    const test = loadSplit(await ensureDataset('cifar10', { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m) }), 'cifar10', 'test', n);
-    const model = new WideResNet(ckpt.config);
-    loadCheckpoint(model, ckpt);
+    const { test } = await loadDataset(dataset, { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m), testLimit: n });
+    const [channels, h, w] = test.shape;
+    const side = w * SCALE;
+    const pixels = channels * h * w;
+    const model = buildCheckpointModel(ckpt);
     model.eval();
     const classify = (v: Parameters<typeof model.forward>[0]) => model.forward(v);
-    const { images: x, labels: y } = uploadRange(test, 0, n, 'test');
+    const { x, y } = uploadRange(test, 0, n, 'test');
     const res = await makeAttack(spec, Number(flags.seed), 0)(classify, x, y);
     const clean = await predict(classify, x);
     const advPred = await predict(classify, res.adv);
@@ -62,10 +62,10 @@ export const show: Command = {
     const adv = await res.adv.data();
     const amplify = 0.5 / spec.eps;
 
-    const width = n * (SIDE + GAP) + GAP;
+    const width = n * (side + GAP) + GAP;
     const title = [`${describeAttack(spec)}`, `middle row: 0.5 + ${amplify.toFixed(1)} x perturbation (grey = 0, +-eps = white/black)`];
     const top = GAP + title.length * (GLYPH_H + 2) * 2;
-    const rowH = SIDE + TEXT + GAP;
+    const rowH = h * SCALE + TEXT + GAP;
     const png = new PNG({ width, height: top + 3 * rowH });
     png.data.fill(255);
     const put = (px: number, py: number, rgb: readonly number[]) => {
@@ -80,28 +80,31 @@ export const show: Command = {
       });
     title.forEach((line, i) => text(line, GAP, GAP + i * (GLYPH_H + 2) * 2, [0, 0, 0]));
     const rows = [
-      (i: number) => xs.subarray(i * 3072, (i + 1) * 3072),
-      (i: number) => adv.subarray(i * 3072, (i + 1) * 3072).map((v, k) => 0.5 + amplify * (v - xs[i * 3072 + k])),
-      (i: number) => adv.subarray(i * 3072, (i + 1) * 3072),
+      (i: number) => xs.subarray(i * pixels, (i + 1) * pixels),
+      (i: number) => adv.subarray(i * pixels, (i + 1) * pixels).map((v, k) => 0.5 + amplify * (v - xs[i * pixels + k])),
+      (i: number) => adv.subarray(i * pixels, (i + 1) * pixels),
     ];
+    // Grey-scale images repeat their one plane in red, green and blue.
+    const plane = (c: number) => (channels === 1 ? 0 : c) * h * w;
     for (let i = 0; i < n; i++) {
-      const x0 = GAP + i * (SIDE + GAP);
+      const x0 = GAP + i * (side + GAP);
       rows.forEach((pixels, r) => {
         const img = pixels(i);
         const y0 = top + r * rowH;
-        for (let py = 0; py < SIDE; py++) {
-          for (let px = 0; px < SIDE; px++) {
-            const s = Math.floor(py / SCALE) * 32 + Math.floor(px / SCALE);
-            put(x0 + px, y0 + py, [0, 1, 2].map((c) => Math.round(255 * Math.min(1, Math.max(0, img[c * 1024 + s])))));
+        for (let py = 0; py < h * SCALE; py++) {
+          for (let px = 0; px < side; px++) {
+            const s = Math.floor(py / SCALE) * w + Math.floor(px / SCALE);
+            put(x0 + px, y0 + py, [0, 1, 2].map((c) => Math.round(255 * Math.min(1, Math.max(0, img[plane(c) + s])))));
           }
         }
-        const label = CIFAR10[test.labels[i]];
+        const label = classNames[test.y[i]];
+        const below = y0 + h * SCALE + 2;
         if (r === 0) {
-          text(label, x0, y0 + SIDE + 2, [0, 0, 0]);
-          text(`p:${CIFAR10[clean[i]]}`, x0, y0 + SIDE + 2 + (GLYPH_H + 2) * 2, clean[i] === test.labels[i] ? [0, 128, 0] : [200, 0, 0]);
+          text(label, x0, below, [0, 0, 0]);
+          text(`p:${classNames[clean[i]]}`, x0, below + (GLYPH_H + 2) * 2, clean[i] === test.y[i] ? [0, 128, 0] : [200, 0, 0]);
         } else if (r === 2) {
-          text(label, x0, y0 + SIDE + 2, [0, 0, 0]);
-          text(`p:${CIFAR10[advPred[i]]}`, x0, y0 + SIDE + 2 + (GLYPH_H + 2) * 2, advPred[i] === test.labels[i] ? [0, 128, 0] : [200, 0, 0]);
+          text(label, x0, below, [0, 0, 0]);
+          text(`p:${classNames[advPred[i]]}`, x0, below + (GLYPH_H + 2) * 2, advPred[i] === test.y[i] ? [0, 128, 0] : [200, 0, 0]);
         }
       });
     }

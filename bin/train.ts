@@ -4,26 +4,26 @@ import { join, resolve } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
 import { formatPasses } from '../train/report.js';
 import { PROBE_KINDS } from '../train/probes.js';
-import { DATASETS, defaultDataDir, ensureDataset, loadSplit, type DatasetName } from '../data/cifar.js';
+import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type DatasetDescriptor } from '../data/index.js';
 import { Trainer, type Datasets, type ResumeChanges, type RunConfig } from '../train/trainer.js';
 import { latestPair, RUN_FILES, RunFolder, RunFolderError } from '../train/run-folder.js';
 import { loadTrainState } from '../train/train-state.js';
 import { parseSchedule } from '../nn/schedule.js';
-import { parseArch } from '../nn/wrn.js';
+import { checkModelName, MODEL_PATTERNS, resolveModel } from '../nn/registry.js';
 import { describeMethod, METHODS, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
 import { CliError, givenFlags, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { METHOD_FLAGS, methodConflicts, methodFromFlags } from './method-flags.js';
 
 
-export const TRAIN_DEFAULTS = { model: 'wrn-16-1', epochs: '10', batch: '128', lr: '0.1', schedule: 'multistep' };
+export const TRAIN_DEFAULTS = { epochs: '10', batch: '128', lr: '0.1', schedule: 'multistep' };
 
 export const train: Command = {
   name: 'train',
-  summary: 'train a WideResNet on CIFAR (natural or adversarial), with checkpoints and resume',
+  summary: 'train a model on a dataset (natural or adversarial), with checkpoints and resume',
   flags: {
-    data: { type: 'string', help: `dataset: ${Object.keys(DATASETS).join(', ')}`, default: 'cifar10', check: oneOf('data', Object.keys(DATASETS)) },
+    data: { type: 'string', help: `dataset: ${DATASET_NAMES.join(', ')} (advfree data lists them)`, default: 'cifar10', check: oneOf('data', DATASET_NAMES) },
     'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
-    model: { type: 'string', help: 'wrn-DEPTH-WIDTH, depth 6n+4 (wrn-16-1, wrn-28-10, wrn-34-10)', default: TRAIN_DEFAULTS.model, check: parsedBy(parseArch) },
+    model: { type: 'string', help: `${MODEL_PATTERNS} (default: the dataset's, e.g. wrn-16-1 on CIFAR, mnist-net on MNIST)`, check: parsedBy(checkModelName) },
     epochs: { type: 'string', help: 'natural-equivalent epochs: passes over the training set, divided by the SGD steps a method takes per minibatch (free-m: m)', default: TRAIN_DEFAULTS.epochs, check: intFlag('epochs', 1, 10_000) },
     batch: { type: 'string', help: 'minibatch size', default: TRAIN_DEFAULTS.batch, check: intFlag('batch', 2, 4096) },
     lr: { type: 'string', help: 'peak learning rate', default: TRAIN_DEFAULTS.lr, check: numFlag('lr', 1e-6, 10) },
@@ -35,7 +35,7 @@ export const train: Command = {
       if (v !== 'all' && v !== 'weights') throw new CliError(`--decay-on must be 'all' or 'weights', got '${v}'`);
     } },
     seed: { type: 'string', help: 'seed of weights, data order and augmentation', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
-    'no-augment': { type: 'boolean', help: 'no random crop / flip' },
+    'no-augment': { type: 'boolean', help: "no random crop / flip (images; a dataset without augmentation, e.g. MNIST, has none anyway)" },
     out: { type: 'string', help: 'run folder (refused if it holds a run\'s files): checkpoints/step-N/{model,train-state}.safetensors, latest (the newest complete pair), model.safetensors (the latest model), metrics.jsonl, lock', default: 'runs/latest' },
     resume: { type: 'string', help: 'continue the run in this folder with its saved configuration; only --epochs (to extend the run), --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter may differ (recorded in metrics.jsonl), other flags must match' },
     'train-limit': { type: 'string', help: 'use the first N training images', check: intFlag('train-limit', 1) },
@@ -151,20 +151,27 @@ async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: stri
 }
 
 export async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
-  const dir = await ensureDataset(c.data as DatasetName, { dataDir, log: (m) => console.error(m) });
-  return {
-    train: loadSplit(dir, c.data as DatasetName, 'train', c.trainLimit ?? undefined),
-    test: loadSplit(dir, c.data as DatasetName, 'test', c.testLimit ?? undefined),
-  };
+  return loadDataset(findDataset(c.data), {
+    dataDir, log: (m) => console.error(m), trainLimit: c.trainLimit ?? undefined, testLimit: c.testLimit ?? undefined,
+  });
+}
+
+/** The model's canonical name, once it is known to take the dataset's inputs (before anything is allocated). */
+function checkedModel(name: string, data: DatasetDescriptor): string {
+  try {
+    return resolveModel(name, data.shape, data.classes.length).name;
+  } catch (e) {
+    throw new CliError(`--model ${name} on --data ${data.name}: ${(e as Error).message}`);
+  }
 }
 
 function configFromFlags(flags: Flags, method: ResolvedMethod): RunConfig {
-  const data = flags.data as DatasetName;
+  const data = findDataset(flags.data as string);
   const epochs = Math.max(1, Math.ceil(Number(flags.epochs) / sgdStepsPerBatch(method)));
   return {
-    data,
-    model: flags.model as string,
-    classes: DATASETS[data].classes,
+    data: data.name,
+    model: checkedModel((flags.model as string | undefined) ?? data.model, data),
+    classes: data.classes.length,
     epochs,
     batch: Number(flags.batch),
     lr: Number(flags.lr),
@@ -174,7 +181,7 @@ function configFromFlags(flags: Flags, method: ResolvedMethod): RunConfig {
     weightDecay: Number(flags['weight-decay']),
     decay: flags['decay-on'] as 'all' | 'weights',
     seed: Number(flags.seed),
-    augment: !flags['no-augment'],
+    augment: data.augment !== null && !flags['no-augment'],
     trainLimit: flags['train-limit'] ? Number(flags['train-limit']) : null,
     testLimit: flags['test-limit'] ? Number(flags['test-limit']) : null,
     method: method.config,

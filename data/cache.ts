@@ -1,12 +1,12 @@
-// The dataset cache: makes sure a dataset's .bin files are in the cache folder and verified, fetching the
-// missing ones from the first source that works (like torchvision's download=True). Files reach the cache only
-// by rename after their size, labels and (CIFAR-10) SHA-256 check out. Nothing in the cache is ever deleted: a file
+// The dataset cache: makes sure a dataset's files are in the cache folder and verified, fetching the missing ones
+// from the first source that works (like torchvision's download=True). Files reach the cache only by rename after
+// their format check and pinned SHA-256 pass. Nothing in the cache is ever deleted: a file
 // that cannot be read is reported as such, and a damaged one is moved aside once a verified copy replaces it.
-import { constants, existsSync } from 'node:fs';
+import { constants, existsSync, readFileSync } from 'node:fs';
 import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { specOf, type DatasetFile, type DatasetName, type DatasetSpec } from './catalogue.js';
+import type { CacheFile, CacheSpec } from './cache-spec.js';
 import { DatasetError, errorCode, fsProblem } from './errors.js';
 import { sources, type SourceOptions } from './sources.js';
 import { newStaging, removeStaleStaging } from './staging.js';
@@ -55,12 +55,11 @@ async function moveAside(path: string): Promise<string> {
 }
 
 /**
- * Makes sure the dataset's .bin files are in the cache and verified; returns their folder. Already cached files
+ * Makes sure the dataset's files are in the cache and verified; returns their folder. Already cached files
  * are re-verified: one that fails is replaced by a verified copy from the sources and kept beside it as
  * NAME.corrupt-<time>; one that cannot be read (permissions, I/O, a folder in its place) stops with an error.
  */
-export async function ensureDataset(name: DatasetName | DatasetSpec, opts: EnsureOptions = {}): Promise<string> {
-  const spec = specOf(name);
+export async function ensureDataset(spec: CacheSpec, opts: EnsureOptions = {}): Promise<string> {
   const log = opts.log ?? (() => {});
   const root = resolve(opts.dataDir ?? defaultDataDir());
   const dir = join(root, spec.folder);
@@ -74,7 +73,7 @@ export async function ensureDataset(name: DatasetName | DatasetSpec, opts: Ensur
   await checkFolder(dir, `the ${spec.name} folder`, readable, 'read');
   await removeStaleStaging(root);
 
-  const need: DatasetFile[] = [];
+  const need: CacheFile[] = [];
   /** Cached files that read but fail verification, with why: kept until a verified copy is in hand. */
   const damaged = new Map<string, string>();
   const unreadable: string[] = [];
@@ -88,7 +87,7 @@ export async function ensureDataset(name: DatasetName | DatasetSpec, opts: Ensur
       else unreadable.push(`${p} ${fsProblem(e, 'read')}`);
       continue;
     }
-    const problem = bytesProblem(bytes, f, spec);
+    const problem = bytesProblem(bytes, f);
     if (problem) {
       log(`cached ${p} failed verification (${problem}); fetching a verified copy (the damaged file stays until one is in hand)`);
       damaged.set(f.name, problem);
@@ -113,13 +112,13 @@ export async function ensureDataset(name: DatasetName | DatasetSpec, opts: Ensur
     const staging = await newStaging(root);
     try {
       const staged = await src.stage(staging);
-      for (const [i, f] of need.entries()) verifyBytes(await readFile(staged[i].path), f, spec, staged[i].origin);
+      for (const [i, f] of need.entries()) verifyBytes(await readFile(staged[i].path), f, staged[i].origin);
       await mkdir(dir, { recursive: true });
       for (const [i, f] of need.entries()) {
         const to = join(dir, f.name);
         if (damaged.delete(f.name)) log(`moved the damaged ${to} aside to ${await moveAside(to)}`);
         await rename(staged[i].path, to);
-        log(`verified ${f.name} (${f.sha256 ? `SHA-256 ${f.sha256}` : `${f.records} records`})`);
+        log(`verified ${f.name}${f.sha256 ? ` (SHA-256 ${f.sha256})` : ''}`);
       }
       log(`${spec.name}: ready in ${dir} (from ${src.label})`);
       return dir;
@@ -131,7 +130,7 @@ export async function ensureDataset(name: DatasetName | DatasetSpec, opts: Ensur
       await rm(staging, { recursive: true, force: true });
     }
   }
-  const what = `a local folder holding the .bin files or ${spec.archive}`;
+  const what = spec.sourceHint;
   const hint = damaged.size
     ? [...damaged].map(([f, why]) => `\n${join(dir, f)} failed verification (${why}) and stays where it is.`).join('') +
       `\nSupply a good copy: advfree data ${spec.name} --source PATH (${what}).`
@@ -143,4 +142,15 @@ export async function ensureDataset(name: DatasetName | DatasetSpec, opts: Ensur
       errors.length ? errors.join('\n  ') : 'no source given and network sources are off'
     }${hint}`,
   );
+}
+
+/** A verified file of the cache folder `dir` (from ensureDataset), read whole; errors name the file and the fix. */
+export function readCached(dir: string, name: string, dataset: string): Uint8Array {
+  const path = join(dir, name);
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    if (errorCode(e) === 'ENOENT') throw new DatasetError(`${dataset}: ${path} not found; run 'advfree data ${dataset}' first`);
+    throw new DatasetError(`${dataset}: ${path} ${fsProblem(e, 'read')}`);
+  }
 }

@@ -1,7 +1,9 @@
 // Minibatches over an in-memory dataset: a seeded shuffle per epoch (the order of epoch e depends only on
 // (seed, e)), a resumable position, one batch prepared ahead while the caller awaits GPU work, and the upload of
-// a batch's raw bytes to the GPU with the standard augmentation seeded by its step, so a resumed run repeats it.
+// a batch to the GPU: image bytes converted (and augmented, seeded by the batch's step, so a resumed run repeats
+// it) on the GPU, tabular features as they are.
 import { imagesToFloat, mix, mulberry32, tensor, type AugmentOptions, type Tensor } from '../engine/index.js';
+import type { SplitData } from './dataset.js';
 
 export interface LoaderPosition {
   epoch: number;
@@ -19,16 +21,14 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** Where to start, e.g. a checkpoint's `batch.next`. Default epoch 0, batch 0. */
   start?: LoaderPosition;
-  /** [C, H, W] of one sample (default [3, 32, 32], CIFAR). */
-  sampleShape?: readonly number[];
-  /** `upload` applies pad 4 + random crop + random horizontal flip (training). Default false. */
+  /** `upload` applies pad 4 + random crop + random horizontal flip (training; images only). Default false. */
   augment?: boolean;
 }
 
 export interface Batch {
-  /** count * sampleBytes bytes, the samples in batch order. */
-  images: Uint8Array;
-  labels: Int32Array;
+  /** The samples in batch order (image bytes or tabular features). */
+  x: Uint8Array | Float32Array;
+  y: Int32Array;
   count: number;
   /** Dataset indices of the samples. */
   indices: Uint32Array;
@@ -42,10 +42,10 @@ export interface Batch {
 
 /** A batch on the GPU, owned by the caller (dispose both). */
 export interface GpuBatch {
-  /** f32 [count, C, H, W] in [0, 1]. */
-  images: Tensor;
+  /** f32 [count, ...shape]: images in [0, 1], or tabular features. */
+  x: Tensor;
   /** i32 [count]. */
-  labels: Tensor;
+  y: Tensor;
 }
 
 /** The standard CIFAR augmentation (Free-m, PGD and FGSM training all use it). */
@@ -53,12 +53,13 @@ export const AUGMENT_PAD = 4;
 
 export class Loader {
   readonly count: number;
-  readonly sampleBytes: number;
+  /** Elements of one sample. */
+  readonly sampleSize: number;
   readonly batchSize: number;
   readonly batchesPerEpoch: number;
   readonly sampleShape: readonly number[];
-  private readonly images: Uint8Array;
-  private readonly labels: Int32Array;
+  private readonly x: Uint8Array | Float32Array;
+  private readonly y: Int32Array;
   private readonly seed: number;
   private readonly shuffle: boolean;
   private readonly dropLast: boolean;
@@ -66,27 +67,27 @@ export class Loader {
   private pos: LoaderPosition = { epoch: 0, batch: 0 };
   private cached: { epoch: number; order: Uint32Array } | null = null;
 
-  constructor(data: { images: Uint8Array; labels: Int32Array }, opts: LoaderOptions) {
-    const n = data.labels.length;
+  constructor(data: Pick<SplitData, 'x' | 'y' | 'shape'>, opts: LoaderOptions) {
+    const n = data.y.length;
     if (n === 0) throw new Error('Loader: the dataset is empty');
-    if (data.images.length % n !== 0) throw new Error(`Loader: ${data.images.length} image bytes do not split into ${n} samples`);
+    const size = data.shape.reduce((a, d) => a * d, 1);
+    if (data.x.length !== n * size) throw new Error(`Loader: ${data.x.length} values do not make ${n} samples of shape [${data.shape.join(', ')}]`);
     if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) throw new Error(`Loader: batchSize must be an integer >= 1, got ${opts.batchSize}`);
     const seed = opts.seed ?? 0;
     if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new Error(`Loader: seed must be an integer in [0, 2^32), got ${seed}`);
-    const shape = opts.sampleShape ?? [3, 32, 32];
-    if (shape.length !== 3 || shape.reduce((a, d) => a * d, 1) !== data.images.length / n) {
-      throw new Error(`Loader: sampleShape [${shape}] does not hold the ${data.images.length / n} bytes of each sample`);
+    if (opts.augment && !(data.x instanceof Uint8Array && data.shape.length === 3)) {
+      throw new Error(`Loader: crop-and-flip augmentation needs image bytes [C, H, W], not samples of shape [${data.shape.join(', ')}]`);
     }
-    this.images = data.images;
-    this.labels = data.labels;
+    this.x = data.x;
+    this.y = data.y;
     this.count = n;
-    this.sampleBytes = data.images.length / n;
+    this.sampleSize = size;
     this.batchSize = opts.batchSize;
     this.seed = seed;
     this.shuffle = opts.shuffle ?? true;
     this.dropLast = opts.dropLast ?? false;
     this.augment = opts.augment ?? false;
-    this.sampleShape = [...shape];
+    this.sampleShape = [...data.shape];
     this.batchesPerEpoch = this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
     if (this.batchesPerEpoch === 0) throw new Error(`Loader: dropLast with ${n} samples and batchSize ${this.batchSize} gives no batch`);
     if (opts.start) this.seek(opts.start);
@@ -127,18 +128,18 @@ export class Loader {
     const order = this.order(p.epoch);
     const lo = p.batch * this.batchSize;
     const indices = order.slice(lo, Math.min(lo + this.batchSize, this.count));
-    const sb = this.sampleBytes;
-    const images = new Uint8Array(indices.length * sb);
-    const labels = new Int32Array(indices.length);
+    const sb = this.sampleSize;
+    const x = this.x instanceof Uint8Array ? new Uint8Array(indices.length * sb) : new Float32Array(indices.length * sb);
+    const y = new Int32Array(indices.length);
     for (let k = 0; k < indices.length; k++) {
       const i = indices[k];
-      images.set(this.images.subarray(i * sb, (i + 1) * sb), k * sb);
-      labels[k] = this.labels[i];
+      x.set(this.x.subarray(i * sb, (i + 1) * sb), k * sb);
+      y[k] = this.y[i];
     }
     const last = p.batch + 1 === this.batchesPerEpoch;
     const next = last ? { epoch: p.epoch + 1, batch: 0 } : { epoch: p.epoch, batch: p.batch + 1 };
     const step = p.epoch * this.batchesPerEpoch + p.batch;
-    return { images, labels, count: indices.length, indices, epoch: p.epoch, batch: p.batch, step, next };
+    return { x, y, count: indices.length, indices, epoch: p.epoch, batch: p.batch, step, next };
   }
 
   /** The next batch (rolling over into the next epoch), synchronously. */
@@ -166,11 +167,11 @@ export class Loader {
   }
 
   /**
-   * Uploads a batch: its bytes as a u8 tensor, converted to f32 on the GPU (augmented when the loader was made
-   * with `augment`, seeded by (seed, step)), and its labels as i32.
+   * Uploads a batch: image bytes as a u8 tensor converted to f32 on the GPU (augmented when the loader was made
+   * with `augment`, seeded by (seed, step)), features as f32, and its labels as i32.
    */
   upload(b: Batch): GpuBatch {
-    return uploadSamples(b.images, b.labels, [b.count, ...this.sampleShape], `batch ${b.step}`, this.augmentation(b));
+    return uploadSamples(b.x, b.y, [b.count, ...this.sampleShape], `batch ${b.step}`, this.augmentation(b));
   }
 
   /** The augmentation `upload` applies to a batch (undefined without augmentation). */
@@ -179,20 +180,18 @@ export class Loader {
   }
 }
 
-/** Samples' bytes as u8, converted to f32 on the GPU (augmented with `augment`), and their labels as i32. */
-function uploadSamples(images: Uint8Array, labels: Int32Array, shape: readonly number[], name: string, augment?: AugmentOptions): GpuBatch {
-  const bytes = tensor(images, shape, { name: `${name} bytes` });
+/** Samples to the GPU: image bytes converted to f32 there (augmented with `augment`), features as they are. */
+function uploadSamples(x: Uint8Array | Float32Array, y: Int32Array, shape: readonly number[], name: string, augment?: AugmentOptions): GpuBatch {
+  const labels = tensor(y, [shape[0]], { name: `${name} labels` });
+  if (x instanceof Float32Array) return { x: tensor(x, shape, { name }), y: labels };
+  const bytes = tensor(x, shape, { name: `${name} bytes` });
   const out = imagesToFloat(bytes, { augment });
   bytes.dispose(); // the pool reuses its buffer only after the conversion is submitted
-  return { images: out, labels: tensor(labels, [shape[0]], { name: `${name} labels` }) };
+  return { x: out, y: labels };
 }
 
-/**
- * Samples lo .. lo+count-1 of a dataset in order, without augmentation (evaluation, held batches); each sample
- * of `sampleShape` ([3, 32, 32] by default). The caller disposes both tensors.
- */
-export function uploadRange(data: { images: Uint8Array; labels: Int32Array }, lo: number, count: number, name = 'images',
-  sampleShape: readonly number[] = [3, 32, 32]): GpuBatch {
-  const sb = data.images.length / data.labels.length;
-  return uploadSamples(data.images.subarray(lo * sb, (lo + count) * sb), data.labels.subarray(lo, lo + count), [count, ...sampleShape], name);
+/** Samples lo .. lo+count-1 of a split in order, without augmentation (evaluation, held batches); the caller disposes both. */
+export function uploadRange(data: Pick<SplitData, 'x' | 'y' | 'shape'>, lo: number, count: number, name = 'samples'): GpuBatch {
+  const sb = data.shape.reduce((a, d) => a * d, 1);
+  return uploadSamples(data.x.subarray(lo * sb, (lo + count) * sb), data.y.subarray(lo, lo + count), [count, ...data.shape], name);
 }

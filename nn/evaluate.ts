@@ -1,8 +1,8 @@
 // Clean evaluation over a dataset split: BN in eval mode (running statistics never change), batches in order.
 import { argmax, tidy } from '../engine/index.js';
 import { uploadRange } from '../data/loader.js';
-import type { SplitData } from '../data/cifar.js';
-import type { WideResNet } from './wrn.js';
+import type { SplitData } from '../data/dataset.js';
+import type { Classifier } from './model.js';
 
 export interface CleanResult {
   examples: number;
@@ -11,7 +11,7 @@ export interface CleanResult {
   predictions: Int32Array;
 }
 
-export async function evaluateClean(model: WideResNet, data: SplitData, batch: number): Promise<CleanResult> {
+export async function evaluateClean(model: Classifier, data: SplitData, batch: number): Promise<CleanResult> {
   const wasTraining = model.training;
   model.eval();
   const predictions = new Int32Array(data.count);
@@ -19,7 +19,7 @@ export async function evaluateClean(model: WideResNet, data: SplitData, batch: n
   try {
     for (let lo = 0; lo < data.count; lo += batch) {
       const n = Math.min(batch, data.count - lo);
-      const pred = tidy(() => argmax(model.forward(uploadRange(data, lo, n, 'test').images)));
+      const pred = tidy(() => argmax(model.forward(uploadRange(data, lo, n, 'test').x)));
       pending.push(pred.ints().then((p) => {
         predictions.set(p, lo);
         pred.dispose();
@@ -30,6 +30,6 @@ export async function evaluateClean(model: WideResNet, data: SplitData, batch: n
     model.train(wasTraining);
   }
   let correct = 0;
-  for (let i = 0; i < data.count; i++) if (predictions[i] === data.labels[i]) correct++;
+  for (let i = 0; i < data.count; i++) if (predictions[i] === data.y[i]) correct++;
   return { examples: data.count, correct, predictions };
 }

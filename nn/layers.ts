@@ -1,4 +1,6 @@
-// The layers a WideResNet needs, with PyTorch's parameter names and the reference initialisation.
+// The layers the models are built of, with PyTorch's parameter names. Initialisation: the reference WRN's
+// (conv weights normal(0, sqrt(2 / (k·k·Cout))), linear biases zero) or PyTorch's defaults (kaiming_uniform with
+// a = sqrt(5): weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))), as each model's reference does.
 import {
   batchNorm,
   conv2d,
@@ -12,6 +14,9 @@ import {
 } from '../engine/index.js';
 import { Module, type Buffer, type Param } from './module.js';
 
+/** 'wrn': the reference WideResNet's initialisation; 'pytorch': torch.nn's defaults. */
+export type InitScheme = 'wrn' | 'pytorch';
+
 /** Seeds parameter initialisation: each tensor draws from its own counter-based stream. */
 export class Init {
   private stream = 0;
@@ -21,8 +26,13 @@ export class Init {
   }
 }
 
+/** U(-1/sqrt(fanIn), 1/sqrt(fanIn)): PyTorch's default for weights (kaiming_uniform, a = sqrt(5)) and biases. */
+const fanInUniform = (shape: number[], fanIn: number, init: Init, name: string): Tensor =>
+  keep(randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), init.seed, init.next(), name));
+
 export class Conv2d extends Module {
   readonly weight: Tensor;
+  readonly bias: Tensor | null;
 
   constructor(
     readonly inChannels: number,
@@ -31,20 +41,26 @@ export class Conv2d extends Module {
     readonly stride: number,
     readonly padding: number,
     init: Init,
+    opts: { bias?: boolean; scheme?: InitScheme } = {},
   ) {
     super();
-    // The reference WRN initialisation: normal(0, sqrt(2 / (kH·kW·Cout))).
-    const std = Math.sqrt(2 / (kernel * kernel * outChannels));
-    this.weight = keep(randomNormal([outChannels, inChannels, kernel, kernel], 0, std, init.seed, init.next(), 'conv.weight'));
+    const shape = [outChannels, inChannels, kernel, kernel];
+    const fanIn = inChannels * kernel * kernel;
+    this.weight = opts.scheme === 'pytorch'
+      ? fanInUniform(shape, fanIn, init, 'conv.weight')
+      : keep(randomNormal(shape, 0, Math.sqrt(2 / (kernel * kernel * outChannels)), init.seed, init.next(), 'conv.weight'));
+    this.bias = opts.bias ? fanInUniform([outChannels], fanIn, init, 'conv.bias') : null;
   }
 
   protected override ownParams(): [string, Param][] {
-    return [['weight', { tensor: this.weight, role: 'conv' }]];
+    const p: [string, Param][] = [['weight', { tensor: this.weight, role: 'conv' }]];
+    if (this.bias) p.push(['bias', { tensor: this.bias, role: 'bias' }]);
+    return p;
   }
 
   /** With `residual`, returns conv(x) + residual, the add fused into the convolution. */
   forward(x: Tensor, residual?: Tensor): Tensor {
-    return conv2d(x, this.weight, { stride: this.stride, padding: this.padding, residual });
+    return conv2d(x, this.weight, { stride: this.stride, padding: this.padding, bias: this.bias ?? undefined, residual });
   }
 }
 
@@ -98,13 +114,11 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, init: Init) {
+  constructor(readonly inFeatures: number, readonly outFeatures: number, init: Init, opts: { scheme?: InitScheme } = {}) {
     super();
-    // PyTorch's default Linear weight init (kaiming_uniform with a = sqrt(5)): U(-1/sqrt(in), 1/sqrt(in));
-    // the reference WRN zeroes the bias.
-    const bound = 1 / Math.sqrt(inFeatures);
-    this.weight = keep(randomUniform([outFeatures, inFeatures], -bound, bound, init.seed, init.next(), 'fc.weight'));
-    this.bias = keep(zeros([outFeatures], 'fc.bias'));
+    // Both schemes draw the weight as PyTorch does; the reference WRN zeroes the bias.
+    this.weight = fanInUniform([outFeatures, inFeatures], inFeatures, init, 'fc.weight');
+    this.bias = opts.scheme === 'pytorch' ? fanInUniform([outFeatures], inFeatures, init, 'fc.bias') : keep(zeros([outFeatures], 'fc.bias'));
   }
 
   protected override ownParams(): [string, Param][] {

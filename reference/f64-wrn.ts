@@ -4,8 +4,8 @@
 // their distance from each other alone cannot say which of them (if either) is off.
 import type { ParamRole } from '../nn/module.js';
 import { decayOf, type SgdOptions } from '../nn/optim.js';
-import type { WrnConfig } from '../nn/wrn.js';
-import { blocksPerGroup, wrnChannels } from '../nn/wrn-layout.js';
+import type { WrnConfig } from '../nn/models/wrn.js';
+import { blocksPerGroup, wrnChannels } from '../nn/models/wrn-layout.js';
 import * as op from './f64-ops.js';
 
 type F64 = Float64Array;

@@ -2,7 +2,7 @@
 // `node scripts/build.mjs PATTERN` builds only the test files whose name contains PATTERN (for quick iteration).
 import { build } from 'esbuild';
 import { readdirSync } from 'node:fs';
-import './gen-methods.mjs';
+import './gen-registries.mjs';
 
 const common = {
   bundle: true,

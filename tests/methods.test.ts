@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { rt, tensor } from '../engine/index.js';
 import { createMethod, declaredCost, METHODS, parseShortForm, resolveMethod, shortForm } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { parseCommand, type Flags } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
 import { methodFromFlags } from '../bin/method-flags.js';

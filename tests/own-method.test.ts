@@ -24,10 +24,11 @@ t('the README example registers, trains, and counts what it declares', async () 
   const dir = mkdtempSync(join(tmpdir(), 'advfree-own-'));
   try {
     const tr = new Trainer(config, data);
-    const before = await tr.model.fc.weight.data();
+    const fc = () => tr.model.namedParameters().find(([n]) => n === 'fc.weight')![1].tensor.data();
+    const before = await fc();
     const [epoch] = await tr.run({ out: dir, progress: false, log: () => {} });
     assert.ok(Number.isFinite(epoch.trainLoss), `train loss ${epoch.trainLoss}`);
-    const after = await tr.model.fc.weight.data();
+    const after = await fc();
     assert.ok(after.some((v, i) => v !== before[i]), 'the SGD steps moved the weights');
     const per = declaredCost(resolveMethod({ name: 'fgsm-zero' }));
     assert.equal(tr.totalPasses, Object.fromEntries(Object.entries(per).map(([k, v]) => [k, 2 * v])), 'two minibatches, as declared');

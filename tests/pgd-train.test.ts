@@ -9,7 +9,7 @@ import { noPasses, type Method } from '../adversarial/method.js';
 import { createMethod, resolveMethod } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
 import { Harness } from '../train/harness.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { randu, ready } from './helpers.js';
 
 const t = suite('pgd-train');
@@ -82,7 +82,7 @@ t('robust evaluation leaves BN statistics unchanged', async () => {
   const stats = s.model.namedBuffers().flatMap(([, b]) => ('tensor' in b ? [b.tensor] : []));
   const before = await Promise.all(stats.map((v) => v.data()));
   const n = 6;
-  const data = { images: Uint8Array.from(randu(n * 3072, 3), (v) => Math.floor(v * 256)), labels: Int32Array.from([0, 1, 2, 3, 4, 5]), count: n, classes: 10 };
+  const data = { x: Uint8Array.from(randu(n * 3072, 3), (v) => Math.floor(v * 256)), y: Int32Array.from([0, 1, 2, 3, 4, 5]), count: n, classes: 10, shape: [3, 32, 32] };
   const attack = { name: 'pgd' as const, eps: EPS, steps: 3, stepSize: 2 / 255, restarts: 2, loss: 'ce' as const, limit: null };
   const rep = await evaluateRobust(s.model, data, [attack], 4, 0);
   const after = await Promise.all(stats.map((v) => v.data()));

@@ -14,7 +14,7 @@ import { randomStart } from '../adversarial/attacks/ball.js';
 import { meanRowCosine, PROBE_STREAM } from '../adversarial/probes.js';
 import { freezeBatchNorm, BatchNorm2d } from '../nn/layers.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/wrn.js';
+import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { Harness } from '../train/harness.js';
 import { ProbeRunner } from '../train/probes.js';
 import { Trainer } from '../train/trainer.js';

@@ -1,7 +1,7 @@
 // A tiny synthetic CIFAR-shaped task and run configuration for the trainer and run-folder tests (wrn-10-1,
 // 48 training images in 3 batches of 16 per epoch: seconds per run).
 import { readFileSync } from 'node:fs';
-import type { SplitData } from '../data/cifar.js';
+import type { SplitData } from '../data/dataset.js';
 import type { Datasets, RunConfig, Trainer } from '../train/trainer.js';
 import { rng } from './helpers.js';
 
@@ -14,7 +14,7 @@ export function synthetic(count: number, seed: number): SplitData {
     labels[i] = i % 2;
     for (let j = 0; j < 3072; j++) images[i * 3072 + j] = Math.floor(r() * 128) + (j < 1024 && labels[i] ? 127 : 0);
   }
-  return { images, labels, count, classes: 10 };
+  return { x: images, y: labels, count, classes: 10, shape: [3, 32, 32] };
 }
 
 export const DATA: Datasets = { train: synthetic(48, 1), test: synthetic(32, 2) };

@@ -4,7 +4,8 @@ import type { Tensor } from '../engine/index.js';
 import type { BatchInfo, Method, StepResult, TrainModel } from '../adversarial/method.js';
 import type { Sgd } from '../nn/optim.js';
 import { plainBatch, stepContext } from './context.js';
-import { countedModel, type Classifier } from './model.js';
+import type { Classifier } from '../nn/model.js';
+import { countedModel } from './model.js';
 import { PassMeter } from './passes.js';
 
 export class Harness {

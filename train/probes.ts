@@ -6,7 +6,8 @@ import { rt, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { Method, ProbeContext, ProbeValues, TrainModel } from '../adversarial/method.js';
 import type { ResolvedMethod } from '../adversarial/registry.js';
 import type { Sgd } from '../nn/optim.js';
-import { countedModel, type Classifier } from './model.js';
+import type { Classifier } from '../nn/model.js';
+import { countedModel } from './model.js';
 import { PassMeter } from './passes.js';
 
 /** The probe kinds `--probe` accepts. */

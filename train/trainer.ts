@@ -7,13 +7,14 @@ import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.j
 import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
 import { createMethod, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
 import { gitCommit, saveModel } from '../nn/checkpoint.js';
-import type { SplitData } from '../data/cifar.js';
+import type { SplitData } from '../data/dataset.js';
 import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../data/loader.js';
 import { evaluateClean } from '../nn/evaluate.js';
 import { Sgd } from '../nn/optim.js';
 import { Progress } from './progress.js';
 import { lrAt, parseSchedule, type Schedule } from '../nn/schedule.js';
-import { archName, parseArch, WideResNet } from '../nn/wrn.js';
+import type { Classifier, ResolvedModel } from '../nn/model.js';
+import { resolveModel } from '../nn/registry.js';
 import { stepContext } from './context.js';
 import { countedModel } from './model.js';
 import { addPasses, PassMeter } from './passes.js';
@@ -51,6 +52,8 @@ export interface RunConfig {
 export interface Datasets {
   train: SplitData;
   test: SplitData;
+  /** The dataset's record for checkpoints (tabular preprocessing, split hash): LoadedDataset.metadata. */
+  metadata?: Record<string, string>;
 }
 
 export interface TrainOptions {
@@ -96,7 +99,9 @@ function unpackPasses(c: Record<string, number>, prefix: string): PassCounts {
 }
 
 export class Trainer {
-  readonly model: WideResNet;
+  readonly model: Classifier;
+  /** The model as resolved from its name, the input shape and the classes. */
+  readonly architecture: ResolvedModel;
   readonly loader: Loader;
   readonly method: Method;
   readonly resolved: ResolvedMethod;
@@ -130,14 +135,15 @@ export class Trainer {
     this.resolved = resolveMethod(config.method);
     this.config = { ...config, method: this.resolved.config };
     this.schedule = parseSchedule(config.schedule, config.lr);
-    this.model = new WideResNet(parseArch(config.model, config.classes), config.seed);
+    this.architecture = resolveModel(config.model, data.train.shape, config.classes);
+    this.model = this.architecture.build(config.seed);
     this.params = this.model.namedParameters();
     this.opt = new Sgd(this.params, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decay: config.decay });
     this.loader = new Loader(data.train, { batchSize: config.batch, seed: config.seed, augment: config.augment });
     this.stepsPerEpoch = this.loader.batchesPerEpoch;
     this.meter = new PassMeter(this.params.map(([, p]) => p.tensor));
     this.counted = countedModel(this.model, this.meter);
-    this.method = createMethod(this.resolved, { batchShape: [config.batch, 3, 32, 32], seed: config.seed, trainSize: data.train.count, classes: config.classes, augmentPad: config.augment ? AUGMENT_PAD : 0 });
+    this.method = createMethod(this.resolved, { batchShape: [config.batch, ...data.train.shape], seed: config.seed, trainSize: data.train.count, classes: config.classes, augmentPad: config.augment ? AUGMENT_PAD : 0 });
     this.totalIterations = config.epochs * this.stepsPerEpoch * sgdStepsPerBatch(this.resolved);
   }
 
@@ -225,8 +231,10 @@ export class Trainer {
       this.step,
       (path) =>
         saveModel(this.model, path, {
-          architecture: archName(parseArch(config.model, config.classes)),
+          ...this.data.metadata,
+          architecture: this.architecture.name,
           classes: String(config.classes),
+          input: JSON.stringify(this.architecture.input),
           dataset: config.data,
           normalization: config.normalization,
           method: JSON.stringify(config.method),
@@ -345,8 +353,8 @@ export class Trainer {
     });
     const before = { ...this.passes };
     const result = this.meter.measure(() => tidy(() => {
-      const { images, labels } = this.loader.upload(b);
-      return this.method.step(images, labels, ctx);
+      const { x, y } = this.loader.upload(b);
+      return this.method.step(x, y, ctx);
     }));
     addPasses(this.epochStats.passes, this.passes);
     addPasses(this.epochStats.passes, before, -1);
@@ -406,8 +414,7 @@ export class Trainer {
   /** The first training images, without augmentation: a batch the method never trains on in this form. */
   private heldBatch(): { x: Tensor; y: Tensor } {
     const { train } = this.data;
-    const { images: x, labels: y } = uploadRange(train, 0, Math.min(this.config.batch, train.count), 'held');
-    return { x, y };
+    return uploadRange(train, 0, Math.min(this.config.batch, train.count), 'held');
   }
 
   /** A call after each minibatch that runs the method's probes on the held batch every `every` minibatches. */

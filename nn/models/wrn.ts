@@ -1,22 +1,24 @@
 // WideResNet WRN-d-k with pre-activation blocks, in exactly the layout of the adversarial-robustness ecosystem's
 // PyTorch model (RobustBench / TRADES / Madry), so that state_dict names, shapes and semantics match one to one.
-import { globalAvgPool, rt, type Tensor } from '../engine/index.js';
-import { BatchNorm2d, Conv2d, Init, Linear } from './layers.js';
-import { Module } from './module.js';
-import type { InputNormalization } from './normalize.js';
-import { blocksPerGroup, checkWrnFits, checkWrnSize, wrnChannels } from './wrn-layout.js';
+import { globalAvgPool, rt, type Tensor } from '../../engine/index.js';
+import { BatchNorm2d, Conv2d, Init, Linear } from '../layers.js';
+import { Classifier, defineModel } from '../model.js';
+import { Module } from '../module.js';
+import { blocksPerGroup, checkWrnFits, checkWrnSize, inferWrnConfig, wrnChannels, wrnTensorSpecs } from './wrn-layout.js';
 
 export interface WrnConfig {
   depth: number;
   width: number;
   classes: number;
+  /** Channels of the input images (3 for CIFAR, 1 for MNIST). */
+  inChannels: number;
 }
 
 /**
  * Parses 'wrn-16-1', 'wrn-28-10', 'wrn-34-10'; 'wrn-32-10' is the paper's name for WRN-34-10 (5 blocks a group).
  * Depth and total size are bounded here (no GPU needed); what one tensor may take is the adapter's to say (WideResNet).
  */
-export function parseArch(arch: string, classes = 10): WrnConfig {
+export function parseArch(arch: string, classes = 10, inChannels = 3): WrnConfig {
   const m = /^wrn-(\d+)-(\d+)$/i.exec(arch.trim());
   if (!m) throw new Error(`unknown model '${arch}': expected wrn-DEPTH-WIDTH, e.g. wrn-16-1, wrn-28-10, wrn-34-10`);
   let depth = Number(m[1]);
@@ -27,7 +29,7 @@ export function parseArch(arch: string, classes = 10): WrnConfig {
   }
   if (width < 1) throw new Error(`model '${arch}': width must be >= 1`);
   if (!Number.isSafeInteger(classes) || classes < 1) throw new Error(`model '${arch}': classes must be a positive integer, got ${classes}`);
-  const config = { depth, width, classes };
+  const config = { depth, width, classes, inChannels };
   checkWrnSize(config);
   return config;
 }
@@ -84,16 +86,13 @@ class NetworkBlock extends Module {
   }
 }
 
-export class WideResNet extends Module {
+export class WideResNet extends Classifier {
   readonly conv1: Conv2d;
   readonly block1: NetworkBlock;
   readonly block2: NetworkBlock;
   readonly block3: NetworkBlock;
   readonly bn1: BatchNorm2d;
   readonly fc: Linear;
-
-  /** Applied to the input first, for models trained on normalised inputs (eval --normalize); not saved. */
-  normalization: InputNormalization | null = null;
 
   constructor(readonly config: WrnConfig, seed = 0) {
     super();
@@ -103,7 +102,7 @@ export class WideResNet extends Module {
     const n = blocksPerGroup(depth);
     const ch = wrnChannels(width);
     const init = new Init(seed);
-    this.conv1 = new Conv2d(3, ch[0], 3, 1, 1, init);
+    this.conv1 = new Conv2d(config.inChannels, ch[0], 3, 1, 1, init);
     this.block1 = new NetworkBlock(n, ch[0], ch[1], 1, init);
     this.block2 = new NetworkBlock(n, ch[1], ch[2], 2, init);
     this.block3 = new NetworkBlock(n, ch[2], ch[3], 2, init);
@@ -125,19 +124,9 @@ export class WideResNet extends Module {
     ];
   }
 
-  override dispose(): void {
-    super.dispose();
-    this.normalization?.dispose();
-  }
-
-  /** Logits [N, classes] for images [N, 3, H, W] in [0, 1]. */
-  forward(x: Tensor): Tensor {
-    return this.rest(this.first(x));
-  }
-
   /** The first layer (conv1: linear, no bias, no BN), where YOPO splits the network. */
-  first(x: Tensor): Tensor {
-    return this.conv1.forward(this.normalization ? this.normalization.forward(x) : x);
+  protected firstLayerForward(x: Tensor): Tensor {
+    return this.conv1.forward(x);
   }
 
   /** Logits from the first layer's output. */
@@ -149,3 +138,36 @@ export class WideResNet extends Module {
   /** State-dict names of the first layer's parameters. */
   readonly firstLayer = ['conv1.weight'];
 }
+
+
+export default defineModel({
+  pattern: 'wrn-DEPTH-WIDTH',
+  summary: 'WideResNet (Zagoruyko and Komodakis 2016) with pre-activation blocks, in the RobustBench / TRADES layout; depth 6n+4',
+  matches: (name) => /^wrn-/i.test(name.trim()),
+  check: (name) => void parseArch(name),
+  resolve(name, input, classes) {
+    if (input.length !== 3) throw new Error(`model '${name}' takes images [C, H, W], not inputs of shape [${input.join(', ')}]; use mlp-WIDTHxDEPTH for tabular data`);
+    const config = parseArch(name, classes, input[0]);
+    const [, h, w] = input;
+    const layout = wrnTensorSpecs(config);
+    // Convolutions at H x W, then two halvings of the resolution (ceil); 3x3 kernels, 1x1 shortcuts.
+    const ch = wrnChannels(config.width);
+    const n = blocksPerGroup(config.depth);
+    const res = [[h, w], [h, w], [Math.ceil(h / 2), Math.ceil(w / 2)], [Math.ceil(h / 4), Math.ceil(w / 4)]];
+    let macs = res[0][0] * res[0][1] * ch[0] * config.inChannels * 9;
+    for (let g = 1; g <= 3; g++) {
+      const px = res[g][0] * res[g][1];
+      for (let i = 0; i < n; i++) {
+        const cin = i === 0 ? ch[g - 1] : ch[g];
+        macs += px * ch[g] * (cin * 9 + ch[g] * 9 + (cin !== ch[g] ? cin : 0));
+      }
+    }
+    macs += ch[3] * classes;
+    return { name: archName(config), input, classes, layout, flops: 2 * macs, build: (seed) => new WideResNet(config, seed) };
+  },
+  head: () => 'fc.weight',
+  infer(tensors) {
+    const c = inferWrnConfig(tensors);
+    return typeof c === 'string' ? { not: c } : archName(c);
+  },
+});

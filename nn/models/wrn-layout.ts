@@ -1,7 +1,8 @@
 // The reference WideResNet's state_dict as data, computed from its config on the host: tensor names and shapes
 // (to check a checkpoint's header before anything is allocated), the config read back from a state_dict's shapes
 // (for models trained elsewhere), and the size bounds a model must meet before it is built.
-import type { TensorSpec } from './safetensors-file.js';
+import { fmtBytes, MAX_MODEL_BYTES, specBytes, type BufferLimits } from '../model-size.js';
+import type { TensorSpec } from '../safetensors-file.js';
 import type { WrnConfig } from './wrn.js';
 
 /** Blocks in each of the three groups of a WRN of `depth` (6n+4). */
@@ -12,24 +13,6 @@ export const wrnChannels = (width: number): [number, number, number, number] => 
 
 /** Far deeper than any published WRN (n = 166 blocks a group); it keeps a hostile name from enumerating millions of layers. */
 export const MAX_DEPTH = 1000;
-
-/**
- * Node reads at most 2 GiB into one buffer (fs.readFile), and the checkpoint reader reads a file whole: the
- * largest model whose parameters and statistics a checkpoint can hold here.
- */
-export const MAX_MODEL_BYTES = 2 ** 31 - 1;
-
-const DTYPE_BYTES: Record<TensorSpec['dtype'], number> = { F32: 4, I64: 8, I32: 4, U8: 1, I8: 1 };
-
-export const specBytes = (s: TensorSpec): number => s.shape.reduce((n, d) => n * d, DTYPE_BYTES[s.dtype]);
-
-/** Bytes in the largest decimal unit that keeps the figure >= 1, with the exact count, for messages. */
-export function fmtBytes(n: number): string {
-  const units = ['KB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let i = -1;
-  while (i + 1 < units.length && n >= 1e3 ** (i + 2)) i++;
-  return i < 0 ? `${n} bytes` : `${(n / 1e3 ** (i + 1)).toPrecision(3)} ${units[i]} (${n} bytes)`;
-}
 
 /**
  * The state_dict of the reference WRN, in PyTorch's order (module by module, each module's parameters, then its
@@ -43,7 +26,7 @@ export function wrnTensorSpecs(c: WrnConfig): [string, TensorSpec][] {
     out.push([`${prefix}.num_batches_tracked`, { dtype: 'I64', shape: [] }]);
   };
   const ch = wrnChannels(c.width);
-  f32('conv1.weight', ch[0], 3, 3, 3);
+  f32('conv1.weight', ch[0], c.inChannels, 3, 3);
   for (let g = 1; g <= 3; g++) {
     for (let i = 0; i < blocksPerGroup(c.depth); i++) {
       const [cin, cout, p] = [i === 0 ? ch[g - 1] : ch[g], ch[g], `block${g}.layer.${i}`];
@@ -72,12 +55,6 @@ export function checkWrnSize(c: WrnConfig): void {
         '(checkpoints are read whole, and Node reads at most 2 GiB at once)',
     );
   }
-}
-
-/** The adapter limits that bound one tensor: each lives in one buffer, bound whole as a storage buffer. */
-export interface BufferLimits {
-  maxBufferSize: number;
-  maxStorageBufferBindingSize: number;
 }
 
 /** The largest tensor of `c`, and which limit (if any) it exceeds. */
@@ -112,10 +89,12 @@ export function checkWrnFits(c: WrnConfig, limits: BufferLimits): void {
 export function inferWrnConfig(tensors: Record<string, TensorSpec>): WrnConfig | string {
   const shape = (n: string): readonly number[] | null => (Object.hasOwn(tensors, n) ? tensors[n].shape : null);
   const fc = shape('fc.weight');
+  const stem = shape('conv1.weight');
   const conv = shape('block1.layer.0.conv1.weight');
   if (!fc || fc.length !== 2) return "no 'fc.weight' of shape [classes, channels]";
+  if (!stem || stem.length !== 4) return "no 'conv1.weight' of shape [16, channels, 3, 3]";
   if (!conv || conv.length !== 4 || conv[0] % 16 !== 0 || conv[0] === 0) return "no 'block1.layer.0.conv1.weight' of shape [16*width, 16, 3, 3]";
   let n = 0;
   while (shape(`block1.layer.${n}.conv1.weight`)) n++;
-  return { depth: 6 * n + 4, width: conv[0] / 16, classes: fc[0] };
+  return { depth: 6 * n + 4, width: conv[0] / 16, classes: fc[0], inChannels: stem[1] };
 }

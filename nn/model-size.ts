@@ -1,0 +1,40 @@
+// Size bounds every model must meet before it is built: what a checkpoint can hold, and what one tensor may take
+// on the adapter (each tensor lives in one buffer, bound whole as a storage buffer).
+import type { TensorSpec } from './safetensors-file.js';
+
+/**
+ * Node reads at most 2 GiB into one buffer (fs.readFile), and the checkpoint reader reads a file whole: the
+ * largest model whose parameters and statistics a checkpoint can hold here.
+ */
+export const MAX_MODEL_BYTES = 2 ** 31 - 1;
+
+const DTYPE_BYTES: Record<TensorSpec['dtype'], number> = { F32: 4, I64: 8, I32: 4, U8: 1, I8: 1 };
+
+export const specBytes = (s: TensorSpec): number => s.shape.reduce((n, d) => n * d, DTYPE_BYTES[s.dtype]);
+
+/** Bytes in the largest decimal unit that keeps the figure >= 1, with the exact count, for messages. */
+export function fmtBytes(n: number): string {
+  const units = ['KB', 'MB', 'GB', 'TB', 'PB', 'EB'];
+  let i = -1;
+  while (i + 1 < units.length && n >= 1e3 ** (i + 2)) i++;
+  return i < 0 ? `${n} bytes` : `${(n / 1e3 ** (i + 1)).toPrecision(3)} ${units[i]} (${n} bytes)`;
+}
+
+/** The adapter limits that bound one tensor: each lives in one buffer, bound whole as a storage buffer. */
+export interface BufferLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** Throws unless the model's tensors fit a checkpoint and, one by one, the adapter's buffer limits. */
+export function checkModelFits(name: string, layout: [string, TensorSpec][], limits: BufferLimits): void {
+  const total = layout.reduce((n, [, s]) => n + specBytes(s), 0);
+  if (total > MAX_MODEL_BYTES) throw new Error(`model '${name}': its tensors take ${fmtBytes(total)}, over the ${fmtBytes(MAX_MODEL_BYTES)} a checkpoint can hold`);
+  for (const [tname, spec] of layout) {
+    for (const limit of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
+      if (specBytes(spec) > limits[limit]) {
+        throw new Error(`model '${name}': tensor '${tname}' F32 [${spec.shape.join(',')}] takes ${fmtBytes(specBytes(spec))}, over the adapter's ${limit} of ${fmtBytes(limits[limit])}`);
+      }
+    }
+  }
+}
