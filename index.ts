@@ -9,7 +9,7 @@ export { defineDataset, type DatasetDescriptor, type LoadedDataset, type SplitDa
 export { DATASETS, findDataset, loadDataset } from './data/registry.js';
 export { Module, type Param, type ParamRole } from './nn/module.js';
 export { Conv2d, BatchNorm2d, Linear, Init, freezeBatchNorm } from './nn/layers.js';
-export { Sgd, type SgdOptions } from './nn/optim.js';
+export { Adam, createOptimizer, OPTIMIZERS, Sgd, type AdamOptions, type Optimizer, type OptimizerName, type SgdOptions } from './nn/optim.js';
 export { Loader, uploadRange, type Batch, type GpuBatch, type LoaderOptions, type LoaderPosition } from './data/loader.js';
 export { loadModel, saveModel } from './nn/checkpoint.js';
 export * from './adversarial/method.js';

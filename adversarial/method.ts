@@ -82,7 +82,7 @@ export interface StepContext {
    * partial when `f` ran no full forward pass.
    */
   grad(f: () => Tensor, wrt: readonly Tensor[], seed?: Tensor): GradResult;
-  /** One SGD step of every parameter from `grads` (in `weights()` order) at the schedule's next learning rate. */
+  /** One step of the run's optimizer (SGD or Adam) of every parameter from `grads` (in `weights()` order) at the schedule's next learning rate. */
   sgdStep(grads: readonly Tensor[]): void;
   /**
    * The generic update: one forward+backward of any differentiable loss (its function returns the scalar loss
@@ -151,8 +151,8 @@ export interface ProbeContext {
   /** valueAndGrads, counted by the probe meter. */
   grad(f: () => Tensor, wrt: readonly Tensor[], seed?: Tensor): GradResult;
   /**
-   * Runs `fn` at the weights one SGD step of the run's optimizer (its momenta, weight decay and next learning
-   * rate) from `grads` (in `weights()` order) reaches; weights and momenta are restored bit-exactly afterwards.
+   * Runs `fn` at the weights one step of the run's optimizer (its state, weight decay and next learning rate)
+   * from `grads` (in `weights()` order) reaches; weights and the optimizer's state are restored bit-exactly afterwards.
    */
   afterStep<T>(grads: readonly Tensor[], fn: () => Promise<T>): Promise<T>;
 }

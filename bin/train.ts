@@ -5,9 +5,10 @@ import { init, shutdown } from '../engine/index.js';
 import { formatPasses } from '../train/report.js';
 import { PROBE_KINDS } from '../train/probes.js';
 import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type DatasetDescriptor } from '../data/index.js';
-import { Trainer, type Datasets, type ResumeChanges, type RunConfig } from '../train/trainer.js';
+import { savedRunConfig, Trainer, type Datasets, type ResumeChanges, type RunConfig } from '../train/trainer.js';
 import { latestPair, RUN_FILES, RunFolder, RunFolderError } from '../train/run-folder.js';
 import { loadTrainState } from '../train/train-state.js';
+import { OPTIMIZERS, type OptimizerName } from '../nn/optim.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { checkModelName, MODEL_PATTERNS, resolveModel } from '../nn/registry.js';
 import { describeMethod, METHODS, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
@@ -28,8 +29,9 @@ export const train: Command = {
     batch: { type: 'string', help: 'minibatch size', default: TRAIN_DEFAULTS.batch, check: intFlag('batch', 2, 4096) },
     lr: { type: 'string', help: 'peak learning rate', default: TRAIN_DEFAULTS.lr, check: numFlag('lr', 1e-6, 10) },
     schedule: { type: 'string', help: 'multistep[:F1,F2], cosine, cyclic[:F], constant (over SGD iterations)', default: TRAIN_DEFAULTS.schedule, check: parsedBy((v) => parseSchedule(v, 0.1)) },
-    momentum: { type: 'string', help: 'SGD momentum', default: '0.9', check: numFlag('momentum', 0, 0.999) },
-    nesterov: { type: 'boolean', help: 'Nesterov momentum' },
+    optimizer: { type: 'string', help: "'sgd' (torch.optim.SGD with --momentum, --nesterov) or 'adam' (torch.optim.Adam: betas 0.9, 0.999, eps 1e-8; --weight-decay added to the gradient, not AdamW)", default: 'sgd', check: oneOf('optimizer', OPTIMIZERS) },
+    momentum: { type: 'string', help: 'SGD momentum (--optimizer sgd)', default: '0.9', check: numFlag('momentum', 0, 0.999) },
+    nesterov: { type: 'boolean', help: 'Nesterov momentum (--optimizer sgd)' },
     'weight-decay': { type: 'string', help: 'L2 weight decay', default: '5e-4', check: numFlag('weight-decay', 0, 1) },
     'decay-on': { type: 'string', help: "which parameters decay: 'all' or 'weights' (conv/linear weights only)", default: 'all', check: (v) => {
       if (v !== 'all' && v !== 'weights') throw new CliError(`--decay-on must be 'all' or 'weights', got '${v}'`);
@@ -54,6 +56,10 @@ export const train: Command = {
     if (flags.probe && choice && !choice.descriptor.probes) {
       throw new CliError(`--probe ${flags.probe}: method '${choice.descriptor.name}' declares no reuse probes; methods with probes: ${METHODS.filter((m) => m.probes).map((m) => m.name).join(', ')}`);
     }
+    const sgdOnly = ['momentum', 'nesterov'].filter((f) => givenFlags(flags).has(f));
+    if (!resume && flags.optimizer === 'adam' && sgdOnly.length > 0) {
+      throw new CliError(`${sgdOnly.map((f) => `--${f}`).join(' and ')} ${sgdOnly.length > 1 ? 'are' : 'is'} for --optimizer sgd; --optimizer ${flags.optimizer} uses torch.optim.Adam's betas (0.9, 0.999)`);
+    }
     const config = resume ? null : configFromFlags(flags, choice!);
     // The folder is locked and checked before any work, so that a refusal comes at once.
     const folder = openFolder(resume ?? (flags.out as string), resume ? 'resume' : 'new');
@@ -69,7 +75,7 @@ export const train: Command = {
       console.error(
         `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
           `method ${describeMethod(trainer.resolved)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
-          `lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
+          `${c.optimizer} lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
       );
       const t0 = performance.now();
       const probe = flags.probe ? { every: Number(flags['probe-every']) } : undefined;
@@ -114,7 +120,7 @@ const RESUME_FLAGS = ['epochs', 'max-steps', 'checkpoint-minutes', 'log-every', 
 
 /** The run-configuration field each remaining train flag sets. */
 const FIELD_OF: Record<string, keyof RunConfig> = {
-  data: 'data', model: 'model', batch: 'batch', lr: 'lr', schedule: 'schedule', momentum: 'momentum', nesterov: 'nesterov',
+  data: 'data', model: 'model', batch: 'batch', lr: 'lr', schedule: 'schedule', optimizer: 'optimizer', momentum: 'momentum', nesterov: 'nesterov',
   'weight-decay': 'weightDecay', 'decay-on': 'decay', seed: 'seed', 'no-augment': 'augment', 'train-limit': 'trainLimit', 'test-limit': 'testLimit',
 };
 
@@ -124,7 +130,7 @@ const FIELD_OF: Record<string, keyof RunConfig> = {
  */
 async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: string): Promise<ResumeChanges> {
   const { state } = await loadTrainState(join(latestPair(dir), RUN_FILES.state));
-  const saved = state.config as unknown as RunConfig;
+  const saved = savedRunConfig(state);
   const maxSteps = Number(flags['max-steps'] ?? Infinity);
   if (maxSteps < state.step) throw new CliError(`--max-steps ${maxSteps} is below step ${state.step}, where the run in ${dir} already is; give --max-steps ${state.step} or more`);
   const method = resolveMethod(saved.method);
@@ -176,6 +182,7 @@ function configFromFlags(flags: Flags, method: ResolvedMethod): RunConfig {
     batch: Number(flags.batch),
     lr: Number(flags.lr),
     schedule: flags.schedule as string,
+    optimizer: flags.optimizer as OptimizerName,
     momentum: Number(flags.momentum),
     nesterov: !!flags.nesterov,
     weightDecay: Number(flags['weight-decay']),

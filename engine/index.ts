@@ -12,7 +12,7 @@ export { ShapeError } from './check.js';
 export * from './ops/elementwise.js';
 export * from './ops/reduce.js';
 export * from './ops/loss.js';
-export * from './ops/sgd.js';
+export * from './ops/optimizer.js';
 export * from './ops/conv2d.js';
 export * from './ops/augment.js';
 export * from './ops/batchnorm.js';

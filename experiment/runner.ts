@@ -28,7 +28,7 @@ export interface RunResult {
 
 export function runConfig(p: Preset, r: RunSpec): RunConfig {
   return {
-    data: 'cifar10', model: p.model, classes: 10, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: 'multistep', momentum: 0.9,
+    data: 'cifar10', model: p.model, classes: 10, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: 'multistep', optimizer: 'sgd', momentum: 0.9,
     nesterov: false, weightDecay: 5e-4, decay: 'all', seed: r.seed, augment: true, trainLimit: p.trainLimit, testLimit: p.testImages,
     method: r.method.config, normalization: 'none', checkpointMinutes: 10, logEvery: 50,
   };

@@ -7,7 +7,7 @@ import { tensor, type Tensor } from '../engine/index.js';
 import { gitCommit, loadModel, readCheckpointMetadata, saveModel, type ModelMetadata } from '../nn/checkpoint.js';
 import { Sgd } from '../nn/optim.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from '../nn/safetensors.js';
-import { loadTrainState, momentumTensors, restoreTensors, saveTrainState, type TrainState } from '../train/train-state.js';
+import { loadTrainState, restoreTensors, saveTrainState, type TrainState } from '../train/train-state.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { randn, ready } from './helpers.js';
 
@@ -276,7 +276,7 @@ ts('momenta, delta and the state round-trip exactly and restore into a fresh run
   opt.momenta.forEach((m, i) => m.write(randomF32(m.size, 200 + i)));
   const delta = tensor(randomF32(4 * 3 * 8 * 8, 7), [4, 3, 8, 8], { name: 'delta' });
   const path = join(tdir, 'train-state.safetensors');
-  await saveTrainState(path, { tensors: { ...momentumTensors(opt), delta }, state: STATE });
+  await saveTrainState(path, { tensors: { ...opt.state, delta }, state: STATE });
 
   const loaded = await loadTrainState(path);
   assert.equal(loaded.state, STATE);
@@ -287,15 +287,15 @@ ts('momenta, delta and the state round-trip exactly and restore into a fresh run
 
   const opt2 = new Sgd(model.namedParameters(), opts);
   const delta2 = tensor(new Float32Array(delta.size), delta.shape, { name: 'delta' });
-  restoreTensors(loaded, { ...momentumTensors(opt2), delta: delta2 });
+  restoreTensors(loaded, { ...opt2.state, delta: delta2 });
   const bits = async (t: Tensor) => [...new Uint32Array((await t.data()).buffer)];
   for (const [i, m] of opt.momenta.entries()) assert.equal(await bits(opt2.momenta[i]), await bits(m), m.name);
   assert.equal(await bits(delta2), await bits(delta));
 
   // A run whose batch size differs cannot take this delta; one without delta does not know it.
   const small = tensor(new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8], { name: 'delta' });
-  await rejects(async () => restoreTensors(loaded, { ...momentumTensors(opt2), delta: small }), /train-state\.safetensors/, /tensor 'delta' is F32 \[4,3,8,8\] in the file, this run expects F32 \[2,3,8,8\]/);
-  await rejects(async () => restoreTensors(loaded, momentumTensors(opt2)), /tensor 'delta' \(F32 \[4,3,8,8\]\) in the file is not in this run/);
+  await rejects(async () => restoreTensors(loaded, { ...opt2.state, delta: small }), /train-state\.safetensors/, /tensor 'delta' is F32 \[4,3,8,8\] in the file, this run expects F32 \[2,3,8,8\]/);
+  await rejects(async () => restoreTensors(loaded, opt2.state), /tensor 'delta' \(F32 \[4,3,8,8\]\) in the file is not in this run/);
   for (const t of [delta, delta2, small]) t.dispose();
   opt.dispose();
   opt2.dispose();

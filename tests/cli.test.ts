@@ -20,6 +20,7 @@ t('train fills defaults and accepts pixel units', () => {
   assert.is(f.schedule, 'multistep');
   assert.is(f.eps, '4/255');
   assert.is(f.replays, '4');
+  assert.is(f.optimizer, 'sgd');
 });
 
 t('train rejects bad values naming the flag and the valid range', () => {
@@ -35,6 +36,7 @@ t('train rejects bad values naming the flag and the valid range', () => {
   assertThrows(() => parse(train, '--eps', '2'), /--eps/, /\[0,1\]/, /8\/255/);
   assertThrows(() => parse(train, '--step-size', '-1/255'), /--step-size/);
   assertThrows(() => parse(train, '--decay-on', 'bn'), /--decay-on/, /'all' or 'weights'/);
+  assertThrows(() => parse(train, '--optimizer', 'adamw'), /--optimizer must be one of sgd, adam, got 'adamw'/);
   assertThrows(() => parse(train, '--epoch', '3'), /train/, /epoch/);
   assertThrows(() => parse(train, 'cifar10'), /train/);
 });

@@ -17,7 +17,7 @@ t('the README example registers, trains, and counts what it declares', async () 
   registerMethod(fgsmZero);
   const data: Datasets = { train: synthetic(32, 1), test: synthetic(16, 2) };
   const config: RunConfig = {
-    data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 1, batch: 16, lr: 0.05, schedule: 'constant',
+    data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 1, batch: 16, lr: 0.05, schedule: 'constant', optimizer: 'sgd',
     momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all', seed: 1, augment: true, trainLimit: null,
     testLimit: null, method: { name: 'fgsm-zero' }, normalization: 'none', checkpointMinutes: 60, logEvery: 1,
   };

@@ -1,7 +1,7 @@
-// Reuse probes (`advfree train --probe reuse`): they leave every weight, momentum, batch-norm statistic and the
-// method's state bit-exactly as they were; free-m's gradient cosine and K-PGD's successive-step cosine equal host
-// re-computations (gradients taken with the engine directly, the SGD step, the PGD steps and the cosines in
-// float64 on the host); their passes go to their own meter, and a run with probes trains exactly as one without.
+// Reuse probes (`advfree train --probe reuse`): they leave every weight, optimizer state (SGD's momenta, Adam's
+// moments and step count), batch-norm statistic and the method's state bit-exactly as they were; free-m's gradient
+// cosine and K-PGD's successive-step cosine equal host re-computations (gradients taken with the engine directly,
+// the SGD or Adam step, the PGD steps and the cosines in float64 on the host); their passes go to their own meter, and a run with probes trains exactly as one without.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,7 +13,8 @@ import { createMethod, declaredCost, METHODS, resolveMethod, type ResolvedMethod
 import { randomStart } from '../adversarial/attacks/ball.js';
 import { meanRowCosine, PROBE_STREAM } from '../adversarial/probes.js';
 import { freezeBatchNorm, BatchNorm2d } from '../nn/layers.js';
-import { Sgd } from '../nn/optim.js';
+import { createOptimizer, type Optimizer, type OptimizerName } from '../nn/optim.js';
+import { adamStep64 } from '../reference/f64-adam.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { Harness } from '../train/harness.js';
 import { ProbeRunner } from '../train/probes.js';
@@ -27,13 +28,14 @@ t.before(ready);
 
 const [B, C, H, W] = [4, 3, 8, 8];
 const SGD = { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' as const };
-const LR = 0.05;
+/** The learning rate of each optimizer: Adam moves every weight by about lr a step. */
+const LR: Record<OptimizerName, number> = { sgd: 0.05, adam: 1e-3 };
 const SEED = 3;
 const SMALL: Record<string, Record<string, number>> = { free: { replays: 2 }, pgd: { steps: 2 }, yopo: { m: 2, n: 2 }, atta: { steps: 2 } };
 
 interface Setup {
   net: WideResNet;
-  opt: Sgd;
+  opt: Optimizer;
   method: Method;
   resolved: ResolvedMethod;
   runner: ProbeRunner;
@@ -41,13 +43,13 @@ interface Setup {
   y: Tensor;
 }
 
-/** A WRN-10-1 trained two minibatches by the method (non-zero momenta, statistics and carried state), and a probe runner. */
-async function setup(name: string): Promise<Setup> {
+/** A WRN-10-1 trained two minibatches by the method (non-zero optimizer state, statistics and carried state), and a probe runner. */
+async function setup(name: string, optimizer: OptimizerName = 'sgd'): Promise<Setup> {
   const resolved = resolveMethod({ name, ...(SMALL[name] ?? {}) });
   const net = new WideResNet(parseArch('wrn-10-1', 10), 1);
-  const opt = new Sgd(net.namedParameters(), SGD);
+  const opt = createOptimizer(optimizer, net.namedParameters(), SGD);
   const method = createMethod(resolved, { batchShape: [B, C, H, W], seed: SEED, trainSize: B, classes: 10 });
-  const h = new Harness(net, opt, SEED, () => LR);
+  const h = new Harness(net, opt, SEED, () => LR[optimizer]);
   const x = tensor(Float32Array.from(randu(B * C * H * W, 5)), [B, C, H, W], { name: 'x' });
   const y = tensor(Int32Array.from([1, 2, 3, 4]), [B], { name: 'y' });
   for (let s = 0; s < 2; s++) {
@@ -58,7 +60,7 @@ async function setup(name: string): Promise<Setup> {
     // ATTA's store takes the step's perturbation when its readback lands: before the same examples come again.
     await method.hostState?.();
   }
-  return { net, opt, method, resolved, x, y, runner: new ProbeRunner(net, opt, resolved, method, () => LR) };
+  return { net, opt, method, resolved, x, y, runner: new ProbeRunner(net, opt, resolved, method, () => LR[optimizer]) };
 }
 
 function dispose(s: Setup): void {
@@ -68,7 +70,7 @@ function dispose(s: Setup): void {
   s.net.dispose();
 }
 
-/** Every number the run carries: weights, batch-norm buffers (the batch counters too), momenta, method state; as raw bits. */
+/** Every number the run carries: weights, batch-norm buffers (the batch counters too), optimizer state, method state; as raw bits. */
 async function snapshot(s: Setup): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
   const bits = async (name: string, v: Tensor) => (out[name] = Array.from(new Uint32Array((await v.data()).buffer)));
@@ -77,7 +79,8 @@ async function snapshot(s: Setup): Promise<Record<string, number[]>> {
     if ('tensor' in b) await bits(k, b.tensor);
     else out[k] = [Number(b.int64())];
   }
-  for (const [i, m] of s.opt.momenta.entries()) await bits(`momentum.${i}`, m);
+  for (const [k, v] of Object.entries(s.opt.state)) await bits(k, v);
+  for (const [k, c] of Object.entries(s.opt.counters())) out[`optimizer.${k}`] = [c];
   for (const [k, v] of Object.entries(s.method.state())) await bits(`method.${k}`, v);
   for (const [k, v] of Object.entries((await s.method.hostState?.()) ?? {})) out[`host.${k}`] = Array.from(v);
   return out;
@@ -85,11 +88,13 @@ async function snapshot(s: Setup): Promise<Record<string, number[]>> {
 
 const probed = METHODS.filter((d) => d.probes);
 
-t('every method with probes: they change no weight, momentum, BN statistic or method state (bit-exact)', async () => {
+t('every method with probes (free with Adam too): they change no weight, optimizer state, BN statistic or method state (bit-exact)', async () => {
   assert.ok(['free', 'pgd', 'fgsm-rs', 'yopo', 'atta'].every((n) => probed.some((d) => d.name === n)), 'free, pgd, fgsm-rs, yopo and atta declare probes');
-  for (const d of probed) {
-    const s = await setup(d.name);
+  const cases: [(typeof probed)[number], OptimizerName][] = [...probed.map((d): [(typeof probed)[number], OptimizerName] => [d, 'sgd']), [probed.find((d) => d.name === 'free')!, 'adam']];
+  for (const [d, optimizer] of cases) {
+    const s = await setup(d.name, optimizer);
     const before = await snapshot(s);
+    if (optimizer === 'adam') assert.equal(before['optimizer.step'], [4], "free-2 with Adam, 2 minibatches: Adam's step count (4) is compared too");
     if (d.name === 'free') assert.ok(before['method.delta'].some((b) => b !== 0), 'free: the carried delta is not zero');
     if (d.name === 'atta') assert.ok(Object.keys(before).some((k) => k.startsWith('host.')), 'atta: its host store is compared too');
     const values = await s.runner.run({ x: s.x, y: s.y }, 2, SEED);
@@ -104,21 +109,32 @@ t('every method with probes: they change no weight, momentum, BN statistic or me
 /** Host float64 copies of a tensor list. */
 const host = (ts: readonly Tensor[]) => Promise.all(ts.map(async (v) => Float64Array.from(await v.data())));
 
-t('free: grad_cos_after_update equals the cosine of two engine gradients around a host SGD step', async () => {
-  const s = await setup('free');
+for (const optimizer of ['sgd', 'adam'] as const) t(`free: grad_cos_after_update equals the cosine of two engine gradients around a host ${optimizer} step`, async () => {
+  const s = await setup('free', optimizer);
+  const lr = LR[optimizer];
+  const { step } = s.opt.counters();
   const values = await s.runner.run({ x: s.x, y: s.y }, 2, SEED);
   // Reference: the same model state, batch statistics with frozen running ones (the probe's mode).
-  const params = s.net.namedParameters().map(([, p]) => p.tensor);
-  const [w0, m0] = [await host(params), await host(s.opt.momenta)];
+  const named = s.net.namedParameters();
+  const params = named.map(([, p]) => p.tensor);
+  const stateOf = (prefix: string) => host(named.map(([n]) => s.opt.state[`${prefix}.${n}`]));
+  const w0 = await host(params);
+  const [m0, v0] = optimizer === 'sgd' ? [await stateOf('momentum'), []] : [await stateOf('exp_avg'), await stateOf('exp_avg_sq')];
   freezeBatchNorm(s.net, true);
   const xd = keep(tidy(() => clamp(add(s.x, s.method.state().delta), 0, 1)));
   const grads = tidy(() => valueAndGrads(() => softmaxCrossEntropy(s.net.forward(xd), s.y), [xd, ...params]).grads.map(keep));
   const [g0, ...gw] = await host(grads);
-  // torch.optim.SGD with momentum 0.9, weight decay on every parameter, no Nesterov, in float64.
+  // torch.optim.SGD with momentum 0.9, no Nesterov, or torch.optim.Adam with its defaults (reference/f64-adam.ts,
+  // from the saved moments and step count); weight decay on every parameter; in float64.
   const net2 = new WideResNet(parseArch('wrn-10-1', 10), 1);
   const params2 = net2.namedParameters().map(([, p]) => p.tensor);
   params2.forEach((p, i) => {
-    const w = w0[i].map((v, k) => v - LR * (SGD.momentum * m0[i][k] + gw[i][k] + SGD.weightDecay * v));
+    let w = w0[i].map((v, k) => v - lr * (SGD.momentum * m0[i][k] + gw[i][k] + SGD.weightDecay * v));
+    if (optimizer === 'adam') {
+      const st = { param: w0[i], expAvg: m0[i], expAvgSq: v0[i], step };
+      adamStep64(st, gw[i], { lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: SGD.weightDecay });
+      w = st.param;
+    }
     p.write(Float32Array.from(w));
   });
   for (const [k, b] of net2.namedBuffers()) {

@@ -212,6 +212,7 @@ t('advfree train: a folder in use (exit 1), a folder holding a model (exit 2), n
   assert.equal(readdirSync(lone), ['model.safetensors']);
   const empty = fresh();
   cliRefuses(['train', '--resume', empty], 2, `advfree: --resume ${empty}: no checkpoint there (no latest pointer); start a new run with --out ${empty}`);
+  cliRefuses(['train', '--optimizer', 'adam', '--momentum', '0.5', '--nesterov', '--out', empty], 2, "advfree: --momentum and --nesterov are for --optimizer sgd; --optimizer adam uses torch.optim.Adam's betas (0.9, 0.999)");
   writeFileSync(join(empty, 'metrics.jsonl'), '{}\n');
   cliRefuses(['train', '--resume', empty], 2, `advfree: --resume ${empty}: no checkpoint there (no latest pointer); the run stopped before its first checkpoint: move ${join(empty, 'metrics.jsonl')} away to start it again with --out ${empty}`);
 });
@@ -224,10 +225,10 @@ t('advfree train --resume: flags that conflict with the saved configuration are 
   const other = join(tmp, 'elsewhere');
   const allowed = 'A resume may change only --epochs, --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter';
   cliRefuses(
-    ['train', '--resume', dir, '--lr', '0.5', '--model', 'wrn-16-1', '--no-augment', '--seed', '3', '--method', 'pgd', '--out', other, '--epochs', '4'],
+    ['train', '--resume', dir, '--lr', '0.5', '--model', 'wrn-16-1', '--no-augment', '--seed', '3', '--method', 'pgd', '--optimizer', 'adam', '--out', other, '--epochs', '4'],
     2,
     `advfree: --resume ${dir} continues the saved configuration; these flags conflict with it: --out ${other} (the run's folder is ${dir}), ` +
-      `--model wrn-16-1 (saved: wrn-10-1), --lr 0.5 (saved: 0.05), --no-augment (saved: off), --method pgd (saved: natural). ` +
+      `--model wrn-16-1 (saved: wrn-10-1), --lr 0.5 (saved: 0.05), --optimizer adam (saved: sgd), --no-augment (saved: off), --method pgd (saved: natural). ` +
       `Drop them, or start a new run with another --out. ${allowed}`,
   );
   cliRefuses(

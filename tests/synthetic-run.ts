@@ -20,7 +20,7 @@ export function synthetic(count: number, seed: number): SplitData {
 export const DATA: Datasets = { train: synthetic(48, 1), test: synthetic(32, 2) };
 
 export const config = (over: Partial<RunConfig> = {}): RunConfig => ({
-  data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 2, batch: 16, lr: 0.05, schedule: 'multistep',
+  data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 2, batch: 16, lr: 0.05, schedule: 'multistep', optimizer: 'sgd',
   momentum: 0.9, nesterov: true, weightDecay: 5e-4, decay: 'weights', seed: 3, augment: true, trainLimit: null,
   testLimit: null, method: { name: 'natural' }, normalization: 'none', checkpointMinutes: 60, logEvery: 2, ...over,
 });

@@ -7,7 +7,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
-import { Trainer } from '../train/trainer.js';
+import { readCheckpointMetadata } from '../nn/checkpoint.js';
+import { loadTrainState, type TrainState } from '../train/train-state.js';
+import { savedRunConfig, Trainer } from '../train/trainer.js';
 import { ready } from './helpers.js';
 import { config, DATA, lines, synthetic, weights } from './synthetic-run.js';
 
@@ -134,6 +136,42 @@ t('resume with --max-steps at the checkpoint trains nothing; a lower one is refu
     b3.dispose();
   }),
 );
+
+t('adam: a run stopped mid-epoch and resumed is bit-identical to an uninterrupted one; its moments and step count are saved', () =>
+  inDirs(2, async (dirA, dirB) => {
+    const adam = config({ optimizer: 'adam', lr: 0.002 });
+    const a = new Trainer(adam, DATA);
+    await a.run({ out: dirA, ...quiet });
+    const wa = await weights(a);
+    const b1 = new Trainer(adam, DATA);
+    await b1.run({ out: dirB, maxSteps: 4, ...quiet });
+    b1.dispose();
+    const pair = join(dirB, 'checkpoints/step-000004');
+    const saved = await loadTrainState(join(pair, 'train-state.safetensors'));
+    assert.is(saved.state.config.optimizer, 'adam');
+    assert.is(saved.state.counters['optimizer.step'], 4, "Adam's step count: the bias corrections' power");
+    const names = Object.keys(saved.tensors);
+    const params = a.model.namedParameters().map(([n]) => n);
+    assert.equal(names.sort(), [...params.map((n) => `exp_avg.${n}`), ...params.map((n) => `exp_avg_sq.${n}`)].sort(), 'both moments of every parameter, nothing else');
+    assert.is((await readCheckpointMetadata(join(pair, 'model.safetensors'))).optimizer, 'adam');
+    const b2 = await Trainer.resume(dirB, async () => DATA);
+    await b2.run({ out: dirB, ...quiet });
+    const wb = await weights(b2);
+    const bits = (w: Float32Array) => Array.from(new Uint32Array(w.buffer, w.byteOffset, w.length));
+    wa.forEach((w, i) => assert.equal(bits(wb[i]), bits(w), `${params[i]} bit-identical after resume`));
+    assert.equal(record(dirB), record(dirA));
+    a.dispose();
+    b2.dispose();
+  }),
+);
+
+t('a saved configuration from before --optimizer existed reads as SGD, which it was', () => {
+  const { optimizer, ...old } = config({ optimizer: 'adam' });
+  assert.is(optimizer, 'adam');
+  const state = (c: object): TrainState => ({ step: 0, epoch: 0, position: { epoch: 0, batch: 0 }, rng: {}, config: c as TrainState['config'], counters: {} });
+  assert.equal(savedRunConfig(state(old)), { ...old, optimizer: 'sgd' });
+  assert.is(savedRunConfig(state({ ...old, optimizer: 'adam' })).optimizer, 'adam');
+});
 
 t('natural training learns the synthetic task', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'advfree-l-'));

@@ -1,15 +1,15 @@
-// The step context the training layer hands a method: the counted model, counted gradients, the SGD step at the
-// schedule's learning rate, the generic update of any differentiable loss, and the batch's provenance.
+// The step context the training layer hands a method: the counted model, counted gradients, the step of the run's
+// optimizer (SGD or Adam; `sgdStep` by its historical name) at the schedule's learning rate, the generic update of any differentiable loss, and the batch's provenance.
 import { countCorrect, keep, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { BatchInfo, StepContext, TrainModel } from '../adversarial/method.js';
-import type { Sgd } from '../nn/optim.js';
+import type { Optimizer } from '../nn/optim.js';
 import type { PassMeter } from './passes.js';
 
 export interface ContextParts {
   model: TrainModel;
-  opt: Sgd;
+  opt: Optimizer;
   meter: PassMeter;
-  /** The learning rate of the next SGD iteration (advances the schedule). */
+  /** The learning rate of the next optimizer iteration (advances the schedule). */
   nextLr: () => number;
   step: number;
   seed: number;

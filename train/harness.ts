@@ -2,7 +2,7 @@
 // and a step context per minibatch, exactly as the trainer builds them.
 import type { Tensor } from '../engine/index.js';
 import type { BatchInfo, Method, StepResult, TrainModel } from '../adversarial/method.js';
-import type { Sgd } from '../nn/optim.js';
+import type { Optimizer } from '../nn/optim.js';
 import { plainBatch, stepContext } from './context.js';
 import type { Classifier } from '../nn/model.js';
 import { countedModel } from './model.js';
@@ -13,7 +13,7 @@ export class Harness {
   readonly model: TrainModel;
   step = 0;
 
-  constructor(readonly net: Classifier, readonly opt: Sgd, readonly seed = 0, readonly lr: () => number = () => 0.01) {
+  constructor(readonly net: Classifier, readonly opt: Optimizer, readonly seed = 0, readonly lr: () => number = () => 0.01) {
     this.meter = new PassMeter(net.parameters());
     this.model = countedModel(net, this.meter);
   }

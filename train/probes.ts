@@ -1,11 +1,11 @@
 // Reuse diagnostics during training (`advfree train --probe reuse`): every few minibatches the method's probes run
 // on a held batch through a model counted by their own pass meter, so their passes are reported as probe overhead
 // and never added to the method's cost. Batch norm runs with frozen running statistics (or in eval mode, as a
-// probe chooses); modes, weights and momenta are restored afterwards.
+// probe chooses); modes, weights and the optimizer's state are restored afterwards.
 import { rt, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { Method, ProbeContext, ProbeValues, TrainModel } from '../adversarial/method.js';
 import type { ResolvedMethod } from '../adversarial/registry.js';
-import type { Sgd } from '../nn/optim.js';
+import type { Optimizer } from '../nn/optim.js';
 import type { Classifier } from '../nn/model.js';
 import { countedModel } from './model.js';
 import { PassMeter } from './passes.js';
@@ -22,7 +22,7 @@ export class ProbeRunner {
 
   constructor(
     net: Classifier,
-    private readonly opt: Sgd,
+    private readonly opt: Optimizer,
     private readonly resolved: ResolvedMethod,
     private readonly method: Method,
     /** The learning rate of the next SGD iteration, without advancing the schedule. */
@@ -54,13 +54,15 @@ export class ProbeRunner {
       grad: (f, wrt, s) => valueAndGrads(f, wrt, { seed: s }),
       afterStep: async (grads, fn) => {
         // Host copies restore bit-exactly (a copy kernel of a*x + b would turn -0 into +0).
-        const live = [...weights(), ...opt.momenta];
+        const live = [...weights(), ...Object.values(opt.state)];
         const saved = await Promise.all(live.map((t) => t.data()));
+        const counters = opt.counters();
         try {
           opt.step(grads, this.lr());
           return await fn();
         } finally {
           live.forEach((t, i) => t.write(saved[i]));
+          opt.setCounters(counters);
         }
       },
     };

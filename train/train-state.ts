@@ -1,4 +1,4 @@
-// What model.safetensors leaves out but `--resume DIR` needs to continue a run exactly: the SGD momenta, extra
+// What model.safetensors leaves out but `--resume DIR` needs to continue a run exactly: the optimizer's state, extra
 // tensors such as free training's persistent perturbation `delta`, host arrays such as ATTA's per-example store,
 // and the run's position, random state and config. A safetensors file too: the tensors as F32, host arrays as
 // I8/U8/I32, the rest as JSON in the header's metadata.
@@ -7,7 +7,6 @@ import type { HostStateArray } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { checkTensorSet, readSafetensorsFile, type TensorSpec } from '../nn/safetensors-file.js';
 import type { LoaderPosition } from '../data/loader.js';
-import type { Sgd } from '../nn/optim.js';
 import { encodeSafetensors, type SafetensorsDtype, type SafetensorsEntry } from '../nn/safetensors.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -25,7 +24,7 @@ export interface TrainState {
   rng: { [key: string]: Json };
   /** The full run configuration, so that a resumed run needs no other flags. */
   config: { [key: string]: Json };
-  /** Running totals, e.g. forward/backward passes, images seen, seconds trained. */
+  /** Running totals, e.g. forward/backward passes, images seen, seconds trained, Adam's step count. */
   counters: { [key: string]: number };
 }
 
@@ -43,11 +42,6 @@ const hostDtype = (a: HostStateArray): SafetensorsDtype => (a instanceof Int8Arr
 
 /** Marks a training-state file, so that a model checkpoint (or a future layout) is not taken for one. */
 const FORMAT = 'advfree-train-state-1';
-
-/** The optimizer's momentum buffers under the names `momentum.<param>`. */
-export function momentumTensors(opt: Sgd): Record<string, Tensor> {
-  return Object.fromEntries(opt.params.map(([name], i) => [`momentum.${name}`, opt.momenta[i]]));
-}
 
 /** Rejects what JSON would silently change: NaN/Infinity (to null), undefined (dropped), class instances. */
 function checkJson(file: string, v: unknown, at: string): void {
@@ -135,7 +129,7 @@ export async function loadTrainState(path: string): Promise<LoadedTrainState> {
 }
 
 /**
- * Writes the loaded tensors into this run's live ones (e.g. {...momentumTensors(opt), delta}), strictly: the same
+ * Writes the loaded tensors into this run's live ones (e.g. {...opt.state, delta}), strictly: the same
  * names and shapes, nothing missing or extra; otherwise nothing is written.
  */
 export function restoreTensors(loaded: LoadedTrainState, targets: Record<string, Tensor>): void {

@@ -10,7 +10,7 @@ import { gitCommit, saveModel } from '../nn/checkpoint.js';
 import type { SplitData } from '../data/dataset.js';
 import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../data/loader.js';
 import { evaluateClean } from '../nn/evaluate.js';
-import { Sgd } from '../nn/optim.js';
+import { createOptimizer, type Optimizer, type OptimizerName } from '../nn/optim.js';
 import { Progress } from './progress.js';
 import { lrAt, parseSchedule, type Schedule } from '../nn/schedule.js';
 import type { Classifier, ResolvedModel } from '../nn/model.js';
@@ -21,7 +21,7 @@ import { addPasses, PassMeter } from './passes.js';
 import { Metrics, newRunId } from './metrics.js';
 import { ProbeRunner } from './probes.js';
 import { latestPair, loadPairModel, RUN_FILES, RunFolder } from './run-folder.js';
-import { loadTrainState, momentumTensors, restoreHostArrays, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
+import { loadTrainState, restoreHostArrays, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
 
 /** Everything that defines a run; saved in the training state so that a resume needs only the folder. */
 export interface RunConfig {
@@ -33,7 +33,11 @@ export interface RunConfig {
   batch: number;
   lr: number;
   schedule: string;
+  /** 'sgd', or 'adam' (torch.optim.Adam: betas (0.9, 0.999), eps 1e-8); weightDecay and decay apply to both. */
+  optimizer: OptimizerName;
+  /** SGD only. */
   momentum: number;
+  /** SGD only. */
   nesterov: boolean;
   weightDecay: number;
   decay: 'all' | 'weights';
@@ -86,17 +90,26 @@ export interface EpochSummary {
 export const RESUMABLE = ['epochs', 'checkpointMinutes', 'logEvery'] as const;
 export type ResumeChanges = Partial<Pick<RunConfig, (typeof RESUMABLE)[number]>>;
 
+/** The prefix of the optimizer's host counters (Adam's step count) among the training state's counters. */
+const OPTIMIZER_COUNTERS = 'optimizer.';
+
 /** Results are read back in groups of this many steps, so the GPU queue never drains while the host waits. */
 const READBACK_GROUP = 8;
 
-const packPasses = (p: PassCounts, prefix: string): Record<string, number> =>
-  Object.fromEntries(Object.entries(p).map(([k, v]) => [prefix + k, v]));
+const prefixed = (values: object, prefix: string): Record<string, number> =>
+  Object.fromEntries(Object.entries(values).map(([k, v]) => [prefix + k, v]));
+
+const unprefixed = (c: Record<string, number>, prefix: string): Record<string, number> =>
+  Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
 
 function unpackPasses(c: Record<string, number>, prefix: string): PassCounts {
   const p = noPasses();
   for (const k of Object.keys(p) as (keyof PassCounts)[]) p[k] = c[prefix + k] ?? 0;
   return p;
 }
+
+/** A saved run configuration, with the fields added since older states were written at their old meaning. */
+export const savedRunConfig = (st: TrainState): RunConfig => ({ optimizer: 'sgd', ...(st.config as unknown as Partial<RunConfig>) }) as RunConfig;
 
 export class Trainer {
   readonly model: Classifier;
@@ -105,7 +118,7 @@ export class Trainer {
   readonly loader: Loader;
   readonly method: Method;
   readonly resolved: ResolvedMethod;
-  private readonly opt: Sgd;
+  private readonly opt: Optimizer;
   private readonly params;
   private readonly meter: PassMeter;
   private readonly counted: TrainModel;
@@ -138,7 +151,7 @@ export class Trainer {
     this.architecture = resolveModel(config.model, data.train.shape, config.classes);
     this.model = this.architecture.build(config.seed);
     this.params = this.model.namedParameters();
-    this.opt = new Sgd(this.params, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decay: config.decay });
+    this.opt = createOptimizer(config.optimizer, this.params, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decay: config.decay });
     this.loader = new Loader(data.train, { batchSize: config.batch, seed: config.seed, augment: config.augment });
     this.stepsPerEpoch = this.loader.batchesPerEpoch;
     this.meter = new PassMeter(this.params.map(([, p]) => p.tensor));
@@ -152,14 +165,14 @@ export class Trainer {
   }
 
   /**
-   * Restores weights, momenta, method state and position from the latest checkpoint pair of a run folder;
+   * Restores weights, optimizer state, method state and position from the latest checkpoint pair of a run folder;
    * `changes` are the settings a resume may change (RESUMABLE), recorded in the run's 'resume' metrics line.
    */
   static async resume(dir: string, loadData: (c: RunConfig) => Promise<Datasets>, changes: ResumeChanges = {}): Promise<Trainer> {
     const pair = latestPair(dir);
     const saved = await loadTrainState(join(pair, RUN_FILES.state));
     const st = saved.state;
-    const savedConfig = st.config as unknown as RunConfig;
+    const savedConfig = savedRunConfig(st);
     const changed: Record<string, { saved: unknown; given: unknown }> = {};
     for (const [k, v] of Object.entries(changes) as [keyof ResumeChanges, number | undefined][]) {
       if (v !== undefined && v !== savedConfig[k]) changed[k] = { saved: savedConfig[k], given: v };
@@ -170,6 +183,11 @@ export class Trainer {
     restoreTensors(saved, t.stateTensors());
     restoreHostArrays(saved, await t.hostArrays());
     const c = st.counters;
+    try {
+      t.opt.setCounters(unprefixed(c, OPTIMIZER_COUNTERS));
+    } catch (e) {
+      throw new Error(`${saved.file}: ${(e as Error).message}`);
+    }
     t.step = st.step;
     t.iteration = c.iteration;
     Object.assign(t.meter.passes, unpackPasses(c, 'run.'));
@@ -179,9 +197,9 @@ export class Trainer {
     return t;
   }
 
-  /** The live tensors of the training state besides the model: momenta and the method's carried tensors. */
+  /** The live tensors of the training state besides the model: the optimizer's and the method's carried tensors. */
   private stateTensors(): Record<string, Tensor> {
-    const out = momentumTensors(this.opt);
+    const out = { ...this.opt.state };
     for (const [k, v] of Object.entries(this.method.state())) out[`method.${k}`] = v;
     return out;
   }
@@ -223,8 +241,9 @@ export class Trainer {
         correct: e.correct,
         seen: e.seen,
         seconds: e.seconds,
-        ...packPasses(this.passes, 'run.'),
-        ...packPasses(e.passes, 'epoch.'),
+        ...prefixed(this.passes, 'run.'),
+        ...prefixed(e.passes, 'epoch.'),
+        ...prefixed(this.opt.counters(), OPTIMIZER_COUNTERS),
       },
     };
     await folder.save(
@@ -238,6 +257,7 @@ export class Trainer {
           dataset: config.data,
           normalization: config.normalization,
           method: JSON.stringify(config.method),
+          optimizer: config.optimizer,
           epoch: String(epoch),
           step: String(this.step),
           run: this.runId,
