@@ -1,12 +1,11 @@
 // `advfree show`: a PNG grid for people who would rather look than read: test images, the perturbation an attack
 // found (amplified so that ±eps spans the full range, as stated in the title) and the adversarial images, each
 // labelled with the true and the predicted class.
-import { PNG } from 'pngjs';
 import { init, shutdown } from '../engine/index.js';
 import { predict } from '../adversarial/attacks/index.js';
 import { uploadRange } from '../data/loader.js';
 import { describeAttack, makeAttack } from '../adversarial/evaluate.js';
-import { GLYPH_H, rasterize } from '../plot/font.js';
+import { imageGrid } from '../plot/image-grid.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { loadCheckpoint, openCheckpoint } from '../nn/checkpoint-reader.js';
 import { defaultDataDir, ensureDataset, loadSplit } from '../data/cifar.js';
@@ -16,10 +15,6 @@ import { attackSpecs, EVAL_FLAGS } from './eval.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 
 const CIFAR10 = ['plane', 'car', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
-const SCALE = 3;
-const SIDE = 32 * SCALE;
-const GAP = 6;
-const TEXT = 2 * (GLYPH_H + 2) * 2;
 
 export const show: Command = {
   name: 'show',
@@ -62,51 +57,23 @@ export const show: Command = {
     const adv = await res.adv.data();
     const amplify = 0.5 / spec.eps;
 
-    const width = n * (SIDE + GAP) + GAP;
-    const title = [`${describeAttack(spec)}`, `middle row: 0.5 + ${amplify.toFixed(1)} x perturbation (grey = 0, +-eps = white/black)`];
-    const top = GAP + title.length * (GLYPH_H + 2) * 2;
-    const rowH = SIDE + TEXT + GAP;
-    const png = new PNG({ width, height: top + 3 * rowH });
-    png.data.fill(255);
-    const put = (px: number, py: number, rgb: readonly number[]) => {
-      const o = (py * width + px) * 4;
-      png.data[o] = rgb[0];
-      png.data[o + 1] = rgb[1];
-      png.data[o + 2] = rgb[2];
-    };
-    const text = (s: string, x0: number, y0: number, rgb: readonly number[]) =>
-      rasterize(s, (gx, gy) => {
-        for (let d = 0; d < 4; d++) put(x0 + gx * 2 + (d & 1), y0 + gy * 2 + (d >> 1), rgb);
-      });
-    title.forEach((line, i) => text(line, GAP, GAP + i * (GLYPH_H + 2) * 2, [0, 0, 0]));
-    const rows = [
-      (i: number) => xs.subarray(i * 3072, (i + 1) * 3072),
-      (i: number) => adv.subarray(i * 3072, (i + 1) * 3072).map((v, k) => 0.5 + amplify * (v - xs[i * 3072 + k])),
-      (i: number) => adv.subarray(i * 3072, (i + 1) * 3072),
+    const title = [
+      describeAttack(spec),
+      `top: test images; middle: 0.5 + ${amplify.toFixed(1)} x perturbation (grey = 0, ±eps = white/black); bottom: adversarial images`,
+      'under each: true class, then the prediction (green: right, red: wrong)',
     ];
-    for (let i = 0; i < n; i++) {
-      const x0 = GAP + i * (SIDE + GAP);
-      rows.forEach((pixels, r) => {
-        const img = pixels(i);
-        const y0 = top + r * rowH;
-        for (let py = 0; py < SIDE; py++) {
-          for (let px = 0; px < SIDE; px++) {
-            const s = Math.floor(py / SCALE) * 32 + Math.floor(px / SCALE);
-            put(x0 + px, y0 + py, [0, 1, 2].map((c) => Math.round(255 * Math.min(1, Math.max(0, img[c * 1024 + s])))));
-          }
-        }
-        const label = CIFAR10[test.labels[i]];
-        if (r === 0) {
-          text(label, x0, y0 + SIDE + 2, [0, 0, 0]);
-          text(`p:${CIFAR10[clean[i]]}`, x0, y0 + SIDE + 2 + (GLYPH_H + 2) * 2, clean[i] === test.labels[i] ? [0, 128, 0] : [200, 0, 0]);
-        } else if (r === 2) {
-          text(label, x0, y0 + SIDE + 2, [0, 0, 0]);
-          text(`p:${CIFAR10[advPred[i]]}`, x0, y0 + SIDE + 2 + (GLYPH_H + 2) * 2, advPred[i] === test.labels[i] ? [0, 128, 0] : [200, 0, 0]);
-        }
-      });
-    }
+    const labels = (pred: ArrayLike<number>, i: number) => [
+      { text: CIFAR10[test.labels[i]], colour: 'black' },
+      { text: `pred: ${CIFAR10[pred[i]]}`, colour: pred[i] === test.labels[i] ? '#008000' : '#c80000' },
+    ];
+    const cells = [...Array(n).keys()];
+    const grid = imageGrid(title, [
+      cells.map((i) => ({ pixels: xs.subarray(i * 3072, (i + 1) * 3072), lines: labels(clean, i) })),
+      cells.map((i) => ({ pixels: adv.subarray(i * 3072, (i + 1) * 3072).map((v, k) => 0.5 + amplify * (v - xs[i * 3072 + k])), lines: [] })),
+      cells.map((i) => ({ pixels: adv.subarray(i * 3072, (i + 1) * 3072), lines: labels(advPred, i) })),
+    ], 32);
     checkOut();
-    await writeFileAtomic(out, PNG.sync.write(png));
+    await writeFileAtomic(out, grid.png);
     const kept = res.correct.filter(Boolean).length;
     console.log(`${out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec)}; perturbation amplified ${amplify.toFixed(1)}x`);
     res.adv.dispose();
