@@ -96,7 +96,8 @@ export const experiment: Command = {
         const curves = runs.filter((x) => x.comparisons.includes(c) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id));
         const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id))));
         const curveTitle = [`advfree experiment ${flags.preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'one colour per run'];
-        if (panels.length) await writeChart(join(out, `curves-${name}.png`), lineChartSpec(curveTitle, 'natural-equivalent epochs', panels, curves.map((x) => x.id)));
+        const ids = curves.map((x) => x.id);
+        if (panels.length) await writeChart(join(out, `curves-${name}.png`), lineChartSpec(curveTitle, 'natural-equivalent epochs', panels, ids));
       }
       return md;
     };

@@ -75,14 +75,17 @@ export const plot: Command = {
     if (!out) throw new CliError('plot: --out FILE.png is required');
     const files = Object.values(chartFiles(out));
     const taken = files.filter((f) => existsSync(f));
-    if (taken.length && !flags.force) throw new CliError(`plot: ${taken.join(', ')} exist${taken.length > 1 ? '' : 's'}; pass --force to overwrite`);
+    if (taken.length && !flags.force) {
+      throw new CliError(`plot: ${taken.join(', ')} exist${taken.length > 1 ? '' : 's'}; pass --force to overwrite`);
+    }
     const runs = dirs.map(readMetrics);
     const panels = panelsOf(runs);
     if (!panels.length) throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, RUN_FILES.metrics)).join(', ')}`);
     const names = dirs.map((d) => basename(resolve(d)));
-    const spec = lineChartSpec(['advfree plot: ' + names.join(', '), 'one colour per run; x: natural-equivalent epochs (SGD steps / minibatches per epoch)'], 'natural-equivalent epochs', panels, names);
-    const { width, height } = await writeChart(out, spec);
-    console.log(`plot: ${panels.length} panels of ${names.length} run${names.length > 1 ? 's' : ''} -> ${files.join(', ')} (${width}x${height})`);
+    const title = ['advfree plot: ' + names.join(', '), 'one colour per run; x: natural-equivalent epochs (SGD steps / minibatches per epoch)'];
+    const { width, height } = await writeChart(out, lineChartSpec(title, 'natural-equivalent epochs', panels, names));
+    const count = `${names.length} run${names.length > 1 ? 's' : ''}`;
+    console.log(`plot: ${panels.length} panels of ${count} -> ${files.join(', ')} (${width}x${height})`);
     return 0;
   },
 };

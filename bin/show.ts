@@ -69,7 +69,10 @@ export const show: Command = {
     const cells = [...Array(n).keys()];
     const grid = imageGrid(title, [
       cells.map((i) => ({ pixels: xs.subarray(i * 3072, (i + 1) * 3072), lines: labels(clean, i) })),
-      cells.map((i) => ({ pixels: adv.subarray(i * 3072, (i + 1) * 3072).map((v, k) => 0.5 + amplify * (v - xs[i * 3072 + k])), lines: [] })),
+      cells.map((i) => ({
+        pixels: adv.subarray(i * 3072, (i + 1) * 3072).map((v, k) => 0.5 + amplify * (v - xs[i * 3072 + k])),
+        lines: [],
+      })),
       cells.map((i) => ({ pixels: adv.subarray(i * 3072, (i + 1) * 3072), lines: labels(advPred, i) })),
     ], 32);
     checkOut();

@@ -35,7 +35,13 @@ export function stackedBarSpec(title: readonly string[], valueTitle: string, bar
         encoding: {
           y,
           x: { field: 'value', type: 'quantitative', title: valueTitle, stack: 'zero' },
-          color: { field: 'key', type: 'nominal', title: null, scale: keyColours(keys), legend: { orient: 'bottom', direction: 'horizontal', columns: 4 } },
+          color: {
+            field: 'key',
+            type: 'nominal',
+            title: null,
+            scale: keyColours(keys),
+            legend: { orient: 'bottom', direction: 'horizontal', columns: 4 },
+          },
           order: { field: 'order', type: 'quantitative' },
         },
       },

@@ -16,9 +16,11 @@ function fontPaths(): { regular: string; bold: string } {
   if (paths) return paths;
   const require = createRequire(import.meta.url);
   try {
-    paths = { regular: require.resolve(`dejavu-fonts-ttf/ttf/${FILES.regular}`), bold: require.resolve(`dejavu-fonts-ttf/ttf/${FILES.bold}`) };
+    const at = (f: string) => require.resolve(`dejavu-fonts-ttf/ttf/${f}`);
+    paths = { regular: at(FILES.regular), bold: at(FILES.bold) };
   } catch (e) {
-    throw new Error(`plot: the chart font (npm package dejavu-fonts-ttf) is missing; run 'npm ci' (${(e as Error).message.split('\n')[0]})`);
+    const why = (e as Error).message.split('\n')[0];
+    throw new Error(`plot: the chart font (npm package dejavu-fonts-ttf) is missing; run 'npm ci' (${why})`);
   }
   return paths;
 }

@@ -28,8 +28,9 @@ export function gridLayout(title: readonly string[], rows: readonly (readonly Gr
     y += px + Math.max(0, ...r.map((c) => c.lines.length)) * LABEL_LINE + GAP;
   }
   // Wide enough for the title too (the first line is bold).
-  const titleWidth = Math.max(0, ...title.map((t, i) => Math.ceil(textWidth({ fontSize: TITLE_SIZE, fontWeight: i ? 'normal' : 'bold' }, t)) + 2 * GAP));
-  return { px, rowY, cellX: (i: number) => GAP + i * (px + GAP), width: Math.max(cols * (px + GAP) + GAP, titleWidth), height: y };
+  const titleWidth = (t: string, i: number) => Math.ceil(textWidth({ fontSize: TITLE_SIZE, fontWeight: i ? 'normal' : 'bold' }, t)) + 2 * GAP;
+  const width = Math.max(cols * (px + GAP) + GAP, ...title.map(titleWidth));
+  return { px, rowY, cellX: (i: number) => GAP + i * (px + GAP), width, height: y };
 }
 
 const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

@@ -35,7 +35,13 @@ export function lineChartSpec(title: readonly string[], xTitle: string, panels: 
         x: { field: 'x', type: 'quantitative', title: xTitle, scale: { domainMin: 0 } },
         // Padding keeps points off the top edge, where they would push that panel's title up.
         y: { field: 'y', type: 'quantitative', title: null, scale: { zero: false, padding: 8 } },
-        color: { field: 'run', type: 'nominal', title: 'run', scale: keyColours(names), legend: { orient: 'bottom', direction: 'horizontal', columns: 3 } },
+        color: {
+          field: 'run',
+          type: 'nominal',
+          title: 'run',
+          scale: keyColours(names),
+          legend: { orient: 'bottom', direction: 'horizontal', columns: 3 },
+        },
       },
     },
     resolve: { scale: { y: 'independent' }, axis: { x: 'independent' } },

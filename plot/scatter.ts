@@ -1,5 +1,6 @@
-// A scatter chart with vertical error bars (mean ± spread) and each point labelled with its series: the central
-// picture of fast adversarial training papers, robust accuracy against training cost.
+// A scatter chart with vertical error bars (mean ± spread), one colour and shape per series named in the legend
+// (text beside the points would collide where methods of equal cost crowd): the central picture of fast
+// adversarial training papers, robust accuracy against training cost.
 import { chartBase, keyColours, type ChartSpec } from './spec.js';
 
 export interface Point {
@@ -11,10 +12,19 @@ export interface Point {
 }
 
 /** `yPercent`: y is a fraction, shown as a percentage. */
-export function scatterSpec(title: readonly string[], xTitle: string, yTitle: string, points: readonly Point[], yPercent = true): ChartSpec {
-  const x = { field: 'x', type: 'quantitative' as const, title: xTitle, scale: { domainMin: 0 } };
+export function scatterSpec(
+  title: readonly string[],
+  xTitle: string,
+  yTitle: string,
+  points: readonly Point[],
+  yPercent = true,
+): ChartSpec {
+  // From 0, with room right of the rightmost point.
+  const xMax = 1.1 * Math.max(0, ...points.map((p) => p.x));
+  const x = { field: 'x', type: 'quantitative' as const, title: xTitle, scale: { domain: [0, xMax] } };
   const y = { field: 'y', type: 'quantitative' as const, title: yTitle, ...(yPercent ? { axis: { format: '.0%' } } : {}) };
-  const colour = { field: 'label', type: 'nominal' as const, title: null, scale: keyColours(points.map((p) => p.label)) };
+  const labels = points.map((p) => p.label);
+  const colour = { field: 'label', type: 'nominal' as const, title: null, scale: keyColours(labels) };
   return {
     ...chartBase(title),
     width: 520,
@@ -22,9 +32,11 @@ export function scatterSpec(title: readonly string[], xTitle: string, yTitle: st
     data: { values: points.map((p) => ({ ...p })) },
     transform: [{ calculate: 'datum.y - datum.spread', as: 'low' }, { calculate: 'datum.y + datum.spread', as: 'high' }],
     layer: [
-      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color: { ...colour, legend: null } } },
-      { mark: { type: 'point', filled: true, size: 90, opacity: 1 }, encoding: { x, y, color: colour } },
-      { mark: { type: 'text', align: 'left', dx: 8, dy: -8, fontSize: 11 }, encoding: { x, y, text: { field: 'label' } } },
+      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color: colour } },
+      {
+        mark: { type: 'point', filled: true, size: 110, opacity: 1 },
+        encoding: { x, y, color: colour, shape: { field: 'label', type: 'nominal', title: null, scale: { domain: labels } } },
+      },
     ],
   };
 }

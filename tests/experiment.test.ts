@@ -127,7 +127,8 @@ t('the chart of a comparison: its data are the report rows, each method a point 
     assert.ok(nat.n > 50 && pgd.n > 50, `points drawn (${nat.n}, ${pgd.n} pixels)`);
     assert.ok(pgd.x > nat.x + png.width / 3, 'pgd-7 right of natural');
     assert.ok(pgd.bottom < nat.top + (nat.bottom - nat.top) / 2, 'pgd-7 above natural');
-    assert.ok(nat.bottom - nat.top > 3 * (pgd.bottom - pgd.top), `natural's error bar (${nat.bottom - nat.top} rows vs ${pgd.bottom - pgd.top})`);
+    const [natRows, pgdRows] = [nat.bottom - nat.top, pgd.bottom - pgd.top];
+    assert.ok(natRows > 3 * pgdRows, `natural's error bar (${natRows} rows vs ${pgdRows})`);
     assert.ok(darkPixels(png, 0, 2 * (12 + 18)) > 100, 'title drawn');
   } finally {
     rmSync(dir, { recursive: true, force: true });

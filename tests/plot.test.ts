@@ -69,9 +69,11 @@ t('draws both runs: the spec holds every value of the metrics files, the PNG dec
       ...rows('grad cos after update', 'free2', [[1, 0.9], [3, 0.5]]),
       ...rows('delta accuracy', 'free2', [[1, 0.2], [3, 0.4]]),
     ]);
-    const s = spec as unknown as { facet: { sort: string[] }; spec: { encoding: { color: { scale: { domain: string[]; range: string[] } } } } };
-    assert.equal(s.facet.sort, ['train loss', 'train accuracy', 'test accuracy', 'robust accuracy', 'grad cos after update', 'delta accuracy']);
-    assert.equal(s.spec.encoding.color.scale, { domain: ['free2', 'pgd7'], range: PALETTE.slice(0, 2) }, 'one colour per run, in run order');
+    type Scale = { domain: string[]; range: string[] };
+    const s = spec as unknown as { facet: { sort: string[] }; spec: { encoding: { color: { scale: Scale } } } };
+    const panels = ['train loss', 'train accuracy', 'test accuracy', 'robust accuracy', 'grad cos after update', 'delta accuracy'];
+    assert.equal(s.facet.sort, panels);
+    assert.equal(s.spec.encoding.color.scale, { domain: ['free2', 'pgd7'], range: PALETTE.slice(0, 2) }, 'one colour per run, in order');
     // Each run's points (filled in its colour) and legend symbol are drawn; no third colour of the palette is.
     assert.ok(pixelsOf(png, rgb(PALETTE[0])).length > 50 && pixelsOf(png, rgb(PALETTE[1])).length > 50, 'both runs drawn');
     assert.is(pixelsOf(png, rgb(PALETTE[2])).length, 0);
@@ -98,9 +100,10 @@ t('the image grid: each image replicated pixel for pixel, labels in their colour
   const side = 4;
   const scale = 3;
   const image = (seed: number) => Float32Array.from({ length: 3 * side * side }, (_, k) => ((k * 37 + seed * 11) % 101) / 100);
+  const label = (truth: string, pred: string, colour: string) => [{ text: truth, colour: 'black' }, { text: `pred: ${pred}`, colour }];
   const rows = [
-    [{ pixels: image(1), lines: [{ text: 'cat', colour: 'black' }, { text: 'pred: cat', colour: '#008000' }] }, { pixels: image(2), lines: [] }],
-    [{ pixels: image(3), lines: [] }, { pixels: image(4), lines: [{ text: 'dog', colour: 'black' }, { text: 'pred: frog', colour: '#c80000' }] }],
+    [{ pixels: image(1), lines: label('cat', 'cat', '#008000') }, { pixels: image(2), lines: [] }],
+    [{ pixels: image(3), lines: [] }, { pixels: image(4), lines: label('dog', 'frog', '#c80000') }],
   ];
   const title = ['a grid title'];
   const grid = imageGrid(title, rows, side, scale);
@@ -150,7 +153,10 @@ t('refuses to overwrite --out without --force; names a missing metrics file', as
     // A restyled spec beside a chart is the user's too.
     const other = join(dir, 'other.png');
     writeFileSync(join(dir, 'other.vl.json'), '{"mine": true}');
-    await plot.run(args([a, '--out', other])).then(() => assert.unreachable('overwrote the spec'), (e) => assert.match(e.message, /other\.vl\.json exists; pass --force/));
+    await plot.run(args([a, '--out', other])).then(
+      () => assert.unreachable('overwrote the spec'),
+      (e) => assert.match(e.message, /other\.vl\.json exists; pass --force/),
+    );
     assert.is(readFileSync(join(dir, 'other.vl.json'), 'utf8'), '{"mine": true}');
     assert.not.ok(existsSync(other), 'nothing written');
     await plot.run(args([join(dir, 'nope'), '--out', join(dir, 'q.png')])).then(() => assert.unreachable(), (e) =>
