@@ -1,9 +1,12 @@
-// The suite's results as files: report.md (tables), report.json (everything measured) and families.png (GPU
-// time per SGD step by kernel family, per method). Every file names the adapter, driver and commit.
+// The suite's results as files: report.md (tables), report.json (everything measured) and the chart families.png
+// (with families.svg and its Vega-Lite spec families.vl.json: GPU time per SGD step by kernel family, per method).
+// Every file names the adapter, driver and commit.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KernelFamily } from '../engine/kernel.js';
-import { stackedBarChart } from '../plot/chart.js';
+import { stackedBarSpec } from '../plot/bar-chart.js';
+import { chartFiles, writeChart } from '../plot/render.js';
+import type { ChartSpec } from '../plot/spec.js';
 import type { Timing } from '../engine/profile.js';
 import type { MethodCost } from './method-cost.js';
 import { TOLERANCE } from './peer.js';
@@ -216,7 +219,7 @@ export function markdown(r: BenchReport): string {
 }
 
 /** The per-family chart, or null without GPU times. */
-export function familyChart(r: BenchReport): Buffer | null {
+export function familyChart(r: BenchReport): ChartSpec | null {
   const costs = r.methods?.costs;
   if (!costs?.length || costs[0].sgdStepGpuMs === null) return null;
   const present = FAMILIES.filter((f) => costs.some((c) => c.byFamily[f]));
@@ -228,18 +231,20 @@ export function familyChart(r: BenchReport): Buffer | null {
   const e = r.env;
   const title = [`GPU ms per SGD step by kernel family, ${r.config.arch} batch ${r.config.batch}`, `adapter: ${e.adapter}`,
     `driver: ${e.driver}`, `commit: ${e.commit}`];
-  return stackedBarChart(title, bars, present);
+  return stackedBarSpec(title, 'GPU ms per SGD step', bars, present);
 }
 
-/** Writes report.md, report.json and (with GPU times) families.png into `dir`; returns the paths written. */
-export function writeReport(dir: string, r: BenchReport): string[] {
+/** Writes report.md, report.json and (with GPU times) the families chart into `dir`; returns the paths written. */
+export async function writeReport(dir: string, r: BenchReport): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const files: [string, string | Buffer][] = [['report.md', markdown(r)], ['report.json', JSON.stringify(r, null, 2) + '\n']];
-  const png = familyChart(r);
-  if (png) files.push(['families.png', png]);
-  return files.map(([name, data]) => {
+  const written = ([['report.md', markdown(r)], ['report.json', JSON.stringify(r, null, 2) + '\n']] as const).map(([name, data]) => {
     const path = join(dir, name);
     writeFileSync(path, data);
     return path;
   });
+  const chart = familyChart(r);
+  if (!chart) return written;
+  const files = chartFiles(join(dir, 'families.png'));
+  await writeChart(files.png, chart);
+  return [...written, files.png, files.svg, files.spec];
 }

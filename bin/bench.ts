@@ -1,4 +1,4 @@
-// `advfree bench`: runs the benchmark suite and writes report.md, report.json and families.png to --out.
+// `advfree bench`: runs the benchmark suite and writes report.md, report.json and the families chart to --out.
 // Sizes come from a preset (full: the issue's WRN-16-1 / batch 64 run; tiny: seconds, for smoke tests), and any
 // flag overrides its preset value.
 import { init, shutdown } from '../engine/index.js';
@@ -47,7 +47,7 @@ export const bench: Command = {
   name: 'bench',
   summary: 'benchmark kernels, training methods and TensorFlow.js on this adapter; writes a report folder',
   flags: {
-    out: { type: 'string', help: 'report folder (report.md, report.json, families.png)', default: 'bench-out' },
+    out: { type: 'string', help: 'report folder (report.md, report.json, families.png/.svg/.vl.json)', default: 'bench-out' },
     preset: { type: 'string', help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)', default: 'full', check: oneOf('preset', Object.keys(PRESETS)) },
     suites: { type: 'string', help: `comma-separated: ${SUITES.join(', ')} ${preset}`, check: parsedBy(parseSuites) },
     model: { type: 'string', help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`, check: parsedBy(parseArch) },
@@ -82,7 +82,7 @@ export const bench: Command = {
     }
     try {
       const report = await runBench(config, benchEnv(r, DISABLED_TOGGLES), (line) => console.error(`advfree bench: ${line}`));
-      for (const path of writeReport(flags.out as string, report)) console.log(path);
+      for (const path of await writeReport(flags.out as string, report)) console.log(path);
     } finally {
       shutdown();
     }

@@ -12,13 +12,13 @@ import { gitCommit } from '../nn/checkpoint.js';
 import { defaultDataDir } from '../data/index.js';
 import { parseArch } from '../nn/models/wrn.js';
 import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
-import { chartPoints, markdown, rows } from '../experiment/report.js';
+import { comparisonChart, markdown, rows } from '../experiment/report.js';
 import { attackColumns, finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
-import { scatterChart } from '../plot/scatter.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { loadData } from './train.js';
 import { panelsOf, readMetrics } from './plot.js';
-import { lineCharts } from '../plot/line-chart.js';
+import { lineChartSpec } from '../plot/line-chart.js';
+import { writeChart } from '../plot/render.js';
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -48,7 +48,7 @@ export const experiment: Command = {
     'test-images': { type: 'string', help: 'evaluate every model on the first N test images', check: intFlag('test-images', 1) },
     'apgd-steps': { type: 'string', help: 'APGD iterations (0: no APGD, PGD-20 only)', check: intFlag('apgd-steps', 0, 10_000) },
     seeds: { type: 'string', help: 'comma-separated seeds of the seeded methods', check: (v) => { if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`); } },
-    out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts); a rerun continues it', default: 'runs/experiment' },
+    out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts as PNG, SVG and Vega-Lite spec); a rerun continues it', default: 'runs/experiment' },
     'data-dir': { type: 'string', help: 'dataset cache folder' },
   },
   async run(flags) {
@@ -88,14 +88,16 @@ export const experiment: Command = {
       await writeFileAtomic(join(out, 'experiment.md'), md);
       await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: r.gpu.name, commit, pending, rows: all, runs: results }, null, 2)}\n`);
       for (const [c, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
-        const points = chartPoints(all, c);
-        if (!points.length) continue;
         const title = [`advfree experiment ${flags.preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
-        await writeFileAtomic(join(out, `chart-${name}.png`), scatterChart(title, 'training passes / natural', 'PGD-20 accuracy', points));
+        const chart = comparisonChart(title, all, c);
+        if (!chart) continue;
+        await writeChart(join(out, `chart-${name}.png`), chart);
         // Per-epoch curves of the comparison's runs (the first seed of each method), on shared axes.
         const curves = runs.filter((x) => x.comparisons.includes(c) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id));
         const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id))));
-        if (panels.length) await writeFileAtomic(join(out, `curves-${name}.png`), lineCharts([`advfree experiment ${flags.preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'x: natural-equivalent epochs'], panels, curves.map((x) => x.id)));
+        const curveTitle = [`advfree experiment ${flags.preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'one colour per run'];
+        const ids = curves.map((x) => x.id);
+        if (panels.length) await writeChart(join(out, `curves-${name}.png`), lineChartSpec(curveTitle, 'natural-equivalent epochs', panels, ids));
       }
       return md;
     };

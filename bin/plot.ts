@@ -1,10 +1,12 @@
 // `advfree plot RUN... --out FILE.png`: training curves of one or several runs from their metrics.jsonl, on
 // shared axes (one colour per run): per epoch train loss, train and test accuracy and any robust accuracy; then
 // every value the reuse probes logged (`advfree train --probe reuse`). The x axis is natural-equivalent epochs
-// (SGD steps / minibatches per epoch), so free-m and K-PGD runs of the same budget line up.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+// (SGD steps / minibatches per epoch), so free-m and K-PGD runs of the same budget line up. Written as FILE.png,
+// FILE.svg and FILE.vl.json (the Vega-Lite spec, to restyle the chart).
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { lineCharts, type Panel } from '../plot/line-chart.js';
+import { lineChartSpec, type Panel } from '../plot/line-chart.js';
+import { chartFiles, writeChart } from '../plot/render.js';
 import { CliError, type Command } from './args.js';
 import { RUN_FILES } from '../train/run-folder.js';
 
@@ -59,26 +61,31 @@ export function panelsOf(runs: readonly Line[][]): Panel[] {
 
 export const plot: Command = {
   name: 'plot',
-  summary: 'draw training curves and reuse probes of runs (RUN... folders) into a PNG, on shared axes',
+  summary: 'draw training curves and reuse probes of runs (RUN... folders) as PNG, SVG and Vega-Lite spec, on shared axes',
   positional: 'runs',
   variadic: true,
   flags: {
-    out: { type: 'string', help: 'PNG file to write (required)' },
-    force: { type: 'boolean', help: 'overwrite --out if it exists' },
+    out: { type: 'string', help: 'PNG file to write (required); the SVG and the Vega-Lite spec (.vl.json) go beside it' },
+    force: { type: 'boolean', help: 'overwrite --out and its SVG and spec if they exist' },
   },
   async run(flags) {
     const dirs = flags.runs as string[];
     const out = flags.out as string | undefined;
     if (!dirs.length) throw new CliError('plot: give one or more run folders: advfree plot RUN... --out FILE.png');
     if (!out) throw new CliError('plot: --out FILE.png is required');
-    if (existsSync(out) && !flags.force) throw new CliError(`plot: ${out} exists; pass --force to overwrite it`);
+    const files = Object.values(chartFiles(out));
+    const taken = files.filter((f) => existsSync(f));
+    if (taken.length && !flags.force) {
+      throw new CliError(`plot: ${taken.join(', ')} exist${taken.length > 1 ? '' : 's'}; pass --force to overwrite`);
+    }
     const runs = dirs.map(readMetrics);
     const panels = panelsOf(runs);
     if (!panels.length) throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, RUN_FILES.metrics)).join(', ')}`);
     const names = dirs.map((d) => basename(resolve(d)));
-    const png = lineCharts(['advfree plot: ' + names.join(', '), 'x: natural-equivalent epochs (sgd steps / minibatches per epoch)'], panels, names);
-    writeFileSync(out, png, { flag: flags.force ? 'w' : 'wx' });
-    console.log(`plot: ${panels.length} panels of ${names.length} run${names.length > 1 ? 's' : ''} -> ${out}`);
+    const title = ['advfree plot: ' + names.join(', '), 'one colour per run; x: natural-equivalent epochs (SGD steps / minibatches per epoch)'];
+    const { width, height } = await writeChart(out, lineChartSpec(title, 'natural-equivalent epochs', panels, names));
+    const count = `${names.length} run${names.length > 1 ? 's' : ''}`;
+    console.log(`plot: ${panels.length} panels of ${count} -> ${files.join(', ')} (${width}x${height})`);
     return 0;
   },
 };

@@ -1,8 +1,9 @@
 // The experiment's report: per comparison, one row per method with the mean and spread over seeds of clean and
 // robust accuracy, passes, training time and cost relative to natural training; a JSON file with every run; and a
-// chart of robust accuracy against training cost per comparison.
+// chart (Vega-Lite spec) of robust accuracy against training cost per comparison.
 import { PASS_KINDS, type PassCounts } from '../adversarial/method.js';
-import type { Point } from '../plot/scatter.js';
+import { scatterSpec, type Point } from '../plot/scatter.js';
+import type { ChartSpec } from '../plot/spec.js';
 import type { RunResult } from './runner.js';
 
 export interface Row {
@@ -101,4 +102,10 @@ export function markdown(header: string[], all: readonly Row[], attackNames: rea
 export function chartPoints(all: readonly Row[], comparison: number): Point[] {
   return all.filter((r) => r.comparison === comparison && r.attacks.pgd)
     .map((r) => ({ label: r.label, x: r.passesVsNatural ?? 0, y: r.attacks.pgd.mean, spread: r.attacks.pgd.sd }));
+}
+
+/** The chart of a comparison (PGD-20 accuracy against training passes, error bars over seeds), or null if empty. */
+export function comparisonChart(title: readonly string[], all: readonly Row[], comparison: number): ChartSpec | null {
+  const points = chartPoints(all, comparison);
+  return points.length ? scatterSpec(title, 'training passes / natural', 'PGD-20 accuracy (mean ± sd over seeds)', points) : null;
 }

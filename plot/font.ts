@@ -1,30 +1,59 @@
-// A 3x5 pixel font for chart labels, so the PNG needs no font files: each glyph is 5 rows of 3 bits, top row
-// first. Lower case prints as upper case; characters without a glyph print as blanks.
-const GLYPHS: Record<string, string> = {
-  A: '010101111101101', B: '110101110101110', C: '011100100100011', D: '110101101101110', E: '111100110100111',
-  F: '111100110100100', G: '011100101101011', H: '101101111101101', I: '111010010010111', J: '001001001101010',
-  K: '101101110101101', L: '100100100100111', M: '101111111101101', N: '110101101101101', O: '010101101101010',
-  P: '110101110100100', Q: '010101101110011', R: '110101110101101', S: '011100010001110', T: '111010010010010',
-  U: '101101101101111', V: '101101101101010', W: '101101111111101', X: '101101010101101', Y: '101101010010010',
-  Z: '111001010100111', '0': '111101101101111', '1': '010110010010111', '2': '110001010100111', '3': '110001010001110',
-  '4': '101101111001001', '5': '111100110001110', '6': '011100111101111', '7': '111001010010010', '8': '111101111101111',
-  '9': '111101111001110', '-': '000000111000000', '.': '000000000000010', '/': '001001010100100', ':': '000010000010000',
-  '%': '101001010100101', '(': '010100100100010', ')': '010001001001010', '=': '000111000111000', '+': '000010111010000',
-  ',': '000000000010100', _: '000000000000111', '^': '010101000000000', '~': '000011110000000',
-};
-GLYPHS['×'] = GLYPHS.X;
+// The charts' one font, DejaVu Sans (regular and bold TTFs from the npm package dejavu-fonts-ttf): resvg draws text
+// only with fonts it is given and a bare machine may have none, so the font ships as a dependency, and Vega lays
+// text out with that font's advance widths (opentype.js) instead of its Node guess of 0.8 em a character, so
+// titles, legends and labels get the room they take when drawn.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import opentype from 'opentype.js';
 
-export const GLYPH_W = 3;
-export const GLYPH_H = 5;
+export const FONT_FAMILY = 'DejaVu Sans';
+const FILES = { regular: 'DejaVuSans.ttf', bold: 'DejaVuSans-Bold.ttf' };
 
-/** Calls `dot(x, y)` for every lit font pixel of `text`, glyphs one pixel apart, origin at the top left. */
-export function rasterize(text: string, dot: (x: number, y: number) => void): void {
-  [...text.toUpperCase()].forEach((ch, i) => {
-    const g = GLYPHS[ch];
-    if (!g) return;
-    for (let k = 0; k < g.length; k++) if (g[k] === '1') dot(i * (GLYPH_W + 1) + (k % GLYPH_W), Math.floor(k / GLYPH_W));
-  });
+let paths: { regular: string; bold: string } | null = null;
+
+/** The TTF paths, resolved where Node resolves packages from this module (its folder, then up the tree). */
+function fontPaths(): { regular: string; bold: string } {
+  if (paths) return paths;
+  const require = createRequire(import.meta.url);
+  try {
+    const at = (f: string) => require.resolve(`dejavu-fonts-ttf/ttf/${f}`);
+    paths = { regular: at(FILES.regular), bold: at(FILES.bold) };
+  } catch (e) {
+    const why = (e as Error).message.split('\n')[0];
+    throw new Error(`plot: the chart font (npm package dejavu-fonts-ttf) is missing; run 'npm ci' (${why})`);
+  }
+  return paths;
 }
 
-/** Width in font pixels of `text`. */
-export const textWidth = (text: string): number => Math.max(0, text.length * (GLYPH_W + 1) - 1);
+export const fontFiles = (): string[] => Object.values(fontPaths());
+
+let faces: { regular: opentype.Font; bold: opentype.Font } | null = null;
+const widths = new Map<string, number>();
+
+/** What a text mark needs to be measured: Vega's item fields (size default 11, as Vega's). */
+export interface TextItem {
+  fontSize?: number;
+  fontWeight?: string | number;
+  /** Vega truncates text wider than this (with an ellipsis). */
+  limit?: number;
+}
+
+/** Width in pixels of `text` drawn for `item`, capped at the item's limit: Vega's textMetrics.width contract. */
+export function textWidth(item: TextItem, text: unknown): number {
+  const size = item.fontSize ?? 11;
+  const s = text == null ? '' : String(text).trim();
+  if (!(size > 0) || !s) return 0;
+  const bold = item.fontWeight === 'bold' || Number(item.fontWeight) >= 600;
+  const key = `${bold ? 'b' : 'r'}${size} ${s}`;
+  let w = widths.get(key);
+  if (w === undefined) {
+    if (!faces) {
+      const p = fontPaths();
+      const load = (f: string) => opentype.parse(new Uint8Array(readFileSync(f)).buffer);
+      faces = { regular: load(p.regular), bold: load(p.bold) };
+    }
+    w = faces[bold ? 'bold' : 'regular'].getAdvanceWidth(s, size);
+    widths.set(key, w);
+  }
+  return item.limit && item.limit > 0 ? Math.min(w, item.limit) : w;
+}

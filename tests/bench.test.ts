@@ -7,7 +7,6 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PNG } from 'pngjs';
 import { batchNorm, conv2d, conv2dInputGrad, conv2dWeightGrad, matmul, randomNormal, relu, rt, sgdStep, tidy, zeros } from '../engine/index.js';
 import { profile } from '../engine/profile.js';
 import { benchEnv } from '../bench/env.js';
@@ -18,7 +17,9 @@ import type { AgreementRow } from '../bench/step-agreement.js';
 import { markdown, writeReport } from '../bench/report.js';
 import { ceilingFraction } from '../bench/roofline.js';
 import { runBench, TINY_CONFIG, type BenchReport } from '../bench/suite.js';
+import type { KernelFamily } from '../engine/kernel.js';
 import { assertThrows, ready } from './helpers.js';
+import { darkPixels, readChart } from './chart-files.js';
 
 const t = suite('bench');
 t.before(ready);
@@ -175,15 +176,27 @@ t('method costs from known times: per SGD step, epoch projections, ratios to nat
   close(a.attackShare!, 12 / 20, 'two attack steps of 6 ms in 20');
 });
 
-t('the report folder: markdown and chart name adapter, driver and commit; JSON holds the run', () => {
+t('the report folder: markdown and chart name adapter, driver and commit; JSON holds the run', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'advfree-bench-'));
-  const files = writeReport(dir, report);
-  assert.equal(files.map((f) => f.slice(dir.length + 1)), ['report.md', 'report.json', 'families.png']);
+  const files = await writeReport(dir, report);
+  assert.equal(files.map((f) => f.slice(dir.length + 1)), ['report.md', 'report.json', 'families.png', 'families.svg', 'families.vl.json']);
   const md = readFileSync(files[0], 'utf8');
   for (const s of [report.env.adapter, report.env.driver, report.env.commit, '| pgd-2 |', '## Peer', '% FMA', '% BW', 'FMA ceiling']) assert.ok(md.includes(s), `report.md mentions ${s}`);
   assert.equal(JSON.parse(readFileSync(files[1], 'utf8')), JSON.parse(JSON.stringify(report)));
-  const png = PNG.sync.read(readFileSync(files[2]));
-  assert.ok(png.width >= 640 && png.height > 5 * 28, `chart is ${png.width}x${png.height}`);
+  // The chart's data are the report's numbers: per method, each family's GPU ms, adding up to the step's.
+  const { spec, svg, png } = readChart(files[2]);
+  const layers = (spec as unknown as { layer: { data: { values: Record<string, unknown>[] } }[] }).layer;
+  const segments = layers[0].data.values as { bar: string; key: KernelFamily; value: number }[];
+  const costs = report.methods!.costs;
+  assert.equal([...new Set(segments.map((x) => x.bar))], costs.map((c) => c.method));
+  for (const c of costs) {
+    const mine = segments.filter((x) => x.bar === c.method);
+    for (const x of mine) assert.is(x.value, c.byFamily[x.key]?.ms ?? 0, `${c.method} ${x.key}`);
+    close(sum(mine.map((x) => x.value)), c.sgdStepGpuMs!, `${c.method}: the bar is the step's GPU time`);
+  }
+  assert.ok(svg.includes(report.env.adapter.replaceAll('&', '&amp;')), 'the chart names the adapter');
+  assert.ok(png.width >= 640 && png.height > costs.length * 2 * 26, `chart is ${png.width}x${png.height}`);
+  assert.ok(darkPixels(png, 0, 2 * (12 + 18)) > 100, 'title drawn');
 });
 
 t('the peer step table: masks, each engine against float64, the bound, the verdict and ours against tfjs', () => {

@@ -8,11 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
-import { rows, stat } from '../experiment/report.js';
+import { comparisonChart, rows, stat } from '../experiment/report.js';
 import { attackColumns, attackEntries, finished, runOne, type RunResult } from '../experiment/runner.js';
 import { ATTACKS, type AttackTotals } from '../adversarial/evaluate.js';
-import { PNG } from 'pngjs';
-import { scatterChart } from '../plot/scatter.js';
+import { writeChart } from '../plot/render.js';
+import { PALETTE } from '../plot/spec.js';
+import { darkPixels, pixelsOf, readChart, rgb } from './chart-files.js';
 import { ready } from './helpers.js';
 import { synthetic } from './synthetic-run.js';
 
@@ -96,17 +97,42 @@ t('a tiny run trains, evaluates, and is then found finished', async () => {
   }
 });
 
-t('the chart: one coloured point per method where its values put it, with its error bar', () => {
-  const png = PNG.sync.read(scatterChart(['title'], 'x', 'y', [{ label: 'a', x: 1, y: 0.2, spread: 0 }, { label: 'b', x: 8, y: 0.4, spread: 0.05 }]));
-  const at = (x: number, y: number) => Array.from(png.data.subarray(4 * (y * png.width + x), 4 * (y * png.width + x) + 3));
-  // The plot area: x from 48 to 688 over [0, 1.1 x 8], y from top + 400 up over [0, 1.15 x (0.4 + 0.05)].
-  const top = 16 + 2 * 16 + 16;
-  const px = (v: number) => Math.round(48 + (v / 8.8) * 640);
-  const py = (v: number) => Math.round(top + 400 - (v / 0.5175) * 400);
-  assert.equal(at(px(1), py(0.2)), [31, 119, 180], 'point a in the first colour');
-  assert.equal(at(px(8), py(0.4)), [255, 127, 14], 'point b in the second colour');
-  assert.equal(at(px(8), py(0.44)), [255, 127, 14], "b's error bar reaches mean + spread");
-  assert.equal(at(px(5), py(0.35)), [255, 255, 255], 'background between them (off the grid lines)');
+t('the chart of a comparison: its data are the report rows, each method a point in its colour where the numbers put it', async () => {
+  const run = (label: string, seed: number, pgd: number, forward: number): RunResult => ({
+    id: `${label}-${seed}`, label, seed, comparisons: [1], method: { name: label }, passes_over_data: 1,
+    train_passes: { ...noPasses(), forward, backwardWeights: forward, sgdSteps: forward }, train_seconds: 10, epochs: [],
+    clean_accuracy: 0.5, examples: 100, attacks: [{ name: 'pgd', description: 'PGD-20', examples: 100, accuracy: pgd }], eval_seconds: 1,
+  });
+  const all = rows([run('natural', 0, 0.1, 4), run('natural', 1, 0.3, 4), run('pgd-7', 0, 0.4, 32)]);
+  assert.is(comparisonChart(['t'], all, 2), null, 'no chart for a comparison without runs');
+  const dir = mkdtempSync(join(tmpdir(), 'advfree-chart-'));
+  try {
+    const out = join(dir, 'chart-equal-epochs.png');
+    await writeChart(out, comparisonChart(['equal epochs', 'a subtitle'], all, 1)!);
+    const { spec, png } = readChart(out);
+    // natural: PGD-20 mean 0.2, sample sd 0.1·√2, 1x natural's passes; pgd-7: 0.4, one seed, 8x the passes.
+    const values = spec.data!.values as { label: string; x: number; y: number; spread: number }[];
+    assert.equal(values.map((v) => [v.label, v.x]), [['natural', 1], ['pgd-7', 8]]);
+    assert.ok(Math.abs(values[0].y - 0.2) < 1e-12 && Math.abs(values[0].spread - Math.SQRT2 * 0.1) < 1e-12, JSON.stringify(values[0]));
+    assert.equal([values[1].y, values[1].spread], [0.4, 0]);
+    // Filled points in the palette's first two colours: pgd-7's right of and above natural's; natural's error bar
+    // (±0.14) spans far more rows than pgd-7's point alone.
+    const blob = (hex: string) => {
+      const ps = pixelsOf(png, rgb(hex));
+      const ys = ps.map(([, y]) => y);
+      return { n: ps.length, x: ps.reduce((s, [x]) => s + x, 0) / ps.length, top: Math.min(...ys), bottom: Math.max(...ys) };
+    };
+    const nat = blob(PALETTE[0]);
+    const pgd = blob(PALETTE[1]);
+    assert.ok(nat.n > 50 && pgd.n > 50, `points drawn (${nat.n}, ${pgd.n} pixels)`);
+    assert.ok(pgd.x > nat.x + png.width / 3, 'pgd-7 right of natural');
+    assert.ok(pgd.bottom < nat.top + (nat.bottom - nat.top) / 2, 'pgd-7 above natural');
+    const [natRows, pgdRows] = [nat.bottom - nat.top, pgd.bottom - pgd.top];
+    assert.ok(natRows > 3 * pgdRows, `natural's error bar (${natRows} rows vs ${pgdRows})`);
+    assert.ok(darkPixels(png, 0, 2 * (12 + 18)) > 100, 'title drawn');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 t.run();

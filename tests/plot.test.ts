@@ -1,14 +1,18 @@
-// `advfree plot`: a PNG of the expected size from synthetic metrics.jsonl files of two runs, with each run's
-// colour where its points are, a legend swatch per run, and no overwrite without --force.
+// `advfree plot` from synthetic metrics.jsonl files of two runs, read back: the Vega-Lite spec holds the files'
+// values, the PNG decodes at the SVG's size with its title drawn in the shipped font and each run's colour; no
+// overwrite without --force. And the image grid of `advfree show`, pixel for pixel, with its labels.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { plot } from '../bin/plot.js';
-import { PALETTE } from '../plot/canvas.js';
-import { panelArea } from '../plot/line-chart.js';
+import { fontFiles } from '../plot/font.js';
+import { svgToPng } from '../plot/render.js';
+import { PALETTE } from '../plot/spec.js';
+import { GAP, gridLayout, imageGrid, LABEL_LINE } from '../plot/image-grid.js';
+import { darkPixels, pixel, pixelsOf, readChart, rgb } from './chart-files.js';
 import { CliError, parseCommand, type Flags } from '../bin/args.js';
 
 const t = suite('plot');
@@ -47,46 +51,90 @@ const quiet = async <T>(f: () => Promise<T>): Promise<T> => {
   }
 };
 
-t('draws both runs: the size of 6 panels in 2 rows, run colours at their points, legend', async () => {
+t('draws both runs: the spec holds every value of the metrics files, the PNG decodes at its size with text and run colours', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'advfree-plot-'));
   try {
     const out = join(dir, 'p.png');
     assert.is(await quiet(() => plot.run(args([...runs(dir), '--out', out]))), 0);
-    const png = PNG.sync.read(readFileSync(out));
-    // Panels: train loss, train accuracy, test accuracy, robust accuracy (pgd7), grad cos after update, delta
-    // accuracy (free2). A cell is 54 (y labels: 6 glyphs of 4 font pixels, less 1, times 2, plus 8) + 300 + 16 wide
-    // and 16 (title) + 150 + 16 (x labels) + 16 high; 3 columns; margins 16; 2 title lines of 16 and a margin of 16
-    // above; one legend row of 10 and a margin of 16 below.
-    assert.is(png.width, 16 + 3 * 370);
-    assert.is(png.height, 16 + 2 * 16 + 16 + 2 * 198 + 10 + 16);
-    const rgb = (x: number, y: number) => {
-      const o = 4 * (Math.round(y) * png.width + Math.round(x));
-      return [png.data[o], png.data[o + 1], png.data[o + 2]];
-    };
-    // The shared x axis runs from 0 to 4 natural-equivalent epochs (free2's epoch 2 = 4). Panel 0 (train loss,
-    // y from 1.2 to 2.0): free2's epoch 1 (x 2, y 2.0) at the top; pgd7's epoch 2 (x 2, y 1.2) at the bottom.
-    const a0 = panelArea(0, 2);
-    assert.equal(rgb(a0.x + a0.w / 2, a0.y + 1), PALETTE[0], 'free2 epoch 1 train loss');
-    assert.equal(rgb(a0.x + a0.w / 2, a0.y + a0.h - 1), PALETTE[1], 'pgd7 epoch 2 train loss');
-    // Panel 4 (grad cos after update, 0.5..0.9; probe panels follow the per-epoch ones): free2's probes at x 1
-    // (top) and x 3 (bottom).
-    const a4 = panelArea(4, 2);
-    assert.equal(rgb(a4.x + a4.w / 4, a4.y + 1), PALETTE[0], 'free2 first probe');
-    assert.equal(rgb(a4.x + (3 * a4.w) / 4, a4.y + a4.h - 1), PALETTE[0], 'free2 second probe');
-    assert.equal(rgb(a4.x + a4.w / 2, a4.y + 2), [255, 255, 255], 'blank away from the line');
-    // Panel 3 (robust accuracy) has pgd7 only.
-    const a3 = panelArea(3, 2);
-    let colours = new Set<string>();
-    for (let y = a3.y + 1; y < a3.y + a3.h; y++) for (let x = a3.x + 1; x < a3.x + a3.w; x++) colours.add(rgb(x, y).join());
-    assert.equal([...colours].sort(), [PALETTE[1].join(), '255,255,255'].sort(), 'robust accuracy: pgd7 only');
-    // Legend swatches under the panels, in run order.
-    const legendY = 16 + 2 * 16 + 16 + 2 * 198 + 5;
-    colours = new Set();
-    for (let x = 0; x < png.width; x++) colours.add(rgb(x, legendY).join());
-    assert.ok(colours.has(PALETTE[0].join()) && colours.has(PALETTE[1].join()), 'both legend swatches');
+    const { spec, svg, png } = readChart(out);
+    // By hand from the files above: free2 takes 2 SGD steps per minibatch (iteration 4 at step 2), so its epoch e
+    // is at x = 2e and a probe at epoch_progress p at x = 2p; pgd7's epoch e is at x = e. Per-epoch values come
+    // first, then the probes' (not their passes or seconds), in order of first appearance.
+    const rows = (panel: string, run: string, pts: [number, number][]) => pts.map(([x, y]) => ({ panel, run, x, y }));
+    assert.equal(spec.data!.values, [
+      ...rows('train loss', 'free2', [[2, 2.0], [4, 1.5]]), ...rows('train loss', 'pgd7', [[1, 1.8], [2, 1.2]]),
+      ...rows('train accuracy', 'free2', [[2, 0.2], [4, 0.4]]), ...rows('train accuracy', 'pgd7', [[1, 0.3], [2, 0.5]]),
+      ...rows('test accuracy', 'free2', [[2, 0.25], [4, 0.35]]), ...rows('test accuracy', 'pgd7', [[1, 0.3], [2, 0.45]]),
+      ...rows('robust accuracy', 'pgd7', [[1, 0.1], [2, 0.2]]),
+      ...rows('grad cos after update', 'free2', [[1, 0.9], [3, 0.5]]),
+      ...rows('delta accuracy', 'free2', [[1, 0.2], [3, 0.4]]),
+    ]);
+    type Scale = { domain: string[]; range: string[] };
+    const s = spec as unknown as { facet: { sort: string[] }; spec: { encoding: { color: { scale: Scale } } } };
+    const panels = ['train loss', 'train accuracy', 'test accuracy', 'robust accuracy', 'grad cos after update', 'delta accuracy'];
+    assert.equal(s.facet.sort, panels);
+    assert.equal(s.spec.encoding.color.scale, { domain: ['free2', 'pgd7'], range: PALETTE.slice(0, 2) }, 'one colour per run, in order');
+    // Each run's points (filled in its colour) and legend symbol are drawn; no third colour of the palette is.
+    assert.ok(pixelsOf(png, rgb(PALETTE[0])).length > 50 && pixelsOf(png, rgb(PALETTE[1])).length > 50, 'both runs drawn');
+    assert.is(pixelsOf(png, rgb(PALETTE[2])).length, 0);
+    // The title is text (in the SVG) and drawn (dark pixels in the band above the panels, which holds only the
+    // title: padding 12 and a 15-pixel title line, at SCALE 2).
+    assert.ok(svg.includes('>advfree plot: free2, pgd7</text>'), 'title text in the SVG');
+    assert.ok(darkPixels(png, 0, 2 * (12 + 18)) > 300, 'title drawn in the PNG');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+t('text is drawn with the shipped font and no system font: a word renders dark pixels, none without it', () => {
+  for (const f of fontFiles()) assert.match(f, /node_modules[/\\]dejavu-fonts-ttf[/\\]ttf[/\\]DejaVuSans(-Bold)?\.ttf$/);
+  const svg = (body: string) => `<svg xmlns="http://www.w3.org/2000/svg" width="200" height="60">${body}</svg>`;
+  const word = svgToPng(svg('<text x="10" y="45" font-family="Helvetica, sans-serif" font-size="40">advfree</text>'));
+  const blank = svgToPng(svg(''));
+  assert.equal([word.width, word.height], [200, 60]);
+  assert.ok(darkPixels(PNG.sync.read(word.png), 0, 60) > 500, 'the word is drawn');
+  assert.is(darkPixels(PNG.sync.read(blank.png), 0, 60), 0);
+});
+
+t('the image grid: each image replicated pixel for pixel, labels in their colours under it, a drawn title', () => {
+  const side = 4;
+  const scale = 3;
+  const image = (seed: number) => Float32Array.from({ length: 3 * side * side }, (_, k) => ((k * 37 + seed * 11) % 101) / 100);
+  const label = (truth: string, pred: string, colour: string) => [{ text: truth, colour: 'black' }, { text: `pred: ${pred}`, colour }];
+  const rows = [
+    [{ pixels: image(1), lines: label('cat', 'cat', '#008000') }, { pixels: image(2), lines: [] }],
+    [{ pixels: image(3), lines: [] }, { pixels: image(4), lines: label('dog', 'frog', '#c80000') }],
+  ];
+  const title = ['a grid title'];
+  const grid = imageGrid(title, rows, side, scale);
+  const png = PNG.sync.read(grid.png);
+  const at = gridLayout(title, rows, side, scale);
+  assert.equal([png.width, png.height, grid.width, grid.height], [at.width, at.height, at.width, at.height]);
+  rows.forEach((row, r) => row.forEach((cell, i) => {
+    for (let y = 0; y < at.px; y++) {
+      for (let x = 0; x < at.px; x++) {
+        const s = Math.floor(y / scale) * side + Math.floor(x / scale);
+        const want = [0, 1, 2].map((c) => Math.round(255 * cell.pixels[c * side * side + s]));
+        assert.equal(pixel(png, at.cellX(i) + x, at.rowY[r] + y), want, `row ${r} image ${i} at (${x}, ${y})`);
+      }
+    }
+  }));
+  // Label lines sit under their image: greenish text under the first image of row 0, reddish under the second of
+  // row 1, and no label under the others.
+  const labelPixels = (r: number, i: number, hue: (p: number[]) => boolean) => {
+    let n = 0;
+    for (let y = at.rowY[r] + at.px; y < at.rowY[r] + at.px + 2 * LABEL_LINE; y++) {
+      for (let x = at.cellX(i); x < at.cellX(i) + at.px + GAP && x < png.width; x++) if (hue(pixel(png, x, y))) n++;
+    }
+    return n;
+  };
+  const green = (p: number[]) => p[1] > p[0] + 60 && p[1] > p[2] + 60;
+  const red = (p: number[]) => p[0] > p[1] + 60 && p[0] > p[2] + 60;
+  assert.ok(labelPixels(0, 0, green) > 10 && labelPixels(0, 0, red) === 0, 'a right prediction in green');
+  assert.ok(labelPixels(1, 1, red) > 10 && labelPixels(1, 1, green) === 0, 'a wrong prediction in red');
+  assert.ok(darkPixels(png, at.rowY[0] + at.px, at.rowY[0] + at.px + LABEL_LINE, at.cellX(0), at.cellX(1)) > 10, 'the true class in black');
+  assert.is(darkPixels(png, at.rowY[1] + at.px, at.height, at.cellX(0), at.cellX(1)), 0, 'no label under an unlabelled image');
+  assert.ok(darkPixels(png, 0, at.rowY[0]) > 50, 'title drawn');
 });
 
 t('refuses to overwrite --out without --force; names a missing metrics file', async () => {
@@ -101,7 +149,16 @@ t('refuses to overwrite --out without --force; names a missing metrics file', as
     });
     assert.is(readFileSync(out, 'utf8'), 'mine', 'left untouched');
     assert.is(await quiet(() => plot.run(args([a, '--out', out, '--force']))), 0);
-    assert.ok(PNG.sync.read(readFileSync(out)).width > 0, 'overwritten with --force');
+    assert.ok(readChart(out).png.width > 0, 'overwritten with --force');
+    // A restyled spec beside a chart is the user's too.
+    const other = join(dir, 'other.png');
+    writeFileSync(join(dir, 'other.vl.json'), '{"mine": true}');
+    await plot.run(args([a, '--out', other])).then(
+      () => assert.unreachable('overwrote the spec'),
+      (e) => assert.match(e.message, /other\.vl\.json exists; pass --force/),
+    );
+    assert.is(readFileSync(join(dir, 'other.vl.json'), 'utf8'), '{"mine": true}');
+    assert.not.ok(existsSync(other), 'nothing written');
     await plot.run(args([join(dir, 'nope'), '--out', join(dir, 'q.png')])).then(() => assert.unreachable(), (e) =>
       assert.match(e.message, /nope[/\\]metrics\.jsonl not found/));
     await plot.run(args(['--out', join(dir, 'q.png')])).then(() => assert.unreachable(), (e) => assert.match(e.message, /give one or more run folders/));
