@@ -76,6 +76,10 @@ export interface DatasetDescriptor {
   /** Training augmentation: CIFAR's zero-pad 4, random crop and horizontal flip, or none. */
   augment: 'crop-flip' | null;
   threat: ThreatDefaults;
+  /** Other threat models the dataset is evaluated under (e.g. the other norm), each justified. */
+  otherThreats?: readonly ThreatDefaults[];
+  /** Tabular data: the features an attacker cannot change (their inputs have mutable 0 in the box), and why. */
+  immutable?: { features: readonly string[]; why: string };
   /** The model trained when none is named. */
   model: string;
   /** Reads both splits from the verified cache folder (`dir` is '' when `cache` is null). */
