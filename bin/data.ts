@@ -1,9 +1,13 @@
 // `advfree data`: lists the registered datasets (rows, shape, classes, source, cached or not), or fetches one into
-// the cache folder once, verifies it and prints where it is.
+// the cache folder once, verifies it and prints where it is; with --export, also writes what a model sees.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DATASETS, DATASET_NAMES, defaultDataDir, ensureDataset, findDataset, type DatasetDescriptor, type RemoteSource } from '../data/index.js';
+import { writeFileAtomic } from '../nn/atomic.js';
+import { encodeSafetensors } from '../nn/safetensors.js';
 import { oneOf, type Command } from './args.js';
+import { exportTensors } from './data-export.js';
+import { checkOutputFile } from './files.js';
 
 const sourceText = (r: RemoteSource): string =>
   r.kind === 'url' ? r.url : r.kind === 'npm' ? `npm ${r.package}` : `Debian ${r.package} ${r.version}`;
@@ -35,6 +39,8 @@ export const data: Command = {
     'data-dir': { type: 'string', help: 'cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
     source: { type: 'string', help: "a local folder, archive (.tar.gz, .tgz, .deb) or file holding the dataset's files" },
     offline: { type: 'boolean', help: 'use only --source and the cache, never the network' },
+    export: { type: 'string', help: 'write the preprocessed splits, labels and threat box to this .safetensors file (train.x, train.y, test.x, test.y, lower, upper, mutable)' },
+    force: { type: 'boolean', help: 'let --export replace an existing file (never a cached input)' },
   },
   async run(flags) {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
@@ -43,15 +49,23 @@ export const data: Command = {
       return 0;
     }
     const d = findDataset(flags.dataset as string);
-    if (!d.cache) {
-      console.log(`${d.name}: generated in memory, nothing to fetch`);
-      return 0;
+    const out = flags.export as string | undefined;
+    const cachedFiles = d.cache ? d.cache.files.map((f) => join(dataDir, d.cache!.folder, f.name)) : [];
+    if (out) checkOutputFile('data', '--export', out, { inputs: cachedFiles, force: !!flags.force });
+    let dir = '';
+    if (!d.cache) console.log(`${d.name}: generated in memory, nothing to fetch`);
+    else {
+      dir = await ensureDataset(d.cache, { dataDir, source: flags.source as string | undefined, remote: !flags.offline, log: (m) => console.error(m) });
+      console.log(dir);
+      for (const f of d.cache.files) {
+        const check = f.sha256 ? `sha256 ${f.sha256}` : 'format checked';
+        console.log(`  ${f.name.padEnd(26)}${String(statSync(join(dir, f.name)).size).padStart(10)} bytes  ${check}`);
+      }
     }
-    const dir = await ensureDataset(d.cache, { dataDir, source: flags.source as string | undefined, remote: !flags.offline, log: (m) => console.error(m) });
-    console.log(dir);
-    for (const f of d.cache.files) {
-      const check = f.sha256 ? `sha256 ${f.sha256}` : 'format checked';
-      console.log(`  ${f.name.padEnd(26)}${String(statSync(join(dir, f.name)).size).padStart(10)} bytes  ${check}`);
+    if (out) {
+      const { entries, metadata } = exportTensors(d, d.load(dir, {}));
+      await writeFileAtomic(out, encodeSafetensors(entries, metadata));
+      console.log(`wrote ${out}: train.x [${entries['train.x'].shape.join(', ')}], test.x [${entries['test.x'].shape.join(', ')}], lower/upper/mutable [${d.shape.join(', ')}]`);
     }
     return 0;
   },
