@@ -75,11 +75,14 @@ class RWriter {
       this.symbols.set(name, this.symbols.size + 1);
     }
   }
-  private attributes(attrs: [string, RV][] | undefined): void {
-    if (attrs?.length) this.write({ t: 'pairlist', items: attrs });
+  /** A vector: flags, length, the elements, then its attributes as a tagged pairlist. */
+  private vector<T>(type: number, v: { v: T[]; attrs?: [string, RV][] }, each: (x: T) => void): void {
+    this.flags(type, { attr: !!v.attrs?.length });
+    this.int(v.v.length);
+    v.v.forEach(each);
+    if (v.attrs?.length) this.write({ t: 'pairlist', items: v.attrs });
   }
   write(v: RV): void {
-    const attr = 'attrs' in v && !!v.attrs?.length;
     switch (v.t) {
       case 'null':
         return this.int(254);
@@ -102,25 +105,13 @@ class RWriter {
         return this.int(254);
       case 'int':
       case 'lgl':
-        this.flags(v.t === 'int' ? 13 : 10, { attr });
-        this.int(v.v.length);
-        v.v.forEach((x) => this.int(x));
-        return this.attributes(v.attrs);
+        return this.vector(v.t === 'int' ? 13 : 10, v, (x) => this.int(x));
       case 'dbl':
-        this.flags(14, { attr });
-        this.int(v.v.length);
-        v.v.forEach((x) => (x === 'NA' ? this.bytes.push(...NA_REAL_BYTES) : this.dbl(x)));
-        return this.attributes(v.attrs);
+        return this.vector(14, v, (x) => (x === 'NA' ? this.bytes.push(...NA_REAL_BYTES) : this.dbl(x)));
       case 'str':
-        this.flags(16, { attr });
-        this.int(v.v.length);
-        v.v.forEach((s) => this.chars(s));
-        return this.attributes(v.attrs);
+        return this.vector(16, v, (x) => this.chars(x));
       case 'list':
-        this.flags(19, { attr });
-        this.int(v.v.length);
-        v.v.forEach((x) => this.write(x));
-        return this.attributes(v.attrs);
+        return this.vector(19, v, (x) => this.write(x));
     }
   }
 }

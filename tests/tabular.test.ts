@@ -39,7 +39,8 @@ function table(): Table {
 const spec = (over: Partial<TabularSpec> = {}): TabularSpec => ({
   name: 'toy',
   summary: 'a test table',
-  cache: { name: 'toy', folder: 'toy', files: [], remote: [], sourceHint: 'none' },
+  files: [],
+  remote: [],
   read: () => ({ table: table(), file: 'toy' }),
   label: 'y',
   classes: ['no', 'yes'],

@@ -10,14 +10,9 @@ export default defineDataset(
   tabularDataset({
     name: 'credit-g',
     summary: 'German credit: 7 numeric and 13 nominal applicant features, good or bad risk (800 train / 200 test)',
-    cache: {
-      name: 'credit-g',
-      folder: 'credit-g',
-      files: [{ name: 'credit-g.arff', sha256: 'bd94085134e4eb845c96b34c93ed65a223f89d089bacb273ef96f57509ce0bed' }],
-      remote: [{ kind: 'debian', package: 'weka', version: '3.6.14-3' }],
-      sourceHint: "credit-g.arff, a folder holding it, or Debian's weka .deb",
-    },
-    read: (dir) => arffTable(dir, 'credit-g.arff', 'credit-g'),
+    files: [{ name: 'credit-g.arff', sha256: 'bd94085134e4eb845c96b34c93ed65a223f89d089bacb273ef96f57509ce0bed' }],
+    remote: [{ kind: 'debian', package: 'weka', version: '3.6.14-3' }],
+    read: (dir, dataset) => arffTable(dir, 'credit-g.arff', dataset),
     label: 'class',
     classes: ['good', 'bad'],
     rows: { train: 800, test: 200 },

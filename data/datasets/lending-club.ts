@@ -11,17 +11,12 @@ export default defineDataset(
   tabularDataset({
     name: 'lending-club',
     summary: 'Lending Club loans: 17 numeric and 5 nominal features, bad (5.2%) or good (7,886 train / 1,971 test)',
-    cache: {
-      name: 'lending-club',
-      folder: 'lending-club',
-      files: [
-        { name: 'Rdata.rdb', sha256: '2ecef5e8da0f782ae4e3f65d928fe769702accffd8981cc358a3097f6736f58f' },
-        { name: 'Rdata.rdx', sha256: 'c23e1be60f2730fb526ce158a307e154c91a953169fcb8e73350c4e032e14538' },
-      ],
-      remote: [{ kind: 'debian', package: 'r-cran-modeldata', version: '1.1.0-1' }],
-      sourceHint: "a folder holding modeldata's Rdata.rdb and Rdata.rdx, or Debian's r-cran-modeldata .deb",
-    },
-    read: (dir) => lazyLoadTable(dir, 'lending_club', 'lending-club'),
+    files: [
+      { name: 'Rdata.rdb', sha256: '2ecef5e8da0f782ae4e3f65d928fe769702accffd8981cc358a3097f6736f58f' },
+      { name: 'Rdata.rdx', sha256: 'c23e1be60f2730fb526ce158a307e154c91a953169fcb8e73350c4e032e14538' },
+    ],
+    remote: [{ kind: 'debian', package: 'r-cran-modeldata', version: '1.1.0-1' }],
+    read: (dir, dataset) => lazyLoadTable(dir, 'lending_club', dataset),
     label: 'Class',
     classes: ['bad', 'good'],
     rows: { train: 7886, test: 1971 },

@@ -11,14 +11,9 @@ export default defineDataset(
   tabularDataset({
     name: 'letter',
     summary: 'letter recognition: 16 integer statistics of a glyph, 26 letters (16,000 train / 4,000 test)',
-    cache: {
-      name: 'letter',
-      folder: 'letter',
-      files: [{ name: 'LetterRecognition.rda', sha256: '967a1a3e10b548d7269cbe50182bcecd6365cc58ea07638bbc34c51f17f34f1d' }],
-      remote: [{ kind: 'debian', package: 'r-cran-mlbench', version: '2.1-3-1' }],
-      sourceHint: "LetterRecognition.rda, a folder holding it, or Debian's r-cran-mlbench .deb",
-    },
-    read: (dir) => rdaTable(dir, 'LetterRecognition.rda', 'LetterRecognition', 'letter'),
+    files: [{ name: 'LetterRecognition.rda', sha256: '967a1a3e10b548d7269cbe50182bcecd6365cc58ea07638bbc34c51f17f34f1d' }],
+    remote: [{ kind: 'debian', package: 'r-cran-mlbench', version: '2.1-3-1' }],
+    read: (dir, dataset) => rdaTable(dir, 'LetterRecognition.rda', 'LetterRecognition', dataset),
     label: 'lettr',
     classes: 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'.split(''),
     rows: { train: 16000, test: 4000 },

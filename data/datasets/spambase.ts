@@ -10,14 +10,9 @@ export default defineDataset(
   tabularDataset({
     name: 'spambase',
     summary: 'spam e-mail: 57 word, character and capital-run statistics, spam or not (3,680 train / 921 test)',
-    cache: {
-      name: 'spambase',
-      folder: 'spambase',
-      files: [{ name: 'spam.rda', sha256: '09281b38bc7b064f63616d9056091f924f59e38aa9fd07dd3bc1af0cba9613d3' }],
-      remote: [{ kind: 'debian', package: 'r-cran-kernlab', version: '0.9-32-1' }],
-      sourceHint: "spam.rda, a folder holding it, or Debian's r-cran-kernlab .deb",
-    },
-    read: (dir) => rdaTable(dir, 'spam.rda', 'spam', 'spambase'),
+    files: [{ name: 'spam.rda', sha256: '09281b38bc7b064f63616d9056091f924f59e38aa9fd07dd3bc1af0cba9613d3' }],
+    remote: [{ kind: 'debian', package: 'r-cran-kernlab', version: '0.9-32-1' }],
+    read: (dir, dataset) => rdaTable(dir, 'spam.rda', 'spam', dataset),
     label: 'type',
     classes: ['nonspam', 'spam'],
     rows: { train: 3680, test: 921 },

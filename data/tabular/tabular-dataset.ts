@@ -1,7 +1,7 @@
 // A tabular dataset from its descriptor: the raw table read from the cache, split (by its rule, the index lists
 // hashed), preprocessed (fitted on the training rows, or taken from a checkpoint's record) and boxed. Everything
 // a checkpoint needs to reproduce the inputs goes into the metadata under the keys in TABULAR_KEYS.
-import type { CacheSpec } from '../cache-spec.js';
+import type { CacheFile, CacheSpec, RemoteSource } from '../cache-spec.js';
 import { defineDataset, limitSplit, type DatasetDescriptor, type LoadedDataset, type ThreatDefaults } from '../dataset.js';
 import { DatasetError } from '../errors.js';
 import { column, type Table } from '../formats/table.js';
@@ -11,9 +11,11 @@ import { splitRows, type SplitRule } from './split.js';
 export interface TabularSpec {
   name: string;
   summary: string;
-  cache: CacheSpec;
-  /** Reads the raw table from the verified cache folder, and names its file for messages. */
-  read(dir: string): { table: Table; file: string };
+  /** The files the cache keeps (in the folder named like the dataset), with their pinned SHA-256, and their sources. */
+  files: CacheFile[];
+  remote: RemoteSource[];
+  /** Reads the raw table from the verified cache folder (`dataset` names it in messages), and names its file. */
+  read(dir: string, dataset: string): { table: Table; file: string };
   /** The label column, nominal; its levels are the classes. */
   label: string;
   classes: readonly string[];
@@ -88,8 +90,16 @@ export function prepareTable(s: TabularSpec, t: Table, file: string, recorded: R
   };
 }
 
+/** What --source may point at: the files, a folder holding them, or a package of the sources. */
+function sourceHint(s: TabularSpec): string {
+  const names = s.files.map((f) => f.name).join(' and ');
+  const packages = s.remote.map((r) => (r.kind === 'debian' ? `Debian's ${r.package} .deb` : r.kind === 'npm' ? `the npm tarball of ${r.package}` : r.archive));
+  return [names, `a folder holding ${s.files.length > 1 ? 'them' : 'it'}`, ...packages].join(', or ');
+}
+
 /** The descriptor of a tabular dataset. */
 export function tabularDataset(s: TabularSpec): DatasetDescriptor {
+  const cache: CacheSpec = { name: s.name, folder: s.name, files: s.files, remote: s.remote, sourceHint: sourceHint(s) };
   return defineDataset({
     name: s.name,
     summary: s.summary,
@@ -97,14 +107,14 @@ export function tabularDataset(s: TabularSpec): DatasetDescriptor {
     classes: s.classes,
     rows: s.rows,
     shape: [s.inputs],
-    cache: s.cache,
+    cache,
     augment: null,
     threat: s.threat,
     otherThreats: s.otherThreats,
     immutable: s.immutable,
     model: s.model,
     load(dir, o) {
-      const { table, file } = s.read(dir);
+      const { table, file } = s.read(dir, s.name);
       const d = prepareTable(s, table, file, o.recorded);
       return { ...d, train: limitSplit(d.train, o.trainLimit), test: limitSplit(d.test, o.testLimit) };
     },
