@@ -52,7 +52,7 @@ t('eval and data validate too; data takes the dataset as its argument', () => {
   assert.equal(attackSpecs(e).map((s) => [s.name, s.queries, s.steps]), [['autoattack', 300, 20], ['square', 300, 20], ['apgd-dlr', 300, 40]]);
   const d = parse(data, 'cifar100');
   assert.ok(d !== 'help' && d.dataset === 'cifar100');
-  assertThrows(() => parse(data, 'imagenet'), /--dataset/, /cifar10, cifar100, fashion-mnist, mnist, synthetic/);
+  assertThrows(() => parse(data, 'imagenet'), /--dataset/, /cifar10, cifar100, credit-g, fashion-mnist, lending-club, letter, mnist, spambase, synthetic/);
   assertThrows(() => parse(data, 'cifar10', 'cifar100'), /one dataset at most/);
 });
 
