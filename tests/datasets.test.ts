@@ -3,7 +3,7 @@
 // (a folder, gzipped files inside a Debian package, an npm-style tarball), verified by SHA-256 and read back.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { ensureDataset } from '../data/cache.js';
 import { idxDataset, parseIdx } from '../data/formats/idx.js';
 import { DATASETS, findDataset, loadDataset } from '../data/registry.js';
 import { resolveModel } from '../nn/registry.js';
+import { decodeSafetensors } from '../nn/safetensors.js';
 import { assertThrows, rng } from './helpers.js';
 
 const t = suite('datasets');
@@ -167,6 +168,19 @@ t('the synthetic dataset is generated from its seed alone, with limits', async (
   // The red plane's mean brightness grows with the class, so the classes are separable.
   const red = (i: number) => Array.from(a.train.x.subarray(i * 3072, i * 3072 + 1024)).reduce((s, v) => s + v, 0) / 1024;
   assert.ok(red(9) > red(0) + 80, `${red(9)} vs ${red(0)}`);
+});
+
+t('advfree data --export writes image datasets as the model sees them: byte / 255, the unit box, every pixel mutable', () => {
+  const cli = fileURLToPath(new URL('../advfree.mjs', import.meta.url));
+  const out = join(fresh('export'), 'synthetic.safetensors');
+  const r = spawnSync(process.execPath, [cli, 'data', 'synthetic', '--export', out], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const { tensors, metadata } = decodeSafetensors(readFileSync(out));
+  const d = findDataset('synthetic').load('', {});
+  assert.equal([tensors['train.x'].shape, tensors['test.y'].shape, metadata.dataset], [[512, 3, 32, 32], [256], 'synthetic']);
+  assert.equal([...tensors['train.x'].data.subarray(0, 3072)], Array.from(d.train.x.subarray(0, 3072), (v) => Math.fround(v / 255)));
+  assert.equal([...tensors['train.y'].data].map(Number), [...d.train.y]);
+  assert.ok(tensors.lower.data.every((v) => v === 0) && tensors.upper.data.every((v) => v === 1) && tensors.mutable.data.every((v) => v === 1));
 });
 
 t('advfree data lists every dataset with its rows, shape, threat model, model, source and cache state', () => {
