@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import type { CacheFile, CacheSpec } from './cache-spec.js';
 import { DatasetError, errorCode, fsProblem } from './errors.js';
 import { sources, type SourceOptions } from './sources.js';
+import { withLock } from './lock-file.js';
 import { newStaging, removeStaleStaging } from './staging.js';
 import { bytesProblem, verifyBytes } from './verify.js';
 
@@ -21,6 +22,8 @@ export interface EnsureOptions extends SourceOptions {
 export const defaultDataDir = (): string => resolve(process.env.ADVFREE_DATA || join(homedir(), '.cache', 'advfree'));
 
 const ELSEWHERE = 'point --data-dir (or ADVFREE_DATA) at another folder';
+/** Held while files are fetched into the cache (lock-file.ts). */
+const FETCH_LOCK = '.fetch-lock';
 
 /**
  * Throws a DatasetError naming `what`, its path and the real problem unless `path` is a folder this process may
@@ -59,7 +62,15 @@ async function moveAside(path: string): Promise<string> {
  * are re-verified: one that fails is replaced by a verified copy from the sources and kept beside it as
  * NAME.corrupt-<time>; one that cannot be read (permissions, I/O, a folder in its place) stops with an error.
  */
-export async function ensureDataset(spec: CacheSpec, opts: EnsureOptions = {}): Promise<string> {
+export function ensureDataset(spec: CacheSpec, opts: EnsureOptions = {}): Promise<string> {
+  return ensure(spec, opts, false);
+}
+
+/**
+ * ensureDataset; `locked`: this process holds the cache's fetch lock. Files are fetched only under that lock, so
+ * that processes sharing the cache (a cluster's tasks) fetch a dataset once: the others wait, then find it cached.
+ */
+async function ensure(spec: CacheSpec, opts: EnsureOptions, locked: boolean): Promise<string> {
   const log = opts.log ?? (() => {});
   const root = resolve(opts.dataDir ?? defaultDataDir());
   const dir = join(root, spec.folder);
@@ -71,7 +82,6 @@ export async function ensureDataset(spec: CacheSpec, opts: EnsureOptions = {}): 
     throw new DatasetError(`the data folder ${root} ${fsProblem(e, 'created')}: ${ELSEWHERE}`);
   }
   await checkFolder(dir, `the ${spec.name} folder`, readable, 'read');
-  await removeStaleStaging(root);
 
   const need: CacheFile[] = [];
   /** Cached files that read but fail verification, with why: kept until a verified copy is in hand. */
@@ -89,7 +99,8 @@ export async function ensureDataset(spec: CacheSpec, opts: EnsureOptions = {}): 
     }
     const problem = bytesProblem(bytes, f);
     if (problem) {
-      log(`cached ${p} failed verification (${problem}); fetching a verified copy (the damaged file stays until one is in hand)`);
+      // Said once: under the lock this is the second look.
+      if (!locked) log(`cached ${p} failed verification (${problem}); fetching a verified copy (the damaged file stays until one is in hand)`);
       damaged.set(f.name, problem);
       need.push(f);
     }
@@ -106,6 +117,9 @@ export async function ensureDataset(spec: CacheSpec, opts: EnsureOptions = {}): 
   }
   await checkFolder(root, 'the data folder', constants.W_OK, 'written');
   await checkFolder(dir, `the ${spec.name} folder`, constants.W_OK, 'written');
+  if (!locked) return withLock(join(root, FETCH_LOCK), `${spec.name}: the data cache ${root}`, log, () => ensure(spec, opts, true));
+  // Only under the lock: a staging folder whose pid is not alive here may be another host's fetch in progress.
+  await removeStaleStaging(root);
 
   const errors: string[] = [];
   for (const src of sources(spec, opts, need, log)) {

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { suite } from 'uvu';
@@ -182,6 +182,27 @@ t('missing sources give clear errors', async () => {
 
 /** The entries `moveAside` left beside `name` in the dataset folder. */
 const asideOf = (dir: string, name: string): string[] => readdirSync(dir).filter((e) => e.startsWith(`${name}.corrupt-`)).sort();
+
+t('callers sharing a cache fetch a dataset once: the others wait for its fetch lock, then find it cached', async () => {
+  const dataDir = fresh('cache');
+  const src = sourceFolder();
+  const logs: string[][] = [[], [], []];
+  const dirs = await Promise.all(logs.map((log) => ensureDataset(cifarCache(spec()), { dataDir, source: src, remote: false, log: (m) => log.push(m) })));
+  for (const d of dirs) assertCached(dataDir, d);
+  const fetched = logs.filter((l) => l.some((m) => m.startsWith('tiny: ready in')));
+  assert.is(fetched.length, 1, `one fetch: ${JSON.stringify(logs)}`);
+  for (const l of logs.filter((x) => x !== fetched[0])) {
+    assert.match(l.join('\n'), new RegExp(`waiting for process ${process.pid} on ${hostname()}, started [^,]+, which holds ${join(dataDir, '.fetch-lock')}`));
+    assert.match(l.at(-1)!, /^tiny: 3 verified files in /);
+  }
+  // A fetch lock left by a process that is gone is taken over (and removed after the fetch, as assertCached checks).
+  const other = fresh('cache');
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  writeFileSync(join(other, '.fetch-lock'), JSON.stringify({ pid: dead, host: hostname(), started: '2026-01-01T00:00:00.000Z' }));
+  const log: string[] = [];
+  assertCached(other, await ensureDataset(cifarCache(spec()), { dataDir: other, source: src, remote: false, log: (m) => log.push(m) }));
+  assert.match(log[0], new RegExp(`taking over the lock of process ${dead} \\(started 2026-01-01T00:00:00.000Z\\), which no longer runs`));
+});
 
 t('a damaged cached file is replaced by a verified copy and kept aside, never deleted; other cached files are kept', async () => {
   const dataDir = fresh('cache');

@@ -18,12 +18,19 @@ import { ready } from './helpers.js';
 import { config, DATA, weights } from './synthetic-run.js';
 
 // This file doubles as the child process of the lock and crash tests: ADVFREE_RUN_FOLDER_CHILD='hold DIR' takes
-// DIR's lock and waits to be signalled; 'train DIR' trains the synthetic run into DIR up to step 4.
+// DIR's lock and waits to be signalled ('hold-handled DIR': with its own SIGTERM handler, which says whether the
+// lock is still there and exits); 'train DIR' trains the synthetic run into DIR up to step 4.
 const CHILD = process.env.ADVFREE_RUN_FOLDER_CHILD;
 if (CHILD) {
   const [mode, dir] = CHILD.split(' ');
-  if (mode === 'hold') {
+  if (mode.startsWith('hold')) {
     RunFolder.open(dir, 'new');
+    if (mode === 'hold-handled') {
+      process.on('SIGTERM', () => {
+        process.stdout.write(existsSync(join(dir, 'lock')) ? 'kept\n' : 'released\n');
+        process.exit(0);
+      });
+    }
     process.stdout.write('locked\n');
     // Waits here (never reaching the tests below) until signalled.
     setInterval(() => {}, 1000);
@@ -89,6 +96,48 @@ t('a lock left by a dead process is taken over with a note; one from another hos
     `${dir} is in use by another run (process ${dead} on elsewhere, started ${started}): this is ${hostname()}, so whether it still runs cannot be checked here; if it is gone, delete ${join(dir, 'lock')}`,
   );
   assert.is(lockOf(dir).host, 'elsewhere', 'the other host\'s lock is left alone');
+});
+
+t("under Slurm, a lock of this very job from another host (an earlier run of the requeued job) is taken over; another job's is not", () => {
+  const dir = fresh();
+  const path = join(dir, 'lock');
+  const started = '2026-01-01T00:00:00.000Z';
+  const saved = process.env.SLURM_JOB_ID;
+  process.env.SLURM_JOB_ID = '77';
+  try {
+    writeFileSync(path, JSON.stringify({ pid: 4242, host: 'node-7', started, job: '77' }));
+    const notes: string[] = [];
+    const f = RunFolder.open(dir, 'new', (l) => notes.push(l));
+    assert.equal(notes, [`advfree: ${dir}: taking over the lock of process 4242 on node-7 (started ${started}), which no longer runs`]);
+    assert.equal([lockOf(dir).pid, lockOf(dir).job], [process.pid, '77'], 'the new lock names this job');
+    f.release();
+    writeFileSync(path, JSON.stringify({ pid: 4242, host: 'node-7', started, job: '76' }));
+    refuses(
+      () => RunFolder.open(dir, 'new'),
+      `${dir} is in use by another run (process 4242 on node-7, started ${started}, Slurm job 76): this is ${hostname()}, so whether it still runs cannot be checked here (squeue -j 76 says whether its job does); if it is gone, delete ${path}`,
+    );
+  } finally {
+    if (saved === undefined) delete process.env.SLURM_JOB_ID;
+    else process.env.SLURM_JOB_ID = saved;
+  }
+});
+
+t('a process with its own SIGTERM handler (a Slurm task that checkpoints first) keeps the lock until it exits', async () => {
+  const dir = fresh();
+  const child = spawn(process.execPath, [SELF], { env: { ...process.env, ADVFREE_RUN_FOLDER_CHILD: `hold-handled ${dir}` }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let said = '';
+  await new Promise<void>((res, rej) => {
+    child.stdout.on('data', (d) => {
+      said += String(d);
+      if (said.includes('locked')) res();
+    });
+    child.on('exit', () => rej(new Error('the child exited before taking the lock')));
+  });
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  child.kill('SIGTERM');
+  assert.is(await exited, 0, "its handler ended it");
+  assert.is(said, 'locked\nkept\n', 'the lock was still held when its handler ran');
+  assert.not.ok(existsSync(join(dir, 'lock')), 'released at exit');
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

@@ -1,14 +1,15 @@
 // The run folder of `advfree train`, written by one process at a time:
-//   DIR/lock                     held while a run uses the folder: {pid, host, started}; a second run is refused
+//   DIR/lock                     held while a run uses the folder: {pid, host, started, job}; a second run is refused
 //   DIR/checkpoints/step-N/      model.safetensors + train-state.safetensors, one complete pair per folder
 //   DIR/latest                   'checkpoints/step-N': the newest complete pair, switched by one atomic rename
 //   DIR/model.safetensors        the latest model for eval/show (a hard link, or a copy), replaced atomically
 //   DIR/metrics.jsonl            JSON lines (train/metrics.ts)
 // A kill at any moment leaves `latest` naming a complete pair: the new pair is written into a temporary folder,
 // renamed to its step's name and fsynced, and only then is the pointer switched; older pairs are pruned after.
-import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { createLock, describeHolder, lockText, readLock, releaseLock, takeOverIfGone, type LockHolder } from '../data/lock-file.js';
 import { syncDirectory, writeFileAtomic } from '../nn/atomic.js';
 import { loadModel } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
@@ -35,31 +36,6 @@ export class RunFolderError extends Error {
   }
 }
 
-interface LockInfo {
-  pid: number;
-  host: string;
-  started: string;
-}
-
-/** Whether process `pid` exists on this host (EPERM: it does, as another user's). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function readLock(path: string): LockInfo | null {
-  try {
-    const l = JSON.parse(readFileSync(path, 'utf8'));
-    return Number.isSafeInteger(l.pid) && l.pid > 0 && typeof l.host === 'string' && typeof l.started === 'string' ? l : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * The test hook of the crash test: ADVFREE_TEST_CRASH_AT=POINT@STEP kills this process with SIGKILL (no exit
  * handlers, like the OOM killer) at that point of the checkpoint write of that step.
@@ -75,6 +51,8 @@ export class RunFolder {
   private lockText: string | null;
   private readonly onExit = () => this.release();
   private readonly onSignal = (signal: NodeJS.Signals) => {
+    // Another listener owns the signal (a Slurm task checkpoints before it exits): the lock goes at exit.
+    if (process.listenerCount(signal) > 0) return;
     this.release();
     process.kill(process.pid, signal);
   };
@@ -90,28 +68,34 @@ export class RunFolder {
   }
 
   /**
-   * Takes the folder's lock (creating the folder), then checks it: a new run refuses a folder holding anything a
-   * run writes; a resume needs a complete checkpoint pair. A lock left by a dead process is taken over (`note`).
+   * Takes the folder's lock (creating the folder), then checks it for `mode` (see `expect`); 'lock' leaves the
+   * check to the caller, who may tidy the folder first. A lock whose holder is gone is taken over (`note`).
    */
-  static open(dir: string, mode: 'new' | 'resume', note: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): RunFolder {
+  static open(dir: string, mode: 'new' | 'resume' | 'lock', note: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): RunFolder {
     mkdirSync(dir, { recursive: true });
     const f = new RunFolder(dir, takeLock(dir, note));
     try {
-      if (mode === 'new') {
-        const found = [RUN_FILES.model, RUN_FILES.state, RUN_FILES.metrics, RUN_FILES.latest, RUN_FILES.checkpoints].filter((n) => existsSync(join(dir, n)));
-        if (found.length > 0) {
-          const them = found.length > 1 ? 'them' : 'it';
-          const fix = hasCheckpoint(dir) ? `Continue that run with --resume ${dir}, or pick another --out` : `There is no checkpoint to resume: move ${them} away, or pick another --out`;
-          throw new RunFolderError(`${dir} already holds ${found.join(', ')}; a new run would overwrite ${them} (nothing was changed). ${fix}`, 'exists');
-        }
-      } else {
-        latestPair(dir);
-      }
+      if (mode !== 'lock') f.expect(mode);
     } catch (e) {
       f.release();
       throw e;
     }
     return f;
+  }
+
+  /** A new run refuses a folder holding anything a run writes; a resume needs a complete checkpoint pair. */
+  expect(mode: 'new' | 'resume'): void {
+    const { dir } = this;
+    if (mode === 'resume') {
+      latestPair(dir);
+      return;
+    }
+    const found = [RUN_FILES.model, RUN_FILES.state, RUN_FILES.metrics, RUN_FILES.latest, RUN_FILES.checkpoints].filter((n) => existsSync(join(dir, n)));
+    if (found.length > 0) {
+      const them = found.length > 1 ? 'them' : 'it';
+      const fix = hasCheckpoint(dir) ? `Continue that run with --resume ${dir}, or pick another --out` : `There is no checkpoint to resume: move ${them} away, or pick another --out`;
+      throw new RunFolderError(`${dir} already holds ${found.join(', ')}; a new run would overwrite ${them} (nothing was changed). ${fix}`, 'exists');
+    }
   }
 
   get metricsFile(): string {
@@ -174,12 +158,7 @@ export class RunFolder {
   /** Releases the lock (once; also on exit, SIGINT and SIGTERM), unless another process has taken it since. */
   release(): void {
     if (this.lockText === null) return;
-    const path = join(this.dir, RUN_FILES.lock);
-    try {
-      if (readFileSync(path, 'utf8') === this.lockText) unlinkSync(path);
-    } catch {
-      // Already gone: nothing to release.
-    }
+    releaseLock(join(this.dir, RUN_FILES.lock), this.lockText);
     this.lockText = null;
     process.removeListener('exit', this.onExit);
     process.removeListener('SIGINT', this.onSignal);
@@ -225,39 +204,20 @@ export async function loadPairModel(pair: string, model: Module, step: number): 
   }
 }
 
-/** Creates DIR/lock with O_EXCL (atomic: of two runs, one wins); takes over a lock whose process is gone. */
+/** Creates DIR/lock (of two runs, one wins); takes over a lock whose holder is gone (lock-file.ts holderGone). */
 function takeLock(dir: string, note: (line: string) => void): string {
   const path = join(dir, RUN_FILES.lock);
-  const text = `${JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() })}\n`;
-  for (;;) {
-    let fd: number;
-    try {
-      fd = openSync(path, 'wx');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`${path}: cannot create the run folder's lock: ${(e as Error).message}`);
-      const holder = readLock(path);
-      if (holder && holder.host === hostname() && !alive(holder.pid)) {
-        note(`advfree: ${dir}: taking over the lock of process ${holder.pid} (started ${holder.started}), which no longer runs`);
-        rmSync(path, { force: true });
-        continue;
-      }
-      throw busyError(dir, path, holder);
-    }
-    try {
-      writeSync(fd, text);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    return text;
+  const text = lockText();
+  while (!createLock(path, text)) {
+    if (!takeOverIfGone(path, note, dir)) throw busyError(dir, path, readLock(path));
   }
+  return text;
 }
 
-function busyError(dir: string, path: string, holder: LockInfo | null): RunFolderError {
+function busyError(dir: string, path: string, holder: LockHolder | null): RunFolderError {
   if (!holder) {
     return new RunFolderError(`${dir} is locked by ${path}, which does not name a process; if no run uses this folder, delete ${path}`, 'busy');
   }
-  const who = `process ${holder.pid} on ${holder.host}, started ${holder.started}`;
-  const check = holder.host === hostname() ? `wait for it to finish or stop it (kill ${holder.pid})` : `this is ${hostname()}, so whether it still runs cannot be checked here; if it is gone, delete ${path}`;
-  return new RunFolderError(`${dir} is in use by another run (${who}): ${check}`, 'busy');
+  const check = holder.host === hostname() ? `wait for it to finish or stop it (kill ${holder.pid})` : `this is ${hostname()}, so whether it still runs cannot be checked here${holder.job ? ` (squeue -j ${holder.job} says whether its job does)` : ''}; if it is gone, delete ${path}`;
+  return new RunFolderError(`${dir} is in use by another run (${describeHolder(holder)}): ${check}`, 'busy');
 }
