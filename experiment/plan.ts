@@ -8,6 +8,8 @@ import { declaredCost, findMethod, parseShortForm, sgdStepsPerBatch, shortForm, 
 import type { AttackSpec } from '../adversarial/evaluate.js';
 
 export interface Preset {
+  /** The dataset (default cifar10). */
+  data?: string;
   model: string;
   trainLimit: number;
   batch: number;

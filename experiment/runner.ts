@@ -1,13 +1,16 @@
 // Runs one planned training run and its evaluation, resumably: a finished run leaves result.json and is skipped;
 // a stopped one continues from its run folder's checkpoint; a trained but unevaluated one is evaluated from its
-// checkpoint. Each run trains in its own folder (OUT/runs/<id>/) with the trainer's own metrics and checkpoints.
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+// checkpoint. Each run trains in its own folder (OUT/runs/<id>/) with the trainer's own metrics and checkpoints,
+// holding the folder's lock from start to result, so that two processes given one run (a retried or duplicated
+// Slurm task) never write it at once: the second is refused.
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluateRobust, SUITES, type AttackSpec, type AttackTotals } from '../adversarial/evaluate.js';
 import type { PassCounts } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
+import { rt } from '../engine/index.js';
 import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../train/trainer.js';
-import { hasCheckpoint, RUN_FILES } from '../train/run-folder.js';
+import { hasCheckpoint, RUN_FILES, RunFolder } from '../train/run-folder.js';
 import type { Preset, RunSpec } from './plan.js';
 
 export interface RunResult {
@@ -24,11 +27,13 @@ export interface RunResult {
   examples: number;
   attacks: { name: string; description: string; examples: number; accuracy: number }[];
   eval_seconds: number;
+  /** The adapter that trained and evaluated it (absent in results written before it was recorded). */
+  adapter?: string;
 }
 
 export function runConfig(p: Preset, r: RunSpec): RunConfig {
   return {
-    data: 'cifar10', model: p.model, classes: 10, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: 'multistep', optimizer: 'sgd', momentum: 0.9,
+    data: p.data ?? 'cifar10', model: p.model, classes: 10, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: 'multistep', optimizer: 'sgd', momentum: 0.9,
     nesterov: false, weightDecay: 5e-4, decay: 'all', seed: r.seed, augment: true, trainLimit: p.trainLimit, testLimit: p.testImages,
     method: r.method.config, normalization: 'none', checkpointMinutes: 10, logEvery: 50,
   };
@@ -42,35 +47,49 @@ export function finished(out: string, r: RunSpec): RunResult | null {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RunResult) : null;
 }
 
-export async function runOne(out: string, p: Preset, r: RunSpec, attacks: AttackSpec[], data: Datasets, log: (l: string) => void): Promise<RunResult> {
+/**
+ * Trains and evaluates run `r` into OUT/runs/<id>/ and writes its result.json. `stop` (a scheduler's SIGTERM):
+ * training stops after the current minibatch with a checkpoint there, evaluation (which keeps no state) at its next
+ * batch, and the signal's reason is thrown; a later call resumes from the checkpoint.
+ */
+export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readonly AttackSpec[], data: Datasets, log: (l: string) => void, stop?: AbortSignal): Promise<RunResult> {
   const dir = join(out, 'runs', r.id);
-  mkdirSync(dir, { recursive: true });
-  const metrics = join(dir, RUN_FILES.metrics);
-  // A run killed before its first checkpoint left only metrics lines: they are kept aside and the run starts over.
-  if (!hasCheckpoint(dir) && existsSync(metrics)) renameSync(metrics, `${metrics}.stopped-${new Date().toISOString().replace(/[:.]/g, '')}`);
-  const trainer = hasCheckpoint(dir) ? await Trainer.resume(dir, async () => data) : new Trainer(runConfig(p, r), data);
+  const folder = RunFolder.open(dir, 'lock', log);
+  let trainer: Trainer | null = null;
   try {
+    // Another process may have finished it since the caller looked.
+    const done = finished(out, r);
+    if (done) return done;
+    stop?.throwIfAborted();
+    const metrics = join(dir, RUN_FILES.metrics);
+    // A run killed before its first checkpoint left only metrics lines: they are kept aside and the run starts over.
+    if (!hasCheckpoint(dir) && existsSync(metrics)) renameSync(metrics, `${metrics}.stopped-${new Date().toISOString().replace(/[:.]/g, '')}`);
+    const resume = hasCheckpoint(dir);
+    folder.expect(resume ? 'resume' : 'new');
+    trainer = resume ? await Trainer.resume(dir, async () => data) : new Trainer(runConfig(p, r), data);
     const t0 = performance.now();
     // A run trained to the end but not yet evaluated resumes with nothing left to train: its weights are loaded.
     if (trainer.loader.position().epoch < r.epochs) {
       log(`experiment: ${r.id}: ${r.epochs} passes over ${p.trainLimit} images${trainer.stepsDone ? `, resuming at step ${trainer.stepsDone}` : ''}`);
-      await trainer.run({ out: dir });
+      await trainer.run({ out: folder, stop });
+      stop?.throwIfAborted();
     }
     const epochs = readEpochs(dir);
     const trainSeconds = epochs.reduce((s, e) => s + e.seconds, 0) || (performance.now() - t0) / 1000;
     log(`experiment: ${r.id}: evaluating on ${data.test.count} test images`);
-    const ev = await evaluateRobust(trainer.model, data.test, attacks, 200, r.seed);
+    const ev = await evaluateRobust(trainer.model, data.test, attacks, 200, r.seed, () => stop?.throwIfAborted());
     const res: RunResult = {
       id: r.id, label: r.label, seed: r.seed, comparisons: r.comparisons, method: trainer.config.method, passes_over_data: r.epochs,
       train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, clean_accuracy: ev.cleanCorrect / ev.examples, examples: ev.examples,
       attacks: attackEntries(ev.attacks),
-      eval_seconds: ev.seconds,
+      eval_seconds: ev.seconds, adapter: rt().gpu.name,
     };
     await writeFileAtomic(join(dir, RESULT), `${JSON.stringify(res, null, 2)}\n`);
     log(`experiment: ${r.id}: clean ${(res.clean_accuracy * 100).toFixed(1)}%, ${res.attacks.map((a) => `${a.name} ${(a.accuracy * 100).toFixed(1)}%`).join(', ')}`);
     return res;
   } finally {
-    trainer.dispose();
+    trainer?.dispose();
+    folder.release();
   }
 }
 

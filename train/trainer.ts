@@ -74,6 +74,8 @@ export interface TrainOptions {
   context?: Record<string, unknown>;
   /** Run the method's reuse probes every `every` minibatches (metrics lines of type 'probe'). */
   probe?: { every: number };
+  /** Once aborted (a scheduler's SIGTERM), stop after the current minibatch as at `maxSteps`: checkpointed there. */
+  stop?: AbortSignal;
 }
 
 export interface EpochSummary {
@@ -289,7 +291,7 @@ export class Trainer {
     this.announce(metrics, folder, opts.context ?? {});
     const progress = opts.progress === false ? null : new Progress({ epochs: config.epochs, stepsPerEpoch: this.stepsPerEpoch, intervalSteps: config.logEvery });
     const summaries: EpochSummary[] = [];
-    const reachedMax = () => maxSteps !== undefined && this.step >= maxSteps;
+    const reachedMax = () => (maxSteps !== undefined && this.step >= maxSteps) || !!opts.stop?.aborted;
     let lastCheckpoint = performance.now();
     const checkpoint = async () => {
       await this.checkpoint(folder);
@@ -342,7 +344,7 @@ export class Trainer {
       stopped = reachedMax();
     }
     probe?.dispose();
-    if (stopped) progress?.log(`stopped after ${this.step} steps (--max-steps); resume with --resume ${folder.dir}`);
+    if (stopped) progress?.log(`stopped after ${this.step} steps (${opts.stop?.aborted ? 'asked to stop' : '--max-steps'}); resume with --resume ${folder.dir}`);
     progress?.done();
     if (!progress) log(`trained ${this.step - startStep} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return summaries;
