@@ -1,24 +1,25 @@
 // `advfree experiment`: the paper's claim on this machine. Natural, free-m, K-PGD and the later cheap methods train
 // the same model on the same data with the same augmentation, optimizer and schedule, in two comparisons (equal
 // epochs as the paper; equal cost), with seeds; every model gets the same evaluation on the same test images.
-// Every run has its own resumable folder under OUT/runs/, so a rerun continues where the last one stopped.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// Every run has its own resumable folder under OUT/runs/, so a rerun continues where the last one stopped. The
+// runs train one after the other here (--executor local), or as a Slurm array job (--executor slurm), one task
+// per run, and a job that writes the report; --status and --report read the folder from any machine sharing it.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
-import { ATTACKS, describeAttack } from '../adversarial/evaluate.js';
+import { ATTACKS } from '../adversarial/evaluate.js';
 import { METHODS, shortPattern } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { gitCommit } from '../nn/checkpoint.js';
-import { defaultDataDir } from '../data/index.js';
 import { parseArch } from '../nn/models/wrn.js';
-import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
-import { comparisonChart, markdown, rows } from '../experiment/report.js';
-import { attackColumns, finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
-import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
-import { loadData } from './train.js';
-import { panelsOf, readMetrics } from './plot.js';
-import { lineChartSpec } from '../plot/line-chart.js';
-import { writeChart } from '../plot/render.js';
+import { attacks, plan, PRESETS, type Preset, type RunSpec } from '../experiment/plan.js';
+import { PLAN_FILE, folderPlan, planText, readPlanFile } from '../experiment/plan-file.js';
+import { finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
+import { submissions, submit, splitArgs } from '../experiment/slurm.js';
+import { runStatus, statusText } from '../experiment/status.js';
+import { CliError, givenFlags, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
+import { resultAdapters, writeReport, type ReportContext } from './experiment-report.js';
+import { runData, runTask } from './experiment-task.js';
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
@@ -39,7 +40,7 @@ export const experiment: Command = {
   name: 'experiment',
   summary: 'natural vs free-m vs K-PGD and the later cheap methods: equal epochs and equal cost, seeds, one evaluation',
   flags: {
-    preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see README), paper (WRN-34-10, real GPU)", default: 'medium', check: oneOf('preset', Object.keys(PRESETS)) },
+    preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see README), paper (WRN-34-10, real GPU), tiny (seconds, generated data: tests, a first try of a cluster)", default: 'medium', check: oneOf('preset', Object.keys(PRESETS)) },
     methods: { type: 'string', help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}` },
     epochs: { type: 'string', help: "natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)", check: intFlag('epochs', 1, 10_000) },
     model: { type: 'string', help: 'wrn-DEPTH-WIDTH', check: parsedBy(parseArch) },
@@ -48,59 +49,42 @@ export const experiment: Command = {
     'test-images': { type: 'string', help: 'evaluate every model on the first N test images', check: intFlag('test-images', 1) },
     'apgd-steps': { type: 'string', help: 'APGD iterations (0: no APGD, PGD-20 only)', check: intFlag('apgd-steps', 0, 10_000) },
     seeds: { type: 'string', help: 'comma-separated seeds of the seeded methods', check: (v) => { if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`); } },
-    out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts as PNG, SVG and Vega-Lite spec); a rerun continues it', default: 'runs/experiment' },
-    'data-dir': { type: 'string', help: 'dataset cache folder' },
+    out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts as PNG, SVG and Vega-Lite spec); a rerun continues it (given alone, with the settings it holds)', default: 'runs/experiment' },
+    'data-dir': { type: 'string', help: 'dataset cache folder (with --executor slurm: on storage every node shares)' },
+    executor: { type: 'string', help: 'local: the runs one after the other in this process; slurm: one sbatch array task per run and a job that writes the report', default: 'local', check: oneOf('executor', ['local', 'slurm']) },
+    sbatch: { type: 'string', help: 'sbatch options of the array job, e.g. --sbatch="--partition=gpu --gres=gpu:1 --time=4:00:00 --requeue" (docs/cluster.md)' },
+    'sbatch-report': { type: 'string', help: 'sbatch options of the report job (no GPU needed), e.g. --sbatch-report="--partition=cpu --time=10"' },
+    status: { type: 'boolean', help: 'each run of --out: done, running (who holds it), stopped or not started; then exit' },
+    report: { type: 'boolean', help: "write --out's report from the runs done so far (marked partial while any is to do); then exit" },
+    task: { type: 'string', help: 'run one run of --out by its id (what each Slurm array task runs)' },
   },
   async run(flags) {
-    const p = preset(flags);
     const out = flags.out as string;
+    if (flags.status) return status(out);
+    if (flags.report) return report(out);
+    if (flags.task) return runTask(out, flags.task as string, flags);
+    const { name, settings: p } = settingsOf(flags);
     const { runs, skipped } = plan(p);
     if (!runs.length) throw new CliError('experiment: no run to do (no registered method in the lists)');
     // A folder holds one experiment: resuming it with other settings would mix two.
-    const planFile = join(out, 'plan.json');
-    const planText = `${JSON.stringify({ preset: flags.preset, settings: p }, null, 2)}\n`;
-    if (existsSync(planFile) && readFileSync(planFile, 'utf8') !== planText) {
-      throw new CliError(`experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings to continue it`);
+    const planFile = join(out, PLAN_FILE);
+    const text = planText(name, p);
+    const held = readPlanFile(out);
+    if (held && planText(held.preset, held.settings) !== text) {
+      throw new CliError(`experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings (or --out alone) to continue it`);
     }
     mkdirSync(out, { recursive: true });
-    await writeFileAtomic(planFile, planText);
+    if (!held || readFileSync(planFile, 'utf8') !== text) await writeFileAtomic(planFile, text);
+    if (flags.executor === 'slurm') return submitArray(out, name, runs, flags);
     const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
-    const specs = attacks(p, ATTACKS);
     const log = (l: string) => console.error(l);
     log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
     const t0 = performance.now();
     // The commit of the code that runs, taken once: the checkout may move on while a long preset trains.
-    const commit = gitCommit();
+    const context: ReportContext = { out, preset: name, settings: p, runs, skipped, specs: attacks(p, ATTACKS), commit: gitCommit(), adapter: r.gpu.name, closing: '' };
     const results: RunResult[] = [];
     // The report is rewritten after every run, so a preset stopped part-way leaves the table of what has run.
-    const report = async (): Promise<string> => {
-      const all = rows(results);
-      const names = attackColumns(specs);
-      const pending = runs.filter((x) => !results.some((d) => d.id === x.id)).map((x) => x.id);
-      const header = [
-        `Experiment (preset ${flags.preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${commit}, on ${r.gpu.name}.`,
-        `${p.model}, the first ${p.trainLimit} CIFAR-10 training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
-        `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
-        `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.`,
-        ...(pending.length ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`] : []),
-      ];
-      const md = markdown(header, all, names, skipped);
-      await writeFileAtomic(join(out, 'experiment.md'), md);
-      await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: r.gpu.name, commit, pending, rows: all, runs: results }, null, 2)}\n`);
-      for (const [c, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
-        const title = [`advfree experiment ${flags.preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
-        const chart = comparisonChart(title, all, c);
-        if (!chart) continue;
-        await writeChart(join(out, `chart-${name}.png`), chart);
-        // Per-epoch curves of the comparison's runs (the first seed of each method), on shared axes.
-        const curves = runs.filter((x) => x.comparisons.includes(c) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id));
-        const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id))));
-        const curveTitle = [`advfree experiment ${flags.preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'one colour per run'];
-        const ids = curves.map((x) => x.id);
-        if (panels.length) await writeChart(join(out, `curves-${name}.png`), lineChartSpec(curveTitle, 'natural-equivalent epochs', panels, ids));
-      }
-      return md;
-    };
+    const write = () => writeReport({ ...context, closing: `This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.` }, results);
     let data = null;
     for (const run of runs) {
       const done = finished(out, run);
@@ -109,13 +93,65 @@ export const experiment: Command = {
         results.push(done);
         continue;
       }
-      data ??= await loadData(runConfig(p, run), (flags['data-dir'] as string | undefined) ?? defaultDataDir());
-      results.push(await runOne(out, p, run, specs, data, log));
-      await report();
+      data ??= await runData(runConfig(p, run), flags);
+      results.push(await runOne(out, p, run, context.specs, data, log));
+      await write();
     }
-    const md = await report();
-    console.log(md);
+    console.log(await write());
     shutdown();
     return 0;
   },
 };
+
+/** The settings flags: any of them given names a new experiment; none, with --out holding one, continues it. */
+const SETTINGS = ['preset', 'methods', 'epochs', 'model', 'train-limit', 'batch', 'test-images', 'apgd-steps', 'seeds'];
+
+function settingsOf(flags: Flags): { name: string; settings: Preset } {
+  const held = readPlanFile(flags.out as string);
+  const given = givenFlags(flags);
+  if (held && !SETTINGS.some((f) => given.has(f))) return { name: held.preset, settings: held.settings };
+  return { name: flags.preset as string, settings: preset(flags) };
+}
+
+async function submitArray(out: string, name: string, runs: RunSpec[], flags: Flags): Promise<number> {
+  const todo = runs.flatMap((r, i) => (finished(out, r) ? [] : [i]));
+  if (!todo.length) {
+    console.log(`experiment: all ${runs.length} runs of ${out} are done; nothing submitted`);
+    return report(out);
+  }
+  const pass = (f: string, v = flags[f] as string | undefined) => (v ? [`--${f}`, v] : []);
+  const dataDir = flags['data-dir'] as string | undefined;
+  const s = await submit({
+    advfree: [process.execPath, resolve(process.argv[1])], out: resolve(out), preset: name, runs, todo,
+    taskFlags: [...pass('data-dir', dataDir && resolve(dataDir)), ...pass('backend'), ...pass('adapter')],
+    sbatch: splitArgs((flags.sbatch as string | undefined) ?? ''), sbatchReport: splitArgs((flags['sbatch-report'] as string | undefined) ?? ''),
+  });
+  const ids = todo.map((i) => runs[i].id);
+  console.log([
+    `experiment: ${runs.length} runs in ${out}, ${todo.length} to do: ${ids.join(', ')}`,
+    `submitted array job ${s.array} (tasks ${todo.join(',')}, one per run; logs ${join(out, 'slurm', `${s.array}_<task>.out`)})`,
+    `and report job ${s.report}, which writes ${join(out, 'experiment.md')} once the array has ended (afterany)`,
+    `progress: advfree experiment --out ${out} --status    queue: squeue -j ${s.array},${s.report}`,
+  ].join('\n'));
+  return 0;
+}
+
+function status(out: string): number {
+  const { runs } = folderPlan(out);
+  console.log(statusText(runs.map((r) => runStatus(out, r))));
+  const last = submissions(out).at(-1);
+  if (last) console.log(`last submission (${last.submitted}): array job ${last.array} (${last.runs.join(', ')}), report job ${last.report}; queue: squeue -j ${last.array},${last.report}`);
+  return 0;
+}
+
+async function report(out: string): Promise<number> {
+  const { preset: name, settings, runs, skipped } = folderPlan(out);
+  const results = runs.flatMap((r) => finished(out, r) ?? []);
+  const minutes = (k: 'train_seconds' | 'eval_seconds') => (results.reduce((s, r) => s + r[k], 0) / 60).toFixed(1);
+  const md = await writeReport({
+    out, preset: name, settings, runs, skipped, specs: attacks(settings, ATTACKS), commit: gitCommit(), adapter: resultAdapters(results),
+    closing: `Written from the run folders (advfree experiment --report); the runs took ${minutes('train_seconds')} min of training and ${minutes('eval_seconds')} min of evaluation in all.`,
+  }, results);
+  console.log(md);
+  return 0;
+}

@@ -49,6 +49,9 @@ export const PRESETS: Record<string, Preset> = {
   // runs as AutoAttack chains it: each attack only on the examples still robust, which is also the strict figure.
   medium: { model: 'wrn-10-1', trainLimit: 2500, batch: 64, epochs: 8, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
     seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 1000, apgdSteps: 100, apgdLimit: 100, apgdChained: true, lr: 0.1 },
+  // Seconds, on generated data (no download): the tests, and a first try of a cluster set-up (--executor slurm).
+  tiny: { data: 'synthetic', model: 'wrn-10-1', trainLimit: 64, batch: 16, epochs: 4, equalEpochs: [], equalCost: ['natural', 'free-2'], seeds: [0], seeded: [],
+    testImages: 32, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 0.05 },
   // The paper's setting (WRN-34-10, all of CIFAR-10, 200 natural-equivalent epochs, the full test set): a real GPU.
   paper: { model: 'wrn-34-10', trainLimit: 50000, batch: 128, epochs: 200, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
     seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 10000, apgdSteps: 100, apgdLimit: null, apgdChained: true, lr: 0.1 },

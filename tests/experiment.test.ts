@@ -3,8 +3,9 @@
 // from its result file.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
@@ -14,7 +15,8 @@ import { ATTACKS, type AttackTotals } from '../adversarial/evaluate.js';
 import { writeChart } from '../plot/render.js';
 import { PALETTE } from '../plot/spec.js';
 import { darkPixels, pixelsOf, readChart, rgb } from './chart-files.js';
-import { ready } from './helpers.js';
+import { runStatus, statusText } from '../experiment/status.js';
+import { ready, withoutTimes } from './helpers.js';
 import { synthetic } from './synthetic-run.js';
 
 const t = suite('experiment');
@@ -132,6 +134,78 @@ t('the chart of a comparison: its data are the report rows, each method a point 
     assert.ok(darkPixels(png, 0, 2 * (12 + 18)) > 100, 'title drawn');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A stop signal that fires at its `at`-th look: the trainer looks once before its first minibatch and twice after each. */
+function stopAt(at: number): AbortSignal {
+  let looks = 0;
+  const reason = new Error('stop');
+  return { get aborted() { return ++looks >= at; }, reason, throwIfAborted() { if (looks >= at) throw reason; } } as unknown as AbortSignal;
+}
+
+t('a run stopped mid-epoch, then mid-evaluation, resumes to the result of an uninterrupted run, number for number', async () => {
+  const p: Preset = { ...PRESETS.quick, model: 'wrn-10-1', trainLimit: 16, batch: 8, epochs: 2, equalCost: ['natural'], testImages: 8 };
+  const run = plan(p).runs[0];
+  assert.is(run.id, 'natural-e2-s0');
+  const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+  const other = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+  try {
+    const data = { train: synthetic(16, 1), test: synthetic(8, 2) };
+    const specs = attacks(p, []);
+    const rejection = (q: Promise<unknown>) => q.then(() => assert.unreachable('expected runOne to be stopped'), (e: Error) => e.message);
+    const whole = await runOne(other, p, run, specs, data, () => {});
+    const dir = join(out, 'runs', run.id);
+    // Stopped after its first minibatch (of 2 x 2): checkpointed there, no result, the lock released.
+    assert.is(await rejection(runOne(out, p, run, specs, data, () => {}, stopAt(2))), 'stop');
+    assert.is(readFileSync(join(dir, 'latest'), 'utf8').trim(), 'checkpoints/step-000001');
+    assert.not.ok(existsSync(join(dir, 'result.json')) || existsSync(join(dir, 'lock')));
+    assert.equal(runStatus(out, run), { id: run.id, state: 'stopped', detail: '0 of 2 epochs, checkpoint at step 1' });
+    // Resumed, trained to the end, then stopped at its evaluation's first batch: still no result.
+    const ctl = new AbortController();
+    assert.is(await rejection(runOne(out, p, run, specs, data, (l) => l.includes('evaluating') && ctl.abort(new Error('stop in evaluation')), ctl.signal)), 'stop in evaluation');
+    assert.is(readFileSync(join(dir, 'latest'), 'utf8').trim(), 'checkpoints/step-000004');
+    assert.not.ok(existsSync(join(dir, 'result.json')));
+    const res = await runOne(out, p, run, specs, data, () => {});
+    assert.equal(withoutTimes(res), withoutTimes(whole));
+    assert.is(res.train_passes.sgdSteps, 4);
+    const resumes = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"resume"')).map((l) => JSON.parse(l).from);
+    assert.equal(resumes, ['checkpoints/step-000001'], 'resumed once from the stop checkpoint; the evaluation needed no training');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(other, { recursive: true, force: true });
+  }
+});
+
+t('status: done with its accuracies, running with the lock holder, stopped with its progress, not started', () => {
+  const p: Preset = { ...PRESETS.quick, equalCost: ['natural', 'free-2', 'free-4', 'pgd-7'] };
+  const runs = plan(p).runs;
+  const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+  try {
+    const dir = (i: number) => {
+      const d = join(out, 'runs', runs[i].id);
+      mkdirSync(d, { recursive: true });
+      return d;
+    };
+    const result = { clean_accuracy: 0.5, attacks: [{ name: 'pgd', accuracy: 0.25 }] };
+    writeFileSync(join(dir(0), 'result.json'), JSON.stringify(result));
+    writeFileSync(join(dir(1), 'lock'), JSON.stringify({ pid: process.pid, host: hostname(), started: 'T0', job: '12' }));
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    writeFileSync(join(dir(2), 'lock'), JSON.stringify({ pid: dead, host: hostname(), started: 'T1' }));
+    writeFileSync(join(dir(2), 'latest'), 'checkpoints/step-000030\n');
+    writeFileSync(join(dir(2), 'metrics.jsonl'), '{"type":"start"}\n{"type":"epoch","epoch":1}\n{"type":"epoch","epoch":2}\n{"type":"epoch","epoch":2}\n{"type":"ep');
+    const w = Math.max(...runs.map((r) => r.id.length));
+    const ids = runs.map((r) => r.id.padEnd(w));
+    assert.is(statusText(runs.map((r) => runStatus(out, r))), [
+      `${ids[0]}  done         clean 50.0%, pgd 25.0%`,
+      `${ids[1]}  running      process ${process.pid} on ${hostname()}, started T0, Slurm job 12; 0 of ${runs[1].epochs} epochs`,
+      `${ids[2]}  stopped      2 of ${runs[2].epochs} epochs, checkpoint at step 30 (its lock names process ${dead} on ${hostname()}, started T1, which no longer runs)`,
+      `${ids[3]}  not started`,
+      '',
+      '4 runs: 1 done, 1 running, 1 stopped, 1 not started',
+    ].join('\n'));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
   }
 });
 

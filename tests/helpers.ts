@@ -218,3 +218,10 @@ export function tinyTrainSetup(seed = 7) {
   const params = model.namedParameters();
   return { model, params, opt: new Sgd(params, TEST_SGD) };
 }
+
+/**
+ * A result or report without its timings (keys naming seconds, images per second or a time ratio) and the adapter:
+ * what must be equal, number for number, between two runs of one experiment on any machine, in any order.
+ */
+export const withoutTimes = (o: unknown): unknown =>
+  JSON.parse(JSON.stringify(o, (k, v) => (/seconds|per_?second|costVsNatural|^adapter$/i.test(k) ? undefined : v)));

@@ -1,0 +1,64 @@
+// The experiment's report files in OUT: experiment.md (the tables), experiment.json (every run and row) and the
+// charts, from the results done so far; runs still to do are named in a partial report's header. Written after
+// every run of the local executor, by the Slurm report job, and by `advfree experiment --report`.
+import { join } from 'node:path';
+import { describeAttack, type AttackSpec } from '../adversarial/evaluate.js';
+import { writeFileAtomic } from '../nn/atomic.js';
+import type { Preset, RunSpec } from '../experiment/plan.js';
+import { comparisonChart, markdown, rows } from '../experiment/report.js';
+import { attackColumns, type RunResult } from '../experiment/runner.js';
+import { lineChartSpec } from '../plot/line-chart.js';
+import { writeChart } from '../plot/render.js';
+import { panelsOf, readMetrics } from './plot.js';
+
+export interface ReportContext {
+  out: string;
+  preset: string;
+  settings: Preset;
+  runs: readonly RunSpec[];
+  skipped: readonly string[];
+  specs: readonly AttackSpec[];
+  commit: string;
+  /** The adapter the runs ran on, as the header names it. */
+  adapter: string;
+  /** The header's closing sentence (how long this invocation took, or where the report came from). */
+  closing: string;
+}
+
+const DATA_NAMES: Record<string, string> = { cifar10: 'CIFAR-10', cifar100: 'CIFAR-100' };
+
+/** The adapters named in the results, for a report written where none ran (the Slurm report job, --report). */
+export function resultAdapters(results: readonly RunResult[]): string {
+  const names = [...new Set(results.map((r) => r.adapter ?? 'an adapter not recorded'))];
+  return names.length ? names.join(', ') : 'no adapter yet (no run done)';
+}
+
+/** Writes the report files of `results` (in plan order); returns the markdown. */
+export async function writeReport(c: ReportContext, results: readonly RunResult[]): Promise<string> {
+  const { out, settings: p, preset, specs, runs } = c;
+  const all = rows(results);
+  const names = attackColumns(specs);
+  const pending = runs.filter((x) => !results.some((d) => d.id === x.id)).map((x) => x.id);
+  const header = [
+    `Experiment (preset ${preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${c.commit}, on ${c.adapter}.`,
+    `${p.model}, the first ${p.trainLimit} ${DATA_NAMES[p.data ?? 'cifar10'] ?? p.data} training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
+    `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
+    `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. ${c.closing}`,
+    ...(pending.length ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`] : []),
+  ];
+  const md = markdown(header, all, names, c.skipped);
+  await writeFileAtomic(join(out, 'experiment.md'), md);
+  await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: c.adapter, commit: c.commit, pending, rows: all, runs: results }, null, 2)}\n`);
+  for (const [comparison, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
+    const title = [`advfree experiment ${preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
+    const chart = comparisonChart(title, all, comparison);
+    if (!chart) continue;
+    await writeChart(join(out, `chart-${name}.png`), chart);
+    // Per-epoch curves of the comparison's runs (the first seed of each method), on shared axes.
+    const curves = runs.filter((x) => x.comparisons.includes(comparison) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id));
+    const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id))));
+    const curveTitle = [`advfree experiment ${preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'one colour per run'];
+    if (panels.length) await writeChart(join(out, `curves-${name}.png`), lineChartSpec(curveTitle, 'natural-equivalent epochs', panels, curves.map((x) => x.id)));
+  }
+  return md;
+}
