@@ -18,4 +18,5 @@ export * from './ops/augment.js';
 export * from './ops/batchnorm.js';
 export * from './ops/pool.js';
 export * from './ops/matmul.js';
+export * from './ops/perturb.js';
 export { mix, mulberry32, hostUniform } from './random.js';

@@ -218,3 +218,59 @@ export function crossEntropyMeanBackward(logits: F64, labels: ArrayLike<number>,
 }
 
 export const mean = (x: F64): number => x.reduce((a, b) => a + b, 0) / x.length;
+
+/** One sample's box and mask (1: mutable), broadcast over the rows of a batch. */
+export interface F64Region {
+  lower: ArrayLike<number>;
+  upper: ArrayLike<number>;
+  mutable: ArrayLike<number>;
+}
+
+export interface F64PerturbOptions {
+  from: 'point' | 'delta';
+  step?: { g: ArrayLike<number>; size: number | ArrayLike<number>; direction: 'linf' | 'l2' };
+  ball: 'none' | 'linf' | 'l2' | 'l2-sphere';
+  radius: number;
+  box: boolean;
+  to: 'point' | 'delta';
+}
+
+/**
+ * A batch of perturbations kept in a norm ball, a box and a mask (engine/ops/perturb.ts's semantics), row by row:
+ * d = (a − x or a) + the step (size·sign(g), or size·g/(‖g‖₂ + 1e-12) over the mutable elements), zero where
+ * fixed; then the ball (L-inf: clamp to ±r; L2: scaled to r where ‖d‖₂ > r; L2 sphere: scaled to ‖d‖₂ = r); then
+ * x + d clamped to the box widened to contain x. Returns the point, or the perturbation (after the box, if any).
+ */
+export function perturb(x: ArrayLike<number>, a: ArrayLike<number>, region: F64Region, o: F64PerturbOptions): F64 {
+  const cols = region.lower.length;
+  const rows = x.length / cols;
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    const at = (j: number) => r * cols + j;
+    const mut = (j: number) => region.mutable[j] > 0.5;
+    const s = o.step;
+    const size = s === undefined ? 0 : typeof s.size === 'number' ? s.size : s.size[r];
+    let gNorm = 0;
+    if (s?.direction === 'l2') for (let j = 0; j < cols; j++) if (mut(j)) gNorm += s.g[at(j)] ** 2;
+    gNorm = Math.sqrt(gNorm);
+    const d = Float64Array.from({ length: cols }, (_, j) => {
+      if (!mut(j)) return 0;
+      let v = o.from === 'point' ? a[at(j)] - x[at(j)] : a[at(j)];
+      if (s) v += size * (s.direction === 'linf' ? Math.sign(s.g[at(j)]) : s.g[at(j)] / (gNorm + 1e-12));
+      return v;
+    });
+    const n = Math.sqrt(d.reduce((acc, v) => acc + v * v, 0));
+    const f = o.ball === 'l2' ? (n > o.radius ? o.radius / n : 1) : o.ball === 'l2-sphere' ? (n > 0 ? o.radius / n : 0) : 1;
+    for (let j = 0; j < cols; j++) {
+      const dj = o.ball === 'linf' ? Math.min(o.radius, Math.max(-o.radius, d[j])) : d[j] * f;
+      const xj = x[at(j)];
+      if (o.to === 'delta' && !o.box) {
+        out[at(j)] = dj;
+        continue;
+      }
+      const v = o.box ? Math.min(Math.max(xj + dj, Math.min(region.lower[j], xj)), Math.max(region.upper[j], xj)) : xj + dj;
+      out[at(j)] = o.to === 'delta' ? v - xj : v;
+    }
+  }
+  return out;
+}
