@@ -1,6 +1,6 @@
 // advfree: a WebGPU tensor and autodiff engine for adversarial-training research, as a library: the engine, the
-// datasets and models (registries of one-file plug-ins), the data loader, the training methods and their
-// registry, the attacks, and the trainer.
+// datasets and models (registries of one-file plug-ins), the data loader, the threat model, the training methods
+// and the attacks with their registries, and the trainer.
 export * from './engine/index.js';
 export { WideResNet, parseArch, archName, type WrnConfig } from './nn/models/wrn.js';
 export { Classifier, defineModel, type ModelDescriptor, type ResolvedModel } from './nn/model.js';
@@ -15,8 +15,11 @@ export { loadModel, saveModel } from './nn/checkpoint.js';
 export * from './adversarial/method.js';
 export * from './adversarial/options.js';
 export { METHODS, registerMethod, findMethod, resolveMethod, parseShortForm, shortForm, describeMethod, declaredCost, createMethod, type ResolvedMethod } from './adversarial/registry.js';
+export * from './adversarial/threat.js';
+export * from './adversarial/attack.js';
+export { ATTACKS, registerAttack, findAttack, resolveAttack, describeAttack, createAttack, type ResolvedAttack } from './adversarial/attack-registry.js';
 export * from './adversarial/attacks/index.js';
-export { evaluateRobust, type AttackSpec } from './adversarial/evaluate.js';
+export { evaluateRobust, splitSource, type ExampleSource, type RobustReport } from './adversarial/evaluate.js';
 export { Trainer, type RunConfig, type Datasets, type EpochSummary, type TrainOptions } from './train/trainer.js';
 export { Harness } from './train/harness.js';
 export { PassMeter } from './train/passes.js';

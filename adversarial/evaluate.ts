@@ -1,102 +1,51 @@
-// Robustness evaluation over a dataset split: BN in eval mode (running statistics never change), every attack
-// run on every example it covers, an example robust only if correct clean and under every attack run on it.
+// Robustness evaluation: the clean predictions, then every attack run on every example it covers (each batch with
+// its own random streams, so any subset of batches is reproducible), an example robust only if correct clean and
+// under every attack run on it. The caller chooses the model's mode (eval, for running batch-norm statistics).
 import type { Tensor } from '../engine/index.js';
 import { uploadRange } from '../data/loader.js';
 import type { SplitData } from '../data/dataset.js';
-import type { Classifier } from '../nn/model.js';
-import {
-  apgd, apgdTargeted, fabTargeted, fgsm, pgd, predict, runStages, square, type Attack, type AttackLoss, type AttackPasses, type Stage,
-} from './attacks/index.js';
+import type { AttackSetting } from './attack.js';
+import { attackLimit, createAttack, describeAttack, suiteStages, type ResolvedAttack } from './attack-registry.js';
+import { predict, type AttackPasses, type Classifier } from './attacks/index.js';
 import { noPasses, type PassCounts } from './method.js';
-import { fmtPixels } from './units.js';
+import type { ThreatModel } from './threat.js';
 
-export const ATTACKS = ['fgsm', 'pgd', 'apgd-ce', 'apgd-dlr', 'apgd-t', 'fab-t', 'square', 'autoattack', 'aa-lite'] as const;
-export type AttackName = (typeof ATTACKS)[number];
-
-/** The suites: their stages in order, each run on the examples the earlier ones left robust. */
-export const SUITES: Partial<Record<AttackName, readonly AttackName[]>> = {
-  autoattack: ['apgd-ce', 'apgd-t', 'fab-t', 'square'],
-  'aa-lite': ['apgd-ce', 'apgd-t'],
-};
-
-export const SQUARE_QUERIES = 5000;
-
-export interface AttackSpec {
-  name: AttackName;
-  eps: number;
-  /** pgd, apgd-ce, apgd-dlr (autoattack's stages always run AutoAttack's 100) */
-  steps: number;
-  /** pgd */
-  stepSize: number;
-  /** pgd, apgd-ce, apgd-dlr (autoattack's stages: 1) */
-  restarts: number;
-  /** pgd, fgsm */
-  loss: AttackLoss;
-  /** square (and autoattack's square stage); default 5000, AutoAttack's */
-  queries?: number;
-  /** Attack only the first N examples (expensive attacks on a subset); null: all. */
-  limit: number | null;
+/** Where the examples come from: their count and labels, and a batch of them uploaded (the caller disposes it). */
+export interface ExampleSource {
+  count: number;
+  labels: ArrayLike<number>;
+  batch(lo: number, count: number): { x: Tensor; y: Tensor };
+  /** Whether the inputs are images [N, C, H, W] (Square and the like apply). */
+  images: boolean;
 }
 
-const restartsText = (r: number) => `${r} restart${r > 1 ? 's' : ''}`;
-
-export function describeAttack(s: AttackSpec): string {
-  const eps = `eps ${fmtPixels(s.eps)}`;
-  const sub = s.limit !== null ? `, first ${s.limit} examples` : '';
-  switch (s.name) {
-    case 'fgsm':
-      return `FGSM (${eps}${sub})`;
-    case 'pgd':
-      return `PGD-${s.steps} (${eps}, step ${fmtPixels(s.stepSize)}, ${restartsText(s.restarts)}, ${s.loss} loss${sub})`;
-    case 'apgd-ce':
-    case 'apgd-dlr':
-      return `${s.name.toUpperCase()} (${eps}, ${s.steps} iterations, ${restartsText(s.restarts)}${sub})`;
-    case 'apgd-t':
-      return `APGD-T (${eps}, targeted DLR, 9 targets x 100 iterations${sub})`;
-    case 'fab-t':
-      return `FAB-T (${eps}, 9 targets x 100 iterations${sub})`;
-    case 'square':
-      return `Square (${eps}, ${s.queries ?? SQUARE_QUERIES} queries, p_init 0.8${sub})`;
-    case 'autoattack':
-      return `AutoAttack, standard (${eps}: APGD-CE, APGD-T, FAB-T, Square ${s.queries ?? SQUARE_QUERIES} queries${sub})`;
-    case 'aa-lite':
-      return `AutoAttack-lite, not the standard suite (${eps}: APGD-CE, APGD-T${sub})`;
+/** A model in eval mode (running batch-norm statistics) for `fn`, its mode restored afterwards. */
+export async function inEvalMode<T>(model: { training: boolean; train(on?: boolean): void; forward(x: Tensor): Tensor }, fn: (classify: Classifier) => Promise<T>): Promise<T> {
+  const was = model.training;
+  model.train(false);
+  try {
+    return await fn((x) => model.forward(x));
+  } finally {
+    model.train(was);
   }
 }
 
-/** A suite's stage: AutoAttack's standard parameters (100 iterations, 1 restart), the spec's eps and queries. */
-const stageSpec = (s: AttackSpec, name: AttackName): AttackSpec => ({ ...s, name, steps: 100, restarts: 1 });
-
-export function makeAttack(s: AttackSpec, seed: number, batchIndex: number): Attack {
-  // Each batch draws its random starts from its own streams, so any subset of batches is reproducible.
-  const stream = batchIndex * 1024;
-  const suite = SUITES[s.name];
-  if (suite) {
-    const stages: Stage[] = suite.map((name) => ({ name, attack: makeAttack(stageSpec(s, name), seed, batchIndex) }));
-    return (f, x, y) => runStages(f, x, y, stages);
-  }
-  switch (s.name) {
-    case 'fgsm':
-      return (f, x, y) => fgsm(f, x, y, { eps: s.eps, loss: s.loss });
-    case 'pgd':
-      return (f, x, y) => pgd(f, x, y, { eps: s.eps, stepSize: s.stepSize, steps: s.steps, restarts: s.restarts, loss: s.loss, seed, stream });
-    case 'apgd-ce':
-    case 'apgd-dlr':
-      return (f, x, y) => apgd(f, x, y, { eps: s.eps, steps: s.steps, restarts: s.restarts, loss: s.name === 'apgd-ce' ? 'ce' : 'dlr', seed, stream });
-    case 'apgd-t':
-      return (f, x, y) => apgdTargeted(f, x, y, { eps: s.eps, seed, stream });
-    case 'fab-t':
-      return (f, x, y) => fabTargeted(f, x, y, { eps: s.eps });
-    case 'square':
-      return (f, x, y) => square(f, x, y, { eps: s.eps, queries: s.queries ?? SQUARE_QUERIES, seed, stream });
-    default:
-      throw new Error(`advfree: makeAttack: no attack '${s.name}'`);
-  }
+/** A dataset split, uploaded a batch at a time (images in [0, 1]). */
+export function splitSource(data: SplitData): ExampleSource {
+  return {
+    count: data.count,
+    labels: data.y,
+    images: data.shape.length === 3,
+    batch: (lo, count) => {
+      const { x, y } = uploadRange(data, lo, count, 'test');
+      return { x, y };
+    },
+  };
 }
 
 /** A suite stage's figures summed over the batches. */
 export interface StageTotals {
-  name: AttackName;
+  name: string;
   description: string;
   /** Examples it ran on; still robust after it. */
   attacked: number;
@@ -106,14 +55,16 @@ export interface StageTotals {
 }
 
 export interface AttackTotals {
-  spec: AttackSpec;
+  attack: ResolvedAttack;
   description: string;
   examples: number;
   correct: number;
   seconds: number;
   passes: AttackPasses;
-  /** Suites only: after each stage. */
+  /** Suites only: after each stage that ran. */
   stages: StageTotals[] | null;
+  /** Suites only: the stages skipped here, and why. */
+  skipped: { name: string; reason: string }[];
 }
 
 export interface RobustReport {
@@ -122,9 +73,24 @@ export interface RobustReport {
   attacks: AttackTotals[];
   /** Correct clean and under every attack run on the example. */
   robustCorrect: number;
+  /** Per example: correct clean, still correct after each attack (examples an attack did not cover stay 1), robust. */
+  correct: { clean: Uint8Array; perAttack: Uint8Array[]; robust: Uint8Array };
+  /** Predicted classes clean, and at the first attack point that fooled the model (with `advPredictions`). */
   predictions: { clean: Int32Array; adv: Int32Array | null };
+  /** The clean passes and every attack's (and the prediction passes of `advPredictions`). */
   passes: PassCounts;
   seconds: number;
+}
+
+export interface EvaluateOptions {
+  threat: ThreatModel;
+  classes: number;
+  batch: number;
+  /** Random starts draw from (seed, 1024·batch index + k). */
+  seed: number;
+  /** Also predict at each attack's points (one forward pass per attack and batch), for `predictions.adv`. */
+  advPredictions?: boolean;
+  progress?: (done: number, total: number) => void;
 }
 
 function addPasses(into: AttackPasses, p: AttackPasses): void {
@@ -132,73 +98,79 @@ function addPasses(into: AttackPasses, p: AttackPasses): void {
   into.backwardInputOnly += p.backwardInputOnly;
 }
 
-export async function evaluateRobust(model: Classifier, data: SplitData, specs: readonly AttackSpec[], batch: number, seed: number,
-  progress?: (done: number, total: number) => void): Promise<RobustReport> {
+const zeroPasses = (): AttackPasses => ({ forward: 0, backwardInputOnly: 0 });
+
+export async function evaluateRobust(classify: Classifier, source: ExampleSource, attacks: readonly ResolvedAttack[], o: EvaluateOptions): Promise<RobustReport> {
   const t0 = performance.now();
-  const wasTraining = model.training;
-  model.eval();
-  const classify = (x: Tensor) => model.forward(x);
-  const n = data.count;
+  const setting: AttackSetting = { threat: o.threat.spec, images: source.images, classes: o.classes };
+  const n = source.count;
   const clean = new Int32Array(n);
-  const adv = specs.length ? new Int32Array(n) : null;
+  const adv = o.advPredictions && attacks.length ? new Int32Array(n) : null;
+  const cleanOk = new Uint8Array(n);
+  const perAttack = attacks.map(() => new Uint8Array(n).fill(1));
   const robust = new Uint8Array(n);
-  const perAttack: AttackTotals[] = specs.map((spec) => ({
-    spec, description: describeAttack(spec), examples: 0, correct: 0, seconds: 0, passes: { forward: 0, backwardInputOnly: 0 },
-    stages: SUITES[spec.name]?.map((name) => ({
-      name, description: describeAttack(stageSpec(spec, name)), attacked: 0, robust: 0, seconds: 0, passes: { forward: 0, backwardInputOnly: 0 },
-    })) ?? null,
-  }));
+  const totals: AttackTotals[] = attacks.map((attack) => {
+    const stages = suiteStages(attack, setting);
+    return {
+      attack, description: describeAttack(attack, setting), examples: 0, correct: 0, seconds: 0, passes: zeroPasses(),
+      stages: attack.descriptor.stages ? stages.filter((s) => !s.skipped).map((s) => ({
+        name: s.stage.descriptor.name, description: describeAttack(s.stage, setting), attacked: 0, robust: 0, seconds: 0, passes: zeroPasses(),
+      })) : null,
+      skipped: stages.flatMap((s) => (s.skipped ? [{ name: s.stage.descriptor.name, reason: s.skipped }] : [])),
+    };
+  });
   const passes = noPasses();
-  try {
-    for (let lo = 0, b = 0; lo < n; lo += batch, b++) {
-      const count = Math.min(batch, n - lo);
-      const { x, y } = uploadRange(data, lo, count, 'test');
-      const labels = data.y.subarray(lo, lo + count);
+  for (let lo = 0, b = 0; lo < n; lo += o.batch, b++) {
+    const count = Math.min(o.batch, n - lo);
+    const { x, y } = source.batch(lo, count);
+    try {
       const cp = await predict(classify, x, passes);
       clean.set(cp, lo);
-      for (let i = 0; i < count; i++) robust[lo + i] = cp[i] === labels[i] ? 1 : 0;
       adv?.set(cp, lo);
-      for (const [a, spec] of specs.entries()) {
-        const m = spec.limit === null ? count : Math.max(0, Math.min(count, spec.limit - lo));
+      for (let i = 0; i < count; i++) robust[lo + i] = cleanOk[lo + i] = cp[i] === source.labels[lo + i] ? 1 : 0;
+      for (const [a, attack] of attacks.entries()) {
+        const limit = attackLimit(attack);
+        const m = limit === null ? count : Math.max(0, Math.min(count, limit - lo));
         if (m === 0) continue;
         const xs = m === count ? x : x.prefix(m);
         const ys = m === count ? y : y.prefix(m);
-        const t0 = performance.now();
-        const r = await makeAttack(spec, seed, b)(classify, xs, ys);
-        const totals = perAttack[a];
-        totals.seconds += (performance.now() - t0) / 1000;
-        addPasses(totals.passes, r.passes);
+        const t = totals[a];
+        const start = performance.now();
+        // Each batch draws its random starts from its own streams.
+        const r = await createAttack(attack, { threat: o.threat, classes: o.classes, seed: o.seed, stream: b * 1024 }, setting)(classify, xs, ys);
+        t.seconds += (performance.now() - start) / 1000;
+        addPasses(t.passes, r.passes);
         addPasses(passes, r.passes);
         r.stages?.forEach((st, k) => {
-          const into = totals.stages![k];
+          const into = t.stages![k];
           into.attacked += st.attacked;
           into.robust += st.robust;
           into.seconds += st.seconds;
           addPasses(into.passes, st.passes);
         });
-        const ap = await predict(classify, r.adv, passes);
+        const ap = adv ? await predict(classify, r.adv, passes) : null;
         r.adv.dispose();
-        perAttack[a].examples += m;
+        t.examples += m;
         for (let i = 0; i < m; i++) {
-          if (r.correct[i]) perAttack[a].correct++;
-          else if (robust[lo + i]) adv![lo + i] = ap[i]; // the first attack that fools the example names its prediction
-          if (!r.correct[i]) robust[lo + i] = 0;
+          if (r.correct[i]) t.correct++;
+          else if (ap && robust[lo + i]) adv![lo + i] = ap[i]; // the first attack that fools the example names its prediction
+          if (!r.correct[i]) robust[lo + i] = perAttack[a][lo + i] = 0;
         }
         if (xs !== x) xs.dispose();
         if (ys !== y) ys.dispose();
       }
+    } finally {
       x.dispose();
       y.dispose();
-      progress?.(lo + count, n);
     }
-  } finally {
-    model.train(wasTraining);
+    o.progress?.(lo + count, n);
   }
   return {
     examples: n,
-    cleanCorrect: clean.reduce((s, p, i) => s + (p === data.y[i] ? 1 : 0), 0),
-    attacks: perAttack,
+    cleanCorrect: cleanOk.reduce((s, v) => s + v, 0),
+    attacks: totals,
     robustCorrect: robust.reduce((s, v) => s + v, 0),
+    correct: { clean: cleanOk, perAttack, robust },
     predictions: { clean, adv },
     passes,
     seconds: (performance.now() - t0) / 1000,

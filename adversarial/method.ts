@@ -5,6 +5,7 @@
 import type { Shape, Tensor } from '../engine/index.js';
 import type { Param } from '../nn/module.js';
 import type { OptionSpecs, OptionsOf, OptionValue } from './options.js';
+import type { Norm, ThreatModel } from './threat.js';
 
 /** Work done, in passes over a minibatch. */
 export interface PassCounts {
@@ -34,7 +35,7 @@ export const noPasses = (): PassCounts =>
 
 /** The classifier a method trains. Every call is counted by the training layer. */
 export interface TrainModel {
-  /** Logits [N, classes] for images [N, C, H, W] in [0, 1]: one full forward pass. */
+  /** Logits [N, classes] for a batch of inputs [N, ...]: one full forward pass. */
   forward(x: Tensor): Tensor;
   /** The model split after its first layer (YOPO), where the architecture allows it. */
   readonly split?: {
@@ -100,7 +101,7 @@ export interface StepResult {
 }
 
 export interface Method {
-  /** Trains on one minibatch x [N,C,H,W] in [0,1] with labels y [N]. */
+  /** Trains on one minibatch x [N, ...] with labels y [N]. */
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult;
   /** Tensors the method carries between steps (free training's delta): saved in the training state, and written
    * in place on resume. */
@@ -118,8 +119,10 @@ export type HostStateArray = Int8Array | Uint8Array | Int32Array;
 
 /** What a method is built with besides its options. */
 export interface MethodEnv {
-  /** [batch size, C, H, W] of a full minibatch. */
+  /** [batch size, ...sample shape] of a full minibatch. */
   batchShape: Shape;
+  /** The run's threat model: every perturbation the method makes stays in its ball, box and mask. */
+  threat: ThreatModel;
   seed: number;
   /** Training examples (per-example state, ATTA). */
   trainSize: number;
@@ -142,6 +145,8 @@ export interface ProbeContext {
   y: Tensor;
   /** The method's carried tensors (its state()). */
   state: Record<string, Tensor>;
+  /** The run's threat model. */
+  threat: ThreatModel;
   /** The method itself, for what state() does not hold (a host-side store): a probe may read it, never change it. */
   method: Method;
   /** The global minibatch index the probe runs after, and the run's seed: seed probe randomness with them. */
@@ -169,6 +174,8 @@ export interface MethodDescriptor<S extends OptionSpecs = OptionSpecs> {
   short: readonly (keyof S & string)[];
   /** How help writes the positional options, as in the papers: free-M, pgd-K (default: their initials). */
   shortLetters?: readonly string[];
+  /** The threat models' norms its perturbations support (default: L-inf only); others are refused before any work. */
+  norms?: readonly Norm[];
   /** Passes per minibatch, as declared; a test checks it against what the engine ran. */
   cost(o: OptionsOf<S>): PassCounts;
   create(o: OptionsOf<S>, env: MethodEnv): Method;

@@ -1,13 +1,14 @@
-// Typed method options: each declares its kind, default, range and help once; command-line flags, checkpoint
-// round trips, help text and short forms are derived from these declarations.
+// Typed options of methods and attacks: each declares its kind, default, range and help once; command-line flags,
+// checkpoint round trips, help text and short forms are derived from these declarations.
+import type { ThreatSpec } from './threat.js';
 import { fmtPixels, parsePixels } from './units.js';
 
 export type OptionValue = number | string | boolean;
 
 interface Base<T> {
   help: string;
-  /** A constant, or a function of the other options' resolved values (e.g. FGSM-RS's step 1.25·eps). */
-  default: T | ((o: Record<string, OptionValue>) => T);
+  /** A constant, or a function of the other options' resolved values and the threat model (e.g. FGSM-RS's step 1.25·eps). */
+  default: T | ((o: Record<string, OptionValue>, threat: ThreatSpec) => T);
   /** How a computed default reads in help, e.g. '1.25·eps'. */
   defaultText?: string;
 }
@@ -50,8 +51,8 @@ export class OptionError extends Error {}
 /** camelCase option key to its kebab-case flag: stepSize → step-size. */
 export const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** Pixel sizes as 8/255, except the ends 0 and 1. */
-const fmtValue = (s: OptionSpec, v: number): string => (s.kind === 'pixels' && v > 0 && v < 1 ? fmtPixels(v) : String(v));
+/** Pixel sizes as 8/255. */
+const fmtValue = (s: OptionSpec, v: number): string => (s.kind === 'pixels' ? fmtPixels(v) : String(v));
 
 const range = (s: IntOption | NumberOption): string => {
   const fmt = (v: number) => fmtValue(s, v);
@@ -106,13 +107,14 @@ export function parseOption(key: string, s: OptionSpec, text: string): OptionVal
 
 /**
  * The full option set from partial values: defaults fill the gaps (constant defaults first, so computed ones can
- * read them), every value is checked, and keys the method does not declare are refused.
+ * read them; computed ones also read the threat model), every value is checked, and keys the owner (e.g.
+ * 'method free') does not declare are refused.
  */
-export function resolveOptions(method: string, specs: OptionSpecs, given: Record<string, unknown>): Record<string, OptionValue> {
+export function resolveOptions(owner: string, specs: OptionSpecs, given: Record<string, unknown>, threat: ThreatSpec): Record<string, OptionValue> {
   for (const k of Object.keys(given)) {
     if (!Object.hasOwn(specs, k)) {
       const known = Object.keys(specs).map((o) => `--${flagName(o)}`).join(', ') || 'none';
-      throw new OptionError(`method ${method} has no option --${flagName(k)} (its options: ${known})`);
+      throw new OptionError(`${owner} has no option --${flagName(k)} (its options: ${known})`);
     }
   }
   const out: Record<string, OptionValue> = {};
@@ -122,7 +124,7 @@ export function resolveOptions(method: string, specs: OptionSpecs, given: Record
     else if (typeof s.default !== 'function') out[k] = s.default;
   }
   for (const [k, s] of entries) {
-    if (out[k] === undefined && typeof s.default === 'function') out[k] = checkOption(k, s, s.default(out));
+    if (out[k] === undefined && typeof s.default === 'function') out[k] = checkOption(k, s, s.default(out, threat));
   }
   return out;
 }

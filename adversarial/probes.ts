@@ -1,14 +1,14 @@
 // Measurements the methods' reuse probes share: input gradients on the probe batch, their per-example cosine
 // (float64 on the host), loss and accuracy under a perturbation, and a PGD run that keeps each step's gradient.
 import { countCorrect, keep, softmaxCrossEntropy, tidy, type Tensor } from '../engine/index.js';
-import { randomStart, signedStep } from './attacks/ball.js';
 import type { ProbeContext } from './method.js';
+import type { ThreatModel } from './threat.js';
 
 /** Random starts of the probes draw from streams above the training attacks' (stream = minibatch index). */
 export const PROBE_STREAM = 0x7000_0000;
 
-/** The fresh attack free-m's running perturbation is compared with: Madry et al.'s PGD-7, step 2/255. */
-export const FRESH_PGD = { steps: 7, stepSize: 2 / 255 };
+/** The fresh attack free-m's running perturbation is compared with: Madry et al.'s PGD-7, step eps/4 (2/255 at 8/255). */
+export const freshPgd = (threat: ThreatModel) => ({ threat, steps: 7, stepSize: threat.eps / 4 });
 
 /** d(mean cross-entropy)/d(xAdv) at the current weights, kept (the caller disposes it). */
 export function inputGradient(p: ProbeContext, xAdv: Tensor): Tensor {
@@ -60,23 +60,23 @@ export async function lossAccuracy(p: ProbeContext, xAdv: Tensor): Promise<{ los
 }
 
 export interface ProbeAttack {
-  eps: number;
   stepSize: number;
   steps: number;
 }
 
 /**
- * PGD from a random start on the probe batch, with the gradient at every iterate: the K steps' gradients and the
- * one at the final point (where an adversarial-training update takes its gradient). Returns the mean cosine of
- * each successive pair (K pairs), the first and last pair's, and the final point (kept: the caller disposes it).
+ * PGD in the run's threat model from a random start on the probe batch, with the gradient at every iterate: the
+ * K steps' gradients and the one at the final point (where an adversarial-training update takes its gradient).
+ * Returns the mean cosine of each successive pair (K pairs), the first and last pair's, and the final point
+ * (kept: the caller disposes it).
  */
 export async function successiveCosines(p: ProbeContext, o: ProbeAttack): Promise<{ mean: number; first: number; last: number; adv: Tensor }> {
-  let xAdv = keep(tidy(() => randomStart(p.x, o.eps, p.seed, PROBE_STREAM + p.step)));
+  let xAdv = keep(tidy(() => p.threat.randomStart(p.x, p.seed, PROBE_STREAM + p.step)));
   let grad = inputGradient(p, xAdv);
   let prev = await grad.data();
   const cosines: number[] = [];
   for (let k = 0; k < o.steps; k++) {
-    const next = keep(tidy(() => signedStep(p.x, xAdv, grad, o.stepSize, o.eps)));
+    const next = keep(tidy(() => p.threat.step(p.x, xAdv, grad, o.stepSize)));
     xAdv.dispose();
     grad.dispose();
     xAdv = next;

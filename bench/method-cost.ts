@@ -7,6 +7,7 @@ import { keep, randomUniform, rt, tensor } from '../engine/index.js';
 import type { KernelFamily } from '../engine/kernel.js';
 import { perRun, profile, type Profile } from '../engine/profile.js';
 import { noPasses, PASS_KINDS, type PassCounts } from '../adversarial/method.js';
+import { ThreatModel } from '../adversarial/threat.js';
 import { sgdStepsPerBatch } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
@@ -88,8 +89,10 @@ async function measure(name: string, c: MethodCostConfig): Promise<MeasuredCost>
   const shape = [c.batch, 3, c.image, c.image];
   const model = new WideResNet(parseArch(c.arch), c.seed);
   const opt = new Sgd(model.namedParameters(), SGD_OPTIONS);
-  const resolved = benchMethod(name, { eps: c.eps });
-  const method = makeBenchMethod(resolved, { batchShape: shape, seed: c.seed, trainSize: c.trainSize, classes: 10 });
+  const spec = { norm: 'linf', eps: c.eps } as const;
+  const resolved = benchMethod(name, spec);
+  const threat = ThreatModel.image(spec, shape.slice(1));
+  const method = makeBenchMethod(resolved, { batchShape: shape, threat, seed: c.seed, trainSize: c.trainSize, classes: 10 });
   const replays = sgdStepsPerBatch(resolved);
   const x = keep(randomUniform(shape, 0, 1, c.seed, 1, 'images'));
   const y = keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7 + c.seed) % 10), [c.batch], { name: 'labels' }));
@@ -135,6 +138,7 @@ async function measure(name: string, c: MethodCostConfig): Promise<MeasuredCost>
     x.dispose();
     y.dispose();
     method.dispose();
+    threat.dispose();
     opt.dispose();
     model.dispose();
   }

@@ -3,20 +3,16 @@
 // their attack steps also compute every weight gradient.
 import { createMethod, declaredCost, METHODS, parseShortForm, resolveMethod, shortPattern, type ResolvedMethod } from '../adversarial/registry.js';
 import type { Method, MethodEnv } from '../adversarial/method.js';
-import type { OptionValue } from '../adversarial/options.js';
+import { IMAGE_THREAT, type ThreatSpec } from '../adversarial/threat.js';
 
 export const METHOD_FORMS = `${METHODS.map(shortPattern).join(', ')}; -full after a method with attack steps (pgd-K-full)`;
 
-/**
- * A bench method name resolved through the registry, with `over` (e.g. the bench's eps) applied to the options
- * the method has; throws naming the accepted forms.
- */
-export function benchMethod(name: string, over: Record<string, OptionValue> = {}): ResolvedMethod {
+/** A bench method name resolved through the registry under `threat` (the bench's eps); throws naming the accepted forms. */
+export function benchMethod(name: string, threat: ThreatSpec = IMAGE_THREAT): ResolvedMethod {
   const full = /-full$/.test(name);
-  const r = parseShortForm(full ? name.slice(0, -5) : name);
+  const r = parseShortForm(full ? name.slice(0, -5) : name, threat);
   if (full && !('fullAttackBackward' in r.descriptor.options)) throw new Error(`method '${name}': ${r.descriptor.name} has no attack steps (use pgd-K-full, fgsm-rs-full) to run with full backward passes`);
-  const own = Object.fromEntries(Object.entries(over).filter(([k]) => k in r.descriptor.options));
-  return resolveMethod({ ...r.config, ...own, ...(full ? { fullAttackBackward: true } : {}) });
+  return full ? resolveMethod({ ...r.config, fullAttackBackward: true }, threat) : r;
 }
 
 export const checkMethodName = (name: string): void => void benchMethod(name);

@@ -22,6 +22,8 @@ export interface Command {
   positional?: string;
   /** The positional argument may repeat (`advfree plot RUN...`): its value is then the list, possibly empty. */
   variadic?: boolean;
+  /** Checks flags together (e.g. --eps against --norm and --data) after each flag's own check; throws CliError. */
+  check?: (flags: Flags) => void;
   run: (flags: Flags) => Promise<number>;
 }
 
@@ -126,5 +128,6 @@ export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
     }
     if (typeof values[k] === 'string' && f.check) f.check(values[k] as string);
   }
+  cmd.check?.(values);
   return values;
 }

@@ -3,6 +3,7 @@
 // the input gradient, used as free adversarial training does (a signed step on a perturbation).
 import { countCorrect, init, rt, shutdown, tensor, tidy, type Tensor } from '../engine/index.js';
 import { Free } from '../adversarial/methods/free.js';
+import { ThreatModel } from '../adversarial/threat.js';
 import { Sgd } from '../nn/optim.js';
 import { Harness } from '../train/harness.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
@@ -51,7 +52,8 @@ export const demo: Command = {
     const params = model.namedParameters();
     const opt = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
     // Free training with one replay: each step's backward also updates the perturbation, at no extra pass.
-    const free = new Free({ replays: 1, eps: 2 / 255 }, [batch, 3, SIZE, SIZE]);
+    const threat = ThreatModel.image({ norm: 'linf', eps: 2 / 255 }, [3, SIZE, SIZE]);
+    const free = new Free({ replays: 1 }, threat, [batch, 3, SIZE, SIZE]);
     const h = new Harness(model, opt, seed, () => 0.05);
     const t0 = performance.now();
     for (let step = 1; step <= steps; step++) {
@@ -74,6 +76,7 @@ export const demo: Command = {
     console.log(`held-out accuracy (BN eval): ${((await acc.item()) / 256 * 100).toFixed(1)}%  (${(steps / seconds).toFixed(2)} steps/s)`);
     acc.dispose();
     free.dispose();
+    threat.dispose();
     opt.dispose();
     model.dispose();
     shutdown();

@@ -6,7 +6,7 @@ import type { RobustReport } from '../adversarial/evaluate.js';
 /** The JSON entries, one per attack. */
 export function attackEntries(res: RobustReport) {
   return res.attacks.map((a) => ({
-    attack: a.spec.name,
+    attack: a.attack.descriptor.name,
     description: a.description,
     examples: a.examples,
     accuracy: a.correct / a.examples,
@@ -16,7 +16,8 @@ export function attackEntries(res: RobustReport) {
     stages: a.stages?.map((s) => ({
       attack: s.name, description: s.description, attacked: s.attacked, robust_accuracy: s.robust / a.examples, seconds: s.seconds, passes: s.passes,
     })) ?? null,
-    ...a.spec,
+    skipped: a.skipped,
+    options: a.attack.options,
   }));
 }
 

@@ -1,50 +1,58 @@
 // `advfree eval`: clean and robust accuracy of a checkpoint on the test set, BN in eval mode. With --json,
 // stdout carries one JSON object and nothing else.
 import { init, shutdown } from '../engine/index.js';
-import { ATTACKS, evaluateRobust, SQUARE_QUERIES, type AttackName, type AttackSpec, type RobustReport } from '../adversarial/evaluate.js';
-import { fmtPixels, parsePixels } from '../adversarial/units.js';
+import { ATTACKS, resolveAttack, unsupported, type ResolvedAttack } from '../adversarial/attack-registry.js';
+import { evaluateRobust, inEvalMode, splitSource, type RobustReport } from '../adversarial/evaluate.js';
+import { describeThreat, ThreatError, ThreatModel, type ThreatSpec } from '../adversarial/threat.js';
+import { OptionError } from '../adversarial/options.js';
 import { describeRecorded } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { buildCheckpointModel, openCheckpoint, type OpenedCheckpoint } from '../nn/checkpoint-reader.js';
-import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type SplitData } from '../data/index.js';
+import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type FeatureBox, type SplitData } from '../data/index.js';
 import { fmtNormalization, InputNormalization, parseNormalization, type Normalization } from '../nn/normalize.js';
 import { checkModelName, MODEL_PATTERNS } from '../nn/registry.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { attackEntries, attackLines } from './eval-report.js';
 import { checkInputFile, checkOutputFile } from './files.js';
+import { givenOptionFlags, givenOptions, optionFlags, optionIndex } from './option-flags.js';
+import { THREAT_FLAGS, threatFromFlags } from './threat-flags.js';
 
-const pixels = (flag: string) => parsedBy((v) => parsePixels(flag, v));
+const INDEX = optionIndex(ATTACKS);
 
+const attackNames = (flags: Flags): string[] => (flags.attack ? (flags.attack as string).split(',').map((a) => a.trim()) : []);
+
+/** eval's attack flags, from the attack registry: --attack, the threat model, every attack option, --seed. */
 export const EVAL_FLAGS: Command['flags'] = {
-  attack: { type: 'string', help: `comma-separated attacks: ${ATTACKS.join(', ')}; autoattack = AutoAttack's standard suite (APGD-CE, APGD-T, FAB-T, Square, each on the survivors of the previous), aa-lite = APGD-CE + APGD-T only (default: none, clean accuracy only)`, check: (v) => {
-    for (const a of v.split(',')) if (!(ATTACKS as readonly string[]).includes(a.trim())) throw new CliError(`--attack: unknown attack '${a}'; attacks: ${ATTACKS.join(', ')}`);
-  } },
-  eps: { type: 'string', help: 'L-inf radius', default: '8/255', check: pixels('eps') },
-  steps: { type: 'string', help: 'pgd steps', default: '20', check: intFlag('steps', 1, 10_000) },
-  'step-size': { type: 'string', help: 'pgd step size', default: '2/255', check: pixels('step-size') },
-  restarts: { type: 'string', help: 'pgd / apgd-ce random restarts (per-example worst case kept)', default: '1', check: intFlag('restarts', 1, 100) },
-  loss: { type: 'string', help: "pgd / fgsm loss: 'ce' or 'cw' (margin)", default: 'ce', check: (v) => {
-    if (v !== 'ce' && v !== 'cw') throw new CliError(`--loss must be 'ce' or 'cw', got '${v}'`);
-  } },
-  'apgd-steps': { type: 'string', help: 'apgd-ce / apgd-dlr iterations (autoattack always runs 100)', default: '100', check: intFlag('apgd-steps', 1, 10_000) },
-  'apgd-limit': { type: 'string', help: 'run apgd-ce / apgd-dlr on the first N evaluated images only', check: intFlag('apgd-limit', 1) },
-  queries: { type: 'string', help: 'square (and the square stage of autoattack) query budget per image', default: String(SQUARE_QUERIES), check: intFlag('queries', 1, 1_000_000) },
+  attack: {
+    type: 'string',
+    help: `comma-separated attacks, each on every example (default: none, clean accuracy only): ${ATTACKS.map((a) => `${a.name} (${a.summary})`).join('; ')}`,
+    check: (v) => {
+      for (const a of v.split(',')) if (!ATTACKS.some((d) => d.name === a.trim())) throw new CliError(`--attack: unknown attack '${a}'; attacks: ${ATTACKS.map((d) => d.name).join(', ')}`);
+    },
+  },
+  ...THREAT_FLAGS,
+  ...optionFlags(INDEX),
   seed: { type: 'string', help: 'seed of the random starts', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
 };
 
-export function attackSpecs(flags: Flags): AttackSpec[] {
-  const names = flags.attack ? (flags.attack as string).split(',').map((a) => a.trim() as AttackName) : [];
-  const apgd = (name: AttackName) => name === 'apgd-ce' || name === 'apgd-dlr';
-  return names.map((name) => ({
-    name,
-    eps: parsePixels('eps', flags.eps as string),
-    steps: apgd(name) ? Number(flags['apgd-steps']) : name === 'fgsm' ? 1 : Number(flags.steps),
-    stepSize: parsePixels('step-size', flags['step-size'] as string),
-    restarts: Number(flags.restarts),
-    loss: flags.loss as 'ce' | 'cw',
-    queries: Number(flags.queries ?? SQUARE_QUERIES),
-    limit: apgd(name) && flags['apgd-limit'] ? Number(flags['apgd-limit']) : null,
-  }));
+/**
+ * The attacks of --attack with their options from the flags, under the flags' threat model (--data's default,
+ * else CIFAR's, until the dataset is known); an option flag that no chosen attack takes is refused, naming the
+ * attacks that do.
+ */
+export function attackSpecs(flags: Flags, threat: ThreatSpec = threatFromFlags(flags)): ResolvedAttack[] {
+  const chosen = attackNames(flags).map((name) => ATTACKS.find((d) => d.name === name)!);
+  for (const flag of givenOptionFlags(INDEX, flags)) {
+    const takers = INDEX.get(flag)!.uses.map(([name]) => name);
+    if (!chosen.some((d) => takers.includes(d.name))) {
+      throw new CliError(`--${flag} is an option of ${takers.join(', ')}; ${chosen.length ? `none of the chosen attacks (${chosen.map((d) => d.name).join(', ')}) takes it` : 'give --attack'}`);
+    }
+  }
+  try {
+    return chosen.map((d) => resolveAttack({ name: d.name, ...givenOptions(INDEX, flags, d).given }, threat));
+  } catch (e) {
+    throw e instanceof OptionError ? new CliError(e.message) : e;
+  }
 }
 
 /** Test examples [offset, count) of a split loaded from its start (a limit reads a prefix). */
@@ -54,7 +62,12 @@ export function testExamples(split: SplitData, offset: number): SplitData {
 }
 
 export interface EvalOptions {
-  specs: AttackSpec[];
+  attacks: ResolvedAttack[];
+  threat: ThreatSpec;
+  /** The dataset's box and mask per input element (default: images in [0, 1], all mutable). */
+  box?: FeatureBox;
+  /** Predict at the attacks' points too (--save-predictions' adv_pred). */
+  advPredictions: boolean;
   batch: number;
   seed: number;
   dataset: string;
@@ -73,6 +86,8 @@ function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, 
     architecture_from: ckpt.architectureFrom,
     classes: ckpt.model.classes,
     method: ckpt.metadata.method ?? null,
+    trained_threat: ckpt.metadata.threat ?? null,
+    threat: o.threat,
     normalization: o.normalization ?? ckpt.metadata.normalization ?? null,
     dataset: o.dataset,
     offset: o.offset,
@@ -80,7 +95,7 @@ function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, 
     /** True when the figures are on a subset of the test set, not a final figure. */
     limited: res.examples < o.testSize,
     clean_accuracy: res.cleanCorrect / res.examples,
-    robust_accuracy: o.specs.length ? res.robustCorrect / res.examples : null,
+    robust_accuracy: o.attacks.length ? res.robustCorrect / res.examples : null,
     attacks: attackEntries(res),
     passes: res.passes,
     adapter,
@@ -93,13 +108,16 @@ function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, 
 export async function evaluateCheckpoint(ckpt: OpenedCheckpoint, test: SplitData, o: EvalOptions, adapter: string,
   progress?: (done: number, total: number) => void): Promise<{ report: EvalReport; predictions: string[] }> {
   const model = buildCheckpointModel(ckpt);
+  const threat = o.box ? new ThreatModel(o.threat, o.box) : ThreatModel.image(o.threat, test.shape);
   try {
     if (o.normalization) model.normalization = new InputNormalization(o.normalization);
-    const res = await evaluateRobust(model, test, o.specs, o.batch, o.seed, progress);
+    const res = await inEvalMode(model, (classify) => evaluateRobust(classify, splitSource(test), o.attacks,
+      { threat, classes: ckpt.model.classes, batch: o.batch, seed: o.seed, advPredictions: o.advPredictions, progress }));
     const predictions = Array.from(res.predictions.clean, (p, i) =>
       JSON.stringify({ index: o.offset + i, label: test.y[i], clean_pred: p, ...(res.predictions.adv ? { adv_pred: res.predictions.adv[i] } : {}) }));
     return { report: buildReport(ckpt, o, res, adapter), predictions };
   } finally {
+    threat.dispose();
     model.dispose();
   }
 }
@@ -107,13 +125,13 @@ export async function evaluateCheckpoint(ckpt: OpenedCheckpoint, test: SplitData
 /** The report for people. */
 export function formatReport(r: EvalReport): string {
   const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-  const methodText = describeRecorded(r.method ?? undefined);
+  const methodText = describeRecorded(r.method ?? undefined, r.trained_threat ?? undefined);
   const subset = r.limited ? ` (images ${r.offset}..${r.offset + r.examples - 1}: a subset, not a final figure)` : '';
   const norm = r.normalization && typeof r.normalization === 'object' ? `, inputs normalised ${fmtNormalization(r.normalization)}` : '';
   const lines = [`${r.checkpoint} (${r.architecture}, ${methodText}) on ${r.dataset} test, ${r.examples} images${subset}, BN in eval mode${norm}:`];
   lines.push(`  clean accuracy   ${pct(r.clean_accuracy)}`);
   lines.push(...attackLines(r.attacks));
-  if (r.robust_accuracy !== null) lines.push(`  robust accuracy  ${pct(r.robust_accuracy)} (correct clean and under every attack run on the image; eps ${fmtPixels(r.attacks[0].eps)})`);
+  if (r.robust_accuracy !== null) lines.push(`  robust accuracy  ${pct(r.robust_accuracy)} (correct clean and under every attack run on the image; ${describeThreat(r.threat)})`);
   lines.push(`  ${r.passes.forward} forward, ${r.passes.backwardInputOnly} input-gradient passes, ${r.seconds.toFixed(1)} s on ${r.adapter}`);
   return lines.join('\n');
 }
@@ -135,11 +153,11 @@ export const evaluate: Command = {
     force: { type: 'boolean', help: 'let --save-predictions replace an existing file (never the checkpoint)' },
     ...EVAL_FLAGS,
   },
+  check: (flags) => void attackSpecs(flags),
   async run(flags) {
     const path = flags.checkpoint as string | undefined;
     if (!path) throw new CliError('eval: --checkpoint FILE is required');
     checkInputFile('eval', '--checkpoint', path);
-    const specs = attackSpecs(flags);
     const out = flags['save-predictions'] as string | undefined;
     const checkOut = () => out && checkOutputFile('eval', '--save-predictions', out, { inputs: [path], force: !!flags.force });
     checkOut();
@@ -154,6 +172,14 @@ export const evaluate: Command = {
     if (ckpt.model.input.join(',') !== dataset.shape.join(',')) {
       throw new CliError(`eval: ${path} takes inputs of shape [${ckpt.model.input.join(', ')}] but ${data}'s are [${dataset.shape.join(', ')}]`);
     }
+    // The threat model is the dataset's unless --norm and --eps say otherwise; the attacks' step sizes follow it.
+    const threat = threatFromFlags(flags, dataset);
+    const attacks = attackSpecs(flags, threat);
+    const setting = { threat, images: dataset.shape.length === 3, classes: ckpt.model.classes };
+    for (const a of attacks) {
+      const why = unsupported(a, setting);
+      if (why) throw new CliError(`eval: --attack ${a.descriptor.name} cannot run on ${data}: ${why}`);
+    }
     const testSize = dataset.rows.test;
     const offset = Number(flags.offset);
     if (offset >= testSize) throw new CliError(`eval: --offset ${offset} is past the ${testSize} test images of ${data}`);
@@ -165,10 +191,17 @@ export const evaluate: Command = {
       testLimit: limit === undefined ? undefined : offset + limit, recorded: ckpt.metadata,
     });
     const test = testExamples(loaded.test, offset);
-    const { report, predictions } = await evaluateCheckpoint(ckpt, test, { specs, batch: Number(flags.batch), seed: Number(flags.seed), dataset: data, offset, testSize, normalization },
-      r.gpu.name, (done, total) => {
-        if (specs.length) console.error(`eval: ${done}/${total} images`);
-      });
+    let report: EvalReport;
+    let predictions: string[];
+    try {
+      ({ report, predictions } = await evaluateCheckpoint(ckpt, test,
+        { attacks, threat, box: loaded.box, advPredictions: !!out, batch: Number(flags.batch), seed: Number(flags.seed), dataset: data, offset, testSize, normalization },
+        r.gpu.name, (done, total) => {
+          if (attacks.length) console.error(`eval: ${done}/${total} images`);
+        }));
+    } catch (e) {
+      throw e instanceof ThreatError ? new CliError(`eval: --${e.what === 'box' ? 'data' : e.what} on ${data}: ${e.message}`) : e;
+    }
     shutdown();
     // The results are printed whatever happens to the predictions file; its error, if any, comes after them.
     let writeError: Error | null = null;

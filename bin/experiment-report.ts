@@ -2,9 +2,9 @@
 // charts, from the results done so far; runs still to do are named in a partial report's header. Written after
 // every run of the local executor, by the Slurm report job, and by `advfree experiment --report`.
 import { join } from 'node:path';
-import { describeAttack, type AttackSpec } from '../adversarial/evaluate.js';
+import { describeAttack, type ResolvedAttack } from '../adversarial/attack-registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
-import type { Preset, RunSpec } from '../experiment/plan.js';
+import { EXPERIMENT_SETTING, type Preset, type RunSpec } from '../experiment/plan.js';
 import { comparisonChart, markdown, rows } from '../experiment/report.js';
 import { attackColumns, type RunResult } from '../experiment/runner.js';
 import { lineChartSpec } from '../plot/line-chart.js';
@@ -17,7 +17,7 @@ export interface ReportContext {
   settings: Preset;
   runs: readonly RunSpec[];
   skipped: readonly string[];
-  specs: readonly AttackSpec[];
+  specs: readonly ResolvedAttack[];
   commit: string;
   /** The adapter the runs ran on, as the header names it. */
   adapter: string;
@@ -43,7 +43,7 @@ export async function writeReport(c: ReportContext, results: readonly RunResult[
     `Experiment (preset ${preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${c.commit}, on ${c.adapter}.`,
     `${p.model}, the first ${p.trainLimit} ${DATA_NAMES[p.data ?? 'cifar10'] ?? p.data} training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
     `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
-    `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map(describeAttack).join('; ')}${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. ${c.closing}`,
+    `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map((s) => describeAttack(s, EXPERIMENT_SETTING)).join('; ')}${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. ${c.closing}`,
     ...(pending.length ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`] : []),
   ];
   const md = markdown(header, all, names, c.skipped);

@@ -3,7 +3,7 @@
 // preemption) stops training after the current minibatch with a checkpoint there, so that the task resubmitted or
 // requeued resumes; a second SIGTERM, or SIGKILL after Slurm's KillWait, ends it at once (the latest checkpoint
 // stays complete: train/run-folder.ts).
-import { ATTACKS } from '../adversarial/evaluate.js';
+import { ATTACKS } from '../adversarial/attack-registry.js';
 import { defaultDataDir } from '../data/index.js';
 import { init, shutdown } from '../engine/index.js';
 import { folderPlan } from '../experiment/plan-file.js';
@@ -37,7 +37,7 @@ export async function runTask(out: string, id: string, flags: Flags): Promise<nu
   }
   await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
   try {
-    await runOne(out, settings, run, attacks(settings, ATTACKS), await runData(runConfig(settings, run), flags), log, stop.signal);
+    await runOne(out, settings, run, attacks(settings, ATTACKS.map((a) => a.name)), await runData(runConfig(settings, run), flags), log, stop.signal);
     return 0;
   } catch (e) {
     if (!stop.signal.aborted) throw e;

@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
-import { ATTACKS } from '../adversarial/evaluate.js';
+import { ATTACKS } from '../adversarial/attack-registry.js';
 import { METHODS, shortPattern } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { gitCommit } from '../nn/checkpoint.js';
@@ -81,7 +81,7 @@ export const experiment: Command = {
     log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
     const t0 = performance.now();
     // The commit of the code that runs, taken once: the checkout may move on while a long preset trains.
-    const context: ReportContext = { out, preset: name, settings: p, runs, skipped, specs: attacks(p, ATTACKS), commit: gitCommit(), adapter: r.gpu.name, closing: '' };
+    const context: ReportContext = { out, preset: name, settings: p, runs, skipped, specs: attacks(p, ATTACKS.map((a) => a.name)), commit: gitCommit(), adapter: r.gpu.name, closing: '' };
     const results: RunResult[] = [];
     // The report is rewritten after every run, so a preset stopped part-way leaves the table of what has run.
     const write = () => writeReport({ ...context, closing: `This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.` }, results);
@@ -149,7 +149,7 @@ async function report(out: string): Promise<number> {
   const results = runs.flatMap((r) => finished(out, r) ?? []);
   const minutes = (k: 'train_seconds' | 'eval_seconds') => (results.reduce((s, r) => s + r[k], 0) / 60).toFixed(1);
   const md = await writeReport({
-    out, preset: name, settings, runs, skipped, specs: attacks(settings, ATTACKS), commit: gitCommit(), adapter: resultAdapters(results),
+    out, preset: name, settings, runs, skipped, specs: attacks(settings, ATTACKS.map((a) => a.name)), commit: gitCommit(), adapter: resultAdapters(results),
     closing: `Written from the run folders (advfree experiment --report); the runs took ${minutes('train_seconds')} min of training and ${minutes('eval_seconds')} min of evaluation in all.`,
   }, results);
   console.log(md);

@@ -1,6 +1,6 @@
 // `advfree methods`: the registered training methods, their short forms, options and declared passes per
 // minibatch, as text or as the README's markdown table (tests check the README shows exactly this table).
-import { declaredCost, METHODS, resolveMethod, shortPattern } from '../adversarial/registry.js';
+import { declaredCost, methodNorms, METHODS, resolveMethod, shortPattern } from '../adversarial/registry.js';
 import { flagName, formatDefault } from '../adversarial/options.js';
 import type { MethodDescriptor } from '../adversarial/method.js';
 import type { Command } from './args.js';
@@ -9,10 +9,13 @@ import { formatPasses } from '../train/report.js';
 const options = (d: MethodDescriptor): string =>
   Object.entries(d.options).map(([k, s]) => `--${flagName(k)} ${formatDefault(s)}`).join(', ') || '–';
 
-/** The methods as a markdown table: name, short form, summary, options with defaults, passes per minibatch at the defaults. */
+/**
+ * The methods as a markdown table: name, short form, summary, the threat models' norms it supports, options with
+ * defaults (step sizes at CIFAR's eps 8/255 where they follow eps), passes per minibatch at the defaults.
+ */
 export function methodsTable(): string {
-  const rows = METHODS.map((d) => `| ${d.name} | ${shortPattern(d)} | ${d.summary} | ${options(d)} | ${formatPasses(declaredCost(resolveMethod({ name: d.name })))} |`);
-  return ['| method | short form | what it does | options (defaults) | passes per minibatch (defaults) |', '|---|---|---|---|---|', ...rows].join('\n');
+  const rows = METHODS.map((d) => `| ${d.name} | ${shortPattern(d)} | ${d.summary} | ${methodNorms(d).join(', ')} | ${options(d)} | ${formatPasses(declaredCost(resolveMethod({ name: d.name })))} |`);
+  return ['| method | short form | what it does | --norm | options (defaults) | passes per minibatch (defaults) |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 export const methods: Command = {
@@ -21,7 +24,7 @@ export const methods: Command = {
   flags: { markdown: { type: 'boolean', help: "print the README's markdown table" } },
   async run(flags) {
     if (flags.markdown) console.log(methodsTable());
-    else for (const d of METHODS) console.log(`${shortPattern(d).padEnd(14)}${d.summary}\n${' '.repeat(14)}options: ${options(d)}`);
+    else for (const d of METHODS) console.log(`${shortPattern(d).padEnd(14)}${d.summary}\n${' '.repeat(14)}--norm ${methodNorms(d).join(', ')}; options: ${options(d)}`);
     return 0;
   },
 };

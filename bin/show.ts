@@ -4,13 +4,15 @@
 import { init, shutdown } from '../engine/index.js';
 import { predict } from '../adversarial/attacks/index.js';
 import { uploadRange } from '../data/loader.js';
-import { describeAttack, makeAttack } from '../adversarial/evaluate.js';
+import { createAttack, describeAttack } from '../adversarial/attack-registry.js';
+import { ThreatModel } from '../adversarial/threat.js';
 import { imageGrid } from '../plot/image-grid.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { buildCheckpointModel, openCheckpoint } from '../nn/checkpoint-reader.js';
 import { defaultDataDir, findDataset, loadDataset } from '../data/index.js';
 import { CliError, intFlag, type Command } from './args.js';
 import { attackSpecs, EVAL_FLAGS } from './eval.js';
+import { threatFromFlags } from './threat-flags.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 
 
@@ -26,12 +28,12 @@ export const show: Command = {
     ...EVAL_FLAGS,
     attack: { ...EVAL_FLAGS.attack, help: 'the attack (one of fgsm, pgd, apgd-ce)', default: 'pgd' },
   },
+  check: (flags) => void attackSpecs(flags),
   async run(flags) {
     const path = flags.checkpoint as string | undefined;
     if (!path) throw new CliError('show: --checkpoint FILE is required');
     checkInputFile('show', '--checkpoint', path);
-    const [spec, ...more] = attackSpecs(flags);
-    if (more.length) throw new CliError('show: give one --attack');
+    if (attackSpecs(flags).length > 1) throw new CliError('show: give one --attack');
     const out = flags.out as string;
     const checkOut = () => checkOutputFile('show', '--out', out, { inputs: [path], force: !!flags.force });
     checkOut();
@@ -39,11 +41,14 @@ export const show: Command = {
     for (const w of ckpt.warnings) console.error(`show: ${path}: warning: ${w}`);
     const dataset = findDataset(ckpt.metadata.dataset ?? 'cifar10');
     if (dataset.kind !== 'image') throw new CliError(`show: ${path} was trained on ${dataset.name}, which is not an image dataset; show draws images`);
+    // The dataset's threat model unless --norm and --eps say otherwise; the attack's step sizes follow it.
+    const threatSpec = threatFromFlags(flags, dataset);
+    const [spec] = attackSpecs(flags, threatSpec);
     const classNames = dataset.classes;
     if (ckpt.model.classes !== classNames.length) throw new CliError(`show: ${path} has ${ckpt.model.classes} classes; ${dataset.name} has ${classNames.length}`);
     await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
     const n = Number(flags.count);
-    const { test } = await loadDataset(dataset, { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m), testLimit: n });
+    const { test, box } = await loadDataset(dataset, { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m), testLimit: n });
     const [channels, h, w] = test.shape;
     if (h !== w) throw new CliError(`show: ${dataset.name} images are ${h}x${w}; show draws square images`);
     const pixels = channels * h * w;
@@ -51,15 +56,18 @@ export const show: Command = {
     model.eval();
     const classify = (v: Parameters<typeof model.forward>[0]) => model.forward(v);
     const { x, y } = uploadRange(test, 0, n, 'test');
-    const res = await makeAttack(spec, Number(flags.seed), 0)(classify, x, y);
+    const setting = { threat: threatSpec, images: true, classes: classNames.length };
+    const threat = new ThreatModel(threatSpec, box);
+    const res = await createAttack(spec, { threat, classes: classNames.length, seed: Number(flags.seed), stream: 0 }, setting)(classify, x, y);
+    threat.dispose();
     const clean = await predict(classify, x);
     const advPred = await predict(classify, res.adv);
     const xs = await x.data();
     const adv = await res.adv.data();
-    const amplify = 0.5 / spec.eps;
+    const amplify = 0.5 / threatSpec.eps;
 
     const title = [
-      describeAttack(spec),
+      describeAttack(spec, setting),
       `top: test images; middle: 0.5 + ${amplify.toFixed(1)} x perturbation (grey = 0, ±eps = white/black); bottom: adversarial images`,
       'under each: true class, then the prediction (green: right, red: wrong)',
     ];
@@ -81,7 +89,7 @@ export const show: Command = {
     checkOut();
     await writeFileAtomic(out, grid.png);
     const kept = res.correct.filter(Boolean).length;
-    console.log(`${out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec)}; perturbation amplified ${amplify.toFixed(1)}x`);
+    console.log(`${out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec, setting)}; perturbation amplified ${amplify.toFixed(1)}x`);
     res.adv.dispose();
     model.dispose();
     shutdown();

@@ -11,9 +11,11 @@ import { loadTrainState } from '../train/train-state.js';
 import { OPTIMIZERS, type OptimizerName } from '../nn/optim.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { checkModelName, MODEL_PATTERNS, resolveModel } from '../nn/registry.js';
-import { describeMethod, METHODS, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
+import { describeMethod, METHODS, resolveMethod, sgdStepsPerBatch, splitLegacyEps, type ResolvedMethod } from '../adversarial/registry.js';
+import { describeThreat, IMAGE_THREAT } from '../adversarial/threat.js';
 import { CliError, givenFlags, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { METHOD_FLAGS, methodConflicts, methodFromFlags } from './method-flags.js';
+import { threatFromFlags } from './threat-flags.js';
 
 
 export const TRAIN_DEFAULTS = { epochs: '10', batch: '128', lr: '0.1', schedule: 'multistep' };
@@ -49,6 +51,7 @@ export const train: Command = {
     'probe-every': { type: 'string', help: 'run --probe every N minibatches', default: '10', check: intFlag('probe-every', 1) },
     ...METHOD_FLAGS,
   },
+  check: (flags) => void threatFromFlags(flags),
   async run(flags) {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
     const resume = flags.resume as string | undefined;
@@ -74,7 +77,7 @@ export const train: Command = {
       const maxSteps = flags['max-steps'] ? Number(flags['max-steps']) : undefined;
       console.error(
         `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
-          `method ${describeMethod(trainer.resolved)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
+          `method ${describeMethod(trainer.resolved)} at ${describeThreat(c.threat)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
           `${c.optimizer} lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
       );
       const t0 = performance.now();
@@ -133,7 +136,10 @@ async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: stri
   const saved = savedRunConfig(state);
   const maxSteps = Number(flags['max-steps'] ?? Infinity);
   if (maxSteps < state.step) throw new CliError(`--max-steps ${maxSteps} is below step ${state.step}, where the run in ${dir} already is; give --max-steps ${state.step} or more`);
-  const method = resolveMethod(saved.method);
+  // Runs recorded before the threat model was the run's hold eps among the method's options.
+  const legacy = splitLegacyEps(saved.method);
+  const savedThreat = saved.threat ?? legacy.threat ?? IMAGE_THREAT;
+  const method = resolveMethod(legacy.method, savedThreat);
   const asGiven = configFromFlags(flags, method);
   const conflicts: string[] = [];
   if (given.has('out') && resolve(flags.out as string) !== resolve(dir)) conflicts.push(`--out ${flags.out} (the run's folder is ${dir})`);
@@ -142,7 +148,7 @@ async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: stri
     const value = (v: unknown) => (typeof v === 'boolean' ? (v === (flag !== 'no-augment') ? 'on' : 'off') : v === null ? 'all' : String(v));
     conflicts.push(`--${flag}${typeof flags[flag] === 'boolean' ? '' : ` ${flags[flag]}`} (saved: ${value(saved[field])})`);
   }
-  conflicts.push(...methodConflicts(flags, given, saved.method));
+  conflicts.push(...methodConflicts(flags, given, method.config, savedThreat));
   if (conflicts.length > 0) {
     throw new CliError(
       `--resume ${dir} continues the saved configuration; ${conflicts.length === 1 ? 'this flag conflicts' : 'these flags conflict'} with it: ${conflicts.join(', ')}. ` +
@@ -192,6 +198,7 @@ function configFromFlags(flags: Flags, method: ResolvedMethod): RunConfig {
     trainLimit: flags['train-limit'] ? Number(flags['train-limit']) : null,
     testLimit: flags['test-limit'] ? Number(flags['test-limit']) : null,
     method: method.config,
+    threat: threatFromFlags(flags),
     normalization: 'none',
     checkpointMinutes: Number(flags['checkpoint-minutes']),
     logEvery: Number(flags['log-every']),

@@ -5,7 +5,12 @@
 //   2. equal cost: every method under one budget of full forward passes per training image.
 // A run that both comparisons need (natural, free-m) trains once.
 import { declaredCost, findMethod, parseShortForm, sgdStepsPerBatch, shortForm, type ResolvedMethod } from '../adversarial/registry.js';
-import type { AttackSpec } from '../adversarial/evaluate.js';
+import type { AttackSetting } from '../adversarial/attack.js';
+import { resolveAttack, type ResolvedAttack } from '../adversarial/attack-registry.js';
+import { IMAGE_THREAT } from '../adversarial/threat.js';
+
+/** Where every experiment attacks: CIFAR-10's images under its L-inf 8/255 threat model. */
+export const EXPERIMENT_SETTING: AttackSetting = { threat: IMAGE_THREAT, images: true, classes: 10 };
 
 export interface Preset {
   /** The dataset (default cifar10). */
@@ -119,15 +124,15 @@ export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
 }
 
 /** The evaluation every model gets, on the same test images. */
-export function attacks(p: Preset, available: readonly string[]): AttackSpec[] {
-  const eps = 8 / 255;
-  const out: AttackSpec[] = [{ name: 'pgd', eps, steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce', limit: null }];
+export function attacks(p: Preset, available: readonly string[]): ResolvedAttack[] {
+  const apgdLimit = p.apgdLimit ?? 0;
+  const out = [resolveAttack({ name: 'pgd', steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce' }, EXPERIMENT_SETTING.threat)];
   if (p.apgdSteps > 0 && p.apgdChained) {
     if (p.apgdSteps !== 100) throw new Error(`experiment: the chained APGD evaluation runs AutoAttack's 100 iterations, not ${p.apgdSteps}`);
-    out.push({ name: 'aa-lite', eps, steps: 100, stepSize: 0, restarts: 1, loss: 'ce', limit: p.apgdLimit });
+    out.push(resolveAttack({ name: 'aa-lite', apgdLimit }));
   } else if (p.apgdSteps > 0) {
-    out.push({ name: 'apgd-ce', eps, steps: p.apgdSteps, stepSize: 0, restarts: 1, loss: 'ce', limit: p.apgdLimit });
-    if (available.includes('apgd-t')) out.push({ name: 'apgd-t' as AttackSpec['name'], eps, steps: p.apgdSteps, stepSize: 0, restarts: 1, loss: 'ce', limit: p.apgdLimit });
+    out.push(resolveAttack({ name: 'apgd-ce', apgdSteps: p.apgdSteps, restarts: 1, apgdLimit }));
+    if (available.includes('apgd-t')) out.push(resolveAttack({ name: 'apgd-t', apgdLimit }));
   }
   return out;
 }

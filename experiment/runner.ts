@@ -5,13 +5,14 @@
 // Slurm task) never write it at once: the second is refused.
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { evaluateRobust, SUITES, type AttackSpec, type AttackTotals } from '../adversarial/evaluate.js';
+import { suiteStages, type ResolvedAttack } from '../adversarial/attack-registry.js';
+import { evaluateRobust, inEvalMode, splitSource, type AttackTotals } from '../adversarial/evaluate.js';
 import type { PassCounts } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { rt } from '../engine/index.js';
 import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../train/trainer.js';
 import { hasCheckpoint, RUN_FILES, RunFolder } from '../train/run-folder.js';
-import type { Preset, RunSpec } from './plan.js';
+import { EXPERIMENT_SETTING, type Preset, type RunSpec } from './plan.js';
 
 export interface RunResult {
   id: string;
@@ -35,7 +36,7 @@ export function runConfig(p: Preset, r: RunSpec): RunConfig {
   return {
     data: p.data ?? 'cifar10', model: p.model, classes: 10, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: 'multistep', optimizer: 'sgd', momentum: 0.9,
     nesterov: false, weightDecay: 5e-4, decay: 'all', seed: r.seed, augment: true, trainLimit: p.trainLimit, testLimit: p.testImages,
-    method: r.method.config, normalization: 'none', checkpointMinutes: 10, logEvery: 50,
+    method: r.method.config, threat: EXPERIMENT_SETTING.threat, normalization: 'none', checkpointMinutes: 10, logEvery: 50,
   };
 }
 
@@ -52,7 +53,7 @@ export function finished(out: string, r: RunSpec): RunResult | null {
  * training stops after the current minibatch with a checkpoint there, evaluation (which keeps no state) at its next
  * batch, and the signal's reason is thrown; a later call resumes from the checkpoint.
  */
-export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readonly AttackSpec[], data: Datasets, log: (l: string) => void, stop?: AbortSignal): Promise<RunResult> {
+export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readonly ResolvedAttack[], data: Datasets, log: (l: string) => void, stop?: AbortSignal): Promise<RunResult> {
   const dir = join(out, 'runs', r.id);
   const folder = RunFolder.open(dir, 'lock', log);
   let trainer: Trainer | null = null;
@@ -77,7 +78,10 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
     const epochs = readEpochs(dir);
     const trainSeconds = epochs.reduce((s, e) => s + e.seconds, 0) || (performance.now() - t0) / 1000;
     log(`experiment: ${r.id}: evaluating on ${data.test.count} test images`);
-    const ev = await evaluateRobust(trainer.model, data.test, attacks, 200, r.seed, () => stop?.throwIfAborted());
+    const { classes } = EXPERIMENT_SETTING;
+    const { threat } = trainer;
+    const ev = await inEvalMode(trainer.model, (classify) => evaluateRobust(classify, splitSource(data.test), attacks,
+      { threat, classes, batch: 200, seed: r.seed, progress: () => stop?.throwIfAborted() }));
     const res: RunResult = {
       id: r.id, label: r.label, seed: r.seed, comparisons: r.comparisons, method: trainer.config.method, passes_over_data: r.epochs,
       train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, clean_accuracy: ev.cleanCorrect / ev.examples, examples: ev.examples,
@@ -94,7 +98,8 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
 }
 
 /** The report's attack columns: a suite's stages in its place. */
-export const attackColumns = (specs: readonly AttackSpec[]): string[] => specs.flatMap((s) => SUITES[s.name] ?? [s.name]);
+export const attackColumns = (specs: readonly ResolvedAttack[]): string[] =>
+  specs.flatMap((s) => (s.descriptor.stages ? suiteStages(s, EXPERIMENT_SETTING).map((st) => st.stage.descriptor.name) : [s.descriptor.name]));
 
 /**
  * One entry per attack; a suite (aa-lite) gives one per stage, each the accuracy after it and every earlier stage
@@ -102,7 +107,7 @@ export const attackColumns = (specs: readonly AttackSpec[]): string[] => specs.f
  */
 export function attackEntries(attacks: readonly AttackTotals[]): RunResult['attacks'] {
   return attacks.flatMap((a) => {
-    if (!a.stages) return [{ name: a.spec.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples }];
+    if (!a.stages) return [{ name: a.attack.descriptor.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples }];
     return a.stages.map((st, k) => ({
       name: st.name,
       description: k === 0 ? st.description : `${st.description} on the examples ${a.stages!.slice(0, k).map((s) => s.name.toUpperCase()).join(', ')} left robust`,

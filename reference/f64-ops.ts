@@ -228,7 +228,7 @@ export interface F64Region {
 
 export interface F64PerturbOptions {
   from: 'point' | 'delta';
-  step?: { g: ArrayLike<number>; size: number | ArrayLike<number>; direction: 'linf' | 'l2' };
+  step?: { g: ArrayLike<number>; size: number; direction: 'linf' | 'l2' };
   ball: 'none' | 'linf' | 'l2' | 'l2-sphere';
   radius: number;
   box: boolean;
@@ -249,7 +249,7 @@ export function perturb(x: ArrayLike<number>, a: ArrayLike<number>, region: F64R
     const at = (j: number) => r * cols + j;
     const mut = (j: number) => region.mutable[j] > 0.5;
     const s = o.step;
-    const size = s === undefined ? 0 : typeof s.size === 'number' ? s.size : s.size[r];
+    const size = s?.size ?? 0;
     let gNorm = 0;
     if (s?.direction === 'l2') for (let j = 0; j < cols; j++) if (mut(j)) gNorm += s.g[at(j)] ** 2;
     gNorm = Math.sqrt(gNorm);

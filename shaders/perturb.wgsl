@@ -3,8 +3,8 @@
 // [lower, upper] and a mask `mask` (1: the attacker may change the element), the box and mask per column
 // (one sample's elements), broadcast over the rows. One workgroup per row: the L2 variants need the row's norms.
 //   project: the perturbation d = a - x (a a point) or d = a (FROM_DELTA), plus an ascent step
-//     (STEP 1: size·sign(g), 2: size·g/(‖g‖₂ + 1e-12), with g and its norm taken on the mutable elements; the
-//     size p.step or steps[row] with STEP_ROWS), zeroed where not mutable; then the ball of radius p.radius
+//     (STEP 1: p.step·sign(g), 2: p.step·g/(‖g‖₂ + 1e-12), with g and its norm taken on the mutable elements),
+//     zeroed where not mutable; then the ball of radius p.radius
 //     (BALL 1: clamp to ±radius; 2: scaled by radius/‖d‖₂ where ‖d‖₂ > radius; 3: scaled onto the sphere of
 //     radius p.radius, a zero d stays 0); then the box (BOX), widened to contain x so that x itself is always
 //     feasible and a clean value outside the box never moves: v = clamp(x + d, min(lower, x), max(upper, x)).
@@ -14,7 +14,6 @@
 //     is clamped to x itself (x outside the box).
 override FROM_DELTA: bool = false;
 override STEP: u32 = 0u;
-override STEP_ROWS: bool = false;
 override BALL: u32 = 0u;
 override BOX: bool = true;
 override TO_DELTA: bool = false;
@@ -42,11 +41,11 @@ fn is_mutable(j: u32) -> bool {
 }
 
 // The masked perturbation of element k (column j) with the step, before the ball.
-fn raw(k: u32, j: u32, size: f32, gscale: f32) -> f32 {
+fn raw(k: u32, j: u32, gscale: f32) -> f32 {
   var d = a[k];
   if (!FROM_DELTA) { d = d - x[k]; }
-  if (STEP == 1u) { d = d + size * sign(g[k]); }
-  if (STEP == 2u) { d = d + size * (g[k] * gscale); }
+  if (STEP == 1u) { d = d + p.step * sign(g[k]); }
+  if (STEP == 2u) { d = d + p.step * (g[k] * gscale); }
   return select(0.0, d, is_mutable(j));
 }
 
@@ -57,8 +56,6 @@ fn project(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let r = group_index(wid, nwg);
   if (r >= p.rows) { return; }
   let base = r * p.cols;
-  var size = p.step;
-  if (STEP_ROWS) { size = steps[r]; }
   var gscale = 1.0;
   if (STEP == 2u) {
     var s = 0.0;
@@ -72,7 +69,7 @@ fn project(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   if (BALL >= 2u) {
     var s = 0.0;
     for (var j = lid; j < p.cols; j += WG) {
-      let d = raw(base + j, j, size, gscale);
+      let d = raw(base + j, j, gscale);
       s += d * d;
     }
     let n = sqrt(row_sum(s, lid));
@@ -81,7 +78,7 @@ fn project(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   }
   for (var j = lid; j < p.cols; j += WG) {
     let k = base + j;
-    var d = raw(k, j, size, gscale);
+    var d = raw(k, j, gscale);
     if (BALL == 1u) { d = clamp(d, -p.radius, p.radius); }
     if (BALL >= 2u) { d = d * f; }
     if (TO_DELTA && !BOX) {

@@ -11,6 +11,7 @@ import { noPasses, type BatchInfo, type MethodEnv } from '../adversarial/method.
 import { declaredCost, resolveMethod } from '../adversarial/registry.js';
 import { Atta, INIT_STD, initSeed, type AttaOptions } from '../adversarial/methods/atta.js';
 import { PerturbationStore } from '../adversarial/perturbation-store.js';
+import { ThreatModel } from '../adversarial/threat.js';
 import { Harness } from '../train/harness.js';
 import { loadTrainState, restoreHostArrays, saveTrainState, type TrainState } from '../train/train-state.js';
 import { assertClose, assertThrows, ready, rng, tinyTrainSetup } from './helpers.js';
@@ -97,8 +98,9 @@ const N_TRAIN = 6;
 const BATCH = 3;
 const SEED = 5;
 const LR = 0.05;
-const OPTS: AttaOptions = { steps: 2, stepSize: 0.01, eps: 0.05, reset: 2 };
-const ENV: MethodEnv = { batchShape: [BATCH, C, H, W], seed: SEED, trainSize: N_TRAIN, classes: 10, augmentPad: PAD };
+const OPTS: AttaOptions = { steps: 2, stepSize: 0.01, reset: 2 };
+const THREAT = ThreatModel.image({ norm: 'linf', eps: 0.05 }, [C, H, W]);
+const ENV: MethodEnv = { batchShape: [BATCH, C, H, W], threat: THREAT, seed: SEED, trainSize: N_TRAIN, classes: 10, augmentPad: PAD };
 
 const setup = () => tinyTrainSetup();
 
@@ -118,14 +120,14 @@ t('by value against a host re-implementation over 3 epochs (a reset at epoch 2),
   const f32 = Math.fround;
   const clip = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
   const fresh = (generation: number) => {
-    const s = new PerturbationStore(N_TRAIN, C, H, W, PAD, OPTS.eps);
+    const s = new PerturbationStore(N_TRAIN, C, H, W, PAD, THREAT.eps);
     s.reset(INIT_STD, initSeed(SEED, generation));
     for (let i = 0; i < N_TRAIN; i++) s.frame(i);
     return Int8Array.from(s.levels);
   };
   let ref = fresh(0);
-  const q = OPTS.eps / 127;
-  const [eps, step] = [f32(OPTS.eps), f32(OPTS.stepSize)];
+  const q = THREAT.eps / 127;
+  const [eps, step] = [f32(THREAT.eps), f32(OPTS.stepSize)];
   const dir = await mkdtemp(join(tmpdir(), 'advfree-atta-'));
 
   for (let s = 0; s < 6; s++) {
@@ -206,7 +208,7 @@ t('by value against a host re-implementation over 3 epochs (a reset at epoch 2),
   }
   // Two steps of 0.01 are 51 levels; the initial noise has a standard deviation of 2.5.
   assert.ok(ref.some((v) => Math.abs(v) > 40), 'the attack moved perturbations far beyond the initial noise');
-  const want = declaredCost(resolveMethod({ name: 'atta', ...OPTS }));
+  const want = declaredCost(resolveMethod({ name: 'atta', ...OPTS }, THREAT.spec));
   assert.equal(h.meter.passes, Object.fromEntries(Object.entries(want).map(([k, v]) => [k, 6 * v])), 'passes');
   assert.equal(want, { ...noPasses(), forward: 3, backwardInputOnly: 2, backwardWeights: 1, sgdSteps: 1 });
   await rm(dir, { recursive: true });

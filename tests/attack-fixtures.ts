@@ -3,6 +3,8 @@
 // trained by full-batch SGD, attacked in eval mode.
 import { argmax, globalAvgPool, init, linear, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { Classifier } from '../adversarial/attacks/index.js';
+import type { ExampleSource } from '../adversarial/evaluate.js';
+import { ThreatModel } from '../adversarial/threat.js';
 import { BatchNorm2d, Conv2d, Init, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { Sgd } from '../nn/optim.js';
@@ -124,4 +126,19 @@ export async function extent(adv: Tensor, x: ArrayLike<number>): Promise<{ dist:
   let dist = 0;
   for (let i = 0; i < a.length; i++) dist = Math.max(dist, Math.abs(a[i] - x[i]));
   return { dist, lo: Math.min(...a), hi: Math.max(...a) };
+}
+
+/** The L-inf threat model of radius eps over images [c, s, s] in [0, 1], every pixel mutable. */
+export const linfImages = (eps: number, c: number, s: number): ThreatModel => ThreatModel.image({ norm: 'linf', eps }, [c, s, s]);
+
+/** Host rows of `shape` [N, ...] as an evaluation's examples: each batch uploaded afresh (the evaluation disposes it). */
+export function hostSource(x: Float32Array, shape: readonly number[], labels: Int32Array, images = shape.length === 4): ExampleSource {
+  const row = x.length / shape[0];
+  return {
+    count: shape[0], labels, images,
+    batch: (lo, n) => ({
+      x: tensor(x.slice(lo * row, (lo + n) * row), [n, ...shape.slice(1)], { name: 'x' }),
+      y: tensor(labels.slice(lo, lo + n), [n], { name: 'y' }),
+    }),
+  };
 }

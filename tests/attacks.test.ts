@@ -7,12 +7,15 @@ import {
   globalAvgPool, linear, memory, mul, rt, softmaxCrossEntropy, sub, tensor, tidy, valueAndGrads, type Tensor,
 } from '../engine/index.js';
 import {
-  channelMeans, correctOn as fixtureCorrectOn, extent as fixtureExtent, LinearModel, makeData, trainedBatch, TinyNet,
+  channelMeans, correctOn as fixtureCorrectOn, extent as fixtureExtent, hostSource, linfImages, LinearModel, makeData, trainedBatch, TinyNet,
 } from './attack-fixtures.js';
 import {
-  apgdCe, apgdCheckpoints, fgsm, pgd, pgdPerturb, robustEvaluate, type AttackResult, type Classifier,
+  apgdCe, apgdCheckpoints, fgsm, pgd, pgdPerturb, type AttackResult, type Classifier,
 } from '../adversarial/attacks/index.js';
-import { randn, rng } from './helpers.js';
+import { resolveAttack } from '../adversarial/attack-registry.js';
+import { evaluateRobust } from '../adversarial/evaluate.js';
+import { ThreatModel } from '../adversarial/threat.js';
+import { assertThrows, randn, rng } from './helpers.js';
 
 const t = suite('attacks');
 
@@ -20,6 +23,7 @@ const [N, C, S, K] = [32, 3, 8, 3];
 const P = S * S;
 const EPS = 8 / 255;
 const STEP = 2 / 255;
+const LINF = linfImages(EPS, C, S);
 
 const DATA = makeData({ n: N, c: C, s: S, k: K }, 1);
 
@@ -30,6 +34,7 @@ let x: Tensor, y: Tensor, net: TinyNet, classifyNet: Classifier;
 
 t.before(async () => {
   ({ x, y, net, classify: classifyNet } = await trainedBatch({ n: N, c: C, s: S, k: K }, DATA, { seed: 3, steps: 60 }));
+  LINF.upload();
 });
 
 const count = (flags: readonly boolean[]): number => flags.filter(Boolean).length;
@@ -73,8 +78,8 @@ t('FGSM is x + eps·sign(∇x loss) clipped to [0,1], for CE and CW, against flo
     }
     assert.ok(weakest > 1e-3, `${loss}: every gradient sign is unambiguous (smallest |g| ${weakest})`);
     const r = loss === 'ce'
-      ? await fgsm(model.classify, x, y, { eps: EPS })
-      : await pgd(model.classify, x, y, { eps: EPS, stepSize: EPS, steps: 1, randomStart: false, loss: 'cw' });
+      ? await fgsm(model.classify, x, y, { threat: LINF })
+      : await pgd(model.classify, x, y, { threat: LINF, stepSize: EPS, steps: 1, randomStart: false, loss: 'cw' });
     const got = await r.adv.data();
     let worst = 0;
     for (let j = 0; j < got.length; j++) worst = Math.max(worst, Math.abs(got[j] - expected[j]));
@@ -88,10 +93,10 @@ t('FGSM is x + eps·sign(∇x loss) clipped to [0,1], for CE and CW, against flo
 });
 
 const ATTACKS: [string, (c: Classifier) => Promise<AttackResult>][] = [
-  ['fgsm', (c) => fgsm(c, x, y, { eps: EPS })],
-  ['pgd-10 x2', (c) => pgd(c, x, y, { eps: EPS, stepSize: STEP, steps: 10, restarts: 2, seed: 1 })],
-  ['cw-10', (c) => pgd(c, x, y, { eps: EPS, stepSize: STEP, steps: 10, loss: 'cw', seed: 2 })],
-  ['apgd-ce-30 x2', (c) => apgdCe(c, x, y, { eps: EPS, steps: 30, restarts: 2, seed: 3 })],
+  ['fgsm', (c) => fgsm(c, x, y, { threat: LINF })],
+  ['pgd-10 x2', (c) => pgd(c, x, y, { threat: LINF, stepSize: STEP, steps: 10, restarts: 2, seed: 1 })],
+  ['cw-10', (c) => pgd(c, x, y, { threat: LINF, stepSize: STEP, steps: 10, loss: 'cw', seed: 2 })],
+  ['apgd-ce-30 x2', (c) => apgdCe(c, x, y, { threat: LINF, steps: 30, restarts: 2, seed: 3 })],
 ];
 
 t('every attack stays in the eps ball and [0,1], uses the budget, flags what fools, and lowers accuracy', async () => {
@@ -110,7 +115,7 @@ t('every attack stays in the eps ball and [0,1], uses the budget, flags what foo
 });
 
 t('more PGD steps from the same random start are at least as strong; a seed reproduces a run', async () => {
-  const run = (steps: number, seed = 4) => pgd(classifyNet, x, y, { eps: EPS, stepSize: STEP, steps, seed });
+  const run = (steps: number, seed = 4) => pgd(classifyNet, x, y, { threat: LINF, stepSize: STEP, steps, seed });
   const loss = async (adv: Tensor) => {
     const l = tidy(() => softmaxCrossEntropy(classifyNet(adv), y));
     const v = await l.item();
@@ -127,7 +132,7 @@ t('more PGD steps from the same random start are at least as strong; a seed repr
 });
 
 t('pgdPerturb, for training loops, is one synchronous PGD run in the caller\'s scope', async () => {
-  const opts = { eps: EPS, stepSize: STEP, steps: 3, seed: 6, stream: 2 };
+  const opts = { threat: LINF, stepSize: STEP, steps: 3, seed: 6, stream: 2 };
   const full = await pgd(classifyNet, x, y, opts);
   const live = memory().liveTensors;
   const passes = { forward: 0, backwardInputOnly: 0, backwardWeights: 0, sgdSteps: 0 };
@@ -141,7 +146,7 @@ t('pgdPerturb, for training loops, is one synchronous PGD run in the caller\'s s
 
 t('restarts keep the per-example worst case', async () => {
   // A weak attack (one short step from a random start) whose restarts disagree.
-  const opts = { eps: EPS, stepSize: EPS / 4, steps: 1, seed: 7 };
+  const opts = { threat: LINF, stepSize: EPS / 4, steps: 1, seed: 7 };
   const combined = await pgd(classifyNet, x, y, { ...opts, restarts: 3, stream: 10 });
   const singles = [];
   for (let r = 0; r < 3; r++) singles.push(await pgd(classifyNet, x, y, { ...opts, stream: 10 + r }));
@@ -205,8 +210,8 @@ t('APGD-CE follows the paper’s checkpoints and is at least as strong as PGD-10
   assert.equal(apgdCheckpoints(100), [22, 41, 57, 70, 80, 87, 93, 99]);
   assert.equal(apgdCheckpoints(10), [3, 5, 6, 7, 8, 9, 10]);
   assert.equal(apgdCheckpoints(0), []);
-  const p = await pgd(classifyNet, x, y, { eps: EPS, stepSize: STEP, steps: 10, seed: 8 });
-  const a = await apgdCe(classifyNet, x, y, { eps: EPS, seed: 8 });
+  const p = await pgd(classifyNet, x, y, { threat: LINF, stepSize: STEP, steps: 10, seed: 8 });
+  const a = await apgdCe(classifyNet, x, y, { threat: LINF, seed: 8 });
   assert.ok(count(a.correct) <= count(p.correct), `APGD-CE ${count(a.correct)} correct vs PGD-10 ${count(p.correct)}`);
   assert.equal(a.passes, { forward: 101, backwardInputOnly: 101 }, 'the start and 100 iterations');
   assert.ok((await extent(a.adv)).dist <= EPS + 1e-6);
@@ -231,8 +236,8 @@ t('APGD halves its step where the loss stalls: it homes in on an interior maximu
     const a = await adv.data();
     return a.reduce((m, v, j) => Math.max(m, Math.abs(v - target[j])), 0);
   };
-  const p = await pgd(classify, x, zero, { eps: EPS, stepSize: STEP, steps: 100, seed: 12 });
-  const a = await apgdCe(classify, x, zero, { eps: EPS, steps: 100, seed: 12 });
+  const p = await pgd(classify, x, zero, { threat: LINF, stepSize: STEP, steps: 100, seed: 12 });
+  const a = await apgdCe(classify, x, zero, { threat: LINF, steps: 100, seed: 12 });
   assert.ok(p.correct.every(Boolean) && a.correct.every(Boolean), 'nothing is fooled');
   const [dp, da] = [await distance(p.adv), await distance(a.adv)];
   assert.ok(dp > STEP / 4, `PGD keeps circling at its step size: ${dp}`);
@@ -249,7 +254,7 @@ t('APGD-CE on the linear model ends at the box corner that maximizes the loss, m
   const shifted = DATA.labels.map((l) => (l + 1) % K);
   const wrong = tensor(shifted, [N], { name: 'shifted_labels' });
   for (const steps of [2, 10]) {
-    const a = await apgdCe(model.classify, x, wrong, { eps: EPS, steps, seed: 13 });
+    const a = await apgdCe(model.classify, x, wrong, { threat: LINF, steps, seed: 13 });
     assert.ok(a.correct.every((c) => !c), 'every example misclassified');
     const got = await a.adv.data();
     let worst = 0;
@@ -287,10 +292,16 @@ t('robustEvaluate: clean and every attack; on the linear model it finds exactly 
     cleanRef.push(clean < 0);
   }
   assert.ok(closest > 1e-3, `no example sits on a decision boundary (closest margin ${closest})`);
-  const res = await robustEvaluate(model.classify, x, y, [
-    (c, v, l) => pgd(c, v, l, { eps: EPS, stepSize: STEP, steps: 20, loss: 'cw', seed: 9 }),
-    (c, v, l) => apgdCe(c, v, l, { eps: EPS, steps: 50, seed: 9 }),
-  ]);
+  // The same attacks through the registry (seed 9, stream 0 for the one batch).
+  const report = await evaluateRobust(model.classify, hostSource(DATA.x, [N, C, S, S], DATA.labels), [
+    resolveAttack({ name: 'pgd', stepSize: STEP, steps: 20, loss: 'cw' }),
+    resolveAttack({ name: 'apgd-ce', apgdSteps: 50 }),
+  ], { threat: LINF, classes: K, batch: N, seed: 9 });
+  const bools = (a: Uint8Array) => Array.from(a, Boolean);
+  const res = {
+    clean: bools(report.correct.clean), perAttack: report.correct.perAttack.map(bools), robust: bools(report.correct.robust),
+    passes: { forward: report.passes.forward, backwardInputOnly: report.passes.backwardInputOnly },
+  };
   assert.equal(res.clean, cleanRef, 'clean flags');
   assert.equal(res.robust, res.clean.map((c, i) => c && res.perAttack.every((a) => a[i])), 'robust = clean and every attack');
   const exact = cleanRef.map((c, i) => c && !breakable[i]);
@@ -307,9 +318,11 @@ t('bad arguments are rejected with the attack and the shapes', async () => {
     for (const re of patterns) assert.match(msg!, re);
   };
   const short = tensor(new Int32Array(N - 1), [N - 1], { name: 'short' });
-  await rejects(pgd(classifyNet, x, short, { eps: EPS, stepSize: STEP, steps: 1 }), /pgd/, /\[32\]/, /'short' \[31\] i32/);
-  await rejects(apgdCe(classifyNet, x, y, { eps: -1 }), /apgdCe/, /eps must be a finite number >= 0, got -1/);
-  await rejects(pgd(classifyNet, x, y, { eps: EPS, stepSize: STEP, steps: 1, restarts: 0 }), /pgd/, /restarts must be an integer >= 1/);
+  await rejects(pgd(classifyNet, x, short, { threat: LINF, stepSize: STEP, steps: 1 }), /pgd/, /\[32\]/, /'short' \[31\] i32/);
+  // eps is the threat model's, refused when it is built; an attack refuses a threat model over other samples.
+  assertThrows(() => ThreatModel.image({ norm: 'linf', eps: -1 }, [C, S, S]), /eps must be in \[0,1\]/, /got -1/);
+  await rejects(apgdCe(classifyNet, x, y, { threat: linfImages(EPS, C, S + 1) }), /apgdCe/, /samples of 243 elements/, /\[32,3,8,8\]/);
+  await rejects(pgd(classifyNet, x, y, { threat: LINF, stepSize: STEP, steps: 1, restarts: 0 }), /pgd/, /restarts must be an integer >= 1/);
   short.dispose();
 });
 

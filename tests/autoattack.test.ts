@@ -5,11 +5,11 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memory, rt, tensor, tidy, type Tensor } from '../engine/index.js';
 import {
-  apgd, apgdTargeted, fabTargeted, projectLinf, rankedClasses, runStages, square, squareFraction,
+  apgd, apgdTargeted, fabTargeted, projectHyperplane, rankedClasses, runStages, square, squareFraction,
   type AttackResult, type Classifier, type Stage,
 } from '../adversarial/attacks/index.js';
 import {
-  channelMeans, correctOn as fixtureCorrectOn, extent as fixtureExtent, LinearModel, makeData, trainedBatch, TinyNet,
+  channelMeans, correctOn as fixtureCorrectOn, extent as fixtureExtent, linfImages, LinearModel, makeData, trainedBatch, TinyNet,
 } from './attack-fixtures.js';
 import { randn, rng } from './helpers.js';
 
@@ -19,12 +19,14 @@ const [N, C, S, K] = [40, 3, 8, 10];
 const P = S * S;
 const ROW = C * P;
 const EPS = 8 / 255;
+const LINF = linfImages(EPS, C, S);
 const DATA = makeData({ n: N, c: C, s: S, k: K }, 21);
 
 let x: Tensor, y: Tensor, net: TinyNet, classifyNet: Classifier;
 
 t.before(async () => {
   ({ x, y, net, classify: classifyNet } = await trainedBatch({ n: N, c: C, s: S, k: K }, DATA, { seed: 5, width: 8, steps: 80 }));
+  LINF.upload();
 });
 
 const count = (flags: readonly boolean[]): number => flags.filter(Boolean).length;
@@ -34,7 +36,7 @@ const extent = (adv: Tensor) => fixtureExtent(adv, DATA.x);
 /** Float64: the classes of a row sorted by logit, largest first, ties to the lowest index. */
 const ranks = (z: number[]): number[] => z.map((_, j) => j).sort((a, b) => z[b] - z[a] || a - b);
 
-t('projectLinf is the smallest L-inf step onto the box-constrained hyperplane (against a float64 bisection)', () => {
+t('projectHyperplane is the smallest L-inf step onto the box-constrained hyperplane (against a float64 bisection)', () => {
   const r = rng(3);
   const n = 50;
   /** The largest change of w·d reachable with |d_i| <= lambda inside the box, towards sign c. */
@@ -48,7 +50,7 @@ t('projectLinf is the smallest L-inf step onto the box-constrained hyperplane (a
     // Hyperplanes from close to far: the far ones lie beyond the box.
     const b = wt + (r() - 0.5) * 2 * (1 + trial);
     const d = new Float64Array(n);
-    const norm = projectLinf(tt, w, b, d);
+    const norm = projectHyperplane('linf', tt, w, b, new Float64Array(n), new Float64Array(n).fill(1), d);
     const c = b - wt;
     assert.ok(d.every((v, i) => tt[i] + v >= -1e-12 && tt[i] + v <= 1 + 1e-12), `trial ${trial}: in the box`);
     assert.ok(d.every((v, i) => w[i] !== 0 || v === 0), `trial ${trial}: coordinates with w = 0 stay`);
@@ -87,10 +89,10 @@ t('the targets of APGD-T and FAB-T are the classes ranked 2..10 by the clean log
 });
 
 const ATTACKS: [string, (c: Classifier) => Promise<AttackResult>][] = [
-  ['apgd-dlr', (c) => apgd(c, x, y, { eps: EPS, steps: 20, loss: 'dlr', seed: 1 })],
-  ['apgd-t', (c) => apgdTargeted(c, x, y, { eps: EPS, steps: 10, targets: 3, seed: 2 })],
-  ['fab-t', (c) => fabTargeted(c, x, y, { eps: EPS, steps: 10, targets: 3 })],
-  ['square', (c) => square(c, x, y, { eps: EPS, queries: 60, seed: 3 })],
+  ['apgd-dlr', (c) => apgd(c, x, y, { threat: LINF, steps: 20, loss: 'dlr', seed: 1 })],
+  ['apgd-t', (c) => apgdTargeted(c, x, y, { threat: LINF, steps: 10, targets: 3, seed: 2 })],
+  ['fab-t', (c) => fabTargeted(c, x, y, { threat: LINF, steps: 10, targets: 3 })],
+  ['square', (c) => square(c, x, y, { threat: LINF, queries: 60, seed: 3 })],
 ];
 
 t('APGD-DLR, APGD-T, FAB-T and Square stay in the eps ball and [0,1], flag what fools, reproduce, leak nothing, touch no BN statistics', async () => {
@@ -123,7 +125,7 @@ t('APGD-DLR, APGD-T, FAB-T and Square stay in the eps ball and [0,1], flag what 
 });
 
 t('Square queries the logits only: its passes show no backward pass; p follows the rescaled schedule', async () => {
-  const r = await square(classifyNet, x, y, { eps: EPS, queries: 30, seed: 4 });
+  const r = await square(classifyNet, x, y, { threat: LINF, queries: 30, seed: 4 });
   assert.is(r.passes.backwardInputOnly, 0);
   assert.is(r.passes.backwardWeights, undefined);
   assert.ok(r.passes.forward >= 2 && r.passes.forward <= 32, `stripes + clean + up to 30 queries: ${r.passes.forward}`);
@@ -132,7 +134,7 @@ t('Square queries the logits only: its passes show no backward pass; p follows t
   const p = (i: number) => squareFraction(i, 5000, 0.8);
   assert.equal([p(0), p(5), p(6), p(25), p(26), p(100), p(101), p(4999)], [0.8, 0.8, 0.4, 0.4, 0.2, 0.2, 0.1, 0.8 / 512]);
   // With no query left, the start: vertical stripes at x ± eps, one sign per (example, channel, column).
-  const s = await square(classifyNet, x, y, { eps: EPS, queries: 0, seed: 4 });
+  const s = await square(classifyNet, x, y, { threat: LINF, queries: 0, seed: 4 });
   const a = await s.adv.data();
   const clean = await correctOn(classifyNet, x);
   let stripes = 0;
@@ -169,7 +171,7 @@ t('FAB-T on the linear model breaks only breakable examples, and every one whose
   const labels = tensor(own, [N], { name: 'own_labels' });
   const lo = DATA.x.map((v) => Math.max(0, v - EPS));
   const hi = DATA.x.map((v) => Math.min(1, v + EPS));
-  const r = await fabTargeted(model.classify, x, labels, { eps: EPS, steps: 20, targets: 2 });
+  const r = await fabTargeted(model.classify, x, labels, { threat: LINF, steps: 20, targets: 2 });
   assert.equal(await correctOn(model.classify, r.adv, own), r.correct, 'flags match a fresh forward pass');
   let easy = 0;
   for (let i = 0; i < N; i++) {
@@ -213,10 +215,10 @@ t('AutoAttack stages: each runs only on the survivors of the previous, robust ac
     },
   });
   const stages = [
-    spy('apgd-ce', (c, v, l) => apgd(c, v, l, { eps: EPS / 4, steps: 10, seed: 5 })),
-    spy('apgd-t', (c, v, l) => apgdTargeted(c, v, l, { eps: EPS / 2, steps: 10, targets: 3, seed: 5 })),
-    spy('fab-t', (c, v, l) => fabTargeted(c, v, l, { eps: EPS, steps: 10, targets: 3 })),
-    spy('square', (c, v, l) => square(c, v, l, { eps: EPS, queries: 40, seed: 5 })),
+    spy('apgd-ce', (c, v, l) => apgd(c, v, l, { threat: linfImages(EPS / 4, C, S), steps: 10, seed: 5 })),
+    spy('apgd-t', (c, v, l) => apgdTargeted(c, v, l, { threat: linfImages(EPS / 2, C, S), steps: 10, targets: 3, seed: 5 })),
+    spy('fab-t', (c, v, l) => fabTargeted(c, v, l, { threat: LINF, steps: 10, targets: 3 })),
+    spy('square', (c, v, l) => square(c, v, l, { threat: LINF, queries: 40, seed: 5 })),
   ];
   const r = await runStages(classifyNet, x, y, stages);
   const clean = await correctOn(classifyNet, x);
@@ -247,9 +249,9 @@ t('bad arguments are rejected with the attack and the class count', async () => 
     assert.ok(msg !== null, `expected an error matching ${patterns.join(', ')}`);
     for (const re of patterns) assert.match(msg!, re);
   };
-  await rejects(apgdTargeted(classifyNet, x, y, { eps: EPS, targets: 10 }), /apgdTargeted/, /at least 11 classes/, /has 10/);
-  await rejects(fabTargeted(classifyNet, x, y, { eps: EPS, targets: 12 }), /fabTargeted/, /at least 13 classes/);
-  await rejects(square(classifyNet, x, y, { eps: EPS, pInit: 2 }), /square/, /pInit must be in \(0, 1\]/);
+  await rejects(apgdTargeted(classifyNet, x, y, { threat: LINF, targets: 10 }), /apgdTargeted/, /at least 11 classes/, /has 10/);
+  await rejects(fabTargeted(classifyNet, x, y, { threat: LINF, targets: 12 }), /fabTargeted/, /at least 13 classes/);
+  await rejects(square(classifyNet, x, y, { threat: LINF, pInit: 2 }), /square/, /pInit must be in \(0, 1\]/);
 });
 
 t.after(() => {

@@ -2,6 +2,8 @@
 // architecture before anything is allocated, size bounds from the adapter's limits, metadata-less PyTorch
 // state_dicts evaluated like advfree's own files, bad metadata, unreadable paths, outputs that would overwrite
 // an input, --offset and --normalize.
+import { resolveAttack } from '../adversarial/attack-registry.js';
+import { IMAGE_THREAT } from '../adversarial/threat.js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
@@ -69,7 +71,8 @@ const META = { architecture: 'wrn-10-1', dataset: 'cifar10', normalization: 'non
 /** The tensors of a saved advfree checkpoint, for rewriting with other metadata or names. */
 const tensorsOf = (path: string): Record<string, SafetensorsEntry> => decodeSafetensors(readFileSync(path)).tensors;
 
-const options = (o: Partial<EvalOptions> = {}): EvalOptions => ({ specs: [], batch: 16, seed: 0, dataset: 'cifar10', offset: 0, testSize: 10_000, normalization: null, ...o });
+const options = (o: Partial<EvalOptions> = {}): EvalOptions =>
+  ({ attacks: [], threat: IMAGE_THREAT, advPredictions: true, batch: 16, seed: 0, dataset: 'cifar10', offset: 0, testSize: 10_000, normalization: null, ...o });
 
 let saved = '';
 t('the layout computed from the config is the model\'s state_dict: names, dtypes and shapes', async () => {
@@ -154,10 +157,10 @@ t('a metadata-less state_dict (as PyTorch writes it) evaluates to the same predi
   const noCounters = join(dir, 'no-counters.safetensors');
   writeFileSync(noCounters, encodeSafetensors(Object.fromEntries(Object.entries(tensors).filter(([n]) => !n.endsWith('num_batches_tracked')))));
   const test = synthetic(40, 3);
-  const spec = [{ name: 'fgsm' as const, eps: 8 / 255, steps: 1, stepSize: 2 / 255, restarts: 1, loss: 'ce' as const, limit: null }];
+  const spec = [resolveAttack({ name: 'fgsm', loss: 'ce' })];
   const run = async (path: string, model?: string) => {
     const ckpt = await openCheckpoint(path, { model });
-    return { ckpt, ...(await evaluateCheckpoint(ckpt, test, options({ specs: spec }), 'test')) };
+    return { ckpt, ...(await evaluateCheckpoint(ckpt, test, options({ attacks: spec }), 'test')) };
   };
   const ref = await run(saved);
   assert.is(ref.ckpt.architectureFrom, 'metadata');

@@ -43,13 +43,14 @@ t('train rejects bad values naming the flag and the valid range', () => {
 
 t('eval and data validate too; data takes the dataset as its argument', () => {
   assertThrows(() => parse(evaluate, '--attack', 'pgd,cw'), /--attack/, /unknown attack 'cw'/, /apgd-ce/);
-  assertThrows(() => parse(evaluate, '--loss', 'l2'), /--loss/, /'ce' or 'cw'/);
+  assertThrows(() => parse(evaluate, '--loss', 'l2'), /--loss/, /one of ce, cw/);
   assertThrows(() => parse(evaluate, '--limit', '0'), /--limit/);
   assertThrows(() => parse(evaluate, '--queries', '0'), /--queries/);
   assertThrows(() => parse(evaluate, '--attack', 'autoattack,aa'), /unknown attack 'aa'/, /aa-lite/);
   const e = parse(evaluate, '--attack', 'autoattack,square,apgd-dlr', '--queries', '300', '--apgd-steps', '40');
   if (e === 'help') throw new Error('unexpected help');
-  assert.equal(attackSpecs(e).map((s) => [s.name, s.queries, s.steps]), [['autoattack', 300, 20], ['square', 300, 20], ['apgd-dlr', 300, 40]]);
+  // Each attack takes the flags of its own options (apgd-dlr has no query budget, autoattack and square no steps).
+  assert.equal(attackSpecs(e).map((s) => s.config), [{ name: 'autoattack', queries: 300 }, { name: 'square', queries: 300 }, { name: 'apgd-dlr', apgdSteps: 40, restarts: 1, apgdLimit: 0 }]);
   const d = parse(data, 'cifar100');
   assert.ok(d !== 'help' && d.dataset === 'cifar100');
   assertThrows(() => parse(data, 'imagenet'), /--dataset/, /cifar10, cifar100, credit-g, fashion-mnist, lending-club, letter, mnist, spambase, synthetic/);

@@ -2,26 +2,30 @@
 // time and passes, in the JSON and the text.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describeAttack, type AttackSpec, type RobustReport } from '../adversarial/evaluate.js';
+import { describeAttack, resolveAttack } from '../adversarial/attack-registry.js';
+import type { RobustReport } from '../adversarial/evaluate.js';
+import { IMAGE_THREAT } from '../adversarial/threat.js';
 import { noPasses } from '../adversarial/method.js';
 import { attackEntries, attackLines } from '../bin/eval-report.js';
 
 const t = suite('eval-report');
 
 t('AutoAttack stages: robust accuracy after each, time and passes, in the JSON and the text', () => {
-  const spec: AttackSpec = { name: 'autoattack', eps: 8 / 255, steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce', queries: 5000, limit: null };
+  const setting = { threat: IMAGE_THREAT, images: true, classes: 10 };
+  const spec = resolveAttack({ name: 'autoattack', queries: 5000 });
   const p = (forward: number, backwardInputOnly: number) => ({ forward, backwardInputOnly });
-  const stage = (name: AttackSpec['name'], attacked: number, robust: number, seconds: number, passes: ReturnType<typeof p>) =>
-    ({ name, description: describeAttack({ ...spec, name }), attacked, robust, seconds, passes });
+  const stage = (name: string, attacked: number, robust: number, seconds: number, passes: ReturnType<typeof p>) =>
+    ({ name, description: describeAttack(resolveAttack({ name }), setting), attacked, robust, seconds, passes });
   const res: RobustReport = {
     examples: 200,
     cleanCorrect: 160,
     attacks: [{
-      spec, description: describeAttack(spec), examples: 200, correct: 81, seconds: 30, passes: p(9000, 4000),
+      attack: spec, description: describeAttack(spec, setting), examples: 200, correct: 81, seconds: 30, passes: p(9000, 4000), skipped: [],
       stages: [stage('apgd-ce', 160, 90, 5, p(101, 101)), stage('apgd-t', 90, 82, 10, p(910, 909)),
         stage('fab-t', 82, 82, 12, p(1801, 900)), stage('square', 82, 81, 3, p(5001, 0))],
     }],
     robustCorrect: 81,
+    correct: { clean: new Uint8Array(200), perAttack: [new Uint8Array(200)], robust: new Uint8Array(200) },
     predictions: { clean: new Int32Array(200), adv: null },
     passes: { ...noPasses(), forward: 9001, backwardInputOnly: 4000 },
     seconds: 31,

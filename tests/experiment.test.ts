@@ -11,7 +11,8 @@ import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
 import { comparisonChart, rows, stat } from '../experiment/report.js';
 import { attackColumns, attackEntries, finished, runOne, type RunResult } from '../experiment/runner.js';
-import { ATTACKS, type AttackTotals } from '../adversarial/evaluate.js';
+import { ATTACKS, attackLimit, resolveAttack } from '../adversarial/attack-registry.js';
+import type { AttackTotals } from '../adversarial/evaluate.js';
 import { writeChart } from '../plot/render.js';
 import { PALETTE } from '../plot/spec.js';
 import { darkPixels, pixelsOf, readChart, rgb } from './chart-files.js';
@@ -43,13 +44,13 @@ t('the medium plan: equal epochs with seeds, equal cost, runs both comparisons n
 });
 
 t('the medium evaluation chains APGD-CE and APGD-T as AutoAttack does; each stage is a column with its cumulative accuracy', () => {
-  const specs = attacks(PRESETS.medium, ATTACKS);
-  assert.equal(specs.map((s) => [s.name, s.limit]), [['pgd', null], ['aa-lite', 100]]);
+  const specs = attacks(PRESETS.medium, ATTACKS.map((a) => a.name));
+  assert.equal(specs.map((s) => [s.descriptor.name, attackLimit(s)]), [['pgd', null], ['aa-lite', 100]]);
   assert.equal(attackColumns(specs), ['pgd', 'apgd-ce', 'apgd-t']);
   const passes = { forward: 0, backwardInputOnly: 0 };
   const totals = (name: string, correct: number, stages: [string, number][] | null): AttackTotals => ({
-    spec: { ...specs[0], name: name as AttackTotals['spec']['name'] }, description: name, examples: 100, correct, seconds: 1, passes,
-    stages: stages && stages.map(([n, robust]) => ({ name: n as AttackTotals['spec']['name'], description: n, attacked: 40, robust, seconds: 1, passes })),
+    attack: resolveAttack({ name }), description: name, examples: 100, correct, seconds: 1, passes, skipped: [],
+    stages: stages && stages.map(([n, robust]) => ({ name: n, description: n, attacked: 40, robust, seconds: 1, passes })),
   });
   const entries = attackEntries([totals('pgd', 30, null), totals('aa-lite', 21, [['apgd-ce', 25], ['apgd-t', 21]])]);
   assert.equal(entries.map((e) => [e.name, e.accuracy]), [['pgd', 0.3], ['apgd-ce', 0.25], ['apgd-t', 0.21]]);

@@ -3,6 +3,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { add, clamp, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { ThreatModel } from '../adversarial/threat.js';
 import { Free } from '../adversarial/methods/free.js';
 import { noPasses } from '../adversarial/method.js';
 import { Harness } from '../train/harness.js';
@@ -25,7 +26,8 @@ const batches = [
 
 t('m SGD steps per minibatch; delta carried over and updated by value, within eps', async () => {
   const a = setup();
-  const free = new Free({ replays: M, eps: EPS }, [B, C, H, W]);
+  const threat = ThreatModel.image({ norm: 'linf', eps: EPS }, [C, H, W]);
+  const free = new Free({ replays: M }, threat, [B, C, H, W]);
   let lrCalls = 0;
   const h = new Harness(a.model, a.opt, 0, () => (lrCalls++, 0.05));
 
@@ -74,7 +76,7 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
 t('the perturbation the model sees keeps x + delta in [0, 1]', async () => {
   const a = setup();
   const eps = 0.5; // large, so that clamping to [0, 1] matters
-  const free = new Free({ replays: 2, eps }, [B, C, H, W]);
+  const free = new Free({ replays: 2 }, ThreatModel.image({ norm: 'linf', eps }, [C, H, W]), [B, C, H, W]);
   const inputs: Promise<Float32Array>[] = [];
   const forward = a.model.forward.bind(a.model);
   a.model.forward = (xin: Tensor) => {

@@ -16,7 +16,7 @@ import type { Method } from '../adversarial/method.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { Harness } from '../train/harness.js';
-import { assertClose, randn, randu, ready } from './helpers.js';
+import { assertClose, imageThreat, randn, randu, ready } from './helpers.js';
 
 const t = suite('gradalign-train');
 t.before(ready);
@@ -164,7 +164,7 @@ interface Reference {
 
 async function checkStep(config: { name: string; lambda: number }, x: Float64Array, reference: (model: WideResNet) => Promise<Reference>) {
   const r = resolveMethod(config);
-  const res = await runStep(createMethod(r, { batchShape: [B, C, H, W], seed: SEED, trainSize: B, classes: 10 }), x);
+  const res = await runStep(createMethod(r, { batchShape: [B, C, H, W], threat: imageThreat([C, H, W]), seed: SEED, trainSize: B, classes: 10 }), x);
   assert.equal(res.passes, declaredCost(r), 'passes as declared');
   const ref = setup();
   const c = await reference(ref.model);
@@ -222,7 +222,7 @@ t('gradnorm: one step by value (CE + lambda·mean ‖∇x CE_i‖² on the clean
 t('with lambda 0 neither runs a second-order pass (declared and measured)', async () => {
   for (const name of ['gradalign', 'gradnorm']) {
     const r = resolveMethod({ name, lambda: 0 });
-    const res = await runStep(createMethod(r, { batchShape: [B, C, H, W], seed: SEED, trainSize: B, classes: 10 }), randu(B * D, 8));
+    const res = await runStep(createMethod(r, { batchShape: [B, C, H, W], threat: imageThreat([C, H, W]), seed: SEED, trainSize: B, classes: 10 }), randu(B * D, 8));
     assert.equal(res.passes, declaredCost(r), `${name}: passes as declared`);
     assert.is(res.passes.backwardSecondOrder, 0, `${name}: no second-order pass`);
   }

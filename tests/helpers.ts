@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { init, type Tensor, tensor } from '../engine/index.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
+import { ThreatModel } from '../adversarial/threat.js';
 
 export const ready = async (): Promise<void> => {
   await init();
@@ -225,3 +226,6 @@ export function tinyTrainSetup(seed = 7) {
  */
 export const withoutTimes = (o: unknown): unknown =>
   JSON.parse(JSON.stringify(o, (k, v) => (/seconds|per_?second|costVsNatural|^adapter$/i.test(k) ? undefined : v)));
+
+/** An L-inf threat model over images of `sampleShape` in [0, 1] (default eps 8/255), every pixel mutable. */
+export const imageThreat = (sampleShape: number[], eps = 8 / 255): ThreatModel => ThreatModel.image({ norm: 'linf', eps }, sampleShape);

@@ -13,7 +13,8 @@ import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';
 import { methodsTable } from '../bin/methods.js';
 import { readFileSync } from 'node:fs';
-import { assertThrows, randu, ready } from './helpers.js';
+import { assertThrows, imageThreat, randu, ready } from './helpers.js';
+import { threatFromFlags } from '../bin/threat-flags.js';
 
 const t = suite('methods');
 t.before(ready);
@@ -32,7 +33,7 @@ for (const d of METHODS) {
     const model = new WideResNet(parseArch('wrn-10-1', 10), 1);
     const opt = new Sgd(model.namedParameters(), { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
     const h = new Harness(model, opt, 3, () => 0.01);
-    const method = createMethod(r, { batchShape: [B, C, H, W], seed: 3, trainSize: B, classes: 10 });
+    const method = createMethod(r, { batchShape: [B, C, H, W], threat: imageThreat([C, H, W]), seed: 3, trainSize: B, classes: 10 });
     const x = tensor(Float32Array.from(randu(B * C * H * W, 5)), [B, C, H, W], { name: 'x' });
     const y = tensor(Int32Array.from([1, 2, 3, 4]), [B], { name: 'y' });
     rt().resetCounters();
@@ -81,18 +82,22 @@ t('options round-trip typed through the JSON a run records', () => {
       assert.is(typeof v, kind === 'flag' ? 'boolean' : kind === 'choice' ? 'string' : 'number', `${d.name}.${k} keeps its type`);
     }
   }
-  // A computed default follows the options it depends on: FGSM-RS steps 1.25·eps.
-  assert.is(resolveMethod({ name: 'fgsm-rs', eps: 4 / 255 }).options.stepSize, 1.25 * (4 / 255));
+  // A computed default follows what it depends on: FGSM-RS steps 1.25·eps of the run's threat model.
+  assert.is(resolveMethod({ name: 'fgsm-rs' }, { norm: 'linf', eps: 4 / 255 }).options.stepSize, 1.25 * (4 / 255));
   assertThrows(() => resolveMethod({ name: 'free', replays: '8' }), /--replays must be an integer in \[1, 64\]/);
   assertThrows(() => resolveMethod({ name: 'free', steps: 3 }), /method free has no option --steps/);
 });
 
 t('descriptor-derived train flags accept and reject as declared', () => {
-  const parse = (...argv: string[]) => methodFromFlags(parseCommand(train, argv) as Flags);
-  assert.equal(parse('--method', 'free', '--replays', '4', '--eps', '4/255').config, { name: 'free', replays: 4, eps: 4 / 255 });
-  assert.equal(parse('--method', 'pgd').config, { name: 'pgd', steps: 7, eps: 8 / 255, stepSize: 2 / 255, attackBn: 'train', fullAttackBackward: false });
+  const flags = (...argv: string[]) => parseCommand(train, argv) as Flags;
+  const parse = (...argv: string[]) => methodFromFlags(flags(...argv));
+  // eps is the run's threat model's (--eps, --norm), not a method option: the method's step sizes follow it.
+  assert.equal(parse('--method', 'free', '--replays', '4', '--eps', '4/255').config, { name: 'free', replays: 4 });
+  assert.equal(threatFromFlags(flags('--method', 'free', '--replays', '4', '--eps', '4/255')), { norm: 'linf', eps: 4 / 255 });
+  assert.equal(parse('--method', 'pgd').config, { name: 'pgd', steps: 7, stepSize: 2 / 255, attackBn: 'train', fullAttackBackward: false });
+  assert.equal(threatFromFlags(flags('--method', 'pgd')), { norm: 'linf', eps: 8 / 255 });
   assertThrows(() => parse('--method', 'pgd', '--step-size', '0'), /--step-size must be a size in \(0, 1\], got 0/);
-  assertThrows(() => parse('--method', 'pgd', '--replays', '3'), /--replays is not an option of method pgd \(its options: --steps, --eps/);
+  assertThrows(() => parse('--method', 'pgd', '--replays', '3'), /--replays is not an option of method pgd \(its options: --steps, --step-size/);
   assertThrows(() => parse('--method', 'free', '--replays', '65'), /--replays must be an integer in \[1, 64\], got 65/);
   assertThrows(() => parse('--method', 'pgd', '--attack-bn', 'test'), /--attack-bn must be one of train, eval/);
 });

@@ -10,13 +10,15 @@ import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';
 import { parseCommand, type Flags } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
-import { assertClose, assertThrows, ready } from './helpers.js';
+import { threatFromFlags } from '../bin/threat-flags.js';
+import { assertClose, assertThrows, imageThreat, ready } from './helpers.js';
 import { assertSameState, B, batch, clamp01, recordInputs, SHAPE, twin, upload } from './method-twin.js';
 
 const t = suite('nfgsm');
 t.before(ready);
 
-const O = { eps: 8 / 255, noise: 2, stepSize: 8 / 255 };
+const EPS = 8 / 255;
+const O = { noise: 2, stepSize: 8 / 255 };
 const SEED = 9;
 const LR = 0.05;
 
@@ -24,9 +26,10 @@ t('noise, the unprojected step and the update match a host re-implementation; x 
   const a = twin();
   const b = twin();
   const seen = recordInputs(a.model);
-  const method = createMethod(resolveMethod({ name: 'nfgsm', ...O }), { batchShape: SHAPE, seed: SEED, trainSize: 2 * B, classes: 10 });
+  const threat = imageThreat(SHAPE.slice(1), EPS);
+  const method = createMethod(resolveMethod({ name: 'nfgsm', ...O }), { batchShape: SHAPE, threat, seed: SEED, trainSize: 2 * B, classes: 10 });
   const h = new Harness(a.model, a.opt, SEED, () => LR);
-  const k = O.noise * O.eps;
+  const k = O.noise * EPS;
   for (const s of [0, 1]) {
     const { x: xs, y: ys } = batch(s + 11);
     const x = upload(xs, 'x');
@@ -58,7 +61,7 @@ t('noise, the unprojected step and the update match a host re-implementation; x 
     assertClose(seenStart, start, 'the attacked point x + eta', 0, 1e-6);
     assertClose(seenAdv, adv, 'the update batch x + delta', 0, 1e-6);
     assert.ok(seenAdv.every((v, i) => v >= 0 && v <= 1 && Math.abs(v - xs[i]) <= k + O.stepSize + 1e-6), 'within [0, 1] and k·eps + alpha');
-    const outside = seenAdv.filter((v, i) => Math.abs(v - xs[i]) > O.eps + 1e-6).length;
+    const outside = seenAdv.filter((v, i) => Math.abs(v - xs[i]) > EPS + 1e-6).length;
     assert.ok(outside > seenAdv.length / 4, `no projection onto the eps ball: ${outside} of ${seenAdv.length} pixels beyond eps`);
     assert.ok(seenAdv.some((v, i) => (v === 0 || v === 1) && Math.abs(xs[i] - v) > 1e-3), 'the [0, 1] clamp binds somewhere');
     await assertSameState(a.model, b.model, `after minibatch ${s + 1}`);
@@ -72,11 +75,14 @@ t('noise, the unprojected step and the update match a host re-implementation; x 
 });
 
 t('options: noise 2·eps and step eps by default, the step follows eps; flags refused with their range', () => {
-  assert.equal(resolveMethod({ name: 'nfgsm' }).options, { eps: 8 / 255, noise: 2, stepSize: 8 / 255 });
-  assert.equal(parseShortForm('nfgsm').options, { eps: 8 / 255, noise: 2, stepSize: 8 / 255 });
-  const parse = (...argv: string[]) => methodFromFlags(parseCommand(train, argv) as Flags);
-  assert.equal(parse('--method', 'nfgsm', '--eps', '4/255').config, { name: 'nfgsm', eps: 4 / 255, noise: 2, stepSize: 4 / 255 });
-  assert.equal(parse('--method', 'nfgsm', '--noise', '0', '--step-size', '10/255').options, { eps: 8 / 255, noise: 0, stepSize: 10 / 255 });
+  // eps is the run's threat model's (default 8/255), not an option of the method.
+  assert.equal(resolveMethod({ name: 'nfgsm' }).options, { noise: 2, stepSize: 8 / 255 });
+  assert.equal(parseShortForm('nfgsm').options, { noise: 2, stepSize: 8 / 255 });
+  const flags = (...argv: string[]) => parseCommand(train, argv) as Flags;
+  const parse = (...argv: string[]) => methodFromFlags(flags(...argv));
+  assert.equal(parse('--method', 'nfgsm', '--eps', '4/255').config, { name: 'nfgsm', noise: 2, stepSize: 4 / 255 });
+  assert.equal(threatFromFlags(flags('--method', 'nfgsm', '--eps', '4/255')), { norm: 'linf', eps: 4 / 255 });
+  assert.equal(parse('--method', 'nfgsm', '--noise', '0', '--step-size', '10/255').options, { noise: 0, stepSize: 10 / 255 });
   assertThrows(() => parse('--method', 'nfgsm', '--noise', '-1'), /--noise must be a number in \[0, 16\], got -1/);
   assertThrows(() => parse('--method', 'nfgsm', '--step-size', '0'), /--step-size must be a size in \(0, 1\], got 0/);
   assertThrows(() => parseShortForm('nfgsm-2'), /method 'nfgsm-2'/);

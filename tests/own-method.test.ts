@@ -19,7 +19,7 @@ t('the README example registers, trains, and counts what it declares', async () 
   const config: RunConfig = {
     data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 1, batch: 16, lr: 0.05, schedule: 'constant', optimizer: 'sgd',
     momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all', seed: 1, augment: true, trainLimit: null,
-    testLimit: null, method: { name: 'fgsm-zero' }, normalization: 'none', checkpointMinutes: 60, logEvery: 1,
+    testLimit: null, method: { name: 'fgsm-zero' }, threat: { norm: 'linf', eps: 8 / 255 }, normalization: 'none', checkpointMinutes: 60, logEvery: 1,
   };
   const dir = mkdtempSync(join(tmpdir(), 'advfree-own-'));
   try {
@@ -32,7 +32,7 @@ t('the README example registers, trains, and counts what it declares', async () 
     assert.ok(after.some((v, i) => v !== before[i]), 'the SGD steps moved the weights');
     const per = declaredCost(resolveMethod({ name: 'fgsm-zero' }));
     assert.equal(tr.totalPasses, Object.fromEntries(Object.entries(per).map(([k, v]) => [k, 2 * v])), 'two minibatches, as declared');
-    assert.equal(tr.config.method, { name: 'fgsm-zero', eps: 8 / 255 }, 'the run records the typed options');
+    assert.equal([tr.config.method, tr.config.threat], [{ name: 'fgsm-zero' }, { norm: 'linf', eps: 8 / 255 }], 'the run records the typed options and its threat model');
     tr.dispose();
   } finally {
     rmSync(dir, { recursive: true, force: true });

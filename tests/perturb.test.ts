@@ -19,7 +19,6 @@ interface Case {
   x: Float32Array;
   a: Float32Array;
   g: Float32Array;
-  sizes: Float32Array;
   region: ref.F64Region;
 }
 
@@ -32,8 +31,7 @@ function makeCase(rows: number, cols: number, seed: number): Case {
   const x = Float32Array.from({ length: rows * cols }, (_, i) => (i % 11 === 0 ? 0.95 + 0.04 * r() : lower[i % cols] + (upper[i % cols] - lower[i % cols]) * r()));
   const a = Float32Array.from(x, (v) => v + 0.3 * (r() - 0.5));
   const g = Float32Array.from(randn(rows * cols, seed + 1));
-  const sizes = Float32Array.from({ length: rows }, () => 0.05 + 0.1 * r());
-  return { rows, cols, x, a, g, sizes, region: { lower, upper, mutable } };
+  return { rows, cols, x, a, g, region: { lower, upper, mutable } };
 }
 
 const upload = (c: Case) => {
@@ -45,33 +43,31 @@ const upload = (c: Case) => {
   };
   return {
     x: tensor(c.x, shape, { name: 'x' }), a: tensor(c.a, shape, { name: 'a' }), g: tensor(c.g, shape, { name: 'g' }),
-    sizes: tensor(c.sizes, [c.rows], { name: 'sizes' }), region,
+    region,
     dispose(): void {
-      for (const v of [this.x, this.a, this.g, this.sizes, region.lower, region.upper, region.mutable]) v.dispose();
+      for (const v of [this.x, this.a, this.g, region.lower, region.upper, region.mutable]) v.dispose();
     },
   };
 };
 
-type Variant = Omit<PerturbOptions, 'step'> & { step?: { size: 'scalar' | 'rows'; direction: 'linf' | 'l2' } };
+type Variant = Omit<PerturbOptions, 'step'> & { step?: { size: number; direction: 'linf' | 'l2' } };
 
 // The threat model's uses (ThreatModel: project, step, random start, stepDelta, apply) and more.
 const VARIANTS: Variant[] = [
   { from: 'point', ball: 'linf', radius: 0.08, box: true, to: 'point' },
   { from: 'point', ball: 'l2', radius: 0.4, box: true, to: 'point' },
-  { from: 'point', step: { size: 'scalar', direction: 'linf' }, ball: 'linf', radius: 0.08, box: true, to: 'point' },
-  { from: 'point', step: { size: 'rows', direction: 'linf' }, ball: 'linf', radius: 0.08, box: true, to: 'point' },
-  { from: 'point', step: { size: 'scalar', direction: 'l2' }, ball: 'l2', radius: 0.4, box: true, to: 'point' },
-  { from: 'point', step: { size: 'rows', direction: 'l2' }, ball: 'l2', radius: 0.4, box: true, to: 'point' },
-  { from: 'point', step: { size: 'scalar', direction: 'linf' }, ball: 'none', radius: 0, box: true, to: 'point' },
+  { from: 'point', step: { size: 0.07, direction: 'linf' }, ball: 'linf', radius: 0.08, box: true, to: 'point' },
+  { from: 'point', step: { size: 0.07, direction: 'l2' }, ball: 'l2', radius: 0.4, box: true, to: 'point' },
+  { from: 'point', step: { size: 0.07, direction: 'linf' }, ball: 'none', radius: 0, box: true, to: 'point' },
   { from: 'delta', ball: 'none', radius: 0, box: true, to: 'point' },
   { from: 'delta', ball: 'none', radius: 0, box: false, to: 'point' },
   { from: 'delta', ball: 'l2-sphere', radius: 0.4, box: true, to: 'point' },
   { from: 'delta', ball: 'l2-sphere', radius: 0.4, box: false, to: 'delta' },
   { from: 'delta', ball: 'none', radius: 0, box: false, to: 'delta' },
-  { from: 'delta', step: { size: 'scalar', direction: 'linf' }, ball: 'linf', radius: 0.08, box: false, to: 'delta' },
-  { from: 'delta', step: { size: 'scalar', direction: 'l2' }, ball: 'l2', radius: 0.4, box: false, to: 'delta' },
-  { from: 'delta', step: { size: 'scalar', direction: 'linf' }, ball: 'linf', radius: 0.08, box: true, to: 'delta' },
-  { from: 'delta', step: { size: 'rows', direction: 'l2' }, ball: 'l2', radius: 0.4, box: true, to: 'delta' },
+  { from: 'delta', step: { size: 0.07, direction: 'linf' }, ball: 'linf', radius: 0.08, box: false, to: 'delta' },
+  { from: 'delta', step: { size: 0.07, direction: 'l2' }, ball: 'l2', radius: 0.4, box: false, to: 'delta' },
+  { from: 'delta', step: { size: 0.07, direction: 'linf' }, ball: 'linf', radius: 0.08, box: true, to: 'delta' },
+  { from: 'delta', step: { size: 0.3, direction: 'l2' }, ball: 'l2', radius: 0.4, box: true, to: 'delta' },
 ];
 
 for (const [rows, cols] of [[3, 7], [4, 700]] as const) {
@@ -80,9 +76,8 @@ for (const [rows, cols] of [[3, 7], [4, 700]] as const) {
     const d = upload(c);
     for (const v of VARIANTS) {
       const what = JSON.stringify(v);
-      const size = v.step?.size === 'rows' ? d.sizes : 0.07;
-      const got = tidy(() => perturb(d.x, d.a, d.region, { ...v, step: v.step && { g: d.g, size, direction: v.step.direction } }));
-      const want = ref.perturb(c.x, c.a, c.region, { ...v, step: v.step && { g: c.g, size: v.step.size === 'rows' ? c.sizes : 0.07, direction: v.step.direction } });
+      const got = tidy(() => perturb(d.x, d.a, d.region, { ...v, step: v.step && { ...v.step, g: d.g } }));
+      const want = ref.perturb(c.x, c.a, c.region, { ...v, step: v.step && { ...v.step, g: c.g } });
       const out = await got.data();
       got.dispose();
       assertClose(out, want, what, 1e-5, 2e-6);
@@ -107,7 +102,7 @@ t('bit for bit the L-inf image compositions it replaces (box [0, 1], every eleme
   const x = Float32Array.from({ length: rows * cols }, () => (r() < 0.1 ? Math.round(r()) : r()));
   const c: Case = {
     rows, cols, x, a: Float32Array.from(x, (v) => v + 0.1 * (r() - 0.5)), g: Float32Array.from(randn(rows * cols, 6)),
-    sizes: new Float32Array(rows), region: { lower: new Float32Array(cols), upper: new Float32Array(cols).fill(1), mutable: new Float32Array(cols).fill(1) },
+    region: { lower: new Float32Array(cols), upper: new Float32Array(cols).fill(1), mutable: new Float32Array(cols).fill(1) },
   };
   const d = upload(c);
   const eps = 8 / 255;
@@ -164,7 +159,7 @@ t('bad shapes are refused naming the op and the shapes', () => {
   const region = { lower: four, upper: four, mutable: short };
   assertThrows(() => perturb(x, x, region, { from: 'point', ball: 'linf', radius: 1, box: true, to: 'point' }), /perturb/, /mutable 'short' \[3\]/, /\(4\)/);
   const ok = { lower: four, upper: four, mutable: four };
-  assertThrows(() => perturb(x, x, ok, { from: 'point', step: { g: x, size: four, direction: 'l2' }, ball: 'l2', radius: 1, box: true, to: 'point' }), /step sizes must be \[3\]/);
+  assertThrows(() => perturb(x, four, ok, { from: 'point', ball: 'l2', radius: 1, box: true, to: 'point' }), /perturb/, /shapes differ/, /'four' \[4\]/);
   for (const v of [x, short, four]) v.dispose();
 });
 

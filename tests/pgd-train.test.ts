@@ -4,13 +4,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { rt, tensor, type Tensor } from '../engine/index.js';
-import { evaluateRobust } from '../adversarial/evaluate.js';
+import { resolveAttack } from '../adversarial/attack-registry.js';
+import { evaluateRobust, inEvalMode, splitSource } from '../adversarial/evaluate.js';
 import { noPasses, type Method } from '../adversarial/method.js';
 import { createMethod, resolveMethod } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
 import { Harness } from '../train/harness.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
-import { randu, ready } from './helpers.js';
+import { imageThreat, randu, ready } from './helpers.js';
 
 const t = suite('pgd-train');
 t.before(ready);
@@ -28,9 +29,10 @@ function setup() {
   return { model, h, dispose: () => (opt.dispose(), model.dispose()) };
 }
 
-const env = { batchShape: [B, C, H, W], seed: 1, trainSize: B, classes: 10 };
-const make = (config: { name: string } & Record<string, unknown>): Method => createMethod(resolveMethod(config), env);
-const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') => make({ name: 'pgd', eps: EPS, stepSize: 2 / 255, steps, attackBn });
+const THREAT = imageThreat([C, H, W], EPS);
+const env = { batchShape: [B, C, H, W], threat: THREAT, seed: 1, trainSize: B, classes: 10 };
+const make = (config: { name: string } & Record<string, unknown>): Method => createMethod(resolveMethod(config, THREAT.spec), env);
+const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') => make({ name: 'pgd', stepSize: 2 / 255, steps, attackBn });
 
 /** Runs one step and returns dispatches per family, the model inputs seen and the step's passes. */
 async function runStep(method: Method) {
@@ -66,7 +68,7 @@ t('7-PGD: 7 input-only attack passes, one weight backward, one SGD step', async 
 });
 
 t('the attacked batches stay inside the eps ball and [0,1]; FGSM-RS takes one attack step', async () => {
-  for (const [method, steps] of [[pgd(5), 5], [make({ name: 'fgsm-rs', eps: EPS, attackBn: 'eval' }), 1]] as const) {
+  for (const [method, steps] of [[pgd(5), 5], [make({ name: 'fgsm-rs', attackBn: 'eval' }), 1]] as const) {
     const r = await runStep(method);
     assert.is(r.seen.length, steps + 1);
     for (const v of r.seen) {
@@ -83,8 +85,9 @@ t('robust evaluation leaves BN statistics unchanged', async () => {
   const before = await Promise.all(stats.map((v) => v.data()));
   const n = 6;
   const data = { x: Uint8Array.from(randu(n * 3072, 3), (v) => Math.floor(v * 256)), y: Int32Array.from([0, 1, 2, 3, 4, 5]), count: n, classes: 10, shape: [3, 32, 32] };
-  const attack = { name: 'pgd' as const, eps: EPS, steps: 3, stepSize: 2 / 255, restarts: 2, loss: 'ce' as const, limit: null };
-  const rep = await evaluateRobust(s.model, data, [attack], 4, 0);
+  const attack = resolveAttack({ name: 'pgd', steps: 3, stepSize: 2 / 255, restarts: 2, loss: 'ce' }, THREAT.spec);
+  const cifar = imageThreat([3, 32, 32], EPS);
+  const rep = await inEvalMode(s.model, (classify) => evaluateRobust(classify, splitSource(data), [attack], { threat: cifar, classes: 10, batch: 4, seed: 0 }));
   const after = await Promise.all(stats.map((v) => v.data()));
   before.forEach((b, i) => assert.equal(Array.from(after[i]), Array.from(b), `BN buffer ${i}`));
   assert.ok(s.model.training, 'the model is back in training mode');

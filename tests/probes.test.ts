@@ -7,10 +7,9 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { add, clamp, keep, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { add, clamp, keep, randomUniform, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import { noPasses, type Method } from '../adversarial/method.js';
 import { createMethod, declaredCost, METHODS, resolveMethod, type ResolvedMethod } from '../adversarial/registry.js';
-import { randomStart } from '../adversarial/attacks/ball.js';
 import { meanRowCosine, PROBE_STREAM } from '../adversarial/probes.js';
 import { freezeBatchNorm, BatchNorm2d } from '../nn/layers.js';
 import { createOptimizer, type Optimizer, type OptimizerName } from '../nn/optim.js';
@@ -20,7 +19,7 @@ import { Harness } from '../train/harness.js';
 import { ProbeRunner } from '../train/probes.js';
 import { Trainer } from '../train/trainer.js';
 import { RUN_FILES } from '../train/run-folder.js';
-import { randu, ready } from './helpers.js';
+import { imageThreat, randu, ready } from './helpers.js';
 import { config, DATA, lines, weights } from './synthetic-run.js';
 
 const t = suite('probes');
@@ -48,7 +47,8 @@ async function setup(name: string, optimizer: OptimizerName = 'sgd'): Promise<Se
   const resolved = resolveMethod({ name, ...(SMALL[name] ?? {}) });
   const net = new WideResNet(parseArch('wrn-10-1', 10), 1);
   const opt = createOptimizer(optimizer, net.namedParameters(), SGD);
-  const method = createMethod(resolved, { batchShape: [B, C, H, W], seed: SEED, trainSize: B, classes: 10 });
+  const threat = imageThreat([C, H, W]);
+  const method = createMethod(resolved, { batchShape: [B, C, H, W], threat, seed: SEED, trainSize: B, classes: 10 });
   const h = new Harness(net, opt, SEED, () => LR[optimizer]);
   const x = tensor(Float32Array.from(randu(B * C * H * W, 5)), [B, C, H, W], { name: 'x' });
   const y = tensor(Int32Array.from([1, 2, 3, 4]), [B], { name: 'y' });
@@ -60,7 +60,7 @@ async function setup(name: string, optimizer: OptimizerName = 'sgd'): Promise<Se
     // ATTA's store takes the step's perturbation when its readback lands: before the same examples come again.
     await method.hostState?.();
   }
-  return { net, opt, method, resolved, x, y, runner: new ProbeRunner(net, opt, resolved, method, () => LR[optimizer]) };
+  return { net, opt, method, resolved, x, y, runner: new ProbeRunner(net, opt, resolved, method, threat, () => LR[optimizer]) };
 }
 
 function dispose(s: Setup): void {
@@ -183,12 +183,13 @@ t('meanRowCosine: known values', () => {
 
 t('pgd: grad_cos_successive equals the cosines of host PGD steps between engine gradients', async () => {
   const s = await setup('pgd');
-  const o = s.resolved.options as { eps: number; stepSize: number; steps: number };
+  const o = { ...(s.resolved.options as { stepSize: number; steps: number }), eps: 8 / 255 };
   const step = 2;
   const values = await s.runner.run({ x: s.x, y: s.y }, step, SEED);
   freezeBatchNorm(s.net, true);
   const x0 = await host([s.x]).then((v) => v[0]);
-  const start = tidy(() => keep(randomStart(s.x, o.eps, SEED, PROBE_STREAM + step)));
+  // The threat model's L-inf random start, as attacks have always drawn it: x + U(-eps, eps), clamped to [0, 1].
+  const start = tidy(() => keep(clamp(add(s.x, randomUniform(s.x.shape, -o.eps, o.eps, SEED, PROBE_STREAM + step)), 0, 1)));
   let xk = await host([start]).then((v) => v[0]);
   start.dispose();
   const gradAt = async (p: Float64Array) => {

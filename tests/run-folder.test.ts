@@ -283,7 +283,7 @@ t('advfree train --resume: flags that conflict with the saved configuration are 
   cliRefuses(
     ['train', '--resume', dir, '--eps', '4/255'],
     2,
-    `advfree: --resume ${dir} continues the saved configuration; this flag conflicts with it: --eps is not an option of method natural (its options: none). Drop it, or start a new run with another --out. ${allowed}`,
+    `advfree: --resume ${dir} continues the saved configuration; this flag conflicts with it: --eps 4/255 (saved: 8/255). Drop it, or start a new run with another --out. ${allowed}`,
   );
   cliRefuses(['train', '--resume', dir, '--max-steps', '1', '--epochs', '3'], 2, `advfree: --max-steps 1 is below step 2, where the run in ${dir} already is; give --max-steps 2 or more`);
   assert.not.ok(existsSync(other), '--out was not created');
@@ -292,11 +292,13 @@ t('advfree train --resume: flags that conflict with the saved configuration are 
 });
 
 t('method flags on resume: equal values pass, others are named with the saved value in the units people write', () => {
-  const saved = { name: 'free', replays: 4, eps: 8 / 255 };
+  // eps is the run's threat model's, saved beside the method.
+  const saved = { name: 'free', replays: 4 };
+  const threat = { norm: 'linf', eps: 8 / 255 } as const;
   const given = (...names: string[]) => new Set(names);
-  assert.equal(methodConflicts({ method: 'natural', replays: '4', eps: '8/255' }, given('replays', 'eps'), saved), []);
-  assert.equal(methodConflicts({ method: 'free', replays: '8', eps: '4/255' }, given('method', 'replays', 'eps'), saved), ['--eps 4/255 (saved: 8/255)', '--replays 8 (saved: 4)']);
-  assert.equal(methodConflicts({ method: 'pgd', steps: '7' }, given('method', 'steps'), saved), ['--method pgd (saved: free)']);
+  assert.equal(methodConflicts({ method: 'natural', replays: '4', eps: '8/255' }, given('replays', 'eps'), saved, threat), []);
+  assert.equal(methodConflicts({ method: 'free', replays: '8', eps: '4/255' }, given('method', 'replays', 'eps'), saved, threat), ['--eps 4/255 (saved: 8/255)', '--replays 8 (saved: 4)']);
+  assert.equal(methodConflicts({ method: 'pgd', steps: '7' }, given('method', 'steps'), saved, threat), ['--method pgd (saved: free)']);
 });
 
 t.run();

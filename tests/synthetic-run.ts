@@ -2,6 +2,7 @@
 // 48 training images in 3 batches of 16 per epoch: seconds per run).
 import { readFileSync } from 'node:fs';
 import type { SplitData } from '../data/dataset.js';
+import { IMAGE_THREAT } from '../adversarial/threat.js';
 import type { Datasets, RunConfig, Trainer } from '../train/trainer.js';
 import { rng } from './helpers.js';
 
@@ -22,7 +23,7 @@ export const DATA: Datasets = { train: synthetic(48, 1), test: synthetic(32, 2) 
 export const config = (over: Partial<RunConfig> = {}): RunConfig => ({
   data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 2, batch: 16, lr: 0.05, schedule: 'multistep', optimizer: 'sgd',
   momentum: 0.9, nesterov: true, weightDecay: 5e-4, decay: 'weights', seed: 3, augment: true, trainLimit: null,
-  testLimit: null, method: { name: 'natural' }, normalization: 'none', checkpointMinutes: 60, logEvery: 2, ...over,
+  testLimit: null, method: { name: 'natural' }, threat: IMAGE_THREAT, normalization: 'none', checkpointMinutes: 60, logEvery: 2, ...over,
 });
 
 export async function weights(tr: Trainer): Promise<Float32Array[]> {

@@ -11,7 +11,7 @@ import { train } from '../bin/train.js';
 import { parseCommand, type Flags } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
 import { freezeBatchNorm } from '../nn/layers.js';
-import { assertClose, assertThrows, ready } from './helpers.js';
+import { assertClose, assertThrows, imageThreat, ready } from './helpers.js';
 import { assertSameState, B, batch, clamp01, recordInputs, SHAPE, twin, upload } from './method-twin.js';
 
 const t = suite('trades');
@@ -19,7 +19,8 @@ t.before(ready);
 
 // Three steps of 0.02 reach 0.06 > eps, so the projection onto the ball binds; steps this large give a KL term
 // big enough that dropping the clean branch's gradient would show in the weights.
-const O = { steps: 3, eps: 0.05, stepSize: 0.02, beta: 6 };
+const EPS = 0.05;
+const O = { steps: 3, stepSize: 0.02, beta: 6 };
 const SEED = 5;
 
 async function maxGap(a: Tensor[], b: Tensor[]): Promise<number> {
@@ -36,7 +37,8 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
   const a = twin();
   const b = twin();
   const seen = recordInputs(a.model);
-  const method = createMethod(resolveMethod({ name: 'trades', ...O }), { batchShape: SHAPE, seed: SEED, trainSize: 2 * B, classes: 10 });
+  const threat = imageThreat(SHAPE.slice(1), EPS);
+  const method = createMethod(resolveMethod({ name: 'trades', ...O }, threat.spec), { batchShape: SHAPE, threat, seed: SEED, trainSize: 2 * B, classes: 10 });
   const h = new Harness(a.model, a.opt, SEED, () => LR);
   for (const s of [0, 1]) {
     const { x: xs, y: ys } = batch(s + 1);
@@ -60,7 +62,7 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
       const xa = upload(adv, 'xa');
       const { value, grads } = valueAndGrads(() => softmaxKl(clean, b.model.forward(xa), { reduction: 'sum' }), [xa]);
       const g = await grads[0].data();
-      adv = adv.map((v, i) => clamp01(Math.min(xs[i] + O.eps, Math.max(xs[i] - O.eps, v + O.stepSize * Math.sign(g[i])))));
+      adv = adv.map((v, i) => clamp01(Math.min(xs[i] + EPS, Math.max(xs[i] - EPS, v + O.stepSize * Math.sign(g[i])))));
       path.push(adv);
       for (const v of [xa, value, ...grads]) v.dispose();
     }
@@ -95,8 +97,8 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
     assertClose(inputs[O.steps + 1], xs, 'the clean training forward sees x', 0, 0);
     const final = inputs[O.steps + 2];
     assertClose(final, path[O.steps], "x' of the update", 0, 1e-6);
-    assert.ok(final.every((v, i) => v >= 0 && v <= 1 && Math.abs(v - xs[i]) <= O.eps + 1e-6), "x' inside the eps ball and [0, 1]");
-    assert.ok(final.some((v, i) => Math.abs(Math.abs(v - xs[i]) - O.eps) < 1e-6), 'the projection onto the ball binds somewhere');
+    assert.ok(final.every((v, i) => v >= 0 && v <= 1 && Math.abs(v - xs[i]) <= EPS + 1e-6), "x' inside the eps ball and [0, 1]");
+    assert.ok(final.some((v, i) => Math.abs(Math.abs(v - xs[i]) - EPS) < 1e-6), 'the projection onto the ball binds somewhere');
     assert.ok(final.some((v, i) => (v === 0 || v === 1) && v !== xs[i]), 'the [0, 1] clamp binds somewhere');
     await assertSameState(a.model, b.model, `after minibatch ${s + 1}`);
     x.dispose();
@@ -109,11 +111,12 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
 });
 
 t("options: the code's defaults, the short form trades-K, and flags accepted and refused with their range", () => {
-  assert.equal(resolveMethod({ name: 'trades' }).options, { steps: 10, eps: 0.031, stepSize: 0.007, beta: 6 });
-  assert.equal(parseShortForm('trades-5').options, { steps: 5, eps: 0.031, stepSize: 0.007, beta: 6 });
+  // eps is the run's threat model's (default 8/255; the code's 0.031 is --eps 0.031), not an option of the method.
+  assert.equal(resolveMethod({ name: 'trades' }).options, { steps: 10, stepSize: 0.007, beta: 6 });
+  assert.equal(parseShortForm('trades-5').options, { steps: 5, stepSize: 0.007, beta: 6 });
   const parse = (...argv: string[]) => methodFromFlags(parseCommand(train, argv) as Flags);
   assert.equal(parse('--method', 'trades', '--beta', '1', '--eps', '8/255', '--steps', '7').config,
-    { name: 'trades', steps: 7, eps: 8 / 255, stepSize: 0.007, beta: 1 });
+    { name: 'trades', steps: 7, stepSize: 0.007, beta: 1 });
   assert.is(parse('--method', 'trades', '--beta', '0').options.beta, 0, 'beta 0 (no KL term) is allowed');
   assertThrows(() => parse('--method', 'trades', '--beta', '-1'), /--beta must be a number in \[0, 1000\], got -1/);
   assertThrows(() => parse('--method', 'trades', '--steps', '0'), /--steps must be an integer in \[1, 1000\], got 0/);

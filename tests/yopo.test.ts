@@ -9,7 +9,7 @@ import { noPasses } from '../adversarial/method.js';
 import { declaredCost, resolveMethod } from '../adversarial/registry.js';
 import { Yopo, type YopoOptions } from '../adversarial/methods/yopo.js';
 import { Harness } from '../train/harness.js';
-import { assertClose, randu, ready, tinyTrainSetup } from './helpers.js';
+import { assertClose, imageThreat, randu, ready, tinyTrainSetup } from './helpers.js';
 
 const t = suite('yopo');
 t.before(ready);
@@ -17,6 +17,7 @@ t.before(ready);
 const [B, C, H, W] = [4, 3, 8, 8];
 const LR = 0.05;
 const SEED = 11;
+const EPS = 0.05;
 
 const setup = () => tinyTrainSetup();
 
@@ -51,9 +52,10 @@ function convWeightGrad(g: ArrayLike<number>, x: ArrayLike<number>, cout: number
 
 for (const firstGrad of ['both', 'hamiltonian']) {
   t(`firstGrad ${firstGrad}: weights after 2 minibatches match the whole-network re-implementation`, async () => {
-    const o: YopoOptions = { m: 2, n: 2, sigma: 0.02, eps: 0.05, firstGrad };
+    const o: YopoOptions = { m: 2, n: 2, sigma: 0.02, firstGrad };
+    const threat = imageThreat([C, H, W], EPS);
     const a = setup();
-    const yopo = new Yopo(o);
+    const yopo = new Yopo(o, threat);
     const h = new Harness(a.model, a.opt, SEED, () => LR);
     const b = setup();
     const weights = b.params.map(([, p]) => p.tensor);
@@ -69,7 +71,7 @@ for (const firstGrad of ['both', 'hamiltonian']) {
 
       // The reference: eta from the same counter-based draw, then every step on the host in f32 arithmetic.
       const xs = Float32Array.from(batch.x);
-      const eta = await tidy(() => randomUniform([B, C, H, W], -o.eps, o.eps, SEED, step)).data();
+      const eta = await tidy(() => randomUniform([B, C, H, W], -EPS, EPS, SEED, step)).data();
       const sums: Float64Array[] = weights.map((w) => new Float64Array(w.size));
       for (let j = 0; j < o.m; j++) {
         const xin = tensor(xs.map((v, k) => f32(v + eta[k])), [B, C, H, W], { name: 'xin' });
@@ -89,7 +91,7 @@ for (const firstGrad of ['both', 'hamiltonian']) {
             const v = f32(xs[k] + eta[k]);
             // The clamp's gradient passes inside [0, 1]; outside it the step is 0.
             const dir = v >= 0 && v <= 1 ? Math.sign(dx[k]) : 0;
-            eta[k] = f32(clip(f32(xs[k] + clip(f32(eta[k] + f32(o.sigma) * dir), -f32(o.eps), f32(o.eps))), 0, 1) - xs[k]);
+            eta[k] = f32(clip(f32(xs[k] + clip(f32(eta[k] + f32(o.sigma) * dir), -f32(EPS), f32(EPS))), 0, 1) - xs[k]);
           }
         }
         const xp = xs.map((v, k) => clip(f32(v + eta[k]), 0, 1));
@@ -106,7 +108,7 @@ for (const firstGrad of ['both', 'hamiltonian']) {
       x.dispose();
       y.dispose();
     }
-    const want = declaredCost(resolveMethod({ name: 'yopo', ...o }));
+    const want = declaredCost(resolveMethod({ name: 'yopo', ...o }, threat.spec));
     assert.equal(h.meter.passes, { ...noPasses(), forward: 4, backwardWeights: 4, partialForward: 2 * want.partialForward, partialBackward: 12, sgdSteps: 2 });
     for (const s of [a, b]) {
       s.opt.dispose();
@@ -124,7 +126,7 @@ t("the inner steps dispatch only the first layer's convolution and elementwise k
     const h = new Harness(a.model, a.opt, SEED, () => LR);
     await rt().sync();
     rt().resetCounters();
-    const r = h.run(new Yopo({ m: 1, n, sigma: 0.02, eps: 0.05, firstGrad: 'hamiltonian' }), x, y);
+    const r = h.run(new Yopo({ m: 1, n, sigma: 0.02, firstGrad: 'hamiltonian' }, imageThreat([C, H, W], EPS)), x, y);
     await r.loss.item();
     const c = rt().counters().byFamily;
     r.loss.dispose();

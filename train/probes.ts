@@ -5,6 +5,7 @@
 import { rt, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { Method, ProbeContext, ProbeValues, TrainModel } from '../adversarial/method.js';
 import type { ResolvedMethod } from '../adversarial/registry.js';
+import type { ThreatModel } from '../adversarial/threat.js';
 import type { Optimizer } from '../nn/optim.js';
 import type { Classifier } from '../nn/model.js';
 import { countedModel } from './model.js';
@@ -25,6 +26,7 @@ export class ProbeRunner {
     private readonly opt: Optimizer,
     private readonly resolved: ResolvedMethod,
     private readonly method: Method,
+    private readonly threat: ThreatModel,
     /** The learning rate of the next SGD iteration, without advancing the schedule. */
     private readonly lr: () => number,
   ) {
@@ -48,6 +50,7 @@ export class ProbeRunner {
       y: held.y,
       state: this.method.state(),
       method: this.method,
+      threat: this.threat,
       step,
       seed,
       weights,

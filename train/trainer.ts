@@ -5,9 +5,11 @@
 import { join, relative, resolve } from 'node:path';
 import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.js';
 import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
-import { createMethod, resolveMethod, sgdStepsPerBatch, type ResolvedMethod } from '../adversarial/registry.js';
+import { createMethod, resolveMethod, sgdStepsPerBatch, splitLegacyEps, type ResolvedMethod } from '../adversarial/registry.js';
+import { ThreatModel, type ThreatSpec } from '../adversarial/threat.js';
 import { gitCommit, saveModel } from '../nn/checkpoint.js';
-import type { SplitData } from '../data/dataset.js';
+import { unitBox, type FeatureBox, type SplitData } from '../data/dataset.js';
+import { findDataset } from '../data/registry.js';
 import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../data/loader.js';
 import { evaluateClean } from '../nn/evaluate.js';
 import { createOptimizer, type Optimizer, type OptimizerName } from '../nn/optim.js';
@@ -47,6 +49,8 @@ export interface RunConfig {
   testLimit: number | null;
   /** The method's name and all its options, resolved (defaults filled in) and checked by its descriptor. */
   method: MethodConfig;
+  /** The threat model every perturbation of the method stays in (runs recorded before it hold eps in `method`). */
+  threat: ThreatSpec;
   /** Inputs are images in [0,1] fed as they are; recorded so a loader of the checkpoint knows. */
   normalization: 'none';
   checkpointMinutes: number;
@@ -58,6 +62,8 @@ export interface Datasets {
   test: SplitData;
   /** The dataset's record for checkpoints (tabular preprocessing, split hash): LoadedDataset.metadata. */
   metadata?: Record<string, string>;
+  /** The box and mask of the threat model per input element: LoadedDataset.box (default: [0, 1], all mutable). */
+  box?: FeatureBox;
 }
 
 export interface TrainOptions {
@@ -110,8 +116,17 @@ function unpackPasses(c: Record<string, number>, prefix: string): PassCounts {
   return p;
 }
 
-/** A saved run configuration, with the fields added since older states were written at their old meaning. */
-export const savedRunConfig = (st: TrainState): RunConfig => ({ optimizer: 'sgd', ...(st.config as unknown as Partial<RunConfig>) }) as RunConfig;
+/**
+ * A saved run configuration, with the fields added since older states were written at their old meaning: SGD, and
+ * the threat model (L-inf at the eps older runs recorded among the method's options, else the dataset's).
+ */
+export function savedRunConfig(st: TrainState): RunConfig {
+  const c = { optimizer: 'sgd', ...(st.config as unknown as Partial<RunConfig>) } as RunConfig;
+  if (c.threat) return c;
+  const { method, threat } = splitLegacyEps(c.method);
+  const { norm, eps } = findDataset(c.data).threat;
+  return { ...c, method: method as MethodConfig, threat: threat ?? { norm, eps } };
+}
 
 export class Trainer {
   readonly model: Classifier;
@@ -120,6 +135,7 @@ export class Trainer {
   readonly loader: Loader;
   readonly method: Method;
   readonly resolved: ResolvedMethod;
+  readonly threat: ThreatModel;
   private readonly opt: Optimizer;
   private readonly params;
   private readonly meter: PassMeter;
@@ -147,8 +163,9 @@ export class Trainer {
     /** The run's id in every metrics line and the training state; kept across resumes. */
     readonly runId: string = newRunId(),
   ) {
-    this.resolved = resolveMethod(config.method);
+    this.resolved = resolveMethod(config.method, config.threat);
     this.config = { ...config, method: this.resolved.config };
+    this.threat = new ThreatModel(config.threat, data.box ?? unitBox(data.train.shape));
     this.schedule = parseSchedule(config.schedule, config.lr);
     this.architecture = resolveModel(config.model, data.train.shape, config.classes);
     this.model = this.architecture.build(config.seed);
@@ -158,7 +175,10 @@ export class Trainer {
     this.stepsPerEpoch = this.loader.batchesPerEpoch;
     this.meter = new PassMeter(this.params.map(([, p]) => p.tensor));
     this.counted = countedModel(this.model, this.meter);
-    this.method = createMethod(this.resolved, { batchShape: [config.batch, ...data.train.shape], seed: config.seed, trainSize: data.train.count, classes: config.classes, augmentPad: config.augment ? AUGMENT_PAD : 0 });
+    this.method = createMethod(this.resolved, {
+      batchShape: [config.batch, ...data.train.shape], threat: this.threat, seed: config.seed, trainSize: data.train.count, classes: config.classes,
+      augmentPad: config.augment ? AUGMENT_PAD : 0,
+    });
     this.totalIterations = config.epochs * this.stepsPerEpoch * sgdStepsPerBatch(this.resolved);
   }
 
@@ -260,6 +280,7 @@ export class Trainer {
           normalization: config.normalization,
           method: JSON.stringify(config.method),
           optimizer: config.optimizer,
+          threat: JSON.stringify(config.threat),
           epoch: String(epoch),
           step: String(this.step),
           run: this.runId,
@@ -443,7 +464,7 @@ export class Trainer {
   private probeHook(every: number, metrics: Metrics): ((epoch: number) => Promise<void>) & { dispose(): void } {
     // After the run's last SGD step the schedule has no next rate: the probe steps with the last one.
     const lr = () => lrAt(this.schedule, Math.min(this.iteration, this.totalIterations - 1), this.totalIterations);
-    const runner = new ProbeRunner(this.model, this.opt, this.resolved, this.method, lr);
+    const runner = new ProbeRunner(this.model, this.opt, this.resolved, this.method, this.threat, lr);
     this.probes = runner;
     const held = this.heldBatch();
     const hook = async (epoch: number) => {
@@ -471,6 +492,7 @@ export class Trainer {
 
   dispose(): void {
     this.method.dispose();
+    this.threat.dispose();
     this.opt.dispose();
     this.model.dispose();
   }

@@ -1,19 +1,23 @@
-// Projected gradient descent in the L-inf ball (Madry et al. 2018) and FGSM, its one-step case: steps of
-// stepSize·sign(∇x loss), each projected back onto the eps ball around x and the image range [0, 1].
-import { clamp, keep, tidy, type Tensor } from '../../engine/index.js';
-import { project, randomStart, signedStep } from './ball.js';
+// Projected gradient descent (Madry et al. 2018): steepest-ascent steps of the loss in the threat model's norm
+// (stepSize·sign(∇x loss) for L-inf, stepSize·∇x loss/‖∇x loss‖₂ for L2), each projected back onto the threat
+// model (the eps ball around x, the box, the mask).
+import { keep, tidy, type Tensor } from '../../engine/index.js';
+import { defineAttack } from '../attack.js';
+import { formatOption, type NumberOption } from '../options.js';
+import type { ThreatModel } from '../threat.js';
 import { checkBatch, checkCount, checkNonNegative } from './check.js';
 import { inputGradient, stillCorrect, type AttackLoss } from './model.js';
 import { WorstCase } from './restarts.js';
+import { LOSS, RESTARTS, restartsText } from './shared-options.js';
 import { noAttackPasses, type AttackPasses, type AttackResult, type Classifier } from './types.js';
 
 export interface PgdRunOptions {
-  eps: number;
+  threat: ThreatModel;
   stepSize: number;
   steps: number;
-  /** Start from a uniform random point of the eps ball (default true), else from x. */
+  /** Start from a random point of the threat model (ThreatModel.randomStart; default true), else from x. */
   randomStart?: boolean;
-  /** Start from this point, projected onto the set (ATTA's carried perturbation); overrides randomStart. */
+  /** Start from this point, projected onto the threat model (ATTA's carried perturbation); overrides randomStart. */
   start?: Tensor;
   /** Default 'ce'. */
   loss?: AttackLoss;
@@ -30,8 +34,7 @@ export interface PgdOptions extends PgdRunOptions {
 }
 
 function checkRun(op: string, x: Tensor, y: Tensor, o: PgdRunOptions): void {
-  checkBatch(op, x, y);
-  checkNonNegative(op, 'eps', o.eps);
+  checkBatch(op, x, y, o.threat);
   checkNonNegative(op, 'stepSize', o.stepSize);
   checkCount(op, 'steps', o.steps, 0);
 }
@@ -42,11 +45,11 @@ function checkRun(op: string, x: Tensor, y: Tensor, o: PgdRunOptions): void {
  */
 export function pgdPerturb(classify: Classifier, x: Tensor, y: Tensor, opts: PgdRunOptions, passes: AttackPasses): Tensor {
   checkRun('pgdPerturb', x, y, opts);
-  const { eps, stepSize, steps, loss = 'ce' } = opts;
-  let xAdv = tidy(() => opts.start ? project(x, opts.start, eps)
-    : (opts.randomStart ?? true) ? randomStart(x, eps, opts.seed ?? 0, opts.stream ?? 0) : clamp(x, 0, 1));
+  const { threat, stepSize, steps, loss = 'ce' } = opts;
+  let xAdv = tidy(() => opts.start ? threat.project(x, opts.start)
+    : (opts.randomStart ?? true) ? threat.randomStart(x, opts.seed ?? 0, opts.stream ?? 0) : threat.project(x, x));
   for (let k = 0; k < steps; k++) {
-    const next = tidy(() => signedStep(x, xAdv, inputGradient(classify, xAdv, y, loss, passes, false, opts.alsoDifferentiate).grad, stepSize, eps));
+    const next = tidy(() => threat.step(x, xAdv, inputGradient(classify, xAdv, y, loss, passes, false, opts.alsoDifferentiate).grad, stepSize));
     xAdv.dispose();
     xAdv = next;
   }
@@ -72,7 +75,17 @@ export async function pgd(classify: Classifier, x: Tensor, y: Tensor, opts: PgdO
   return { ...worst.result(), passes };
 }
 
-/** The fast gradient sign method (Goodfellow et al. 2015): x + eps·sign(∇x loss), clipped to [0, 1]. */
-export function fgsm(classify: Classifier, x: Tensor, y: Tensor, opts: { eps: number; loss?: AttackLoss }): Promise<AttackResult> {
-  return pgd(classify, x, y, { eps: opts.eps, stepSize: opts.eps, steps: 1, randomStart: false, loss: opts.loss });
-}
+const STEP_SIZE: NumberOption = { kind: 'pixels', min: 0, max: 1, default: (_, t) => t.eps / 4, defaultText: 'eps/4', help: 'step size (2/255 at eps 8/255)' };
+
+export default defineAttack({
+  name: 'pgd',
+  summary: 'PGD (Madry et al. 2018): K steepest-ascent steps from a random start, each projected onto the threat model',
+  options: {
+    steps: { kind: 'int', min: 1, max: 10_000, default: 20, help: 'PGD steps' },
+    stepSize: STEP_SIZE,
+    restarts: RESTARTS,
+    loss: LOSS,
+  },
+  describe: (o) => ({ title: `PGD-${o.steps}`, details: [`step ${formatOption(STEP_SIZE, o.stepSize)}`, restartsText(o.restarts), `${o.loss} loss`] }),
+  create: (o, env) => (f, x, y) => pgd(f, x, y, { threat: env.threat, stepSize: o.stepSize, steps: o.steps, restarts: o.restarts, loss: o.loss as AttackLoss, seed: env.seed, stream: env.stream }),
+});

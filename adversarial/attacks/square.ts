@@ -4,14 +4,19 @@
 // x ± eps), then each query proposes, for the examples not yet fooled, the current best point with one random
 // square window (side from the p schedule, shared by the batch as in the reference) set to x ± eps per channel, and
 // keeps it where the margin z_y − max_{j≠y} z_j drops. The search runs on the host; each query is one forward pass.
+// Defined on images [N, C, H, W] and the L-inf ball (AutoAttack's L2 Square, with its nested-square windows, is
+// not implemented); the box and fixed pixels are the threat model's.
 import { marginLoss, ShapeError, tensor, tidy, type Tensor } from '../../engine/index.js';
 import { hostUniform } from '../../engine/index.js';
+import { defineAttack } from '../attack.js';
+import type { ThreatModel } from '../threat.js';
 import { checkAttack } from './check.js';
+import { QUERIES } from './shared-options.js';
 import { predict } from './model.js';
 import { noAttackPasses, type AttackPasses, type AttackResult, type Classifier } from './types.js';
 
 export interface SquareOptions {
-  eps: number;
+  threat: ThreatModel;
   /** Queries per example (default 5000, AutoAttack's). */
   queries?: number;
   /** The initial fraction of pixels a square covers (default 0.8). */
@@ -47,10 +52,13 @@ async function margins(classify: Classifier, v: Float32Array, shape: readonly nu
 }
 
 export async function square(classify: Classifier, x: Tensor, y: Tensor, opts: SquareOptions): Promise<AttackResult> {
-  const { eps, queries = 5000, pInit = 0.8, seed = 0, stream = 0 } = opts;
+  const { threat, queries = 5000, pInit = 0.8, seed = 0, stream = 0 } = opts;
   const op = 'square';
-  checkAttack(op, x, y, eps, { queries: [queries, 0] });
+  checkAttack(op, x, y, threat, { queries: [queries, 0] });
   if (!(pInit > 0 && pInit <= 1)) throw new ShapeError(op, `pInit must be in (0, 1], got ${pInit}`);
+  if (x.rank !== 4) throw new ShapeError(op, `the Square Attack is defined on images [N,C,H,W], got ${x.describe()}`);
+  if (threat.norm !== 'linf') throw new ShapeError(op, `the Square Attack here is L-inf only, got the ${threat.norm} threat model`);
+  const eps = threat.eps;
   const [n, c, h, w] = x.shape;
   const plane = h * w;
   const row = c * plane;
@@ -59,8 +67,9 @@ export async function square(classify: Classifier, x: Tensor, y: Tensor, opts: S
   const sign = () => (rand() < 0.5 ? -1 : 1);
   const x0 = await x.data();
   const labels = await y.ints();
-  const lo = x0.map((v) => Math.max(v - eps, 0));
-  const hi = x0.map((v) => Math.min(v + eps, 1));
+  const box = threat.hostBox(x0);
+  const lo = x0.map((v, i) => Math.max(v - eps, box.lo[i]));
+  const hi = x0.map((v, i) => Math.min(v + eps, box.hi[i]));
   // Vertical stripes: one sign per (example, channel, column).
   const best = new Float32Array(x0.length);
   for (let e = 0; e < n; e++) {
@@ -115,3 +124,12 @@ export async function square(classify: Classifier, x: Tensor, y: Tensor, opts: S
   }
   return { adv: tensor(best, [...x.shape], { name: 'square_adv' }), correct: Array.from(margin, (v) => v > 0), passes };
 }
+
+export default defineAttack({
+  name: 'square',
+  summary: 'Square (Andriushchenko et al. 2020): gradient-free random search over square windows, AutoAttack\'s fourth attack; L-inf, images only',
+  options: { queries: QUERIES },
+  describe: (o) => ({ title: 'Square', details: [`${o.queries} queries`, 'p_init 0.8'] }),
+  unsupported: (s) => (!s.images ? 'defined on images only' : s.threat.norm !== 'linf' ? 'L-inf only here' : null),
+  create: (o, env) => (f, x, y) => square(f, x, y, { threat: env.threat, queries: o.queries, seed: env.seed, stream: env.stream }),
+});

@@ -10,13 +10,12 @@ import { defineMethod, noPasses, type BatchInfo, type HostStateArray, type Metho
 import { lossAccuracy, PROBE_STREAM } from '../probes.js';
 import { mix } from '../../engine/index.js';
 import { PerturbationStore } from '../perturbation-store.js';
-import { EPS, stepSize } from './common.js';
+import { stepSize } from './common.js';
 
 export interface AttaOptions {
   /** Attack steps per minibatch. */
   steps: number;
   stepSize: number;
-  eps: number;
   /** Re-initialise the store every this many epochs (0: never). */
   reset: number;
 }
@@ -38,7 +37,7 @@ export class Atta implements Method {
 
   constructor(readonly opts: AttaOptions, readonly env: MethodEnv) {
     const [, C, H, W] = env.batchShape;
-    this.store = new PerturbationStore(env.trainSize, C, H, W, env.augmentPad ?? 0, opts.eps);
+    this.store = new PerturbationStore(env.trainSize, C, H, W, env.augmentPad ?? 0, env.threat.eps);
     this.inFlight = new Uint8Array(env.trainSize);
     this.store.reset(INIT_STD, initSeed(env.seed, 0));
   }
@@ -62,7 +61,7 @@ export class Atta implements Method {
       model.eval();
       let xAdv: Tensor;
       try {
-        xAdv = pgdPerturb((v) => model.forward(v), x, y, { eps: o.eps, stepSize: o.stepSize, steps: o.steps, start }, noAttackPasses());
+        xAdv = pgdPerturb((v) => model.forward(v), x, y, { threat: this.env.threat, stepSize: o.stepSize, steps: o.steps, start }, noAttackPasses());
       } finally {
         model.train();
       }
@@ -121,7 +120,7 @@ async function attaProbes(o: AttaOptions, p: ProbeContext): Promise<ProbeValues>
   const { store } = p.method as Atta;
   const n = p.x.shape[0];
   p.model.eval();
-  const attack = { eps: o.eps, stepSize: o.stepSize, steps: o.steps };
+  const attack = { threat: p.threat, stepSize: o.stepSize, steps: o.steps };
   const forward = (v: Tensor) => p.model.forward(v);
   const stored = keep(tidy(() => {
     const start = add(p.x, tensor(store.crop({ indices: Uint32Array.from({ length: n }, (_, i) => i), augment: null }), p.x.shape, { name: 'atta_probe_start' }));
@@ -143,7 +142,6 @@ export default defineMethod({
       "attack step size (the code's data-config: 0.015, 0.01, 0.007 for K = 1, 3, 10)",
       '0.015 / 0.01 / 0.007 for K = 1 / 2-3 / 4+',
     ),
-    eps: EPS,
     reset: { kind: 'int', min: 0, max: 100000, default: 10, help: 're-initialise every perturbation to 0.001·N(0,1) every R epochs (0: never; the code resets at epochs 10, 20, 30)' },
   },
   short: ['steps'],

@@ -6,10 +6,11 @@ import { pgd, pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
 import type { Method, ProbeContext, ProbeValues, StepContext, StepResult, TrainModel } from '../method.js';
 import { lossAccuracy, successiveCosines } from '../probes.js';
+import type { ThreatModel } from '../threat.js';
 import { crossEntropyUpdate } from './common.js';
 
 export interface AttackTrainOptions {
-  eps: number;
+  threat: ThreatModel;
   stepSize: number;
   steps: number;
   /** 'train': batch statistics, running statistics untouched (Madry's code); 'eval': running statistics. */
@@ -40,7 +41,7 @@ export class AttackTraining implements Method {
         // The random start draws from stream `step`, so a resumed run attacks exactly as the original did.
         const alsoDifferentiate = o.fullAttackBackward ? ctx.weights() : undefined;
         xAdv = pgdPerturb((v) => model.forward(v), x, y,
-          { eps: o.eps, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate }, noAttackPasses());
+          { threat: o.threat, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate }, noAttackPasses());
       } finally {
         model.train();
         model.freezeBatchNorm(false);
@@ -58,10 +59,10 @@ export class AttackTraining implements Method {
     if (drop === null || !this.bestGuard) return null;
     const best = await this.bestGuard.item();
     model.eval();
-    const eps = this.opts.eps;
+    const { threat } = this.opts;
     let acc: number;
     try {
-      const r = await pgd((v) => model.forward(v), held.x, held.y, { eps, stepSize: eps / 4, steps: 5, seed: this.opts.seed, stream: 0x6a7d });
+      const r = await pgd((v) => model.forward(v), held.x, held.y, { threat, stepSize: threat.eps / 4, steps: 5, seed: this.opts.seed, stream: 0x6a7d });
       r.adv.dispose();
       acc = r.correct.filter(Boolean).length / r.correct.length;
     } finally {
@@ -84,11 +85,11 @@ export class AttackTraining implements Method {
 
 /**
  * The baseline reuse probe of K-PGD and FGSM-RS: the method's own attack on the probe batch (its batch-norm mode,
- * eps, step size and K steps from a random start), and the per-example cosine between successive iterates'
+ * the run's threat model, step size and K steps from a random start), and the per-example cosine between successive iterates'
  * input gradients (K pairs: the last gradient is the one at the attacked point). Then, in eval mode, loss and
  * accuracy under that attack.
  */
-export async function attackProbes(o: { eps: number; stepSize: number; steps: number; attackBn: string }, p: ProbeContext): Promise<ProbeValues> {
+export async function attackProbes(o: { stepSize: number; steps: number; attackBn: string }, p: ProbeContext): Promise<ProbeValues> {
   if (o.attackBn === 'eval') p.model.eval();
   const c = await successiveCosines(p, o);
   p.model.eval();

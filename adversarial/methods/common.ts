@@ -4,12 +4,9 @@ import { softmaxCrossEntropy, type Tensor } from '../../engine/index.js';
 import type { Method, StepContext, StepResult } from '../method.js';
 import type { ChoiceOption, NumberOption } from '../options.js';
 
-/** The L-inf radius of the training perturbation. */
-export const EPS: NumberOption = { kind: 'pixels', min: 0, max: 1, default: 8 / 255, help: 'L-inf radius of the training perturbation' };
-
-/** An attack step size: positive. */
-export const stepSize = (def: number | ((o: Record<string, unknown>) => number), help: string, defaultText?: string): NumberOption => ({
-  kind: 'pixels', min: 0, max: 1, exclusiveMin: true, default: def as NumberOption['default'], help, defaultText,
+/** An attack step size in input units: positive; a default may follow the threat model's eps. */
+export const stepSize = (def: NumberOption['default'], help: string, defaultText?: string): NumberOption => ({
+  kind: 'pixels', min: 0, max: 1, exclusiveMin: true, default: def, help, defaultText,
 });
 
 /** Batch norm during attack steps. */

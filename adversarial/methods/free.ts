@@ -1,30 +1,30 @@
 // "Adversarial Training for Free!" (Shafahi et al., 2019), Algorithm 1. One perturbation buffer persists across
 // minibatches and epochs; each minibatch is replayed m times, and every replay's single backward pass yields
 // both the weight gradient (an SGD step) and the input gradient (a signed step on the perturbation).
-import { add, assignPrefix, clamp, keep, signStep, softmaxCrossEntropy, tidy, zeros, type Shape, type Tensor } from '../../engine/index.js';
+import { assignPrefix, keep, softmaxCrossEntropy, tidy, zeros, type Shape, type Tensor } from '../../engine/index.js';
 import { pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
 import { defineMethod, noPasses, type Method, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
-import { FRESH_PGD, gradientCosine, inputGradient, lossAccuracy, PROBE_STREAM } from '../probes.js';
-import { EPS } from './common.js';
+import { freshPgd, gradientCosine, inputGradient, lossAccuracy, PROBE_STREAM } from '../probes.js';
+import { NORMS, type ThreatModel } from '../threat.js';
 
 export interface FreeOptions {
   /** Replays of each minibatch (the paper's m). */
   replays: number;
-  /** L-inf radius of the perturbation, in [0,1] pixel units (8/255 for CIFAR). */
-  eps: number;
 }
 
 export class Free implements Method {
   /** The persistent perturbation; a smaller last batch uses (and updates) its first rows. Zero at the start. */
   private readonly delta: Tensor;
 
-  constructor(readonly opts: FreeOptions, shape: Shape) {
+  /** The perturbation stays in the threat model's ball and mask; each step is eps (L-inf: eps·sign(g); L2: eps·g/‖g‖₂). */
+  constructor(readonly opts: FreeOptions, readonly threat: ThreatModel, shape: Shape) {
     this.delta = keep(zeros(shape, 'delta'));
   }
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
-    const { eps, replays } = this.opts;
+    const { replays } = this.opts;
+    const { threat } = this;
     const n = x.shape[0];
     let last: StepResult | null = null;
     for (let r = 0; r < replays; r++) {
@@ -33,11 +33,11 @@ export class Free implements Method {
       last = tidy(() => {
         const delta = n === this.delta.shape[0] ? this.delta : this.delta.prefix(n);
         const { loss, correct, leafGrads } = ctx.update(() => {
-          const logits = ctx.model.forward(clamp(add(x, delta), 0, 1));
+          const logits = ctx.model.forward(threat.apply(x, delta));
           return { loss: softmaxCrossEntropy(logits, y), logits };
         }, y, [delta]);
         // The queue runs in order: this replay's passes have read delta before this overwrites it.
-        assignPrefix(this.delta, signStep(delta, leafGrads[0], eps, eps));
+        assignPrefix(this.delta, threat.stepDelta(delta, leafGrads[0], threat.eps));
         return { loss, correct };
       });
     }
@@ -60,10 +60,10 @@ export class Free implements Method {
  * (batch norm from batch statistics, as in training). Then, in eval mode, loss and accuracy clean, under delta, and
  * under a fresh PGD-7 from a random start on the current weights.
  */
-async function freeProbes(o: FreeOptions, p: ProbeContext): Promise<ProbeValues> {
+async function freeProbes(_o: FreeOptions, p: ProbeContext): Promise<ProbeValues> {
   const n = p.x.shape[0];
   const delta = p.state.delta;
-  const xd = keep(tidy(() => clamp(add(p.x, n === delta.shape[0] ? delta : delta.prefix(n)), 0, 1)));
+  const xd = keep(tidy(() => p.threat.apply(p.x, n === delta.shape[0] ? delta : delta.prefix(n))));
   try {
     const [before, weightGrads] = tidy(() => {
       const { grads } = p.grad(() => softmaxCrossEntropy(p.model.forward(xd), p.y), [xd, ...p.weights()]);
@@ -76,7 +76,7 @@ async function freeProbes(o: FreeOptions, p: ProbeContext): Promise<ProbeValues>
     const clean = await lossAccuracy(p, p.x);
     const free = await lossAccuracy(p, xd);
     const adv = keep(tidy(() => pgdPerturb((v) => p.model.forward(v), p.x, p.y,
-      { eps: o.eps, ...FRESH_PGD, seed: p.seed, stream: PROBE_STREAM + p.step }, noAttackPasses())));
+      { ...freshPgd(p.threat), seed: p.seed, stream: PROBE_STREAM + p.step }, noAttackPasses())));
     const fresh = await lossAccuracy(p, adv).finally(() => adv.dispose());
     return {
       grad_cos_after_update: cos,
@@ -94,11 +94,11 @@ export default defineMethod({
   summary: 'free adversarial training (Shafahi et al. 2019): m replays per minibatch, perturbation carried across minibatches; --epochs is divided by m',
   options: {
     replays: { kind: 'int', min: 1, max: 64, default: 8, help: 'replays m of each minibatch (natural-equivalent epochs are divided by m)' },
-    eps: EPS,
   },
+  norms: NORMS,
   short: ['replays'],
   shortLetters: ['M'],
   cost: (o) => ({ ...noPasses(), forward: o.replays, backwardWeights: o.replays, sgdSteps: o.replays }),
-  create: (o, env) => new Free(o, env.batchShape),
+  create: (o, env) => new Free(o, env.threat, env.batchShape),
   probes: freeProbes,
 });

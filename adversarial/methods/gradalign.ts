@@ -7,25 +7,26 @@
 // and g2's forward leave the running statistics alone, so only the update's forward moves them (the code's
 // train mode moves them in all three forward passes).
 import { add, affine, randomUniform, softmaxCrossEntropy, tidy, type Tensor } from '../../engine/index.js';
-import { signedStep } from '../attacks/ball.js';
 import { inputGradient } from '../attacks/model.js';
 import { noAttackPasses } from '../attacks/types.js';
 import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
-import { EPS, stepSize } from './common.js';
+import type { ThreatModel } from '../threat.js';
+import { stepSize } from './common.js';
 import { meanCosine, recordedInputGradient } from './input-gradients.js';
 
 export interface GradAlignOptions {
-  eps: number;
   stepSize: number;
   lambda: number;
 }
 
 export class GradAlign implements Method {
-  constructor(readonly o: GradAlignOptions) {}
+  constructor(readonly o: GradAlignOptions, readonly threat: ThreatModel) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
-    const { eps, lambda } = this.o;
+    const { threat } = this;
+    const { eps } = threat;
+    const { lambda } = this.o;
     return tidy(() => {
       model.freezeBatchNorm(true);
       let g1: Tensor;
@@ -35,8 +36,8 @@ export class GradAlign implements Method {
       } finally {
         model.freezeBatchNorm(false);
       }
-      // The step is clipped to the eps ball, so 1.25·eps from zero lands at eps·sign(g1), then in [0, 1].
-      const xAdv = signedStep(x, x, g1, this.o.stepSize, eps);
+      // The step is clipped to the eps ball, so 1.25·eps from zero lands at eps·sign(g1), then in the box.
+      const xAdv = threat.step(x, x, g1, this.o.stepSize);
       const noise = lambda > 0 ? randomUniform(x.shape, -eps, eps, ctx.seed, ctx.step, 'gradalign_noise') : null;
       const { loss, correct } = ctx.update(() => {
         const logits = model.forward(xAdv);
@@ -45,7 +46,7 @@ export class GradAlign implements Method {
         model.freezeBatchNorm(true);
         let g2: Tensor;
         try {
-          g2 = recordedInputGradient(model, add(x, noise), y).grad;
+          g2 = recordedInputGradient(model, threat.apply(x, noise, false), y).grad;
         } finally {
           model.freezeBatchNorm(false);
         }
@@ -66,13 +67,12 @@ export default defineMethod({
   name: 'gradalign',
   summary: 'GradAlign (Andriushchenko & Flammarion 2020): FGSM from zero plus lambda·(1 − cos) of input gradients at x and a random point, second order',
   options: {
-    eps: EPS,
-    stepSize: stepSize((o) => 1.25 * (o.eps as number), 'FGSM step from zero (clipped to eps, as the code)', '1.25·eps'),
+    stepSize: stepSize((_, t) => 1.25 * t.eps, 'FGSM step from zero (clipped to eps, as the code)', '1.25·eps'),
     lambda: { kind: 'number', min: 0, max: 1e6, default: 0.2, help: 'weight of the gradient-alignment penalty (0: FGSM from zero alone, no second-order pass)' },
   },
   short: [],
   cost: (o) => o.lambda > 0
     ? { ...noPasses(), forward: 3, backwardInputOnly: 2, backwardSecondOrder: 1, sgdSteps: 1 }
     : { ...noPasses(), forward: 2, backwardInputOnly: 1, backwardWeights: 1, sgdSteps: 1 },
-  create: (o) => new GradAlign(o),
+  create: (o, env) => new GradAlign(o, env.threat),
 });

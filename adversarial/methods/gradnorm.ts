@@ -4,6 +4,7 @@
 // weight gradient goes through it: one forward, one recorded input-only backward, one second-order backward.
 import { add, mean, mul, scale, softmaxCrossEntropy, sum, tidy, type Tensor } from '../../engine/index.js';
 import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
+import { NORMS } from '../threat.js';
 import { recordedInputGradient } from './input-gradients.js';
 
 export class GradNorm implements Method {
@@ -35,6 +36,8 @@ export default defineMethod({
     lambda: { kind: 'number', min: 0, max: 1e6, default: 1, help: "weight of the mean squared L2 norm of each example's input gradient (0: natural training)" },
   },
   short: [],
+  // Trains on clean inputs: any threat model.
+  norms: NORMS,
   cost: (o) => o.lambda > 0
     ? { ...noPasses(), forward: 1, backwardInputOnly: 1, backwardSecondOrder: 1, sgdSteps: 1 }
     : { ...noPasses(), forward: 1, backwardWeights: 1, sgdSteps: 1 },

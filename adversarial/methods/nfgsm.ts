@@ -4,36 +4,33 @@
 // in training mode throughout, as in the code: the attack's forward pass uses batch statistics and updates the
 // BN running statistics too (PyTorch's train mode does), so they see two batches per minibatch.
 import { tidy, type Tensor } from '../../engine/index.js';
-import { randomStart, signedStep } from '../attacks/ball.js';
 import { inputGradient } from '../attacks/model.js';
 import { noAttackPasses } from '../attacks/types.js';
 import { defineMethod, noPasses, type StepContext, type StepResult } from '../method.js';
-import { crossEntropyUpdate, EPS, StatelessMethod, stepSize } from './common.js';
+import type { ThreatModel } from '../threat.js';
+import { crossEntropyUpdate, StatelessMethod, stepSize } from './common.js';
 
 export interface NFgsmOptions {
-  eps: number;
   /** The noise is U(-noise·eps, noise·eps). */
   noise: number;
   stepSize: number;
 }
 
-const NO_PROJECTION = 2;
-
 export class NFgsm extends StatelessMethod {
-  constructor(readonly opts: NFgsmOptions, readonly seed: number) {
+  constructor(readonly opts: NFgsmOptions, readonly threat: ThreatModel, readonly seed: number) {
     super();
   }
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
-    const { eps, noise, stepSize: step } = this.opts;
+    const { threat } = this;
+    const { noise, stepSize: step } = this.opts;
     return tidy(() => {
       // The noise draws from stream `step`, so a resumed run attacks as the original did.
-      const start = randomStart(x, noise * eps, this.seed, ctx.step);
+      const start = threat.randomStart(x, this.seed, ctx.step, noise * threat.eps);
       const { grad } = inputGradient((v) => model.forward(v), start, y, 'ce', noAttackPasses());
-      // x and start lie in [0, 1] and step <= 1, so |start - x ± step| <= 2: a radius of 2 never binds, and only
-      // the [0, 1] clamp acts (the code's default --clip -1).
-      const adv = signedStep(x, start, grad, step, NO_PROJECTION);
+      // No projection onto the eps ball: only the box and the mask act (the code's default --clip -1).
+      const adv = threat.step(x, start, grad, step, Infinity);
       return crossEntropyUpdate(ctx, adv, y);
     });
   }
@@ -43,11 +40,10 @@ export default defineMethod({
   name: 'nfgsm',
   summary: 'N-FGSM (de Jorge et al. 2022): noise U(-k·eps, k·eps), one FGSM step of eps with no projection onto the eps ball, then one SGD step (BN in training mode throughout)',
   options: {
-    eps: EPS,
     noise: { kind: 'number', min: 0, max: 16, default: 2, help: 'noise magnitude k relative to eps: the start is x + U(-k·eps, k·eps)' },
-    stepSize: stepSize((o) => o.eps as number, 'attack step size', 'eps'),
+    stepSize: stepSize((_, t) => t.eps, 'attack step size', 'eps'),
   },
   short: [],
   cost: () => ({ ...noPasses(), forward: 2, backwardInputOnly: 1, backwardWeights: 1, sgdSteps: 1 }),
-  create: (o, env) => new NFgsm(o, env.seed),
+  create: (o, env) => new NFgsm(o, env.threat, env.seed),
 });

@@ -1,16 +1,15 @@
 // TRADES (Zhang et al., ICML 2019), as yaodongyu/TRADES trades.py runs it. BN in eval mode: from x' = x +
-// 0.001·N(0,1) (not clamped before the first step, as in the code), K signed steps ascending
-// KL(softmax f(x) || softmax f(x')) (summed over the batch), each projected onto the eps ball around x and [0, 1].
+// 0.001·N(0,1) on the mutable elements (not clamped before the first step, as in the code), K signed steps
+// ascending KL(softmax f(x) || softmax f(x')) (summed over the batch), each projected onto the threat model.
 // Then, in training mode, one SGD step on CE(f(x), y) + beta·KL_mean(softmax f(x) || softmax f(x')), with
 // gradients through both branches (f(x) is not detached).
 import { add, randomNormal, scale, softmaxCrossEntropy, softmaxKl, tidy, type Tensor } from '../../engine/index.js';
-import { signedStep } from '../attacks/ball.js';
 import { defineMethod, noPasses, type StepContext, type StepResult } from '../method.js';
-import { EPS, StatelessMethod, stepSize } from './common.js';
+import type { ThreatModel } from '../threat.js';
+import { StatelessMethod, stepSize } from './common.js';
 
 export interface TradesOptions {
   steps: number;
-  eps: number;
   stepSize: number;
   beta: number;
 }
@@ -19,13 +18,14 @@ export interface TradesOptions {
 const START_STD = 0.001;
 
 export class Trades extends StatelessMethod {
-  constructor(readonly opts: TradesOptions, readonly seed: number) {
+  constructor(readonly opts: TradesOptions, readonly threat: ThreatModel, readonly seed: number) {
     super();
   }
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
-    const { steps, eps, stepSize: step, beta } = this.opts;
+    const { threat } = this;
+    const { steps, stepSize: step, beta } = this.opts;
     return tidy(() => {
       model.eval();
       let xAdv: Tensor;
@@ -33,12 +33,12 @@ export class Trades extends StatelessMethod {
         // f(x) is a constant of the attack (eval mode, x fixed): one forward pass here, where the code recomputes
         // it at every step. The start draws from stream `step`, so a resumed run attacks as the original did.
         const clean = model.forward(x);
-        xAdv = add(x, randomNormal(x.shape, 0, START_STD, this.seed, ctx.step, 'trades_start'));
+        xAdv = threat.apply(x, randomNormal(x.shape, 0, START_STD, this.seed, ctx.step, 'trades_start'), false);
         for (let k = 0; k < steps; k++) {
           const at = xAdv;
           const next = tidy(() => {
             const { grads } = ctx.grad(() => softmaxKl(clean, model.forward(at), { reduction: 'sum' }), [at]);
-            return signedStep(x, at, grads[0], step, eps);
+            return threat.step(x, at, grads[0], step);
           });
           at.dispose();
           xAdv = next;
@@ -65,7 +65,6 @@ export default defineMethod({
   summary: 'TRADES (Zhang et al. 2019): K-step KL attack in BN eval mode, then one SGD step on CE(f(x)) + beta·KL(f(x) || f(x\')) through both branches; training accuracy is on clean images',
   options: {
     steps: { kind: 'int', min: 1, max: 1000, default: 10, help: 'KL attack steps K per minibatch' },
-    eps: { ...EPS, default: 0.031, help: "L-inf radius of the attack (the code's 0.031, about 7.9/255)" },
     stepSize: stepSize(0.007, "attack step size (the code's 0.007, about 1.8/255)"),
     beta: { kind: 'number', min: 0, max: 1000, default: 6, help: 'weight of the KL term: CE + beta·KL' },
   },
@@ -73,5 +72,5 @@ export default defineMethod({
   shortLetters: ['K'],
   // K attack forwards + K input-only backwards + 1 clean eval forward, then 2 forwards + 1 weight backward + 1 step.
   cost: (o) => ({ ...noPasses(), forward: o.steps + 3, backwardInputOnly: o.steps, backwardWeights: 1, sgdSteps: 1 }),
-  create: (o, env) => new Trades(o, env.seed),
+  create: (o, env) => new Trades(o, env.threat, env.seed),
 });

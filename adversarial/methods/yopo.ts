@@ -4,10 +4,11 @@
 // alone with that adjoint fixed; the weight gradients summed over the m passes; one SGD step.
 // The code's two optimizers (the first layer, the rest) have the same learning rate, momentum and weight decay,
 // so one SGD step over every parameter is the same update.
-import { add, clamp, countCorrect, keep, randomUniform, signStep, softmaxCrossEntropy, sub, tidy, type Tensor } from '../../engine/index.js';
+import { add, countCorrect, keep, softmaxCrossEntropy, sub, tidy, type Tensor } from '../../engine/index.js';
 import { defineMethod, noPasses, type Method, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
 import { gradientCosine, PROBE_STREAM } from '../probes.js';
-import { EPS, stepSize } from './common.js';
+import type { ThreatModel } from '../threat.js';
+import { stepSize } from './common.js';
 
 export interface YopoOptions {
   /** Full passes per minibatch. */
@@ -16,18 +17,18 @@ export interface YopoOptions {
   n: number;
   /** Step size of the perturbation steps. */
   sigma: number;
-  eps: number;
   /** The first layer's gradient: 'hamiltonian' (the paper) or 'both' (the released code: CE + Hamiltonian). */
   firstGrad: string;
 }
 
 export class Yopo implements Method {
-  constructor(readonly opts: YopoOptions) {}
+  constructor(readonly opts: YopoOptions, readonly threat: ThreatModel) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { split } = ctx.model;
     if (!split) throw new Error('yopo: the model has no split after its first layer (TrainModel.split), which YOPO needs');
-    const { m, n, sigma, eps, firstGrad } = this.opts;
+    const { m, n, sigma, firstGrad } = this.opts;
+    const { threat } = this;
     return tidy(() => {
       const weights = ctx.weights();
       const firstSet = new Set(split.firstParams);
@@ -42,8 +43,8 @@ export class Yopo implements Method {
         prev.dispose();
         g.dispose();
       };
-      // Fresh each minibatch, not clipped to [0, 1] before the first pass (as the code).
-      let eta = randomUniform(x.shape, -eps, eps, ctx.seed, ctx.step, 'eta');
+      // Fresh each minibatch, not clipped to the box before the first pass (as the code).
+      let eta = threat.randomDelta(x, ctx.seed, ctx.step);
       let loss: Tensor | null = null;
       // Written inside the gradient's function, which TypeScript's flow analysis does not see into.
       const last: { correct?: Tensor } = {};
@@ -61,17 +62,17 @@ export class Yopo implements Method {
         loss = full.value;
         const g = full.grads[0];
         restIdx.forEach((i, k) => accumulate(i, full.grads[k + 1]));
-        // H(eta) = sum(first(clamp(x + eta, 0, 1)) · p): its gradient is the vector-Jacobian product of the first
+        // H(eta) = sum(first(x + eta in the box) · p): its gradient is the vector-Jacobian product of the first
         // layer seeded with -g, so ascent on CE steps along +sign of the product seeded with g.
         for (let s = 0; s < n; s++) {
           eta = tidy(() => {
-            const { grads: [d] } = ctx.grad(() => split.first(clamp(add(x, eta), 0, 1)), [eta], g);
-            return sub(clamp(add(x, signStep(eta, d, sigma, eps)), 0, 1), x);
+            const { grads: [d] } = ctx.grad(() => split.first(threat.apply(x, eta)), [eta], g);
+            return threat.stepDelta(eta, d, sigma, x);
           });
         }
         // The first layer's gradient of -H(x', p) = sum(first(x') · g); the released code also keeps the
         // first layer's CE gradient of this pass, sum(first(x + eta_j) · g): one backward of their sum.
-        const xp = clamp(add(x, eta), 0, 1);
+        const xp = threat.apply(x, eta);
         const { grads: gw } = ctx.grad(() => (firstGrad === 'both' ? add(split.first(xin), split.first(xp)) : split.first(xp)), firstWeights, g);
         split.firstParams.forEach((i, k) => accumulate(i, gw[k]));
       }
@@ -97,9 +98,10 @@ async function yopoProbes(o: YopoOptions, p: ProbeContext): Promise<ProbeValues>
   const split = p.model.split;
   if (!split) throw new Error('yopo probes: the model has no split after its first layer');
   const { x, y } = p;
-  // Started inside [0, 1] (the method's first pass is not clipped), so that at step 0 both directions are the
+  // Started inside the box (the method's first pass is not clipped), so that at step 0 both directions are the
   // same chain rule through the same point: cosine 1 checks the instrument.
-  let eta = keep(tidy(() => sub(clamp(add(x, randomUniform(x.shape, -o.eps, o.eps, p.seed, PROBE_STREAM + p.step, 'eta')), 0, 1), x)));
+  const { threat } = p;
+  let eta = keep(tidy(() => sub(threat.randomStart(x, p.seed, PROBE_STREAM + p.step), x)));
   const adjoint = keep(tidy(() => {
     const z1 = split.first(add(x, eta));
     return p.grad(() => softmaxCrossEntropy(split.rest(z1), y), [z1]).grads[0];
@@ -107,9 +109,9 @@ async function yopoProbes(o: YopoOptions, p: ProbeContext): Promise<ProbeValues>
   const cosines: number[] = [];
   for (let s = 0; s < o.n; s++) {
     const [hamiltonian, truth, next] = tidy(() => {
-      const { grads: [d] } = p.grad(() => split.first(clamp(add(x, eta), 0, 1)), [eta], adjoint);
-      const { grads: [g] } = p.grad(() => softmaxCrossEntropy(p.model.forward(clamp(add(x, eta), 0, 1)), y), [eta]);
-      return [keep(d), keep(g), keep(sub(clamp(add(x, signStep(eta, d, o.sigma, o.eps)), 0, 1), x))];
+      const { grads: [d] } = p.grad(() => split.first(threat.apply(x, eta)), [eta], adjoint);
+      const { grads: [g] } = p.grad(() => softmaxCrossEntropy(p.model.forward(threat.apply(x, eta)), y), [eta]);
+      return [keep(d), keep(g), keep(threat.stepDelta(eta, d, o.sigma, x))];
     });
     cosines.push(await gradientCosine(hamiltonian, truth));
     eta.dispose();
@@ -129,8 +131,7 @@ export default defineMethod({
   options: {
     m: { kind: 'int', min: 1, max: 64, default: 5, help: 'full forward+backward passes per minibatch (weight gradients summed over them)' },
     n: { kind: 'int', min: 1, max: 64, default: 3, help: 'perturbation steps through the first layer after each full pass' },
-    sigma: stepSize(2 / 255, 'step size of the first-layer perturbation steps'),
-    eps: EPS,
+    sigma: stepSize((_, t) => t.eps / 4, "step size of the first-layer perturbation steps (the code's 2/255 at eps 8/255)", 'eps/4'),
     firstGrad: {
       kind: 'choice',
       choices: ['both', 'hamiltonian'],
@@ -149,6 +150,6 @@ export default defineMethod({
     partialBackward: o.m * (o.n + 1),
     sgdSteps: 1,
   }),
-  create: (o) => new Yopo(o),
+  create: (o, env) => new Yopo(o, env.threat),
   probes: yopoProbes,
 });

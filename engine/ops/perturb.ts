@@ -9,10 +9,9 @@ import { record } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
 
 const PERTURB = shader(perturbSrc, ['rows:u32', 'cols:u32', 'step:f32', 'radius:f32']);
-// Variants that do not read a buffer bind another input in its place: every variant shares one layout. The
-// per-row step sizes come last, so that apply_grad (which has none) binds the others at the same indices.
+// Variants that do not read a buffer bind another input in its place: every variant shares one layout.
 const BUFFERS = { x: 'read f32', a: 'read f32', g: 'read f32', lower: 'read f32', upper: 'read f32', mask: 'read f32', out: 'read_write f32' } as const;
-const PROJECT = PERTURB.kernel({ name: 'perturb_project', family: 'elementwise', entry: 'project', buffers: { ...BUFFERS, steps: 'read f32' },
+const PROJECT = PERTURB.kernel({ name: 'perturb_project', family: 'elementwise', entry: 'project', buffers: BUFFERS,
   bytes: (p) => 4 * p.rows * p.cols * 4 });
 const APPLY_GRAD = PERTURB.kernel({ name: 'perturb_apply_grad', family: 'elementwise', entry: 'apply_grad', buffers: BUFFERS,
   bytes: (p) => 4 * p.rows * p.cols * 4 });
@@ -29,9 +28,8 @@ export type BallKind = 'none' | 'linf' | 'l2' | 'l2-sphere';
 export interface PerturbOptions {
   /** 'point': `a` is a point, its perturbation a − x; 'delta': `a` is the perturbation. */
   from: 'point' | 'delta';
-  /** An ascent step added first: size·sign(g) ('linf') or size·g/‖g‖₂ per example ('l2'), on the mutable elements.
-   * The size is a number or a per-example tensor [N]. */
-  step?: { g: Tensor; size: number | Tensor; direction: 'linf' | 'l2' };
+  /** An ascent step added first: size·sign(g) ('linf') or size·g/‖g‖₂ per example ('l2'), on the mutable elements. */
+  step?: { g: Tensor; size: number; direction: 'linf' | 'l2' };
   /** 'linf': clamp to ±radius; 'l2': the L2 ball's projection; 'l2-sphere': each example's perturbation scaled
    * to L2 norm radius (random starts); 'none'. */
   ball: BallKind;
@@ -68,25 +66,19 @@ export function perturb(x: Tensor, a: Tensor, region: PerturbRegion, o: PerturbO
   checkSameShape(op, x, a);
   if (!(o.radius >= 0)) fail(op, `radius must be >= 0, got ${o.radius}`);
   const s = o.step;
-  let steps: Tensor = a;
   if (s) {
     checkDtype(op, 'g', s.g, 'f32');
     checkSameShape(op, x, s.g);
-    if (typeof s.size !== 'number') {
-      checkDtype(op, 'step sizes', s.size, 'f32');
-      if (s.size.rank !== 1 || s.size.shape[0] !== rows) fail(op, `step sizes must be [${rows}], one per example of x ${x.describe()}, got ${s.size.describe()}`);
-      steps = s.size;
-    }
+    if (!Number.isFinite(s.size)) fail(op, `the step size must be finite, got ${s.size}`);
   }
   const out = empty(x.shape, 'perturbed');
   rt().dispatch({
     kernel: PROJECT,
     overrides: {
-      FROM_DELTA: o.from === 'delta', STEP: s ? (s.direction === 'linf' ? 1 : 2) : 0, STEP_ROWS: typeof s?.size !== 'number' && !!s,
-      BALL: BALLS[o.ball], BOX: o.box, TO_DELTA: o.to === 'delta',
+      FROM_DELTA: o.from === 'delta', STEP: s ? (s.direction === 'linf' ? 1 : 2) : 0, BALL: BALLS[o.ball], BOX: o.box, TO_DELTA: o.to === 'delta',
     },
-    params: { rows, cols, step: typeof s?.size === 'number' ? s.size : 0, radius: o.radius },
-    buffers: { x, a, g: s?.g ?? a, steps, lower: region.lower, upper: region.upper, mask: region.mutable, out },
+    params: { rows, cols, step: s?.size ?? 0, radius: o.radius },
+    buffers: { x, a, g: s?.g ?? a, lower: region.lower, upper: region.upper, mask: region.mutable, out },
     groups: grid(rows),
   });
   return out;
