@@ -99,6 +99,8 @@ export const sgdStepsPerBatch = (r: ResolvedMethod): number => declaredCost(r).s
 
 /** The method, built with its threat model's box and mask uploaded (state allocated at creation, not in a step). */
 export function createMethod(r: ResolvedMethod, env: MethodEnv): Method {
+  const norms = methodNorms(r.descriptor);
+  if (!norms.includes(env.threat.norm)) throw new OptionError(`method ${r.descriptor.name} supports --norm ${norms.join(' or ')} only, got the ${env.threat.norm} threat model`);
   env.threat.upload();
   return r.descriptor.create(r.options as OptionsOf<OptionSpecs>, env);
 }

@@ -5,9 +5,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { tensor, type Tensor } from '../engine/index.js';
-import { createMethod, methodNorms, METHODS, resolveMethod } from '../adversarial/registry.js';
+import { createMethod, describeRecorded, methodNorms, METHODS, resolveMethod } from '../adversarial/registry.js';
 import { NORMS, ThreatModel } from '../adversarial/threat.js';
 import { Harness } from '../train/harness.js';
+import { savedRunConfig } from '../train/trainer.js';
+import type { TrainState } from '../train/train-state.js';
 import { assertThrows, randu, ready, tinyTrainSetup } from './helpers.js';
 
 const t = suite('threat-methods');
@@ -86,6 +88,20 @@ t('a method refuses a norm it does not support, naming the ones it does', () => 
   assert.ok(linfOnly.includes('atta') && linfOnly.includes('trades'), `L-inf-only methods: ${linfOnly}`);
   for (const name of ['free', 'pgd', 'fgsm-rs']) assert.equal(methodNorms(METHODS.find((d) => d.name === name)!), NORMS, `${name} takes both norms`);
   assertThrows(() => resolveMethod({ name: 'atta' }, { norm: 'l2', eps: 0.5 }), /method atta supports --norm linf only, got --norm l2/);
+  const l2 = new ThreatModel({ norm: 'l2', eps: 0.5 }, DOMAIN);
+  assertThrows(() => createMethod(resolveMethod({ name: 'trades' }), { batchShape: [B, C, H, W], threat: l2, seed: 0, trainSize: B, classes: 10 }),
+    /method trades supports --norm linf only, got the l2 threat model/);
+});
+
+t("runs and checkpoints recorded before the threat model was the run's read as L-inf at their method's eps", () => {
+  const saved = (config: Record<string, unknown>) => savedRunConfig({ config } as unknown as TrainState);
+  const c = saved({ data: 'cifar10', method: { name: 'free', replays: 4, eps: 4 / 255 } });
+  assert.equal([c.method, c.threat, c.optimizer], [{ name: 'free', replays: 4 }, { norm: 'linf', eps: 4 / 255 }, 'sgd']);
+  assert.equal(saved({ data: 'mnist', method: { name: 'natural' } }).threat, { norm: 'linf', eps: 0.3 }, "no eps recorded: the dataset's");
+  assert.equal(saved({ data: 'cifar10', method: { name: 'pgd' }, threat: { norm: 'l2', eps: 0.5 } }).threat, { norm: 'l2', eps: 0.5 });
+  assert.is(describeRecorded(JSON.stringify({ name: 'free', replays: 8, eps: 8 / 255 })), 'free (replays 8) at eps 8/255');
+  assert.is(describeRecorded(JSON.stringify({ name: 'free', replays: 8 }), JSON.stringify({ norm: 'l2', eps: 0.5 })), 'free (replays 8) at L2 eps 0.5');
+  assert.match(describeRecorded(JSON.stringify({ name: 'free' }), '{"norm": "l3"}'), /unreadable method metadata .*a threat model is/);
 });
 
 t.run();
