@@ -29,7 +29,8 @@ t('every attack resolves its defaults, round-trips typed through JSON, and reads
     for (const [k, v] of Object.entries(back.options)) assert.is(typeof v, d.options[k].kind === 'choice' ? 'string' : 'number', `${d.name}.${k}`);
   }
   const text = (config: { name: string } & Record<string, unknown>) => describeAttack(resolveAttack(config), CIFAR);
-  assert.equal(ATTACKS.map((d) => text({ name: d.name })), [
+  const builtIn = ['apgd-ce', 'apgd-dlr', 'apgd-t', 'fab-t', 'fgsm', 'pgd', 'square', 'aa-lite', 'autoattack'];
+  assert.equal(builtIn.map((name) => text({ name })), [
     'APGD-CE (eps 8/255, 100 iterations, 1 restart)',
     'APGD-DLR (eps 8/255, 100 iterations, 1 restart)',
     'APGD-T (eps 8/255, targeted DLR, 9 targets x 100 iterations)',
