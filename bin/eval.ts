@@ -131,7 +131,7 @@ export function formatReport(r: EvalReport): string {
   const lines = [`${r.checkpoint} (${r.architecture}, ${methodText}) on ${r.dataset} test, ${r.examples} images${subset}, BN in eval mode${norm}:`];
   lines.push(`  clean accuracy   ${pct(r.clean_accuracy)}`);
   lines.push(...attackLines(r.attacks));
-  if (r.robust_accuracy !== null) lines.push(`  robust accuracy  ${pct(r.robust_accuracy)} (correct clean and under every attack run on the image; ${describeThreat(r.threat)})`);
+  if (r.robust_accuracy !== null) lines.push(`  robust accuracy  ${pct(r.robust_accuracy)} (correct clean and under every attack run on the example; ${describeThreat(r.threat)})`);
   lines.push(`  ${r.passes.forward} forward, ${r.passes.backwardInputOnly} input-gradient passes, ${r.seconds.toFixed(1)} s on ${r.adapter}`);
   return lines.join('\n');
 }
