@@ -2,9 +2,11 @@
 // charts, from the results done so far; runs still to do are named in a partial report's header. Written after
 // every run of the local executor, by the Slurm report job, and by `advfree experiment --report`.
 import { join } from 'node:path';
-import { describeAttack, type ResolvedAttack } from '../adversarial/attack-registry.js';
+import { describeAttack } from '../adversarial/attack-registry.js';
+import { describeThreat } from '../adversarial/threat.js';
+import { findDataset } from '../data/index.js';
 import { writeFileAtomic } from '../nn/atomic.js';
-import { EXPERIMENT_SETTING, type Preset, type RunSpec } from '../experiment/plan.js';
+import { experimentSetting, presetThreat, type PlannedAttack, type Preset, type RunSpec } from '../experiment/plan.js';
 import { comparisonChart, markdown, rows } from '../experiment/report.js';
 import { attackColumns, type RunResult } from '../experiment/runner.js';
 import { lineChartSpec } from '../plot/line-chart.js';
@@ -17,7 +19,7 @@ export interface ReportContext {
   settings: Preset;
   runs: readonly RunSpec[];
   skipped: readonly string[];
-  specs: readonly ResolvedAttack[];
+  specs: readonly PlannedAttack[];
   commit: string;
   /** The adapter the runs ran on, as the header names it. */
   adapter: string;
@@ -25,7 +27,6 @@ export interface ReportContext {
   closing: string;
 }
 
-const DATA_NAMES: Record<string, string> = { cifar10: 'CIFAR-10', cifar100: 'CIFAR-100' };
 
 /** The adapters named in the results, for a report written where none ran (the Slurm report job, --report). */
 export function resultAdapters(results: readonly RunResult[]): string {
@@ -37,21 +38,29 @@ export function resultAdapters(results: readonly RunResult[]): string {
 export async function writeReport(c: ReportContext, results: readonly RunResult[]): Promise<string> {
   const { out, settings: p, preset, specs, runs } = c;
   const all = rows(results);
-  const names = attackColumns(specs);
+  const columns = attackColumns(p, specs);
   const pending = runs.filter((x) => !results.some((d) => d.id === x.id)).map((x) => x.id);
+  const setting = experimentSetting(p);
+  const d = findDataset(p.data ?? 'cifar10');
+  const examples = (n: number | null, total: number) => (n === null || n >= total ? `all ${total}` : `the first ${n}`);
+  const recipe = (p.optimizer ?? 'sgd') === 'adam' ? `Adam, lr ${p.lr} ${p.schedule ?? 'multistep'}` : `SGD momentum 0.9, lr ${p.lr} ${p.schedule ?? 'multistep (x0.1 at 50% and 75%)'}`;
+  const budget = p.budget ?? p.epochs;
   const header = [
     `Experiment (preset ${preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${c.commit}, on ${c.adapter}.`,
-    `${p.model}, the first ${p.trainLimit} ${DATA_NAMES[p.data ?? 'cifar10'] ?? p.data} training images, batch ${p.batch}, SGD momentum 0.9, lr ${p.lr} multistep (x0.1 at 50% and 75%), weight decay 5e-4, pad-4 crop + flip; eps 8/255;`,
-    `${p.epochs} natural-equivalent epochs (comparison 1) = a budget of ${p.epochs} full forward passes per training image (comparison 2);`,
-    `every model evaluated on the first ${p.testImages} test images, BN in eval mode: ${specs.map((s) => describeAttack(s, EXPERIMENT_SETTING)).join('; ')}${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. ${c.closing}`,
+    `${p.model} on ${examples(p.trainLimit, d.rows.train)} ${d.name} training examples, batch ${p.batch}, ${recipe}, weight decay ${p.weightDecay ?? 5e-4}` +
+      `${d.augment ? ', pad-4 crop + flip' : ''}; threat model ${describeThreat(presetThreat(p))};`,
+    `${p.epochs} natural-equivalent epochs (comparison 1); a budget of ${budget} full forward passes per training example (comparison 2);`,
+    `every model evaluated on ${examples(p.testImages, d.rows.test)} test examples, BN in eval mode: ` +
+      specs.map((s) => `${describeAttack(s.attack, setting)}${s.limit !== null ? ` on the first ${s.limit}` : ''}${s.seeds ? ` (seed ${s.seeds.join(', ')} only)` : ''}`).join('; ') +
+      `${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. ${c.closing}`,
     ...(pending.length ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`] : []),
   ];
-  const md = markdown(header, all, names, c.skipped);
+  const md = markdown(header, all, columns, c.skipped);
   await writeFileAtomic(join(out, 'experiment.md'), md);
   await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: c.adapter, commit: c.commit, pending, rows: all, runs: results }, null, 2)}\n`);
   for (const [comparison, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
-    const title = [`advfree experiment ${preset}: ${name}`, `${p.model}, ${p.trainLimit} train images, PGD-20 on ${p.testImages} test images`];
-    const chart = comparisonChart(title, all, comparison);
+    const title = [`advfree experiment ${preset}: ${name}`, `${p.model} on ${d.name}, ${columns[0]?.title ?? 'no attack'}`];
+    const chart = columns.length ? comparisonChart(title, all, comparison, columns[0]) : null;
     if (!chart) continue;
     await writeChart(join(out, `chart-${name}.png`), chart);
     // Per-epoch curves of the comparison's runs (the first seed of each method), on shared axes.

@@ -11,7 +11,7 @@ import { ATTACKS } from '../adversarial/attack-registry.js';
 import { METHODS, shortPattern } from '../adversarial/registry.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { gitCommit } from '../nn/checkpoint.js';
-import { parseArch } from '../nn/models/wrn.js';
+import { checkModelName, MODEL_PATTERNS } from '../nn/registry.js';
 import { attacks, plan, PRESETS, type Preset, type RunSpec } from '../experiment/plan.js';
 import { PLAN_FILE, folderPlan, planText, readPlanFile } from '../experiment/plan-file.js';
 import { finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
@@ -40,10 +40,10 @@ export const experiment: Command = {
   name: 'experiment',
   summary: 'natural vs free-m vs K-PGD and the later cheap methods: equal epochs and equal cost, seeds, one evaluation',
   flags: {
-    preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see README), paper (WRN-34-10, real GPU), tiny (seconds, generated data: tests, a first try of a cluster)", default: 'medium', check: oneOf('preset', Object.keys(PRESETS)) },
+    preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see README), paper (WRN-34-10, real GPU), mnist (MNIST at the published scale, 3 seeds: hours), fashion-mnist (the same at eps 0.1, one seed), tiny (seconds, generated data: tests, a first try of a cluster)", default: 'medium', check: oneOf('preset', Object.keys(PRESETS)) },
     methods: { type: 'string', help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}` },
     epochs: { type: 'string', help: "natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)", check: intFlag('epochs', 1, 10_000) },
-    model: { type: 'string', help: 'wrn-DEPTH-WIDTH', check: parsedBy(parseArch) },
+    model: { type: 'string', help: MODEL_PATTERNS, check: parsedBy(checkModelName) },
     'train-limit': { type: 'string', help: 'first N training images', check: intFlag('train-limit', 1) },
     batch: { type: 'string', help: 'minibatch size', check: intFlag('batch', 2, 4096) },
     'test-images': { type: 'string', help: 'evaluate every model on the first N test images', check: intFlag('test-images', 1) },

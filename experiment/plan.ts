@@ -4,29 +4,55 @@
 //      same epoch count (so about 8x the passes);
 //   2. equal cost: every method under one budget of full forward passes per training image.
 // A run that both comparisons need (natural, free-m) trains once.
-import { declaredCost, findMethod, parseShortForm, sgdStepsPerBatch, shortForm, type ResolvedMethod } from '../adversarial/registry.js';
+import { declaredCost, findMethod, parseShortForm, resolveMethod, sgdStepsPerBatch, shortForm, type ResolvedMethod } from '../adversarial/registry.js';
 import type { AttackSetting } from '../adversarial/attack.js';
 import { resolveAttack, type ResolvedAttack } from '../adversarial/attack-registry.js';
-import { IMAGE_THREAT } from '../adversarial/threat.js';
+import { type ThreatSpec } from '../adversarial/threat.js';
+import { findDataset } from '../data/registry.js';
 
-/** Where every experiment attacks: CIFAR-10's images under its L-inf 8/255 threat model. */
-export const EXPERIMENT_SETTING: AttackSetting = { threat: IMAGE_THREAT, images: true, classes: 10 };
+/** Where a preset's models are attacked: its dataset, under its threat model. */
+export function experimentSetting(p: Preset): AttackSetting {
+  const d = findDataset(p.data ?? 'cifar10');
+  return { threat: presetThreat(p), images: d.kind === 'image', classes: d.classes.length };
+}
+
+/** The preset's threat model: its own, else its dataset's. */
+export function presetThreat(p: Preset): ThreatSpec {
+  if (p.threat) return p.threat;
+  const { norm, eps } = findDataset(p.data ?? 'cifar10').threat;
+  return { norm, eps };
+}
+
+/** One evaluation of every model: an attack (its registry name and options) on the first `limit` test examples. */
+export interface EvaluationSpec {
+  attack: { name: string } & Record<string, string | number | boolean>;
+  /** The first N test examples (null: every one the clean evaluation covers). */
+  limit: number | null;
+  /** Only the models of these seeds (an expensive attack on one seed per method); absent: every model. */
+  seeds?: number[];
+}
 
 export interface Preset {
   /** The dataset (default cifar10). */
   data?: string;
   model: string;
-  trainLimit: number;
+  /** The first N training examples (null: all). */
+  trainLimit: number | null;
   batch: number;
-  /** Natural-equivalent epochs of comparison 1; comparison 2's budget is as many full passes per image. */
+  /** Natural-equivalent epochs of comparison 1. */
   epochs: number;
-  /** Comparison 1's methods; those in `seeded` run once per seed there (comparison 2 runs the first seed). */
+  /** Comparison 2's budget of full forward passes per training image (default: `epochs`). */
+  budget?: number;
+  /** Comparison 1's methods; those in `seeded` run once per seed there (comparison 2 runs the first seed, unless `seededCost`). */
   equalEpochs: string[];
   /** Comparison 2's methods (those not registered are skipped and listed in the report). */
   equalCost: string[];
   seeds: number[];
   seeded: string[];
-  testImages: number;
+  /** Comparison 2 runs every seed of the seeded methods too. */
+  seededCost?: boolean;
+  /** Clean accuracy (and attacks without their own limit) on the first N test examples (null: all). */
+  testImages: number | null;
   /** Iterations of APGD (CE and, where it exists, targeted DLR); 0 leaves APGD out. */
   apgdSteps: number;
   /** APGD on the first N of the test images (null: all of them). */
@@ -37,9 +63,34 @@ export interface Preset {
    */
   apgdChained: boolean;
   lr: number;
+  /** The training recipe where it is not CIFAR's (SGD momentum 0.9, multistep at 50% and 75%, weight decay 5e-4). */
+  optimizer?: 'sgd' | 'adam';
+  schedule?: string;
+  weightDecay?: number;
+  /** The threat model (default: the dataset's). */
+  threat?: ThreatSpec;
+  /** Options every run of a method takes (FGSM-RS's step on MNIST), by method name. */
+  methodOptions?: Record<string, Record<string, string | number | boolean>>;
+  /** The evaluation, where it is not PGD-20 plus the APGD settings above. */
+  evaluation?: EvaluationSpec[];
 }
 
 const EQUAL_COST = ['natural', 'free-8', 'pgd-7', 'fgsm-rs', 'yopo-5-3', 'atta-1', 'trades-10', 'nfgsm'];
+
+/** The MNIST-family presets: Wong et al.'s recipe and evaluation, every step size in proportion to eps. */
+function mnistLike(data: string, eps: number, seeds: number[]): Preset {
+  const methods = ['natural', 'fgsm-rs', 'free-4', 'free-8', 'pgd-10'];
+  return {
+    data, model: 'mnist-net', trainLimit: null, batch: 100, epochs: 10, budget: 20,
+    equalEpochs: ['natural', 'free-4', 'free-8', 'pgd-10'], equalCost: ['natural', 'fgsm-rs', 'free-4', 'free-8'], seeds, seeded: methods, seededCost: true,
+    testImages: null, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 5e-3, optimizer: 'adam', schedule: 'cyclic:0.4', weightDecay: 0,
+    methodOptions: { 'fgsm-rs': { stepSize: 1.25 * eps }, pgd: { stepSize: (eps * 0.4) / 0.3 / 10 } },
+    evaluation: [
+      { attack: { name: 'pgd', steps: 50, stepSize: eps / 30, restarts: 10, loss: 'ce' }, limit: 1000 },
+      { attack: { name: 'autoattack' }, limit: 500, seeds: [seeds[0]] },
+    ],
+  };
+}
 
 export const PRESETS: Record<string, Preset> = {
   // The main job (`npm start`): natural and free-4 side by side under one budget, then the same PGD evaluation.
@@ -57,6 +108,14 @@ export const PRESETS: Record<string, Preset> = {
   // Seconds, on generated data (no download): the tests, and a first try of a cluster set-up (--executor slurm).
   tiny: { data: 'synthetic', model: 'wrn-10-1', trainLimit: 64, batch: 16, epochs: 4, equalEpochs: [], equalCost: ['natural', 'free-2'], seeds: [0], seeded: [],
     testImages: 32, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 0.05 },
+  // MNIST at the published scale, against Wong, Rice and Kolter 2020's released models: their mnist-net and recipe
+  // (Adam, cyclic lr to 5e-3 peaking at 2/5, batch 100, no weight decay, eps 0.3, all 60,000 images). Comparison 1:
+  // natural's 10 epochs; comparison 2: FGSM-RS's 20 passes (their alpha 0.375, 10 epochs). K-PGD at k = 10 with
+  // k·step = 0.4 as Madry's 40 x 0.01 (k = 40 for 10 epochs is ~8 h a seed here). Their evaluation: PGD-50 (step
+  // 0.01, 10 restarts) on the first 1,000 test images; AutoAttack on the first 500, for seed 0's models.
+  mnist: mnistLike('mnist', 0.3, [0, 1, 2]),
+  // Fashion-MNIST: the same recipe and methods at eps 0.1 (steps scaled with eps), one seed.
+  'fashion-mnist': mnistLike('fashion-mnist', 0.1, [0]),
   // The paper's setting (WRN-34-10, all of CIFAR-10, 200 natural-equivalent epochs, the full test set): a real GPU.
   paper: { model: 'wrn-34-10', trainLimit: 50000, batch: 128, epochs: 200, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
     seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 10000, apgdSteps: 100, apgdLimit: null, apgdChained: true, lr: 0.1 },
@@ -74,9 +133,17 @@ export interface RunSpec {
   comparisons: number[];
 }
 
-const registered = (label: string): boolean => {
+/** A run's method: its short form under the preset's threat model, with the preset's options for that method. */
+export function presetMethod(p: Preset, label: string): ResolvedMethod {
+  const threat = presetThreat(p);
+  const short = parseShortForm(label, threat);
+  const own = p.methodOptions?.[short.descriptor.name];
+  return own ? resolveMethod({ ...short.config, ...own }, threat) : short;
+}
+
+const registered = (p: Preset, label: string): boolean => {
   try {
-    findMethod(parseShortForm(label).descriptor.name);
+    findMethod(presetMethod(p, label).descriptor.name);
     return true;
   } catch {
     return false;
@@ -91,7 +158,7 @@ export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
   const runs = new Map<string, RunSpec>();
   const skipped: string[] = [];
   const add = (label: string, epochs: number, seed: number, comparison: number) => {
-    const method = parseShortForm(label);
+    const method = presetMethod(p, label);
     const id = `${shortForm(method)}-e${epochs}-s${seed}`;
     const r = runs.get(id) ?? { id, label: shortForm(method), method, seed, epochs, comparisons: [] };
     if (!r.comparisons.includes(comparison)) r.comparisons.push(comparison);
@@ -99,20 +166,20 @@ export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
   };
   const seedsOf = (label: string) => (p.seeded.includes(label) ? p.seeds : [p.seeds[0]]);
   for (const label of p.equalEpochs) {
-    if (!registered(label)) { skipped.push(label); continue; }
-    // Free-m replays each minibatch m times: its natural-equivalent epochs are divided by m. 7-PGD trains as many
-    // epochs as natural training (the paper's comparison), each costing its attack steps too.
-    const per = sgdStepsPerBatch(parseShortForm(label));
-    if (p.epochs % per !== 0) throw new Error(`experiment: ${p.epochs} natural-equivalent epochs do not divide by ${label}'s ${per} SGD steps per minibatch; pick a multiple`);
-    const epochs = p.epochs / per;
+    if (!registered(p, label)) { skipped.push(label); continue; }
+    // Free-m replays each minibatch m times: its natural-equivalent epochs are divided by m (rounded up where they
+    // do not divide: the report shows the passes run). K-PGD trains as many epochs as natural training (the paper's
+    // comparison), each costing its attack steps too.
+    const epochs = Math.ceil(p.epochs / sgdStepsPerBatch(presetMethod(p, label)));
     for (const s of seedsOf(label)) add(label, epochs, s, 1);
   }
+  const budget = p.budget ?? p.epochs;
   for (const label of p.equalCost) {
-    if (!registered(label)) { skipped.push(label); continue; }
-    // The budget: `epochs` full forward passes per training image.
-    const perPass = declaredCost(parseShortForm(label)).forward;
-    const epochs = Math.max(1, Math.round(p.epochs / perPass));
-    add(label, epochs, p.seeds[0], 2);
+    if (!registered(p, label)) { skipped.push(label); continue; }
+    // The budget: full forward passes per training image.
+    const perPass = declaredCost(presetMethod(p, label)).forward;
+    const epochs = Math.max(1, Math.round(budget / perPass));
+    for (const s of p.seededCost ? seedsOf(label) : [p.seeds[0]]) add(label, epochs, s, 2);
   }
   // Other seeds of a comparison-2 run that comparison 1 trains anyway count there too (natural, free-8).
   for (const r of runs.values()) {
@@ -123,16 +190,26 @@ export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
   return { runs: bySeed, skipped: [...new Set(skipped)] };
 }
 
-/** The evaluation every model gets, on the same test images. */
-export function attacks(p: Preset, available: readonly string[]): ResolvedAttack[] {
+/** One evaluation a run gets: an attack on the first `limit` test examples (null: every evaluated one). */
+export interface PlannedAttack {
+  attack: ResolvedAttack;
+  limit: number | null;
+  /** Only the runs of these seeds; absent: every run. */
+  seeds?: number[];
+}
+
+/** The evaluation every model gets, on the same test examples: the preset's, or PGD-20 and the APGD settings. */
+export function attacks(p: Preset, available: readonly string[]): PlannedAttack[] {
+  const threat = presetThreat(p);
+  if (p.evaluation) return p.evaluation.map((e) => ({ attack: resolveAttack(e.attack, threat), limit: e.limit, seeds: e.seeds }));
   const apgdLimit = p.apgdLimit ?? 0;
-  const out = [resolveAttack({ name: 'pgd', steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce' }, EXPERIMENT_SETTING.threat)];
+  const out = [resolveAttack({ name: 'pgd', steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce' }, threat)];
   if (p.apgdSteps > 0 && p.apgdChained) {
     if (p.apgdSteps !== 100) throw new Error(`experiment: the chained APGD evaluation runs AutoAttack's 100 iterations, not ${p.apgdSteps}`);
-    out.push(resolveAttack({ name: 'aa-lite', apgdLimit }));
+    out.push(resolveAttack({ name: 'aa-lite', apgdLimit }, threat));
   } else if (p.apgdSteps > 0) {
-    out.push(resolveAttack({ name: 'apgd-ce', apgdSteps: p.apgdSteps, restarts: 1, apgdLimit }));
-    if (available.includes('apgd-t')) out.push(resolveAttack({ name: 'apgd-t', apgdLimit }));
+    out.push(resolveAttack({ name: 'apgd-ce', apgdSteps: p.apgdSteps, restarts: 1, apgdLimit }, threat));
+    if (available.includes('apgd-t')) out.push(resolveAttack({ name: 'apgd-t', apgdLimit }, threat));
   }
-  return out;
+  return out.map((attack) => ({ attack, limit: null }));
 }

@@ -21,6 +21,14 @@ export interface Row {
   costVsNatural: number | null;
   /** Full forward+backward passes per training image, over natural's. */
   passesVsNatural: number | null;
+  /** Two-class data: the rarer class's recall, clean and under each attack. */
+  minority: { class: string; clean: Stat; attacks: Record<string, Stat> } | null;
+}
+
+/** A report column: an attack's name in the results, and its header. */
+export interface Column {
+  name: string;
+  title: string;
 }
 
 export interface Stat {
@@ -53,6 +61,11 @@ export function rows(results: readonly RunResult[]): Row[] {
           return [n, { ...stat(a.map((x) => x.accuracy)), examples: a[0].examples }];
         })),
         passes, trainSeconds: stat(rs.map((r) => r.train_seconds)), costVsNatural: null, passesVsNatural: null,
+        minority: rs[0].minority ? {
+          class: rs[0].minority.class,
+          clean: stat(rs.map((r) => r.minority!.recall)),
+          attacks: Object.fromEntries(rs[0].minority.attacks.map((a) => [a.name, stat(rs.map((r) => r.minority!.attacks.find((x) => x.name === a.name)?.recall ?? 0))])),
+        } : null,
       };
     });
     const nat = made.find((r) => r.label === 'natural');
@@ -68,8 +81,11 @@ export function rows(results: readonly RunResult[]): Row[] {
 const pct = (s: Stat | undefined): string => (s ? `${(s.mean * 100).toFixed(1)}%${s.sd > 0 ? ` ± ${(s.sd * 100).toFixed(1)}` : ''}` : '–');
 const ratio = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}x`);
 
-export function markdown(header: string[], all: readonly Row[], attackNames: readonly string[], skipped: readonly string[]): string {
-  const cols = attackNames.map((n) => ({ pgd: 'PGD-20', 'apgd-ce': 'APGD-CE', 'apgd-t': 'APGD-T' })[n] ?? n);
+export function markdown(header: string[], all: readonly Row[], columns: readonly Column[], skipped: readonly string[]): string {
+  const attackNames = columns.map((c) => c.name);
+  const minority = all.find((r) => r.minority)?.minority ?? null;
+  const rareNames = minority ? Object.keys(minority.attacks) : [];
+  const cols = [...columns.map((c) => c.title), ...(minority ? [`${minority.class} recall`, ...rareNames.map((n) => `${minority.class} recall, ${columns.find((c) => c.name === n)?.title ?? n}`)] : [])];
   const table = (comparison: number, title: string) => {
     const rs = all.filter((r) => r.comparison === comparison);
     if (!rs.length) return [];
@@ -79,7 +95,7 @@ export function markdown(header: string[], all: readonly Row[], attackNames: rea
       `|---|---|---|---|${cols.map(() => '---|').join('')}---|---|---|---|`,
       ...rs.map((r) => {
         const p = r.passes;
-        const att = attackNames.map((n) => pct(r.attacks[n]));
+        const att = [...attackNames.map((n) => pct(r.attacks[n])), ...(minority ? [pct(r.minority?.clean), ...rareNames.map((n) => pct(r.minority?.attacks[n]))] : [])];
         return `| ${r.label} | ${r.seeds.length} | ${r.passesOverData} | ${pct(r.clean)} | ${att.join(' | ')} | ${p.forward} / ${p.backwardWeights} / ${p.backwardInputOnly} / ${p.partialForward} | ${(r.trainSeconds.mean / 60).toFixed(1)} min | ${ratio(r.costVsNatural)} | ${ratio(r.passesVsNatural)} |`;
       }),
       '',
@@ -87,7 +103,7 @@ export function markdown(header: string[], all: readonly Row[], attackNames: rea
   };
   return [
     ...header, '',
-    ...table(1, '1. Equal epochs (as the paper): free-m trains the natural-equivalent epochs divided by m; 7-PGD as many epochs as natural'),
+    ...table(1, '1. Equal epochs (as the paper): free-m trains the natural-equivalent epochs divided by m; K-PGD as many epochs as natural'),
     ...table(2, '2. Equal cost: every method under one budget of full forward passes per training image'),
     ...(skipped.length ? [`Not registered here, so not run: ${skipped.join(', ')}.`, ''] : []),
     'Accuracies are mean ± sample standard deviation over seeds; each attack covers the examples its column header names in the text above.',
@@ -96,16 +112,17 @@ export function markdown(header: string[], all: readonly Row[], attackNames: rea
 }
 
 /**
- * One point per method of a comparison: PGD-20 accuracy (mean ± sd) against its measured forward+backward passes
- * over natural's (exact on a shared machine, where wall-time ratios are noise; the table has the times).
+ * One point per method of a comparison: its accuracy under the first attack (mean ± sd) against its measured
+ * forward+backward passes over natural's (exact on a shared machine, where wall-time ratios are noise; the table
+ * has the times).
  */
-export function chartPoints(all: readonly Row[], comparison: number): Point[] {
-  return all.filter((r) => r.comparison === comparison && r.attacks.pgd)
-    .map((r) => ({ label: r.label, x: r.passesVsNatural ?? 0, y: r.attacks.pgd.mean, spread: r.attacks.pgd.sd }));
+export function chartPoints(all: readonly Row[], comparison: number, attack: string): Point[] {
+  return all.filter((r) => r.comparison === comparison && r.attacks[attack])
+    .map((r) => ({ label: r.label, x: r.passesVsNatural ?? 0, y: r.attacks[attack].mean, spread: r.attacks[attack].sd }));
 }
 
-/** The chart of a comparison (PGD-20 accuracy against training passes, error bars over seeds), or null if empty. */
-export function comparisonChart(title: readonly string[], all: readonly Row[], comparison: number): ChartSpec | null {
-  const points = chartPoints(all, comparison);
-  return points.length ? scatterSpec(title, 'training passes / natural', 'PGD-20 accuracy (mean ± sd over seeds)', points) : null;
+/** The chart of a comparison (accuracy under the first attack against training passes, error bars over seeds), or null if empty. */
+export function comparisonChart(title: readonly string[], all: readonly Row[], comparison: number, attack: Column): ChartSpec | null {
+  const points = chartPoints(all, comparison, attack.name);
+  return points.length ? scatterSpec(title, 'training passes / natural', `${attack.title} accuracy (mean ± sd over seeds)`, points) : null;
 }

@@ -5,14 +5,16 @@
 // Slurm task) never write it at once: the second is refused.
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { suiteStages, type ResolvedAttack } from '../adversarial/attack-registry.js';
+import { suiteStages } from '../adversarial/attack-registry.js';
 import { evaluateRobust, inEvalMode, splitSource, type AttackTotals } from '../adversarial/evaluate.js';
+import { findDataset, limitSplit } from '../data/index.js';
 import type { PassCounts } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { rt } from '../engine/index.js';
 import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../train/trainer.js';
 import { hasCheckpoint, RUN_FILES, RunFolder } from '../train/run-folder.js';
-import { EXPERIMENT_SETTING, type Preset, type RunSpec } from './plan.js';
+import { experimentSetting, presetThreat, type PlannedAttack, type Preset, type RunSpec } from './plan.js';
+import type { Column } from './report.js';
 
 export interface RunResult {
   id: string;
@@ -30,13 +32,18 @@ export interface RunResult {
   eval_seconds: number;
   /** The adapter that trained and evaluated it (absent in results written before it was recorded). */
   adapter?: string;
+  /** Two-class datasets: the rarer class's recall on the whole test split, and under each attack on its examples. */
+  minority?: { class: string; examples: number; recall: number; attacks: { name: string; examples: number; recall: number }[] };
 }
 
+/** A run's configuration: the preset's recipe (CIFAR's SGD, multistep, weight decay 5e-4 unless it says otherwise). */
 export function runConfig(p: Preset, r: RunSpec): RunConfig {
+  const d = findDataset(p.data ?? 'cifar10');
   return {
-    data: p.data ?? 'cifar10', model: p.model, classes: 10, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: 'multistep', optimizer: 'sgd', momentum: 0.9,
-    nesterov: false, weightDecay: 5e-4, decay: 'all', seed: r.seed, augment: true, trainLimit: p.trainLimit, testLimit: p.testImages,
-    method: r.method.config, threat: EXPERIMENT_SETTING.threat, normalization: 'none', checkpointMinutes: 10, logEvery: 50,
+    data: d.name, model: p.model, classes: d.classes.length, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: p.schedule ?? 'multistep',
+    optimizer: p.optimizer ?? 'sgd', momentum: 0.9, nesterov: false, weightDecay: p.weightDecay ?? 5e-4, decay: 'all', seed: r.seed,
+    augment: d.augment !== null, trainLimit: p.trainLimit, testLimit: p.testImages, method: r.method.config, threat: presetThreat(p),
+    normalization: 'none', checkpointMinutes: 10, logEvery: 50,
   };
 }
 
@@ -53,7 +60,7 @@ export function finished(out: string, r: RunSpec): RunResult | null {
  * training stops after the current minibatch with a checkpoint there, evaluation (which keeps no state) at its next
  * batch, and the signal's reason is thrown; a later call resumes from the checkpoint.
  */
-export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readonly ResolvedAttack[], data: Datasets, log: (l: string) => void, stop?: AbortSignal): Promise<RunResult> {
+export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readonly PlannedAttack[], data: Datasets, log: (l: string) => void, stop?: AbortSignal): Promise<RunResult> {
   const dir = join(out, 'runs', r.id);
   const folder = RunFolder.open(dir, 'lock', log);
   let trainer: Trainer | null = null;
@@ -71,22 +78,17 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
     const t0 = performance.now();
     // A run trained to the end but not yet evaluated resumes with nothing left to train: its weights are loaded.
     if (trainer.loader.position().epoch < r.epochs) {
-      log(`experiment: ${r.id}: ${r.epochs} passes over ${p.trainLimit} images${trainer.stepsDone ? `, resuming at step ${trainer.stepsDone}` : ''}`);
+      log(`experiment: ${r.id}: ${r.epochs} passes over ${data.train.count} examples${trainer.stepsDone ? `, resuming at step ${trainer.stepsDone}` : ''}`);
       await trainer.run({ out: folder, stop });
       stop?.throwIfAborted();
     }
     const epochs = readEpochs(dir);
     const trainSeconds = epochs.reduce((s, e) => s + e.seconds, 0) || (performance.now() - t0) / 1000;
-    log(`experiment: ${r.id}: evaluating on ${data.test.count} test images`);
-    const { classes } = EXPERIMENT_SETTING;
-    const { threat } = trainer;
-    const ev = await inEvalMode(trainer.model, (classify) => evaluateRobust(classify, splitSource(data.test), attacks,
-      { threat, classes, batch: 200, seed: r.seed, progress: () => stop?.throwIfAborted() }));
+    log(`experiment: ${r.id}: evaluating on ${data.test.count} test examples`);
+    const ev = await evaluateRun(trainer, p, r, attacks, data, stop);
     const res: RunResult = {
       id: r.id, label: r.label, seed: r.seed, comparisons: r.comparisons, method: trainer.config.method, passes_over_data: r.epochs,
-      train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, clean_accuracy: ev.cleanCorrect / ev.examples, examples: ev.examples,
-      attacks: attackEntries(ev.attacks),
-      eval_seconds: ev.seconds, adapter: rt().gpu.name,
+      train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, ...ev, adapter: rt().gpu.name,
     };
     await writeFileAtomic(join(dir, RESULT), `${JSON.stringify(res, null, 2)}\n`);
     log(`experiment: ${r.id}: clean ${(res.clean_accuracy * 100).toFixed(1)}%, ${res.attacks.map((a) => `${a.name} ${(a.accuracy * 100).toFixed(1)}%`).join(', ')}`);
@@ -97,9 +99,56 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
   }
 }
 
+/**
+ * Clean accuracy on the test examples, then each planned attack (of this run's seed) on the first `limit` of them;
+ * attacks with the same limit run in one pass over the examples. Two-class data: the rarer class's recall too.
+ */
+async function evaluateRun(trainer: Trainer, p: Preset, r: RunSpec, attacks: readonly PlannedAttack[], data: Datasets, stop?: AbortSignal) {
+  const { classes } = experimentSetting(p);
+  const o = { threat: trainer.threat, classes, batch: 200, seed: r.seed, progress: () => stop?.throwIfAborted() };
+  const t0 = performance.now();
+  const mine = attacks.filter((a) => !a.seeds || a.seeds.includes(r.seed));
+  const limits = [...new Set(mine.map((a) => a.limit))];
+  const y = data.test.y;
+  const counts = Array.from({ length: classes }, (_, k) => y.filter((v) => v === k).length);
+  const rare = classes === 2 ? counts.indexOf(Math.min(...counts)) : -1;
+  const recall = (ok: Uint8Array, n: number) => {
+    let hit = 0;
+    let all = 0;
+    for (let i = 0; i < n; i++) if (y[i] === rare) (all++, (hit += ok[i]));
+    return { examples: all, recall: all ? hit / all : 0 };
+  };
+  return inEvalMode(trainer.model, async (classify) => {
+    const clean = await evaluateRobust(classify, splitSource(data.test), [], o);
+    const entries: RunResult['attacks'] = [];
+    const rareAttacks: NonNullable<RunResult['minority']>['attacks'] = [];
+    for (const limit of limits) {
+      const group = mine.filter((a) => a.limit === limit);
+      const ev = await evaluateRobust(classify, splitSource(limitSplit(data.test, limit ?? undefined)), group.map((a) => a.attack), o);
+      entries.push(...attackEntries(ev.attacks));
+      if (rare >= 0) ev.attacks.forEach((a, i) => rareAttacks.push({ name: a.attack.descriptor.name, ...recall(ev.correct.perAttack[i].map((v, k) => v & ev.correct.clean[k]), ev.examples) }));
+    }
+    const minority = rare >= 0 ? { class: findDataset(p.data ?? 'cifar10').classes[rare], ...recall(clean.correct.clean, clean.examples), attacks: rareAttacks } : undefined;
+    return {
+      clean_accuracy: clean.cleanCorrect / clean.examples, examples: clean.examples, attacks: entries,
+      eval_seconds: (performance.now() - t0) / 1000, ...(minority ? { minority } : {}),
+    };
+  });
+}
+
+/** A column header: PGD-50x10 (steps, restarts), APGD-CE, ...; the examples it covers where it has a limit. */
+function columnTitle(name: string, options: Record<string, unknown>, limit: number | null): string {
+  const restarts = Number(options.restarts ?? 1);
+  const base = name === 'pgd' ? `PGD-${options.steps}${restarts > 1 ? `x${restarts}` : ''}` : name.toUpperCase();
+  return limit === null ? base : `${base} (first ${limit})`;
+}
+
 /** The report's attack columns: a suite's stages in its place. */
-export const attackColumns = (specs: readonly ResolvedAttack[]): string[] =>
-  specs.flatMap((s) => (s.descriptor.stages ? suiteStages(s, EXPERIMENT_SETTING).map((st) => st.stage.descriptor.name) : [s.descriptor.name]));
+export const attackColumns = (p: Preset, planned: readonly PlannedAttack[]): Column[] =>
+  planned.flatMap(({ attack: s, limit }) =>
+    s.descriptor.stages
+      ? suiteStages(s, experimentSetting(p)).filter((st) => !st.skipped).map((st) => ({ name: st.stage.descriptor.name, title: columnTitle(st.stage.descriptor.name, st.stage.options, limit) }))
+      : [{ name: s.descriptor.name, title: columnTitle(s.descriptor.name, s.options, limit) }]);
 
 /**
  * One entry per attack; a suite (aa-lite) gives one per stage, each the accuracy after it and every earlier stage

@@ -9,8 +9,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
-import { comparisonChart, rows, stat } from '../experiment/report.js';
-import { attackColumns, attackEntries, finished, runOne, type RunResult } from '../experiment/runner.js';
+import { comparisonChart, markdown, rows, stat } from '../experiment/report.js';
+import { attackColumns, attackEntries, finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
 import { ATTACKS, attackLimit, resolveAttack } from '../adversarial/attack-registry.js';
 import type { AttackTotals } from '../adversarial/evaluate.js';
 import { writeChart } from '../plot/render.js';
@@ -43,10 +43,51 @@ t('the medium plan: equal epochs with seeds, equal cost, runs both comparisons n
   assert.is(new Set(ids).size, ids.length, 'no run twice');
 });
 
+t("the mnist plan: Wong et al.'s recipe, free-m rounded up to whole passes, comparison 2 with every seed, their evaluation", () => {
+  const p = PRESETS.mnist;
+  const { runs } = plan(p);
+  const seed0 = runs.filter((r) => r.seed === 0);
+  assert.equal(seed0.map((r) => [r.id, r.comparisons]), [
+    ['natural-e10-s0', [1]], ['free-4-e3-s0', [1]], ['free-8-e2-s0', [1]], ['pgd-10-e10-s0', [1]],
+    ['natural-e20-s0', [2]], ['fgsm-rs-e10-s0', [2]], ['free-4-e5-s0', [2]], ['free-8-e3-s0', [2]],
+  ]);
+  assert.is(runs.length, 3 * seed0.length, 'three seeds of every run');
+  const method = (id: string) => runs.find((r) => r.id === id)!.method.config;
+  assert.equal(method('fgsm-rs-e10-s0'), { name: 'fgsm-rs', stepSize: 0.375, attackBn: 'train', guard: false, fullAttackBackward: false });
+  assert.ok(Math.abs((method('pgd-10-e10-s0').stepSize as number) - 0.04) < 1e-12, 'k·step = 0.4, as Madry\'s 40 x 0.01');
+  const c = runConfig(p, runs[0]);
+  assert.equal([c.data, c.model, c.classes, c.optimizer, c.schedule, c.lr, c.weightDecay, c.augment, c.trainLimit, c.testLimit, c.threat],
+    ['mnist', 'mnist-net', 10, 'adam', 'cyclic:0.4', 5e-3, 0, false, null, null, { norm: 'linf', eps: 0.3 }]);
+  const evals = attacks(p, ATTACKS.map((a) => a.name));
+  assert.equal(evals.map((e) => [e.attack.config, e.limit, e.seeds]), [
+    [{ name: 'pgd', steps: 50, stepSize: 0.01, restarts: 10, loss: 'ce' }, 1000, undefined],
+    [{ name: 'autoattack', queries: 5000 }, 500, [0]],
+  ]);
+  assert.equal(attackColumns(p, evals).map((col) => col.title), ['PGD-50x10 (first 1000)', 'APGD-CE (first 500)', 'APGD-T (first 500)', 'FAB-T (first 500)', 'SQUARE (first 500)']);
+  // Fashion-MNIST: the same at eps 0.1, every step in proportion.
+  const f = PRESETS['fashion-mnist'];
+  assert.equal(runConfig(f, plan(f).runs[0]).threat, { norm: 'linf', eps: 0.1 });
+  assert.ok(Math.abs((attacks(f, []).find((e) => e.attack.descriptor.name === 'pgd')!.attack.config.stepSize as number) - 0.1 / 30) < 1e-12);
+});
+
+t('the report: minority-class recall columns for two-class data, averaged over seeds', () => {
+  const run = (seed: number, recall: number, robust: number): RunResult => ({
+    id: `natural-e1-s${seed}`, label: 'natural', seed, comparisons: [1], method: { name: 'natural' }, passes_over_data: 1,
+    train_passes: { ...noPasses(), forward: 4, backwardWeights: 4, sgdSteps: 4 }, train_seconds: 10, epochs: [],
+    clean_accuracy: 0.9, examples: 200, attacks: [{ name: 'pgd', description: 'PGD-50', examples: 200, accuracy: 0.5 }], eval_seconds: 1,
+    minority: { class: 'bad', examples: 60, recall, attacks: [{ name: 'pgd', examples: 60, recall: robust }] },
+  });
+  const all = rows([run(0, 0.5, 0.2), run(1, 0.7, 0.4)]);
+  assert.equal([all[0].minority!.class, all[0].minority!.clean.mean, all[0].minority!.attacks.pgd.mean], ['bad', 0.6, 0.30000000000000004]);
+  const md = markdown([], all, [{ name: 'pgd', title: 'PGD-50' }], []);
+  assert.match(md, /\| method \| seeds \| passes over data \| clean \| PGD-50 \| bad recall \| bad recall, PGD-50 \|/);
+  assert.match(md, /\| natural \| 2 \| 1 \| 90\.0% \| 50\.0% \| 60\.0% ± 14\.1 \| 30\.0% ± 14\.1 \|/);
+});
+
 t('the medium evaluation chains APGD-CE and APGD-T as AutoAttack does; each stage is a column with its cumulative accuracy', () => {
   const specs = attacks(PRESETS.medium, ATTACKS.map((a) => a.name));
-  assert.equal(specs.map((s) => [s.descriptor.name, attackLimit(s)]), [['pgd', null], ['aa-lite', 100]]);
-  assert.equal(attackColumns(specs), ['pgd', 'apgd-ce', 'apgd-t']);
+  assert.equal(specs.map((s) => [s.attack.descriptor.name, attackLimit(s.attack), s.limit]), [['pgd', null, null], ['aa-lite', 100, null]]);
+  assert.equal(attackColumns(PRESETS.medium, specs), [{ name: 'pgd', title: 'PGD-20' }, { name: 'apgd-ce', title: 'APGD-CE' }, { name: 'apgd-t', title: 'APGD-T' }]);
   const passes = { forward: 0, backwardInputOnly: 0 };
   const totals = (name: string, correct: number, stages: [string, number][] | null): AttackTotals => ({
     attack: resolveAttack({ name }), description: name, examples: 100, correct, seconds: 1, passes, skipped: [],
@@ -107,11 +148,12 @@ t('the chart of a comparison: its data are the report rows, each method a point 
     clean_accuracy: 0.5, examples: 100, attacks: [{ name: 'pgd', description: 'PGD-20', examples: 100, accuracy: pgd }], eval_seconds: 1,
   });
   const all = rows([run('natural', 0, 0.1, 4), run('natural', 1, 0.3, 4), run('pgd-7', 0, 0.4, 32)]);
-  assert.is(comparisonChart(['t'], all, 2), null, 'no chart for a comparison without runs');
+  const pgd20 = { name: 'pgd', title: 'PGD-20' };
+  assert.is(comparisonChart(['t'], all, 2, pgd20), null, 'no chart for a comparison without runs');
   const dir = mkdtempSync(join(tmpdir(), 'advfree-chart-'));
   try {
     const out = join(dir, 'chart-equal-epochs.png');
-    await writeChart(out, comparisonChart(['equal epochs', 'a subtitle'], all, 1)!);
+    await writeChart(out, comparisonChart(['equal epochs', 'a subtitle'], all, 1, pgd20)!);
     const { spec, png } = readChart(out);
     // natural: PGD-20 mean 0.2, sample sd 0.1·√2, 1x natural's passes; pgd-7: 0.4, one seed, 8x the passes.
     const values = spec.data!.values as { label: string; x: number; y: number; spread: number }[];
