@@ -44,6 +44,7 @@ export const train: Command = {
     resume: { type: 'string', help: 'continue the run in this folder with its saved configuration; only --epochs (to extend the run), --max-steps, --checkpoint-minutes, --log-every, --data-dir, --backend, --adapter may differ (recorded in metrics.jsonl), other flags must match' },
     'train-limit': { type: 'string', help: 'use the first N training images', check: intFlag('train-limit', 1) },
     'test-limit': { type: 'string', help: 'evaluate on the first N test images each epoch', check: intFlag('test-limit', 1) },
+    validation: { type: 'string', help: 'hold out this fraction of the training split (stratified, seeded) and evaluate on it instead of the test split: for choosing a model or its settings', check: numFlag('validation', 0.01, 0.99) },
     'max-steps': { type: 'string', help: 'stop (with a checkpoint) after N minibatches in total', check: intFlag('max-steps', 1) },
     'checkpoint-minutes': { type: 'string', help: 'also checkpoint this often within an epoch', default: '10', check: numFlag('checkpoint-minutes', 0.01, 1e6) },
     'log-every': { type: 'string', help: 'a metrics line at every N-th minibatch (steps N, 2N, ...)', default: '50', check: intFlag('log-every', 1) },
@@ -124,7 +125,7 @@ const RESUME_FLAGS = ['epochs', 'max-steps', 'checkpoint-minutes', 'log-every', 
 /** The run-configuration field each remaining train flag sets. */
 const FIELD_OF: Record<string, keyof RunConfig> = {
   data: 'data', model: 'model', batch: 'batch', lr: 'lr', schedule: 'schedule', optimizer: 'optimizer', momentum: 'momentum', nesterov: 'nesterov',
-  'weight-decay': 'weightDecay', 'decay-on': 'decay', seed: 'seed', 'no-augment': 'augment', 'train-limit': 'trainLimit', 'test-limit': 'testLimit',
+  'weight-decay': 'weightDecay', 'decay-on': 'decay', seed: 'seed', 'no-augment': 'augment', 'train-limit': 'trainLimit', 'test-limit': 'testLimit', validation: 'validation',
 };
 
 /**
@@ -164,7 +165,7 @@ async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: stri
 
 export async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {
   return loadDataset(findDataset(c.data), {
-    dataDir, log: (m) => console.error(m), trainLimit: c.trainLimit ?? undefined, testLimit: c.testLimit ?? undefined,
+    dataDir, log: (m) => console.error(m), trainLimit: c.trainLimit ?? undefined, testLimit: c.testLimit ?? undefined, validation: c.validation ?? undefined,
   });
 }
 
@@ -196,6 +197,7 @@ function configFromFlags(flags: Flags, method: ResolvedMethod): RunConfig {
     seed: Number(flags.seed),
     augment: data.augment !== null && !flags['no-augment'],
     trainLimit: flags['train-limit'] ? Number(flags['train-limit']) : null,
+    validation: flags.validation ? Number(flags.validation) : null,
     testLimit: flags['test-limit'] ? Number(flags['test-limit']) : null,
     method: method.config,
     threat: threatFromFlags(flags),

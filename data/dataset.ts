@@ -59,6 +59,11 @@ export interface LoadOptions {
   testLimit?: number;
   /** A checkpoint's recorded `metadata`: the preprocessing is taken from it, not fitted again. */
   recorded?: Record<string, string>;
+  /**
+   * Hold out this fraction of the training split (stratified by class, seeded) as the evaluation split, for choosing
+   * a model or its settings without touching the test split; limits apply to the two parts.
+   */
+  validation?: number;
 }
 
 export interface DatasetDescriptor {
@@ -94,6 +99,14 @@ export function limitSplit(s: SplitData, limit: number | undefined): SplitData {
   if (limit === undefined || limit >= s.count) return s;
   const per = s.x.length / s.count;
   return { ...s, x: s.x.subarray(0, limit * per), y: s.y.subarray(0, limit), count: limit };
+}
+
+/** The examples `rows` of a split, in that order. */
+export function gatherSplit(s: SplitData, rows: Uint32Array): SplitData {
+  const per = s.shape.reduce((a, d) => a * d, 1);
+  const x = s.x instanceof Uint8Array ? new Uint8Array(rows.length * per) : new Float32Array(rows.length * per);
+  rows.forEach((r, i) => x.set(s.x.subarray(r * per, (r + 1) * per), i * per));
+  return { ...s, x, y: Int32Array.from(rows, (r) => s.y[r]), count: rows.length };
 }
 
 /** The box of images in [0, 1] with every pixel mutable. */

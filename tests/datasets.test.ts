@@ -183,6 +183,24 @@ t('advfree data --export writes image datasets as the model sees them: byte / 25
   assert.ok(tensors.lower.data.every((v) => v === 0) && tensors.upper.data.every((v) => v === 1) && tensors.mutable.data.every((v) => v === 1));
 });
 
+t('validation: a seeded, stratified part of the training split becomes the evaluation split; the test split is untouched', async () => {
+  const d = findDataset('synthetic');
+  const all = await loadDataset(d, {});
+  const v = await loadDataset(d, { validation: 0.25 });
+  const count = (y: Int32Array, k: number) => y.filter((c) => c === k).length;
+  for (let k = 0; k < 10; k++) {
+    assert.is(count(v.test.y, k), Math.round(0.25 * count(all.train.y, k)), `class ${k} held out in proportion`);
+    assert.is(count(v.train.y, k) + count(v.test.y, k), count(all.train.y, k), `class ${k}: every training example once`);
+  }
+  // Every held-out or kept example is a training example (the red plane's first pixel and the label identify it here).
+  const key = (s: typeof all.train, i: number) => `${s.y[i]}:${Array.from(s.x.subarray(i * 3072, i * 3072 + 8)).join(',')}`;
+  const trainKeys = new Set(Array.from({ length: all.train.count }, (_, i) => key(all.train, i)));
+  for (const s of [v.train, v.test]) for (let i = 0; i < s.count; i++) assert.ok(trainKeys.has(key(s, i)), 'from the training split');
+  assert.match(v.metadata.validation, /"rule":"stratified by class, 75\/25, seed 0","train":\d+,"held_out":\d+,"sha256":"[0-9a-f]{64}"/);
+  const again = await loadDataset(d, { validation: 0.25 });
+  assert.is(again.metadata.validation, v.metadata.validation, 'the same split every time');
+});
+
 t('advfree data lists every dataset with its rows, shape, threat model, model, source and cache state', () => {
   const cli = fileURLToPath(new URL('../advfree.mjs', import.meta.url));
   const dataDir = fresh('list');

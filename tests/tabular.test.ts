@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Column, Table } from '../data/formats/table.js';
-import { splitRows } from '../data/tabular/split.js';
+import { splitRows } from '../data/split.js';
 import { prepareTable, TABULAR_KEYS, type TabularSpec } from '../data/tabular/tabular-dataset.js';
 import { assertThrows, rng } from './helpers.js';
 

@@ -47,6 +47,8 @@ export interface RunConfig {
   augment: boolean;
   trainLimit: number | null;
   testLimit: number | null;
+  /** Hold out this fraction of the training split as the evaluation split (model selection); absent or null: the test split. */
+  validation?: number | null;
   /** The method's name and all its options, resolved (defaults filled in) and checked by its descriptor. */
   method: MethodConfig;
   /** The threat model every perturbation of the method stays in (runs recorded before it hold eps in `method`). */

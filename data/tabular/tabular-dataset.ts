@@ -6,7 +6,7 @@ import { defineDataset, limitSplit, type DatasetDescriptor, type LoadedDataset, 
 import { DatasetError } from '../errors.js';
 import { column, type Table } from '../formats/table.js';
 import { applyPreprocessing, checkRecord, featureBox, fitPreprocessing, inputNames } from './preprocess.js';
-import { splitRows, type SplitRule } from './split.js';
+import { splitRows, type SplitRule } from '../split.js';
 
 export interface TabularSpec {
   name: string;

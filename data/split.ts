@@ -2,7 +2,7 @@
 // 16,000 / last 4,000), or a seeded split stratified by class. Both index lists are hashed so that a checkpoint
 // records exactly which rows it was trained on, and a later load can check that it sees the same split.
 import { createHash } from 'node:crypto';
-import { mix, mulberry32 } from '../../engine/random.js';
+import { mix, mulberry32 } from '../engine/random.js';
 
 export type SplitRule =
   /** The first `train` rows train, the rest test. */
