@@ -36,7 +36,8 @@ export class Atta implements Method {
   private failure: unknown = null;
 
   constructor(readonly opts: AttaOptions, readonly env: MethodEnv) {
-    const [, C, H, W] = env.batchShape;
+    // Feature vectors [N, F] are stored as F x 1 x 1 frames (they are never cropped or flipped).
+    const [, C, H = 1, W = 1] = env.batchShape;
     this.store = new PerturbationStore(env.trainSize, C, H, W, env.augmentPad ?? 0, env.threat.eps);
     this.inFlight = new Uint8Array(env.trainSize);
     this.store.reset(INIT_STD, initSeed(env.seed, 0));
