@@ -2,15 +2,17 @@
 // from the first source that works (like torchvision's download=True). Files reach the cache only by rename after
 // their format check and pinned SHA-256 pass. Nothing in the cache is ever deleted: a file
 // that cannot be read is reported as such, and a damaged one is moved aside once a verified copy replaces it.
-import { constants, existsSync, readFileSync } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { constants, readFileSync } from 'node:fs';
+import { access, mkdir, readFile, rename, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { asidePath } from './aside.js';
 import type { CacheFile, CacheSpec } from './cache-spec.js';
+import { diskFullText, isDiskFull } from './disk-space.js';
 import { DatasetError, errorCode, fsProblem } from './errors.js';
 import { sources, type SourceOptions } from './sources.js';
 import { withLock } from './lock-file.js';
-import { newStaging, removeStaleStaging } from './staging.js';
+import { removeStaleStaging, withStaging } from './staging.js';
 import { bytesProblem, verifyBytes } from './verify.js';
 
 export interface EnsureOptions extends SourceOptions {
@@ -50,9 +52,7 @@ async function checkFolder(path: string, what: string, mode: number, verb: strin
 
 /** Renames a damaged cached file to NAME.corrupt-<UTC time> (never over an existing file); returns the new path. */
 async function moveAside(path: string): Promise<string> {
-  const stamp = new Date().toISOString().replace(/[-:]|\.\d+/g, ''); // ISO 8601 basic (20261201T084136Z): no colons
-  let aside = `${path}.corrupt-${stamp}`;
-  for (let k = 1; existsSync(aside); k++) aside = `${path}.corrupt-${stamp}-${k}`;
+  const aside = asidePath(path, 'corrupt');
   await rename(path, aside);
   return aside;
 }
@@ -123,25 +123,31 @@ async function ensure(spec: CacheSpec, opts: EnsureOptions, locked: boolean): Pr
 
   const errors: string[] = [];
   for (const src of sources(spec, opts, need, log)) {
-    const staging = await newStaging(root);
     try {
-      const staged = await src.stage(staging);
-      for (const [i, f] of need.entries()) verifyBytes(await readFile(staged[i].path), f, staged[i].origin);
-      await mkdir(dir, { recursive: true });
-      for (const [i, f] of need.entries()) {
-        const to = join(dir, f.name);
-        if (damaged.delete(f.name)) log(`moved the damaged ${to} aside to ${await moveAside(to)}`);
-        await rename(staged[i].path, to);
-        log(`verified ${f.name}${f.sha256 ? ` (SHA-256 ${f.sha256})` : ''}`);
-      }
-      log(`${spec.name}: ready in ${dir} (from ${src.label})`);
-      return dir;
+      return await withStaging(root, async (staging) => {
+        const staged = await src.stage(staging);
+        for (const [i, f] of need.entries()) verifyBytes(await readFile(staged[i].path), f, staged[i].origin);
+        await mkdir(dir, { recursive: true });
+        for (const [i, f] of need.entries()) {
+          const to = join(dir, f.name);
+          if (damaged.delete(f.name)) log(`moved the damaged ${to} aside to ${await moveAside(to)}`);
+          await rename(staged[i].path, to);
+          log(`verified ${f.name}${f.sha256 ? ` (SHA-256 ${f.sha256})` : ''}`);
+        }
+        log(`${spec.name}: ready in ${dir} (from ${src.label})`);
+        return dir;
+      });
     } catch (e) {
+      // No other source needs less space: stop here, with the sizes.
+      if (isDiskFull(e)) {
+        throw new DatasetError(
+          `${spec.name}: ${diskFullText(e, root, `staging ${need.map((f) => f.name).join(', ')} from ${src.label}`, src.bytes ?? null, true)}. ` +
+            `The partial staging folder was removed and nothing in the cache changed: free some space, or ${ELSEWHERE}`,
+        );
+      }
       const msg = `${src.label}: ${(e as Error).message}`;
       errors.push(msg);
       log(`${msg}; trying the next source`);
-    } finally {
-      await rm(staging, { recursive: true, force: true });
     }
   }
   const what = spec.sourceHint;

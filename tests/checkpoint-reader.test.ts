@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memory, rt, tidy, tensor } from '../engine/index.js';
-import { parseCommand, type Command } from '../bin/args.js';
+import { parseCommand } from '../bin/args.js';
 import { evaluate, evaluateCheckpoint, formatReport, testExamples, type EvalOptions } from '../bin/eval.js';
 import { show } from '../bin/show.js';
 import { saveModel } from '../nn/checkpoint.js';
@@ -23,6 +23,7 @@ import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { checkWrnFits, inferWrnConfig, wrnTensorSpecs } from '../nn/models/wrn-layout.js';
 import { MAX_MODEL_BYTES } from '../nn/model-size.js';
 import { assertClose, assertThrows, randn, randu, ready, rng } from './helpers.js';
+import { usageError } from './cli-run.js';
 
 const t = suite('checkpoint-reader');
 let dir = '';
@@ -237,16 +238,6 @@ t('--normalize applies (x - mean) / std inside the model: logits equal the plain
   assertThrows(() => parseCommand(evaluate, ['--normalize', '0.5,0']), /every std must be > 0/);
   assertThrows(() => parseCommand(evaluate, ['--normalize', '1,2,3']), /MEAN,STD or 3 means then 3 stds/);
 });
-
-/** Runs a command's flag parsing and run(), returning the usage error it throws before any work. */
-async function usageError(cmd: Command, ...argv: string[]): Promise<string> {
-  const flags = parseCommand(cmd, argv);
-  if (flags === 'help') throw new Error('help');
-  let msg: string | null = null;
-  await cmd.run(flags).catch((e: Error) => (msg = `${e.constructor.name}: ${e.message}`));
-  if (msg === null) assert.unreachable(`${cmd.name} ${argv.join(' ')} ran`);
-  return msg!;
-}
 
 t('missing files and folders are named; outputs never replace the checkpoint, nor an existing file without --force', async () => {
   const hash = () => createHash('sha256').update(readFileSync(saved)).digest('hex');

@@ -1,17 +1,16 @@
-// The data cache through the built CLI (dist/advfree.mjs, from `node scripts/build.mjs`): each problem ends
-// with exit 1 and a message naming the path and the fix, and nothing in the cache is deleted. Permission errors
-// need a user that permissions apply to: as root (who reads anything) the CLI runs as `nobody`.
-import { spawnSync } from 'node:child_process';
+// The data cache through the built CLI (tests/cli-run.ts): each problem ends with exit 1 and a message naming
+// the path and the fix, and nothing in the cache is deleted. Permission errors need a user that permissions
+// apply to: as root (who reads anything) the CLI runs as `nobody`, wherever the repository is cloned.
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { advfree, CLI, cliRefuses } from './cli-run.js';
 
 const t = suite('data-cli');
 
-const CLI = fileURLToPath(new URL('../advfree.mjs', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'advfree-data-cli-'));
 chmodSync(tmp, 0o755); // so that `nobody` can reach the cases below
 t.after(() => {
@@ -26,24 +25,9 @@ const fresh = (what: string): string => {
   return d;
 };
 
-const asRoot = process.getuid?.() === 0;
-
-/** Runs the CLI; `unprivileged` runs it as `nobody` when this is root, so that file permissions apply. */
-function advfree(args: string[], unprivileged = false): { status: number | null; stdout: string; stderr: string } {
-  assert.ok(existsSync(CLI), `${CLI} is missing: run 'node scripts/build.mjs' first`);
-  const who = unprivileged && asRoot ? { uid: 65534, gid: 65534 } : {};
-  // A bare environment: no ADVFREE_DATA, and none of the runner's settings (FORCE_COLOR with NO_COLOR makes node warn).
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, ...who });
-  if (r.error) throw r.error;
-  return r;
-}
-
 /** `advfree data cifar10 --offline --data-dir DIR`: must fail with exit 1 and exactly `message` on stderr. */
 function refuses(dataDir: string, message: string, unprivileged = false): void {
-  const r = advfree(['data', 'cifar10', '--offline', '--data-dir', dataDir], unprivileged);
-  assert.is(r.stderr.trim(), message);
-  assert.is(r.stdout, '');
-  assert.is(r.status, 1);
+  cliRefuses(['data', 'cifar10', '--offline', '--data-dir', dataDir], 1, message, { unprivileged });
 }
 
 const ELSEWHERE = 'point --data-dir (or ADVFREE_DATA) at another folder';
@@ -130,6 +114,27 @@ t('permission denied on a cached file, the dataset folder or the data folder: na
     true,
   );
   chmodSync(dataDir, 0o755);
+});
+
+t('a fetch stopped by SIGINT, SIGTERM or SIGHUP while staging removes its staging folder', async () => {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const dataDir = fresh('c');
+    // A source whose files are named pipes: the copy into the staging folder waits on the first until stopped.
+    const src = fresh('fifo');
+    for (const f of ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin']) {
+      spawnSync('mkfifo', [join(src, f)]);
+    }
+    const child = spawn(process.execPath, [CLI, 'data', 'cifar10', '--offline', '--source', src, '--data-dir', dataDir], { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } });
+    const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, sig) => res(sig)));
+    const staging = () => readdirSync(dataDir).filter((n) => n.startsWith('.staging-'));
+    for (let waited = 0; staging().length === 0; waited += 50) {
+      if (waited > 20_000) assert.unreachable(`no staging folder in ${dataDir} after 20 s`);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    child.kill(signal);
+    assert.is(await exited, signal, 'the signal still ends the process');
+    assert.equal(readdirSync(dataDir), [], `${signal}: the staging folder is removed`);
+  }
 });
 
 t.run();

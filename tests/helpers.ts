@@ -1,9 +1,28 @@
-// Shared test utilities: a seeded host RNG, float64 comparisons and central finite differences.
+// Shared test utilities: a seeded host RNG, float64 comparisons, central finite differences and scratch folders.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { init, type Tensor, tensor } from '../engine/index.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { ThreatModel } from '../adversarial/threat.js';
+
+/** A temporary folder for suite `t`, removed after it, and `fresh()`: a new empty folder in it each call. */
+export function scratch(t: Test, name: string): { tmp: string; fresh: () => string } {
+  const tmp = mkdtempSync(join(tmpdir(), `advfree-${name}-`));
+  t.after(() => rmSync(tmp, { recursive: true, force: true }));
+  let n = 0;
+  return {
+    tmp,
+    fresh: () => {
+      const d = join(tmp, `run-${n++}`);
+      mkdirSync(d);
+      return d;
+    },
+  };
+}
 
 export const ready = async (): Promise<void> => {
   await init();

@@ -1,7 +1,8 @@
 // The reference WideResNet's state_dict as data, computed from its config on the host: tensor names and shapes
 // (to check a checkpoint's header before anything is allocated), the config read back from a state_dict's shapes
 // (for models trained elsewhere), and the size bounds a model must meet before it is built.
-import { fmtBytes, MAX_MODEL_BYTES, specBytes, type BufferLimits } from '../model-size.js';
+import { fmtBytes } from '../../data/disk-space.js';
+import { MAX_MODEL_BYTES, specBytes, type BufferLimits } from '../model-size.js';
 import type { TensorSpec } from '../safetensors-file.js';
 import type { WrnConfig } from './wrn.js';
 
