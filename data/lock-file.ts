@@ -1,6 +1,9 @@
 // Lock files on a (possibly shared) file system: created with O_EXCL, so of two processes one wins, even over NFS;
 // the file names its holder (pid, host, start time and, under Slurm, the job id), so that a lock left by a process
 // that is gone can be told from one in use. The run folder's lock refuses a second run; the data cache's waits.
+// Pids are reused: like git's lock files, a lock is taken over only when provably stale, so it also records what
+// identifies the process on Linux beyond its pid, its start in clock ticks since boot (/proc/PID/stat field 22)
+// and the boot id; a live pid that is another process (or a machine restarted since) makes the lock stale.
 import { closeSync, fsyncSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 
@@ -10,12 +13,46 @@ export interface LockHolder {
   started: string;
   /** SLURM_JOB_ID of the holder's job (one array task's own id), when it ran under Slurm. */
   job?: string;
+  /** /proc/sys/kernel/random/boot_id when the lock was written (absent in locks of older versions, and without /proc). */
+  boot?: string;
+  /** The holder's start in clock ticks since boot (/proc/PID/stat field 22). */
+  pidStart?: string;
+}
+
+const readText = (path: string): string | null => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+};
+
+/** This boot's id; null without /proc. */
+const bootId = (): string | null => readText('/proc/sys/kernel/random/boot_id')?.trim() ?? null;
+
+/** Field 22 of /proc/PID/stat: the process's start in clock ticks since boot; null if it cannot be read. */
+function startTicks(pid: number): string | null {
+  const stat = readText(`/proc/${pid}/stat`);
+  // The command name (field 2) is in parentheses and may hold spaces: fields 3.. follow the last ')'.
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[22 - 3] ?? null;
+}
+
+/** /proc reports ticks of USER_HZ, which is 100 on every Linux architecture Node runs on. */
+const USER_HZ = 100;
+
+/** When process `pid` started, from its start ticks and the boot time (/proc/stat btime); null without /proc. */
+function startTime(pid: number): Date | null {
+  const ticks = startTicks(pid);
+  const btime = /^btime (\d+)$/m.exec(readText('/proc/stat') ?? '')?.[1];
+  return ticks && btime ? new Date(Number(btime) * 1000 + (Number(ticks) * 1000) / USER_HZ) : null;
 }
 
 /** The lock text of this process. */
 export function lockText(): string {
   const job = process.env.SLURM_JOB_ID;
-  return `${JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString(), ...(job ? { job } : {}) })}\n`;
+  const boot = bootId();
+  const pidStart = startTicks(process.pid);
+  return `${JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString(), ...(job ? { job } : {}), ...(boot ? { boot } : {}), ...(pidStart ? { pidStart } : {}) })}\n`;
 }
 
 /** Creates `path` holding `text` if no such file exists; false if one does. */
@@ -40,7 +77,8 @@ export function createLock(path: string, text: string): boolean {
 export function readLock(path: string): LockHolder | null {
   try {
     const l = JSON.parse(readFileSync(path, 'utf8'));
-    return Number.isSafeInteger(l.pid) && l.pid > 0 && typeof l.host === 'string' && typeof l.started === 'string' ? l : null;
+    const optional = (v: unknown) => v === undefined || typeof v === 'string';
+    return Number.isSafeInteger(l.pid) && l.pid > 0 && typeof l.host === 'string' && typeof l.started === 'string' && optional(l.boot) && optional(l.pidStart) ? l : null;
   } catch {
     return null;
   }
@@ -56,15 +94,32 @@ export function alive(pid: number): boolean {
   }
 }
 
+/** A lock written more than this long before its pid's process started was written by another process. */
+const CLOCK_SLACK_MS = 2000;
+
 /**
- * Whether the holder is known to be gone: a process of this host that no longer runs, or an earlier run of this
- * very Slurm job on another host (a requeued job keeps its id, and Slurm starts it again only after the earlier
- * run has ended). A holder on another host is otherwise taken to be running: that cannot be checked from here.
+ * What the holder is now: gone (with why: a process of this host that no longer runs, whose pid now names another
+ * process because its start ticks differ or, in a lock of an older version, it started after the lock was written,
+ * a lock from before this machine restarted, or an earlier run of this very Slurm job on another host, which Slurm
+ * restarts only after the earlier run has ended), or running: `verified` when it is known to be the process that
+ * wrote the lock, so that stopping it stops that run. A holder on another host is taken to be running, unverified.
  */
-export function holderGone(h: LockHolder): boolean {
-  if (h.host === hostname()) return !alive(h.pid);
-  return h.job !== undefined && h.job === process.env.SLURM_JOB_ID;
+export function holderState(h: LockHolder): { gone: string } | { verified: boolean } {
+  if (h.host !== hostname()) return h.job !== undefined && h.job === process.env.SLURM_JOB_ID ? { gone: 'which no longer runs' } : { verified: false };
+  if (!alive(h.pid)) return { gone: 'which no longer runs' };
+  const boot = bootId();
+  if (h.boot && boot && h.boot !== boot) return { gone: `written before this machine restarted (pid ${h.pid} now belongs to another process)` };
+  const started = startTime(h.pid);
+  const reused = { gone: `which no longer runs: pid ${h.pid} now belongs to another process${started ? `, started ${started.toISOString()}` : ''} (a reused pid)` };
+  if (h.pidStart !== undefined) {
+    const now = startTicks(h.pid);
+    return now === null ? { verified: false } : now === h.pidStart ? { verified: true } : reused;
+  }
+  if (!started) return { verified: false };
+  return started.getTime() > Date.parse(h.started) + CLOCK_SLACK_MS ? reused : { verified: true };
 }
+
+export const holderGone = (h: LockHolder): boolean => 'gone' in holderState(h);
 
 export const describeHolder = (h: LockHolder): string => `process ${h.pid} on ${h.host}, started ${h.started}${h.job ? `, Slurm job ${h.job}` : ''}`;
 
@@ -77,11 +132,12 @@ export function releaseLock(path: string, text: string): void {
   }
 }
 
-/** Removes a lock whose holder is gone (holderGone), saying so; returns whether it did. */
+/** Removes a lock whose holder is gone (holderState), saying so and why; returns whether it did. */
 export function takeOverIfGone(path: string, note: (line: string) => void, what: string): boolean {
   const h = readLock(path);
-  if (!h || !holderGone(h)) return false;
-  note(`advfree: ${what}: taking over the lock of process ${h.pid}${h.host === hostname() ? '' : ` on ${h.host}`} (started ${h.started}), which no longer runs`);
+  const state = h && holderState(h);
+  if (!h || !state || !('gone' in state)) return false;
+  note(`advfree: ${what}: taking over the lock of process ${h.pid}${h.host === hostname() ? '' : ` on ${h.host}`} (started ${h.started}), ${state.gone}`);
   rmSync(path, { force: true });
   return true;
 }

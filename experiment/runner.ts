@@ -12,6 +12,8 @@ import type { PassCounts } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { rt } from '../engine/index.js';
 import { Trainer, type Datasets, type EpochSummary, type RunConfig } from '../train/trainer.js';
+import { asidePath } from '../data/aside.js';
+import { readMetricsFile } from '../train/metrics.js';
 import { hasCheckpoint, RUN_FILES, RunFolder } from '../train/run-folder.js';
 import { experimentSetting, presetThreat, type PlannedAttack, type Preset, type RunSpec } from './plan.js';
 import type { Column } from './report.js';
@@ -47,11 +49,9 @@ export function runConfig(p: Preset, r: RunSpec): RunConfig {
   };
 }
 
-const RESULT = 'result.json';
-
 /** A finished run's result, or null. */
 export function finished(out: string, r: RunSpec): RunResult | null {
-  const file = join(out, 'runs', r.id, RESULT);
+  const file = join(out, 'runs', r.id, RUN_FILES.result);
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as RunResult) : null;
 }
 
@@ -71,18 +71,18 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
     stop?.throwIfAborted();
     const metrics = join(dir, RUN_FILES.metrics);
     // A run killed before its first checkpoint left only metrics lines: they are kept aside and the run starts over.
-    if (!hasCheckpoint(dir) && existsSync(metrics)) renameSync(metrics, `${metrics}.stopped-${new Date().toISOString().replace(/[:.]/g, '')}`);
+    if (!hasCheckpoint(dir) && existsSync(metrics)) renameSync(metrics, asidePath(metrics, 'stopped'));
     const resume = hasCheckpoint(dir);
-    folder.expect(resume ? 'resume' : 'new');
+    folder.expect(resume ? 'resume' : 'new', log);
     trainer = resume ? await Trainer.resume(dir, async () => data) : new Trainer(runConfig(p, r), data);
     const t0 = performance.now();
     // A run trained to the end but not yet evaluated resumes with nothing left to train: its weights are loaded.
     if (trainer.loader.position().epoch < r.epochs) {
       log(`experiment: ${r.id}: ${r.epochs} passes over ${data.train.count} examples${trainer.stepsDone ? `, resuming at step ${trainer.stepsDone}` : ''}`);
-      await trainer.run({ out: folder, stop });
+      await trainer.run({ out: folder, stop, log });
       stop?.throwIfAborted();
     }
-    const epochs = readEpochs(dir);
+    const epochs = readEpochs(dir, log);
     const trainSeconds = epochs.reduce((s, e) => s + e.seconds, 0) || (performance.now() - t0) / 1000;
     log(`experiment: ${r.id}: evaluating on ${data.test.count} test examples`);
     const ev = await evaluateRun(trainer, p, r, attacks, data, stop);
@@ -90,7 +90,7 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
       id: r.id, label: r.label, seed: r.seed, comparisons: r.comparisons, method: trainer.config.method, passes_over_data: r.epochs,
       train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, ...ev, adapter: rt().gpu.name,
     };
-    await writeFileAtomic(join(dir, RESULT), `${JSON.stringify(res, null, 2)}\n`);
+    await writeFileAtomic(join(dir, RUN_FILES.result), `${JSON.stringify(res, null, 2)}\n`);
     log(`experiment: ${r.id}: clean ${(res.clean_accuracy * 100).toFixed(1)}%, ${res.attacks.map((a) => `${a.name} ${(a.accuracy * 100).toFixed(1)}%`).join(', ')}`);
     return res;
   } finally {
@@ -167,13 +167,11 @@ export function attackEntries(attacks: readonly AttackTotals[]): RunResult['atta
 }
 
 /** The per-epoch records of a run folder's metrics (the last record of each epoch, so a resumed epoch counts once). */
-function readEpochs(dir: string): EpochSummary[] {
-  const file = join(dir, 'metrics.jsonl');
+function readEpochs(dir: string, warn: (line: string) => void): EpochSummary[] {
+  const file = join(dir, RUN_FILES.metrics);
   if (!existsSync(file)) return [];
   const byEpoch = new Map<number, EpochSummary>();
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    const m = JSON.parse(line);
+  for (const m of readMetricsFile(file, (w) => warn(`experiment: warning: ${w}`)) as Record<string, never>[]) {
     if (m.type !== 'epoch') continue;
     byEpoch.set(m.epoch, { epoch: m.epoch, trainLoss: m.train_loss, trainAccuracy: m.train_accuracy, testAccuracy: m.test_accuracy, seconds: m.seconds, imagesPerSecond: m.images_per_second, passes: m.passes });
   }

@@ -4,6 +4,7 @@
 // architecture from the tensor names and shapes, the input shape from the dataset).
 import { findDataset } from '../data/registry.js';
 import { optionalCounter, writeState } from './checkpoint.js';
+import { checkUsable } from './finite.js';
 import type { Classifier, ResolvedModel } from './model.js';
 import { findModel, inferModel, MODEL_PATTERNS } from './registry.js';
 import { checkTensorSet, readSafetensorsFile } from './safetensors-file.js';
@@ -96,6 +97,7 @@ export async function openCheckpoint(path: string, opts: { model?: string; flag?
   if (architectureFrom === '--model' && recorded !== undefined && recorded !== model.name) warnings.push(`the file records architecture '${recorded}'; using ${flag} ${model.name}`);
   const hint = architectureFrom === 'metadata' ? ` (the architecture its metadata records)` : architectureFrom === '--model' ? ` (given by ${flag})` : ' (inferred from its tensor shapes)';
   checkTensorSet(path, `${model.name} with ${model.classes} classes`, tensors, model.layout, hint + conversionHint(tensors), optionalCounter);
+  checkUsable(path, tensors);
 
   if (metadata.method !== undefined && !isMethodRecord(metadata.method)) {
     warnings.push(`metadata 'method' is ${JSON.stringify(metadata.method)}, not advfree's method record (JSON with a name); reported as given`);

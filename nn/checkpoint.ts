@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from './atomic.js';
+import { checkUsable } from './finite.js';
 import type { Buffer, Module } from './module.js';
 import { encodeSafetensors, type SafetensorsEntry, type SafetensorsTensor } from './safetensors.js';
 import { checkTensorSet, readSafetensorsFile, type TensorSpec } from './safetensors-file.js';
@@ -44,21 +45,36 @@ const specOf = (entry: Buffer): TensorSpec => ('tensor' in entry ? { dtype: 'F32
 /** PyTorch's load_state_dict accepts BatchNorm state without the counter (older PyTorch did not save it): so do we. */
 export const optionalCounter = (name: string): boolean => name.endsWith('.num_batches_tracked');
 
-/** Writes the model's state_dict and `metadata` to `path` (atomically: the old file or the new, never a mix). */
-export async function saveModel(model: Module, path: string, metadata: ModelMetadata): Promise<void> {
+/** The model's state_dict read back from the GPU, as safetensors entries (what a checkpoint holds). */
+export async function modelEntries(model: Module): Promise<Record<string, SafetensorsEntry>> {
   const dict = stateDict(model);
   for (const [name, e] of dict) {
-    if ('tensor' in e && e.tensor.dtype !== 'f32') throw new Error(`${path}: tensor '${name}' is ${e.tensor.dtype}, expected f32`);
+    if ('tensor' in e && e.tensor.dtype !== 'f32') throw new Error(`tensor '${name}' is ${e.tensor.dtype}, expected f32`);
   }
   const data = await Promise.all(dict.map(([, e]) => ('tensor' in e ? e.tensor.data() : BigInt64Array.of(e.int64()))));
-  const entries = Object.fromEntries(
+  return Object.fromEntries(
     dict.map(([name, e], i): [string, SafetensorsEntry] => {
       const { dtype, shape } = specOf(e);
       return [name, { dtype, shape: [...shape], data: data[i] }];
     }),
   );
+}
+
+/** The bytes of a model checkpoint: the entries of modelEntries and `metadata`. */
+export function encodeModel(entries: Record<string, SafetensorsEntry>, metadata: ModelMetadata): Uint8Array {
   // 'format: pt' is what Hugging Face loaders require of PyTorch weights; it describes our layout, so it is ours to set.
-  await writeFileAtomic(path, encodeSafetensors(entries, { ...metadata, format: 'pt' }));
+  return encodeSafetensors(entries, { ...metadata, format: 'pt' });
+}
+
+/** Writes the model's state_dict and `metadata` to `path` (atomically: the old file or the new, never a mix). */
+export async function saveModel(model: Module, path: string, metadata: ModelMetadata): Promise<void> {
+  let entries: Record<string, SafetensorsEntry>;
+  try {
+    entries = await modelEntries(model);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
+  }
+  await writeFileAtomic(path, encodeModel(entries, metadata));
 }
 
 /**
@@ -70,6 +86,7 @@ export async function loadModel(model: Module, path: string): Promise<Record<str
   const { tensors, metadata } = await readSafetensorsFile(path);
   const hint = metadata.architecture ? ` (the file records architecture '${metadata.architecture}')` : '';
   checkTensorSet(path, 'the model', tensors, stateDict(model).map(([name, e]) => [name, specOf(e)]), hint, optionalCounter);
+  checkUsable(path, tensors);
   writeState(model, tensors);
   return metadata;
 }

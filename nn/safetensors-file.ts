@@ -1,7 +1,7 @@
 // Reading .safetensors files and checking the tensors they hold, shared by the model checkpoint (nn/checkpoint.ts,
 // nn/checkpoint-reader.ts) and the training state (train/train-state.ts): errors name the file, the tensor and
 // both shapes.
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeSafetensors, type SafetensorsDtype } from './safetensors.js';
@@ -68,5 +68,39 @@ export async function readSafetensorsFile(path: string): Promise<ReturnType<type
     return decodeSafetensors(bytes);
   } catch (e) {
     throw new Error(`${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Why a .safetensors file is not whole, from its header alone (cheap for a large file): missing, unreadable, or
+ * of another size than its header declares (a write cut short). Null when the sizes agree; the full check is
+ * readSafetensorsFile's.
+ */
+export function wholeFileProblem(path: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(8);
+    if (readSync(fd, head, 0, 8, 0) < 8) return `is cut short (${size} bytes)`;
+    const n = head.readBigUInt64LE(0);
+    if (8n + n > BigInt(size)) return `is cut short (${size} bytes; its header alone declares ${8n + n})`;
+    const text = Buffer.alloc(Number(n));
+    readSync(fd, text, 0, text.length, 8);
+    let header: Record<string, { data_offsets?: unknown }>;
+    try {
+      header = JSON.parse(text.toString('utf8'));
+    } catch {
+      return 'has a header that is not JSON';
+    }
+    const ends = Object.entries(header ?? {}).filter(([k]) => k !== '__metadata__').map(([, v]) => (Array.isArray(v?.data_offsets) ? Number(v.data_offsets[1]) : 0));
+    const want = 8 + text.length + Math.max(0, ...ends);
+    return want === size ? null : `is ${size < want ? 'cut short' : 'longer than its header declares'} (${size} bytes; its header declares ${want})`;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -87,18 +87,21 @@ function assertSameState(a: Map<string, Uint8Array | bigint>, b: Map<string, Uin
   }
 }
 
-/** Values a fresh model never holds: random weights and running stats with -0 and a subnormal, big counters. */
+/**
+ * Values a fresh model never holds: random weights and running stats with -0 and a subnormal, big counters
+ * (running variances non-negative, as loading refuses a negative one).
+ */
 function scramble(model: WideResNet, seed: number): void {
   let k = seed;
-  const fillRandom = (t: Tensor) => {
-    const v = Float32Array.from(randn(t.size, k++));
+  const fillRandom = (t: Tensor, variance = false) => {
+    const v = Float32Array.from(randn(t.size, k++), (x) => (variance ? Math.abs(x) : x));
     v[0] = -0;
     if (v.length > 1) v[1] = 1e-41;
     t.write(v);
   };
   for (const [, p] of model.namedParameters()) fillRandom(p.tensor);
-  for (const [, b] of model.namedBuffers()) {
-    if ('tensor' in b) fillRandom(b.tensor);
+  for (const [name, b] of model.namedBuffers()) {
+    if ('tensor' in b) fillRandom(b.tensor, name.endsWith('running_var'));
     else b.setInt64(2n ** 40n + BigInt(k++));
   }
 }

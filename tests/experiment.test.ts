@@ -1,16 +1,18 @@
 // The experiment's plan (two comparisons, seeds, shared runs), its aggregation (mean and spread over seeds, cost
 // relative to natural) against hand-computed values, and one tiny run end to end on synthetic data, resumable
-// from its result file.
+// from its result file; a run in use by another experiment is left alone, and a cut metrics line is skipped.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
 import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
 import { comparisonChart, markdown, rows, stat } from '../experiment/report.js';
 import { attackColumns, attackEntries, finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
+import { RunFolder } from '../train/run-folder.js';
+import { Trainer } from '../train/trainer.js';
 import { ATTACKS, attackLimit, resolveAttack } from '../adversarial/attack-registry.js';
 import type { AttackTotals } from '../adversarial/evaluate.js';
 import { writeChart } from '../plot/render.js';
@@ -136,6 +138,54 @@ t('a tiny run trains, evaluates, and is then found finished', async () => {
     assert.ok(res.attacks[0].accuracy <= res.clean_accuracy, 'robust <= clean');
     assert.equal(finished(out, runs[1]), res);
     assert.is(finished(out, runs[0]), null);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+t("a second experiment takes a run's lock before touching its folder: a live run's files stay where they are", async () => {
+  const p: Preset = { ...PRESETS.quick, model: 'wrn-10-1', trainLimit: 16, batch: 8, epochs: 2, equalCost: ['natural'], testImages: 8 };
+  const [run] = plan(p).runs;
+  const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+  try {
+    const dir = join(out, 'runs', run.id);
+    mkdirSync(dir, { recursive: true });
+    // A run that trains now (this process holds its lock) and has written metrics, but no checkpoint yet.
+    writeFileSync(join(dir, 'metrics.jsonl'), '{"type":"start"}\n');
+    const live = RunFolder.open(dir, 'lock');
+    const { started } = JSON.parse(readFileSync(join(dir, 'lock'), 'utf8'));
+    try {
+      await runOne(out, p, run, [], { train: synthetic(16, 1), test: synthetic(8, 2) }, () => {}).then(() => assert.unreachable('ran'), (e: Error) =>
+        assert.is(e.message, `${dir} is in use by another run (process ${process.pid} on ${hostname()}, started ${started}): wait for it to finish or stop it (kill ${process.pid})`));
+      assert.equal(readdirSync(dir).sort(), ['lock', 'metrics.jsonl'], 'nothing moved aside');
+      assert.is(readFileSync(join(dir, 'metrics.jsonl'), 'utf8'), '{"type":"start"}\n');
+    } finally {
+      live.release();
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+t('a rerun over a trained run whose metrics end in a cut line: a warning naming the file and line, and the run is evaluated', async () => {
+  const p: Preset = { ...PRESETS.quick, model: 'wrn-10-1', trainLimit: 16, batch: 8, epochs: 1, equalCost: ['natural'], testImages: 8 };
+  const [run] = plan(p).runs;
+  const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+  try {
+    const data = { train: synthetic(16, 1), test: synthetic(8, 2) };
+    const dir = join(out, 'runs', run.id);
+    // Trained to the end, then killed while writing a metrics line, before its evaluation.
+    const tr = new Trainer(runConfig(p, run), data);
+    await tr.run({ out: dir, progress: false, log: () => {} });
+    tr.dispose();
+    const file = join(dir, 'metrics.jsonl');
+    const n = readFileSync(file, 'utf8').split('\n').length;
+    appendFileSync(file, '{"run":"x","type":"epo');
+    const log: string[] = [];
+    const res = await runOne(out, p, run, attacks(p, []), data, (l) => log.push(l));
+    assert.ok(log.includes(`experiment: warning: ${file} line ${n} is cut short (22 bytes without a newline: a write interrupted by a kill or a full disk); skipped`), log.join('\n'));
+    assert.is(res.epochs.length, 1, 'the epoch line before it is read');
+    assert.is(res.examples, 8);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

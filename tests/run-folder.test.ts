@@ -5,8 +5,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Trainer } from '../train/trainer.js';
@@ -14,7 +14,12 @@ import { CRASH_POINTS, RunFolder } from '../train/run-folder.js';
 import { helpText } from '../bin/args.js';
 import { train } from '../bin/train.js';
 import { methodConflicts } from '../bin/method-flags.js';
-import { ready } from './helpers.js';
+import { rt } from '../engine/index.js';
+import { fmtBytes } from '../data/disk-space.js';
+import { parseArch } from '../nn/wrn.js';
+import { batchOver } from '../nn/wrn-layout.js';
+import { ready, scratch } from './helpers.js';
+import { cliRefuses } from './cli-run.js';
 import { config, DATA, weights } from './synthetic-run.js';
 
 // This file doubles as the child process of the lock and crash tests: ADVFREE_RUN_FOLDER_CHILD='hold DIR' takes
@@ -45,14 +50,7 @@ if (CHILD) {
 const t = suite('run-folder');
 t.before(ready);
 
-const tmp = mkdtempSync(join(tmpdir(), 'advfree-run-folder-'));
-t.after(() => rmSync(tmp, { recursive: true, force: true }));
-let dirs = 0;
-const fresh = (): string => {
-  const d = join(tmp, `run-${dirs++}`);
-  mkdirSync(d);
-  return d;
-};
+const { tmp, fresh } = scratch(t, 'run-folder');
 const quiet = { progress: false, log: () => {} };
 const SELF = fileURLToPath(import.meta.url);
 
@@ -138,6 +136,46 @@ t('a process with its own SIGTERM handler (a Slurm task that checkpoints first) 
   assert.is(await exited, 0, "its handler ended it");
   assert.is(said, 'locked\nkept\n', 'the lock was still held when its handler ran');
   assert.not.ok(existsSync(join(dir, 'lock')), 'released at exit');
+});
+
+t('a lock whose pid now names another process (reused, or after a restart) is taken over with a note; that process is left alone', async () => {
+  const dir = fresh();
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  await new Promise((res) => sleeper.once('spawn', res));
+  const pid = sleeper.pid!;
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const ticks = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[22 - 3];
+    const now = new Date().toISOString();
+    const lockFile = join(dir, 'lock');
+    const stale = (text: string, why: RegExp) => {
+      writeFileSync(lockFile, text);
+      const notes: string[] = [];
+      RunFolder.open(dir, 'new', (l) => notes.push(l)).release();
+      assert.is(notes.length, 1);
+      assert.match(notes[0], why);
+    };
+    const reused = (started: string) => new RegExp(
+      `^advfree: ${dir}: taking over the lock of process ${pid} \\(started ${started.replace(/\./g, '\\.')}\\), which no longer runs: pid ${pid} now belongs to another process, started (\\S+) \\(a reused pid\\)$`);
+    // A lock of an older version (pid, host, time only) written in 2020: the sleep started long after it.
+    stale(JSON.stringify({ pid, host: hostname(), started: '2020-01-01T00:00:00.000Z' }), reused('2020-01-01T00:00:00.000Z'));
+    // A lock of this version whose process started at another tick than the sleep.
+    stale(JSON.stringify({ pid, host: hostname(), started: now, boot, pidStart: String(Number(ticks) - 1) }), reused(now));
+    // A lock written before this machine restarted.
+    stale(JSON.stringify({ pid, host: hostname(), started: now, boot: 'another-boot', pidStart: ticks }),
+      new RegExp(`^advfree: ${dir}: taking over the lock of process ${pid} \\(started ${now.replace(/\./g, '\\.')}\\), written before this machine restarted \\(pid ${pid} now belongs to another process\\)$`));
+    // The sleep's own identity: a live holder, refused with the advice to stop it (it is the holder).
+    writeFileSync(lockFile, JSON.stringify({ pid, host: hostname(), started: now, boot, pidStart: ticks }));
+    refuses(() => RunFolder.open(dir, 'new'), `${dir} is in use by another run (process ${pid} on ${hostname()}, started ${now}): wait for it to finish or stop it (kill ${pid})`);
+    assert.is(sleeper.exitCode, null, 'the sleep still runs');
+    const started = /started (\S+) \(a reused pid\)/;
+    writeFileSync(lockFile, JSON.stringify({ pid, host: hostname(), started: '2020-01-01T00:00:00.000Z' }));
+    const notes: string[] = [];
+    RunFolder.open(dir, 'new', (l) => notes.push(l)).release();
+    assert.ok(Math.abs(Date.parse(started.exec(notes[0])![1]) - Date.now()) < 60_000, `the sleep's start time, from /proc: ${notes[0]}`);
+  } finally {
+    sleeper.kill();
+  }
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -231,23 +269,6 @@ t('a run folder written before checkpoints/ existed (model and state side by sid
   assert.ok(existsSync(join(dir, 'train-state.safetensors')), 'the old state is left alone');
 });
 
-const CLI = fileURLToPath(new URL('../advfree.mjs', import.meta.url));
-
-/** Runs the built CLI in a bare environment. */
-function advfree(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  assert.ok(existsSync(CLI), `${CLI} is missing: run 'node scripts/build.mjs' first`);
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
-  if (r.error) throw r.error;
-  return r;
-}
-
-function cliRefuses(args: string[], status: number, message: string): void {
-  const r = advfree(...args);
-  assert.is(r.stderr.trim(), message);
-  assert.is(r.stdout, '');
-  assert.is(r.status, status);
-}
-
 t('advfree train: a folder in use (exit 1), a folder holding a model (exit 2), nothing to resume (exit 2)', () => {
   const busy = fresh();
   const held = RunFolder.open(busy, 'new');
@@ -264,6 +285,52 @@ t('advfree train: a folder in use (exit 1), a folder holding a model (exit 2), n
   cliRefuses(['train', '--optimizer', 'adam', '--momentum', '0.5', '--nesterov', '--out', empty], 2, "advfree: --momentum and --nesterov are for --optimizer sgd; --optimizer adam uses torch.optim.Adam's betas (0.9, 0.999)");
   writeFileSync(join(empty, 'metrics.jsonl'), '{}\n');
   cliRefuses(['train', '--resume', empty], 2, `advfree: --resume ${empty}: no checkpoint there (no latest pointer); the run stopped before its first checkpoint: move ${join(empty, 'metrics.jsonl')} away to start it again with --out ${empty}`);
+});
+
+t('advfree train: --out naming a file or nothing, --resume naming a file, nothing or no folder: usage errors naming the flag (exit 2)', () => {
+  const dir = fresh();
+  const file = join(dir, 'notes.txt');
+  writeFileSync(file, 'mine');
+  const out = "give the run's folder (it is created if missing), e.g. --out runs/NAME";
+  const resume = 'give the folder of the run to continue (it holds latest and checkpoints/)';
+  cliRefuses(['train', '--out', file], 2, `advfree: --out ${file} is a file, not a folder: ${out}`);
+  cliRefuses(['train', '--out', join(file, 'run')], 2, `advfree: --out ${join(file, 'run')}: a folder above it is a file; ${out}`);
+  cliRefuses(['train', '--out', ''], 2, `advfree: --out is empty: ${out}`);
+  cliRefuses(['train', '--resume', file], 2, `advfree: --resume ${file} is a file, not a folder: ${resume}`);
+  writeFileSync(join(dir, 'model.safetensors'), 'a model');
+  cliRefuses(['train', '--resume', join(dir, 'model.safetensors')], 2, `advfree: --resume ${join(dir, 'model.safetensors')} is a file, not a folder: ${resume}, e.g. --resume ${dir}`);
+  cliRefuses(['train', '--resume', ''], 2, `advfree: --resume is empty: ${resume}`);
+  cliRefuses(['train', '--resume', join(dir, 'nope')], 2, `advfree: --resume ${join(dir, 'nope')}: no such folder; ${resume}`);
+  assert.not.ok(existsSync(join(dir, 'nope')), 'a resume creates no folder');
+  assert.equal(readdirSync(dir).sort(), ['model.safetensors', 'notes.txt']);
+  assert.is(readFileSync(file, 'utf8'), 'mine');
+});
+
+t('advfree train --batch too big for the adapter: refused before the run folder is created, with the largest batch that fits', () => {
+  const limits = rt().device.limits;
+  // The narrowest WRN-10 whose activations at batch 4096 exceed this adapter's limits (wrn-10-1 on lavapipe's 128 MiB).
+  const width = [1, 2, 4, 8, 16, 32].find((w) => batchOver(parseArch(`wrn-10-${w}`), 4096, limits));
+  if (!width) {
+    console.log('run-folder: skipped the --batch 4096 CLI case: every WRN-10 up to width 32 fits this adapter at batch 4096');
+    return;
+  }
+  const model = `wrn-10-${width}`;
+  const channels = 16 * width;
+  const perImage = channels * 32 * 32 * 4;
+  const limit = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  const which = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  const out = join(fresh(), 'run');
+  cliRefuses(['train', '--out', out, '--batch', '4096', '--model', model], 2,
+    `advfree: --batch 4096 does not fit this adapter: ${model}'s largest activation, the first group's output F32 [4096,${channels},32,32], takes ` +
+      `${fmtBytes(4096 * perImage)}, over its ${which} of ${fmtBytes(limit)}; the largest batch it can train ${model} with is ${Math.floor(limit / perImage)}. Nothing was created`);
+  assert.not.ok(existsSync(out), 'no run folder');
+});
+
+t('batchOver: the first group\'s output [batch, 16·width, 32, 32] against the smaller of the two buffer limits', () => {
+  const limits = { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 32 - 1 };
+  assert.is(batchOver(parseArch('wrn-10-1'), 2048, limits), null, '2048 x 16 x 32 x 32 x 4 bytes = 2^27 exactly: fits');
+  assert.equal(batchOver(parseArch('wrn-10-1'), 2049, limits), { shape: [2049, 16, 32, 32], bytes: 2049 * 65536, limit: 'maxStorageBufferBindingSize', maxBatch: 2048 });
+  assert.equal(batchOver(parseArch('wrn-28-10'), 128, { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 26 }), { shape: [128, 160, 32, 32], bytes: 128 * 160 * 4096, limit: 'maxBufferSize', maxBatch: 102 });
 });
 
 t('advfree train --resume: flags that conflict with the saved configuration are refused, each named with its saved value', async () => {

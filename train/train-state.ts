@@ -58,23 +58,38 @@ function checkJson(file: string, v: unknown, at: string): void {
   }
 }
 
-/** Writes the tensors (f32 only), the host arrays and the state to `path`, atomically. */
-export async function saveTrainState(path: string, contents: { tensors: Record<string, Tensor>; host?: Record<string, HostStateArray>; state: TrainState }): Promise<void> {
-  const { tensors, host = {}, state } = contents;
-  checkJson(path, state, 'state');
+export interface TrainStateContents {
+  tensors: Record<string, Tensor>;
+  host?: Record<string, HostStateArray>;
+  state: TrainState;
+}
+
+/** The tensors (f32 only, read back from the GPU) and host arrays of a training state, as safetensors entries. */
+export async function trainStateEntries(file: string, contents: Omit<TrainStateContents, 'state'>): Promise<Record<string, SafetensorsEntry>> {
+  const { tensors, host = {} } = contents;
   const named = Object.entries(tensors);
   for (const [name, t] of named) {
-    if (t.dtype !== 'f32') throw new Error(`${path}: tensor '${name}' (${t.describe()}) is ${t.dtype}; a training state holds f32 tensors`);
+    if (t.dtype !== 'f32') throw new Error(`${file}: tensor '${name}' (${t.describe()}) is ${t.dtype}; a training state holds f32 tensors`);
   }
   const data = await Promise.all(named.map(([, t]) => t.data()));
-  const entries = Object.fromEntries([
+  return Object.fromEntries([
     ...named.map(([name, t], i): [string, SafetensorsEntry] => [name, { dtype: 'F32', shape: [...t.shape], data: data[i] }]),
     ...Object.entries(host).map(([name, a]): [string, SafetensorsEntry] => {
-      if (Object.hasOwn(tensors, name)) throw new Error(`${path}: '${name}' is both a tensor and a host array of the training state`);
+      if (Object.hasOwn(tensors, name)) throw new Error(`${file}: '${name}' is both a tensor and a host array of the training state`);
       return [name, { dtype: hostDtype(a), shape: [a.length], data: a }];
     }),
   ]);
-  await writeFileAtomic(path, encodeSafetensors(entries, { format: FORMAT, state: JSON.stringify(state) }));
+}
+
+/** The bytes of a training-state file: the entries of trainStateEntries and the state (checked to survive JSON). */
+export function encodeTrainState(file: string, entries: Record<string, SafetensorsEntry>, state: TrainState): Uint8Array {
+  checkJson(file, state, 'state');
+  return encodeSafetensors(entries, { format: FORMAT, state: JSON.stringify(state) });
+}
+
+/** Writes the tensors (f32 only), the host arrays and the state to `path`, atomically. */
+export async function saveTrainState(path: string, contents: TrainStateContents): Promise<void> {
+  await writeFileAtomic(path, encodeTrainState(path, await trainStateEntries(path, contents), contents.state));
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,13 +1,16 @@
 // The training loop: epochs of minibatches from a seeded loader, augmented on the GPU, handed to a training
 // method; learning rate per SGD iteration; progress on stderr; metrics as JSON lines (train/metrics.ts); test
 // accuracy and the method's check after each epoch; checkpoints every epoch and every few minutes into the run
-// folder (train/run-folder.ts), from which `resume` continues to the same result as an uninterrupted run.
+// folder (train/run-folder.ts), from which `resume` continues to the same result as an uninterrupted run. A loss
+// or weight that becomes NaN or Inf stops the run (as PyTorch's anomaly detection would) before it is checkpointed.
 import { join, relative, resolve } from 'node:path';
 import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.js';
 import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
 import { createMethod, resolveMethod, sgdStepsPerBatch, splitLegacyEps, type ResolvedMethod } from '../adversarial/registry.js';
 import { ThreatModel, type ThreatSpec } from '../adversarial/threat.js';
-import { gitCommit, saveModel } from '../nn/checkpoint.js';
+import { encodeModel, gitCommit, modelEntries } from '../nn/checkpoint.js';
+import { badTensors, describeBad } from '../nn/finite.js';
+import type { SafetensorsEntry } from '../nn/safetensors.js';
 import { unitBox, type FeatureBox, type SplitData } from '../data/dataset.js';
 import { findDataset } from '../data/registry.js';
 import { AUGMENT_PAD, Loader, uploadRange, type Batch } from '../data/loader.js';
@@ -23,7 +26,7 @@ import { addPasses, PassMeter } from './passes.js';
 import { Metrics, newRunId } from './metrics.js';
 import { ProbeRunner } from './probes.js';
 import { latestPair, loadPairModel, RUN_FILES, RunFolder } from './run-folder.js';
-import { loadTrainState, restoreHostArrays, restoreTensors, saveTrainState, type TrainState } from './train-state.js';
+import { encodeTrainState, loadTrainState, restoreHostArrays, restoreTensors, trainStateEntries, type TrainState } from './train-state.js';
 
 /** Everything that defines a run; saved in the training state so that a resume needs only the folder. */
 export interface RunConfig {
@@ -130,6 +133,23 @@ export function savedRunConfig(st: TrainState): RunConfig {
   return { ...c, method: method as MethodConfig, threat: threat ?? { norm, eps } };
 }
 
+/** A loss of `step` that is NaN or Inf (null: a tensor is); run() turns it into the error naming the tensor and checkpoint. */
+class Diverged extends Error {
+  constructor(
+    readonly step: number,
+    readonly loss: number | null,
+  ) {
+    super(`diverged at step ${step}`);
+  }
+}
+
+/** The F32 entries holding NaN or Inf (or a negative running variance), in order. */
+const nonFinite = (entries: Record<string, SafetensorsEntry>) =>
+  badTensors(Object.entries(entries).flatMap(([name, e]): [string, Float32Array][] => (e.dtype === 'F32' ? [[name, e.data as Float32Array]] : [])));
+
+/** A learning rate with 4 significant digits. */
+const fmtLr = (lr: number): string => String(Number(lr.toPrecision(4)));
+
 export class Trainer {
   readonly model: Classifier;
   /** The model as resolved from its name, the input shape and the classes. */
@@ -151,7 +171,8 @@ export class Trainer {
   private iteration = 0;
   private lastLr = Number.NaN;
   private epochStats = { lossSum: 0, correct: 0, seen: 0, seconds: 0, passes: noPasses() };
-  private pending: { loss: Tensor; correct: Tensor; count: number }[] = [];
+  /** Steps whose loss and accuracy are not read back yet; `step` counts steps taken, this one included. */
+  private pending: { loss: Tensor; correct: Tensor; count: number; step: number }[] = [];
   /** Where this trainer was resumed from, and the settings changed on resume; null for a new run. */
   private resumed: { dir: string; pair: string; changed: Record<string, { saved: unknown; given: unknown }> } | null = null;
   /** Whether the run's first metrics line ('start' or 'resume') is written. */
@@ -246,7 +267,10 @@ export class Trainer {
     return lrAt(this.schedule, this.iteration, this.totalIterations);
   }
 
-  /** Commits the checkpoint pair (weights; training state) of the current step to the run folder. */
+  /**
+   * Commits the checkpoint pair (weights; training state) of the current step to the run folder. A pair holding
+   * NaN or Inf is never written (nor a batch-norm running variance below 0): the run stops instead.
+   */
   private async checkpoint(folder: RunFolder): Promise<void> {
     await rt().sync();
     const { config } = this;
@@ -270,25 +294,47 @@ export class Trainer {
         ...prefixed(this.opt.counters(), OPTIMIZER_COUNTERS),
       },
     };
-    await folder.save(
-      this.step,
-      (path) =>
-        saveModel(this.model, path, {
-          ...this.data.metadata,
-          architecture: this.architecture.name,
-          classes: String(config.classes),
-          input: JSON.stringify(this.architecture.input),
-          dataset: config.data,
-          normalization: config.normalization,
-          method: JSON.stringify(config.method),
-          optimizer: config.optimizer,
-          threat: JSON.stringify(config.threat),
-          epoch: String(epoch),
-          step: String(this.step),
-          run: this.runId,
-          commit: this.commit,
-        }),
-      async (path) => saveTrainState(path, { tensors: this.stateTensors(), host: await this.hostArrays(), state }),
+    const model = await modelEntries(this.model);
+    const tensors = await trainStateEntries(RUN_FILES.state, { tensors: this.stateTensors(), host: await this.hostArrays() });
+    if (nonFinite({ ...model, ...tensors }).length) throw new Diverged(this.step, null);
+    const metadata = {
+      ...this.data.metadata,
+      architecture: this.architecture.name,
+      classes: String(config.classes),
+      input: JSON.stringify(this.architecture.input),
+      dataset: config.data,
+      normalization: config.normalization,
+      method: JSON.stringify(config.method),
+      optimizer: config.optimizer,
+      threat: JSON.stringify(config.threat),
+      epoch: String(epoch),
+      step: String(this.step),
+      run: this.runId,
+      commit: this.commit,
+    };
+    await folder.save(this.step, { model: encodeModel(model, metadata), state: encodeTrainState(RUN_FILES.state, tensors, state) });
+  }
+
+  /**
+   * The error of a diverged run: the step, the first tensor that is NaN or Inf now (weights, batch-norm statistics,
+   * optimizer and method state) and the last checkpoint, which holds only finite values. Also recorded in the metrics.
+   */
+  private async divergence(d: Diverged, folder: RunFolder): Promise<Error> {
+    const now = nonFinite({ ...(await modelEntries(this.model)), ...(await trainStateEntries(RUN_FILES.state, { tensors: this.stateTensors() })) });
+    const tensor = now.length
+      ? `at step ${this.step} the first non-finite tensor is ${describeBad(now[0])}${now.length > 1 ? ` (${now.length} tensors hold such values)` : ''}`
+      : `at step ${this.step} every tensor is still finite`;
+    const loss = d.loss === null ? `${tensor}, found before its checkpoint (the losses read back so far are finite)` : `the loss of step ${d.step} is ${d.loss}; ${tensor}`;
+    let last: string;
+    try {
+      last = `the last finite checkpoint, ${latestPair(folder.dir)}, is intact`;
+    } catch {
+      last = 'no checkpoint was written before it';
+    }
+    new Metrics(folder.metricsFile, this.runId).emit('diverged', d.step, { loss: d.loss === null ? null : String(d.loss), tensors: now.map(describeBad) });
+    return new Error(
+      `training diverged: ${loss}. Stopped without checkpointing it: ${last}. ` +
+        'Resuming would repeat the same steps: start a new run with another --out and a lower --lr (or --weight-decay, --momentum)',
     );
   }
 
@@ -299,6 +345,8 @@ export class Trainer {
     const folder = typeof opts.out === 'string' ? RunFolder.open(opts.out, continues ? 'resume' : 'new', log) : opts.out;
     try {
       return await this.loop(folder, opts, log);
+    } catch (e) {
+      throw e instanceof Diverged ? await this.divergence(e, folder) : e;
     } finally {
       if (own) folder.release();
     }
@@ -310,8 +358,8 @@ export class Trainer {
     if (maxSteps !== undefined && maxSteps < this.step) {
       throw new Error(`--max-steps ${maxSteps} is below step ${this.step}, where the run in ${folder.dir} already is; give --max-steps ${this.step} or more`);
     }
-    const metrics = new Metrics(folder.metricsFile, this.runId);
-    this.announce(metrics, folder, opts.context ?? {});
+    const metrics = new Metrics(folder.metricsFile, this.runId, log);
+    this.announce(metrics, folder, opts.context ?? {}, log);
     const progress = opts.progress === false ? null : new Progress({ epochs: config.epochs, stepsPerEpoch: this.stepsPerEpoch, intervalSteps: config.logEvery });
     const summaries: EpochSummary[] = [];
     const reachedMax = () => (maxSteps !== undefined && this.step >= maxSteps) || !!opts.stop?.aborted;
@@ -373,12 +421,26 @@ export class Trainer {
     return summaries;
   }
 
-  /** The run's first metrics line: 'start' with the configuration, or 'resume' with the settings changed. */
-  private announce(metrics: Metrics, folder: RunFolder, context: Record<string, unknown>): void {
+  /**
+   * The run's first metrics line: 'start' with the configuration, or 'resume' with the settings changed. A resume
+   * that changes --epochs stretches the learning-rate schedule over the new length: said on `log`.
+   */
+  private announce(metrics: Metrics, folder: RunFolder, context: Record<string, unknown>, log: (line: string) => void): void {
     if (this.announced) return;
     this.announced = true;
-    if (this.resumed) metrics.emit('resume', this.step, { from: relative(folder.dir, this.resumed.pair) || '.', changed: this.resumed.changed, commit: this.commit, ...context });
-    else metrics.emit('start', this.step, { config: this.config, commit: this.commit, ...context });
+    if (!this.resumed) {
+      metrics.emit('start', this.step, { config: this.config, commit: this.commit, ...context });
+      return;
+    }
+    metrics.emit('resume', this.step, { from: relative(folder.dir, this.resumed.pair) || '.', changed: this.resumed.changed, commit: this.commit, ...context });
+    const epochs = this.resumed.changed.epochs;
+    if (epochs && this.schedule.kind !== 'constant') {
+      const saved = (epochs.saved as number) * this.stepsPerEpoch * sgdStepsPerBatch(this.resolved);
+      const i = this.iteration;
+      const before = lrAt(this.schedule, Math.min(i, saved - 1), saved);
+      const after = i < this.totalIterations ? `, at iteration ${i} the rate is ${fmtLr(lrAt(this.schedule, i, this.totalIterations))} instead of ${fmtLr(before)}` : '';
+      log(`advfree: --epochs ${epochs.given} (saved: ${epochs.saved}) stretches the ${this.config.schedule} learning-rate schedule from ${saved} to ${this.totalIterations} SGD iterations${after}`);
+    }
   }
 
   /** One minibatch through the method; its loss and accuracy join the pending readbacks. */
@@ -403,11 +465,11 @@ export class Trainer {
     }));
     addPasses(this.epochStats.passes, this.passes);
     addPasses(this.epochStats.passes, before, -1);
-    this.pending.push({ ...result, count: b.count });
     this.step++;
+    this.pending.push({ ...result, count: b.count, step: this.step });
   }
 
-  /** Reads back the pending steps' losses and accuracies into the epoch's totals. */
+  /** Reads back the pending steps' losses and accuracies into the epoch's totals; a non-finite loss stops the run. */
   private async drain(): Promise<void> {
     const pending = this.pending;
     this.pending = [];
@@ -416,6 +478,8 @@ export class Trainer {
       p.loss.dispose();
       p.correct.dispose();
     }
+    const bad = values.findIndex(([loss]) => !Number.isFinite(loss));
+    if (bad >= 0) throw new Diverged(pending[bad].step, values[bad][0]);
     for (const [loss, correct, count] of values) {
       this.epochStats.lossSum += loss * count;
       this.epochStats.correct += correct;
