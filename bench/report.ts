@@ -1,7 +1,8 @@
 // The suite's results as files: report.md (tables), report.json (everything measured) and the chart families.png
 // (with families.svg and its Vega-Lite spec families.vl.json: GPU time per SGD step by kernel family, per method).
 // Every file names the adapter, driver and commit.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomic } from '../nn/atomic.js';
 import { join } from 'node:path';
 import type { KernelFamily } from '../engine/kernel.js';
 import { stackedBarSpec } from '../plot/bar-chart.js';
@@ -234,14 +235,17 @@ export function familyChart(r: BenchReport): ChartSpec | null {
   return stackedBarSpec(title, 'GPU ms per SGD step', bars, present);
 }
 
-/** Writes report.md, report.json and (with GPU times) the families chart into `dir`; returns the paths written. */
+/** The files of a report folder: report.md, report.json and (with GPU times) the families chart's PNG, SVG and spec. */
+export const REPORT_FILES = ['report.md', 'report.json', ...Object.values(chartFiles('families.png'))];
+
+/** Writes report.md, report.json and (with GPU times) the families chart into `dir`, each atomically; returns the paths written. */
 export async function writeReport(dir: string, r: BenchReport): Promise<string[]> {
   mkdirSync(dir, { recursive: true });
-  const written = ([['report.md', markdown(r)], ['report.json', JSON.stringify(r, null, 2) + '\n']] as const).map(([name, data]) => {
-    const path = join(dir, name);
-    writeFileSync(path, data);
-    return path;
-  });
+  const written: string[] = [];
+  for (const [name, data] of [['report.md', markdown(r)], ['report.json', JSON.stringify(r, null, 2) + '\n']] as const) {
+    await writeFileAtomic(join(dir, name), data);
+    written.push(join(dir, name));
+  }
   const chart = familyChart(r);
   if (!chart) return written;
   const files = chartFiles(join(dir, 'families.png'));

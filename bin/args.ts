@@ -10,6 +10,8 @@ export interface Flag {
   short?: string;
   /** Validates (and may convert) a string value; throws CliError naming the valid range. */
   check?: (v: string) => void;
+  /** The flag may be given more than once (its value is then the list); any other flag given twice is refused. */
+  repeatable?: boolean;
 }
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -68,7 +70,7 @@ export function helpText(cmd: Command): string {
   const rows = Object.entries({ ...cmd.flags, ...GLOBAL_FLAGS }).map(([k, f]) => {
     const left = `  --${k}${f.type === 'string' ? ' VALUE' : ''}`;
     const def = f.default !== undefined ? ` (default: ${f.default})` : '';
-    return `${left.padEnd(30)}${f.help}${def}`;
+    return `${left.padEnd(30)}${f.help}${def}${f.repeatable ? ' (may be given more than once)' : ''}`;
   });
   return `advfree ${cmd.name}: ${cmd.summary}\n\nFlags:\n${rows.join('\n')}\n  -h, --help                  this help`;
 }
@@ -100,8 +102,9 @@ function joinNegatives(argv: string[], options: Record<string, { type: 'string' 
 /** Parses and validates a command's flags; returns 'help' after printing help. */
 export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
   const all = { ...cmd.flags, ...GLOBAL_FLAGS };
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const [k, f] of Object.entries(all)) options[k] = f.short ? { type: f.type, short: f.short } : { type: f.type };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = { help: { type: 'boolean', short: 'h' } };
+  // Every flag is parsed as repeatable, so that a repeat is seen (parseArgs would keep the last value silently).
+  for (const [k, f] of Object.entries(all)) options[k] = { type: f.type, multiple: true, ...(f.short ? { short: f.short } : {}) };
   let values: Flags;
   let positionals: string[];
   try {
@@ -109,6 +112,15 @@ export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
   } catch (e) {
     throw new CliError(`${cmd.name}: ${(e as Error).message}`);
   }
+  for (const [k, v] of Object.entries(values)) {
+    if (!Array.isArray(v) || k === 'help' || all[k].repeatable) continue;
+    if (v.length > 1) {
+      const given = all[k].type === 'boolean' ? `${v.length} times` : `${v.length} times (${v.map((x) => `'${x}'`).join(', then ')})`;
+      throw new CliError(`${cmd.name}: --${k} given ${given}; give it once`);
+    }
+    values[k] = v[0];
+  }
+  if (Array.isArray(values.help)) values.help = values.help.some(Boolean);
   if (cmd.variadic) values[cmd.positional!] = positionals;
   else if (positionals.length > 1) throw new CliError(`${cmd.name}: one ${cmd.positional} at most, got ${positionals.join(' ')}`);
   else if (positionals.length === 1) {
@@ -126,7 +138,8 @@ export function parseCommand(cmd: Command, argv: string[]): Flags | 'help' {
       values[k] = f.default;
       defaulted.add(k);
     }
-    if (typeof values[k] === 'string' && f.check) f.check(values[k] as string);
+    const v = values[k];
+    if (f.check && (typeof v === 'string' || Array.isArray(v))) for (const x of [v].flat()) f.check(x);
   }
   cmd.check?.(values);
   return values;

@@ -8,7 +8,8 @@ import { intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
 import { benchEnv } from '../bench/env.js';
 import { checkMethodName, METHOD_FORMS } from '../bench/methods.js';
 import type { ConvShape } from '../bench/op-cases.js';
-import { writeReport } from '../bench/report.js';
+import { REPORT_FILES, writeReport } from '../bench/report.js';
+import { checkOutputFolder } from './files.js';
 import { FULL_CONFIG, runBench, SUITES, TINY_CONFIG, type BenchConfig, type SuiteName } from '../bench/suite.js';
 
 const PRESETS: Record<string, BenchConfig> = { full: FULL_CONFIG, tiny: TINY_CONFIG };
@@ -47,7 +48,8 @@ export const bench: Command = {
   name: 'bench',
   summary: 'benchmark kernels, training methods and TensorFlow.js on this adapter; writes a report folder',
   flags: {
-    out: { type: 'string', help: 'report folder (report.md, report.json, families.png/.svg/.vl.json)', default: 'bench-out' },
+    out: { type: 'string', help: `report folder (${REPORT_FILES.join(', ')}); checked before the benchmark runs`, default: 'bench-out' },
+    force: { type: 'boolean', help: 'let --out replace the report of an earlier benchmark' },
     preset: { type: 'string', help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)', default: 'full', check: oneOf('preset', Object.keys(PRESETS)) },
     suites: { type: 'string', help: `comma-separated: ${SUITES.join(', ')} ${preset}`, check: parsedBy(parseSuites) },
     model: { type: 'string', help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`, check: parsedBy(parseArch) },
@@ -68,6 +70,8 @@ export const bench: Command = {
     'memory-batch': { type: 'string', help: `batch of the memory check ${preset}`, check: intFlag('memory-batch', 1, 4096) },
   },
   async run(flags) {
+    const out = flags.out as string;
+    checkOutputFolder('bench', '--out', out, { files: [...REPORT_FILES], force: !!flags.force });
     const backend = (flags.backend as string | undefined) ?? process.env.ADVFREE_BACKEND;
     const adapter = (flags.adapter as string | undefined) ?? process.env.ADVFREE_ADAPTER;
     const config = configFromFlags(flags, [
@@ -82,7 +86,7 @@ export const bench: Command = {
     }
     try {
       const report = await runBench(config, benchEnv(r, DISABLED_TOGGLES), (line) => console.error(`advfree bench: ${line}`));
-      for (const path of await writeReport(flags.out as string, report)) console.log(path);
+      for (const path of await writeReport(out, report)) console.log(path);
     } finally {
       shutdown();
     }

@@ -10,7 +10,7 @@ import { experimentSetting, presetThreat, type PlannedAttack, type Preset, type 
 import { comparisonChart, markdown, rows } from '../experiment/report.js';
 import { attackColumns, type RunResult } from '../experiment/runner.js';
 import { lineChartSpec } from '../plot/line-chart.js';
-import { writeChart } from '../plot/render.js';
+import { chartFiles, writeChart } from '../plot/render.js';
 import { panelsOf, readMetrics } from './plot.js';
 
 export interface ReportContext {
@@ -27,6 +27,11 @@ export interface ReportContext {
   closing: string;
 }
 
+/** The two comparisons, by number and by the name of their charts. */
+const COMPARISONS = [[1, 'equal-epochs'], [2, 'equal-cost']] as const;
+
+/** The files writeReport (re)writes in OUT, besides plan.json and the runs/ folder. */
+export const REPORT_FILES = ['experiment.md', 'experiment.json', ...COMPARISONS.flatMap(([, c]) => [`chart-${c}.png`, `curves-${c}.png`].flatMap((f) => Object.values(chartFiles(f))))];
 
 /** The adapters named in the results, for a report written where none ran (the Slurm report job, --report). */
 export function resultAdapters(results: readonly RunResult[]): string {
@@ -58,14 +63,14 @@ export async function writeReport(c: ReportContext, results: readonly RunResult[
   const md = markdown(header, all, columns, c.skipped);
   await writeFileAtomic(join(out, 'experiment.md'), md);
   await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: c.adapter, commit: c.commit, pending, rows: all, runs: results }, null, 2)}\n`);
-  for (const [comparison, name] of [[1, 'equal-epochs'], [2, 'equal-cost']] as const) {
+  for (const [comparison, name] of COMPARISONS) {
     const title = [`advfree experiment ${preset}: ${name}`, `${p.model} on ${d.name}, ${columns[0]?.title ?? 'no attack'}`];
     const chart = columns.length ? comparisonChart(title, all, comparison, columns[0]) : null;
     if (!chart) continue;
     await writeChart(join(out, `chart-${name}.png`), chart);
     // Per-epoch curves of the comparison's runs (the first seed of each method), on shared axes.
     const curves = runs.filter((x) => x.comparisons.includes(comparison) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id));
-    const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id))));
+    const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id), 'experiment')));
     const curveTitle = [`advfree experiment ${preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'one colour per run'];
     if (panels.length) await writeChart(join(out, `curves-${name}.png`), lineChartSpec(curveTitle, 'natural-equivalent epochs', panels, curves.map((x) => x.id)));
   }

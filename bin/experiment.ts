@@ -18,7 +18,9 @@ import { finished, runConfig, runOne, type RunResult } from '../experiment/runne
 import { submissions, submit, splitArgs } from '../experiment/slurm.js';
 import { runStatus, statusText } from '../experiment/status.js';
 import { CliError, givenFlags, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
-import { resultAdapters, writeReport, type ReportContext } from './experiment-report.js';
+import { REPORT_FILES, resultAdapters, writeReport, type ReportContext } from './experiment-report.js';
+import { checkOutputFolder } from './files.js';
+import { checkBatchFits } from './train.js';
 import { runData, runTask } from './experiment-task.js';
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
@@ -73,10 +75,13 @@ export const experiment: Command = {
     if (held && planText(held.preset, held.settings) !== text) {
       throw new CliError(`experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings (or --out alone) to continue it`);
     }
+    // Reports are rewritten only in the folder of this experiment (its plan.json); anything else there is left alone.
+    checkOutputFolder('experiment', '--out', out, { files: REPORT_FILES, force: held !== null, fix: `no experiment wrote ${out} (it has no ${PLAN_FILE}): choose another --out` });
     mkdirSync(out, { recursive: true });
     if (!held || readFileSync(planFile, 'utf8') !== text) await writeFileAtomic(planFile, text);
     if (flags.executor === 'slurm') return submitArray(out, name, runs, flags);
     const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+    checkBatchFits(runConfig(p, runs[0]), false);
     const log = (l: string) => console.error(l);
     log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
     const t0 = performance.now();

@@ -3,14 +3,14 @@
 // every value the reuse probes logged (`advfree train --probe reuse`). The x axis is natural-equivalent epochs
 // (SGD steps / minibatches per epoch), so free-m and K-PGD runs of the same budget line up. Written as FILE.png,
 // FILE.svg and FILE.vl.json (the Vega-Lite spec, to restyle the chart).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { lineChartSpec, type Panel } from '../plot/line-chart.js';
 import { chartFiles, writeChart } from '../plot/render.js';
 import { CliError, type Command } from './args.js';
+import { checkOutputFile } from './files.js';
 import { RUN_FILES } from '../train/run-folder.js';
-
-type Line = Record<string, unknown>;
+import { readMetricsFile, type MetricsLine as Line } from '../train/metrics.js';
 
 /** Per-epoch values drawn when present, in this order; then any other epoch value naming robustness. */
 const EPOCH_KEYS = ['train_loss', 'train_accuracy', 'test_accuracy'];
@@ -18,17 +18,13 @@ const ROBUST = /robust/;
 /** Probe-line fields that place the line rather than measure something. */
 const PROBE_PLACE = new Set(['type', 'epoch', 'step', 'iteration', 'epoch_progress', 'probe_seconds']);
 
-export function readMetrics(dir: string): Line[] {
-  const file = join(dir, RUN_FILES.metrics);
-  if (!existsSync(file)) throw new Error(`plot: ${file} not found; give run folders written by 'advfree train'`);
-  return readFileSync(file, 'utf8').split('\n').flatMap((text, i) => {
-    if (!text.trim()) return [];
-    try {
-      return [JSON.parse(text) as Line];
-    } catch {
-      throw new Error(`plot: ${file} line ${i + 1} is not JSON: ${text.slice(0, 80)}`);
-    }
-  });
+/** The metrics lines of a run folder (a last line cut short is skipped with a warning on stderr). */
+export function readMetrics(dir: string, cmd = 'plot'): Line[] {
+  try {
+    return readMetricsFile(join(dir, RUN_FILES.metrics), (w) => console.error(`${cmd}: warning: ${w}`));
+  } catch (e) {
+    throw new Error(`${cmd}: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** The panels of all runs, one per value: per-epoch values first, then probe values, in order of first appearance. */
@@ -66,7 +62,7 @@ export const plot: Command = {
   variadic: true,
   flags: {
     out: { type: 'string', help: 'PNG file to write (required); the SVG and the Vega-Lite spec (.vl.json) go beside it' },
-    force: { type: 'boolean', help: 'overwrite --out and its SVG and spec if they exist' },
+    force: { type: 'boolean', help: 'let --out and its SVG and spec replace an earlier output (never an input, nor a file of a run folder)' },
   },
   async run(flags) {
     const dirs = flags.runs as string[];
@@ -74,11 +70,14 @@ export const plot: Command = {
     if (!dirs.length) throw new CliError('plot: give one or more run folders: advfree plot RUN... --out FILE.png');
     if (!out) throw new CliError('plot: --out FILE.png is required');
     const files = Object.values(chartFiles(out));
+    // Never an input or a run's file, even with --force; an earlier output only with it.
+    const inputs = dirs.map((d) => join(d, RUN_FILES.metrics));
+    for (const f of files) checkOutputFile('plot', '--out', f, { inputs, force: true });
     const taken = files.filter((f) => existsSync(f));
     if (taken.length && !flags.force) {
       throw new CliError(`plot: ${taken.join(', ')} exist${taken.length > 1 ? '' : 's'}; pass --force to overwrite`);
     }
-    const runs = dirs.map(readMetrics);
+    const runs = dirs.map((d) => readMetrics(d));
     const panels = panelsOf(runs);
     if (!panels.length) throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, RUN_FILES.metrics)).join(', ')}`);
     const names = dirs.map((d) => basename(resolve(d)));

@@ -1,7 +1,8 @@
 // `advfree train`: trains a WideResNet on CIFAR with a chosen method, with progress, metrics, checkpoints and
-// resume. Every flag, and the run folder, is checked before any work starts.
+// resume. Every flag, the run folder and whether a batch fits the adapter are checked before any work starts
+// and before the run folder is created.
 import { join, resolve } from 'node:path';
-import { init, shutdown } from '../engine/index.js';
+import { init, rt, shutdown } from '../engine/index.js';
 import { formatPasses } from '../train/report.js';
 import { PROBE_KINDS } from '../train/probes.js';
 import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type DatasetDescriptor } from '../data/index.js';
@@ -11,6 +12,8 @@ import { loadTrainState } from '../train/train-state.js';
 import { OPTIMIZERS, type OptimizerName } from '../nn/optim.js';
 import { parseSchedule } from '../nn/schedule.js';
 import { checkModelName, MODEL_PATTERNS, resolveModel } from '../nn/registry.js';
+import { batchOver } from '../nn/model-size.js';
+import { fmtBytes } from '../data/disk-space.js';
 import { describeMethod, METHODS, resolveMethod, sgdStepsPerBatch, splitLegacyEps, type ResolvedMethod } from '../adversarial/registry.js';
 import { describeThreat, IMAGE_THREAT } from '../adversarial/threat.js';
 import { CliError, givenFlags, intFlag, numFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
@@ -56,30 +59,37 @@ export const train: Command = {
   async run(flags) {
     const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
     const resume = flags.resume as string | undefined;
-    const choice = resume ? null : methodFromFlags(flags);
+    // An empty --resume '' is still a resume (refused as such below), never a new run.
+    const resuming = resume !== undefined;
+    const choice = resuming ? null : methodFromFlags(flags);
     if (flags.probe && choice && !choice.descriptor.probes) {
       throw new CliError(`--probe ${flags.probe}: method '${choice.descriptor.name}' declares no reuse probes; methods with probes: ${METHODS.filter((m) => m.probes).map((m) => m.name).join(', ')}`);
     }
     const sgdOnly = ['momentum', 'nesterov'].filter((f) => givenFlags(flags).has(f));
-    if (!resume && flags.optimizer === 'adam' && sgdOnly.length > 0) {
+    if (!resuming && flags.optimizer === 'adam' && sgdOnly.length > 0) {
       throw new CliError(`${sgdOnly.map((f) => `--${f}`).join(' and ')} ${sgdOnly.length > 1 ? 'are' : 'is'} for --optimizer sgd; --optimizer ${flags.optimizer} uses torch.optim.Adam's betas (0.9, 0.999)`);
     }
-    const config = resume ? null : configFromFlags(flags, choice!);
-    // The folder is locked and checked before any work, so that a refusal comes at once.
-    const folder = openFolder(resume ?? (flags.out as string), resume ? 'resume' : 'new');
+    const config = resuming ? null : configFromFlags(flags, choice!);
+    const dir = resume ?? (flags.out as string);
+    const mode = resuming ? 'resume' : 'new';
+    // The folder is checked (without being created or locked) before any work, so that a refusal comes at once.
+    usage(() => RunFolder.check(dir, mode));
+    const resumed = resuming ? await resumeChanges(flags, givenFlags(flags), resume) : null;
+    if (config && config.epochs !== Number(flags.epochs)) {
+      console.error(`advfree train: ${flags.epochs} natural-equivalent epochs / ${sgdStepsPerBatch(choice!)} SGD steps per minibatch = ${config.epochs} passes over the data`);
+    }
+    const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+    checkBatchFits(resumed?.saved ?? config!, resuming);
+    const folder = usage(() => RunFolder.open(dir, mode));
     try {
-      const changes = resume ? await resumeChanges(flags, givenFlags(flags), resume) : null;
-      if (config && config.epochs !== Number(flags.epochs)) {
-        console.error(`advfree train: ${flags.epochs} natural-equivalent epochs / ${sgdStepsPerBatch(choice!)} SGD steps per minibatch = ${config.epochs} passes over the data`);
-      }
-      const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
-      const trainer = resume ? await Trainer.resume(resume, (c) => loadData(c, dataDir), changes!) : new Trainer(config!, await loadData(config!, dataDir));
+      const changes = resumed?.changes;
+      const trainer = resuming ? await Trainer.resume(resume, (c) => loadData(c, dataDir), changes) : new Trainer(config!, await loadData(config!, dataDir));
       const c = trainer.config;
       const maxSteps = flags['max-steps'] ? Number(flags['max-steps']) : undefined;
       console.error(
         `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
           `method ${describeMethod(trainer.resolved)} at ${describeThreat(c.threat)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
-          `${c.optimizer} lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resume ? `, resuming at step ${trainer.stepsDone}` : ''}`,
+          `${c.optimizer} lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resuming ? `, resuming at step ${trainer.stepsDone}` : ''}`,
       );
       const t0 = performance.now();
       const probe = flags.probe ? { every: Number(flags['probe-every']) } : undefined;
@@ -110,13 +120,27 @@ export const train: Command = {
   },
 };
 
-/** Opens the run folder; a folder that would be overwritten or has nothing to resume is a usage error. */
-function openFolder(dir: string, mode: 'new' | 'resume'): RunFolder {
+/** Runs a run-folder check: a folder that is not one, would be overwritten or has nothing to resume is a usage error. */
+function usage<T>(check: () => T): T {
   try {
-    return RunFolder.open(dir, mode);
+    return check();
   } catch (e) {
     throw e instanceof RunFolderError && e.kind !== 'busy' ? new CliError(e.message) : e;
   }
+}
+
+/** A usage error unless one batch's activations fit the adapter's buffer limits (nn/wrn-layout.ts batchOver). */
+export function checkBatchFits(c: Pick<RunConfig, 'model' | 'data' | 'classes' | 'batch'>, resumed: boolean): void {
+  const model = resolveModel(c.model, findDataset(c.data).shape, c.classes);
+  const limits = rt().device.limits;
+  const over = batchOver(model, c.batch, limits);
+  if (!over) return;
+  const flag = resumed ? `the saved --batch ${c.batch}` : `--batch ${c.batch}`;
+  throw new CliError(
+    `${flag} does not fit this adapter: ${model.name}'s largest activation, F32 [${over.shape.join(',')}], takes ${fmtBytes(over.bytes)}, ` +
+      `over its ${over.limit} of ${fmtBytes(limits[over.limit])}; the largest batch it can train ${model.name} with is ${over.maxBatch}` +
+      `${resumed ? ' (resume on an adapter with larger limits)' : ''}. Nothing was created`,
+  );
 }
 
 /** The flags a resume may take besides --resume: they change how the run continues, not what it is. */
@@ -129,10 +153,10 @@ const FIELD_OF: Record<string, keyof RunConfig> = {
 };
 
 /**
- * The settings changed on `--resume DIR` (RESUME_FLAGS). Every other flag given must agree with the saved
- * configuration: each that does not is named, with the saved value, in one usage error.
+ * The saved configuration and the settings changed on `--resume DIR` (RESUME_FLAGS). Every other flag given must
+ * agree with the saved configuration: each that does not is named, with the saved value, in one usage error.
  */
-async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: string): Promise<ResumeChanges> {
+async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: string): Promise<{ saved: RunConfig; changes: ResumeChanges }> {
   const { state } = await loadTrainState(join(latestPair(dir), RUN_FILES.state));
   const saved = savedRunConfig(state);
   const maxSteps = Number(flags['max-steps'] ?? Infinity);
@@ -156,11 +180,12 @@ async function resumeChanges(flags: Flags, given: ReadonlySet<string>, dir: stri
         `Drop ${conflicts.length === 1 ? 'it' : 'them'}, or start a new run with another --out. A resume may change only ${RESUME_FLAGS.map((f) => `--${f}`).join(', ')}`,
     );
   }
-  return {
+  const changes = {
     epochs: given.has('epochs') ? asGiven.epochs : undefined,
     checkpointMinutes: given.has('checkpoint-minutes') ? asGiven.checkpointMinutes : undefined,
     logEvery: given.has('log-every') ? asGiven.logEvery : undefined,
   };
+  return { saved, changes };
 }
 
 export async function loadData(c: RunConfig, dataDir: string): Promise<Datasets> {

@@ -1,6 +1,7 @@
 // Size bounds every model must meet before it is built: what a checkpoint can hold, and what one tensor may take
 // on the adapter (each tensor lives in one buffer, bound whole as a storage buffer).
 import { fmtBytes } from '../data/disk-space.js';
+import type { ResolvedModel } from './model.js';
 import type { TensorSpec } from './safetensors-file.js';
 
 /**
@@ -17,6 +18,27 @@ export const specBytes = (s: TensorSpec): number => s.shape.reduce((n, d) => n *
 export interface BufferLimits {
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
+}
+
+/** Where a batch does not fit: its largest activation and the limit it exceeds. */
+export interface BatchOver {
+  shape: number[];
+  bytes: number;
+  limit: keyof BufferLimits;
+  /** The largest batch whose activations fit the limit. */
+  maxBatch: number;
+}
+
+/**
+ * Checks, before anything is allocated, that one batch's activations fit the adapter's buffer limits (each tensor
+ * lives in one buffer, bound whole): the model's largest activation times the batch, in F32 (its gradient and a
+ * batch norm's output have the same shape). Returns null when it fits.
+ */
+export function batchOver(model: Pick<ResolvedModel, 'activation'>, batch: number, limits: BufferLimits): BatchOver | null {
+  const perExample = specBytes({ dtype: 'F32', shape: model.activation });
+  const limit = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  const bytes = perExample * batch;
+  return bytes > limits[limit] ? { shape: [batch, ...model.activation], bytes, limit, maxBatch: Math.floor(limits[limit] / perExample) } : null;
 }
 
 /** Throws unless the model's tensors fit a checkpoint and, one by one, the adapter's buffer limits. */

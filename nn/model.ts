@@ -47,6 +47,8 @@ export interface ResolvedModel {
   layout: [string, TensorSpec][];
   /** FLOPs of one forward pass of one example (multiply-adds count 2). */
   flops: number;
+  /** The shape of one example's largest activation (a layer's output), for the check that a batch fits the adapter. */
+  activation: readonly number[];
   /** Builds it on the GPU with seeded initialisation; throws before allocating what the adapter cannot hold. */
   build(seed: number): Classifier;
 }

@@ -2,7 +2,7 @@
 // filled in, and --help documents every flag with its default.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { helpText, parseCommand, type Command } from '../bin/args.js';
+import { CliError, helpText, parseCommand, type Command, type Flags } from '../bin/args.js';
 import { data } from '../bin/data.js';
 import { attackSpecs, evaluate } from '../bin/eval.js';
 import { train } from '../bin/train.js';
@@ -65,6 +65,29 @@ t('--help documents every flag with its default', () => {
       if (flag.default !== undefined) assert.ok(help.includes(`(default: ${flag.default})`), `${cmd.name} --${name} default`);
     }
   }
+});
+
+t('a flag given twice is refused, naming both values, unless it is documented as repeatable', () => {
+  assertThrows(() => parse(train, '--method', 'free', '--method', 'pgd'), /^train: --method given 2 times \('free', then 'pgd'\); give it once$/);
+  assertThrows(() => parse(train, '--lr', '0.1', '--epochs', '3', '--lr=0.2'), /^train: --lr given 2 times \('0\.1', then '0\.2'\); give it once$/);
+  assertThrows(() => parse(train, '--nesterov', '--nesterov'), /^train: --nesterov given 2 times; give it once$/);
+  assertThrows(() => parse(evaluate, '--attack', 'pgd', '--attack', 'fgsm'), /^eval: --attack given 2 times/);
+  const tag: Command = {
+    name: 'tag',
+    summary: 'a command with a repeatable flag',
+    flags: { label: { type: 'string', help: 'a label', repeatable: true, check: (v) => {
+      if (!/^[a-z]+$/.test(v)) throw new CliError(`--label takes lower-case letters, got '${v}'`);
+    } } },
+    run: async () => 0,
+  };
+  const f = parse(tag, '--label', 'a', '--label', 'b');
+  assert.ok(f !== 'help' && Array.isArray(f.label));
+  assert.equal((f as Flags).label, ['a', 'b']);
+  assertThrows(() => parse(tag, '--label', 'a', '--label', 'B'), /--label takes lower-case letters, got 'B'/);
+  assert.match(helpText(tag), /--label VALUE +a label \(may be given more than once\)/);
+  // One value of a flag given once stays a plain value.
+  const once = parse(train, '--lr', '0.2');
+  assert.ok(once !== 'help' && once.lr === '0.2');
 });
 
 t.run();

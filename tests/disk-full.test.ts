@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Trainer } from '../train/trainer.js';
-import { ensureDataset, type DatasetSpec } from '../data/cifar.js';
+import { ensureDataset, type CacheSpec } from '../data/index.js';
 import { fmtBytes, freeBytes } from '../data/disk-space.js';
 import { ready } from './helpers.js';
 import { config, DATA } from './synthetic-run.js';
@@ -113,12 +113,8 @@ t('a dataset that does not fit: no staging folder is left, the cache is unchange
   mkdirSync(src);
   const files = ['data_batch_1.bin', 'data_batch_2.bin', 'test_batch.bin'];
   const bytes = new Uint8Array(150 * 3073);
-  for (let i = 0; i < 150; i++) bytes[i * 3073] = i % 10;
   for (const f of files) writeFileSync(join(src, f), bytes);
-  const spec: DatasetSpec = {
-    name: 'tiny', folder: 'tiny-batches-bin', archive: 'tiny-binary.tar.gz', url: 'http://127.0.0.1:9/none.tar.gz', labelBytes: 1, classes: 10, labelRanges: [10],
-    files: files.map((name) => ({ name, split: name.startsWith('test') ? 'test' : 'train', records: 150 })),
-  };
+  const spec: CacheSpec = { name: 'tiny', folder: 'tiny-batches-bin', files: files.map((name) => ({ name })), remote: [], sourceHint: 'a folder holding the files' };
   await ensureDataset(spec, { dataDir, source: src, remote: false }).then(() => assert.unreachable('staged'), (e: Error) =>
     assert.is(e.message,
       `tiny: no space left on the device holding ${dataDir} (ENOSPC) while staging ${files.join(', ')} from ${src}: that needs at least ${fmtBytes(3 * bytes.length)}, ` +

@@ -1,6 +1,7 @@
 // `advfree plot` from synthetic metrics.jsonl files of two runs, read back: the Vega-Lite spec holds the files'
 // values, the PNG decodes at the SVG's size with its title drawn in the shipped font and each run's colour; no
-// overwrite without --force. And the image grid of `advfree show`, pixel for pixel, with its labels.
+// overwrite without --force; a damaged metrics file is named with its line. And the image grid of `advfree show`,
+// pixel for pixel, with its labels.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -162,6 +163,46 @@ t('refuses to overwrite --out without --force; names a missing metrics file', as
     await plot.run(args([join(dir, 'nope'), '--out', join(dir, 'q.png')])).then(() => assert.unreachable(), (e) =>
       assert.match(e.message, /nope[/\\]metrics\.jsonl not found/));
     await plot.run(args(['--out', join(dir, 'q.png')])).then(() => assert.unreachable(), (e) => assert.match(e.message, /give one or more run folders/));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Runs `fn` with console.error collected; returns what it printed. */
+async function stderrOf(fn: () => Promise<unknown>): Promise<string[]> {
+  const err = console.error;
+  const got: string[] = [];
+  console.error = (l: string) => got.push(l);
+  try {
+    await quiet(fn);
+  } finally {
+    console.error = err;
+  }
+  return got;
+}
+
+t('a null line, a line that is not JSON, or a folder for metrics.jsonl: named with the file and line; a cut last line is skipped with a warning', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'advfree-plot-'));
+  try {
+    const [a, b] = runs(dir);
+    const file = join(a, 'metrics.jsonl');
+    const whole = readFileSync(file, 'utf8');
+    const out = join(dir, 'p.png');
+    const refused = (message: string) => plot.run(args([a, '--out', out])).then(() => assert.unreachable('drew'), (e: Error) => assert.is(e.message, message));
+    writeFileSync(file, `${whole}null\n{"type":"epoch","epoch":3}\n`);
+    await refused(`plot: ${file} line 6 is null, not a metrics object ({"type": ...})`);
+    writeFileSync(file, `${whole}{"type":"epo\n{"type":"epoch","epoch":3}\n`);
+    await refused(`plot: ${file} line 6 is not JSON: {"type":"epo`);
+    // The last line cut short (no newline): skipped, with a warning naming the file and line.
+    writeFileSync(file, `${whole}{"type":"epoch","epo`);
+    assert.equal(await stderrOf(() => plot.run(args([a, '--out', out]))), [
+      `plot: warning: ${file} line 6 is cut short (20 bytes without a newline: a write interrupted by a kill or a full disk); skipped`,
+    ]);
+    assert.ok(PNG.sync.read(readFileSync(out)).width > 0, 'drawn from the whole lines');
+    rmSync(join(b, 'metrics.jsonl'));
+    mkdirSync(join(b, 'metrics.jsonl'));
+    await plot.run(args([b, '--out', join(dir, 'q.png')])).then(() => assert.unreachable('drew'), (e: Error) =>
+      assert.is(e.message, `plot: ${join(b, 'metrics.jsonl')} is a folder, not a metrics file; give run folders written by 'advfree train'`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

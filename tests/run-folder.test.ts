@@ -16,8 +16,8 @@ import { train } from '../bin/train.js';
 import { methodConflicts } from '../bin/method-flags.js';
 import { rt } from '../engine/index.js';
 import { fmtBytes } from '../data/disk-space.js';
-import { parseArch } from '../nn/wrn.js';
-import { batchOver } from '../nn/wrn-layout.js';
+import { batchOver } from '../nn/model-size.js';
+import { resolveModel } from '../nn/registry.js';
 import { ready, scratch } from './helpers.js';
 import { cliRefuses } from './cli-run.js';
 import { config, DATA, weights } from './synthetic-run.js';
@@ -309,7 +309,7 @@ t('advfree train: --out naming a file or nothing, --resume naming a file, nothin
 t('advfree train --batch too big for the adapter: refused before the run folder is created, with the largest batch that fits', () => {
   const limits = rt().device.limits;
   // The narrowest WRN-10 whose activations at batch 4096 exceed this adapter's limits (wrn-10-1 on lavapipe's 128 MiB).
-  const width = [1, 2, 4, 8, 16, 32].find((w) => batchOver(parseArch(`wrn-10-${w}`), 4096, limits));
+  const width = [1, 2, 4, 8, 16, 32].find((w) => batchOver(resolveModel(`wrn-10-${w}`, [3, 32, 32], 10), 4096, limits));
   if (!width) {
     console.log('run-folder: skipped the --batch 4096 CLI case: every WRN-10 up to width 32 fits this adapter at batch 4096');
     return;
@@ -321,16 +321,23 @@ t('advfree train --batch too big for the adapter: refused before the run folder 
   const which = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
   const out = join(fresh(), 'run');
   cliRefuses(['train', '--out', out, '--batch', '4096', '--model', model], 2,
-    `advfree: --batch 4096 does not fit this adapter: ${model}'s largest activation, the first group's output F32 [4096,${channels},32,32], takes ` +
+    `advfree: --batch 4096 does not fit this adapter: ${model}'s largest activation, F32 [4096,${channels},32,32], takes ` +
       `${fmtBytes(4096 * perImage)}, over its ${which} of ${fmtBytes(limit)}; the largest batch it can train ${model} with is ${Math.floor(limit / perImage)}. Nothing was created`);
   assert.not.ok(existsSync(out), 'no run folder');
 });
 
-t('batchOver: the first group\'s output [batch, 16·width, 32, 32] against the smaller of the two buffer limits', () => {
+t("batchOver: a model's largest activation times the batch, against the smaller of the two buffer limits", () => {
   const limits = { maxStorageBufferBindingSize: 2 ** 27, maxBufferSize: 2 ** 32 - 1 };
-  assert.is(batchOver(parseArch('wrn-10-1'), 2048, limits), null, '2048 x 16 x 32 x 32 x 4 bytes = 2^27 exactly: fits');
-  assert.equal(batchOver(parseArch('wrn-10-1'), 2049, limits), { shape: [2049, 16, 32, 32], bytes: 2049 * 65536, limit: 'maxStorageBufferBindingSize', maxBatch: 2048 });
-  assert.equal(batchOver(parseArch('wrn-28-10'), 128, { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 26 }), { shape: [128, 160, 32, 32], bytes: 128 * 160 * 4096, limit: 'maxBufferSize', maxBatch: 102 });
+  const wrn = resolveModel('wrn-10-1', [3, 32, 32], 10);
+  assert.equal(wrn.activation, [16, 32, 32], "the first group's output");
+  assert.is(batchOver(wrn, 2048, limits), null, '2048 x 16 x 32 x 32 x 4 bytes = 2^27 exactly: fits');
+  assert.equal(batchOver(wrn, 2049, limits), { shape: [2049, 16, 32, 32], bytes: 2049 * 65536, limit: 'maxStorageBufferBindingSize', maxBatch: 2048 });
+  assert.equal(batchOver(resolveModel('wrn-28-10', [3, 32, 32], 10), 128, { maxStorageBufferBindingSize: 2 ** 31, maxBufferSize: 2 ** 26 }),
+    { shape: [128, 160, 32, 32], bytes: 128 * 160 * 4096, limit: 'maxBufferSize', maxBatch: 102 });
+  // mnist-net: conv1's output [16, 14, 14] (3136 values) outgrows the input (784) and conv2's (1568); an MLP its widest layer.
+  assert.equal(resolveModel('mnist-net', [1, 28, 28], 10).activation, [16, 14, 14]);
+  assert.equal(resolveModel('mlp-256x2', [30], 2).activation, [256]);
+  assert.equal(resolveModel('mlp-8x2', [30], 2).activation, [30]);
 });
 
 t('advfree train --resume: flags that conflict with the saved configuration are refused, each named with its saved value', async () => {

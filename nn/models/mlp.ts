@@ -72,7 +72,7 @@ export default defineModel({
     checkModelFits(canonical, layout, { maxBufferSize: Infinity, maxStorageBufferBindingSize: Infinity });
     const flops = 2 * sizes(c, inFeatures, classes).reduce((n, [i, o]) => n + i * o, 0);
     return {
-      name: canonical, input, classes, layout, flops,
+      name: canonical, input, classes, layout, flops, activation: [Math.max(inFeatures, c.width, classes)],
       build: (seed) => {
         checkModelFits(canonical, layout, rt().device.limits);
         return new Mlp(c, inFeatures, classes, seed);

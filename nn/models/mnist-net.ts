@@ -69,7 +69,8 @@ export default defineModel({
     // Multiply-adds: conv1 at 14x14, conv2 at 7x7, then the two linear layers.
     const macs = 14 * 14 * 16 * 16 + 7 * 7 * 32 * 16 * 16 + 1568 * 100 + 100 * classes;
     return {
-      name: NAME, input, classes, layout: l, flops: 2 * macs,
+      // conv1's output [16, 14, 14] is the largest activation (the input has 784 values, conv2's output 1568).
+      name: NAME, input, classes, layout: l, flops: 2 * macs, activation: [16, 14, 14],
       build: (seed) => {
         checkModelFits(NAME, l, rt().device.limits);
         return new MnistNet(classes, seed);

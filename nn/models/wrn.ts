@@ -163,7 +163,9 @@ export default defineModel({
       }
     }
     macs += ch[3] * classes;
-    return { name: archName(config), input, classes, layout, flops: 2 * macs, build: (seed) => new WideResNet(config, seed) };
+    // The widest activation is the first group's output (later groups double the channels on a quarter of the pixels).
+    const activation = [ch[1], h, w];
+    return { name: archName(config), input, classes, layout, flops: 2 * macs, activation, build: (seed) => new WideResNet(config, seed) };
   },
   head: () => 'fc.weight',
   infer(tensors) {
