@@ -41,9 +41,12 @@ function shareTree(from: string, to: string): void {
   }
 }
 
-/** The packages the CLI loads at run time: package.json's dependencies and theirs. */
+/** The packages the CLI loads at run time: package.json's dependencies and theirs (optional ones where installed). */
 function runtimePackages(): string[] {
-  const deps = (dir: string): string[] => Object.keys(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).dependencies ?? {});
+  const deps = (dir: string): string[] => {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    return Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies });
+  };
   const found = new Set<string>();
   const visit = (names: string[]) => {
     for (const n of names) {
