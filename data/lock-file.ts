@@ -6,6 +6,7 @@
 // and the boot id; a live pid that is another process (or a machine restarted since) makes the lock stale.
 import { closeSync, fsyncSync, openSync, readFileSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { onStop } from './on-stop.js';
 
 export interface LockHolder {
   pid: number;
@@ -144,7 +145,7 @@ export function takeOverIfGone(path: string, note: (line: string) => void, what:
 
 /**
  * Runs `fn` holding the lock `path`, waiting (polling every `pollMs`) while another live process holds it; says
- * once whom it waits for. The lock goes when `fn` settles, and at the exit of a process stopped on the way.
+ * once whom it waits for. The lock goes when `fn` settles, at exit, and when a signal stops the process (on-stop.ts).
  */
 export async function withLock<T>(path: string, what: string, log: (line: string) => void, fn: () => Promise<T>, pollMs = 250): Promise<T> {
   const text = lockText();
@@ -160,9 +161,11 @@ export async function withLock<T>(path: string, what: string, log: (line: string
   }
   const release = () => releaseLock(path, text);
   process.once('exit', release);
+  const forget = onStop(release);
   try {
     return await fn();
   } finally {
+    forget();
     process.removeListener('exit', release);
     release();
   }

@@ -5,6 +5,7 @@
 import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { onStop } from './on-stop.js';
 
 /** A file ready for verification, and where it came from (for error messages). */
 export interface Staged {
@@ -14,22 +15,14 @@ export interface Staged {
 
 const STAGING = /^\.staging-(\d+)-/;
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
 /** Runs `fill` with a new staging folder under the cache root, which is removed afterwards, or when a signal stops it. */
 export async function withStaging<T>(root: string, fill: (staging: string) => Promise<T>): Promise<T> {
   const staging = await mkdtemp(join(root, `.staging-${process.pid}-`));
-  const onSignal = (signal: NodeJS.Signals) => {
-    rmSync(staging, { recursive: true, force: true });
-    for (const s of SIGNALS) process.removeListener(s, onSignal);
-    // Another listener owns the signal (a Slurm task that checkpoints before it exits): it ends the process.
-    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-  };
-  for (const s of SIGNALS) process.once(s, onSignal);
+  const forget = onStop(() => rmSync(staging, { recursive: true, force: true }));
   try {
     return await fill(staging);
   } finally {
-    for (const s of SIGNALS) process.removeListener(s, onSignal);
+    forget();
     await rm(staging, { recursive: true, force: true });
   }
 }
