@@ -50,10 +50,11 @@ t("the mnist plan: Wong et al.'s recipe, free-m rounded up to whole passes, comp
   const { runs } = plan(p);
   const seed0 = runs.filter((r) => r.seed === 0);
   assert.equal(seed0.map((r) => [r.id, r.comparisons]), [
-    ['natural-e10-s0', [1]], ['free-4-e3-s0', [1]], ['free-8-e2-s0', [1]], ['pgd-10-e10-s0', [1]],
-    ['natural-e20-s0', [2]], ['fgsm-rs-e10-s0', [2]], ['free-4-e5-s0', [2]], ['free-8-e3-s0', [2]],
+    ['natural-e10-s0', [1]], ['free-4-e3-s0', [1]], ['free-8-e2-s0', [1]],
+    ['natural-e20-s0', [2]], ['fgsm-rs-e10-s0', [2]], ['free-4-e5-s0', [2]], ['free-8-e3-s0', [2]], ['pgd-10-e10-s0', [1]],
   ]);
   assert.is(runs.length, 3 * seed0.length, 'three seeds of every run');
+  assert.equal(runs.slice(-3).map((r) => r.id), ['pgd-10-e10-s0', 'pgd-10-e10-s1', 'pgd-10-e10-s2'], 'the deferred PGD runs come last');
   const method = (id: string) => runs.find((r) => r.id === id)!.method.config;
   assert.equal(method('fgsm-rs-e10-s0'), { name: 'fgsm-rs', stepSize: 0.375, attackBn: 'train', guard: false, fullAttackBackward: false });
   assert.ok(Math.abs((method('pgd-10-e10-s0').stepSize as number) - 0.04) < 1e-12, 'k·step = 0.4, as Madry\'s 40 x 0.01');
