@@ -104,14 +104,15 @@ export interface Method {
   /** Trains on one minibatch x [N, ...] with labels y [N]. */
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult;
   /** Tensors the method carries between steps (free training's delta): saved in the training state, and written
-   * in place on resume. */
-  state(): Record<string, Tensor>;
+   * in place on resume. Absent: it carries none. */
+  state?(): Record<string, Tensor>;
   /** Host arrays the method carries (ATTA's per-example store), once every pending write to them has landed:
    * saved in the training state beside state()'s tensors, and written in place on resume. */
   hostState?(): Promise<Record<string, HostStateArray>>;
   /** Called after each epoch with a held, unaugmented training batch; may stop the run (FGSM-RS's guard). */
   epochEnd?(model: TrainModel, held: { x: Tensor; y: Tensor }): Promise<{ stop: boolean; note: string } | null>;
-  dispose(): void;
+  /** Frees what the method holds (absent: it holds nothing between steps). */
+  dispose?(): void;
 }
 
 /** A host array of the training state (safetensors I8, U8, I32). */

@@ -137,7 +137,7 @@ async function measure(name: string, c: MethodCostConfig): Promise<MeasuredCost>
   } finally {
     x.dispose();
     y.dispose();
-    method.dispose();
+    method.dispose?.();
     threat.dispose();
     opt.dispose();
     model.dispose();

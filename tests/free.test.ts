@@ -55,7 +55,7 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
     }
     assert.is(h.meter.passes.sgdSteps, M * (i + 1), 'SGD steps');
     assert.is(lrCalls, M * (i + 1), 'one learning rate per SGD step');
-    const got = await free.state().delta.data();
+    const got = await free.state!().delta.data();
     assertClose(got, delta, `delta after minibatch ${i + 1}`, 0, 1e-7);
     assert.ok(got.every((v) => Math.abs(v) <= EPS + 1e-7), 'delta within eps');
     const wa = await Promise.all(a.params.map(([, p]) => p.tensor.data()));
@@ -95,7 +95,7 @@ t('the perturbation the model sees keeps x + delta in [0, 1]', async () => {
   assert.is(seen.length, 4, 'one forward per replay');
   for (const d of seen) assert.ok(d.every((v) => v >= 0 && v <= 1), 'x + delta within [0,1]');
   assert.ok(seen[3].some((v) => v === 0 || v === 1) && seen[3].some((v, k) => v !== batches[0].x[k]), 'the input was perturbed and clamped');
-  const delta = await free.state().delta.data();
+  const delta = await free.state!().delta.data();
   assert.ok(delta.every((v) => Math.abs(v) <= eps), 'delta within eps');
   for (const v of [x, y]) v.dispose();
   free.dispose();

@@ -51,7 +51,7 @@ for (const d of METHODS) {
     const wgrad = rt().counters().byFamily['conv-weight-grad'] ?? 0;
     assert.is(wgrad > 0, want.backwardWeights + want.backwardSecondOrder > 0, `${d.name}: weight-gradient kernels ran iff a weight backward was declared`);
     for (const v of [x, y]) v.dispose();
-    method.dispose();
+    method.dispose?.();
     opt.dispose();
     model.dispose();
   });

@@ -69,7 +69,7 @@ t('noise, the unprojected step and the update match a host re-implementation; x 
     y.dispose();
   }
   assert.equal(h.meter.passes, { ...noPasses(), forward: 4, backwardInputOnly: 2, backwardWeights: 2, sgdSteps: 2 });
-  method.dispose();
+  method.dispose?.();
   a.dispose();
   b.dispose();
 });

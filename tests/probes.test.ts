@@ -65,7 +65,7 @@ async function setup(name: string, optimizer: OptimizerName = 'sgd'): Promise<Se
 
 function dispose(s: Setup): void {
   for (const v of [s.x, s.y]) v.dispose();
-  s.method.dispose();
+  s.method.dispose?.();
   s.opt.dispose();
   s.net.dispose();
 }
@@ -81,7 +81,7 @@ async function snapshot(s: Setup): Promise<Record<string, number[]>> {
   }
   for (const [k, v] of Object.entries(s.opt.state)) await bits(k, v);
   for (const [k, c] of Object.entries(s.opt.counters())) out[`optimizer.${k}`] = [c];
-  for (const [k, v] of Object.entries(s.method.state())) await bits(`method.${k}`, v);
+  for (const [k, v] of Object.entries(s.method.state?.() ?? {})) await bits(`method.${k}`, v);
   for (const [k, v] of Object.entries((await s.method.hostState?.()) ?? {})) out[`host.${k}`] = Array.from(v);
   return out;
 }
@@ -121,7 +121,7 @@ for (const optimizer of ['sgd', 'adam'] as const) t(`free: grad_cos_after_update
   const w0 = await host(params);
   const [m0, v0] = optimizer === 'sgd' ? [await stateOf('momentum'), []] : [await stateOf('exp_avg'), await stateOf('exp_avg_sq')];
   freezeBatchNorm(s.net, true);
-  const xd = keep(tidy(() => clamp(add(s.x, s.method.state().delta), 0, 1)));
+  const xd = keep(tidy(() => clamp(add(s.x, s.method.state!().delta), 0, 1)));
   const grads = tidy(() => valueAndGrads(() => softmaxCrossEntropy(s.net.forward(xd), s.y), [xd, ...params]).grads.map(keep));
   const [g0, ...gw] = await host(grads);
   // torch.optim.SGD with momentum 0.9, no Nesterov, or torch.optim.Adam with its defaults (reference/f64-adam.ts,

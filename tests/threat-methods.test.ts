@@ -75,7 +75,7 @@ for (const d of METHODS) {
       const perturbs = d.name !== 'natural' && d.name !== 'gradnorm';
       assert.is(moved > 0, perturbs, `${d.name}: ${moved} elements moved`);
       for (const v of [x, y]) v.dispose();
-      method.dispose();
+      method.dispose?.();
       threat.dispose();
       opt.dispose();
       model.dispose();

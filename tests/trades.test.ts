@@ -105,7 +105,7 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
     y.dispose();
   }
   assert.equal(h.meter.passes, { ...noPasses(), forward: 2 * (O.steps + 3), backwardInputOnly: 2 * O.steps, backwardWeights: 2, sgdSteps: 2 });
-  method.dispose();
+  method.dispose?.();
   a.dispose();
   b.dispose();
 });

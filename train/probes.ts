@@ -48,7 +48,7 @@ export class ProbeRunner {
       model,
       x: held.x,
       y: held.y,
-      state: this.method.state(),
+      state: this.method.state?.() ?? {},
       method: this.method,
       threat: this.threat,
       step,

@@ -245,7 +245,7 @@ export class Trainer {
   /** The live tensors of the training state besides the model: the optimizer's and the method's carried tensors. */
   private stateTensors(): Record<string, Tensor> {
     const out = { ...this.opt.state };
-    for (const [k, v] of Object.entries(this.method.state())) out[`method.${k}`] = v;
+    for (const [k, v] of Object.entries(this.method.state?.() ?? {})) out[`method.${k}`] = v;
     return out;
   }
 
@@ -557,7 +557,7 @@ export class Trainer {
   }
 
   dispose(): void {
-    this.method.dispose();
+    this.method.dispose?.();
     this.threat.dispose();
     this.opt.dispose();
     this.model.dispose();

@@ -104,12 +104,6 @@ export class Atta implements Method {
     await this.flush();
     return null;
   }
-
-  state(): Record<string, Tensor> {
-    return {};
-  }
-
-  dispose(): void {}
 }
 
 /**

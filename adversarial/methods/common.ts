@@ -1,7 +1,7 @@
 // Option declarations and pieces shared by several methods, so their defaults, ranges and common steps are
 // written once.
 import { softmaxCrossEntropy, type Tensor } from '../../engine/index.js';
-import type { Method, StepContext, StepResult } from '../method.js';
+import type { StepContext, StepResult } from '../method.js';
 import type { ChoiceOption, NumberOption } from '../options.js';
 
 /** An attack step size in input units: positive; a default may follow the threat model's eps. */
@@ -16,17 +16,6 @@ export const ATTACK_BN: ChoiceOption = {
   default: 'train',
   help: "BN in attack steps: 'train' (batch statistics, running ones untouched; Madry's code) or 'eval' (running statistics)",
 };
-
-/** A method that carries no tensors between steps. */
-export abstract class StatelessMethod implements Method {
-  abstract step(x: Tensor, y: Tensor, ctx: StepContext): StepResult;
-
-  state(): Record<string, Tensor> {
-    return {};
-  }
-
-  dispose(): void {}
-}
 
 /** The update most methods end with: one SGD step on the cross-entropy of the model at x (clean or attacked). */
 export function crossEntropyUpdate(ctx: StepContext, x: Tensor, y: Tensor): StepResult {

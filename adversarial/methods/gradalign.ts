@@ -55,12 +55,6 @@ export class GradAlign implements Method {
       return { loss, correct };
     });
   }
-
-  state(): Record<string, Tensor> {
-    return {};
-  }
-
-  dispose(): void {}
 }
 
 export default defineMethod({

@@ -21,12 +21,6 @@ export class GradNorm implements Method {
       return { loss: add(mean(g.losses), scale(sum(mul(g.grad, g.grad)), this.lambda / x.shape[0])), logits: g.logits };
     }, y));
   }
-
-  state(): Record<string, Tensor> {
-    return {};
-  }
-
-  dispose(): void {}
 }
 
 export default defineMethod({

@@ -1,10 +1,10 @@
 // Natural (standard) training: one forward, one backward and one SGD step per minibatch on the clean images.
 import type { Tensor } from '../../engine/index.js';
-import { defineMethod, noPasses, type StepContext, type StepResult } from '../method.js';
+import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
 import { NORMS } from '../threat.js';
-import { crossEntropyUpdate, StatelessMethod } from './common.js';
+import { crossEntropyUpdate } from './common.js';
 
-class Natural extends StatelessMethod {
+class Natural implements Method {
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     return crossEntropyUpdate(ctx, x, y);
   }

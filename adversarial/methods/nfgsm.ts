@@ -6,9 +6,9 @@
 import { tidy, type Tensor } from '../../engine/index.js';
 import { inputGradient } from '../attacks/model.js';
 import { noAttackPasses } from '../attacks/types.js';
-import { defineMethod, noPasses, type StepContext, type StepResult } from '../method.js';
+import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
 import type { ThreatModel } from '../threat.js';
-import { crossEntropyUpdate, StatelessMethod, stepSize } from './common.js';
+import { crossEntropyUpdate, stepSize } from './common.js';
 
 export interface NFgsmOptions {
   /** The noise is U(-noise·eps, noise·eps). */
@@ -16,10 +16,8 @@ export interface NFgsmOptions {
   stepSize: number;
 }
 
-export class NFgsm extends StatelessMethod {
-  constructor(readonly opts: NFgsmOptions, readonly threat: ThreatModel, readonly seed: number) {
-    super();
-  }
+export class NFgsm implements Method {
+  constructor(readonly opts: NFgsmOptions, readonly threat: ThreatModel, readonly seed: number) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;

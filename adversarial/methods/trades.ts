@@ -4,9 +4,9 @@
 // Then, in training mode, one SGD step on CE(f(x), y) + beta·KL_mean(softmax f(x) || softmax f(x')), with
 // gradients through both branches (f(x) is not detached).
 import { add, randomNormal, scale, softmaxCrossEntropy, softmaxKl, tidy, type Tensor } from '../../engine/index.js';
-import { defineMethod, noPasses, type StepContext, type StepResult } from '../method.js';
+import { defineMethod, noPasses, type Method, type StepContext, type StepResult } from '../method.js';
 import type { ThreatModel } from '../threat.js';
-import { StatelessMethod, stepSize } from './common.js';
+import { stepSize } from './common.js';
 
 export interface TradesOptions {
   steps: number;
@@ -17,10 +17,8 @@ export interface TradesOptions {
 /** The code's start: x + 0.001·N(0,1). */
 const START_STD = 0.001;
 
-export class Trades extends StatelessMethod {
-  constructor(readonly opts: TradesOptions, readonly threat: ThreatModel, readonly seed: number) {
-    super();
-  }
+export class Trades implements Method {
+  constructor(readonly opts: TradesOptions, readonly threat: ThreatModel, readonly seed: number) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;

@@ -80,12 +80,6 @@ export class Yopo implements Method {
       return { loss: loss!, correct: last.correct! };
     });
   }
-
-  state(): Record<string, Tensor> {
-    return {};
-  }
-
-  dispose(): void {}
 }
 
 /**
