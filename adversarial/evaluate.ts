@@ -7,7 +7,8 @@ import type { SplitData } from '../data/dataset.js';
 import type { AttackSetting } from './attack.js';
 import { attackLimit, createAttack, describeAttack, suiteStages, type ResolvedAttack } from './attack-registry.js';
 import { predict, type AttackPasses, type Classifier } from './attacks/index.js';
-import { noPasses, type PassCounts } from './method.js';
+import { noAttackPasses } from './attacks/types.js';
+import { addPasses, noPasses, type PassCounts } from './method.js';
 import type { ThreatModel } from './threat.js';
 
 /** Where the examples come from: their count and labels, and a batch of them uploaded (the caller disposes it). */
@@ -93,13 +94,6 @@ export interface EvaluateOptions {
   progress?: (done: number, total: number) => void;
 }
 
-function addPasses(into: AttackPasses, p: AttackPasses): void {
-  into.forward += p.forward;
-  into.backwardInputOnly += p.backwardInputOnly;
-}
-
-const zeroPasses = (): AttackPasses => ({ forward: 0, backwardInputOnly: 0 });
-
 export async function evaluateRobust(classify: Classifier, source: ExampleSource, attacks: readonly ResolvedAttack[], o: EvaluateOptions): Promise<RobustReport> {
   const t0 = performance.now();
   const setting: AttackSetting = { threat: o.threat.spec, images: source.images, classes: o.classes };
@@ -112,9 +106,9 @@ export async function evaluateRobust(classify: Classifier, source: ExampleSource
   const totals: AttackTotals[] = attacks.map((attack) => {
     const stages = suiteStages(attack, setting);
     return {
-      attack, description: describeAttack(attack, setting), examples: 0, correct: 0, seconds: 0, passes: zeroPasses(),
+      attack, description: describeAttack(attack, setting), examples: 0, correct: 0, seconds: 0, passes: noAttackPasses(),
       stages: attack.descriptor.stages ? stages.filter((s) => !s.skipped).map((s) => ({
-        name: s.stage.descriptor.name, description: describeAttack(s.stage, setting), attacked: 0, robust: 0, seconds: 0, passes: zeroPasses(),
+        name: s.stage.descriptor.name, description: describeAttack(s.stage, setting), attacked: 0, robust: 0, seconds: 0, passes: noAttackPasses(),
       })) : null,
       skipped: stages.flatMap((s) => (s.skipped ? [{ name: s.stage.descriptor.name, reason: s.skipped }] : [])),
     };

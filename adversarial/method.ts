@@ -33,6 +33,14 @@ export const PASS_KINDS = ['forward', 'backwardWeights', 'backwardInputOnly', 'b
 export const noPasses = (): PassCounts =>
   ({ forward: 0, backwardWeights: 0, backwardInputOnly: 0, backwardSecondOrder: 0, partialForward: 0, partialBackward: 0, sgdSteps: 0 });
 
+/** Adds `from`'s counts (times `sign`) to `into`, kind by kind, for the kinds both hold (an attack's tally holds fewer). */
+export function addPasses(into: Partial<PassCounts>, from: Partial<PassCounts>, sign = 1): void {
+  for (const k of PASS_KINDS) {
+    const v = from[k];
+    if (into[k] !== undefined && v !== undefined) into[k] += sign * v;
+  }
+}
+
 /** The classifier a method trains. Every call is counted by the training layer. */
 export interface TrainModel {
   /** Logits [N, classes] for a batch of inputs [N, ...]: one full forward pass. */

@@ -11,7 +11,7 @@ export const PROBE_STREAM = 0x7000_0000;
 export const freshPgd = (threat: ThreatModel) => ({ threat, steps: 7, stepSize: threat.eps / 4 });
 
 /** d(mean cross-entropy)/d(xAdv) at the current weights, kept (the caller disposes it). */
-export function inputGradient(p: ProbeContext, xAdv: Tensor): Tensor {
+export function probeInputGradient(p: ProbeContext, xAdv: Tensor): Tensor {
   return keep(tidy(() => p.grad(() => softmaxCrossEntropy(p.model.forward(xAdv), p.y), [xAdv]).grads[0]));
 }
 
@@ -72,7 +72,7 @@ export interface ProbeAttack {
  */
 export async function successiveCosines(p: ProbeContext, o: ProbeAttack): Promise<{ mean: number; first: number; last: number; adv: Tensor }> {
   let xAdv = keep(tidy(() => p.threat.randomStart(p.x, p.seed, PROBE_STREAM + p.step)));
-  let grad = inputGradient(p, xAdv);
+  let grad = probeInputGradient(p, xAdv);
   let prev = await grad.data();
   const cosines: number[] = [];
   for (let k = 0; k < o.steps; k++) {
@@ -80,7 +80,7 @@ export async function successiveCosines(p: ProbeContext, o: ProbeAttack): Promis
     xAdv.dispose();
     grad.dispose();
     xAdv = next;
-    grad = inputGradient(p, xAdv);
+    grad = probeInputGradient(p, xAdv);
     const cur = await grad.data();
     cosines.push(meanRowCosine(prev, cur, p.x.shape[0]));
     prev = cur;

@@ -4,7 +4,7 @@ import type { AttackPasses } from '../adversarial/attacks/index.js';
 import type { RobustReport } from '../adversarial/evaluate.js';
 
 /** The JSON entries, one per attack. */
-export function attackEntries(res: RobustReport) {
+export function evalAttackEntries(res: RobustReport) {
   return res.attacks.map((a) => ({
     attack: a.attack.descriptor.name,
     description: a.description,
@@ -25,7 +25,7 @@ const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
 const passText = (p: AttackPasses) => `${p.forward} forward, ${p.backwardInputOnly} input-gradient passes`;
 
 /** The text lines of the attacks, each suite followed by its stages. */
-export function attackLines(entries: ReturnType<typeof attackEntries>): string[] {
+export function attackLines(entries: ReturnType<typeof evalAttackEntries>): string[] {
   return entries.flatMap((a) => [
     `  ${a.description}: ${pct(a.accuracy)} of ${a.examples} (${a.seconds.toFixed(1)} s; ${passText(a.passes)})`,
     ...(a.stages ?? []).map((s) =>

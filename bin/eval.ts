@@ -12,7 +12,7 @@ import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type FeatureBo
 import { fmtNormalization, InputNormalization, parseNormalization, type Normalization } from '../nn/normalize.js';
 import { checkModelName, MODEL_PATTERNS } from '../nn/registry.js';
 import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
-import { attackEntries, attackLines } from './eval-report.js';
+import { attackLines, evalAttackEntries } from './eval-report.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 import { givenOptionFlags, givenOptions, optionFlags, optionIndex } from './option-flags.js';
 import { THREAT_FLAGS, threatFromFlags } from './threat-flags.js';
@@ -96,7 +96,7 @@ function buildReport(ckpt: OpenedCheckpoint, o: EvalOptions, res: RobustReport, 
     limited: res.examples < o.testSize,
     clean_accuracy: res.cleanCorrect / res.examples,
     robust_accuracy: o.attacks.length ? res.robustCorrect / res.examples : null,
-    attacks: attackEntries(res),
+    attacks: evalAttackEntries(res),
     passes: res.passes,
     adapter,
     seconds: res.seconds,

@@ -26,7 +26,7 @@ export interface Row {
 }
 
 /** A report column: an attack's name in the results, and its header. */
-export interface Column {
+export interface AttackColumn {
   name: string;
   title: string;
 }
@@ -81,7 +81,7 @@ export function rows(results: readonly RunResult[]): Row[] {
 const pct = (s: Stat | undefined): string => (s ? `${(s.mean * 100).toFixed(1)}%${s.sd > 0 ? ` ± ${(s.sd * 100).toFixed(1)}` : ''}` : '–');
 const ratio = (v: number | null): string => (v === null ? '–' : `${v.toFixed(2)}x`);
 
-export function markdown(header: string[], all: readonly Row[], columns: readonly Column[], skipped: readonly string[]): string {
+export function markdown(header: string[], all: readonly Row[], columns: readonly AttackColumn[], skipped: readonly string[]): string {
   const attackNames = columns.map((c) => c.name);
   const minority = all.find((r) => r.minority)?.minority ?? null;
   const rareNames = minority ? Object.keys(minority.attacks) : [];
@@ -122,7 +122,7 @@ export function chartPoints(all: readonly Row[], comparison: number, attack: str
 }
 
 /** The chart of a comparison (accuracy under the first attack against training passes, error bars over seeds), or null if empty. */
-export function comparisonChart(title: readonly string[], all: readonly Row[], comparison: number, attack: Column): ChartSpec | null {
+export function comparisonChart(title: readonly string[], all: readonly Row[], comparison: number, attack: AttackColumn): ChartSpec | null {
   const points = chartPoints(all, comparison, attack.name);
   return points.length ? scatterSpec(title, 'training passes / natural', `${attack.title} accuracy (mean ± sd over seeds)`, points) : null;
 }

@@ -16,7 +16,7 @@ import { asidePath } from '../data/aside.js';
 import { readMetricsFile } from '../train/metrics.js';
 import { hasCheckpoint, RUN_FILES, RunFolder } from '../train/run-folder.js';
 import { experimentSetting, presetThreat, type PlannedAttack, type Preset, type RunSpec } from './plan.js';
-import type { Column } from './report.js';
+import type { AttackColumn } from './report.js';
 
 export interface RunResult {
   id: string;
@@ -144,7 +144,7 @@ function columnTitle(name: string, options: Record<string, unknown>, limit: numb
 }
 
 /** The report's attack columns: a suite's stages in its place. */
-export const attackColumns = (p: Preset, planned: readonly PlannedAttack[]): Column[] =>
+export const attackColumns = (p: Preset, planned: readonly PlannedAttack[]): AttackColumn[] =>
   planned.flatMap(({ attack: s, limit }) =>
     s.descriptor.stages
       ? suiteStages(s, experimentSetting(p)).filter((st) => !st.skipped).map((st) => ({ name: st.stage.descriptor.name, title: columnTitle(st.stage.descriptor.name, st.stage.options, limit) }))

@@ -270,7 +270,7 @@ t('APGD-CE on the linear model ends at the box corner that maximizes the loss, m
   model.dispose();
 });
 
-t('robustEvaluate: clean and every attack; on the linear model it finds exactly the breakable examples', async () => {
+t('evaluateRobust: clean and every attack; on the linear model it finds exactly the breakable examples', async () => {
   const model = linearModel(Float64Array.from([10, 0, 0, 0, 10, 0, 0, 0, 10]), new Float64Array(K));
   // The logits depend on the channel means only, and each mean ranges over [lo_c, hi_c] independently; the margin
   // is convex in the means, so its maximum over the ball is at one of the 2^C corners.

@@ -6,7 +6,7 @@ import { describeAttack, resolveAttack } from '../adversarial/attack-registry.js
 import type { RobustReport } from '../adversarial/evaluate.js';
 import { IMAGE_THREAT } from '../adversarial/threat.js';
 import { noPasses } from '../adversarial/method.js';
-import { attackEntries, attackLines } from '../bin/eval-report.js';
+import { attackLines, evalAttackEntries } from '../bin/eval-report.js';
 
 const t = suite('eval-report');
 
@@ -30,7 +30,7 @@ t('AutoAttack stages: robust accuracy after each, time and passes, in the JSON a
     passes: { ...noPasses(), forward: 9001, backwardInputOnly: 4000 },
     seconds: 31,
   };
-  const entries = attackEntries(res);
+  const entries = evalAttackEntries(res);
   assert.equal(entries[0].stages!.map((s) => s.robust_accuracy), [0.45, 0.41, 0.41, 0.405]);
   assert.equal(entries[0].stages!.map((s) => s.attacked), [160, 90, 82, 82]);
   assert.equal([entries[0].seconds, entries[0].passes], [30, p(9000, 4000)]);

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { rt, sgdStep, tidy, zeros, type SgdOptions } from '../engine/index.js';
+import { rt, sgdStep, tidy, zeros, type SgdStepOptions } from '../engine/index.js';
 import { assertClose, assertThrows, gpu, randn, ready } from './helpers.js';
 
 const t = suite('sgd');
@@ -12,7 +12,7 @@ const f32 = (a: ArrayLike<number>): Float64Array => Float64Array.from(Float32Arr
  * torch.optim.SGD's update, transcribed in float64 (dampening 0): weight decay is added to the gradient; the
  * momentum buffer starts as a clone of the first gradient; Nesterov steps along g + momentum·buf.
  */
-function torchSgd(p: Float64Array, grads: Float64Array[], o: Required<Omit<SgdOptions, 'dampening'>>) {
+function torchSgd(p: Float64Array, grads: Float64Array[], o: Required<Omit<SgdStepOptions, 'dampening'>>) {
   const bufs: Float64Array[] = []; // empty until the first step, like PyTorch's momentum_buffer = None
   for (const grad of grads) {
     let d = grad.map((g, i) => g + o.weightDecay * p[i]);

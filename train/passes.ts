@@ -3,7 +3,7 @@
 // what it differentiated) and the step context each SGD step. A method cannot forget to count, and a test
 // compares every method's declared cost with these counts.
 import { onBackward, type Tensor } from '../engine/index.js';
-import { noPasses, PASS_KINDS, type PassCounts } from '../adversarial/method.js';
+import { noPasses, type PassCounts } from '../adversarial/method.js';
 
 /** What an open valueAndGrads call's function has run so far. */
 interface OpenCall {
@@ -69,7 +69,3 @@ export class PassMeter {
     return out;
   }
 }
-
-export const addPasses = (into: PassCounts, from: PassCounts, sign = 1): void => {
-  for (const k of PASS_KINDS) into[k] += sign * from[k];
-};

@@ -5,7 +5,7 @@
 // or weight that becomes NaN or Inf stops the run (as PyTorch's anomaly detection would) before it is checkpointed.
 import { join, relative, resolve } from 'node:path';
 import { augmentChoices, memory, rt, tidy, type Tensor } from '../engine/index.js';
-import { noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
+import { addPasses, noPasses, type BatchInfo, type HostStateArray, type Method, type MethodConfig, type PassCounts, type TrainModel } from '../adversarial/method.js';
 import { createMethod, resolveMethod, sgdStepsPerBatch, splitLegacyEps, type ResolvedMethod } from '../adversarial/registry.js';
 import { ThreatModel, type ThreatSpec } from '../adversarial/threat.js';
 import { encodeModel, gitCommit, modelEntries } from '../nn/checkpoint.js';
@@ -22,7 +22,7 @@ import type { Classifier, ResolvedModel } from '../nn/model.js';
 import { resolveModel } from '../nn/registry.js';
 import { stepContext } from './context.js';
 import { countedModel } from './model.js';
-import { addPasses, PassMeter } from './passes.js';
+import { PassMeter } from './passes.js';
 import { Metrics, newRunId } from './metrics.js';
 import { ProbeRunner } from './probes.js';
 import { latestPair, loadPairModel, RUN_FILES, RunFolder } from './run-folder.js';

@@ -23,5 +23,5 @@ export interface AttackResult {
   stages?: StageReport[];
 }
 
-/** An attack with its options bound, as `robustEvaluate` runs it. */
+/** An attack with its options bound, as `evaluateRobust` runs it. */
 export type Attack = (classify: Classifier, x: Tensor, y: Tensor) => Promise<AttackResult>;

@@ -5,7 +5,7 @@ import { assignPrefix, keep, softmaxCrossEntropy, tidy, zeros, type Shape, type 
 import { pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
 import { defineMethod, noPasses, type Method, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
-import { freshPgd, gradientCosine, inputGradient, lossAccuracy, PROBE_STREAM } from '../probes.js';
+import { freshPgd, gradientCosine, lossAccuracy, PROBE_STREAM, probeInputGradient } from '../probes.js';
 import { NORMS, type ThreatModel } from '../threat.js';
 
 export interface FreeOptions {
@@ -69,7 +69,7 @@ async function freeProbes(_o: FreeOptions, p: ProbeContext): Promise<ProbeValues
       const { grads } = p.grad(() => softmaxCrossEntropy(p.model.forward(xd), p.y), [xd, ...p.weights()]);
       return [keep(grads[0]), grads.slice(1).map(keep)] as const;
     });
-    const after = await p.afterStep(weightGrads, async () => inputGradient(p, xd));
+    const after = await p.afterStep(weightGrads, async () => probeInputGradient(p, xd));
     for (const g of weightGrads) g.dispose();
     const cos = await gradientCosine(before, after);
     p.model.eval();

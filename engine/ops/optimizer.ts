@@ -49,7 +49,7 @@ function checkNonNegative(op: string, values: Record<string, number>): void {
   }
 }
 
-export interface SgdOptions {
+export interface SgdStepOptions {
   lr: number;
   /** Default 0. */
   momentum?: number;
@@ -66,7 +66,7 @@ export interface SgdOptions {
  *   g = grad + wd·param;  buf = momentum·buf + g;  g = nesterov ? g + momentum·buf : buf;  param -= lr·g
  * Not recorded on the tape.
  */
-export function sgdStep(param: Tensor, grad: Tensor, momentumBuf: Tensor, opts: SgdOptions): void {
+export function sgdStep(param: Tensor, grad: Tensor, momentumBuf: Tensor, opts: SgdStepOptions): void {
   const op = 'sgdStep';
   const { lr, momentum = 0, dampening = 0, nesterov = false, weightDecay = 0 } = opts;
   checkStepTensors(op, [['param', param], ['grad', grad], ['momentum buffer', momentumBuf]]);
