@@ -9,7 +9,7 @@ import { init, shutdown } from '../engine/index.js';
 import { folderPlan } from '../experiment/plan-file.js';
 import { attacks } from '../experiment/plan.js';
 import { finished, runConfig, runOne } from '../experiment/runner.js';
-import type { Datasets, RunConfig } from '../train/trainer.js';
+import type { Datasets, RunConfig } from '../train/run-config.js';
 import { CliError, type Flags } from './args.js';
 import { loadData } from './train.js';
 

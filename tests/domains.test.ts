@@ -13,7 +13,8 @@ import { noPasses, PASS_KINDS } from '../adversarial/method.js';
 import { declaredCost, METHODS, methodNorms, resolveMethod } from '../adversarial/registry.js';
 import type { ThreatSpec } from '../adversarial/threat.js';
 import { unitBox, type SplitData } from '../data/dataset.js';
-import { Trainer, type Datasets, type RunConfig } from '../train/trainer.js';
+import { Trainer } from '../train/trainer.js';
+import type { Datasets, RunConfig } from '../train/run-config.js';
 import { randu, ready } from './helpers.js';
 import { weights } from './synthetic-run.js';
 

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import type { SplitData } from '../data/dataset.js';
 import { IMAGE_THREAT } from '../adversarial/threat.js';
-import type { Datasets, RunConfig, Trainer } from '../train/trainer.js';
+import type { Trainer } from '../train/trainer.js';
+import type { Datasets, RunConfig } from '../train/run-config.js';
 import { rng } from './helpers.js';
 
 /** Two classes told apart by the mean brightness of the red plane. */

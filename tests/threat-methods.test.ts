@@ -8,7 +8,7 @@ import { tensor, type Tensor } from '../engine/index.js';
 import { createMethod, describeRecorded, methodNorms, METHODS, resolveMethod } from '../adversarial/registry.js';
 import { NORMS, ThreatModel } from '../adversarial/threat.js';
 import { Harness } from '../train/harness.js';
-import { savedRunConfig } from '../train/trainer.js';
+import { savedRunConfig } from '../train/run-config.js';
 import type { TrainState } from '../train/train-state.js';
 import { assertThrows, randu, ready, tinyTrainSetup } from './helpers.js';
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
 import { readCheckpointMetadata } from '../nn/checkpoint.js';
 import { loadTrainState, type TrainState } from '../train/train-state.js';
-import { savedRunConfig, Trainer } from '../train/trainer.js';
+import { Trainer } from '../train/trainer.js';
+import { savedRunConfig } from '../train/run-config.js';
 import { ready } from './helpers.js';
 import { config, DATA, lines, synthetic, weights } from './synthetic-run.js';
 

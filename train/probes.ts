@@ -8,6 +8,9 @@ import type { ResolvedMethod } from '../adversarial/registry.js';
 import type { ThreatModel } from '../adversarial/threat.js';
 import type { Optimizer } from '../nn/optim.js';
 import type { Classifier } from '../nn/model.js';
+import type { SplitData } from '../data/dataset.js';
+import { uploadRange } from '../data/loader.js';
+import type { Metrics } from './metrics.js';
 import { countedModel } from './model.js';
 import { PassMeter } from './passes.js';
 
@@ -78,5 +81,36 @@ export class ProbeRunner {
       model.freezeBatchNorm(false);
       this.seconds += (performance.now() - t0) / 1000;
     }
+  }
+}
+
+/** The first training examples, unaugmented: a batch the method never trains on in this form (the caller disposes it). */
+export const heldBatch = (train: SplitData, batch: number): { x: Tensor; y: Tensor } => uploadRange(train, 0, Math.min(batch, train.count), 'held');
+
+/** The probes of a run: on its held batch every `every` minibatches, each time a metrics line of type 'probe'. */
+export class ProbeSchedule {
+  private readonly held: { x: Tensor; y: Tensor };
+
+  constructor(
+    readonly runner: ProbeRunner,
+    train: SplitData,
+    batch: number,
+    private readonly every: number,
+    private readonly metrics: Metrics,
+    private readonly seed: number,
+  ) {
+    this.held = heldBatch(train, batch);
+  }
+
+  /** After global minibatch `step`: probes if it is due, the line carrying `at` (epoch, SGD iteration, epoch progress). */
+  async after(step: number, at: { epoch: number; iteration: number; epoch_progress: number }): Promise<void> {
+    if (step % this.every !== 0) return;
+    const values = await this.runner.run(this.held, step, this.seed);
+    this.metrics.emit('probe', step, { ...at, ...values, probe_passes: { ...this.runner.meter.passes }, probe_seconds: this.runner.seconds });
+  }
+
+  dispose(): void {
+    this.held.x.dispose();
+    this.held.y.dispose();
   }
 }

@@ -3,7 +3,9 @@
 // and the run's position, random state and config. A safetensors file too: the tensors as F32, host arrays as
 // I8/U8/I32, the rest as JSON in the header's metadata.
 import type { Tensor } from '../engine/index.js';
-import type { HostStateArray } from '../adversarial/method.js';
+import { noPasses, type HostStateArray, type Method, type PassCounts } from '../adversarial/method.js';
+import type { Optimizer } from '../nn/optim.js';
+import type { EpochTotals } from './epoch.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { checkTensorSet, readSafetensorsFile, type TensorSpec } from '../nn/safetensors-file.js';
 import type { LoaderPosition } from '../data/loader.js';
@@ -35,6 +37,67 @@ export interface LoadedTrainState {
   /** The host arrays (every entry that is not F32). */
   host: Record<string, { dtype: SafetensorsDtype; data: HostStateArray }>;
   state: TrainState;
+}
+
+/** The trainer's running totals, kept in the training state's counters. */
+export interface RunTotals {
+  /** Optimizer iterations taken: the learning-rate schedule's position. */
+  iteration: number;
+  epoch: EpochTotals;
+  /** The run's passes so far. */
+  passes: PassCounts;
+  /** The optimizer's host counters (Adam's step count). */
+  optimizer: Record<string, number>;
+}
+
+const prefixed = (values: object, prefix: string): Record<string, number> =>
+  Object.fromEntries(Object.entries(values).map(([k, v]) => [prefix + k, v]));
+
+const unprefixed = (c: Record<string, number>, prefix: string): Record<string, number> =>
+  Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+
+function unpackPasses(c: Record<string, number>, prefix: string): PassCounts {
+  const p = noPasses();
+  for (const k of Object.keys(p) as (keyof PassCounts)[]) p[k] = c[prefix + k] ?? 0;
+  return p;
+}
+
+/** The totals as the state's counters: the epoch's sums by name, passes and optimizer counters under a prefix. */
+export function packTotals(t: RunTotals): TrainState['counters'] {
+  const e = t.epoch;
+  return {
+    iteration: t.iteration,
+    lossSum: e.lossSum,
+    correct: e.correct,
+    seen: e.seen,
+    seconds: e.seconds,
+    ...prefixed(t.passes, 'run.'),
+    ...prefixed(e.passes, 'epoch.'),
+    ...prefixed(t.optimizer, 'optimizer.'),
+  };
+}
+
+/** The totals packTotals wrote (passes missing from older states count 0). */
+export function unpackTotals(c: TrainState['counters']): RunTotals {
+  return {
+    iteration: c.iteration,
+    epoch: { lossSum: c.lossSum, correct: c.correct, seen: c.seen, seconds: c.seconds, passes: unpackPasses(c, 'epoch.') },
+    passes: unpackPasses(c, 'run.'),
+    optimizer: unprefixed(c, 'optimizer.'),
+  };
+}
+
+/** The live tensors of the training state besides the model: the optimizer's and the method's carried tensors. */
+export function stateTensors(opt: Optimizer, method: Method): Record<string, Tensor> {
+  const out = { ...opt.state };
+  for (const [k, v] of Object.entries(method.state?.() ?? {})) out[`method.${k}`] = v;
+  return out;
+}
+
+/** The method's host arrays of the training state, after its pending writes. */
+export async function hostArrays(method: Method): Promise<Record<string, HostStateArray>> {
+  const host = (await method.hostState?.()) ?? {};
+  return Object.fromEntries(Object.entries(host).map(([k, v]) => [`method.${k}`, v]));
 }
 
 /** The safetensors dtype of a host array. */
