@@ -14,6 +14,8 @@ type F64 = Float64Array;
 export type Params64 = ReadonlyMap<string, F64>;
 
 export interface WrnForward64 {
+  /** [n, classes]. */
+  logits: F64;
   /** The batch-mean softmax cross-entropy. */
   loss: number;
   /** Every parameter the forward read, with its role (for the optimizer's weight decay). */
@@ -120,6 +122,7 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
   if (unused.length) throw new Error(`wrnForward64: ${unused.join(', ')} ${unused.length > 1 ? 'are not parameters' : 'is not a parameter'} of wrn-${config.depth}-${config.width}`);
 
   return {
+    logits,
     loss: op.mean(op.crossEntropy(logits, labels, n, k)),
     roles,
     preActivations,

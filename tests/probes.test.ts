@@ -14,6 +14,7 @@ import { meanRowCosine, PROBE_STREAM } from '../adversarial/probes.js';
 import { freezeBatchNorm, BatchNorm2d } from '../nn/layers.js';
 import { createOptimizer, type Optimizer, type OptimizerName } from '../nn/optim.js';
 import { adamStep64 } from '../reference/f64-adam.js';
+import { crossEntropy } from '../reference/f64-ops.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
 import { Harness } from '../train/harness.js';
 import { ProbeRunner } from '../train/probes.js';
@@ -98,13 +99,50 @@ t('every method with probes (free with Adam too): they change no weight, optimiz
     if (d.name === 'free') assert.ok(before['method.delta'].some((b) => b !== 0), 'free: the carried delta is not zero');
     if (d.name === 'atta') assert.ok(Object.keys(before).some((k) => k.startsWith('host.')), 'atta: its host store is compared too');
     const values = await s.runner.run({ x: s.x, y: s.y }, 2, SEED);
-    assert.ok(Object.keys(values).length > 0 && Object.values(values).every(Number.isFinite), `${d.name}: finite values ${JSON.stringify(values)}`);
+    checkRanges(d.name, values);
     assert.equal(await snapshot(s), before, `${d.name}: state after the probe`);
+    if (d.name === 'free') {
+      // The weights are back where they were: the host recomputes the eval-mode points the probe measured.
+      await assertLossAccuracy(s, values, 'clean', s.x);
+      const xd = keep(tidy(() => clamp(add(s.x, s.method.state!().delta), 0, 1)));
+      await assertLossAccuracy(s, values, 'delta', xd);
+      xd.dispose();
+    }
     assert.ok(s.net.training, `${d.name}: the model is back in training mode`);
     assert.ok(s.net.modules().every((m) => !(m instanceof BatchNorm2d) || !m.frozen), `${d.name}: running statistics unfrozen again`);
     dispose(s);
   }
 });
+
+/** Every value in its range: cosines in [-1, 1], losses at least 0, accuracies whole examples out of B. */
+function checkRanges(name: string, values: Record<string, number>): void {
+  assert.ok(Object.keys(values).length > 0, `${name}: some values`);
+  for (const [k, v] of Object.entries(values)) {
+    const ok = k.startsWith('grad_cos') ? v >= -1 - 1e-6 && v <= 1 + 1e-6
+      : k.endsWith('_loss') ? v >= 0
+      : k.endsWith('_accuracy') ? Number.isInteger(v * B) && v >= 0 && v <= 1 : false;
+    assert.ok(ok, `${name}: ${k} = ${v} (an unknown kind of value, or out of its range)`);
+  }
+}
+
+/**
+ * `values[point_loss]` and `values[point_accuracy]` equal the mean cross-entropy (float64, on the host) and the
+ * accuracy of the model's eval-mode logits at `at`.
+ */
+async function assertLossAccuracy(s: Setup, values: Record<string, number>, point: string, at: Tensor): Promise<void> {
+  s.net.eval();
+  const logits = tidy(() => keep(s.net.forward(at)));
+  s.net.train();
+  const z = Float64Array.from(await logits.data());
+  logits.dispose();
+  const labels = await s.y.ints();
+  const k = z.length / B;
+  const loss = crossEntropy(z, labels, B, k).reduce((a, b) => a + b, 0) / B;
+  const argmax = (i: number) => z.subarray(i * k, (i + 1) * k).reduce((best, v, j, row) => (v > row[best] ? j : best), 0);
+  const accuracy = Array.from(labels).filter((l, i) => argmax(i) === l).length / B;
+  assert.ok(Math.abs(values[`${point}_loss`] - loss) < 1e-5 * Math.max(1, loss), `${point}_loss ${values[`${point}_loss`]} vs host ${loss}`);
+  assert.is(values[`${point}_accuracy`], accuracy, `${point}_accuracy`);
+}
 
 /** Host float64 copies of a tensor list. */
 const host = (ts: readonly Tensor[]) => Promise.all(ts.map(async (v) => Float64Array.from(await v.data())));
@@ -213,6 +251,9 @@ t('pgd: grad_cos_successive equals the cosines of host PGD steps between engine 
   assert.ok(Math.abs(values.grad_cos_successive_first - cos[0]) < 1e-4, `first ${values.grad_cos_successive_first} vs ${cos[0]}`);
   assert.ok(Math.abs(values.grad_cos_successive_last - cos[1]) < 1e-4, `last ${values.grad_cos_successive_last} vs ${cos[1]}`);
   freezeBatchNorm(s.net, false);
+  const attacked = tensor(Float32Array.from(xk), [B, C, H, W], { name: 'attacked' });
+  await assertLossAccuracy(s, values, 'attack', attacked);
+  attacked.dispose();
   dispose(s);
 });
 

@@ -1,8 +1,10 @@
-// WideResNet layout: parameter counts and state_dict names against the reference PyTorch model.
+// WideResNet layout: parameter counts and state_dict names against the reference PyTorch model, and its forward
+// pass against the float64 one of reference/f64-wrn.ts.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomUniform, tidy } from '../engine/index.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
+import { wrnForward64 } from '../reference/f64-wrn.js';
 import { assertThrows, ready } from './helpers.js';
 
 const t = suite('wrn');
@@ -58,12 +60,18 @@ t('state_dict names and shapes follow the reference', () => {
   m.dispose();
 });
 
-t('forward gives finite logits; eval mode leaves BN statistics alone', async () => {
-  const m = new WideResNet(parseArch('wrn-10-1'), 3);
+t('forward equals the float64 reference (batch statistics); eval mode leaves BN statistics alone', async () => {
+  const arch = parseArch('wrn-10-1');
+  const m = new WideResNet(arch, 3);
   const x = randomUniform([2, 3, 32, 32], 0, 1, 5);
   const logits = tidy(() => m.forward(x));
   assert.equal(logits.shape, [2, 10]);
-  assert.ok((await logits.data()).every(Number.isFinite));
+  const params = new Map(await Promise.all(m.namedParameters().map(async ([n, p]) => [n, Float64Array.from(await p.tensor.data())] as const)));
+  const want = wrnForward64(arch, params, Float64Array.from(await x.data()), x.shape, [0, 0]).logits;
+  // fp32 sums of 27-576 terms per output against float64: 5e-7 of the logits' scale measured here.
+  const got = await logits.data();
+  const scale = Math.max(...want.map(Math.abs));
+  got.forEach((v, i) => assert.ok(Math.abs(v - want[i]) <= 1e-5 * scale, `logit ${i}: ${v} vs float64 ${want[i]}`));
   m.eval();
   const stats = m.namedBuffers().flatMap(([, b]) => ('tensor' in b ? [b.tensor] : []));
   const before = await Promise.all(stats.map((s) => s.data()));
