@@ -77,9 +77,8 @@ interface Geometry {
 }
 
 /**
- * Register-block widths: pixels (fixed) and output channels (the next power of two, up to 16). On lavapipe, 8
- * pixels x 16 channels ran the forward and input-gradient passes of the WRN-16-1 shapes 1.1-1.6x faster than
- * 4 x 16 (CPU time, A/B alternating in one process), and beat 8 x 8, 16 x 8, 16 x 2, 32 x 4, 32 x 8 and 16 x 16.
+ * Register-block widths: pixels (fixed) and output channels (the next power of two, up to 16). 8 x 16 is the block
+ * lavapipe runs fastest at the WRN shapes (bench/results/kernel-tuning.md).
  */
 const PB = 8;
 const WG = 64;
@@ -206,9 +205,8 @@ function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
 
 /**
  * conv2d_wgrad.wgsl: chunks of output rows (n, oh) per workgroup, every tap and CG groups of RB input channels
- * per workgroup. On lavapipe (CPU time, A/B in one process) this ran 1.6-2.5x faster than one tap per workgroup
- * at 16 channels 32x32, 1.25-1.4x at 32@16 and the same at 64@8; 16-36 invocations and 16 workgroups (fewer
- * chunks: cheaper partial sums) did best among 16/32/64 invocations and 8/16/32/64/256 workgroups.
+ * per workgroup: few workgroups, as lavapipe pays per workgroup, and few chunks, whose partial sums cost a pass of
+ * their own (bench/results/kernel-tuning.md).
  */
 function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks: number, write: (part: Tensor) => void) => Tensor): Tensor {
   const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
@@ -217,8 +215,7 @@ function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks
   // One workgroup holds every tap: WebGPU's default limit is 256 invocations.
   if (kk > 256) fail('conv2d', `the weight gradient of a ${kH}x${kW} kernel needs ${kk} invocations per workgroup, more than 256; use ADVFREE_KERNELS=tiled`);
   // The most input channels per invocation (<= 8) that still leave 16 invocations for the taps x channel groups:
-  // at 16 channels 32x32, 8 x 16 blocks in 18 invocations ran 10-15% faster than 4 x 16 in 36 (A/B of two builds
-  // alternating in one idle window, 10 reps); a block of 8 x 16 is the fed probe's best (bench/roofline.ts).
+  // the largest register block that lavapipe does not spill (bench/results/kernel-tuning.md, bench/roofline.ts).
   let RB = 8;
   while (RB > 1 && kk * cdiv(C, RB) < 16) RB /= 2;
   const CG = Math.max(1, Math.min(Math.floor(256 / kk), cdiv(C, RB)));

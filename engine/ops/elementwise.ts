@@ -61,7 +61,7 @@ function binary(op: Bin, x: Tensor, y: Tensor, a: number, b: number, name: strin
   checkDtype(name, 'y', y, 'f32');
   checkSameShape(name, x, y);
   const out = empty(x.shape, name);
-  // Four elements per invocation (binary.wgsl): 2.5x faster than one on lavapipe (add and mul, CPU time A/B).
+  // Four elements per invocation (binary.wgsl): vec4 loads move more bytes a cycle (bench/results/kernel-tuning.md).
   rt().dispatch({ kernel: BINARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x4: x, y4: y, out4: out }, groups: grid(cdiv(x.size, 4 * 256)) });
   return out;
 }

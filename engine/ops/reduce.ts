@@ -16,8 +16,8 @@ const BROADCAST = REDUCE_SHADER.kernel({ name: 'broadcast', family: 'reduction',
   bytes: (p) => 4 * p.cols * (p.rows + 1) });
 
 const WG = 256;
-// Rows per invocation per chunk. Lavapipe pays mostly per workgroup (the barrier tree): 64 ran 2-3x faster
-// than 16 there, and a 3e6-element sum still spreads over 184 workgroups on a real GPU.
+// Rows per invocation per chunk: few workgroups, as lavapipe pays mostly per workgroup (the barrier tree;
+// bench/results/kernel-tuning.md), while a 3e6-element sum still spreads over 184 workgroups on a real GPU.
 const ITEMS = 64;
 
 /** Invocations across columns: enough to cover narrow rows without idle lanes, at most 64 (4 across rows). */
