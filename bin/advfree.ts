@@ -9,9 +9,9 @@ import { show } from './show.js';
 import { methods } from './methods.js';
 import { plot } from './plot.js';
 import { bench } from './bench.js';
-import { CliError, parseCommand, type Command } from './args.js';
+import { CliError, parseCommand, type AnyCommand } from './args.js';
 
-const COMMANDS: Record<string, Command> = { train, eval: evaluate, show, plot, experiment, bench, methods, data, demo, doctor };
+const COMMANDS: Record<string, AnyCommand> = { train, eval: evaluate, show, plot, experiment, bench, methods, data, demo, doctor };
 
 /** The command column is as wide as the longest name plus two spaces, so a summary never runs into its name. */
 const NAME_WIDTH = Math.max(...Object.values(COMMANDS).map((c) => c.name.length)) + 2;
@@ -42,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd) throw new CliError(`unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
   const parsed = parseCommand(cmd, rest);
   if (parsed === 'help') return 0;
-  return await cmd.run(parsed);
+  return await cmd.run(parsed as never);
 }
 
 try {

@@ -4,7 +4,7 @@
 import { init, shutdown } from '../engine/index.js';
 import { parsePixels } from '../adversarial/units.js';
 import { parseArch } from '../nn/models/wrn.js';
-import { intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
+import { checkedBy, command, intFlag, oneOf, type FlagSet, type Values } from './args.js';
 import { benchEnv } from '../bench/env.js';
 import { checkMethodName, METHOD_FORMS } from '../bench/methods.js';
 import type { ConvShape } from '../bench/op-cases.js';
@@ -44,36 +44,38 @@ function parseMethods(v: string): string[] {
 
 const preset = '(default: from --preset)';
 
-export const bench: Command = {
+const BENCH_FLAGS = {
+  out: { type: 'string', help: `report folder (${REPORT_FILES.join(', ')}); checked before the benchmark runs`, default: 'bench-out' },
+  force: { type: 'boolean', help: 'let --out replace the report of an earlier benchmark' },
+  preset: { type: 'string', help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)', default: 'full', parse: oneOf('preset', Object.keys(PRESETS)) },
+  suites: { type: 'string', help: `comma-separated: ${SUITES.join(', ')} ${preset}`, parse: parseSuites },
+  model: { type: 'string', help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`, parse: checkedBy(parseArch) },
+  batch: { type: 'string', help: `minibatch size ${preset}`, parse: intFlag('batch', 1, 4096) },
+  image: { type: 'string', help: `image side in pixels ${preset}`, parse: intFlag('image', 4, 512) },
+  methods: { type: 'string', help: `comma-separated: ${METHOD_FORMS} ${preset}`, parse: parseMethods },
+  eps: { type: 'string', help: 'L-inf radius of the adversarial methods', default: '8/255', parse: (v: string) => parsePixels('eps', v) },
+  steps: { type: 'string', help: `timed minibatch steps per method ${preset}`, parse: intFlag('steps', 1, 10_000) },
+  warmup: { type: 'string', help: `untimed warm-up runs before each measurement ${preset}`, parse: intFlag('warmup', 0, 100) },
+  reps: { type: 'string', help: `timed repetitions per op and per peer step ${preset}`, parse: intFlag('reps', 1, 10_000) },
+  'train-size': { type: 'string', help: `examples in a natural-equivalent epoch ${preset}`, parse: intFlag('train-size', 1) },
+  matmul: { type: 'string', help: `n of the n^3 matmul case ${preset}`, parse: intFlag('matmul', 1, 8192) },
+  'conv-batch': { type: 'string', help: `batch of the conv cases ${preset}`, parse: intFlag('conv-batch', 1, 4096) },
+  'conv-shapes': { type: 'string', help: `conv cases as CHANNELS@SIZE, e.g. 16@32,32@16,64@8 ${preset}`, parse: parseConvShapes },
+  seed: { type: 'string', help: 'seed of weights and data', default: '0', parse: intFlag('seed', 0, 2 ** 31 - 1) },
+  'no-profile': { type: 'boolean', help: 'no timestamp profiling: wall times only' },
+  'memory-model': { type: 'string', help: `wrn-DEPTH-WIDTH of the memory check ${preset}`, parse: checkedBy(parseArch) },
+  'memory-batch': { type: 'string', help: `batch of the memory check ${preset}`, parse: intFlag('memory-batch', 1, 4096) },
+} satisfies FlagSet;
+
+export const bench = command({
   name: 'bench',
   summary: 'benchmark kernels, training methods and TensorFlow.js on this adapter; writes a report folder',
-  flags: {
-    out: { type: 'string', help: `report folder (${REPORT_FILES.join(', ')}); checked before the benchmark runs`, default: 'bench-out' },
-    force: { type: 'boolean', help: 'let --out replace the report of an earlier benchmark' },
-    preset: { type: 'string', help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)', default: 'full', check: oneOf('preset', Object.keys(PRESETS)) },
-    suites: { type: 'string', help: `comma-separated: ${SUITES.join(', ')} ${preset}`, check: parsedBy(parseSuites) },
-    model: { type: 'string', help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`, check: parsedBy(parseArch) },
-    batch: { type: 'string', help: `minibatch size ${preset}`, check: intFlag('batch', 1, 4096) },
-    image: { type: 'string', help: `image side in pixels ${preset}`, check: intFlag('image', 4, 512) },
-    methods: { type: 'string', help: `comma-separated: ${METHOD_FORMS} ${preset}`, check: parsedBy(parseMethods) },
-    eps: { type: 'string', help: 'L-inf radius of the adversarial methods', default: '8/255', check: parsedBy((v) => parsePixels('eps', v)) },
-    steps: { type: 'string', help: `timed minibatch steps per method ${preset}`, check: intFlag('steps', 1, 10_000) },
-    warmup: { type: 'string', help: `untimed warm-up runs before each measurement ${preset}`, check: intFlag('warmup', 0, 100) },
-    reps: { type: 'string', help: `timed repetitions per op and per peer step ${preset}`, check: intFlag('reps', 1, 10_000) },
-    'train-size': { type: 'string', help: `examples in a natural-equivalent epoch ${preset}`, check: intFlag('train-size', 1) },
-    matmul: { type: 'string', help: `n of the n^3 matmul case ${preset}`, check: intFlag('matmul', 1, 8192) },
-    'conv-batch': { type: 'string', help: `batch of the conv cases ${preset}`, check: intFlag('conv-batch', 1, 4096) },
-    'conv-shapes': { type: 'string', help: `conv cases as CHANNELS@SIZE, e.g. 16@32,32@16,64@8 ${preset}`, check: parsedBy(parseConvShapes) },
-    seed: { type: 'string', help: 'seed of weights and data', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
-    'no-profile': { type: 'boolean', help: 'no timestamp profiling: wall times only' },
-    'memory-model': { type: 'string', help: `wrn-DEPTH-WIDTH of the memory check ${preset}`, check: parsedBy(parseArch) },
-    'memory-batch': { type: 'string', help: `batch of the memory check ${preset}`, check: intFlag('memory-batch', 1, 4096) },
-  },
+  flags: BENCH_FLAGS,
   async run(flags) {
-    const out = flags.out as string;
+    const out = flags.out;
     checkOutputFolder('bench', '--out', out, { files: [...REPORT_FILES], force: !!flags.force });
-    const backend = (flags.backend as string | undefined) ?? process.env.ADVFREE_BACKEND;
-    const adapter = (flags.adapter as string | undefined) ?? process.env.ADVFREE_ADAPTER;
+    const backend = flags.backend ?? process.env.ADVFREE_BACKEND;
+    const adapter = flags.adapter ?? process.env.ADVFREE_ADAPTER;
     const config = configFromFlags(flags, [
       ...(backend ? [`backend=${backend}`] : []),
       ...(adapter ? [`adapter=${adapter}`] : []),
@@ -92,31 +94,29 @@ export const bench: Command = {
     }
     return 0;
   },
-};
+});
 
-function configFromFlags(flags: Flags, peerFlags: string[]): BenchConfig {
-  const base = PRESETS[flags.preset as string];
-  const str = (k: string) => flags[k] as string | undefined;
-  const int = (k: string, fallback: number) => (str(k) === undefined ? fallback : Number(str(k)));
+function configFromFlags(flags: Values<typeof BENCH_FLAGS>, peerFlags: string[]): BenchConfig {
+  const base = PRESETS[flags.preset];
   return {
-    suites: str('suites') ? parseSuites(str('suites')!) : base.suites,
-    arch: str('model') ?? base.arch,
-    batch: int('batch', base.batch),
-    image: int('image', base.image),
-    methods: str('methods') ? parseMethods(str('methods')!) : base.methods,
-    eps: parsePixels('eps', str('eps')!),
-    steps: int('steps', base.steps),
-    warmup: int('warmup', base.warmup),
-    reps: int('reps', base.reps),
-    trainSize: int('train-size', base.trainSize),
-    matmul: int('matmul', base.matmul),
-    convBatch: int('conv-batch', base.convBatch),
-    convShapes: str('conv-shapes') ? parseConvShapes(str('conv-shapes')!) : base.convShapes,
-    seed: int('seed', base.seed),
+    suites: flags.suites ?? base.suites,
+    arch: flags.model ?? base.arch,
+    batch: flags.batch ?? base.batch,
+    image: flags.image ?? base.image,
+    methods: flags.methods ?? base.methods,
+    eps: flags.eps,
+    steps: flags.steps ?? base.steps,
+    warmup: flags.warmup ?? base.warmup,
+    reps: flags.reps ?? base.reps,
+    trainSize: flags['train-size'] ?? base.trainSize,
+    matmul: flags.matmul ?? base.matmul,
+    convBatch: flags['conv-batch'] ?? base.convBatch,
+    convShapes: flags['conv-shapes'] ?? base.convShapes,
+    seed: flags.seed,
     profile: !flags['no-profile'],
     peerFlags,
-    memoryArch: str('memory-model') ?? base.memoryArch,
-    memoryBatch: int('memory-batch', base.memoryBatch),
+    memoryArch: flags['memory-model'] ?? base.memoryArch,
+    memoryBatch: flags['memory-batch'] ?? base.memoryBatch,
     rooflineIters: base.rooflineIters,
     copyBytes: base.copyBytes,
   };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DATASETS, DATASET_NAMES, defaultDataDir, ensureDataset, findDataset, type DatasetDescriptor, type RemoteSource } from '../data/index.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { encodeSafetensors } from '../nn/safetensors.js';
-import { oneOf, type Command } from './args.js';
+import { command, oneOf, type FlagSet } from './args.js';
 import { exportTensors } from './data-export.js';
 import { checkOutputFile } from './files.js';
 
@@ -30,32 +30,32 @@ function list(dataDir: string): void {
   for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
 }
 
-export const data: Command = {
+export const data = command({
   name: 'data',
   summary: 'list the datasets, or download and verify one into the data folder',
   positional: 'dataset',
   flags: {
-    dataset: { type: 'string', help: `dataset to fetch: ${DATASET_NAMES.join(', ')} (none: list them)`, check: oneOf('dataset', DATASET_NAMES) },
+    dataset: { type: 'string', help: `dataset to fetch: ${DATASET_NAMES.join(', ')} (none: list them)`, parse: oneOf('dataset', DATASET_NAMES) },
     'data-dir': { type: 'string', help: 'cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
     source: { type: 'string', help: "a local folder, archive (.tar.gz, .tgz, .deb) or file holding the dataset's files" },
     offline: { type: 'boolean', help: 'use only --source and the cache, never the network' },
     export: { type: 'string', help: 'write the preprocessed splits, labels and threat box to this .safetensors file (train.x, train.y, test.x, test.y, lower, upper, mutable)' },
     force: { type: 'boolean', help: 'let --export replace an existing file (never a cached input)' },
-  },
+  } satisfies FlagSet,
   async run(flags) {
-    const dataDir = (flags['data-dir'] as string | undefined) ?? defaultDataDir();
+    const dataDir = flags['data-dir'] ?? defaultDataDir();
     if (flags.dataset === undefined) {
       list(dataDir);
       return 0;
     }
-    const d = findDataset(flags.dataset as string);
-    const out = flags.export as string | undefined;
+    const d = findDataset(flags.dataset);
+    const out = flags.export;
     const cachedFiles = d.cache ? d.cache.files.map((f) => join(dataDir, d.cache!.folder, f.name)) : [];
     if (out) checkOutputFile('data', '--export', out, { inputs: cachedFiles, force: !!flags.force });
     let dir = '';
     if (!d.cache) console.log(`${d.name}: generated in memory, nothing to fetch`);
     else {
-      dir = await ensureDataset(d.cache, { dataDir, source: flags.source as string | undefined, remote: !flags.offline, log: (m) => console.error(m) });
+      dir = await ensureDataset(d.cache, { dataDir, source: flags.source, remote: !flags.offline, log: (m) => console.error(m) });
       console.log(dir);
       for (const f of d.cache.files) {
         const check = f.sha256 ? `sha256 ${f.sha256}` : 'format checked';
@@ -69,4 +69,4 @@ export const data: Command = {
     }
     return 0;
   },
-};
+});

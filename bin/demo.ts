@@ -7,7 +7,7 @@ import { ThreatModel } from '../adversarial/threat.js';
 import { Sgd } from '../nn/optim.js';
 import { Harness } from '../train/harness.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
-import { intFlag, type Command } from './args.js';
+import { command, intFlag, type FlagSet } from './args.js';
 
 const CLASSES = 4;
 const SIZE = 16;
@@ -34,19 +34,17 @@ function syntheticBatch(n: number, seed: number): { x: Tensor; y: Tensor } {
   return { x: tensor(x, [n, 3, SIZE, SIZE], { name: 'images' }), y: tensor(y, [n], { name: 'labels' }) };
 }
 
-export const demo: Command = {
+export const demo = command({
   name: 'demo',
   summary: 'train a tiny WideResNet on synthetic images for a few steps (no dataset needed)',
   flags: {
-    steps: { type: 'string', help: 'SGD steps', default: '30', check: intFlag('steps', 1, 10_000) },
-    batch: { type: 'string', help: 'batch size', default: '32', check: intFlag('batch', 2, 1024) },
-    seed: { type: 'string', help: 'seed of the weights and the data', default: '0', check: intFlag('seed', 0, 2 ** 31) },
-  },
+    steps: { type: 'string', help: 'SGD steps', default: '30', parse: intFlag('steps', 1, 10_000) },
+    batch: { type: 'string', help: 'batch size', default: '32', parse: intFlag('batch', 2, 1024) },
+    seed: { type: 'string', help: 'seed of the weights and the data', default: '0', parse: intFlag('seed', 0, 2 ** 31) },
+  } satisfies FlagSet,
   async run(flags) {
-    const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
-    const steps = Number(flags.steps);
-    const batch = Number(flags.batch);
-    const seed = Number(flags.seed);
+    const r = await init({ backend: flags.backend, adapter: flags.adapter });
+    const { steps, batch, seed } = flags;
     console.log(`advfree demo on ${r.gpu.name}: WRN-10-1, ${CLASSES} synthetic classes, batch ${batch}, ${steps} steps`);
     const model = new WideResNet(parseArch('wrn-10-1', CLASSES), seed);
     const params = model.namedParameters();
@@ -82,4 +80,4 @@ export const demo: Command = {
     shutdown();
     return 0;
   },
-};
+});

@@ -1,13 +1,13 @@
 // `advfree doctor`: which adapter the engine gets, its backend, features and limits.
 import { init, shutdown } from '../engine/index.js';
-import type { Command } from './args.js';
+import { command, type FlagSet } from './args.js';
 
-export const doctor: Command = {
+export const doctor = command({
   name: 'doctor',
   summary: 'print the WebGPU adapter, backend, features and limits the engine uses',
-  flags: { json: { type: 'boolean', help: 'print one JSON object' } },
+  flags: { json: { type: 'boolean', help: 'print one JSON object' } } satisfies FlagSet,
   async run(flags) {
-    const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+    const r = await init({ backend: flags.backend, adapter: flags.adapter });
     const d = r.gpu.description;
     if (flags.json) {
       console.log(JSON.stringify({ adapter: r.gpu.name, ...d }, null, 2));
@@ -21,4 +21,4 @@ export const doctor: Command = {
     shutdown();
     return 0;
   },
-};
+});

@@ -11,37 +11,43 @@ import { buildCheckpointModel, openCheckpoint, type OpenedCheckpoint } from '../
 import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type FeatureBox, type SplitData } from '../data/index.js';
 import { fmtNormalization, InputNormalization, parseNormalization, type Normalization } from '../nn/normalize.js';
 import { checkModelName, MODEL_PATTERNS } from '../nn/registry.js';
-import { CliError, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
+import { checkedBy, CliError, command, intFlag, oneOf, type FlagSet } from './args.js';
 import { attackLines, evalAttackEntries } from './eval-report.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 import { givenOptionFlags, givenOptions, optionFlags, optionIndex } from './option-flags.js';
-import { THREAT_FLAGS, threatFromFlags } from './threat-flags.js';
+import { THREAT_FLAGS, threatFromFlags, type ThreatFlags } from './threat-flags.js';
 
 const INDEX = optionIndex(ATTACKS);
 
-const attackNames = (flags: Flags): string[] => (flags.attack ? (flags.attack as string).split(',').map((a) => a.trim()) : []);
+/** The attacks of a comma-separated list, by name. */
+function parseAttacks(v: string): string[] {
+  const names = v.split(',').map((a) => a.trim());
+  for (const a of names) if (!ATTACKS.some((d) => d.name === a)) throw new CliError(`--attack: unknown attack '${a}'; attacks: ${ATTACKS.map((d) => d.name).join(', ')}`);
+  return names;
+}
 
 /** eval's attack flags, from the attack registry: --attack, the threat model, every attack option, --seed. */
-export const EVAL_FLAGS: Command['flags'] = {
+export const EVAL_FLAGS = {
   attack: {
     type: 'string',
     help: `comma-separated attacks, each on every example (default: none, clean accuracy only): ${ATTACKS.map((a) => `${a.name} (${a.summary})`).join('; ')}`,
-    check: (v) => {
-      for (const a of v.split(',')) if (!ATTACKS.some((d) => d.name === a.trim())) throw new CliError(`--attack: unknown attack '${a}'; attacks: ${ATTACKS.map((d) => d.name).join(', ')}`);
-    },
+    parse: parseAttacks,
   },
   ...THREAT_FLAGS,
   ...optionFlags(INDEX),
-  seed: { type: 'string', help: 'seed of the random starts', default: '0', check: intFlag('seed', 0, 2 ** 31 - 1) },
-};
+  seed: { type: 'string', help: 'seed of the random starts', default: '0', parse: intFlag('seed', 0, 2 ** 31 - 1) },
+} satisfies FlagSet;
+
+/** What attackSpecs reads: the attacks, the threat model's flags and (dynamically) the attack options' flags. */
+export type AttackFlags = { attack?: string[] } & ThreatFlags;
 
 /**
  * The attacks of --attack with their options from the flags, under the flags' threat model (--data's default,
  * else CIFAR's, until the dataset is known); an option flag that no chosen attack takes is refused, naming the
  * attacks that do.
  */
-export function attackSpecs(flags: Flags, threat: ThreatSpec = threatFromFlags(flags)): ResolvedAttack[] {
-  const chosen = attackNames(flags).map((name) => ATTACKS.find((d) => d.name === name)!);
+export function attackSpecs(flags: AttackFlags, threat: ThreatSpec = threatFromFlags(flags)): ResolvedAttack[] {
+  const chosen = (flags.attack ?? []).map((name) => ATTACKS.find((d) => d.name === name)!);
   for (const flag of givenOptionFlags(INDEX, flags)) {
     const takers = INDEX.get(flag)!.uses.map(([name]) => name);
     if (!chosen.some((d) => takers.includes(d.name))) {
@@ -136,35 +142,35 @@ export function formatReport(r: EvalReport): string {
   return lines.join('\n');
 }
 
-export const evaluate: Command = {
+export const evaluate = command({
   name: 'eval',
   summary: 'evaluate a checkpoint on the test set: clean accuracy, and robust accuracy under attacks',
   flags: {
     checkpoint: { type: 'string', help: "model.safetensors written by advfree train, or a registered model's reference state_dict (required)" },
-    model: { type: 'string', help: `${MODEL_PATTERNS}: the architecture, over the metadata (default: the metadata, else the tensor shapes)`, check: parsedBy(checkModelName) },
-    normalize: { type: 'string', help: 'MEAN,STD or 3 means then 3 stds: the model expects (x-mean)/std; applied inside it, attacks stay in [0,1]', check: parsedBy((v) => parseNormalization('normalize', v)) },
-    data: { type: 'string', help: `dataset: ${DATASET_NAMES.join(', ')} (default: the checkpoint's, else cifar10)`, check: oneOf('data', DATASET_NAMES) },
+    model: { type: 'string', help: `${MODEL_PATTERNS}: the architecture, over the metadata (default: the metadata, else the tensor shapes)`, parse: checkedBy(checkModelName) },
+    normalize: { type: 'string', help: 'MEAN,STD or 3 means then 3 stds: the model expects (x-mean)/std; applied inside it, attacks stay in [0,1]', parse: (v: string) => parseNormalization('normalize', v) },
+    data: { type: 'string', help: `dataset: ${DATASET_NAMES.join(', ')} (default: the checkpoint's, else cifar10)`, parse: oneOf('data', DATASET_NAMES) },
     'data-dir': { type: 'string', help: 'dataset cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
-    limit: { type: 'string', help: 'evaluate N test images (default: all; a subset is not a final figure)', check: intFlag('limit', 1) },
-    offset: { type: 'string', help: 'index of the first test image evaluated', default: '0', check: intFlag('offset', 0) },
-    batch: { type: 'string', help: 'batch size', default: '256', check: intFlag('batch', 1, 4096) },
+    limit: { type: 'string', help: 'evaluate N test images (default: all; a subset is not a final figure)', parse: intFlag('limit', 1) },
+    offset: { type: 'string', help: 'index of the first test image evaluated', default: '0', parse: intFlag('offset', 0) },
+    batch: { type: 'string', help: 'batch size', default: '256', parse: intFlag('batch', 1, 4096) },
     json: { type: 'boolean', help: 'print one JSON object on stdout (and nothing else there)' },
     'save-predictions': { type: 'string', help: 'write one JSON line per example (index, label, clean_pred, adv_pred) to this new file' },
     force: { type: 'boolean', help: 'let --save-predictions replace an existing file (never the checkpoint)' },
     ...EVAL_FLAGS,
-  },
+  } satisfies FlagSet,
   check: (flags) => void attackSpecs(flags),
   async run(flags) {
-    const path = flags.checkpoint as string | undefined;
+    const path = flags.checkpoint;
     if (!path) throw new CliError('eval: --checkpoint FILE is required');
     checkInputFile('eval', '--checkpoint', path);
-    const out = flags['save-predictions'] as string | undefined;
+    const out = flags['save-predictions'];
     const checkOut = () => out && checkOutputFile('eval', '--save-predictions', out, { inputs: [path], force: !!flags.force });
     checkOut();
-    const normalization = flags.normalize ? parseNormalization('normalize', flags.normalize as string) : null;
+    const normalization = flags.normalize ?? null;
     // Every tensor is checked against the architecture here, before the GPU or the dataset is touched.
-    const ckpt = await openCheckpoint(path, { model: flags.model as string | undefined, data: flags.data as string | undefined });
-    const dataset = findDataset((flags.data as string | undefined) ?? ckpt.metadata.dataset ?? 'cifar10');
+    const ckpt = await openCheckpoint(path, { model: flags.model, data: flags.data });
+    const dataset = findDataset(flags.data ?? ckpt.metadata.dataset ?? 'cifar10');
     const data = dataset.name;
     if (ckpt.metadata.dataset !== undefined && ckpt.metadata.dataset !== data) ckpt.warnings.push(`metadata 'dataset' is '${ckpt.metadata.dataset}', evaluating on ${data}`);
     for (const w of ckpt.warnings) console.error(`eval: ${path}: warning: ${w}`);
@@ -181,13 +187,13 @@ export const evaluate: Command = {
       if (why) throw new CliError(`eval: --attack ${a.descriptor.name} cannot run on ${data}: ${why}`);
     }
     const testSize = dataset.rows.test;
-    const offset = Number(flags.offset);
+    const offset = flags.offset;
     if (offset >= testSize) throw new CliError(`eval: --offset ${offset} is past the ${testSize} test images of ${data}`);
-    const limit = flags.limit ? Number(flags.limit) : undefined;
+    const limit = flags.limit;
 
-    const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+    const r = await init({ backend: flags.backend, adapter: flags.adapter });
     const loaded = await loadDataset(dataset, {
-      dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m),
+      dataDir: flags['data-dir'] ?? defaultDataDir(), log: (m) => console.error(m),
       testLimit: limit === undefined ? undefined : offset + limit, recorded: ckpt.metadata,
     });
     const test = testExamples(loaded.test, offset);
@@ -195,7 +201,7 @@ export const evaluate: Command = {
     let predictions: string[];
     try {
       ({ report, predictions } = await evaluateCheckpoint(ckpt, test,
-        { attacks, threat, box: loaded.box, advPredictions: !!out, batch: Number(flags.batch), seed: Number(flags.seed), dataset: data, offset, testSize, normalization },
+        { attacks, threat, box: loaded.box, advPredictions: !!out, batch: flags.batch, seed: flags.seed, dataset: data, offset, testSize, normalization },
         r.gpu.name, (done, total) => {
           if (attacks.length) console.error(`eval: ${done}/${total} images`);
         }));
@@ -227,4 +233,4 @@ export const evaluate: Command = {
     if (writeError) throw writeError;
     return 0;
   },
-};
+});

@@ -10,15 +10,15 @@ import { folderPlan } from '../experiment/plan-file.js';
 import { attacks } from '../experiment/plan.js';
 import { finished, runConfig, runOne } from '../experiment/runner.js';
 import type { Datasets, RunConfig } from '../train/run-config.js';
-import { CliError, type Flags } from './args.js';
+import { CliError, type GlobalValues } from './args.js';
 import { loadData } from './train.js';
 
 /** A run's data, through the cache of --data-dir (datasets generated in memory need none). */
-export const runData = (c: RunConfig, flags: Flags): Promise<Datasets> => loadData(c, (flags['data-dir'] as string | undefined) ?? defaultDataDir());
+export const runData = (c: RunConfig, flags: { 'data-dir'?: string }): Promise<Datasets> => loadData(c, flags['data-dir'] ?? defaultDataDir());
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
 
-export async function runTask(out: string, id: string, flags: Flags): Promise<number> {
+export async function runTask(out: string, id: string, flags: GlobalValues & { 'data-dir'?: string }): Promise<number> {
   const { settings, runs } = folderPlan(out);
   const run = runs.find((r) => r.id === id);
   if (!run) throw new CliError(`--task ${id}: ${out}'s plan has no such run; its runs: ${runs.map((r) => r.id).join(', ')}`);
@@ -35,7 +35,7 @@ export async function runTask(out: string, id: string, flags: Flags): Promise<nu
       stop.abort(new Error(signal));
     });
   }
-  await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+  await init({ backend: flags.backend, adapter: flags.adapter });
   try {
     await runOne(out, settings, run, attacks(settings, ATTACKS.map((a) => a.name)), await runData(runConfig(settings, run), flags), log, stop.signal);
     return 0;

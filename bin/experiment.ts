@@ -17,7 +17,7 @@ import { PLAN_FILE, folderPlan, planText, readPlanFile } from '../experiment/pla
 import { finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
 import { submissions, submit, splitArgs } from '../experiment/slurm.js';
 import { runStatus, statusText } from '../experiment/status.js';
-import { CliError, givenFlags, intFlag, oneOf, parsedBy, type Command, type Flags } from './args.js';
+import { checkedBy, CliError, command, flagText, givenFlags, intFlag, oneOf, type FlagSet, type Values } from './args.js';
 import { REPORT_FILES, resultAdapters, writeReport, type ReportContext } from './experiment-report.js';
 import { checkOutputFolder } from './files.js';
 import { checkBatchFits } from './train.js';
@@ -25,46 +25,53 @@ import { runData, runTask } from './experiment-task.js';
 
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
-function preset(flags: Flags): Preset {
-  const p = { ...PRESETS[flags.preset as string] };
-  if (flags.model) p.model = flags.model as string;
-  if (flags['train-limit']) p.trainLimit = Number(flags['train-limit']);
-  if (flags.epochs) p.epochs = Number(flags.epochs);
-  if (flags.batch) p.batch = Number(flags.batch);
-  if (flags['test-images']) p.testImages = Number(flags['test-images']);
-  if (flags.methods) p.equalCost = list(flags.methods as string);
-  if (flags.seeds) p.seeds = list(flags.seeds as string).map(Number);
-  if (flags['apgd-steps']) p.apgdSteps = Number(flags['apgd-steps']);
+const EXPERIMENT_FLAGS = {
+  preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see README), paper (WRN-34-10, real GPU), mnist (MNIST at the published scale, 3 seeds: hours), fashion-mnist (the same at eps 0.1, one seed), tiny (seconds, generated data: tests, a first try of a cluster)", default: 'medium', parse: oneOf('preset', Object.keys(PRESETS)) },
+  methods: { type: 'string', help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}`, parse: list },
+  epochs: { type: 'string', help: "natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)", parse: intFlag('epochs', 1, 10_000) },
+  model: { type: 'string', help: MODEL_PATTERNS, parse: checkedBy(checkModelName) },
+  'train-limit': { type: 'string', help: 'first N training images', parse: intFlag('train-limit', 1) },
+  batch: { type: 'string', help: 'minibatch size', parse: intFlag('batch', 2, 4096) },
+  'test-images': { type: 'string', help: 'evaluate every model on the first N test images', parse: intFlag('test-images', 1) },
+  'apgd-steps': { type: 'string', help: 'APGD iterations (0: no APGD, PGD-20 only)', parse: intFlag('apgd-steps', 0, 10_000) },
+  seeds: { type: 'string', help: 'comma-separated seeds of the seeded methods', parse: (v: string) => {
+    if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`);
+    return list(v).map(Number);
+  } },
+  out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts as PNG, SVG and Vega-Lite spec); a rerun continues it (given alone, with the settings it holds)', default: 'runs/experiment' },
+  'data-dir': { type: 'string', help: 'dataset cache folder (with --executor slurm: on storage every node shares)' },
+  executor: { type: 'string', help: 'local: the runs one after the other in this process; slurm: one sbatch array task per run and a job that writes the report', default: 'local', parse: oneOf('executor', ['local', 'slurm']) },
+  sbatch: { type: 'string', help: 'sbatch options of the array job, e.g. --sbatch="--partition=gpu --gres=gpu:1 --time=4:00:00 --requeue" (docs/cluster.md)' },
+  'sbatch-report': { type: 'string', help: 'sbatch options of the report job (no GPU needed), e.g. --sbatch-report="--partition=cpu --time=10"' },
+  status: { type: 'boolean', help: 'each run of --out: done, running (who holds it), stopped or not started; then exit' },
+  report: { type: 'boolean', help: "write --out's report from the runs done so far (marked partial while any is to do); then exit" },
+  task: { type: 'string', help: 'run one run of --out by its id (what each Slurm array task runs)' },
+} satisfies FlagSet;
+
+type ExperimentFlags = Values<typeof EXPERIMENT_FLAGS>;
+
+function preset(flags: ExperimentFlags): Preset {
+  const p = { ...PRESETS[flags.preset] };
+  if (flags.model) p.model = flags.model;
+  if (flags['train-limit']) p.trainLimit = flags['train-limit'];
+  if (flags.epochs) p.epochs = flags.epochs;
+  if (flags.batch) p.batch = flags.batch;
+  if (flags['test-images']) p.testImages = flags['test-images'];
+  if (flags.methods) p.equalCost = flags.methods;
+  if (flags.seeds) p.seeds = flags.seeds;
+  if (flags['apgd-steps']) p.apgdSteps = flags['apgd-steps'];
   return p;
 }
 
-export const experiment: Command = {
+export const experiment = command({
   name: 'experiment',
   summary: 'natural vs free-m vs K-PGD and the later cheap methods: equal epochs and equal cost, seeds, one evaluation',
-  flags: {
-    preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see README), paper (WRN-34-10, real GPU), mnist (MNIST at the published scale, 3 seeds: hours), fashion-mnist (the same at eps 0.1, one seed), tiny (seconds, generated data: tests, a first try of a cluster)", default: 'medium', check: oneOf('preset', Object.keys(PRESETS)) },
-    methods: { type: 'string', help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}` },
-    epochs: { type: 'string', help: "natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)", check: intFlag('epochs', 1, 10_000) },
-    model: { type: 'string', help: MODEL_PATTERNS, check: parsedBy(checkModelName) },
-    'train-limit': { type: 'string', help: 'first N training images', check: intFlag('train-limit', 1) },
-    batch: { type: 'string', help: 'minibatch size', check: intFlag('batch', 2, 4096) },
-    'test-images': { type: 'string', help: 'evaluate every model on the first N test images', check: intFlag('test-images', 1) },
-    'apgd-steps': { type: 'string', help: 'APGD iterations (0: no APGD, PGD-20 only)', check: intFlag('apgd-steps', 0, 10_000) },
-    seeds: { type: 'string', help: 'comma-separated seeds of the seeded methods', check: (v) => { if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`); } },
-    out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts as PNG, SVG and Vega-Lite spec); a rerun continues it (given alone, with the settings it holds)', default: 'runs/experiment' },
-    'data-dir': { type: 'string', help: 'dataset cache folder (with --executor slurm: on storage every node shares)' },
-    executor: { type: 'string', help: 'local: the runs one after the other in this process; slurm: one sbatch array task per run and a job that writes the report', default: 'local', check: oneOf('executor', ['local', 'slurm']) },
-    sbatch: { type: 'string', help: 'sbatch options of the array job, e.g. --sbatch="--partition=gpu --gres=gpu:1 --time=4:00:00 --requeue" (docs/cluster.md)' },
-    'sbatch-report': { type: 'string', help: 'sbatch options of the report job (no GPU needed), e.g. --sbatch-report="--partition=cpu --time=10"' },
-    status: { type: 'boolean', help: 'each run of --out: done, running (who holds it), stopped or not started; then exit' },
-    report: { type: 'boolean', help: "write --out's report from the runs done so far (marked partial while any is to do); then exit" },
-    task: { type: 'string', help: 'run one run of --out by its id (what each Slurm array task runs)' },
-  },
+  flags: EXPERIMENT_FLAGS,
   async run(flags) {
-    const out = flags.out as string;
+    const out = flags.out;
     if (flags.status) return status(out);
     if (flags.report) return report(out);
-    if (flags.task) return runTask(out, flags.task as string, flags);
+    if (flags.task) return runTask(out, flags.task, flags);
     const { name, settings: p } = settingsOf(flags);
     const { runs, skipped } = plan(p);
     if (!runs.length) throw new CliError('experiment: no run to do (no registered method in the lists)');
@@ -80,7 +87,7 @@ export const experiment: Command = {
     mkdirSync(out, { recursive: true });
     if (!held || readFileSync(planFile, 'utf8') !== text) await writeFileAtomic(planFile, text);
     if (flags.executor === 'slurm') return submitArray(out, name, runs, flags);
-    const r = await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
+    const r = await init({ backend: flags.backend, adapter: flags.adapter });
     checkBatchFits(runConfig(p, runs[0]), false);
     const log = (l: string) => console.error(l);
     log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
@@ -106,30 +113,30 @@ export const experiment: Command = {
     shutdown();
     return 0;
   },
-};
+});
 
 /** The settings flags: any of them given names a new experiment; none, with --out holding one, continues it. */
 const SETTINGS = ['preset', 'methods', 'epochs', 'model', 'train-limit', 'batch', 'test-images', 'apgd-steps', 'seeds'];
 
-function settingsOf(flags: Flags): { name: string; settings: Preset } {
-  const held = readPlanFile(flags.out as string);
+function settingsOf(flags: ExperimentFlags): { name: string; settings: Preset } {
+  const held = readPlanFile(flags.out);
   const given = givenFlags(flags);
   if (held && !SETTINGS.some((f) => given.has(f))) return { name: held.preset, settings: held.settings };
-  return { name: flags.preset as string, settings: preset(flags) };
+  return { name: flags.preset, settings: preset(flags) };
 }
 
-async function submitArray(out: string, name: string, runs: RunSpec[], flags: Flags): Promise<number> {
+async function submitArray(out: string, name: string, runs: RunSpec[], flags: ExperimentFlags): Promise<number> {
   const todo = runs.flatMap((r, i) => (finished(out, r) ? [] : [i]));
   if (!todo.length) {
     console.log(`experiment: all ${runs.length} runs of ${out} are done; nothing submitted`);
     return report(out);
   }
-  const pass = (f: string, v = flags[f] as string | undefined) => (v ? [`--${f}`, v] : []);
-  const dataDir = flags['data-dir'] as string | undefined;
+  const pass = (f: string, v = flagText(flags, f)) => (v ? [`--${f}`, v] : []);
+  const dataDir = flags['data-dir'];
   const s = await submit({
     advfree: [process.execPath, resolve(process.argv[1])], out: resolve(out), preset: name, runs, todo,
     taskFlags: [...pass('data-dir', dataDir && resolve(dataDir)), ...pass('backend'), ...pass('adapter')],
-    sbatch: splitArgs((flags.sbatch as string | undefined) ?? ''), sbatchReport: splitArgs((flags['sbatch-report'] as string | undefined) ?? ''),
+    sbatch: splitArgs(flags.sbatch ?? ''), sbatchReport: splitArgs(flags['sbatch-report'] ?? ''),
   });
   const ids = todo.map((i) => runs[i].id);
   console.log([

@@ -3,7 +3,7 @@
 import { declaredCost, methodNorms, METHODS, resolveMethod, shortPattern } from '../adversarial/registry.js';
 import { flagName, formatDefault } from '../adversarial/options.js';
 import type { MethodDescriptor } from '../adversarial/method.js';
-import type { Command } from './args.js';
+import { command, type FlagSet } from './args.js';
 import { formatPasses } from '../train/report.js';
 
 const options = (d: MethodDescriptor): string =>
@@ -18,13 +18,13 @@ export function methodsTable(): string {
   return ['| method | short form | what it does | --norm | options (defaults) | passes per minibatch (defaults) |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
-export const methods: Command = {
+export const methods = command({
   name: 'methods',
   summary: 'list the training methods: short forms, options, declared passes per minibatch',
-  flags: { markdown: { type: 'boolean', help: "print the README's markdown table" } },
+  flags: { markdown: { type: 'boolean', help: "print the README's markdown table" } } satisfies FlagSet,
   async run(flags) {
     if (flags.markdown) console.log(methodsTable());
     else for (const d of METHODS) console.log(`${shortPattern(d).padEnd(14)}${d.summary}\n${' '.repeat(14)}--norm ${methodNorms(d).join(', ')}; options: ${options(d)}`);
     return 0;
   },
-};
+});

@@ -2,7 +2,7 @@
 // flag per option name across them (the same name has the same kind everywhere), its help listing each
 // descriptor's meaning and default, and each value refused before any work unless some descriptor takes it.
 import { flagName, formatDefault, OptionError, parseOption, type OptionSpec, type OptionSpecs, type OptionValue } from '../adversarial/options.js';
-import { CliError, type Flag, type Flags } from './args.js';
+import { CliError, flagValue, type Flag } from './args.js';
 
 /** A descriptor with options: a method or an attack. */
 export interface OptionOwner {
@@ -38,37 +38,40 @@ function helpOf(uses: [string, OptionSpec][]): string {
   return [...groups].map(([text, ms]) => `${ms.join(', ')}: ${text}`).join('; ');
 }
 
-/** The flags of an index, without defaults (each descriptor fills its own). */
-export function optionFlags(index: OptionIndex): Record<string, Flag> {
+/**
+ * The flags of an index, without defaults (each descriptor fills its own). A value stays the string it was given:
+ * its meaning is the chosen descriptor's (givenOptions parses it by that declaration).
+ */
+export function optionFlags(index: OptionIndex): Record<string, Flag<string>> {
   return Object.fromEntries(
     [...index].map(([flag, { key, uses }]) => [
       flag,
       {
         type: uses[0][1].kind === 'flag' ? 'boolean' : 'string',
         help: helpOf(uses),
-        // Refused before any work unless some descriptor takes the value; the chosen one re-checks it.
-        check: (v: string) => {
+        // Refused before any work unless some descriptor takes the value.
+        parse: (v: string) => {
           const errors: string[] = [];
           for (const [, s] of uses) {
             try {
               parseOption(key, s, v);
-              return;
+              return v;
             } catch (e) {
               errors.push((e as Error).message);
             }
           }
           throw new CliError(errors[0]);
         },
-      } satisfies Flag,
+      } satisfies Flag<string>,
     ]),
   );
 }
 
 /** The index's flags given on the command line. */
-export const givenOptionFlags = (index: OptionIndex, flags: Flags): string[] => [...index.keys()].filter((f) => flags[f] !== undefined);
+export const givenOptionFlags = (index: OptionIndex, flags: object): string[] => [...index.keys()].filter((f) => flagValue(flags, f) !== undefined);
 
 /** The options given as flags that `owner` declares, parsed by its declarations; flags of options it lacks are in `foreign`. */
-export function givenOptions(index: OptionIndex, flags: Flags, owner: OptionOwner): { given: Record<string, OptionValue>; foreign: string[] } {
+export function givenOptions(index: OptionIndex, flags: object, owner: OptionOwner): { given: Record<string, OptionValue>; foreign: string[] } {
   const given: Record<string, OptionValue> = {};
   const foreign: string[] = [];
   for (const flag of givenOptionFlags(index, flags)) {
@@ -78,7 +81,7 @@ export function givenOptions(index: OptionIndex, flags: Flags, owner: OptionOwne
       foreign.push(flag);
       continue;
     }
-    const v = flags[flag];
+    const v = flagValue(flags, flag);
     try {
       given[key] = typeof v === 'boolean' ? v : parseOption(key, spec, v as string);
     } catch (e) {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { lineChartSpec, type Panel } from '../plot/line-chart.js';
 import { chartFiles, writeChart } from '../plot/render.js';
-import { CliError, type Command } from './args.js';
+import { CliError, command, type FlagSet } from './args.js';
 import { checkOutputFile } from './files.js';
 import { RUN_FILES } from '../train/run-folder.js';
 import { readMetricsFile, type MetricsLine as Line } from '../train/metrics.js';
@@ -55,18 +55,17 @@ export function panelsOf(runs: readonly Line[][]): Panel[] {
   return [...all.filter((p) => !p.probe), ...all.filter((p) => p.probe)];
 }
 
-export const plot: Command = {
+export const plot = command({
   name: 'plot',
   summary: 'draw training curves and reuse probes of runs (RUN... folders) as PNG, SVG and Vega-Lite spec, on shared axes',
-  positional: 'runs',
-  variadic: true,
+  rest: 'runs',
   flags: {
     out: { type: 'string', help: 'PNG file to write (required); the SVG and the Vega-Lite spec (.vl.json) go beside it' },
     force: { type: 'boolean', help: 'let --out and its SVG and spec replace an earlier output (never an input, nor a file of a run folder)' },
-  },
+  } satisfies FlagSet,
   async run(flags) {
-    const dirs = flags.runs as string[];
-    const out = flags.out as string | undefined;
+    const dirs = flags.runs;
+    const out = flags.out;
     if (!dirs.length) throw new CliError('plot: give one or more run folders: advfree plot RUN... --out FILE.png');
     if (!out) throw new CliError('plot: --out FILE.png is required');
     const files = Object.values(chartFiles(out));
@@ -87,4 +86,4 @@ export const plot: Command = {
     console.log(`plot: ${panels.length} panels of ${count} -> ${files.join(', ')} (${width}x${height})`);
     return 0;
   },
-};
+});

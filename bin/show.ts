@@ -10,31 +10,31 @@ import { imageGrid } from '../plot/image-grid.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { buildCheckpointModel, openCheckpoint } from '../nn/checkpoint-reader.js';
 import { defaultDataDir, findDataset, loadDataset } from '../data/index.js';
-import { CliError, intFlag, type Command } from './args.js';
+import { CliError, command, intFlag, type FlagSet } from './args.js';
 import { attackSpecs, EVAL_FLAGS } from './eval.js';
 import { threatFromFlags } from './threat-flags.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 
 
-export const show: Command = {
+export const show = command({
   name: 'show',
   summary: 'draw test images, an attack\'s perturbation and the adversarial images, with labels, into a PNG',
   flags: {
     checkpoint: { type: 'string', help: 'model.safetensors (required)' },
     out: { type: 'string', help: 'PNG file to write (a new file, unless --force)', default: 'grid.png' },
     force: { type: 'boolean', help: 'let --out replace an existing file (never the checkpoint)' },
-    count: { type: 'string', help: 'test images to show (the first N)', default: '8', check: intFlag('count', 1, 64) },
+    count: { type: 'string', help: 'test images to show (the first N)', default: '8', parse: intFlag('count', 1, 64) },
     'data-dir': { type: 'string', help: 'dataset cache folder' },
     ...EVAL_FLAGS,
     attack: { ...EVAL_FLAGS.attack, help: 'the attack (one of fgsm, pgd, apgd-ce)', default: 'pgd' },
-  },
+  } satisfies FlagSet,
   check: (flags) => void attackSpecs(flags),
   async run(flags) {
-    const path = flags.checkpoint as string | undefined;
+    const path = flags.checkpoint;
     if (!path) throw new CliError('show: --checkpoint FILE is required');
     checkInputFile('show', '--checkpoint', path);
     if (attackSpecs(flags).length > 1) throw new CliError('show: give one --attack');
-    const out = flags.out as string;
+    const out = flags.out;
     const checkOut = () => checkOutputFile('show', '--out', out, { inputs: [path], force: !!flags.force });
     checkOut();
     const ckpt = await openCheckpoint(path);
@@ -46,9 +46,9 @@ export const show: Command = {
     const [spec] = attackSpecs(flags, threatSpec);
     const classNames = dataset.classes;
     if (ckpt.model.classes !== classNames.length) throw new CliError(`show: ${path} has ${ckpt.model.classes} classes; ${dataset.name} has ${classNames.length}`);
-    await init({ backend: flags.backend as string | undefined, adapter: flags.adapter as string | undefined });
-    const n = Number(flags.count);
-    const { test, box } = await loadDataset(dataset, { dataDir: (flags['data-dir'] as string | undefined) ?? defaultDataDir(), log: (m) => console.error(m), testLimit: n });
+    await init({ backend: flags.backend, adapter: flags.adapter });
+    const n = flags.count;
+    const { test, box } = await loadDataset(dataset, { dataDir: flags['data-dir'] ?? defaultDataDir(), log: (m) => console.error(m), testLimit: n });
     const [channels, h, w] = test.shape;
     if (h !== w) throw new CliError(`show: ${dataset.name} images are ${h}x${w}; show draws square images`);
     const pixels = channels * h * w;
@@ -58,7 +58,7 @@ export const show: Command = {
     const { x, y } = uploadRange(test, 0, n, 'test');
     const setting = { threat: threatSpec, images: true, classes: classNames.length };
     const threat = new ThreatModel(threatSpec, box);
-    const res = await createAttack(spec, { threat, classes: classNames.length, seed: Number(flags.seed), stream: 0 }, setting)(classify, x, y);
+    const res = await createAttack(spec, { threat, classes: classNames.length, seed: flags.seed, stream: 0 }, setting)(classify, x, y);
     threat.dispose();
     const clean = await predict(classify, x);
     const advPred = await predict(classify, res.adv);
@@ -95,4 +95,4 @@ export const show: Command = {
     shutdown();
     return 0;
   },
-};
+});

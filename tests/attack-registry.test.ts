@@ -11,7 +11,7 @@ import { pgd } from '../adversarial/attacks/index.js';
 import { evaluateRobust } from '../adversarial/evaluate.js';
 import { flagName } from '../adversarial/options.js';
 import { IMAGE_THREAT } from '../adversarial/threat.js';
-import { helpText, parseCommand, type Flags } from '../bin/args.js';
+import { flagValue, helpText, parseCommand, type FlagsOf } from '../bin/args.js';
 import { attackSpecs, evaluate } from '../bin/eval.js';
 import { hostSource, LinearModel, linfImages, makeData } from './attack-fixtures.js';
 import { assertThrows, randn, ready } from './helpers.js';
@@ -53,9 +53,9 @@ t("eval's flags and --help are the registry's; an option flag goes to the chosen
   const help = helpText(evaluate);
   for (const d of ATTACKS) {
     assert.ok(help.includes(`${d.name} (${d.summary})`), `--attack lists ${d.name}`);
-    for (const k of Object.keys(d.options)) assert.ok(evaluate.flags[flagName(k)] && help.includes(`--${flagName(k)} VALUE`), `--${flagName(k)} of ${d.name}`);
+    for (const k of Object.keys(d.options)) assert.ok(flagValue(evaluate.flags, flagName(k)) && help.includes(`--${flagName(k)} VALUE`), `--${flagName(k)} of ${d.name}`);
   }
-  const specs = (...argv: string[]) => attackSpecs(parseCommand(evaluate, argv) as Flags).map((s) => s.config);
+  const specs = (...argv: string[]) => attackSpecs(parseCommand(evaluate, argv) as FlagsOf<typeof evaluate>).map((s) => s.config);
   assert.equal(specs('--attack', 'pgd,square', '--steps', '7', '--queries', '30', '--eps', '4/255'),
     [{ name: 'pgd', steps: 7, stepSize: 1 / 255, restarts: 1, loss: 'ce' }, { name: 'square', queries: 30 }]);
   assertThrows(() => specs('--attack', 'pgd', '--queries', '30'), /--queries is an option of square, autoattack; none of the chosen attacks \(pgd\) takes it/);

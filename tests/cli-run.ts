@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
-import { parseCommand, type Command } from '../bin/args.js';
+import { parseCommand, type AnyCommand } from '../bin/args.js';
 
 export const CLI = fileURLToPath(new URL('../advfree.mjs', import.meta.url));
 const ROOT = dirname(dirname(CLI));
@@ -107,11 +107,11 @@ export function cliRefuses(args: string[], status: number, message: string, opts
 }
 
 /** Runs a command's flag parsing and run() in this process, returning the error it throws ('CliError: ...' for a usage error). */
-export async function usageError(cmd: Command, ...argv: string[]): Promise<string> {
+export async function usageError(cmd: AnyCommand, ...argv: string[]): Promise<string> {
   const flags = parseCommand(cmd, argv);
   if (flags === 'help') throw new Error('help');
   let msg: string | null = null;
-  await cmd.run(flags).catch((e: Error) => (msg = `${e.constructor.name}: ${e.message}`));
+  await cmd.run(flags as never).catch((e: Error) => (msg = `${e.constructor.name}: ${e.message}`));
   if (msg === null) assert.unreachable(`${cmd.name} ${argv.join(' ')} ran`);
   return msg!;
 }

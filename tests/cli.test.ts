@@ -1,8 +1,8 @@
 // Flag validation of the commands: bad values are rejected before any work with the valid range, defaults are
-// filled in, and --help documents every flag with its default.
+// filled in, every value is its flag's parser's (typed) result, and --help documents every flag with its default.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { CliError, helpText, parseCommand, type Command, type Flags } from '../bin/args.js';
+import { CliError, command, flagValue, helpText, parseCommand, type Command, type Flag, type FlagSet } from '../bin/args.js';
 import { data } from '../bin/data.js';
 import { attackSpecs, evaluate } from '../bin/eval.js';
 import { train } from '../bin/train.js';
@@ -10,16 +10,17 @@ import { assertThrows } from './helpers.js';
 
 const t = suite('cli');
 
-const parse = (cmd: Command, ...argv: string[]) => parseCommand(cmd, argv);
+const parse = <F extends FlagSet, R extends string>(cmd: Command<F, R>, ...argv: string[]) => parseCommand(cmd, argv);
 
-t('train fills defaults and accepts pixel units', () => {
+t('train fills defaults and accepts pixel units, each value parsed once by its flag', () => {
   const f = parse(train, '--method', 'free', '--replays', '4', '--eps', '4/255', '--epochs', '8');
   if (f === 'help') throw new Error('unexpected help');
   assert.is(f.model, undefined, "no default flag: the dataset names its model");
-  assert.is(f.batch, '128');
+  assert.is(f.batch, 128, 'the default, parsed');
+  assert.is(f.epochs, 8);
   assert.is(f.schedule, 'multistep');
-  assert.is(f.eps, '4/255');
-  assert.is(f.replays, '4');
+  assert.is(f.eps, 4 / 255);
+  assert.is(flagValue(f, 'replays'), '4', "a method option's flag stays text: the chosen method's declaration parses it");
   assert.is(f.optimizer, 'sgd');
 });
 
@@ -62,7 +63,8 @@ t('--help documents every flag with its default', () => {
     const help = helpText(cmd);
     for (const [name, flag] of Object.entries(cmd.flags)) {
       assert.ok(help.includes(`--${name}`), `${cmd.name} --help lists --${name}`);
-      if (flag.default !== undefined) assert.ok(help.includes(`(default: ${flag.default})`), `${cmd.name} --${name} default`);
+      const { default: def } = flag as Flag;
+      if (def !== undefined) assert.ok(help.includes(`(default: ${def})`), `${cmd.name} --${name} default`);
     }
   }
 });
@@ -72,22 +74,23 @@ t('a flag given twice is refused, naming both values, unless it is documented as
   assertThrows(() => parse(train, '--lr', '0.1', '--epochs', '3', '--lr=0.2'), /^train: --lr given 2 times \('0\.1', then '0\.2'\); give it once$/);
   assertThrows(() => parse(train, '--nesterov', '--nesterov'), /^train: --nesterov given 2 times; give it once$/);
   assertThrows(() => parse(evaluate, '--attack', 'pgd', '--attack', 'fgsm'), /^eval: --attack given 2 times/);
-  const tag: Command = {
+  const tag = command({
     name: 'tag',
     summary: 'a command with a repeatable flag',
-    flags: { label: { type: 'string', help: 'a label', repeatable: true, check: (v) => {
+    flags: { label: { type: 'string', help: 'a label', repeatable: true, parse: (v: string) => {
       if (!/^[a-z]+$/.test(v)) throw new CliError(`--label takes lower-case letters, got '${v}'`);
-    } } },
+      return v.toUpperCase();
+    } } } satisfies FlagSet,
     run: async () => 0,
-  };
+  });
   const f = parse(tag, '--label', 'a', '--label', 'b');
-  assert.ok(f !== 'help' && Array.isArray(f.label));
-  assert.equal((f as Flags).label, ['a', 'b']);
+  assert.ok(f !== 'help');
+  assert.equal((f as Exclude<typeof f, 'help'>).label, ['A', 'B'], 'each value through the parser');
   assertThrows(() => parse(tag, '--label', 'a', '--label', 'B'), /--label takes lower-case letters, got 'B'/);
   assert.match(helpText(tag), /--label VALUE +a label \(may be given more than once\)/);
   // One value of a flag given once stays a plain value.
   const once = parse(train, '--lr', '0.2');
-  assert.ok(once !== 'help' && once.lr === '0.2');
+  assert.ok(once !== 'help' && once.lr === 0.2);
 });
 
 t.run();

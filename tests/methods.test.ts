@@ -7,7 +7,7 @@ import { rt, tensor } from '../engine/index.js';
 import { createMethod, declaredCost, METHODS, parseShortForm, resolveMethod, shortForm } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
 import { parseArch, WideResNet } from '../nn/models/wrn.js';
-import { parseCommand, type Flags } from '../bin/args.js';
+import { parseCommand, type FlagsOf } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
 import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';
@@ -89,7 +89,7 @@ t('options round-trip typed through the JSON a run records', () => {
 });
 
 t('descriptor-derived train flags accept and reject as declared', () => {
-  const flags = (...argv: string[]) => parseCommand(train, argv) as Flags;
+  const flags = (...argv: string[]) => parseCommand(train, argv) as FlagsOf<typeof train>;
   const parse = (...argv: string[]) => methodFromFlags(flags(...argv));
   // eps is the run's threat model's (--eps, --norm), not a method option: the method's step sizes follow it.
   assert.equal(parse('--method', 'free', '--replays', '4', '--eps', '4/255').config, { name: 'free', replays: 4 });

@@ -8,7 +8,7 @@ import { noPasses } from '../adversarial/method.js';
 import { createMethod, parseShortForm, resolveMethod } from '../adversarial/registry.js';
 import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';
-import { parseCommand, type Flags } from '../bin/args.js';
+import { parseCommand, type FlagsOf } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
 import { threatFromFlags } from '../bin/threat-flags.js';
 import { assertClose, assertThrows, imageThreat, ready } from './helpers.js';
@@ -78,7 +78,7 @@ t('options: noise 2·eps and step eps by default, the step follows eps; flags re
   // eps is the run's threat model's (default 8/255), not an option of the method.
   assert.equal(resolveMethod({ name: 'nfgsm' }).options, { noise: 2, stepSize: 8 / 255 });
   assert.equal(parseShortForm('nfgsm').options, { noise: 2, stepSize: 8 / 255 });
-  const flags = (...argv: string[]) => parseCommand(train, argv) as Flags;
+  const flags = (...argv: string[]) => parseCommand(train, argv) as FlagsOf<typeof train>;
   const parse = (...argv: string[]) => methodFromFlags(flags(...argv));
   assert.equal(parse('--method', 'nfgsm', '--eps', '4/255').config, { name: 'nfgsm', noise: 2, stepSize: 4 / 255 });
   assert.equal(threatFromFlags(flags('--method', 'nfgsm', '--eps', '4/255')), { norm: 'linf', eps: 4 / 255 });

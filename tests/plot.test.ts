@@ -14,7 +14,7 @@ import { svgToPng } from '../plot/render.js';
 import { PALETTE } from '../plot/spec.js';
 import { GAP, gridLayout, imageGrid, LABEL_LINE } from '../plot/image-grid.js';
 import { darkPixels, pixel, pixelsOf, readChart, rgb } from './chart-files.js';
-import { CliError, parseCommand, type Flags } from '../bin/args.js';
+import { CliError, parseCommand, type FlagsOf } from '../bin/args.js';
 
 const t = suite('plot');
 
@@ -41,7 +41,7 @@ function runs(dir: string): string[] {
   return [a, b];
 }
 
-const args = (argv: string[]): Flags => parseCommand(plot, argv) as Flags;
+const args = (argv: string[]) => parseCommand(plot, argv) as FlagsOf<typeof plot>;
 const quiet = async <T>(f: () => Promise<T>): Promise<T> => {
   const log = console.log;
   console.log = () => {};

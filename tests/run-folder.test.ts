@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Trainer } from '../train/trainer.js';
 import { CRASH_POINTS, RunFolder } from '../train/run-folder.js';
-import { helpText } from '../bin/args.js';
+import { helpText, parseCommand, type FlagsOf } from '../bin/args.js';
 import { train } from '../bin/train.js';
 import { methodConflicts } from '../bin/method-flags.js';
 import { rt } from '../engine/index.js';
@@ -369,10 +369,10 @@ t('method flags on resume: equal values pass, others are named with the saved va
   // eps is the run's threat model's, saved beside the method.
   const saved = { name: 'free', replays: 4 };
   const threat = { norm: 'linf', eps: 8 / 255 } as const;
-  const given = (...names: string[]) => new Set(names);
-  assert.equal(methodConflicts({ method: 'natural', replays: '4', eps: '8/255' }, given('replays', 'eps'), saved, threat), []);
-  assert.equal(methodConflicts({ method: 'free', replays: '8', eps: '4/255' }, given('method', 'replays', 'eps'), saved, threat), ['--eps 4/255 (saved: 8/255)', '--replays 8 (saved: 4)']);
-  assert.equal(methodConflicts({ method: 'pgd', steps: '7' }, given('method', 'steps'), saved, threat), ['--method pgd (saved: free)']);
+  const conflicts = (given: string[], ...argv: string[]) => methodConflicts(parseCommand(train, argv) as FlagsOf<typeof train>, new Set(given), saved, threat);
+  assert.equal(conflicts(['replays', 'eps'], '--method', 'natural', '--replays', '4', '--eps', '8/255'), []);
+  assert.equal(conflicts(['method', 'replays', 'eps'], '--method', 'free', '--replays', '8', '--eps', '4/255'), ['--eps 4/255 (saved: 8/255)', '--replays 8 (saved: 4)']);
+  assert.equal(conflicts(['method', 'steps'], '--method', 'pgd', '--steps', '7'), ['--method pgd (saved: free)']);
 });
 
 t.run();

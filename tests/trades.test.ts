@@ -8,7 +8,7 @@ import { noPasses } from '../adversarial/method.js';
 import { createMethod, parseShortForm, resolveMethod } from '../adversarial/registry.js';
 import { methodFromFlags } from '../bin/method-flags.js';
 import { train } from '../bin/train.js';
-import { parseCommand, type Flags } from '../bin/args.js';
+import { parseCommand, type FlagsOf } from '../bin/args.js';
 import { Harness } from '../train/harness.js';
 import { freezeBatchNorm } from '../nn/layers.js';
 import { assertClose, assertThrows, imageThreat, ready } from './helpers.js';
@@ -114,7 +114,7 @@ t("options: the code's defaults, the short form trades-K, and flags accepted and
   // eps is the run's threat model's (default 8/255; the code's 0.031 is --eps 0.031), not an option of the method.
   assert.equal(resolveMethod({ name: 'trades' }).options, { steps: 10, stepSize: 0.007, beta: 6 });
   assert.equal(parseShortForm('trades-5').options, { steps: 5, stepSize: 0.007, beta: 6 });
-  const parse = (...argv: string[]) => methodFromFlags(parseCommand(train, argv) as Flags);
+  const parse = (...argv: string[]) => methodFromFlags(parseCommand(train, argv) as FlagsOf<typeof train>);
   assert.equal(parse('--method', 'trades', '--beta', '1', '--eps', '8/255', '--steps', '7').config,
     { name: 'trades', steps: 7, stepSize: 0.007, beta: 1 });
   assert.is(parse('--method', 'trades', '--beta', '0').options.beta, 0, 'beta 0 (no KL term) is allowed');
