@@ -1,6 +1,8 @@
+/// <reference types="@webgpu/types" preserve="true" />
 // advfree: a WebGPU tensor and autodiff engine for adversarial-training research, as a library: the engine, the
 // datasets and models (registries of one-file plug-ins), the data loader, the threat model, the training methods
-// and the attacks with their registries, and the trainer.
+// and the attacks with their registries, and the trainer. The package's entry (npm pack bundles it, with the
+// declarations; the reference above gives them WebGPU's global types, GPUDevice and the like, in users' code).
 export * from './engine/index.js';
 export { WideResNet, parseArch, archName, type WrnConfig } from './nn/models/wrn.js';
 export { Classifier, defineModel, type ModelDescriptor, type ResolvedModel } from './nn/model.js';
