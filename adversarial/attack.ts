@@ -36,7 +36,7 @@ export interface SuiteStage {
 
 export interface AttackDescriptor<S extends OptionSpecs = OptionSpecs> {
   name: string;
-  /** One line for help and the README. */
+  /** One line for help and the docs. */
   summary: string;
   options: S;
   /** The configuration in reports; for a suite, `stages` are the names of the stages that run here. */

@@ -176,7 +176,7 @@ export type ProbeValues = Record<string, number>;
 
 export interface MethodDescriptor<S extends OptionSpecs = OptionSpecs> {
   name: string;
-  /** One line for help and the README's method list. */
+  /** One line for help and the methods table (docs/methods.md). */
   summary: string;
   options: S;
   /** Options written positionally after the name in the short form: free-8, yopo-5-3. */

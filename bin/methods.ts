@@ -1,5 +1,5 @@
 // `advfree methods`: the registered training methods, their short forms, options and declared passes per
-// minibatch, as text or as the README's markdown table (tests check the README shows exactly this table).
+// minibatch, as text or as the markdown table of docs/methods.md (tests check the docs show exactly this table).
 import { declaredCost, methodNorms, METHODS, resolveMethod, shortPattern } from '../adversarial/registry.js';
 import { flagName, formatDefault } from '../adversarial/options.js';
 import type { MethodDescriptor } from '../adversarial/method.js';
@@ -21,7 +21,7 @@ export function methodsTable(): string {
 export const methods = command({
   name: 'methods',
   summary: 'list the training methods: short forms, options, declared passes per minibatch',
-  flags: { markdown: { type: 'boolean', help: "print the README's markdown table" } } satisfies FlagSet,
+  flags: { markdown: { type: 'boolean', help: "print the markdown table of docs/methods.md" } } satisfies FlagSet,
   async run(flags) {
     if (flags.markdown) console.log(methodsTable());
     else for (const d of METHODS) console.log(`${shortPattern(d).padEnd(14)}${d.summary}\n${' '.repeat(14)}--norm ${methodNorms(d).join(', ')}; options: ${options(d)}`);

@@ -103,7 +103,7 @@ export const PRESETS: Record<string, Preset> = {
     testImages: 300, apgdSteps: 50, apgdLimit: 100, apgdChained: false, lr: 0.1 },
   // Both comparisons, 3 seeds of natural, free-8 and 7-PGD in comparison 1, on 2,500 training images with a WRN-10-1
   // at batch 64 (twice the SGD steps of batch 128 for 7% more time here): sized to about 2 hours on this machine,
-  // where the 7-PGD runs at equal epochs and the evaluations take most of it (README, "Why these sizes"). APGD
+  // where the 7-PGD runs at equal epochs and the evaluations take most of it (docs/experiments.md, "Why these sizes"). APGD
   // runs as AutoAttack chains it: each attack only on the examples still robust, which is also the strict figure.
   medium: { model: 'wrn-10-1', trainLimit: 2500, batch: 64, epochs: 8, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
     seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 1000, apgdSteps: 100, apgdLimit: 100, apgdChained: true, lr: 0.1 },

@@ -34,13 +34,13 @@ function isMethodRecord(raw: string): boolean {
   return Object.values(m).every((v) => ['number', 'string', 'boolean'].includes(typeof v));
 }
 
-/** What a state_dict converted from another code base may still carry, and how to drop it (README). */
+/** What a state_dict converted from another code base may still carry, and how to drop it (docs/evaluation.md). */
 function conversionHint(tensors: Record<string, unknown>): string {
   const names = Object.keys(tensors);
   const hints = [];
   if (names.some((n) => n.startsWith('module.'))) hints.push("its names start with 'module.' (nn.DataParallel): strip that prefix when converting");
   if (names.some((n) => n.startsWith('sub_block1.'))) hints.push("it holds TRADES' unused 'sub_block1' tensors: drop them when converting");
-  return hints.length ? `; ${hints.join('; ')} (see the README)` : '';
+  return hints.length ? `; ${hints.join('; ')} (see docs/evaluation.md)` : '';
 }
 
 /** One sample's shape: the metadata's `input`, else the shape of the dataset it (or --data) names, else CIFAR's. */

@@ -183,7 +183,7 @@ t('a metadata-less state_dict (as PyTorch writes it) evaluates to the same predi
   const trades = join(dir, 'trades.safetensors');
   const sub = Object.fromEntries(Object.entries(tensors).filter(([n]) => n.startsWith('block1.')).map(([n, v]) => [`sub_${n}`, v]));
   writeFileSync(trades, encodeSafetensors({ ...tensors, ...sub }));
-  await rejects(openCheckpoint(trades), /trades\.safetensors: does not match wrn-10-1 with 10 classes \(inferred from its tensor shapes\); it holds TRADES' unused 'sub_block1' tensors: drop them when converting \(see the README\): tensor 'sub_block1\.layer\.0\.bn1\.bias' \(F32 \[16\]\) in the file is not in wrn-10-1/);
+  await rejects(openCheckpoint(trades), /trades\.safetensors: does not match wrn-10-1 with 10 classes \(inferred from its tensor shapes\); it holds TRADES' unused 'sub_block1' tensors: drop them when converting \(see docs\/evaluation\.md\): tensor 'sub_block1\.layer\.0\.bn1\.bias' \(F32 \[16\]\) in the file is not in wrn-10-1/);
 });
 
 t('bad metadata becomes a warning before the work, and the report still prints', async () => {

@@ -102,19 +102,19 @@ t('descriptor-derived train flags accept and reject as declared', () => {
   assertThrows(() => parse('--method', 'pgd', '--attack-bn', 'test'), /--attack-bn must be one of train, eval/);
 });
 
-t("the README's method table is the registry's (advfree methods --markdown)", () => {
-  // Every row the README shows is the registry's current row for that method, so the README never describes a
-  // method, option or default that is not what runs. A method newly added in its own file may be missing until
-  // the table is regenerated (so adding one touches only its file and its test); the built-in ones are all there.
-  const readme = readFileSync('README.md', 'utf8').split('\n');
+t("docs/methods.md's method table is the registry's (advfree methods --markdown)", () => {
+  // Every row the docs show is the registry's current row for that method, so they never describe a method,
+  // option or default that is not what runs. A method newly added in its own file may be missing until the table
+  // is regenerated (so adding one touches only its file and its test); the built-in ones are all there.
+  const readme = readFileSync('docs/methods.md', 'utf8').split('\n');
   const [head, rule, ...rows] = methodsTable().split('\n');
   const at = readme.indexOf(head);
   assert.ok(at >= 0 && readme[at + 1] === rule, 'the table header');
   const end = readme.indexOf('', at);
   const shown = readme.slice(at + 2, end);
-  for (const line of shown) assert.ok(rows.includes(line), `README row is stale, regenerate with advfree methods --markdown: ${line}`);
+  for (const line of shown) assert.ok(rows.includes(line), `docs/methods.md row is stale, regenerate with advfree methods --markdown: ${line}`);
   for (const name of ['natural', 'fgsm-rs', 'free', 'pgd', 'yopo', 'atta', 'trades', 'nfgsm']) {
-    assert.ok(shown.some((l) => l.startsWith(`| ${name} |`)), `README lists ${name}`);
+    assert.ok(shown.some((l) => l.startsWith(`| ${name} |`)), `docs/methods.md lists ${name}`);
   }
 });
 
