@@ -94,6 +94,38 @@ function mnistLike(data: string, eps: number, seeds: number[]): Preset {
   };
 }
 
+/**
+ * The tabular presets: an MLP (chosen per dataset by a validation search on natural training, docs/experiments.md),
+ * Adam at 1e-3 with a cosine schedule, batch 128, 50 natural-equivalent epochs, under the dataset's L2 eps 0.5
+ * (TabularBench's evaluation radius) or its L-inf radius (the largest cube inside that ball); comparison 1 with every
+ * seed, comparison 2 (every method that applies to the norm) with the first. Every model is evaluated on the whole test split with PGD-50 (5 restarts)
+ * and, for the first seed, AutoAttack (APGD-CE, APGD-T, FAB-T; Square is defined on images only) on `aaLimit`.
+ */
+function tabular(data: string, norm: 'l2' | 'linf', model: string, seeds: number[], aaLimit: number | null): Preset {
+  const d = findDataset(data);
+  const t = [d.threat, ...(d.otherThreats ?? [])].find((x) => x.norm === norm);
+  if (!t) throw new Error(`experiment: ${data} declares no ${norm} threat model`);
+  const cost = norm === 'l2'
+    ? ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'gradnorm']
+    : ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'nfgsm', 'gradalign', 'gradnorm', 'atta-1', 'yopo-5-3', 'trades-10'];
+  return {
+    data, model, trainLimit: null, batch: 128, epochs: 50,
+    equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'], equalCost: cost, seeds, seeded: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'],
+    testImages: null, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 1e-3, optimizer: 'adam', schedule: 'cosine', weightDecay: 0,
+    threat: { norm, eps: t.eps },
+    evaluation: [
+      { attack: { name: 'pgd', steps: 50, stepSize: t.eps / 20, restarts: 5, loss: 'ce' }, limit: null },
+      { attack: { name: 'autoattack' }, limit: aaLimit, seeds: [seeds[0]] },
+    ],
+  };
+}
+
+/** Both threat models of a tabular dataset, as presets DATA-l2 and DATA-linf. */
+const tabularPair = (data: string, model: string, seeds: number[], aaLimit: number | null): Record<string, Preset> => ({
+  [`${data}-l2`]: tabular(data, 'l2', model, seeds, aaLimit),
+  [`${data}-linf`]: tabular(data, 'linf', model, seeds, aaLimit),
+});
+
 export const PRESETS: Record<string, Preset> = {
   // The main job (`npm start`): natural and free-4 side by side under one budget, then the same PGD evaluation.
   quick: { model: 'wrn-16-1', trainLimit: 1500, batch: 128, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4'], seeds: [0], seeded: [],
@@ -119,6 +151,12 @@ export const PRESETS: Record<string, Preset> = {
   mnist: mnistLike('mnist', 0.3, [0, 1, 2]),
   // Fashion-MNIST: the same recipe and methods at eps 0.1 (steps scaled with eps), one seed.
   'fashion-mnist': mnistLike('fashion-mnist', 0.1, [0]),
+  // Does free training carry over to tabular data? Five seeds on the three small sets, three on letter (its best
+  // MLP is the largest of the search: the costliest preset).
+  ...tabularPair('credit-g', 'mlp-256x3', [0, 1, 2, 3, 4], null),
+  ...tabularPair('spambase', 'mlp-512x2', [0, 1, 2, 3, 4], null),
+  ...tabularPair('lending-club', 'mlp-64x2', [0, 1, 2, 3, 4], null),
+  ...tabularPair('letter', 'mlp-512x3', [0, 1, 2], 1000),
   // The paper's setting (WRN-34-10, all of CIFAR-10, 200 natural-equivalent epochs, the full test set): a real GPU.
   paper: { model: 'wrn-34-10', trainLimit: 50000, batch: 128, epochs: 200, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
     seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 10000, apgdSteps: 100, apgdLimit: null, apgdChained: true, lr: 0.1 },

@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noPasses } from '../adversarial/method.js';
+import { findDataset } from '../data/registry.js';
 import { attacks, plan, PRESETS, type Preset } from '../experiment/plan.js';
 import { comparisonChart, markdown, rows, stat } from '../experiment/report.js';
 import { attackColumns, attackEntries, finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
@@ -71,6 +72,26 @@ t("the mnist plan: Wong et al.'s recipe, free-m rounded up to whole passes, comp
   const f = PRESETS['fashion-mnist'];
   assert.equal(runConfig(f, plan(f).runs[0]).threat, { norm: 'linf', eps: 0.1 });
   assert.ok(Math.abs((attacks(f, []).find((e) => e.attack.descriptor.name === 'pgd')!.attack.config.stepSize as number) - 0.1 / 30) < 1e-12);
+});
+
+t('the tabular presets: both threat models of each dataset, comparison 1 with every seed, comparison 2 with the first', () => {
+  for (const data of ['credit-g', 'spambase', 'lending-club', 'letter']) {
+    for (const norm of ['l2', 'linf'] as const) {
+      const p = PRESETS[`${data}-${norm}`];
+      const { runs, skipped } = plan(p);
+      assert.equal(skipped, [], `${data}-${norm}: every method applies`);
+      const threat = runConfig(p, runs[0]).threat;
+      assert.is(threat.norm, norm);
+      assert.is(threat.eps, norm === 'l2' ? 0.5 : findDataset(data).otherThreats!.find((t) => t.norm === 'linf')!.eps);
+      const seeds = p.seeds.length;
+      const labels = (c: number, s: number) => runs.filter((r) => r.comparisons.includes(c) && r.seed === s).map((r) => r.label).sort();
+      assert.equal(labels(1, p.seeds[seeds - 1]), ['free-2', 'free-4', 'free-8', 'natural', 'pgd-5'], `${data}-${norm}: comparison 1 on the last seed`);
+      // Comparison 2 trains seed 0; the other seeds of a run comparison 1 trains anyway (natural) count there too.
+      assert.ok(runs.filter((r) => r.comparisons.includes(2) && r.seed !== 0).every((r) => r.comparisons.includes(1)), 'comparison 2 trains seed 0 only');
+      // L2: the methods with an L2 step; L-inf: every registered method.
+      assert.is(labels(2, 0).length, norm === 'l2' ? 5 : 10, `${data}-${norm}: ${labels(2, 0)}`);
+    }
+  }
 });
 
 t('the report: minority-class recall columns for two-class data, averaged over seeds', () => {
