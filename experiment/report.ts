@@ -64,7 +64,9 @@ export function rows(results: readonly RunResult[]): Row[] {
         minority: rs[0].minority ? {
           class: rs[0].minority.class,
           clean: stat(rs.map((r) => r.minority!.recall)),
-          attacks: Object.fromEntries(rs[0].minority.attacks.map((a) => [a.name, stat(rs.map((r) => r.minority!.attacks.find((x) => x.name === a.name)?.recall ?? 0))])),
+          // Over the runs an attack evaluated (AutoAttack may run for the first seed only).
+          attacks: Object.fromEntries([...new Set(rs.flatMap((r) => r.minority!.attacks.map((a) => a.name)))].map((n) =>
+            [n, stat(rs.flatMap((r) => r.minority!.attacks.filter((x) => x.name === n).map((x) => x.recall)))])),
         } : null,
       };
     });

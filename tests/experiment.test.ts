@@ -101,11 +101,14 @@ t('the report: minority-class recall columns for two-class data, averaged over s
     clean_accuracy: 0.9, examples: 200, attacks: [{ name: 'pgd', description: 'PGD-50', examples: 200, accuracy: 0.5 }], eval_seconds: 1,
     minority: { class: 'bad', examples: 60, recall, attacks: [{ name: 'pgd', examples: 60, recall: robust }] },
   });
-  const all = rows([run(0, 0.5, 0.2), run(1, 0.7, 0.4)]);
-  assert.equal([all[0].minority!.class, all[0].minority!.clean.mean, all[0].minority!.attacks.pgd.mean], ['bad', 0.6, 0.30000000000000004]);
+  const seed2 = run(2, 0.6, 0.3);
+  seed2.minority!.attacks.push({ name: 'autoattack', examples: 60, recall: 0.1 });
+  const all = rows([run(0, 0.5, 0.2), run(1, 0.7, 0.4), seed2]);
+  assert.equal([all[0].minority!.class, +all[0].minority!.clean.mean.toFixed(12), +all[0].minority!.attacks.pgd.mean.toFixed(12)], ['bad', 0.6, 0.3]);
+  assert.equal(all[0].minority!.attacks.autoattack, { mean: 0.1, sd: 0 }, 'an attack of one seed averages that seed alone');
   const md = markdown([], all, [{ name: 'pgd', title: 'PGD-50' }], []);
   assert.match(md, /\| method \| seeds \| passes over data \| clean \| PGD-50 \| bad recall \| bad recall, PGD-50 \|/);
-  assert.match(md, /\| natural \| 2 \| 1 \| 90\.0% \| 50\.0% \| 60\.0% ± 14\.1 \| 30\.0% ± 14\.1 \|/);
+  assert.match(md, /\| natural \| 3 \| 1 \| 90\.0% \| 50\.0% \| 60\.0% ± 10\.0 \| 30\.0% ± 10\.0 \| 10\.0% \|/);
 });
 
 t('the medium evaluation chains APGD-CE and APGD-T as AutoAttack does; each stage is a column with its cumulative accuracy', () => {
