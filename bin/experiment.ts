@@ -26,7 +26,7 @@ import { runData, runTask } from './experiment-task.js';
 const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
 
 const EXPERIMENT_FLAGS = {
-  preset: { type: 'string', help: "quick (npm start: natural vs free-4, ~10 min), small (~1 h), medium (both comparisons, 3 seeds; see docs/experiments.md), paper (WRN-34-10, real GPU), mnist (MNIST at the published scale, 3 seeds: hours), fashion-mnist (the same at eps 0.1, one seed), tiny (seconds, generated data: tests, a first try of a cluster)", default: 'medium', parse: oneOf('preset', Object.keys(PRESETS)) },
+  preset: { type: 'string', help: Object.entries(PRESETS).map(([name, p]) => `${name} (${p.summary})`).join(', '), default: 'medium', parse: oneOf('preset', Object.keys(PRESETS)) },
   methods: { type: 'string', help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}`, parse: list },
   epochs: { type: 'string', help: "natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)", parse: intFlag('epochs', 1, 10_000) },
   model: { type: 'string', help: MODEL_PATTERNS, parse: checkedBy(checkModelName) },
@@ -51,7 +51,7 @@ const EXPERIMENT_FLAGS = {
 type ExperimentFlags = Values<typeof EXPERIMENT_FLAGS>;
 
 function preset(flags: ExperimentFlags): Preset {
-  const p = { ...PRESETS[flags.preset] };
+  const { summary: _, ...p } = PRESETS[flags.preset];
   if (flags.model) p.model = flags.model;
   if (flags['train-limit']) p.trainLimit = flags['train-limit'];
   if (flags.epochs) p.epochs = flags.epochs;

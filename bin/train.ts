@@ -7,7 +7,7 @@ import { formatPasses } from '../train/report.js';
 import { PROBE_KINDS } from '../train/probes.js';
 import { DATASET_NAMES, defaultDataDir, findDataset, loadDataset, type DatasetDescriptor } from '../data/index.js';
 import { Trainer } from '../train/trainer.js';
-import { savedRunConfig, type Datasets, type ResumeChanges, type RunConfig } from '../train/run-config.js';
+import { evaluationSplit, savedRunConfig, type Datasets, type ResumeChanges, type RunConfig } from '../train/run-config.js';
 import { latestPair, RUN_FILES, RunFolder, RunFolderError } from '../train/run-folder.js';
 import { loadTrainState } from '../train/train-state.js';
 import { OPTIMIZERS } from '../nn/optim.js';
@@ -92,7 +92,7 @@ export const train = command({
       const c = trainer.config;
       const maxSteps = flags['max-steps'];
       console.error(
-        `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} test images), ` +
+        `advfree train: ${c.model} on ${c.data} (${trainer.data.train.count} train / ${trainer.data.test.count} ${evaluationSplit(c)} examples), ` +
           `method ${describeMethod(trainer.resolved)} at ${describeThreat(c.threat)}, ${c.epochs} epochs of ${trainer.loader.batchesPerEpoch} batches of ${c.batch}, ` +
           `${c.optimizer} lr ${c.lr} ${c.schedule}, seed ${c.seed}, on ${r.gpu.name}, run ${trainer.runId}${resuming ? `, resuming at step ${trainer.stepsDone}` : ''}`,
       );
@@ -103,7 +103,7 @@ export const train = command({
       const last = summaries.at(-1);
       if (last) {
         console.log(
-          `final: test accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
+          `final: ${evaluationSplit(c)} accuracy ${(last.testAccuracy * 100).toFixed(2)}% after epoch ${last.epoch}, train accuracy ${(last.trainAccuracy * 100).toFixed(2)}%, ` +
             `passes: ${formatPasses(trainer.totalPasses)} ` +
             `in ${minutes.toFixed(1)} min; checkpoint ${join(folder.dir, RUN_FILES.model)}`,
         );

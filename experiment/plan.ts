@@ -33,6 +33,8 @@ export interface EvaluationSpec {
 }
 
 export interface Preset {
+  /** One line for `--help` and the docs (not part of a run folder's plan: the settings below are). */
+  summary?: string;
   /** The dataset (default cifar10). */
   data?: string;
   model: string;
@@ -80,10 +82,10 @@ export interface Preset {
 const EQUAL_COST = ['natural', 'free-8', 'pgd-7', 'fgsm-rs', 'yopo-5-3', 'atta-1', 'trades-10', 'nfgsm'];
 
 /** The MNIST-family presets: Wong et al.'s recipe and evaluation, every step size in proportion to eps. */
-function mnistLike(data: string, eps: number, seeds: number[]): Preset {
+function mnistLike(data: string, eps: number, seeds: number[], summary: string): Preset {
   const methods = ['natural', 'fgsm-rs', 'free-4', 'free-8', 'pgd-10'];
   return {
-    data, model: 'mnist-net', trainLimit: null, batch: 100, epochs: 10, budget: 20,
+    summary, data, model: 'mnist-net', trainLimit: null, batch: 100, epochs: 10, budget: 20,
     equalEpochs: ['natural', 'free-4', 'free-8', 'pgd-10'], equalCost: ['natural', 'fgsm-rs', 'free-4', 'free-8'], seeds, seeded: methods, seededCost: true, deferred: ['pgd-10'],
     testImages: null, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 5e-3, optimizer: 'adam', schedule: 'cyclic:0.4', weightDecay: 0,
     methodOptions: { 'fgsm-rs': { stepSize: 1.25 * eps }, pgd: { stepSize: (eps * 0.4) / 0.3 / 10 } },
@@ -101,14 +103,17 @@ function mnistLike(data: string, eps: number, seeds: number[]): Preset {
  * seed, comparison 2 (every method that applies to the norm) with the first. Every model is evaluated on the whole test split with PGD-50 (5 restarts)
  * and, for the first seed, AutoAttack (APGD-CE, APGD-T, FAB-T; Square is defined on images only) on `aaLimit`.
  */
-function tabular(data: string, norm: 'l2' | 'linf', model: string, seeds: number[], aaLimit: number | null): Preset {
+function tabular(data: string, norm: 'l2' | 'linf', seeds: number[], aaLimit: number | null): Preset {
   const d = findDataset(data);
+  const model = d.model;
   const t = [d.threat, ...(d.otherThreats ?? [])].find((x) => x.norm === norm);
   if (!t) throw new Error(`experiment: ${data} declares no ${norm} threat model`);
   const cost = norm === 'l2'
     ? ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'gradnorm']
     : ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'nfgsm', 'gradalign', 'gradnorm', 'atta-1', 'yopo-5-3', 'trades-10'];
+  const size = seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`;
   return {
+    summary: `${data}, ${norm === 'l2' ? 'L2' : 'L-inf'} eps ${t.eps}, ${model}: both comparisons, ${size}`,
     data, model, trainLimit: null, batch: 128, epochs: 50,
     equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'], equalCost: cost, seeds, seeded: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'],
     testImages: null, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 1e-3, optimizer: 'adam', schedule: 'cosine', weightDecay: 0,
@@ -121,26 +126,26 @@ function tabular(data: string, norm: 'l2' | 'linf', model: string, seeds: number
 }
 
 /** Both threat models of a tabular dataset, as presets DATA-l2 and DATA-linf. */
-const tabularPair = (data: string, model: string, seeds: number[], aaLimit: number | null): Record<string, Preset> => ({
-  [`${data}-l2`]: tabular(data, 'l2', model, seeds, aaLimit),
-  [`${data}-linf`]: tabular(data, 'linf', model, seeds, aaLimit),
+const tabularPair = (data: string, seeds: number[], aaLimit: number | null): Record<string, Preset> => ({
+  [`${data}-l2`]: tabular(data, 'l2', seeds, aaLimit),
+  [`${data}-linf`]: tabular(data, 'linf', seeds, aaLimit),
 });
 
 export const PRESETS: Record<string, Preset> = {
   // The main job (`npm start`): natural and free-4 side by side under one budget, then the same PGD evaluation.
-  quick: { model: 'wrn-16-1', trainLimit: 1500, batch: 128, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4'], seeds: [0], seeded: [],
+  quick: { summary: 'CIFAR-10 in miniature: natural vs free-4 under one budget, ~10 min', model: 'wrn-16-1', trainLimit: 1500, batch: 128, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4'], seeds: [0], seeded: [],
     testImages: 500, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 0.1 },
   // One seed, a small subset and budget: the equal-cost comparison in about an hour here.
-  small: { model: 'wrn-16-1', trainLimit: 2000, batch: 64, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4', 'free-8', 'pgd-7', 'fgsm-rs'], seeds: [0], seeded: [],
+  small: { summary: 'CIFAR-10, the equal-cost comparison on 2,000 images, ~1 h', model: 'wrn-16-1', trainLimit: 2000, batch: 64, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4', 'free-8', 'pgd-7', 'fgsm-rs'], seeds: [0], seeded: [],
     testImages: 300, apgdSteps: 50, apgdLimit: 100, apgdChained: false, lr: 0.1 },
   // Both comparisons, 3 seeds of natural, free-8 and 7-PGD in comparison 1, on 2,500 training images with a WRN-10-1
   // at batch 64 (twice the SGD steps of batch 128 for 7% more time here): sized to about 2 hours on this machine,
   // where the 7-PGD runs at equal epochs and the evaluations take most of it (docs/experiments.md, "Why these sizes"). APGD
   // runs as AutoAttack chains it: each attack only on the examples still robust, which is also the strict figure.
-  medium: { model: 'wrn-10-1', trainLimit: 2500, batch: 64, epochs: 8, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
+  medium: { summary: 'CIFAR-10, both comparisons, 3 seeds, ~2.5 h', model: 'wrn-10-1', trainLimit: 2500, batch: 64, epochs: 8, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
     seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 1000, apgdSteps: 100, apgdLimit: 100, apgdChained: true, lr: 0.1 },
   // Seconds, on generated data (no download): the tests, and a first try of a cluster set-up (--executor slurm).
-  tiny: { data: 'synthetic', model: 'wrn-10-1', trainLimit: 64, batch: 16, epochs: 4, equalEpochs: [], equalCost: ['natural', 'free-2'], seeds: [0], seeded: [],
+  tiny: { summary: 'seconds, generated data: tests, a first try of a cluster', data: 'synthetic', model: 'wrn-10-1', trainLimit: 64, batch: 16, epochs: 4, equalEpochs: [], equalCost: ['natural', 'free-2'], seeds: [0], seeded: [],
     testImages: 32, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 0.05 },
   // MNIST at the published scale, against Wong, Rice and Kolter 2020's released models: their mnist-net and recipe
   // (Adam, cyclic lr to 5e-3 peaking at 2/5, batch 100, no weight decay, eps 0.3, all 60,000 images). Comparison 1:
@@ -148,17 +153,17 @@ export const PRESETS: Record<string, Preset> = {
   // k·step = 0.4 as Madry's 40 x 0.01 (k = 40 for 10 epochs is ~8 h a seed here). Their evaluation: PGD-50 (step
   // 0.01, 10 restarts) on the first 1,000 test images; AutoAttack on the first 500, for seed 0's models. PGD-10's
   // runs (11 passes a minibatch) come last, after every seed of the others.
-  mnist: mnistLike('mnist', 0.3, [0, 1, 2]),
+  mnist: mnistLike('mnist', 0.3, [0, 1, 2], 'MNIST at the published scale against Wong et al.\'s models, 3 seeds: hours'),
   // Fashion-MNIST: the same recipe and methods at eps 0.1 (steps scaled with eps), one seed.
-  'fashion-mnist': mnistLike('fashion-mnist', 0.1, [0]),
+  'fashion-mnist': mnistLike('fashion-mnist', 0.1, [0], 'Fashion-MNIST, the MNIST recipe at eps 0.1, one seed'),
   // Does free training carry over to tabular data? Five seeds on the three small sets, three on letter (its best
   // MLP is the largest of the search: the costliest preset).
-  ...tabularPair('credit-g', 'mlp-256x3', [0, 1, 2, 3, 4], null),
-  ...tabularPair('spambase', 'mlp-512x2', [0, 1, 2, 3, 4], null),
-  ...tabularPair('lending-club', 'mlp-64x2', [0, 1, 2, 3, 4], null),
-  ...tabularPair('letter', 'mlp-512x3', [0, 1, 2], 1000),
+  ...tabularPair('credit-g', [0, 1, 2, 3, 4], null),
+  ...tabularPair('spambase', [0, 1, 2, 3, 4], null),
+  ...tabularPair('lending-club', [0, 1, 2, 3, 4], null),
+  ...tabularPair('letter', [0, 1, 2], 1000),
   // The paper's setting (WRN-34-10, all of CIFAR-10, 200 natural-equivalent epochs, the full test set): a real GPU.
-  paper: { model: 'wrn-34-10', trainLimit: 50000, batch: 128, epochs: 200, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
+  paper: { summary: 'the paper\'s setting, WRN-34-10 on all of CIFAR-10: a real GPU', model: 'wrn-34-10', trainLimit: 50000, batch: 128, epochs: 200, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
     seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 10000, apgdSteps: 100, apgdLimit: null, apgdChained: true, lr: 0.1 },
 };
 

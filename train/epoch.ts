@@ -82,6 +82,6 @@ export const epochFields = (s: EpochSummary, testExamples: number) => ({
 });
 
 /** The epoch's progress line. */
-export const epochLine = (s: EpochSummary, epochs: number, testExamples: number): string =>
+export const epochLine = (s: EpochSummary, epochs: number, testExamples: number, split: 'validation' | 'test'): string =>
   `epoch ${s.epoch}/${epochs}: train loss ${s.trainLoss.toFixed(4)} acc ${(s.trainAccuracy * 100).toFixed(2)}%, ` +
-  `test acc ${(s.testAccuracy * 100).toFixed(2)}% (${testExamples} images), ${(s.seconds / 60).toFixed(1)} min, ${s.imagesPerSecond.toFixed(1)} img/s`;
+  `${split} acc ${(s.testAccuracy * 100).toFixed(2)}% (${testExamples} examples), ${(s.seconds / 60).toFixed(1)} min, ${s.imagesPerSecond.toFixed(1)} img/s`;

@@ -143,3 +143,6 @@ export function stretchNote(config: RunConfig, changed: Changed, schedule: Sched
   const after = i < total ? `, at iteration ${i} the rate is ${fmtLr(lrAt(schedule, i, total))} instead of ${fmtLr(before)}` : '';
   return `advfree: --epochs ${epochs.given} (saved: ${epochs.saved}) stretches the ${config.schedule} learning-rate schedule from ${saved} to ${total} SGD iterations${after}`;
 }
+
+/** What the per-epoch evaluation runs on: the held-out part of the training split, or the test split. */
+export const evaluationSplit = (c: Pick<RunConfig, 'validation'>): 'validation' | 'test' => (c.validation ? 'validation' : 'test');

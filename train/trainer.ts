@@ -24,7 +24,7 @@ import { countedModel } from './model.js';
 import { PassMeter } from './passes.js';
 import { heldBatch, ProbeRunner, ProbeSchedule } from './probes.js';
 import { Progress } from './progress.js';
-import { modelMetadata, resumedConfig, savedRunConfig, stretchNote, type Changed, type Datasets, type ResumeChanges, type RunConfig, type TrainOptions } from './run-config.js';
+import { evaluationSplit, modelMetadata, resumedConfig, savedRunConfig, stretchNote, type Changed, type Datasets, type ResumeChanges, type RunConfig, type TrainOptions } from './run-config.js';
 import { latestPair, loadPairModel, RUN_FILES, RunFolder } from './run-folder.js';
 import { encodeTrainState, hostArrays, loadTrainState, packTotals, restoreHostArrays, restoreTensors, stateTensors, trainStateEntries, unpackTotals, type LoadedTrainState, type TrainState } from './train-state.js';
 
@@ -272,7 +272,7 @@ export class Trainer {
     const test = await evaluateClean(this.model, this.data.test, Math.max(this.config.batch, 256));
     const summary = epochSummary(epoch + 1, this.epoch, test, seconds);
     metrics.emit('epoch', this.step, epochFields(summary, test.examples));
-    progress?.log(epochLine(summary, this.config.epochs, test.examples));
+    progress?.log(epochLine(summary, this.config.epochs, test.examples, evaluationSplit(this.config)));
     this.epoch = noEpochTotals();
     return summary;
   }

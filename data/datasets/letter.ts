@@ -22,6 +22,6 @@ export default defineDataset(
     immutable: { features: [], why: 'every feature is a statistic of the glyph, which the attacker draws' },
     threat: { norm: 'l2', eps: 0.5, why: L2_WHY },
     otherThreats: [linfInscribed(16, '1.9 steps of the original 0-15 grid on every feature')],
-    model: 'mlp-256x3',
+    model: 'mlp-512x3', // the best of the validation search on natural training (docs/experiments.md)
   }),
 );
