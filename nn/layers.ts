@@ -58,9 +58,9 @@ export class Conv2d extends Module {
     return p;
   }
 
-  /** With `residual`, returns conv(x) + residual, the add fused into the convolution. */
-  forward(x: Tensor, residual?: Tensor): Tensor {
-    return conv2d(x, this.weight, { stride: this.stride, padding: this.padding, bias: this.bias ?? undefined, residual });
+  /** With `residual`, returns conv(x) + residual, the add fused into the convolution; with `relu`, the ReLU too. */
+  forward(x: Tensor, residual?: Tensor, relu = false): Tensor {
+    return conv2d(x, this.weight, { stride: this.stride, padding: this.padding, bias: this.bias ?? undefined, residual, relu });
   }
 }
 
@@ -128,8 +128,9 @@ export class Linear extends Module {
     ];
   }
 
-  forward(x: Tensor): Tensor {
-    return linear(x, this.weight, this.bias);
+  /** With `relu`, the ReLU after it, fused into the same kernel. */
+  forward(x: Tensor, relu = false): Tensor {
+    return linear(x, this.weight, this.bias, { relu });
   }
 }
 

@@ -22,9 +22,14 @@ export abstract class Classifier extends Module {
   /** Logits from the first layer's output. */
   abstract rest(h: Tensor): Tensor;
 
+  /** The input after the normalisation, if any. */
+  protected normalized(x: Tensor): Tensor {
+    return this.normalization ? this.normalization.forward(x) : x;
+  }
+
   /** The first layer's output (after the input normalisation). */
   first(x: Tensor): Tensor {
-    return this.firstLayerForward(this.normalization ? this.normalization.forward(x) : x);
+    return this.firstLayerForward(this.normalized(x));
   }
 
   forward(x: Tensor): Tensor {

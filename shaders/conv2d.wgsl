@@ -34,6 +34,7 @@ override CB: u32 = 8u; // output channels per invocation, <= 16
 override WG: u32 = 64u;
 override HAS_BIAS: bool = false;
 override HAS_RESIDUAL: bool = false; // out += res (same layout): the block's residual add, or the tape's running sum
+override RELU: bool = false; // out = max(out, 0), last: the activation after the layer
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -133,6 +134,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         let d = dst[j] + co * outPlane;
         var r = acc[i * PB + j] + b;
         if (HAS_RESIDUAL) { r += res[d]; }
+        if (RELU) { r = max(r, 0.0); }
         out[d] = r;
       }
     }

@@ -5,8 +5,8 @@
 // contiguous across invocations). For each 16-deep slice of K the workgroup stages the A and B tiles in
 // workgroup memory, and every invocation reads its rows and columns from there. MODE picks the operands,
 // gathered on the fly (no im2col buffer); out-of-range elements load as 0:
-//   0 matmul            C[z] = op(A[z])·op(B[z]) (+ bias[col]): M x N x K, workgroup z = batch entry
-//   1 conv forward      row m = (n, oh, ow), col = co, k = (c, kh, kw): A = x, B = w, C = y (+ bias[co])
+//   0 matmul            C[z] = op(A[z])·op(B[z]) (+ bias[col], ReLU): M x N x K, workgroup z = batch entry
+//   1 conv forward      row m = (n, oh, ow), col = co, k = (c, kh, kw): A = x, B = w, C = y (+ bias[co], + res, ReLU)
 //   2 conv input grad   row m = (n, ih, iw), col = c, k = (co, kh, kw): A = dy at the (oh, ow) that the tap
 //                       reaches from (ih, iw) (0 where the stride skips it), B = w, C = dx
 //   3 conv weight grad  row m = co, col = (c, kh, kw), k = (n, oh, ow) within chunk z of kChunk: A = dy, B = x,
@@ -16,6 +16,7 @@ override TA: bool = false;
 override TB: bool = false;
 override HAS_BIAS: bool = false;
 override HAS_RESIDUAL: bool = false; // conv forward and input gradient: C += res, same layout
+override RELU: bool = false; // matmul and conv forward: C = max(C, 0), last
 const TS = 64u; // tile rows and columns
 const TK = 16u; // tile depth
 const WG = 256u;
@@ -103,6 +104,7 @@ fn store(m: u32, col: u32, z: u32, v: f32) {
       if (HAS_BIAS) { r += bias[col]; }
       let i = ((q.n * p.Cout + col) * p.OH + q.y) * p.OW + q.x;
       if (HAS_RESIDUAL) { r += res[i]; }
+      if (RELU) { r = max(r, 0.0); }
       c[i] = r;
     }
     case 2u: {
@@ -116,6 +118,7 @@ fn store(m: u32, col: u32, z: u32, v: f32) {
     default: {
       var r = v;
       if (HAS_BIAS) { r += bias[col]; }
+      if (RELU) { r = max(r, 0.0); }
       c[z * p.strideC + m * p.N + col] = r;
     }
   }

@@ -20,6 +20,8 @@ interface Case {
   bias?: boolean;
   /** A residual added to the output (the fused residual add). */
   residual?: boolean;
+  /** The fused ReLU, last. */
+  relu?: boolean;
 }
 
 const shapeOf = (c: Case): ref.Conv2dShape => ({ n: c.N, c: c.C, h: c.H, w: c.W, cout: c.Cout, kh: c.kH, kw: c.kW, stride: c.stride, pad: c.pad });
@@ -35,9 +37,16 @@ function convGradRef(c: Case, x: Float64Array, w: Float64Array, dy: Float64Array
 }
 
 const describe = (c: Case) =>
-  `x [${c.N},${c.C},${c.H},${c.W}] w [${c.Cout},${c.C},${c.kH},${c.kW}] stride ${c.stride} pad ${c.pad}${c.bias ? ' bias' : ''}${c.residual ? ' residual' : ''}`;
+  `x [${c.N},${c.C},${c.H},${c.W}] w [${c.Cout},${c.C},${c.kH},${c.kW}] stride ${c.stride} pad ${c.pad}${c.bias ? ' bias' : ''}${c.residual ? ' residual' : ''}${c.relu ? ' relu' : ''}`;
 
-async function checkCase(c: Case, seed: number): Promise<void> {
+/** The float64 reference of conv2d with its options: bias, residual, then the ReLU. */
+function convOptsRef(c: Case, x: Float64Array, w: Float64Array, b?: Float64Array, r?: Float64Array): Float64Array {
+  const y = convRef(c, x, w, b);
+  const z = r ? y.map((v, i) => v + r[i]) : y;
+  return c.relu ? ref.relu(z) : z;
+}
+
+async function checkCase(c: Case, seed: number, check = checkGradients): Promise<void> {
   const inputs = [
     { data: randn(c.N * c.C * c.H * c.W, seed), shape: [c.N, c.C, c.H, c.W], name: 'x' },
     { data: randn(c.Cout * c.C * c.kH * c.kW, seed + 1, 0.5), shape: [c.Cout, c.C, c.kH, c.kW], name: 'w' },
@@ -48,15 +57,14 @@ async function checkCase(c: Case, seed: number): Promise<void> {
   // The optional inputs in order: bias, then residual.
   const optional = <T>(ts: T[]): { b?: T; r?: T } => ({ b: c.bias ? ts[2] : undefined, r: c.residual ? ts[c.bias ? 3 : 2] : undefined });
   try {
-    await checkGradients({
+    await check({
       gpu: (ts) => {
         const { b, r } = optional(ts);
-        return conv2d(ts[0], ts[1], { stride: c.stride, padding: c.pad, bias: b, residual: r });
+        return conv2d(ts[0], ts[1], { stride: c.stride, padding: c.pad, bias: b, residual: r, relu: c.relu });
       },
       cpu: (ts) => {
         const { b, r } = optional(ts);
-        const y = convRef(c, ts[0], ts[1], b);
-        return r ? y.map((v, i) => v + r[i]) : y;
+        return convOptsRef(c, ts[0], ts[1], b, r);
       },
       inputs,
       seed,
@@ -81,9 +89,17 @@ for (const variant of KERNEL_VARIANTS) {
       { N: 2, C: 3, H: 10, W: 11, Cout: 2, kH: 3, kW: 3, stride: 3, pad: 1 },
       { N: 2, C: 5, H: 6, W: 6, Cout: 19, kH: 3, kW: 3, stride: 1, pad: 1, residual: true }, // the WRN block's conv2 + add
       { N: 1, C: 3, H: 7, W: 5, Cout: 4, kH: 3, kW: 3, stride: 2, pad: 1, bias: true, residual: true },
+      // The fused ReLU: mnist-net's 4x4 stride-2 layers, with the bias, and after a residual.
+      { N: 2, C: 1, H: 8, W: 8, Cout: 5, kH: 4, kW: 4, stride: 2, pad: 1, bias: true, relu: true },
+      { N: 1, C: 3, H: 7, W: 5, Cout: 4, kH: 3, kW: 3, stride: 2, pad: 1, bias: true, residual: true, relu: true },
     ];
     for (const [i, c] of cases.entries()) await checkCase(c, 10 * i + 1);
   }));
+}
+
+for (const variant of KERNEL_VARIANTS) {
+  t(`second order through the fused ReLU: conv2d with bias and ReLU (${variant} kernels)`, () => withKernels(variant, () =>
+    checkCase({ N: 2, C: 3, H: 5, W: 5, Cout: 4, kH: 4, kW: 4, stride: 2, pad: 1, bias: true, relu: true }, 41, checkSecondOrder)));
 }
 
 for (const variant of KERNEL_VARIANTS) {

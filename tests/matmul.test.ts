@@ -91,10 +91,16 @@ for (const variant of KERNEL_VARIANTS) {
   }));
 }
 
-/** linear(x, w, b) on [n, inF] x [outF, inF] + [outF] against float64, inputs drawn from seeds seed..seed+2. */
-const linearCase = (n: number, inF: number, outF: number, seed: number) => ({
-  gpu: ([x, w, b]: Tensor[]) => linear(x, w, b),
-  cpu: ([x, w, b]: Float64Array[]) => ref.linear(x, w, b, n, inF, outF),
+/**
+ * linear(x, w, b) on [n, inF] x [outF, inF] + [outF] against float64, inputs drawn from seeds seed..seed+2; with
+ * `relu`, the fused ReLU after it.
+ */
+const linearCase = (n: number, inF: number, outF: number, seed: number, relu = false) => ({
+  gpu: ([x, w, b]: Tensor[]) => linear(x, w, b, { relu }),
+  cpu: ([x, w, b]: Float64Array[]) => {
+    const y = ref.linear(x, w, b, n, inF, outF);
+    return relu ? ref.relu(y) : y;
+  },
   inputs: [
     { data: randn(n * inF, seed), shape: [n, inF], name: 'x' },
     { data: randn(outF * inF, seed + 1), shape: [outF, inF], name: 'w' },
@@ -113,6 +119,13 @@ for (const variant of KERNEL_VARIANTS) {
       const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]));
       assertClose(await y.data(), ref.linear(x, w, b, N, I, O), `linear ${N}x${I}->${O}`, 1e-4, 1e-4);
     }
+  }));
+  t(`linear with the fused ReLU: forward, gradients and second order (${variant} kernels)`, () => withKernels(variant, async () => {
+    // Wider than long (the kernel runs along the columns) and longer than wide (along the rows: C = Dᵀ).
+    await checkGradients(linearCase(6, 11, 9, 21, true));
+    await checkGradients(linearCase(13, 5, 4, 24, true));
+    await checkSecondOrder(linearCase(5, 6, 7, 27, true));
+    await checkSecondOrder(linearCase(9, 4, 3, 30, true));
   }));
 }
 

@@ -10,6 +10,7 @@ import { checkDtype, checkRank, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { accumulated, record } from '../record.js';
 import { channelBroadcast } from './channel.js';
+import { reluGrad } from './elementwise.js';
 import { GemmMode, kernelVariant, tiledGemm, weightGradChunk } from './gemm-tiled.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
 
@@ -59,6 +60,8 @@ export interface Conv2dOptions {
    * convolution's store (one pass over the activation less, forward); its gradient is the output's.
    */
   residual?: Tensor;
+  /** Fuses a ReLU after the bias and the residual: one pass; its backward masks dy by the output > 0 first. */
+  relu?: boolean;
 }
 
 /** Sizes of one convolution, shared by its three passes. */
@@ -99,7 +102,7 @@ function geometry(op: string, xShape: Shape, wShape: Shape, stride: number, pad:
 }
 
 /** Forward (src = x) or input gradient (src = dy): the two gather-style implicit GEMMs of conv2d.wgsl. */
-function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefined, inputGrad: boolean, name: string, residual?: Tensor): Tensor {
+function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefined, inputGrad: boolean, name: string, residual?: Tensor, relu = false): Tensor {
   const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
   const [outC, outH, outW, srcC, srcH, srcW] = inputGrad ? [C, H, W, Cout, OH, OW] : [Cout, OH, OW, C, H, W];
   // The input gradient visits its output pixels by residue class mod the stride (see conv2d.wgsl).
@@ -115,7 +118,7 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
     tiledGemm({
       mode: inputGrad ? GemmMode.ConvInputGrad : GemmMode.ConvForward,
       family: inputGrad ? 'conv-input-grad' : 'conv-forward',
-      M: N * outH * outW, N: outC, K: srcC * kk, a: src, b: w, bias, residual, c: out,
+      M: N * outH * outW, N: outC, K: srcC * kk, a: src, b: w, bias, residual, relu, c: out,
       geometry: g,
     });
     return out;
@@ -124,7 +127,7 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
     kernel: CONV,
     family: inputGrad ? 'conv-input-grad' : 'conv-forward',
     overrides: {
-      MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined, HAS_RESIDUAL: residual !== undefined,
+      MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined, HAS_RESIDUAL: residual !== undefined, RELU: relu,
       QH: Qh, QW: Qw, STRIDE: stride, PAD: pad, OUT_C: outC, OUT_H: outH, OUT_W: outW, SRC_C: srcC, SRC_H: srcH, SRC_W: srcW, KH: kH, KW: kW,
       WS_OUT: inputGrad ? kk : C * kk,
       WS_RED: inputGrad ? C * kk : kk,
@@ -143,16 +146,20 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
  * gradients of any order stay convolutions: with y = conv(x, w), <u, inputGrad(dy, w)> = <conv(u, w), dy> and
  * <v, weightGrad(x, dy)> = <conv(x, v), dy>; the bias gradient (a channel sum) has a broadcast for backward.
  */
-function forward(g: Geometry, x: Tensor, w: Tensor, bias?: Tensor, residual?: Tensor): Tensor {
-  const y = gatherConv(g, x, w, bias, false, 'conv2d', residual);
+function forward(g: Geometry, x: Tensor, w: Tensor, bias?: Tensor, residual?: Tensor, relu = false): Tensor {
+  const y = gatherConv(g, x, w, bias, false, relu ? 'conv2d_relu' : 'conv2d', residual, relu);
   const inputs = [x, w, ...(bias ? [bias] : []), ...(residual ? [residual] : [])];
   // The input gradient adds the tape's running sum for x while it stores (a residual block's two paths).
-  record('conv2d', inputs, y, (dy, needs, prev) => [
-    needs[0] ? accumulated(prev[0], (r) => inputGrad(g, dy, w, r)) : null,
-    needs[1] ? weightGrad(g, x, dy) : null,
-    ...(bias ? [needs[2] ? biasGrad(g, dy) : null] : []),
-    ...(residual ? [needs[inputs.length - 1] ? dy : null] : []),
-  ]);
+  record('conv2d', inputs, y, (dout, needs, prev) => {
+    // The gradient of the pre-activation: recorded, so that it can be differentiated again.
+    const dy = relu ? reluGrad(dout, y) : dout;
+    return [
+      needs[0] ? accumulated(prev[0], (r) => inputGrad(g, dy, w, r)) : null,
+      needs[1] ? weightGrad(g, x, dy) : null,
+      ...(bias ? [needs[2] ? biasGrad(g, dy) : null] : []),
+      ...(residual ? [needs[inputs.length - 1] ? dy : null] : []),
+    ];
+  });
   return y;
 }
 
@@ -280,14 +287,14 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
       fail(op, `residual ${residual.describe()} must have the output's shape ${fmt(want)} (input ${x.describe()}, weight ${fmt(w.shape)})`);
     }
   }
-  return forward(g, x, w, bias, residual);
+  return forward(g, x, w, bias, residual, opts.relu ?? false);
 }
 
 /**
  * The gradient of conv2d with respect to its input, for an input of shape xShape (a transposed convolution).
  * Differentiable in dy and w, like conv2dWeightGrad in dy and x.
  */
-export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Omit<Conv2dOptions, 'bias'> = {}): Tensor {
+export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Pick<Conv2dOptions, 'stride' | 'padding'> = {}): Tensor {
   const op = 'conv2dInputGrad';
   checkRank(op, "weight 'w' [Cout,C,kH,kW]", w, 4);
   if (xShape.length !== 4) fail(op, `input shape ${fmt(xShape)} must have rank 4`);
@@ -297,7 +304,7 @@ export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Omit
 }
 
 /** The gradient of conv2d with respect to its weight, for a weight of shape wShape. */
-export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Omit<Conv2dOptions, 'bias'> = {}): Tensor {
+export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Pick<Conv2dOptions, 'stride' | 'padding'> = {}): Tensor {
   const op = 'conv2dWeightGrad';
   checkRank(op, "input 'x' (NCHW)", x, 4);
   if (wShape.length !== 4) fail(op, `weight shape ${fmt(wShape)} must have rank 4`);

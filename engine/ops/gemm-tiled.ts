@@ -67,6 +67,8 @@ export interface GemmDispatch {
   a: Tensor;
   b: Tensor;
   bias?: Tensor;
+  /** Matmul and conv forward: a ReLU applied last in the store (after the bias and the residual). */
+  relu?: boolean;
   /** Conv forward and input gradient: added to the output (a tensor of its shape) while it is stored. */
   residual?: Tensor;
   c: Tensor;
@@ -88,7 +90,7 @@ export function tiledGemm(d: GemmDispatch): void {
   rt().dispatch({
     kernel: TILED,
     family: d.family,
-    overrides: { MODE: d.mode, TA: d.transA ?? false, TB: d.transB ?? false, HAS_BIAS: d.bias !== undefined, HAS_RESIDUAL: d.residual !== undefined },
+    overrides: { MODE: d.mode, TA: d.transA ?? false, TB: d.transB ?? false, HAS_BIAS: d.bias !== undefined, HAS_RESIDUAL: d.residual !== undefined, RELU: d.relu ?? false },
     params,
     // Without a bias or a residual the binding is unused: any read-only buffer fills it.
     buffers: { a: d.a, b: d.b, bias: d.bias ?? d.a, res: d.residual ?? d.a, c: d.c },

@@ -46,12 +46,23 @@ class Mlp extends Classifier {
   }
 
   /** The first Linear, on the input flattened to [N, features]. */
-  protected firstLayerForward(x: Tensor): Tensor {
-    return this.layers[0].forward(x.rank === 2 ? x : reshape(x, [x.shape[0], this.inFeatures]));
+  protected firstLayerForward(x: Tensor, relu = false): Tensor {
+    return this.layers[0].forward(x.rank === 2 ? x : reshape(x, [x.shape[0], this.inFeatures]), relu);
+  }
+
+  /** The whole pass with every ReLU fused into the Linear before it (the split keeps the first one's output pre-activation). */
+  override forward(x: Tensor): Tensor {
+    return this.hidden(this.firstLayerForward(this.normalized(x), true));
   }
 
   rest(h: Tensor): Tensor {
-    return this.layers.slice(1).reduce((z, l) => l.forward(relu(z)), h);
+    return this.hidden(relu(h));
+  }
+
+  /** Layers 1.. on the first hidden layer's activation. */
+  private hidden(a: Tensor): Tensor {
+    const last = this.layers.length - 1;
+    return this.layers.slice(1).reduce((z, l, i) => l.forward(z, i + 1 < last), a);
   }
 }
 

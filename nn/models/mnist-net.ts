@@ -39,9 +39,18 @@ class MnistNet extends Classifier {
     return this.conv1.forward(x);
   }
 
+  /** The whole pass with every ReLU fused into the layer before it (the split keeps conv1's output pre-activation). */
+  override forward(x: Tensor): Tensor {
+    return this.afterConv1(this.conv1.forward(this.normalized(x), undefined, true));
+  }
+
   rest(h: Tensor): Tensor {
-    const z = relu(this.conv2.forward(relu(h)));
-    return this.fc2.forward(relu(this.fc1.forward(reshape(z, [z.shape[0], 32 * 7 * 7]))));
+    return this.afterConv1(relu(h));
+  }
+
+  private afterConv1(a: Tensor): Tensor {
+    const z = this.conv2.forward(a, undefined, true);
+    return this.fc2.forward(this.fc1.forward(reshape(z, [z.shape[0], 32 * 7 * 7]), true));
   }
 }
 
