@@ -15,6 +15,12 @@ const ELEMENT_BYTES: Record<DType, number> = { f32: 4, i32: 4, u8: 1 };
 /** Bytes of storage for a tensor: whole 32-bit words, since WGSL buffers are arrays of 4-byte values. */
 const storageBytes = (shape: Shape, dtype: DType): number => Math.ceil((numel(shape) * ELEMENT_BYTES[dtype]) / 4) * 4;
 
+/** A pooled buffer and the number of undisposed tensors that hold it (a tensor and its reshaped views). */
+interface Storage {
+  readonly buffer: GPUBuffer;
+  holders: number;
+}
+
 let nextId = 1;
 let live = 0;
 
@@ -29,8 +35,9 @@ export class Tensor {
   readonly isTensor = true;
   readonly id = nextId++;
   readonly size: number;
-  private buf: GPUBuffer | null;
-  /** For a view: the tensor that owns the storage. */
+  /** The buffer, shared with reshaped views of this tensor (`view`); null once disposed. */
+  private storage: Storage | null;
+  /** For a prefix view: the tensor that owns the storage. */
   private owner: Tensor | null = null;
 
   /**
@@ -45,7 +52,7 @@ export class Tensor {
     readonly intRange?: readonly [number, number],
   ) {
     this.size = numel(shape);
-    this.buf = buffer;
+    this.storage = { buffer, holders: 1 };
     live++;
     track(this);
   }
@@ -55,13 +62,28 @@ export class Tensor {
   }
 
   get disposed(): boolean {
-    return this.buf === null;
+    return this.storage === null;
   }
 
   get buffer(): GPUBuffer {
-    if (!this.buf) throw new Error(`advfree: tensor ${this.describe()} was used after dispose()`);
+    if (!this.storage) throw new Error(`advfree: tensor ${this.describe()} was used after dispose()`);
     if (this.owner?.disposed) throw new Error(`advfree: view ${this.describe()} was used after its tensor ${this.owner.describe()} was disposed`);
-    return this.buf;
+    return this.storage.buffer;
+  }
+
+  /**
+   * The same elements under another shape of the same size, sharing this tensor's storage (no copy: a write to
+   * either shows in both). Each is disposed on its own, and the buffer returns to the pool when both are, so the
+   * tape may free a gradient while its reshaped view lives on.
+   */
+  view(shape: Shape, name: string): Tensor {
+    const storage = this.storage;
+    if (!storage) throw new Error(`advfree: tensor ${this.describe()} was used after dispose()`);
+    const v = new Tensor([...shape], this.dtype, storage.buffer, name, this.intRange);
+    v.storage = storage;
+    v.owner = this.owner;
+    storage.holders++;
+    return v;
   }
 
   /**
@@ -91,9 +113,11 @@ export class Tensor {
   }
 
   dispose(): void {
-    if (!this.buf) return;
-    if (!this.owner) rt().pool.release(this.buf);
-    this.buf = null;
+    const storage = this.storage;
+    if (!storage) return;
+    // A prefix view's buffer belongs to its tensor.
+    if (!this.owner && --storage.holders === 0) rt().pool.release(storage.buffer);
+    this.storage = null;
     live--;
   }
 

@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { add, affine, axpby, clamp, mul, relu, reshape, sign, signStep, sub, fill, randomUniform, randomNormal, tidy, rt, type Tensor } from '../engine/index.js';
+import { add, affine, axpby, clamp, memory, mul, relu, reshape, sign, signStep, sub, fill, randomUniform, randomNormal, tidy, rt, type Tensor } from '../engine/index.js';
 import { assertClose, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('elementwise');
@@ -61,6 +61,24 @@ t('tidy frees everything but the result', async () => {
   assertClose(await kept.data(), new Float64Array(1000).fill(3), 'kept');
   kept.dispose();
   assert.is(rt().pool.stats().bytesInUse, before);
+});
+
+t('reshape is a view: no dispatch, shared storage, each disposed on its own, the buffer freed with the last', async () => {
+  const x = gpu(xs.slice(0, 12), [3, 4], 'x');
+  rt().resetCounters();
+  const v = reshape(x, [2, 6]);
+  assert.is(rt().counters().total, 0, 'no kernel runs');
+  assert.equal(v.shape, [2, 6]);
+  assert.is(v.buffer, x.buffer);
+  assertClose(await v.data(), xs.slice(0, 12), 'the same values');
+  const before = memory().bytesInUse;
+  x.dispose();
+  assert.is(memory().bytesInUse, before, 'the view still holds the buffer');
+  assertClose(await v.data(), xs.slice(0, 12), 'readable after its source is disposed');
+  v.dispose();
+  assert.is(memory().bytesInUse, before - 256, 'freed with the last holder (one 256-byte size class)');
+  assert.throws(() => v.buffer, /used after dispose/);
+  assert.throws(() => reshape(gpu(xs.slice(0, 6), [6]), [-2, -3]), /reshape.*positive integers/);
 });
 
 t('backward of the differentiable elementwise ops', async () => {

@@ -3,7 +3,7 @@ import unarySrc from '../../shaders/unary.wgsl';
 import binarySrc from '../../shaders/binary.wgsl';
 import fillSrc from '../../shaders/fill.wgsl';
 import { rt } from '../context.js';
-import { checkDtype, checkSameShape, fail, fmt } from '../check.js';
+import { checkDtype, checkSameShape, checkShape, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
 import { record } from '../record.js';
 import { empty, numel, type Shape, type Tensor } from '../tensor.js';
@@ -49,9 +49,9 @@ const enum Bin {
   SignStep = 4,
 }
 
-function unary(op: Un, x: Tensor, a: number, b: number, name: string, shape: Shape = x.shape): Tensor {
+function unary(op: Un, x: Tensor, a: number, b: number, name: string): Tensor {
   checkDtype(name, 'input', x, 'f32');
-  const y = empty(shape, name);
+  const y = empty(x.shape, name);
   rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x, y }, groups: grid(cdiv(x.size, 256)) });
   return y;
 }
@@ -139,10 +139,11 @@ function clampGrad(dy: Tensor, x: Tensor, lo: number, hi: number): Tensor {
   return out;
 }
 
-/** The same values in a shape of the same size (a copy, so that the tape can free each tensor on its own). */
+/** The same values in a shape of the same size: a view sharing x's storage (no pass over the data). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
+  checkShape(shape, `the shape reshape was given for ${x.describe()}`);
   if (numel(shape) !== x.size) fail('reshape', `${x.describe()} has ${x.size} elements, shape ${fmt(shape)} holds ${numel(shape)}`);
-  const y = unary(Un.Affine, x, 1, 0, 'reshape', shape);
+  const y = x.view(shape, 'reshape');
   record('reshape', [x], y, (dy) => [reshape(dy, x.shape)]);
   return y;
 }
