@@ -5,17 +5,28 @@
 // its time is projected from the measured time per SGD step.
 import { keep, randomUniform, rt, tensor } from '../engine/index.js';
 import type { KernelFamily } from '../engine/kernel.js';
+import type { HostTimes } from '../engine/runtime.js';
 import { perRun, profile, type Profile } from '../engine/profile.js';
 import { noPasses, PASS_KINDS, type PassCounts } from '../adversarial/method.js';
 import { ThreatModel } from '../adversarial/threat.js';
 import { sgdStepsPerBatch } from '../adversarial/registry.js';
 import { Sgd } from '../nn/optim.js';
-import { parseArch, WideResNet } from '../nn/models/wrn.js';
+import { resolveModel } from '../nn/registry.js';
 import { Harness } from '../train/harness.js';
 import { attackSteps, benchMethod, makeBenchMethod } from './methods.js';
 import { repeat } from './timing.js';
 
+/** A registered model on inputs of one shape, at one batch size. */
+export interface ModelSpec {
+  model: string;
+  /** One example's shape, e.g. [3, 32, 32] or [16]. */
+  input: readonly number[];
+  classes: number;
+  batch: number;
+}
+
 export interface MethodCostConfig {
+  /** The model of the WRN runs (any registered model name), on [3, image, image] CIFAR-10 inputs. */
   arch: string;
   batch: number;
   /** Image side (CIFAR: 32). */
@@ -45,6 +56,14 @@ export interface MethodCost {
   passes: PassCounts;
   dispatches: number;
   dispatchesByFamily: Partial<Record<KernelFamily, number>>;
+  /** Queue submits and readbacks per minibatch. */
+  submits: number;
+  reads: number;
+  /**
+   * Host milliseconds per minibatch recording its work (the steps return before the GPU finishes): in all, and in
+   * the runtime's bind groups, encoding, submits and buffer pool (engine/runtime.ts HostTimes).
+   */
+  host: { recordMs: number } & HostTimes;
   wallMs: number;
   /** Per minibatch, summed over dispatches; null without profiling. */
   gpuMs: number | null;
@@ -85,23 +104,27 @@ export interface MethodCostReport {
 /** One method's measurements, before the epoch projections and the ratios to natural. */
 export type MeasuredCost = Omit<MethodCost, 'epochWallS' | 'epochGpuS' | 'ratioWall' | 'ratioGpu'>;
 
-async function measure(name: string, c: MethodCostConfig): Promise<MeasuredCost> {
-  const shape = [c.batch, 3, c.image, c.image];
-  const model = new WideResNet(parseArch(c.arch), c.seed);
+/** The CIFAR-10 model of a WRN config. */
+export const cifarSpec = (c: MethodCostConfig): ModelSpec => ({ model: c.arch, input: [3, c.image, c.image], classes: 10, batch: c.batch });
+
+async function measure(name: string, c: MethodCostConfig, spec: ModelSpec): Promise<MeasuredCost> {
+  const { batch, classes } = spec;
+  const shape = [batch, ...spec.input];
+  const model = resolveModel(spec.model, spec.input, classes).build(c.seed);
   const opt = new Sgd(model.namedParameters(), SGD_OPTIONS);
-  const spec = { norm: 'linf', eps: c.eps } as const;
-  const resolved = benchMethod(name, spec);
-  const threat = ThreatModel.image(spec, shape.slice(1));
-  const method = makeBenchMethod(resolved, { batchShape: shape, threat, seed: c.seed, trainSize: c.trainSize, classes: 10 });
+  const threatSpec = { norm: 'linf', eps: c.eps } as const;
+  const resolved = benchMethod(name, threatSpec);
+  const threat = ThreatModel.image(threatSpec, spec.input);
+  const method = makeBenchMethod(resolved, { batchShape: shape, threat, seed: c.seed, trainSize: c.trainSize, classes });
   const replays = sgdStepsPerBatch(resolved);
   const x = keep(randomUniform(shape, 0, 1, c.seed, 1, 'images'));
-  const y = keep(tensor(Int32Array.from({ length: c.batch }, (_, i) => (i * 7 + c.seed) % 10), [c.batch], { name: 'labels' }));
+  const y = keep(tensor(Int32Array.from({ length: batch }, (_, i) => (i * 7 + c.seed) % classes), [batch], { name: 'labels' }));
   const h = new Harness(model, opt, c.seed, () => LR);
   // Each step takes the next slice of the training set, as an epoch does: a per-example method (ATTA) reads each
   // batch's state back asynchronously, and an example may come back only once that has landed.
   let batches = 0;
   const step = () => {
-    const indices = Uint32Array.from({ length: c.batch }, (_, i) => (batches * c.batch + i) % c.trainSize);
+    const indices = Uint32Array.from({ length: batch }, (_, i) => (batches * batch + i) % c.trainSize);
     batches++;
     const r = h.run(method, x, y, { indices, epoch: 0, augment: null });
     r.loss.dispose();
@@ -112,11 +135,15 @@ async function measure(name: string, c: MethodCostConfig): Promise<MeasuredCost>
     await rt().sync();
     Object.assign(h.meter.passes, noPasses());
     rt().resetCounters();
+    rt().setHostTiming(true);
     const t0 = performance.now();
     repeat(c.steps, step);
+    const recordMs = (performance.now() - t0) / c.steps;
+    const hostTimes = rt().setHostTiming(false)!;
     await rt().sync();
     const wallMs = (performance.now() - t0) / c.steps;
     const counters = rt().counters();
+    const perStep = (v: number) => v / c.steps;
     const passes = Object.fromEntries(PASS_KINDS.map((k) => [k, h.meter.passes[k] / c.steps])) as unknown as PassCounts;
     const dispatchesByFamily = Object.fromEntries(Object.entries(counters.byFamily).map(([k, v]) => [k, v / c.steps]));
     // Per SGD step, so methods with several SGD steps per minibatch compare directly.
@@ -127,6 +154,9 @@ async function measure(name: string, c: MethodCostConfig): Promise<MeasuredCost>
       passes,
       dispatches: counters.total / c.steps,
       dispatchesByFamily,
+      submits: perStep(counters.submits),
+      reads: perStep(counters.reads),
+      host: { recordMs, bindGroups: perStep(hostTimes.bindGroups), encode: perStep(hostTimes.encode), submit: perStep(hostTimes.submit), pool: perStep(hostTimes.pool) },
       wallMs,
       gpuMs: prof ? prof.ms * replays : null,
       sgdStepWallMs: wallMs / replays,
@@ -172,11 +202,12 @@ function attackCost(costs: MethodCost[]): AttackStepCost[] {
   return out;
 }
 
-export async function methodCosts(config: MethodCostConfig): Promise<MethodCostReport> {
+/** Every method of `config` on `spec` (default: the config's CIFAR-10 WRN), natural first. */
+export async function methodCosts(config: MethodCostConfig, spec: ModelSpec = cifarSpec(config)): Promise<MethodCostReport> {
   const names = ['natural', ...config.methods.filter((m) => m !== 'natural')];
   const measured = [];
-  for (const name of names) measured.push(await measure(name, config));
-  return summarize(measured, Math.ceil(config.trainSize / config.batch));
+  for (const name of names) measured.push(await measure(name, config, spec));
+  return summarize(measured, Math.ceil(config.trainSize / spec.batch));
 }
 
 /** Epoch projections, ratios to natural (measured[0]) and attack-step costs from the measurements. */

@@ -200,6 +200,45 @@ function peerSection(r: BenchReport): string {
   ].join('\n\n');
 }
 
+function overheadSection(r: BenchReport): string {
+  const o = r.overhead;
+  if (!o) return '';
+  return [
+    '### Cost per dispatch on this adapter',
+    `An empty-ish kernel (one workgroup copying 16 bytes), ${o.dispatches} dispatches a sample, median of ${r.config.reps}: microseconds per dispatch.`,
+    table(['recorded into the runtime\'s batches, one wait', 'of which host recording', 'a submit each, one wait', 'a submit and a wait each', 'GPU (timestamps)'],
+      [[num(o.batchedUs), num(o.recordUs), num(o.submitEachUs), num(o.submitWaitUs), num(o.gpuUs)]]),
+  ].join('\n\n');
+}
+
+function modelsSection(r: BenchReport): string {
+  const ms = r.models;
+  if (!ms) return '';
+  const torch = ms.find((m) => m.torch.measured)?.torch;
+  const steps = ms.map((m) => [
+    `${m.model} (${m.data} [${m.input.join(',')}], ${m.classes} classes)`, String(m.batch), num(m.wallMs), num(m.gpuMs), pct(m.gpuBusy),
+    num(m.dispatches), num(m.submits), num(m.reads),
+    `${num(m.host.recordMs)} (${num(m.host.bindGroups)} / ${num(m.host.encode)} / ${num(m.host.submit)} / ${num(m.host.pool)})`,
+    m.torchMs === null ? NA : num(m.torchMs), m.torchMs === null ? NA : times(m.wallMs / m.torchMs),
+  ]);
+  const missing = ms.flatMap((m) => (m.torch.measured ? [] : [`${m.model}: ${m.torch.reason}`]));
+  const methods = ms.flatMap((m) => m.methods.costs.map((c) => [m.model, c.method, num(c.dispatches), num(c.sgdStepWallMs), num(c.sgdStepGpuMs),
+    times(c.ratioWall), times(c.ratioGpu)]));
+  return [
+    '## Models: one natural training step of each model at its batch',
+    'The step as training runs it (forward, weight gradients, SGD update with momentum; steps submitted back to back, one ' +
+      'wait at the end), on synthetic inputs of the dataset\'s shape. GPU busy: GPU time (timestamps) over wall time. Host: ' +
+      'milliseconds per step spent recording it (the steps return before the GPU finishes), and of those the runtime\'s bind ' +
+      'groups / encoding / submits / buffer pool; the rest is the ops\' and the tape\'s own code. ' +
+      (torch?.measured ? `PyTorch ${torch.version}'s CPU backend: the same layers, batch and step, ${torch.threads} threads (bench/pytorch/model_step.py), after ours in this run.` : ''),
+    table(['model', 'batch', 'wall ms', 'GPU ms', 'GPU busy', 'dispatches', 'submits', 'readbacks', 'host ms (bind groups / encode / submit / pool)', 'PyTorch ms', 'ours / PyTorch'], steps),
+    ...(missing.length ? [`PyTorch not measured: ${missing.join('; ')}.`] : []),
+    overheadSection(r),
+    '### Methods on each model: per SGD step, ratios to natural per natural-equivalent epoch',
+    table(['model', 'method', 'dispatches / minibatch', 'wall ms / SGD step', 'GPU ms / SGD step', '× natural (wall)', '× natural (GPU)'], methods),
+  ].join('\n\n');
+}
+
 function memorySection(r: BenchReport): string | null {
   const m = r.memory;
   if (!m) return null;
@@ -216,7 +255,7 @@ function memorySection(r: BenchReport): string | null {
 }
 
 export function markdown(r: BenchReport): string {
-  return [header(r), rooflineSection(r), opsSection(r), methodsSection(r), peerSection(r), memorySection(r)].filter(Boolean).join('\n\n') + '\n';
+  return [header(r), rooflineSection(r), opsSection(r), methodsSection(r), modelsSection(r), peerSection(r), memorySection(r)].filter(Boolean).join('\n\n') + '\n';
 }
 
 /** The per-family chart, or null without GPU times. */

@@ -123,14 +123,18 @@ function fedRunner(vec4: boolean, shape: { PB: number; CB: number }, iters: numb
   };
 }
 
+const copyParams = (bytes: number) => ({ iters: 0, a: 0, b: 0, quads: bytes / 16 });
+
+/** A dispatch of the vec4 copy of `bytes` (a multiple of 16) from `from` to `to`. */
+export const copyProbe = (bytes: number, from: Tensor, to: Tensor) => (): void =>
+  rt().dispatch({ kernel: COPY, overrides: { WG: 64 }, params: copyParams(bytes), buffers: { src: from, dst: to }, groups: grid(cdiv(bytes / 16, 64)) });
+
 function copyRunner(bytes: number, from: Tensor, to: Tensor): Runner {
-  const quads = bytes / 16;
-  const params = { iters: 0, a: 0, b: 0, quads };
   return {
     name: `copy ${(bytes / 2 ** 20).toFixed(0)} MiB (vec4)`,
     flops: 0,
-    bytes: COPY.bytes!(params, {}, [0]),
-    run: () => rt().dispatch({ kernel: COPY, overrides: { WG: 64 }, params, buffers: { src: from, dst: to }, groups: grid(cdiv(quads, 64)) }),
+    bytes: COPY.bytes!(copyParams(bytes), {}, [0]),
+    run: copyProbe(bytes, from, to),
     times: [],
   };
 }

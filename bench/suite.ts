@@ -1,5 +1,6 @@
-// The benchmark suite: single-op kernels, training-method costs and the TensorFlow.js comparison, run in one
-// process on one adapter so every ratio compares numbers from the same run.
+// The benchmark suite: single-op kernels, training-method costs, the registered models' training steps with
+// PyTorch's, and the TensorFlow.js comparison, run in one process on one adapter so every ratio compares numbers
+// from the same run.
 import type { BenchEnv } from './env.js';
 import { methodCosts, type MethodCostConfig, type MethodCostReport } from './method-cost.js';
 import { opCases, type ConvShape } from './op-cases.js';
@@ -8,8 +9,10 @@ import { peerOps, peerStep, type PeerOpResult, type PeerStepResult } from './pee
 import { openTfjs } from './tfjs.js';
 import { memoryCheck, type MemoryReport } from './memory.js';
 import { measureRoofline, type Roofline } from './roofline.js';
+import { MODEL_CASES, modelSteps, type ModelCase, type ModelStep } from './models.js';
+import { dispatchOverhead, type DispatchOverhead } from './overhead.js';
 
-export const SUITES = ['ops', 'methods', 'peer', 'memory'] as const;
+export const SUITES = ['ops', 'methods', 'models', 'peer', 'memory'] as const;
 export type SuiteName = (typeof SUITES)[number];
 
 /** The method-cost settings, plus the suites to run, the single-op cases and the peer's settings. */
@@ -28,6 +31,11 @@ export interface BenchConfig extends MethodCostConfig {
   /** The roofline probes: steps of each fma chain, and the sizes of the copied buffers in bytes. */
   rooflineIters: number;
   copyBytes: number[];
+  /** The models suite: each model at its batch, and the methods priced on each. */
+  modelCases: readonly ModelCase[];
+  modelMethods: string[];
+  /** Dispatches per sample of the per-dispatch overhead (models suite). */
+  overheadDispatches: number;
 }
 
 /** The issue's full run: WRN-16-1 at batch 64 on CIFAR-sized images. */
@@ -53,6 +61,9 @@ export const FULL_CONFIG: BenchConfig = {
   // About 35 ms per FMA dispatch at 60 GFLOP/s; copies of a WRN-16-1 activation's size and of 8x that.
   rooflineIters: 2048,
   copyBytes: [4 * 2 ** 20, 32 * 2 ** 20],
+  modelCases: MODEL_CASES,
+  modelMethods: ['natural', 'free-8', 'gradalign', 'gradnorm'],
+  overheadDispatches: 256,
 };
 
 /** Seconds on a software adapter: every code path, tiny shapes. */
@@ -72,6 +83,12 @@ export const TINY_CONFIG: BenchConfig = {
   memoryBatch: 4,
   rooflineIters: 16,
   copyBytes: [2 ** 20],
+  modelCases: [
+    { model: 'mnist-net', data: 'MNIST', input: [1, 28, 28], classes: 10, batch: 2, trainSize: 64 },
+    { model: 'mlp-8x2', data: '5 features', input: [5], classes: 3, batch: 4, trainSize: 64 },
+  ],
+  modelMethods: ['natural', 'free-2', 'gradalign', 'gradnorm'],
+  overheadDispatches: 8,
 };
 
 export interface BenchReport {
@@ -83,6 +100,10 @@ export interface BenchReport {
   methods: MethodCostReport | null;
   peer: { adapter: string; version: string; ops: PeerOpResult[]; step: PeerStepResult } | null;
   memory: MemoryReport | null;
+  /** The models suite: one entry per model. */
+  models: ModelStep[] | null;
+  /** The adapter's cost per dispatch (models suite). */
+  overhead: DispatchOverhead | null;
 }
 
 export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: string) => void = () => {}): Promise<BenchReport> {
@@ -91,7 +112,7 @@ export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: s
   const opts = { reps: config.reps, warmup: config.warmup, seed: config.seed, profile: config.profile };
   log('roofline: FMA and copy probes');
   const roofline = await measureRoofline({ iters: config.rooflineIters, copyBytes: config.copyBytes, reps: config.reps });
-  const report: BenchReport = { env, config, roofline, ops: null, methods: null, peer: null, memory: null };
+  const report: BenchReport = { env, config, roofline, ops: null, methods: null, peer: null, memory: null, models: null, overhead: null };
   // The peer's ratios need our side of the op cases.
   if (has('ops') || has('peer')) {
     log(`ops: ${cases.length} cases`);
@@ -100,6 +121,11 @@ export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: s
   if (has('methods')) {
     log(`methods: ${config.methods.join(', ')} on ${config.arch}, batch ${config.batch}`);
     report.methods = await methodCosts(config);
+  }
+  if (has('models')) {
+    log(`models: per-dispatch overhead, ${config.overheadDispatches} dispatches a sample`);
+    report.overhead = await dispatchOverhead(config.overheadDispatches, config.reps, config.profile);
+    report.models = await modelSteps(config, log);
   }
   if (has('peer')) {
     log('peer: tfjs ops');

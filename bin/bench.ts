@@ -69,7 +69,7 @@ const BENCH_FLAGS = {
 
 export const bench = command({
   name: 'bench',
-  summary: 'benchmark kernels, training methods and TensorFlow.js on this adapter; writes a report folder',
+  summary: "benchmark kernels, training methods, each model's training step, TensorFlow.js and PyTorch on this adapter; writes a report folder",
   flags: BENCH_FLAGS,
   async run(flags) {
     const out = flags.out;
@@ -119,5 +119,8 @@ function configFromFlags(flags: Values<typeof BENCH_FLAGS>, peerFlags: string[])
     memoryBatch: flags['memory-batch'] ?? base.memoryBatch,
     rooflineIters: base.rooflineIters,
     copyBytes: base.copyBytes,
+    modelCases: base.modelCases,
+    modelMethods: base.modelMethods,
+    overheadDispatches: base.overheadDispatches,
   };
 }

@@ -27,6 +27,8 @@ export interface PoolStats {
 }
 
 export class BufferPool {
+  /** While set (Runtime.setHostTiming), host time in acquire and release accumulates in its `pool`. */
+  hostTimes: { pool: number } | null = null;
   private free = new Map<number, GPUBuffer[]>();
   private pending: GPUBuffer[] = [];
   private inUse = 0;
@@ -51,6 +53,13 @@ export class BufferPool {
   }
 
   acquire(bytes: number, label: string): GPUBuffer {
+    const t0 = this.hostTimes ? performance.now() : 0;
+    const buf = this.take(bytes, label);
+    if (this.hostTimes) this.hostTimes.pool += performance.now() - t0;
+    return buf;
+  }
+
+  private take(bytes: number, label: string): GPUBuffer {
     if (bytes > this.maxBytes) {
       throw new Error(`advfree: tensor '${label}' needs ${bytes} bytes, more than one GPU buffer can hold (${this.limits()}); a smaller batch (--batch) or model would fit`);
     }
@@ -83,9 +92,11 @@ export class BufferPool {
   }
 
   release(buf: GPUBuffer): void {
+    const t0 = this.hostTimes ? performance.now() : 0;
     this.inUse -= buf.size;
     this.pooled += buf.size;
     this.pending.push(buf);
+    if (this.hostTimes) this.hostTimes.pool += performance.now() - t0;
   }
 
   /** Called right after a queue submit: buffers released before it are now safe to hand out again. */

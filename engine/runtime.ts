@@ -25,7 +25,28 @@ export interface DispatchCounters {
   total: number;
   byKernel: Record<string, number>;
   byFamily: Partial<Record<KernelFamily, number>>;
+  /** Queue submits (command buffers). */
+  submits: number;
+  /** Readbacks to the host (each one waits for the GPU). */
+  reads: number;
 }
+
+/**
+ * Host milliseconds spent in the runtime's parts of recording (the benchmarks' breakdown of a step's host time;
+ * measured only while `setHostTiming(true)`): the rest of a step's host time is the ops' and the tape's own code.
+ */
+export interface HostTimes {
+  /** createBindGroup, one per dispatch. */
+  bindGroups: number;
+  /** Pipeline lookup, uniforms packed into the arena, pass and dispatch commands. */
+  encode: number;
+  /** Uniform upload, command buffer finish and queue submit. */
+  submit: number;
+  /** Buffer pool: acquire and release. */
+  pool: number;
+}
+
+const noCounts = (): DispatchCounters => ({ total: 0, byKernel: {}, byFamily: {}, submits: 0, reads: 0 });
 
 const ARENA_BYTES = 64 * 1024;
 
@@ -50,8 +71,10 @@ export class Runtime {
   private readonly arenaF32 = new Float32Array(this.arenaData);
   private arenaUsed = 0;
   private readonly align: number;
-  private counts: DispatchCounters = { total: 0, byKernel: {}, byFamily: {} };
+  private counts: DispatchCounters = noCounts();
   private timer: DispatchTimer | null = null;
+  /** While non-null, host time of the runtime's parts accumulates here. */
+  hostTimes: HostTimes | null = null;
   submits = 0;
 
   constructor(readonly gpu: Gpu, opts: RuntimeOptions = {}) {
@@ -112,6 +135,8 @@ export class Runtime {
   }
 
   dispatch(d: Dispatch): void {
+    const host = this.hostTimes;
+    const t0 = host ? performance.now() : 0;
     const { kernel } = d;
     const { pipeline, layout } = this.pipeline(kernel, d.overrides);
     const entries: GPUBindGroupEntry[] = [];
@@ -129,7 +154,9 @@ export class Runtime {
       const b = d.buffers[name];
       entries.push({ binding: i + 1, resource: { buffer: b instanceof GPUBuffer ? b : b.buffer } });
     });
+    const t1 = host ? performance.now() : 0;
     const bindGroup = this.device.createBindGroup({ layout, entries, label: kernel.name });
+    const t2 = host ? performance.now() : 0;
     const family = d.family ?? kernel.family;
     // Timestamps bracket whole passes, so a profiled dispatch runs in a pass of its own.
     if (this.timer) this.endPass();
@@ -146,6 +173,10 @@ export class Runtime {
     c.total++;
     c.byKernel[kernel.name] = (c.byKernel[kernel.name] ?? 0) + 1;
     c.byFamily[family] = (c.byFamily[family] ?? 0) + 1;
+    if (host) {
+      host.bindGroups += t2 - t1;
+      host.encode += t1 - t0 + performance.now() - t2;
+    }
     if (this.batch.length >= this.batchSize) this.flush();
   }
 
@@ -159,6 +190,7 @@ export class Runtime {
   /** Submits everything recorded so far. */
   flush(): void {
     if (!this.encoder) return;
+    const t0 = this.hostTimes ? performance.now() : 0;
     this.endPass();
     this.timer?.resolve(this.encoder);
     if (this.arenaUsed) this.device.queue.writeBuffer(this.arena, 0, this.arenaData, 0, this.arenaUsed);
@@ -166,6 +198,8 @@ export class Runtime {
     this.encoder = null;
     this.arenaUsed = 0;
     this.submits++;
+    this.counts.submits++;
+    if (this.hostTimes) this.hostTimes.submit += performance.now() - t0;
     this.timer?.submitted();
     this.lastBatch = this.batch;
     this.batch = [];
@@ -191,6 +225,7 @@ export class Runtime {
     const buffer = src instanceof GPUBuffer ? src : src.buffer;
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    this.counts.reads++;
     this.endPass().copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
     this.flush();
     try {
@@ -224,7 +259,15 @@ export class Runtime {
   }
 
   resetCounters(): void {
-    this.counts = { total: 0, byKernel: {}, byFamily: {} };
+    this.counts = noCounts();
+  }
+
+  /** Starts (true) or stops host timing, returning what was measured since it started. */
+  setHostTiming(on: boolean): HostTimes | null {
+    const times = this.hostTimes;
+    this.hostTimes = on ? { bindGroups: 0, encode: 0, submit: 0, pool: 0 } : null;
+    this.pool.hostTimes = this.hostTimes;
+    return times;
   }
 
   get pipelineCount(): number {

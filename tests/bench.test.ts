@@ -154,6 +154,28 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
     assert.ok(r.ok, `training step, ${r.quantity}${r.tensor ? ` (${r.tensor})` : ''}: ours ${r.ours} vs float64, tfjs ${r.tfjs}, bound ${r.bound}`);
     assert.ok(r.peer.error <= TOLERANCE, `training step, ${r.quantity}: tfjs differs from ours by ${r.peer.error}`);
   }
+  // The models suite: each tiny model's natural step and its methods, in order, with counts from the same run.
+  const models = report.models!;
+  assert.equal(models.map((x) => [x.model, x.batch]), TINY_CONFIG.modelCases.map((c) => [c.model, c.batch]));
+  for (const x of models) {
+    assert.equal(x.methods.costs.map((c) => c.method), TINY_CONFIG.modelMethods);
+    const natural = x.methods.costs[0];
+    assert.is(x.dispatches, natural.dispatches);
+    assert.ok(x.wallMs > 0 && x.gpuMs! > 0 && x.host.recordMs > 0 && x.submits >= 1 && x.reads === 0, `${x.model}: ${JSON.stringify(x)}`);
+    close(x.gpuBusy!, x.gpuMs! / x.wallMs, `${x.model}: GPU busy`);
+    // Every ReLU of these models is fused into its layer and the flatten is a view: no elementwise unary pass.
+    assert.is(natural.byKernel['elementwise/unary'], undefined, `${x.model}: ${Object.keys(natural.byKernel).join(', ')}`);
+    // The second-order methods dispatch more than a natural step; free-2 replays twice.
+    const by = (name: string) => x.methods.costs.find((c) => c.method === name)!;
+    assert.ok(by('gradalign').dispatches > by('gradnorm').dispatches && by('gradnorm').dispatches > natural.dispatches);
+    assert.is(by('free-2').replays, 2);
+    if (x.torch.measured) assert.is(x.torchMs, x.torch.wallMs);
+    else assert.ok(x.torchMs === null && /python3|torch/.test(x.torch.reason), x.torch.reason);
+  }
+  const o = report.overhead!;
+  assert.ok(o.dispatches === TINY_CONFIG.overheadDispatches && o.recordUs > 0 && o.batchedUs >= o.recordUs && o.submitWaitUs > 0 && o.gpuUs! > 0, JSON.stringify(o));
+  assert.ok(markdown(report).includes('## Models: one natural training step'), 'the report has the models section');
+
   // PyTorch, where this machine has it: a time, or why there is none; the report says which.
   const pt = p.step.pytorch;
   if (pt.measured) assert.ok(pt.wallMs > 0 && pt.threads > 0 && /^\d+\./.test(pt.version), JSON.stringify(pt));
