@@ -10,6 +10,16 @@
 //   grad_sums        one workgroup per channel: sum(dy') → dbeta, sum(dy'·x̂) → dgamma.
 //   grad_input       training: dx = gamma·invstd·(dy' - (sum(dy') + x̂·sum(dy'·x̂)) / M).
 //   grad_input_eval  eval: the statistics are constants, dx = gamma·invstd·dy'.
+// The double backward of training mode's dx = gamma·s·(g - (Sg + x̂·Sgx) / M) (s = invstd, g = dy', Sg = sum(g),
+// Sgx = sum(g·x̂)): for a cotangent u of dx, with Su = sum(u), P = sum(u·x̂), Q = Sgx, A = sum(u·g) - Su·Sg/M,
+//   d<u, dx>/dg     = gamma·s·(u - (Su + x̂·P) / M)                     (the first backward's form, on u)
+//   d<u, dx>/dgamma = s·(A - P·Q/M)
+//   d<u, dx>/dx     = gamma·s²/M·(-Q·u - P·g + (Su·Q + Sg·P)/M + x̂·(3·P·Q/M - A))
+// (x̂ and s depend on x through the batch mean and variance: ds/dx_i = -s²·x̂_i/M,
+// dx̂_j/dx_i = s·(δij - 1/M) - s·x̂_i·x̂_j/M.) Entry points:
+//   double_sums      one workgroup per channel: Su, P and sum(u·g), then the per-channel coefficients of the
+//                    two elementwise results (without gamma) and d<u, dx>/dgamma.
+//   double_input     both elementwise results in one pass: d/dg and d/dx.
 override RELU: bool = false;
 override EVAL: bool = false;
 // grad_input, grad_input_eval: dx += res (the tape's gradient accumulated for x so far), in the same store.
@@ -179,6 +189,79 @@ fn grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: v
   var dx = gamma4(c) * invstd4(c) * (g - fma(xh, sdyx, sdy) / m);
   if (HAS_RESIDUAL) { dx += res4[q]; }
   dx4[q] = dx;
+}
+
+// Rows of double_sums' coefficients (each [C]): x̂ = (x - mean)·s, d/dg = gamma·(G_U·u + G_1 + G_X·x̂),
+// d/dx = gamma·(X_U·u + X_G·g + X_1 + X_X·x̂).
+const MEAN = 0u;
+const INVSTD = 1u;
+const G_U = 2u;
+const G_1 = 3u;
+const G_X = 4u;
+const X_U = 5u;
+const X_G = 6u;
+const X_1 = 7u;
+const X_X = 8u;
+
+@compute @workgroup_size(WG)
+fn double_sums(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+               @builtin(local_invocation_index) lid: u32) {
+  let c = group_index(wid, nwg);
+  if (c >= p.c) { return; }
+  let cs = vec4u(c);
+  let count = p.n * QP;
+  var su = vec4f(0.0);
+  var sux = vec4f(0.0);
+  var sug = vec4f(0.0);
+  for (var j = lid; j < count; j += WG) {
+    let a = plane_quad(c, j);
+    // Masked components are zeroed in every factor: past the tensor's end, the buffers may hold anything.
+    let xh = select(vec4f(0.0), xhat4(x4[a.q], cs), a.ok);
+    let u = select(vec4f(0.0), uq4[a.q], a.ok);
+    let g = select(vec4f(0.0), gq4[a.q], a.ok);
+    su += u;
+    sux += u * xh;
+    sug += u * g;
+  }
+  let t1 = tree_sum(lid, vec2f(dot(su, vec4f(1.0)), dot(sux, vec4f(1.0))));
+  let t2 = tree_sum(lid, vec2f(dot(sug, vec4f(1.0)), 0.0));
+  if (lid == 0u) {
+    let m = f32(p.n * p.hw);
+    let s = saved[p.c + c];
+    let sg = sum_dy_in[c];
+    let q = sum_dyx_in[c];
+    let pu = t1.y;
+    let a = t2.x - t1.x * sg / m;
+    let k = s * s / m;
+    coef_out[MEAN * p.c + c] = saved[c];
+    coef_out[INVSTD * p.c + c] = s;
+    coef_out[G_U * p.c + c] = s;
+    coef_out[G_1 * p.c + c] = -s * t1.x / m;
+    coef_out[G_X * p.c + c] = -s * pu / m;
+    coef_out[X_U * p.c + c] = -k * q;
+    coef_out[X_G * p.c + c] = -k * pu;
+    coef_out[X_1 * p.c + c] = k * (t1.x * q + sg * pu) / m;
+    coef_out[X_X * p.c + c] = k * (3.0 * pu * q / m - a);
+    dgamma_out[c] = s * (a - pu * q / m);
+  }
+}
+
+fn coef4(row: u32, c: vec4u) -> vec4f {
+  let k = c + vec4u(row * p.c);
+  return vec4f(coef_in[k.x], coef_in[k.y], coef_in[k.z], coef_in[k.w]);
+}
+
+@compute @workgroup_size(256)
+fn double_input(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+                @builtin(local_invocation_index) lid: u32) {
+  var q: u32;
+  if (!quad_index(wid, nwg, lid, &q)) { return; }
+  let c = channels(q);
+  let xh = (x4[q] - coef4(MEAN, c)) * coef4(INVSTD, c);
+  let u = uq4[q];
+  let gm = gamma4(c);
+  ddy4[q] = gm * (fma(coef4(G_U, c), u, coef4(G_1, c)) + coef4(G_X, c) * xh);
+  ddx4[q] = gm * (fma(coef4(X_U, c), u, coef4(X_G, c) * gq4[q]) + fma(coef4(X_X, c), xh, coef4(X_1, c)));
 }
 
 @compute @workgroup_size(256)

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { batchNorm, fill, keep, mul, rsqrt, rt, scale, sum, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready, type GradCase } from './helpers.js';
+import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, randu, ready, withKernels, type GradCase } from './helpers.js';
 
 const t = suite('batchnorm');
 t.before(ready);
@@ -239,6 +239,51 @@ t('backward: x, gamma and beta against finite differences, training and eval, wi
 t('second order: x, gamma and beta through the differentiable backward, training and eval, with and without ReLU', async () => {
   await eachGradCase([shape(2, 3, 2, 3), shape(5, 2)], 400, checkSecondOrder);
 });
+
+for (const variant of KERNEL_VARIANTS) {
+  t(`the fused double backward (training): two kernels, Hessian-vector products against float64, and its composite (third-order) form agrees (${variant} kernels)`, () => withKernels(variant, async () => {
+    const s = shape(3, 4, 2, 3);
+    const size = s.n * s.c * s.hw;
+    const x = randn(size, 600, 1.5);
+    const gamma = randGamma(s.c, 601);
+    const beta = safeBeta(x, gamma, s);
+    const zero = new Float64Array(s.c);
+    const cpu = ([xv, gv, bv]: F64[]) => bnRef(xv, gv, bv, zero, zero, s.n, s.c, s.hw, { training: true, relu: true }).y;
+    const inputs = [{ data: x, shape: s.shape, name: 'x' }, { data: gamma, shape: [s.c], name: 'gamma' }, { data: beta, shape: [s.c], name: 'beta' }];
+    const bn = ([xt, g, b]: Tensor[]) => batchNorm(xt, g, b, state(zero, zero, s.c), { training: true, relu: true });
+    // Only x: the recorded input gradient's own backward, with no composite dgamma or dbeta beside it.
+    await checkSecondOrder({ gpu: bn, cpu, inputs, wrt: [0] });
+    await checkSecondOrder({ gpu: bn, cpu, inputs, wrt: [0, 1] });
+
+    // Hessian-vector products in x and gamma of <r, bn> along v, at the top level (the fused kernels) and inside
+    // a third tape that tracks x (the composite form, which that tape could differentiate again).
+    const [xt, gt, bt] = inputs.map((i) => keep(gpu(i.data, i.shape, i.name)));
+    const r = keep(gpu(randn(size, 602), s.shape, 'r'));
+    const v = keep(gpu(randn(size, 603), s.shape, 'v'));
+    const hvp = (): Tensor[] => valueAndGrads(() => {
+      const dx = valueAndGrads(() => bn([xt, gt, bt]), [xt], { seed: r, createGraph: true }).grads[0];
+      return sum(mul(dx, v));
+    }, [xt, gt]).grads;
+    rt().resetCounters();
+    const fused = await readAll(hvp);
+    const k = rt().counters().byKernel;
+    assert.equal(['grad_sums', 'grad_input', 'double_sums', 'double_input'].map((e) => k[`batchnorm_${e}`]), [1, 1, 1, 1], JSON.stringify(k));
+    assert.is(rt().counters().byFamily.reduction ?? 0, 2, 'no composite reductions: only the sum of <dx, v> and its broadcast backward');
+    rt().resetCounters();
+    const again = await readAll(() => {
+      let out: Tensor[] = [];
+      valueAndGrads(() => {
+        out = hvp().map((t) => keep(t));
+        return sum(mul(out[0], v));
+      }, [xt]);
+      return out;
+    });
+    assert.is(rt().counters().byKernel.batchnorm_double_sums, 1, 'only the third tape\'s own backward runs the fused kernels');
+    assertClose(again[0], fused[0], 'd/dx through the composite double backward', 1e-4, 1e-5);
+    assertClose(again[1], fused[1], 'd/dgamma through the composite double backward', 1e-4, 1e-5);
+    for (const t of [xt, gt, bt, r, v]) t.dispose();
+  }));
+}
 
 t('rsqrt (the statistics kernel as 1/sqrt(x + eps)) and its first and second derivatives', async () => {
   const m = 70; // more than one workgroup of channels

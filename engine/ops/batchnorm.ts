@@ -6,7 +6,7 @@ import { checkDtype, fail } from '../check.js';
 import { cdiv, grid, shader, type BufferDecl, type CostFn, type KernelSpec, type Params } from '../kernel.js';
 import { accumulated, record, recording } from '../record.js';
 import { empty, type Tensor } from '../tensor.js';
-import { affine, axpby, fill, mul, reluGrad, sub } from './elementwise.js';
+import { add, affine, axpby, fill, mul, reluGrad, sub } from './elementwise.js';
 import { channelBroadcast, channelSum } from './channel.js';
 import { reduceRows } from './reduce.js';
 
@@ -29,9 +29,20 @@ const GRAD_SUMS = spec('grad_sums', { ...AFFINE, dy4: IN4, sum_dy: OUT, sum_dyx:
 const gradInputBytes: CostFn = (p, o) => (o.HAS_RESIDUAL ? 16 : 12) * size(p);
 const GRAD_INPUT = spec('grad_input', { ...AFFINE, dy4: IN4, sum_dy_in: IN, sum_dyx_in: IN, dx4: OUT4, res4: IN4 }, gradInputBytes);
 const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE, dy4: IN4, dx_eval4: OUT4, res_eval4: IN4 }, gradInputBytes);
+// The double backward of training mode's dx (batchnorm.wgsl): the sums read x, u and g; the elementwise pass reads
+// them again and writes d/dg and d/dx. Bindings shared by name with the entries above keep their numbers.
+const DOUBLE_SUMS = spec('double_sums', {
+  x4: IN4, dgamma_out: OUT, gq4: IN4, saved: IN, uq4: IN4, sum_dy_in: IN, sum_dyx_in: IN, coef_out: OUT,
+}, (p) => 12 * size(p));
+const DOUBLE_INPUT = spec('double_input', { x4: IN4, gamma: IN, gq4: IN4, coef_in: IN, uq4: IN4, ddy4: OUT4, ddx4: OUT4 }, (p) => 20 * size(p));
+/** Rows of double_sums' per-channel coefficients (batchnorm.wgsl MEAN .. X_X). */
+const DOUBLE_COEFFICIENTS = 9;
 
 /** Workgroup size of the per-channel reductions (the WGSL override WG). */
 const WG = 64;
+
+/** Quads per plane of the channel reductions (batchnorm.wgsl's QP). */
+const quadsPerPlane = (hw: number): number => (hw % 4 === 0 ? hw / 4 : Math.floor(hw / 4) + 2);
 
 export interface BatchNormState {
   /** [C], updated in place by training-mode calls. */
@@ -81,8 +92,7 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   const params = { n, c, hw, eps, momentum };
 
   const saved = empty([2, c], 'batchnorm_saved');
-  // Quads per plane of the channel reductions (batchnorm.wgsl's QP).
-  const QP = hw % 4 === 0 ? hw / 4 : Math.floor(hw / 4) + 2;
+  const QP = quadsPerPlane(hw);
   rt().dispatch({
     kernel: STATS,
     overrides: { EVAL: !training, WG, QP },
@@ -98,7 +108,10 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
 
   record(op, [x, gamma, beta], y, (dy, needs, prev) => {
     // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
-    if (recording([x, gamma, beta, dy])) return differentiableBackward(x, gamma, y, saved, params, { training, relu, eps }, dy, needs);
+    if (recording([x, gamma, beta, dy])) {
+      const norm = { x, gamma, beta, y, saved, params, relu, eps };
+      return training ? recordedBackward(norm, dy, needs) : differentiableBackward(x, gamma, y, saved, params, { training, relu, eps }, dy, needs);
+    }
     const [needX, needGamma, needBeta] = needs;
     let dgamma: Tensor | null = null;
     let dbeta: Tensor | null = null;
@@ -180,6 +193,101 @@ function evalMap(normalize: boolean, t: Tensor, saved: Tensor, params: Record<st
   return out;
 }
 
+/** A training-mode batch norm as its backward sees it: the forward's tensors and settings. */
+interface Normalization {
+  x: Tensor;
+  gamma: Tensor;
+  beta: Tensor;
+  y: Tensor;
+  saved: Tensor;
+  params: Params;
+  relu: boolean;
+  eps: number;
+}
+
+/**
+ * Training mode's backward, recorded (create-graph) with fused kernels: g = dy masked by the ReLU (a recorded
+ * reluGrad), the sums of g and g·x̂, and dx = gamma·s·(g - (Sg + x̂·Sgx)/M) as one recorded op of (x, gamma, g)
+ * whose own backward is the two fused double-backward kernels; dgamma and dbeta, rarely differentiated again,
+ * come from the composite backward. Four dispatches where the composite took about thirty, and two for the
+ * double backward where differentiating the composite took hundreds.
+ */
+function recordedBackward(bn: Normalization, dy: Tensor, needs: readonly boolean[]): (Tensor | null)[] {
+  const { x, gamma, beta, y, saved, params } = bn;
+  const c = gamma.size;
+  const g = bn.relu ? reluGrad(dy, y) : dy;
+  const sg = empty([c], 'batchnorm_sum_g');
+  const sgx = empty([c], 'batchnorm_sum_gx');
+  const QP = quadsPerPlane(params.hw);
+  const shape = { HW: params.hw, CH: c };
+  const elementwise = grid(cdiv(x.size, 4 * 256));
+  rt().dispatch({ kernel: GRAD_SUMS, overrides: { RELU: false, WG, QP }, params, buffers: { x4: x, gamma, beta, saved, dy4: g, sum_dy: sg, sum_dyx: sgx }, groups: grid(c) });
+  let dx: Tensor | null = null;
+  if (needs[0]) {
+    dx = empty(x.shape, `d${x.name}`);
+    rt().dispatch({
+      kernel: GRAD_INPUT,
+      overrides: { RELU: false, HAS_RESIDUAL: false, ...shape },
+      params,
+      buffers: { x4: x, gamma, beta, saved, dy4: g, sum_dy_in: sg, sum_dyx_in: sgx, dx4: dx, res4: g },
+      groups: elementwise,
+    });
+    record('batchNormInputGrad', [x, gamma, g], dx, (u, need) => {
+      // A third-order pass records this backward too: the same formulas of recorded ops.
+      if (recording([x, gamma, g, u])) return compositeDoubleBackward(x, gamma, g, u, bn.eps, need);
+      const coef = empty([DOUBLE_COEFFICIENTS, c], 'batchnorm_double_coefficients');
+      const dgamma = empty([c], `d${gamma.name}`);
+      rt().dispatch({
+        kernel: DOUBLE_SUMS,
+        overrides: { WG, QP },
+        params,
+        buffers: { x4: x, dgamma_out: dgamma, gq4: g, saved, uq4: u, sum_dy_in: sg, sum_dyx_in: sgx, coef_out: coef },
+        groups: grid(c),
+      });
+      const dg = empty(x.shape, `d${g.name}`);
+      const dxx = empty(x.shape, `d${x.name}`);
+      rt().dispatch({ kernel: DOUBLE_INPUT, overrides: shape, params, buffers: { x4: x, gamma, gq4: g, coef_in: coef, uq4: u, ddy4: dg, ddx4: dxx }, groups: elementwise });
+      coef.dispose();
+      const out = [dxx, dgamma, dg];
+      out.forEach((t, i) => need[i] || t.dispose());
+      return out.map((t, i) => (need[i] ? t : null));
+    });
+  }
+  const [, dgamma, dbeta] = needs[1] || needs[2]
+    ? differentiableBackward(x, gamma, y, saved, params, { training: true, relu: bn.relu, eps: bn.eps }, dy, [false, needs[1], needs[2]])
+    : [null, null, null];
+  return [dx, dgamma, dbeta];
+}
+
+/** Per channel: x̂ and s = rsqrt(var + eps) recomputed from x by recorded ops (differentiable in x). */
+function compositeNormalized(x: Tensor, eps: number): { xhat: Tensor; s: Tensor } {
+  const m = x.size / x.shape[1];
+  const bc = (v: Tensor) => channelBroadcast(v, x.shape);
+  const xc = sub(x, bc(affine(channelSum(x), 1 / m, 0)));
+  const s = rsqrt(affine(channelSum(mul(xc, xc)), 1 / m, 0), eps);
+  return { xhat: mul(xc, bc(s)), s };
+}
+
+/**
+ * The double backward of training mode's dx(x, gamma, g) (batchnorm.wgsl's formulas) composed of recorded ops, so
+ * that a third-order pass can differentiate it: gradients for x, gamma and g given the cotangent u of dx.
+ */
+function compositeDoubleBackward(x: Tensor, gamma: Tensor, g: Tensor, u: Tensor, eps: number, needs: readonly boolean[]): (Tensor | null)[] {
+  const m = x.size / gamma.size;
+  const bc = (v: Tensor) => channelBroadcast(v, x.shape);
+  const { xhat, s } = compositeNormalized(x, eps);
+  const [su, sg, pu, q] = [channelSum(u), channelSum(g), channelSum(mul(u, xhat)), channelSum(mul(g, xhat))];
+  const a = axpby(1, channelSum(mul(u, g)), -1 / m, mul(su, sg));
+  const pq = mul(pu, q);
+  const gs = mul(gamma, s);
+  const ddx = () => {
+    const inner = axpby(1, axpby(-1, mul(bc(q), u), -1, mul(bc(pu), g)), 1, add(bc(affine(add(mul(su, q), mul(sg, pu)), 1 / m, 0)), mul(xhat, bc(axpby(3 / m, pq, -1, a)))));
+    return mul(bc(affine(mul(gs, s), 1 / m, 0)), inner);
+  };
+  const dg = () => mul(bc(gs), axpby(1, u, -1 / m, add(bc(su), mul(xhat, bc(pu)))));
+  return [needs[0] ? ddx() : null, needs[1] ? mul(s, axpby(1, a, -1 / m, pq)) : null, needs[2] ? dg() : null];
+}
+
 /**
  * The batch-norm backward composed of recorded ops (so it has derivatives of every order), for create-graph:
  * x̂ = (x - mean)·s with s = rsqrt(var + eps) recomputed differentiably from x in training mode (in eval mode the
@@ -196,9 +304,7 @@ function differentiableBackward(x: Tensor, gamma: Tensor, y: Tensor, saved: Tens
     const dgamma = needs[1] ? channelSum(mul(g, evalMap(true, x, saved, params))) : null;
     return [needs[0] ? evalMap(false, mul(bc(gamma), g), saved, params) : null, dgamma, needs[2] ? channelSum(g) : null];
   }
-  const xc = sub(x, bc(affine(channelSum(x), 1 / m, 0)));
-  const s = rsqrt(affine(channelSum(mul(xc, xc)), 1 / m, 0), opts.eps);
-  const xhat = mul(xc, bc(s));
+  const { xhat, s } = compositeNormalized(x, opts.eps);
   const dbeta = channelSum(g);
   const dgamma = channelSum(mul(g, xhat));
   let dx: Tensor | null = null;
