@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { conv2d, conv2dInputGrad, conv2dWeightGrad, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import { add, conv2d, conv2dInputGrad, conv2dWeightGrad, rt, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
 import * as ref from '../reference/f64-ops.js';
 import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels } from './helpers.js';
 
@@ -98,6 +98,26 @@ for (const variant of KERNEL_VARIANTS) {
 }
 
 for (const variant of KERNEL_VARIANTS) {
+  t(`one input channel (the input gradient as columns and col2im), with the tape's running sum added in its store (${variant} kernels)`, () => withKernels(variant, async () => {
+    // x feeds two convolutions: the second input gradient the tape computes adds the first one's.
+    const a: Case = { N: 3, C: 1, H: 9, W: 8, Cout: 5, kH: 4, kW: 4, stride: 2, pad: 1 };
+    const b: Case = { ...a, kH: 2, kW: 2, pad: 0 };
+    await checkGradients({
+      gpu: ([x, wa, wb]) => add(conv2d(x, wa, { stride: 2, padding: 1 }), conv2d(x, wb, { stride: 2 })),
+      cpu: ([x, wa, wb]) => {
+        const yb = convRef(b, x, wb);
+        return convRef(a, x, wa).map((v, i) => v + yb[i]);
+      },
+      inputs: [
+        { data: randn(3 * 9 * 8, 81), shape: [3, 1, 9, 8], name: 'x' },
+        { data: randn(5 * 16, 82, 0.5), shape: [5, 1, 4, 4], name: 'wa' },
+        { data: randn(5 * 4, 83, 0.5), shape: [5, 1, 2, 2], name: 'wb' },
+      ],
+    });
+  }));
+}
+
+for (const variant of KERNEL_VARIANTS) {
   t(`second order through the fused ReLU: conv2d with bias and ReLU (${variant} kernels)`, () => withKernels(variant, () =>
     checkCase({ N: 2, C: 3, H: 5, W: 5, Cout: 4, kH: 4, kW: 4, stride: 2, pad: 1, bias: true, relu: true }, 41, checkSecondOrder)));
 }
@@ -108,6 +128,7 @@ for (const variant of KERNEL_VARIANTS) {
       { N: 2, C: 3, H: 5, W: 5, Cout: 4, kH: 3, kW: 3, stride: 1, pad: 1, bias: true },
       { N: 1, C: 2, H: 7, W: 6, Cout: 3, kH: 3, kW: 3, stride: 2, pad: 1 },
       { N: 2, C: 3, H: 4, W: 5, Cout: 2, kH: 1, kW: 1, stride: 2, pad: 0, bias: true },
+      { N: 2, C: 1, H: 6, W: 5, Cout: 3, kH: 4, kW: 4, stride: 2, pad: 1 }, // one input channel: the input gradient by columns
     ];
     for (const [i, c] of cases.entries()) {
       const [OH, OW] = outSize(c);

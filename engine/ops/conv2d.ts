@@ -5,6 +5,7 @@
 import convSrc from '../../shaders/conv2d.wgsl';
 import wgradSrc from '../../shaders/conv2d_wgrad.wgsl';
 import reduceSrc from '../../shaders/conv2d_reduce.wgsl';
+import col2imSrc from '../../shaders/col2im.wgsl';
 import { rt } from '../context.js';
 import { checkDtype, checkRank, fail, fmt } from '../check.js';
 import { cdiv, grid, kernel } from '../kernel.js';
@@ -12,6 +13,7 @@ import { accumulated, record } from '../record.js';
 import { channelBroadcast } from './channel.js';
 import { reluGrad } from './elementwise.js';
 import { GemmMode, kernelVariant, tiledGemm, weightGradChunk } from './gemm-tiled.js';
+import { gemm } from './matmul.js';
 import { empty, type Shape, type Tensor } from '../tensor.js';
 
 // FLOPs: every pass counts 2·N·OH·OW·Cout·C·kH·kW, so their GFLOP/s compare directly.
@@ -38,6 +40,15 @@ const WGRAD = kernel({
   params: ['rows:u32', 'rowsPerChunk:u32'],
   buffers: { x: 'read f32', dy: 'read f32', part: 'read_write f32' },
   flops: (p, o) => 2 * p.rows * Number(o.OUT_W) * Number(o.SRC_C) * Number(o.OUT_C) * Number(o.KK),
+});
+const COL2IM = kernel({
+  name: 'col2im',
+  family: 'conv-input-grad',
+  source: col2imSrc,
+  params: ['total:u32'],
+  buffers: { cols: 'read f32', res: 'read f32', dx: 'read_write f32' },
+  // Reads each column entry once (and the running sum), writes dx.
+  bytes: (p, o) => 4 * p.total * (Number(o.OH) * Number(o.OW) * Number(o.KH) * Number(o.KW) / (Number(o.H) * Number(o.W)) + (o.HAS_RESIDUAL ? 2 : 1)),
 });
 const REDUCE = kernel({
   name: 'conv2d_reduce',
@@ -112,8 +123,9 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
   const M = N * Qh * Qw;
   const CB = channelBlock(outC);
   const coBlocks = cdiv(outC, CB);
-  const out = empty([N, outC, outH, outW], name);
   const kk = kH * kW;
+  if (inputGrad && CB < COLUMNS_BELOW && kernelVariant() === 'register') return columnsInputGrad(g, src, w, name, residual);
+  const out = empty([N, outC, outH, outW], name);
   if (kernelVariant() === 'tiled') {
     tiledGemm({
       mode: inputGrad ? GemmMode.ConvInputGrad : GemmMode.ConvForward,
@@ -139,6 +151,36 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
     groups: [...grid(cdiv(M, WG * PB)), classes * coBlocks],
   });
   return out;
+}
+
+/**
+ * The register kernel's input gradient reuses each gathered dy value for CB input channels; with one or two
+ * (a first layer's input gradient: free training, attacks) it is gather-bound. Below this block it runs as
+ * columns instead.
+ */
+const COLUMNS_BELOW = 2;
+
+/**
+ * The input gradient as a GEMM and a gather: cols[n] = wᵀ·dy[n] ([C·kH·kW, OH·OW], all taps' contributions, a
+ * batched matmul), then col2im.wgsl adds each pixel's taps. For few input channels; cols holds C·kH·kW values
+ * per output pixel.
+ */
+function columnsInputGrad(g: Geometry, dy: Tensor, w: Tensor, name: string, residual?: Tensor): Tensor {
+  const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
+  const wm = w.view([Cout, C * kH * kW], 'w_matrix');
+  const dym = dy.view([N, Cout, OH * OW], 'dy_matrices');
+  const cols = gemm(wm, dym, { transA: true }, 'dx_columns', 'conv-input-grad');
+  for (const t of [wm, dym]) t.dispose();
+  const dx = empty([N, C, H, W], name);
+  rt().dispatch({
+    kernel: COL2IM,
+    overrides: { C, H, W, OH, OW, KH: kH, KW: kW, STRIDE: stride, PAD: pad, HAS_RESIDUAL: residual !== undefined },
+    params: { total: dx.size },
+    buffers: { cols, res: residual ?? cols, dx },
+    groups: grid(cdiv(dx.size, 256)),
+  });
+  cols.dispose();
+  return dx;
 }
 
 /**
@@ -222,8 +264,9 @@ function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks
   // One workgroup holds every tap: WebGPU's default limit is 256 invocations.
   if (kk > 256) fail('conv2d', `the weight gradient of a ${kH}x${kW} kernel needs ${kk} invocations per workgroup, more than 256; use ADVFREE_KERNELS=tiled`);
   // The most input channels per invocation (<= 8) that still leave 16 invocations for the taps x channel groups:
-  // the largest register block that lavapipe does not spill (bench/results/kernel-tuning.md, bench/roofline.ts).
-  let RB = 8;
+  // the largest register block that lavapipe does not spill (bench/results/kernel-tuning.md, bench/roofline.ts),
+  // and no more than the channels there are (a first layer's one channel would compute 7 clamped duplicates).
+  let RB = Math.min(8, 2 ** Math.ceil(Math.log2(C)));
   while (RB > 1 && kk * cdiv(C, RB) < 16) RB /= 2;
   const CG = Math.max(1, Math.min(Math.floor(256 / kk), cdiv(C, RB)));
   const cBlocks = cdiv(C, CG * RB);

@@ -109,6 +109,16 @@ function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, epi: Epilo
   return c;
 }
 
+/**
+ * op(a)·op(b) as one kernel, not recorded: for ops that compose their own kernels (a convolution's input
+ * gradient by columns). Shapes are checked as for matmul.
+ */
+export function gemm(a: Tensor, b: Tensor, opts: MatmulOptions, name: string, family: KernelFamily): Tensor {
+  const ta = opts.transA ?? false;
+  const tb = opts.transB ?? false;
+  return run(a, b, dims('gemm', a, b, ta, tb), ta, tb, {}, name, family);
+}
+
 /** Sums a batched gradient over the batch, for an operand that was broadcast. */
 function unbroadcast(g: Tensor, batchedInput: boolean, batched: boolean, family: KernelFamily): Tensor {
   if (batchedInput || !batched) return g;
