@@ -1,6 +1,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { add, affine, axpby, clamp, memory, mul, relu, reshape, sign, signStep, sub, fill, randomUniform, randomNormal, tidy, rt, type Tensor } from '../engine/index.js';
+import { add, affine, assignPrefix, axpby, clamp, memory, mul, relu, reshape, sign, signStep, sub, fill, randomUniform, randomNormal, tidy, rt, type Tensor } from '../engine/index.js';
 import { assertClose, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
 
 const t = suite('elementwise');
@@ -79,6 +79,12 @@ t('reshape is a view: no dispatch, shared storage, each disposed on its own, the
   assert.is(memory().bytesInUse, before - 256, 'freed with the last holder (one 256-byte size class)');
   assert.throws(() => v.buffer, /used after dispose/);
   assert.throws(() => reshape(gpu(xs.slice(0, 6), [6]), [-2, -3]), /reshape.*positive integers/);
+});
+
+t('assignPrefix writes exactly the first elements, also through a partial last quad', async () => {
+  const dst = gpu(xs.slice(0, 11), [11], 'dst');
+  assignPrefix(dst, gpu(ys.slice(0, 6), [6], 'src'));
+  assertClose(await dst.data(), Float32Array.from([...ys.slice(0, 6), ...xs.slice(6, 11)]), 'dst', 0, 0);
 });
 
 t('backward of the differentiable elementwise ops', async () => {

@@ -14,7 +14,7 @@ const UNARY = kernel({
   family: 'elementwise',
   source: unarySrc,
   params: SCALARS,
-  buffers: { x: 'read f32', y: 'read_write f32' },
+  buffers: { x4: 'read vec4f', y4: 'read_write vec4f' },
   bytes: (p) => 8 * p.n,
 });
 const BINARY = kernel({
@@ -52,7 +52,7 @@ const enum Bin {
 function unary(op: Un, x: Tensor, a: number, b: number, name: string): Tensor {
   checkDtype(name, 'input', x, 'f32');
   const y = empty(x.shape, name);
-  rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x, y }, groups: grid(cdiv(x.size, 256)) });
+  rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x4: x, y4: y }, groups: grid(cdiv(x.size, 4 * 256)) });
   return y;
 }
 
@@ -161,7 +161,7 @@ export function assignPrefix(dst: Tensor, src: Tensor): void {
   checkDtype('assignPrefix', 'dst', dst, 'f32');
   checkDtype('assignPrefix', 'src', src, 'f32');
   if (src.size > dst.size || src.buffer === dst.buffer) fail('assignPrefix', `cannot write ${src.describe()} into the start of ${dst.describe()}`);
-  rt().dispatch({ kernel: UNARY, overrides: { OP: Un.Affine }, params: { n: src.size, a: 1, b: 0 }, buffers: { x: src, y: dst }, groups: grid(cdiv(src.size, 256)) });
+  rt().dispatch({ kernel: UNARY, overrides: { OP: Un.Affine }, params: { n: src.size, a: 1, b: 0 }, buffers: { x4: src, y4: dst }, groups: grid(cdiv(src.size, 4 * 256)) });
 }
 
 function fillWith(op: number, shape: Shape, a: number, b: number, seed: number, stream: number, name: string): Tensor {
