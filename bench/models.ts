@@ -11,12 +11,14 @@ export interface ModelCase extends ModelSpec {
   data: string;
   /** Training examples of the dataset: a natural-equivalent epoch is trainSize / batch SGD steps. */
   trainSize: number;
+  /** Timed minibatch steps per method, where more than the config's (small models: a step of tens of ms). */
+  steps?: number;
 }
 
 /** The models and batches the experiments train. */
 export const MODEL_CASES: readonly ModelCase[] = [
-  { model: 'mnist-net', data: 'MNIST', input: [1, 28, 28], classes: 10, batch: 100, trainSize: 60_000 },
-  { model: 'mlp-256x3', data: "letter's 16 features", input: [16], classes: 26, batch: 256, trainSize: 16_000 },
+  { model: 'mnist-net', data: 'MNIST', input: [1, 28, 28], classes: 10, batch: 100, trainSize: 60_000, steps: 20 },
+  { model: 'mlp-256x3', data: "letter's 16 features", input: [16], classes: 26, batch: 256, trainSize: 16_000, steps: 20 },
   { model: 'wrn-16-1', data: 'CIFAR-10', input: [3, 32, 32], classes: 10, batch: 64, trainSize: 50_000 },
 ];
 
@@ -59,7 +61,7 @@ export async function modelSteps(c: ModelsConfig, log: (line: string) => void = 
   const out: ModelStep[] = [];
   for (const m of c.modelCases) {
     log(`models: ${m.model} on ${m.data} [${m.input.join(', ')}], batch ${m.batch}: ${['natural', ...c.modelMethods.filter((x) => x !== 'natural')].join(', ')}`);
-    const methods = await methodCosts({ ...c, methods: c.modelMethods, trainSize: m.trainSize }, m);
+    const methods = await methodCosts({ ...c, methods: c.modelMethods, trainSize: m.trainSize, steps: Math.max(c.steps, m.steps ?? 0) }, m);
     const natural = methods.costs[0];
     const torch = await pytorchModelStep(m, TORCH_THREADS, Math.max(c.reps, 10), Math.max(c.warmup, 2), c.seed);
     out.push({
