@@ -1,6 +1,9 @@
-// A pool of storage buffers by size class. A released buffer waits in `pending` until the work that may
-// still use it has been submitted (`onSubmit`), so a later upload through the queue can never overwrite data
-// that an unsubmitted command still reads.
+// A pool of storage buffers by size class. A kernel's output may take any released buffer at once: the queue
+// runs commands in order, so a later kernel writes a buffer only after the commands recorded before it have
+// read it. An upload through the queue runs before the commands still waiting to be submitted, so it takes only
+// a buffer released before the last submit (`onSubmit`). Each takes the oldest buffer (the lowest creation
+// number) it may: a training step then gets the same buffers in every step, wherever the runtime's submits fall
+// (a last-in-first-out list permutes them from step to step), so that its bind groups are reused.
 
 /** Size classes of 2^k, 1.25·2^k, 1.5·2^k, 1.75·2^k bytes: at most 25% waste, few distinct classes. */
 export function sizeClass(bytes: number): number {
@@ -26,11 +29,21 @@ export interface PoolStats {
   buffersCreated: number;
 }
 
+/** A released buffer, numbered in creation order; `submitted` once every command recorded before its release has been. */
+interface Released {
+  buffer: GPUBuffer;
+  id: number;
+  submitted: boolean;
+}
+
 export class BufferPool {
   /** While set (Runtime.setHostTiming), host time in acquire and release accumulates in its `pool`. */
   hostTimes: { pool: number } | null = null;
-  private free = new Map<number, GPUBuffer[]>();
-  private pending: GPUBuffer[] = [];
+  /** Per size class, by decreasing creation number (the oldest last). */
+  private free = new Map<number, Released[]>();
+  private readonly ids = new WeakMap<GPUBuffer, number>();
+  /** Released since the last submit. */
+  private pending: Released[] = [];
   private inUse = 0;
   private pooled = 0;
   private allocated = 0;
@@ -40,8 +53,11 @@ export class BufferPool {
   /** The largest buffer a kernel can bind whole: both the binding and the buffer limit apply. */
   private readonly maxBytes: number;
 
-  /** `report` receives allocation failures the device reports later (out of memory), to be thrown at the next check. */
-  constructor(private readonly device: GPUDevice, private readonly report: (e: Error) => void = () => {}) {
+  /**
+   * `report` receives allocation failures the device reports later (out of memory), to be thrown at the next check;
+   * `destroyed` is told when trim() destroys buffers (the runtime drops the bind groups that may hold them).
+   */
+  constructor(private readonly device: GPUDevice, private readonly report: (e: Error) => void = () => {}, private readonly destroyed: () => void = () => {}) {
     const { maxStorageBufferBindingSize, maxBufferSize } = device.limits;
     // Buffer sizes stay multiples of 4 (copies and bindings of f32 data need it).
     this.maxBytes = Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / 4) * 4;
@@ -52,21 +68,31 @@ export class BufferPool {
     return `the adapter's maxStorageBufferBindingSize is ${maxStorageBufferBindingSize} bytes, maxBufferSize ${maxBufferSize} bytes`;
   }
 
-  acquire(bytes: number, label: string): GPUBuffer {
+  /** A buffer of at least `bytes`; `upload`: for data written through the queue before any kernel uses it. */
+  acquire(bytes: number, label: string, upload = false): GPUBuffer {
     const t0 = this.hostTimes ? performance.now() : 0;
-    const buf = this.take(bytes, label);
+    const buf = this.take(bytes, label, upload);
     if (this.hostTimes) this.hostTimes.pool += performance.now() - t0;
     return buf;
   }
 
-  private take(bytes: number, label: string): GPUBuffer {
+  /** The oldest released buffer of the class (submitted, for an upload), removed from the list. */
+  private reuse(size: number, upload: boolean): GPUBuffer | undefined {
+    const list = this.free.get(size);
+    if (!list) return undefined;
+    let i = list.length - 1;
+    if (upload) while (i >= 0 && !list[i].submitted) i--;
+    if (i < 0) return undefined;
+    return list.splice(i, 1)[0].buffer;
+  }
+
+  private take(bytes: number, label: string, upload: boolean): GPUBuffer {
     if (bytes > this.maxBytes) {
       throw new Error(`advfree: tensor '${label}' needs ${bytes} bytes, more than one GPU buffer can hold (${this.limits()}); a smaller batch (--batch) or model would fit`);
     }
     // A size class above the limit would fail where the tensor itself fits: such tensors get a buffer of the limit.
     const size = Math.min(sizeClass(bytes), this.maxBytes);
-    const list = this.free.get(size);
-    let buf = list?.pop();
+    let buf = this.reuse(size, upload);
     if (buf) {
       this.pooled -= size;
     } else {
@@ -84,7 +110,7 @@ export class BufferPool {
         }
       }, () => {});
       this.allocated += size;
-      this.created++;
+      this.ids.set(buf, this.created++);
     }
     this.inUse += size;
     if (this.inUse > this.peak) this.peak = this.inUse;
@@ -95,30 +121,42 @@ export class BufferPool {
     const t0 = this.hostTimes ? performance.now() : 0;
     this.inUse -= buf.size;
     this.pooled += buf.size;
-    this.pending.push(buf);
+    const entry = { buffer: buf, id: this.ids.get(buf)!, submitted: false };
+    let list = this.free.get(buf.size);
+    if (!list) this.free.set(buf.size, (list = []));
+    // Binary search for the first entry older than this one.
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid].id > entry.id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, entry);
+    this.pending.push(entry);
     if (this.hostTimes) this.hostTimes.pool += performance.now() - t0;
   }
 
-  /** Called right after a queue submit: buffers released before it are now safe to hand out again. */
+  /** Called right after a queue submit: buffers released before it may now take uploads. */
   onSubmit(): void {
-    for (const buf of this.pending) {
-      let list = this.free.get(buf.size);
-      if (!list) this.free.set(buf.size, (list = []));
-      list.push(buf);
-    }
+    for (const entry of this.pending) entry.submitted = true;
     this.pending.length = 0;
   }
 
-  /** Destroys the pooled buffers (not those in use), returning their memory to the driver. */
+  /** Destroys the pooled buffers (not those in use or waiting for a submit), returning their memory to the driver. */
   trim(): void {
-    for (const list of this.free.values()) {
-      for (const buf of list) {
-        this.allocated -= buf.size;
-        this.pooled -= buf.size;
-        buf.destroy();
+    for (const [size, list] of this.free) {
+      // A buffer released since the last submit may still be read by a command waiting for it.
+      const kept = list.filter((e) => !e.submitted);
+      for (const e of list) {
+        if (!e.submitted) continue;
+        this.allocated -= size;
+        this.pooled -= size;
+        e.buffer.destroy();
       }
+      this.free.set(size, kept);
     }
-    this.free.clear();
+    this.destroyed();
   }
 
   resetPeak(): void {

@@ -1,7 +1,7 @@
 // Records kernel dispatches into one shared command encoder and submits them in batches; caches one compute
-// pipeline per (kernel, override constants) and one shader module per .wgsl file (its generated declarations
-// prepended); packs every dispatch's uniforms into one arena buffer that is
-// uploaded once per submit. A readback flushes.
+// pipeline per (kernel, override constants), one shader module per .wgsl file (its generated declarations
+// prepended) and, per pipeline, the bind groups of the buffers it was given; packs every dispatch's uniforms into
+// one arena buffer that is uploaded once per submit, bound at a dynamic offset. A readback flushes.
 import { Gpu, type GpuOptions } from './gpu.js';
 import { BufferPool } from './pool.js';
 import { wgslPrelude, type Bindable, type Dispatch, type KernelFamily, type KernelSpec, type Overrides, type Shader } from './kernel.js';
@@ -53,7 +53,12 @@ const ARENA_BYTES = 64 * 1024;
 interface PipelineEntry {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** Bind groups made for this pipeline, by the ids of their buffers. */
+  bindGroups: Map<string, GPUBindGroup>;
 }
+
+/** Bind groups kept per pipeline before that pipeline's are dropped (a step of gradalign on wrn-16-1 binds 144 for one). */
+const BIND_GROUPS_PER_PIPELINE = 256;
 
 export class Runtime {
   readonly device: GPUDevice;
@@ -79,7 +84,7 @@ export class Runtime {
 
   constructor(readonly gpu: Gpu, opts: RuntimeOptions = {}) {
     this.device = gpu.device;
-    this.pool = new BufferPool(this.device, (e) => gpu.report(e));
+    this.pool = new BufferPool(this.device, (e) => gpu.report(e), () => this.forgetBindGroups());
     this.batchSize = opts.batchSize ?? (Number(process.env.ADVFREE_BATCH) || 32);
     this.align = this.device.limits.minUniformBufferOffsetAlignment;
     this.arena = this.device.createBuffer({
@@ -100,14 +105,35 @@ export class Runtime {
     }
     const constants: Record<string, number> = {};
     for (const [k, v] of Object.entries(overrides ?? {})) constants[k] = Number(v);
+    const layout = this.layout(kernel);
     const pipeline = this.device.createComputePipeline({
       label: key,
-      layout: 'auto',
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout], label: kernel.name }),
       compute: { module, entryPoint: kernel.entry, constants },
     });
-    entry = { pipeline, layout: pipeline.getBindGroupLayout(0) };
+    entry = { pipeline, layout, bindGroups: new Map() };
     this.pipelines.set(key, entry);
     return entry;
+  }
+
+  private readonly layouts = new Map<KernelSpec, GPUBindGroupLayout>();
+
+  /**
+   * The kernel's bind group layout, from its declaration: the uniforms at binding 0 with a dynamic offset into the
+   * arena (so that a bind group serves a dispatch wherever its uniforms land), the buffers at 1.. .
+   */
+  private layout(kernel: KernelSpec): GPUBindGroupLayout {
+    let layout = this.layouts.get(kernel);
+    if (layout) return layout;
+    const entries: GPUBindGroupLayoutEntry[] = Object.values(kernel.buffers).map((decl, i) => ({
+      binding: i + 1,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: decl.startsWith('read_write') ? 'storage' : 'read-only-storage' },
+    }));
+    if (kernel.shader.params.length) entries.push({ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
+    layout = this.device.createBindGroupLayout({ entries, label: kernel.name });
+    this.layouts.set(kernel, layout);
+    return layout;
   }
 
   /** Packs `params` into the uniform arena following the kernel's declared field order. */
@@ -138,24 +164,21 @@ export class Runtime {
     const host = this.hostTimes;
     const t0 = host ? performance.now() : 0;
     const { kernel } = d;
-    const { pipeline, layout } = this.pipeline(kernel, d.overrides);
-    const entries: GPUBindGroupEntry[] = [];
+    const entry = this.pipeline(kernel, d.overrides);
+    const { pipeline } = entry;
     const fields = kernel.shader.params.length;
-    if (fields) {
-      const offset = this.packParams(kernel, d.params ?? {});
-      entries.push({ binding: 0, resource: { buffer: this.arena, offset, size: Math.ceil((fields * 4) / 16) * 16 } });
-    }
+    const offset = fields ? this.packParams(kernel, d.params ?? {}) : -1;
     const names = Object.keys(kernel.buffers);
     const given = Object.keys(d.buffers);
     if (given.length !== names.length || given.some((n) => !(n in kernel.buffers))) {
       throw new Error(`advfree: kernel ${kernel.name} takes buffers ${names.join(', ')}, got ${given.join(', ')}`);
     }
-    names.forEach((name, i) => {
+    const buffers = names.map((name) => {
       const b = d.buffers[name];
-      entries.push({ binding: i + 1, resource: { buffer: b instanceof GPUBuffer ? b : b.buffer } });
+      return b instanceof GPUBuffer ? b : b.buffer;
     });
     const t1 = host ? performance.now() : 0;
-    const bindGroup = this.device.createBindGroup({ layout, entries, label: kernel.name });
+    const bindGroup = this.bindGroup(entry, kernel, buffers);
     const t2 = host ? performance.now() : 0;
     const family = d.family ?? kernel.family;
     // Timestamps bracket whole passes, so a profiled dispatch runs in a pass of its own.
@@ -165,7 +188,7 @@ export class Runtime {
       this.pass = this.encoder.beginComputePass({ label: 'advfree-pass', timestampWrites: this.timer?.begin(d, family) });
     }
     this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, bindGroup);
+    this.pass.setBindGroup(0, bindGroup, offset >= 0 ? [offset] : []);
     const [x, y = 1, z = 1] = d.groups;
     this.pass.dispatchWorkgroups(x, y, z);
     this.batch.push(kernel.name);
@@ -178,6 +201,39 @@ export class Runtime {
       host.encode += t1 - t0 + performance.now() - t2;
     }
     if (this.batch.length >= this.batchSize) this.flush();
+  }
+
+  /**
+   * The bind group of `buffers` (and the arena, at the offset given when it is set), from the pipeline's cache or
+   * made and cached: createBindGroup was half of a step's recording time in the runtime (Dawn's Node bindings on
+   * lavapipe), and a training step binds the same pooled buffers every time.
+   */
+  private bindGroup(entry: PipelineEntry, kernel: KernelSpec, buffers: GPUBuffer[]): GPUBindGroup {
+    let key = '';
+    for (const b of buffers) key += `${this.bufferId(b)},`;
+    const cached = entry.bindGroups.get(key);
+    if (cached) return cached;
+    const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } }));
+    const fields = kernel.shader.params.length;
+    if (fields) entries.push({ binding: 0, resource: { buffer: this.arena, offset: 0, size: Math.ceil((fields * 4) / 16) * 16 } });
+    const group = this.device.createBindGroup({ layout: entry.layout, entries, label: kernel.name });
+    if (entry.bindGroups.size >= BIND_GROUPS_PER_PIPELINE) entry.bindGroups.clear();
+    entry.bindGroups.set(key, group);
+    return group;
+  }
+
+  private readonly bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
+
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
+  }
+
+  /** Drops every cached bind group (the pool destroyed buffers they may hold). */
+  private forgetBindGroups(): void {
+    for (const e of this.pipelines.values()) e.bindGroups.clear();
   }
 
   /** Ends the open compute pass; returns the encoder, for copies. */

@@ -187,10 +187,10 @@ export function tensor(data: HostArray | number[], shape: Shape, opts: FromDataO
     intRange = [lo, hi];
   }
   const bytes = storageBytes(shape, dtype);
-  const buffer = rt().pool.acquire(bytes, name);
+  const buffer = rt().pool.acquire(bytes, name, true);
   // writeBuffer needs a multiple of 4 bytes: pad a u8 upload to whole words.
   const padded = host.byteLength === bytes ? host : padTo(host as Uint8Array, bytes);
-  // A fresh buffer from the pool is used by no unsubmitted command, so the upload needs no flush.
+  // An upload's buffer from the pool is used by no unsubmitted command, so the upload needs no flush.
   rt().write(buffer, padded, 0, false);
   return new Tensor([...shape], dtype, buffer, name, intRange);
 }

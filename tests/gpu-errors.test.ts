@@ -83,5 +83,40 @@ t('the buffer pool: out-of-memory reported with the sizes and limits; over the l
   assert.equal(created, [1024, 327680, 1_000_000]);
 });
 
+t('the buffer pool: a kernel output takes the oldest released buffer at once, an upload only one released before a submit', () => {
+  const destroyed: string[] = [];
+  const device = {
+    limits: { maxStorageBufferBindingSize: 1 << 20, maxBufferSize: 1 << 20 },
+    pushErrorScope: () => {},
+    createBuffer: (d: { size: number; label: string }) => ({ size: d.size, label: d.label, destroy: () => destroyed.push(d.label) }),
+    popErrorScope: async () => null,
+  };
+  let trims = 0;
+  const pool = new BufferPool(device as unknown as GPUDevice, () => {}, () => trims++);
+  const label = (b: GPUBuffer) => (b as unknown as { label: string }).label;
+  const [a, b, c] = ['a', 'b', 'c'].map((n) => pool.acquire(1000, n));
+  pool.release(c);
+  pool.release(a);
+  pool.onSubmit();
+  pool.release(b);
+  // Kernel outputs, oldest first whatever the release order: a, then b (released since the submit: later
+  // commands run after the ones reading it), then c.
+  assert.equal(['x', 'y', 'z'].map((n) => label(pool.acquire(1000, n))), ['a', 'b', 'c']);
+  pool.release(a);
+  // An upload runs before unsubmitted commands: a is not safe yet, so a new buffer.
+  assert.is(label(pool.acquire(1000, 'upload', true)), 'upload');
+  pool.onSubmit();
+  assert.is(label(pool.acquire(1000, 'upload2', true)), 'a');
+  const d = pool.acquire(1000, 'd');
+  const e = pool.acquire(1000, 'e');
+  pool.release(e);
+  pool.onSubmit();
+  pool.release(d);
+  pool.trim();
+  assert.equal(destroyed, ['e'], 'trim destroys only what a submitted command may have used');
+  assert.is(trims, 1, 'the runtime hears of it (its bind groups may hold the buffers)');
+  assert.is(label(pool.acquire(1000, 'f')), 'd');
+});
+
 if (CHILD) await child(CHILD);
 else t.run();
