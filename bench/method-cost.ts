@@ -5,7 +5,7 @@
 // its time is projected from the measured time per SGD step.
 import { keep, randomUniform, rt, tensor } from '../engine/index.js';
 import type { KernelFamily } from '../engine/kernel.js';
-import type { HostTimes } from '../engine/runtime.js';
+import type { DispatchCounters, HostTimes } from '../engine/runtime.js';
 import { perRun, profile, type Profile } from '../engine/profile.js';
 import { noPasses, PASS_KINDS, type PassCounts } from '../adversarial/method.js';
 import { ThreatModel } from '../adversarial/threat.js';
@@ -34,8 +34,10 @@ export interface MethodCostConfig {
   /** Method names (bench/methods.ts); natural is added first when missing, as every ratio needs it. */
   methods: string[];
   eps: number;
-  /** Timed minibatch steps per method (and as many profiled ones). */
+  /** Timed minibatch steps per method and round (and as many profiled ones). */
   steps: number;
+  /** Rounds, each timing every method in turn; the median round's figures are reported. */
+  rounds: number;
   warmup: number;
   /** Training-set size defining a natural-equivalent epoch (CIFAR-10: 50000). */
   trainSize: number;
@@ -107,7 +109,16 @@ export type MeasuredCost = Omit<MethodCost, 'epochWallS' | 'epochGpuS' | 'ratioW
 /** The CIFAR-10 model of a WRN config. */
 export const cifarSpec = (c: MethodCostConfig): ModelSpec => ({ model: c.arch, input: [3, c.image, c.image], classes: 10, batch: c.batch });
 
-async function measure(name: string, c: MethodCostConfig, spec: ModelSpec): Promise<MeasuredCost> {
+/** One method ready to step, with its own model, optimizer and batch, as the trainer builds them. */
+interface Subject {
+  name: string;
+  replays: number;
+  harness: Harness;
+  step(): void;
+  dispose(): void;
+}
+
+function prepare(name: string, c: MethodCostConfig, spec: ModelSpec): Subject {
   const { batch, classes } = spec;
   const shape = [batch, ...spec.input];
   const model = resolveModel(spec.model, spec.input, classes).build(c.seed);
@@ -116,61 +127,114 @@ async function measure(name: string, c: MethodCostConfig, spec: ModelSpec): Prom
   const resolved = benchMethod(name, threatSpec);
   const threat = ThreatModel.image(threatSpec, spec.input);
   const method = makeBenchMethod(resolved, { batchShape: shape, threat, seed: c.seed, trainSize: c.trainSize, classes });
-  const replays = sgdStepsPerBatch(resolved);
   const x = keep(randomUniform(shape, 0, 1, c.seed, 1, 'images'));
   const y = keep(tensor(Int32Array.from({ length: batch }, (_, i) => (i * 7 + c.seed) % classes), [batch], { name: 'labels' }));
-  const h = new Harness(model, opt, c.seed, () => LR);
+  const harness = new Harness(model, opt, c.seed, () => LR);
   // Each step takes the next slice of the training set, as an epoch does: a per-example method (ATTA) reads each
   // batch's state back asynchronously, and an example may come back only once that has landed.
   let batches = 0;
-  const step = () => {
-    const indices = Uint32Array.from({ length: batch }, (_, i) => (batches * batch + i) % c.trainSize);
-    batches++;
-    const r = h.run(method, x, y, { indices, epoch: 0, augment: null });
-    r.loss.dispose();
-    r.correct.dispose();
+  return {
+    name,
+    replays: sgdStepsPerBatch(resolved),
+    harness,
+    step: () => {
+      const indices = Uint32Array.from({ length: batch }, (_, i) => (batches * batch + i) % c.trainSize);
+      batches++;
+      const r = harness.run(method, x, y, { indices, epoch: 0, augment: null });
+      r.loss.dispose();
+      r.correct.dispose();
+    },
+    dispose: () => {
+      for (const t of [x, y]) t.dispose();
+      method.dispose?.();
+      threat.dispose();
+      opt.dispose();
+      model.dispose();
+    },
   };
+}
+
+interface Round {
+  wallMs: number;
+  recordMs: number;
+  host: HostTimes;
+  counters: DispatchCounters;
+  passes: PassCounts;
+}
+
+/** `steps` minibatches of `s` as training runs them (submitted back to back, one wait), per minibatch. */
+async function timeRound(s: Subject, steps: number): Promise<Round> {
+  Object.assign(s.harness.meter.passes, noPasses());
+  rt().resetCounters();
+  rt().setHostTiming(true);
+  const t0 = performance.now();
+  repeat(steps, s.step);
+  const recordMs = (performance.now() - t0) / steps;
+  const host = rt().setHostTiming(false)!;
+  await rt().sync();
+  const wallMs = (performance.now() - t0) / steps;
+  const per = (v: number) => v / steps;
+  return {
+    wallMs,
+    recordMs,
+    host: { bindGroups: per(host.bindGroups), encode: per(host.encode), submit: per(host.submit), pool: per(host.pool) },
+    counters: rt().counters(),
+    passes: Object.fromEntries(PASS_KINDS.map((k) => [k, per(s.harness.meter.passes[k])])) as unknown as PassCounts,
+  };
+}
+
+/** The element of `xs` whose `key` is the median (the lower one of an even count). */
+function median<T>(xs: T[], key: (x: T) => number): T {
+  return [...xs].sort((a, b) => key(a) - key(b))[(xs.length - 1) >> 1];
+}
+
+/**
+ * Every method in `names` on `spec`, in rounds: each round times every method in turn (c.steps minibatches each),
+ * so that a machine whose load changes during the run weighs on all of them alike; then the same rounds under
+ * the profiler. Each figure is the median round's.
+ */
+async function measureAll(names: string[], c: MethodCostConfig, spec: ModelSpec): Promise<MeasuredCost[]> {
+  const subjects: Subject[] = [];
   try {
-    repeat(c.warmup, step);
+    for (const name of names) subjects.push(prepare(name, c, spec));
+    for (const s of subjects) repeat(c.warmup, s.step);
     await rt().sync();
-    Object.assign(h.meter.passes, noPasses());
-    rt().resetCounters();
-    rt().setHostTiming(true);
-    const t0 = performance.now();
-    repeat(c.steps, step);
-    const recordMs = (performance.now() - t0) / c.steps;
-    const hostTimes = rt().setHostTiming(false)!;
-    await rt().sync();
-    const wallMs = (performance.now() - t0) / c.steps;
-    const counters = rt().counters();
-    const perStep = (v: number) => v / c.steps;
-    const passes = Object.fromEntries(PASS_KINDS.map((k) => [k, h.meter.passes[k] / c.steps])) as unknown as PassCounts;
-    const dispatchesByFamily = Object.fromEntries(Object.entries(counters.byFamily).map(([k, v]) => [k, v / c.steps]));
-    // Per SGD step, so methods with several SGD steps per minibatch compare directly.
-    const prof = c.profile ? perRun(await profile(() => repeat(c.steps, step)), c.steps * replays) : null;
-    return {
-      method: name,
-      replays,
-      passes,
-      dispatches: counters.total / c.steps,
-      dispatchesByFamily,
-      submits: perStep(counters.submits),
-      reads: perStep(counters.reads),
-      host: { recordMs, bindGroups: perStep(hostTimes.bindGroups), encode: perStep(hostTimes.encode), submit: perStep(hostTimes.submit), pool: perStep(hostTimes.pool) },
-      wallMs,
-      gpuMs: prof ? prof.ms * replays : null,
-      sgdStepWallMs: wallMs / replays,
-      sgdStepGpuMs: prof?.ms ?? null,
-      byFamily: prof?.byFamily ?? {},
-      byKernel: prof?.byKernel ?? {},
-    };
+    const rounds: Round[][] = subjects.map(() => []);
+    const profiles: Profile[][] = subjects.map(() => []);
+    for (let r = 0; r < c.rounds; r++) {
+      for (const [i, s] of subjects.entries()) rounds[i].push(await timeRound(s, c.steps));
+    }
+    if (c.profile) {
+      for (let r = 0; r < c.rounds; r++) {
+        // Per SGD step, so methods with several SGD steps per minibatch compare directly.
+        for (const [i, s] of subjects.entries()) profiles[i].push(perRun(await profile(() => repeat(c.steps, s.step)), c.steps * s.replays));
+      }
+    }
+    return subjects.map((s, i) => {
+      const wall = median(rounds[i], (x) => x.wallMs);
+      const record = median(rounds[i], (x) => x.recordMs);
+      const { counters, passes } = rounds[i][0];
+      const per = (v: number) => v / c.steps;
+      const prof = c.profile ? median(profiles[i], (p) => p.ms) : null;
+      return {
+        method: s.name,
+        replays: s.replays,
+        passes,
+        dispatches: per(counters.total),
+        dispatchesByFamily: Object.fromEntries(Object.entries(counters.byFamily).map(([k, v]) => [k, per(v)])),
+        submits: per(counters.submits),
+        reads: per(counters.reads),
+        host: { recordMs: record.recordMs, ...record.host },
+        wallMs: wall.wallMs,
+        gpuMs: prof ? prof.ms * s.replays : null,
+        sgdStepWallMs: wall.wallMs / s.replays,
+        sgdStepGpuMs: prof?.ms ?? null,
+        byFamily: prof?.byFamily ?? {},
+        byKernel: prof?.byKernel ?? {},
+      };
+    });
   } finally {
-    x.dispose();
-    y.dispose();
-    method.dispose?.();
-    threat.dispose();
-    opt.dispose();
-    model.dispose();
+    for (const s of subjects) s.dispose();
   }
 }
 
@@ -205,9 +269,7 @@ function attackCost(costs: MethodCost[]): AttackStepCost[] {
 /** Every method of `config` on `spec` (default: the config's CIFAR-10 WRN), natural first. */
 export async function methodCosts(config: MethodCostConfig, spec: ModelSpec = cifarSpec(config)): Promise<MethodCostReport> {
   const names = ['natural', ...config.methods.filter((m) => m !== 'natural')];
-  const measured = [];
-  for (const name of names) measured.push(await measure(name, config, spec));
-  return summarize(measured, Math.ceil(config.trainSize / spec.batch));
+  return summarize(await measureAll(names, config, spec), Math.ceil(config.trainSize / spec.batch));
 }
 
 /** Epoch projections, ratios to natural (measured[0]) and attack-step costs from the measurements. */

@@ -11,14 +11,14 @@ export interface ModelCase extends ModelSpec {
   data: string;
   /** Training examples of the dataset: a natural-equivalent epoch is trainSize / batch SGD steps. */
   trainSize: number;
-  /** Timed minibatch steps per method, where more than the config's (small models: a step of tens of ms). */
+  /** Timed minibatch steps per method and round, where more than the config's (small models: a step of tens of ms). */
   steps?: number;
 }
 
 /** The models and batches the experiments train. */
 export const MODEL_CASES: readonly ModelCase[] = [
-  { model: 'mnist-net', data: 'MNIST', input: [1, 28, 28], classes: 10, batch: 100, trainSize: 60_000, steps: 20 },
-  { model: 'mlp-256x3', data: "letter's 16 features", input: [16], classes: 26, batch: 256, trainSize: 16_000, steps: 20 },
+  { model: 'mnist-net', data: 'MNIST', input: [1, 28, 28], classes: 10, batch: 100, trainSize: 60_000, steps: 6 },
+  { model: 'mlp-256x3', data: "letter's 16 features", input: [16], classes: 26, batch: 256, trainSize: 16_000, steps: 6 },
   { model: 'wrn-16-1', data: 'CIFAR-10', input: [3, 32, 32], classes: 10, batch: 64, trainSize: 50_000 },
 ];
 

@@ -64,9 +64,10 @@ function header(r: BenchReport): string {
   return [
     '# advfree benchmark',
     table(['', ''], rows),
-    `Wall times: median over ${r.config.reps} waited-for repetitions (method costs: ${r.config.steps} minibatch steps ` +
-      'submitted as in training, then one wait). GPU times: sum of per-dispatch timestamps from a separate profiled ' +
-      'repeat (each dispatch in its own compute pass, submits batched as in training). GFLOP/s count 2 FLOPs per ' +
+    `Wall times: median over ${r.config.reps} waited-for repetitions (method costs: the median of ${r.config.rounds} rounds, each ` +
+      `timing every method in turn for ${r.config.steps} minibatch steps, more for the small models, submitted as in training, ` +
+      'then one wait). GPU times: sum of per-dispatch timestamps from separate profiled rounds (each dispatch in its own ' +
+      'compute pass, submits batched as in training). GFLOP/s count 2 FLOPs per ' +
       'multiply-add; a convolution pass counts 2·N·OH·OW·Cout·C·kH·kW. Bytes count the global-memory reads and writes ' +
       'each memory-bound kernel makes by design (engine/ops/*.ts declare both beside each kernel).',
   ].join('\n\n');
