@@ -154,9 +154,9 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
 }
 
 /**
- * The register kernel's input gradient reuses each gathered dy value for CB input channels; with one or two
- * (a first layer's input gradient: free training, attacks) it is gather-bound. Below this block it runs as
- * columns instead.
+ * The register kernel's input gradient reuses each gathered dy value for CB input channels; with one (a
+ * grey-scale first layer's input gradient: free training, attacks) it does one FMA per gather, and runs as
+ * columns instead (bench/results/kernel-tuning.md).
  */
 const COLUMNS_BELOW = 2;
 

@@ -25,11 +25,9 @@ const PB = 8;
 
 /**
  * The register kernel's layout for a product with M rows and N columns: D = C, or D = Cᵀ (`swap`) so that the
- * invocations run along the longer side; RB rows of D per workgroup (fewer for short matrices), PB columns per
- * invocation at a stride of WG invocations. On lavapipe (CPU time per dispatch, alternating in one process, the
- * mnist-net and mlp-256x3 shapes) 16 x 8 blocks in 16 invocations ran 1.8-3.6x faster than the former 16 x 4 in
- * 64, and the swap 12-25x faster where C has 16-26 columns (most of 256 invocation columns idled); 8 x 8 blocks,
- * 32 or 64 invocations, and vec4 loads of 8 contiguous columns were no faster.
+ * invocations run along the longer side (on a narrow C most invocation columns would idle); RB rows of D per
+ * workgroup (fewer for short matrices), PB columns per invocation at a stride of WG invocations, few of them, so
+ * that small outputs still fill them (bench/results/kernel-tuning.md).
  */
 function layout(M: number, N: number): { swap: boolean; RB: number; WG: number } {
   const swap = N < M;
