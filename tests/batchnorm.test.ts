@@ -283,6 +283,19 @@ for (const variant of KERNEL_VARIANTS) {
     assertClose(again[1], fused[1], 'd/dgamma through the composite double backward', 1e-4, 1e-5);
     for (const t of [xt, gt, bt, r, v]) t.dispose();
   }));
+  t(`the fused double backward without the ReLU, on whole quads (HW % 4 = 0, as every WRN plane) and more than one workgroup of elements: Hessian-vector products against float64 (${variant} kernels)`, () => withKernels(variant, async () => {
+    const s = shape(22, 3, 4, 4); // 1056 elements: two workgroups of the elementwise double_input pass
+    const x = randn(s.n * s.c * s.hw, 610, 1.5);
+    const zero = new Float64Array(s.c);
+    rt().resetCounters();
+    await checkSecondOrder({
+      gpu: ([xt, g, b]) => batchNorm(xt, g, b, state(zero, zero, s.c), { training: true }),
+      cpu: ([xv, g, b]) => bnRef(xv, g, b, zero, zero, s.n, s.c, s.hw, { training: true, relu: false }).y,
+      inputs: [{ data: x, shape: s.shape, name: 'x' }, { data: randGamma(s.c, 611), shape: [s.c], name: 'gamma' }, { data: randn(s.c, 612, 0.5), shape: [s.c], name: 'beta' }],
+      wrt: [0, 1],
+    });
+    assert.is(rt().counters().byKernel.batchnorm_double_input, 1, 'the fused kernels ran');
+  }));
 }
 
 t('rsqrt (the statistics kernel as 1/sqrt(x + eps)) and its first and second derivatives', async () => {

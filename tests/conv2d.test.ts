@@ -92,6 +92,7 @@ for (const variant of KERNEL_VARIANTS) {
       // The fused ReLU: mnist-net's 4x4 stride-2 layers, with the bias, and after a residual.
       { N: 2, C: 1, H: 8, W: 8, Cout: 5, kH: 4, kW: 4, stride: 2, pad: 1, bias: true, relu: true },
       { N: 1, C: 3, H: 7, W: 5, Cout: 4, kH: 3, kW: 3, stride: 2, pad: 1, bias: true, residual: true, relu: true },
+      { N: 2, C: 1, H: 6, W: 7, Cout: 3, kH: 3, kW: 3, stride: 1, pad: 1 }, // one input channel at stride 1: the columns input gradient without residue classes
     ];
     for (const [i, c] of cases.entries()) await checkCase(c, 10 * i + 1);
   }));

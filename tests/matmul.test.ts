@@ -126,6 +126,13 @@ for (const variant of KERNEL_VARIANTS) {
     await checkGradients(linearCase(13, 5, 4, 24, true));
     await checkSecondOrder(linearCase(5, 6, 7, 27, true));
     await checkSecondOrder(linearCase(9, 4, 3, 30, true));
+    // More than one workgroup in each direction, both layouts: mlp-256x3's 256 -> 26 layer (stored transposed) and
+    // a wide output (several workgroups of columns).
+    for (const [N, I, O] of [[256, 70, 26], [40, 33, 150]]) {
+      const [x, w, b] = [randn(N * I, 34), randn(O * I, 35), randn(O, 36)];
+      const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]), { relu: true });
+      assertClose(await y.data(), ref.relu(ref.linear(x, w, b, N, I, O)), `linear ${N}x${I}->${O} relu`, 1e-4, 1e-4);
+    }
   }));
 }
 
