@@ -10,16 +10,14 @@ import argparse
 import json
 import os
 import re
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wrn_step import WideResNet  # noqa: E402
+from wrn_step import WideResNet, timed_step  # noqa: E402
 
 
 def mnist_net(classes):
@@ -73,15 +71,7 @@ def main():
         F.cross_entropy(model(x), y).backward()
         opt.step()
 
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.reps):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                      "wall_ms": statistics.median(times), "times_ms": times}))
+    print(json.dumps(timed_step(step, a.warmup, a.reps)))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,19 @@ class WideResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(h, 1).flatten(1))
 
 
+def timed_step(step, warmup, reps):
+    """Runs step() warmup times, then times it reps times: the JSON object both step scripts print."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+            "wall_ms": statistics.median(times), "times_ms": times}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--arch", default="wrn-16-1")
@@ -68,7 +81,6 @@ def main():
     torch.manual_seed(a.seed)
     # Every core, as our engine gets (a distribution build may default to one thread).
     torch.set_num_threads(os.cpu_count() or 1)
-    threads = torch.get_num_threads()
     model = WideResNet(int(m.group(1)), int(m.group(2))).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.rand(a.batch, 3, a.image, a.image)
@@ -82,14 +94,7 @@ def main():
         opt.step()
         return xg.grad
 
-    for _ in range(a.warmup):
-        step()
-    times = []
-    for _ in range(a.reps):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"torch": torch.__version__, "threads": threads, "cpus": os.cpu_count(), "wall_ms": statistics.median(times), "times_ms": times}))
+    print(json.dumps(timed_step(step, a.warmup, a.reps)))
 
 
 if __name__ == "__main__":
