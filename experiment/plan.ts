@@ -132,7 +132,17 @@ const tabularPair = (data: string, seeds: number[], aaLimit: number | null): Rec
 });
 
 export const PRESETS: Record<string, Preset> = {
-  // The main job (`npm start`): natural and free-4 side by side under one budget, then the same PGD evaluation.
+  // The main job (`npm start`): the paper's point on real data in a few minutes here. credit-g under L2 eps 0.5, as
+  // credit-g-l2 trains it: natural training, free-8 (the 50 natural-equivalent epochs divided by 8) and 5-PGD for
+  // natural's 50 epochs (6x its passes), 3 seeds each, PGD-50 with 5 restarts on the whole test split.
+  'credit-g-quick': {
+    ...tabular('credit-g', 'l2', [0, 1, 2], null),
+    summary: 'npm start: credit-g, natural vs free-8 vs 5-PGD at equal epochs, 3 seeds, ~5 min',
+    equalEpochs: ['natural', 'free-8', 'pgd-5'], equalCost: [], seeded: ['natural', 'free-8', 'pgd-5'],
+    evaluation: [{ attack: { name: 'pgd', steps: 50, stepSize: 0.5 / 20, restarts: 5, loss: 'ce' }, limit: null }],
+  },
+  // CIFAR-10 in miniature (the main job before credit-g-quick): natural and free-4 side by side under one budget,
+  // then the same PGD evaluation; both models are weak (96 SGD steps on 1,500 images).
   quick: { summary: 'CIFAR-10 in miniature: natural vs free-4 under one budget, ~10 min', model: 'wrn-16-1', trainLimit: 1500, batch: 128, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4'], seeds: [0], seeded: [],
     testImages: 500, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 0.1 },
   // One seed, a small subset and budget: the equal-cost comparison in about an hour here.
