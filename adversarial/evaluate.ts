@@ -21,7 +21,10 @@ export interface ExampleSource {
 }
 
 /** A model in eval mode (running batch-norm statistics) for `fn`, its mode restored afterwards. */
-export async function inEvalMode<T>(model: { training: boolean; train(on?: boolean): void; forward(x: Tensor): Tensor }, fn: (classify: Classifier) => Promise<T>): Promise<T> {
+export async function inEvalMode<T>(
+  model: { training: boolean; train(on?: boolean): void; forward(x: Tensor): Tensor },
+  fn: (classify: Classifier) => Promise<T>,
+): Promise<T> {
   const was = model.training;
   model.train(false);
   try {
@@ -94,7 +97,12 @@ export interface EvaluateOptions {
   progress?: (done: number, total: number) => void;
 }
 
-export async function evaluateRobust(classify: Classifier, source: ExampleSource, attacks: readonly ResolvedAttack[], o: EvaluateOptions): Promise<RobustReport> {
+export async function evaluateRobust(
+  classify: Classifier,
+  source: ExampleSource,
+  attacks: readonly ResolvedAttack[],
+  o: EvaluateOptions,
+): Promise<RobustReport> {
   const t0 = performance.now();
   const setting: AttackSetting = { threat: o.threat.spec, images: source.images, classes: o.classes };
   const n = source.count;
@@ -106,10 +114,24 @@ export async function evaluateRobust(classify: Classifier, source: ExampleSource
   const totals: AttackTotals[] = attacks.map((attack) => {
     const stages = suiteStages(attack, setting);
     return {
-      attack, description: describeAttack(attack, setting), examples: 0, correct: 0, seconds: 0, passes: noAttackPasses(),
-      stages: attack.descriptor.stages ? stages.filter((s) => !s.skipped).map((s) => ({
-        name: s.stage.descriptor.name, description: describeAttack(s.stage, setting), attacked: 0, robust: 0, seconds: 0, passes: noAttackPasses(),
-      })) : null,
+      attack,
+      description: describeAttack(attack, setting),
+      examples: 0,
+      correct: 0,
+      seconds: 0,
+      passes: noAttackPasses(),
+      stages: attack.descriptor.stages
+        ? stages
+            .filter((s) => !s.skipped)
+            .map((s) => ({
+              name: s.stage.descriptor.name,
+              description: describeAttack(s.stage, setting),
+              attacked: 0,
+              robust: 0,
+              seconds: 0,
+              passes: noAttackPasses(),
+            }))
+        : null,
       skipped: stages.flatMap((s) => (s.skipped ? [{ name: s.stage.descriptor.name, reason: s.skipped }] : [])),
     };
   });
@@ -131,7 +153,11 @@ export async function evaluateRobust(classify: Classifier, source: ExampleSource
         const t = totals[a];
         const start = performance.now();
         // Each batch draws its random starts from its own streams.
-        const r = await createAttack(attack, { threat: o.threat, classes: o.classes, seed: o.seed, stream: b * 1024 }, setting)(classify, xs, ys);
+        const r = await createAttack(
+          attack,
+          { threat: o.threat, classes: o.classes, seed: o.seed, stream: b * 1024 },
+          setting,
+        )(classify, xs, ys);
         t.seconds += (performance.now() - start) / 1000;
         addPasses(t.passes, r.passes);
         addPasses(passes, r.passes);

@@ -28,10 +28,25 @@ export interface PassCounts {
   sgdSteps: number;
 }
 
-export const PASS_KINDS = ['forward', 'backwardWeights', 'backwardInputOnly', 'backwardSecondOrder', 'partialForward', 'partialBackward', 'sgdSteps'] as const;
+export const PASS_KINDS = [
+  'forward',
+  'backwardWeights',
+  'backwardInputOnly',
+  'backwardSecondOrder',
+  'partialForward',
+  'partialBackward',
+  'sgdSteps',
+] as const;
 
-export const noPasses = (): PassCounts =>
-  ({ forward: 0, backwardWeights: 0, backwardInputOnly: 0, backwardSecondOrder: 0, partialForward: 0, partialBackward: 0, sgdSteps: 0 });
+export const noPasses = (): PassCounts => ({
+  forward: 0,
+  backwardWeights: 0,
+  backwardInputOnly: 0,
+  backwardSecondOrder: 0,
+  partialForward: 0,
+  partialBackward: 0,
+  sgdSteps: 0,
+});
 
 /** Adds `from`'s counts (times `sign`) to `into`, kind by kind, for the kinds both hold (an attack's tally holds fewer). */
 export function addPasses(into: Partial<PassCounts>, from: Partial<PassCounts>, sign = 1): void {
@@ -98,7 +113,11 @@ export interface StepContext {
    * and the logits it judges `correct` by), then one SGD step. `leaves` also get gradients from the same backward
    * (free training's perturbation).
    */
-  update(loss: () => { loss: Tensor; logits: Tensor }, y: Tensor, leaves?: readonly Tensor[]): StepResult & { leafGrads: Tensor[] };
+  update(
+    loss: () => { loss: Tensor; logits: Tensor },
+    y: Tensor,
+    leaves?: readonly Tensor[],
+  ): StepResult & { leafGrads: Tensor[] };
 }
 
 export interface StepResult {

@@ -67,14 +67,22 @@ export function checkOption(key: string, s: OptionSpec, v: unknown): OptionValue
       if (typeof v !== 'boolean') throw new OptionError(`${flag} is a flag (true or false), got ${JSON.stringify(v)}`);
       return v;
     case 'choice':
-      if (typeof v !== 'string' || !s.choices.includes(v)) throw new OptionError(`${flag} must be one of ${s.choices.join(', ')}, got ${JSON.stringify(v)}`);
+      if (typeof v !== 'string' || !s.choices.includes(v))
+        throw new OptionError(`${flag} must be one of ${s.choices.join(', ')}, got ${JSON.stringify(v)}`);
       return v;
     default: {
       const n = v as number;
       const what = s.kind === 'int' ? 'an integer' : s.kind === 'pixels' ? 'a size' : 'a number';
-      const ok = typeof n === 'number' && Number.isFinite(n) && (s.kind !== 'int' || Number.isInteger(n)) &&
-        n <= s.max && (s.kind !== 'int' && s.exclusiveMin ? n > s.min : n >= s.min);
-      if (!ok) throw new OptionError(`${flag} must be ${what} in ${range(s)}, got ${typeof n === 'number' ? fmtValue(s, n) : JSON.stringify(v)}`);
+      const ok =
+        typeof n === 'number' &&
+        Number.isFinite(n) &&
+        (s.kind !== 'int' || Number.isInteger(n)) &&
+        n <= s.max &&
+        (s.kind !== 'int' && s.exclusiveMin ? n > s.min : n >= s.min);
+      if (!ok)
+        throw new OptionError(
+          `${flag} must be ${what} in ${range(s)}, got ${typeof n === 'number' ? fmtValue(s, n) : JSON.stringify(v)}`,
+        );
       return n;
     }
   }
@@ -99,7 +107,10 @@ export function parseOption(key: string, s: OptionSpec, text: string): OptionVal
     }
     default: {
       const v = text.trim() === '' ? NaN : Number(text);
-      if (Number.isNaN(v)) throw new OptionError(`--${flag} must be ${s.kind === 'int' ? 'an integer' : 'a number'} in ${range(s)}, got '${text}'`);
+      if (Number.isNaN(v))
+        throw new OptionError(
+          `--${flag} must be ${s.kind === 'int' ? 'an integer' : 'a number'} in ${range(s)}, got '${text}'`,
+        );
       return checkOption(key, s, v);
     }
   }
@@ -110,10 +121,18 @@ export function parseOption(key: string, s: OptionSpec, text: string): OptionVal
  * read them; computed ones also read the threat model), every value is checked, and keys the owner (e.g.
  * 'method free') does not declare are refused.
  */
-export function resolveOptions(owner: string, specs: OptionSpecs, given: Record<string, unknown>, threat: ThreatSpec): Record<string, OptionValue> {
+export function resolveOptions(
+  owner: string,
+  specs: OptionSpecs,
+  given: Record<string, unknown>,
+  threat: ThreatSpec,
+): Record<string, OptionValue> {
   for (const k of Object.keys(given)) {
     if (!Object.hasOwn(specs, k)) {
-      const known = Object.keys(specs).map((o) => `--${flagName(o)}`).join(', ') || 'none';
+      const known =
+        Object.keys(specs)
+          .map((o) => `--${flagName(o)}`)
+          .join(', ') || 'none';
       throw new OptionError(`${owner} has no option --${flagName(k)} (its options: ${known})`);
     }
   }
@@ -136,5 +155,5 @@ export function formatOption(s: OptionSpec, v: OptionValue): string {
 
 /** The default as help shows it. */
 export function formatDefault(s: OptionSpec): string {
-  return typeof s.default === 'function' ? s.defaultText ?? 'computed' : formatOption(s, s.default);
+  return typeof s.default === 'function' ? (s.defaultText ?? 'computed') : formatOption(s, s.default);
 }

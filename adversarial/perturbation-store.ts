@@ -17,7 +17,11 @@ const level = (v: number): number => Math.max(-LEVELS, Math.min(LEVELS, Math.rou
 function normalCdf(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
-  const erf = 1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) * Math.exp(-x * x);
+  const erf =
+    1 -
+    t *
+      (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))) *
+      Math.exp(-x * x);
   return z >= 0 ? (1 + erf) / 2 : (1 - erf) / 2;
 }
 
@@ -66,7 +70,8 @@ export class PerturbationStore {
 
   /** The frame [C, H + 2·pad, W + 2·pad] of example `index` (a view), drawn first if it is still undrawn. */
   frame(index: number): Int8Array {
-    if (!(Number.isInteger(index) && index >= 0 && index < this.count)) throw new Error(`PerturbationStore: example ${index} is outside the store of ${this.count} examples`);
+    if (!(Number.isInteger(index) && index >= 0 && index < this.count))
+      throw new Error(`PerturbationStore: example ${index} is outside the store of ${this.count} examples`);
     const f = this.levels.subarray(index * this.frameSize, (index + 1) * this.frameSize);
     if (this.undrawn[index]) {
       const next = mulberry32(mix(this.noiseSeed[0], index));
@@ -96,7 +101,8 @@ export class PerturbationStore {
   private forEachRow(batch: Batch, visit: (frame: Int8Array, row: number, k: number, flip: boolean) => void): void {
     const { channels: C, height: H, width: W, frameH: FH, frameW: FW } = this;
     const a = batch.augment;
-    if ((a?.pad ?? this.pad) !== this.pad) throw new Error(`PerturbationStore: the batch is cut from images padded by ${a!.pad}, the store by ${this.pad}`);
+    if ((a?.pad ?? this.pad) !== this.pad)
+      throw new Error(`PerturbationStore: the batch is cut from images padded by ${a!.pad}, the store by ${this.pad}`);
     let k = 0;
     batch.indices.forEach((index, e) => {
       const frame = this.frame(index);
@@ -122,7 +128,10 @@ export class PerturbationStore {
   write(batch: Batch, values: ArrayLike<number>): void {
     const W = this.width;
     const n = batch.indices.length * this.channels * this.height * W;
-    if (values.length !== n) throw new Error(`PerturbationStore: ${values.length} values for the crops of ${batch.indices.length} examples (${n})`);
+    if (values.length !== n)
+      throw new Error(
+        `PerturbationStore: ${values.length} values for the crops of ${batch.indices.length} examples (${n})`,
+      );
     const inv = 1 / this.quantum;
     this.forEachRow(batch, (frame, row, k, flip) => {
       for (let x = 0; x < W; x++) frame[row + (flip ? W - 1 - x : x)] = level(values[k + x] * inv);

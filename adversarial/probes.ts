@@ -17,7 +17,8 @@ export function probeInputGradient(p: ProbeContext, xAdv: Tensor): Tensor {
 
 /** The mean over rows (examples) of cos(a_i, b_i), in float64; a zero row counts as cosine 0. */
 export function meanRowCosine(a: Float32Array, b: Float32Array, rows: number): number {
-  if (a.length !== b.length || a.length % rows !== 0) throw new Error(`meanRowCosine: ${a.length} and ${b.length} values for ${rows} rows`);
+  if (a.length !== b.length || a.length % rows !== 0)
+    throw new Error(`meanRowCosine: ${a.length} and ${b.length} values for ${rows} rows`);
   const n = a.length / rows;
   let sum = 0;
   for (let r = 0; r < rows; r++) {
@@ -70,7 +71,10 @@ export interface ProbeAttack {
  * Returns the mean cosine of each successive pair (K pairs), the first and last pair's, and the final point
  * (kept: the caller disposes it).
  */
-export async function successiveCosines(p: ProbeContext, o: ProbeAttack): Promise<{ mean: number; first: number; last: number; adv: Tensor }> {
+export async function successiveCosines(
+  p: ProbeContext,
+  o: ProbeAttack,
+): Promise<{ mean: number; first: number; last: number; adv: Tensor }> {
   let xAdv = keep(tidy(() => p.threat.randomStart(p.x, p.seed, PROBE_STREAM + p.step)));
   let grad = probeInputGradient(p, xAdv);
   let prev = await grad.data();

@@ -11,7 +11,17 @@
 // wherever the box does not bind. The box is widened per element to contain the clean value, so a clean value
 // outside the training split's range (tabular data) is always feasible and never moved.
 import {
-  applyPerturbation, keep, perturb, randomNormal, randomUniform, ShapeError, sign, tensor, type PerturbRegion, type Shape, type Tensor,
+  applyPerturbation,
+  keep,
+  perturb,
+  randomNormal,
+  randomUniform,
+  ShapeError,
+  sign,
+  tensor,
+  type PerturbRegion,
+  type Shape,
+  type Tensor,
 } from '../engine/index.js';
 import { unitBox, type FeatureBox, type Norm } from '../data/dataset.js';
 import { fmtPixels } from './units.js';
@@ -33,7 +43,10 @@ export const IMAGE_THREAT: ThreatSpec = { norm: 'linf', eps: 8 / 255 };
 
 /** A bad threat model; `what` names the setting ('eps', 'norm', 'box'). */
 export class ThreatError extends Error {
-  constructor(readonly what: 'eps' | 'norm' | 'box', msg: string) {
+  constructor(
+    readonly what: 'eps' | 'norm' | 'box',
+    msg: string,
+  ) {
     super(msg);
   }
 }
@@ -54,20 +67,30 @@ export function diameter(norm: Norm, d: ThreatDomain): number {
 
 /** Checks a domain and a spec against it; throws a ThreatError naming the setting, the value and the range. */
 export function checkThreat(spec: ThreatSpec, d: ThreatDomain): void {
-  if (!(NORMS as readonly string[]).includes(spec.norm)) throw new ThreatError('norm', `norm must be one of ${NORMS.join(', ')}, got ${JSON.stringify(spec.norm)}`);
+  if (!(NORMS as readonly string[]).includes(spec.norm))
+    throw new ThreatError('norm', `norm must be one of ${NORMS.join(', ')}, got ${JSON.stringify(spec.norm)}`);
   const n = d.lower.length;
   if (n === 0 || d.upper.length !== n || d.mutable.length !== n) {
-    throw new ThreatError('box', `lower, upper and mutable must have one entry per input element, got ${d.lower.length}, ${d.upper.length} and ${d.mutable.length}`);
+    throw new ThreatError(
+      'box',
+      `lower, upper and mutable must have one entry per input element, got ${d.lower.length}, ${d.upper.length} and ${d.mutable.length}`,
+    );
   }
   for (let j = 0; j < n; j++) {
     if (!(Number.isFinite(d.lower[j]) && Number.isFinite(d.upper[j]) && d.lower[j] <= d.upper[j])) {
-      throw new ThreatError('box', `element ${j}: the box [${d.lower[j]}, ${d.upper[j]}] must be finite with lower <= upper`);
+      throw new ThreatError(
+        'box',
+        `element ${j}: the box [${d.lower[j]}, ${d.upper[j]}] must be finite with lower <= upper`,
+      );
     }
   }
   if (!d.mutable.some(Boolean)) throw new ThreatError('box', 'no element is mutable: an attacker could change nothing');
   const max = diameter(spec.norm, d);
   if (!(spec.eps >= 0 && spec.eps <= max)) {
-    throw new ThreatError('eps', `eps must be in [0,${fmtPixels(max)}] for ${spec.norm} here (beyond the box's ${spec.norm} diameter the ball holds the whole box), got ${spec.eps}`);
+    throw new ThreatError(
+      'eps',
+      `eps must be in [0,${fmtPixels(max)}] for ${spec.norm} here (beyond the box's ${spec.norm} diameter the ball holds the whole box), got ${spec.eps}`,
+    );
   }
 }
 
@@ -79,7 +102,10 @@ export class ThreatModel {
   private gpu: PerturbRegion | null = null;
 
   /** The norm and eps, and the sample's box and mask (which it keeps: do not modify them afterwards). */
-  constructor(spec: ThreatSpec, readonly domain: ThreatDomain) {
+  constructor(
+    spec: ThreatSpec,
+    readonly domain: ThreatDomain,
+  ) {
     checkThreat(spec, domain);
     this.norm = spec.norm;
     this.eps = spec.eps;
@@ -116,7 +142,10 @@ export class ThreatModel {
   /** The box and mask on the GPU, for a batch x of this threat model's samples. */
   private region(op: string, x: Tensor): PerturbRegion {
     if (x.rank < 2 || x.size / x.shape[0] !== this.size) {
-      throw new ShapeError(op, `the threat model is over samples of ${this.size} elements; got a batch ${x.describe()}`);
+      throw new ShapeError(
+        op,
+        `the threat model is over samples of ${this.size} elements; got a batch ${x.describe()}`,
+      );
     }
     return this.upload().gpu!;
   }
@@ -131,7 +160,14 @@ export class ThreatModel {
    * at + size·g/‖g‖₂ per example over the mutable elements (L2); `radius` Infinity keeps the box and mask only.
    */
   step(x: Tensor, at: Tensor, g: Tensor, size: number, radius = this.eps): Tensor {
-    return perturb(x, at, this.region('step', x), { from: 'point', step: { g, size, direction: this.norm }, ball: this.norm, radius, box: true, to: 'point' });
+    return perturb(x, at, this.region('step', x), {
+      from: 'point',
+      step: { g, size, direction: this.norm },
+      ball: this.norm,
+      radius,
+      box: true,
+      to: 'point',
+    });
   }
 
   /**
@@ -140,7 +176,13 @@ export class ThreatModel {
    */
   direction(g: Tensor): Tensor {
     if (this.norm === 'linf') return sign(g);
-    return perturb(g, g, this.region('direction', g), { from: 'delta', ball: 'l2-sphere', radius: 1, box: false, to: 'delta' });
+    return perturb(g, g, this.region('direction', g), {
+      from: 'delta',
+      ball: 'l2-sphere',
+      radius: 1,
+      box: false,
+      to: 'delta',
+    });
   }
 
   /**
@@ -149,7 +191,14 @@ export class ThreatModel {
    */
   stepDelta(delta: Tensor, g: Tensor, size: number, x?: Tensor): Tensor {
     const base = x ?? delta;
-    return perturb(base, delta, this.region('stepDelta', base), { from: 'delta', step: { g, size, direction: this.norm }, ball: this.norm, radius: this.eps, box: !!x, to: 'delta' });
+    return perturb(base, delta, this.region('stepDelta', base), {
+      from: 'delta',
+      step: { g, size, direction: this.norm },
+      ball: this.norm,
+      radius: this.eps,
+      box: !!x,
+      to: 'delta',
+    });
   }
 
   /**
@@ -168,8 +217,16 @@ export class ThreatModel {
   private random(op: string, x: Tensor, seed: number, stream: number, radius: number, start: boolean): Tensor {
     const region = this.region(op, x);
     const linf = this.norm === 'linf';
-    const noise = linf ? randomUniform(x.shape, -radius, radius, seed, stream, 'random_start') : randomNormal(x.shape, 0, 1, seed, stream, 'random_start');
-    return perturb(x, noise, region, { from: 'delta', ball: linf ? 'none' : 'l2-sphere', radius: linf ? 0 : radius, box: start, to: start ? 'point' : 'delta' });
+    const noise = linf
+      ? randomUniform(x.shape, -radius, radius, seed, stream, 'random_start')
+      : randomNormal(x.shape, 0, 1, seed, stream, 'random_start');
+    return perturb(x, noise, region, {
+      from: 'delta',
+      ball: linf ? 'none' : 'l2-sphere',
+      radius: linf ? 0 : radius,
+      box: start,
+      to: start ? 'point' : 'delta',
+    });
   }
 
   /** x + delta where mutable, in the box unless `box` is false: what a method feeds its model (differentiable). */

@@ -25,7 +25,11 @@ export async function memoryCheck(arch: string, batch: number, image: number, se
   const params = model.namedParameters();
   const opt = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
   const x = randomUniform([batch, 3, image, image], 0, 1, seed, 1, 'x');
-  const y = tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch], { name: 'y' });
+  const y = tensor(
+    Int32Array.from({ length: batch }, (_, i) => i % 10),
+    [batch],
+    { name: 'y' },
+  );
   await rt().sync();
   const weightBytes = params.reduce((s, [, p]) => s + p.tensor.bytes, 0);
   const pool = rt().pool;
@@ -46,7 +50,16 @@ export async function memoryCheck(arch: string, batch: number, image: number, se
   const activationBytes = afterForward - before;
   // `before` already holds the weights, the momenta and the batch; the gradients come on top.
   const mustBeLive = before + weightBytes + x.bytes + activationBytes;
-  const report = { arch, batch, weightBytes, mustBeLive, activationBytes, peakInUse: stats.peakBytesInUse, allocated: stats.bytesAllocated, ratio: stats.peakBytesInUse / mustBeLive };
+  const report = {
+    arch,
+    batch,
+    weightBytes,
+    mustBeLive,
+    activationBytes,
+    peakInUse: stats.peakBytesInUse,
+    allocated: stats.bytesAllocated,
+    ratio: stats.peakBytesInUse / mustBeLive,
+  };
   for (const t of [x, y]) t.dispose();
   opt.dispose();
   model.dispose();

@@ -107,7 +107,12 @@ export interface MethodCostReport {
 export type MeasuredCost = Omit<MethodCost, 'epochWallS' | 'epochGpuS' | 'ratioWall' | 'ratioGpu'>;
 
 /** The CIFAR-10 model of a WRN config. */
-export const cifarSpec = (c: MethodCostConfig): ModelSpec => ({ model: c.arch, input: [3, c.image, c.image], classes: 10, batch: c.batch });
+export const cifarSpec = (c: MethodCostConfig): ModelSpec => ({
+  model: c.arch,
+  input: [3, c.image, c.image],
+  classes: 10,
+  batch: c.batch,
+});
 
 /** One method ready to step, with its own model, optimizer and batch, as the trainer builds them. */
 interface Subject {
@@ -126,9 +131,21 @@ function prepare(name: string, c: MethodCostConfig, spec: ModelSpec): Subject {
   const threatSpec = { norm: 'linf', eps: c.eps } as const;
   const resolved = benchMethod(name, threatSpec);
   const threat = ThreatModel.image(threatSpec, spec.input);
-  const method = makeBenchMethod(resolved, { batchShape: shape, threat, seed: c.seed, trainSize: c.trainSize, classes });
+  const method = makeBenchMethod(resolved, {
+    batchShape: shape,
+    threat,
+    seed: c.seed,
+    trainSize: c.trainSize,
+    classes,
+  });
   const x = keep(randomUniform(shape, 0, 1, c.seed, 1, 'images'));
-  const y = keep(tensor(Int32Array.from({ length: batch }, (_, i) => (i * 7 + c.seed) % classes), [batch], { name: 'labels' }));
+  const y = keep(
+    tensor(
+      Int32Array.from({ length: batch }, (_, i) => (i * 7 + c.seed) % classes),
+      [batch],
+      { name: 'labels' },
+    ),
+  );
   const harness = new Harness(model, opt, c.seed, () => LR);
   // Each step takes the next slice of the training set, as an epoch does: a per-example method (ATTA) reads each
   // batch's state back asynchronously, and an example may come back only once that has landed.
@@ -177,7 +194,12 @@ async function timeRound(s: Subject, steps: number): Promise<Round> {
   return {
     wallMs,
     recordMs,
-    host: { bindGroups: per(host.bindGroups), encode: per(host.encode), submit: per(host.submit), pool: per(host.pool) },
+    host: {
+      bindGroups: per(host.bindGroups),
+      encode: per(host.encode),
+      submit: per(host.submit),
+      pool: per(host.pool),
+    },
     counters: rt().counters(),
     passes: Object.fromEntries(PASS_KINDS.map((k) => [k, per(s.harness.meter.passes[k])])) as unknown as PassCounts,
   };
@@ -207,7 +229,8 @@ async function measureAll(names: string[], c: MethodCostConfig, spec: ModelSpec)
     if (c.profile) {
       for (let r = 0; r < c.rounds; r++) {
         // Per SGD step, so methods with several SGD steps per minibatch compare directly.
-        for (const [i, s] of subjects.entries()) profiles[i].push(perRun(await profile(() => repeat(c.steps, s.step)), c.steps * s.replays));
+        for (const [i, s] of subjects.entries())
+          profiles[i].push(perRun(await profile(() => repeat(c.steps, s.step)), c.steps * s.replays));
       }
     }
     return subjects.map((s, i) => {
@@ -267,7 +290,10 @@ function attackCost(costs: MethodCost[]): AttackStepCost[] {
 }
 
 /** Every method of `config` on `spec` (default: the config's CIFAR-10 WRN), natural first. */
-export async function methodCosts(config: MethodCostConfig, spec: ModelSpec = cifarSpec(config)): Promise<MethodCostReport> {
+export async function methodCosts(
+  config: MethodCostConfig,
+  spec: ModelSpec = cifarSpec(config),
+): Promise<MethodCostReport> {
   const names = ['natural', ...config.methods.filter((m) => m !== 'natural')];
   return summarize(await measureAll(names, config, spec), Math.ceil(config.trainSize / spec.batch));
 }

@@ -18,7 +18,15 @@ export interface ModelCase extends ModelSpec {
 /** The models and batches the experiments train. */
 export const MODEL_CASES: readonly ModelCase[] = [
   { model: 'mnist-net', data: 'MNIST', input: [1, 28, 28], classes: 10, batch: 100, trainSize: 60_000, steps: 6 },
-  { model: 'mlp-256x3', data: "letter's 16 features", input: [16], classes: 26, batch: 256, trainSize: 16_000, steps: 6 },
+  {
+    model: 'mlp-256x3',
+    data: "letter's 16 features",
+    input: [16],
+    classes: 26,
+    batch: 256,
+    trainSize: 16_000,
+    steps: 6,
+  },
   { model: 'wrn-16-1', data: 'CIFAR-10', input: [3, 32, 32], classes: 10, batch: 64, trainSize: 50_000 },
 ];
 
@@ -60,12 +68,21 @@ export interface ModelsConfig extends MethodCostConfig {
 export async function modelSteps(c: ModelsConfig, log: (line: string) => void = () => {}): Promise<ModelStep[]> {
   const out: ModelStep[] = [];
   for (const m of c.modelCases) {
-    log(`models: ${m.model} on ${m.data} [${m.input.join(', ')}], batch ${m.batch}: ${['natural', ...c.modelMethods.filter((x) => x !== 'natural')].join(', ')}`);
-    const methods = await methodCosts({ ...c, methods: c.modelMethods, trainSize: m.trainSize, steps: Math.max(c.steps, m.steps ?? 0) }, m);
+    log(
+      `models: ${m.model} on ${m.data} [${m.input.join(', ')}], batch ${m.batch}: ${['natural', ...c.modelMethods.filter((x) => x !== 'natural')].join(', ')}`,
+    );
+    const methods = await methodCosts(
+      { ...c, methods: c.modelMethods, trainSize: m.trainSize, steps: Math.max(c.steps, m.steps ?? 0) },
+      m,
+    );
     const natural = methods.costs[0];
     const torch = await pytorchModelStep(m, TORCH_THREADS, Math.max(c.reps, 10), Math.max(c.warmup, 2), c.seed);
     out.push({
-      model: m.model, data: m.data, input: m.input, classes: m.classes, batch: m.batch,
+      model: m.model,
+      data: m.data,
+      input: m.input,
+      classes: m.classes,
+      batch: m.batch,
       wallMs: natural.wallMs,
       gpuMs: natural.gpuMs,
       dispatches: natural.dispatches,

@@ -20,7 +20,14 @@ export function opCases(matmulN: number, convBatch: number, shapes: readonly Con
   const cases: OpCase[] = [{ kind: 'matmul', name: `matmul ${matmulN}^3`, n: matmulN, flops: 2 * matmulN ** 3 }];
   for (const { C, H } of shapes) {
     for (const kind of ['conv-forward', 'conv-input-grad', 'conv-weight-grad'] as const) {
-      cases.push({ kind, name: `${kind} N${convBatch} ${H}x${H} ${C}->${C}`, N: convBatch, C, H, flops: convFlops(convBatch, C, H) });
+      cases.push({
+        kind,
+        name: `${kind} N${convBatch} ${H}x${H} ${C}->${C}`,
+        N: convBatch,
+        C,
+        H,
+        flops: convFlops(convBatch, C, H),
+      });
     }
   }
   return cases;

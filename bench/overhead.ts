@@ -28,7 +28,12 @@ export async function dispatchOverhead(dispatches: number, reps: number, profile
   const dst = empty([4], 'overhead_dst');
   const one = copyProbe(16, src, dst);
   const us = (ms: number) => (1000 * ms) / dispatches;
-  const samples = { batched: [] as number[], record: [] as number[], submitEach: [] as number[], submitWait: [] as number[] };
+  const samples = {
+    batched: [] as number[],
+    record: [] as number[],
+    submitEach: [] as number[],
+    submitWait: [] as number[],
+  };
   try {
     one();
     await rt().sync();
@@ -52,9 +57,11 @@ export async function dispatchOverhead(dispatches: number, reps: number, profile
       }
       samples.submitWait.push(us(performance.now() - t0));
     }
-    const gpu = profiled ? await profile(() => {
-      for (let i = 0; i < dispatches; i++) one();
-    }) : null;
+    const gpu = profiled
+      ? await profile(() => {
+          for (let i = 0; i < dispatches; i++) one();
+        })
+      : null;
     return {
       dispatches,
       batchedUs: median(samples.batched),

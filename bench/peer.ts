@@ -10,7 +10,17 @@ import { HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, permute, randn, relError } fr
 import { LR, SGD_OPTIONS } from './method-cost.js';
 import type { OpCase } from './op-cases.js';
 import { ourRunner, type OurOpResult } from './ops-ours.js';
-import { exactStep, expectedAfter, judgeStep, masksOf, ourMasks, ourStep, stepGrads, type StepAgreement, type StepData } from './step-agreement.js';
+import {
+  exactStep,
+  expectedAfter,
+  judgeStep,
+  masksOf,
+  ourMasks,
+  ourStep,
+  stepGrads,
+  type StepAgreement,
+  type StepData,
+} from './step-agreement.js';
 import { tfjsRunner, type TfjsPeer } from './tfjs.js';
 import { TfjsWrn } from './tfjs-wrn.js';
 import { pytorchStep, type PytorchStep } from './pytorch.js';
@@ -59,7 +69,12 @@ export interface PeerOptions {
 const ratio = (a: number | null, b: number | null): number | null => (a === null || b === null ? null : a / b);
 
 /** tfjs's side of the op cases, next to our measurements from the ops suite. */
-export async function peerOps(peer: TfjsPeer, cases: readonly OpCase[], ours: readonly OurOpResult[], o: PeerOptions): Promise<PeerOpResult[]> {
+export async function peerOps(
+  peer: TfjsPeer,
+  cases: readonly OpCase[],
+  ours: readonly OurOpResult[],
+  o: PeerOptions,
+): Promise<PeerOpResult[]> {
   const out: PeerOpResult[] = [];
   for (const [i, c] of cases.entries()) {
     const mine = ourRunner(c, o.seed);
@@ -70,7 +85,15 @@ export async function peerOps(peer: TfjsPeer, cases: readonly OpCase[], ours: re
       const gpu = o.profile ? await peer.gpuMs(() => repeat(o.reps, theirs.run)) : null;
       const tfjs = { wallMs: wall.ms, gpuMs: gpu === null ? null : gpu / o.reps };
       const us = { wallMs: ours[i].wall.ms, gpuMs: ours[i].gpuMs };
-      out.push({ name: c.name, flops: c.flops, ours: us, tfjs, ratioWall: tfjs.wallMs / us.wallMs, ratioGpu: ratio(tfjs.gpuMs, us.gpuMs), error });
+      out.push({
+        name: c.name,
+        flops: c.flops,
+        ours: us,
+        tfjs,
+        ratioWall: tfjs.wallMs / us.wallMs,
+        ratioGpu: ratio(tfjs.gpuMs, us.gpuMs),
+        error,
+      });
     } finally {
       mine.dispose();
       theirs.dispose();
@@ -80,7 +103,13 @@ export async function peerOps(peer: TfjsPeer, cases: readonly OpCase[], ours: re
 }
 
 /** One training step (forward, gradients of the input and all weights, SGD update) on both engines. */
-export async function peerStep(peer: TfjsPeer, arch: string, batch: number, image: number, o: PeerOptions): Promise<PeerStepResult> {
+export async function peerStep(
+  peer: TfjsPeer,
+  arch: string,
+  batch: number,
+  image: number,
+  o: PeerOptions,
+): Promise<PeerStepResult> {
   const { tf } = peer;
   const config = parseArch(arch);
   const model = new WideResNet(config, o.seed);
@@ -117,7 +146,8 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
     // first (a forward that changes nothing), then the exact step on each engine's masks.
     const oursMasks = await ourMasks(model, x);
     const tfjsMasks = masksOf(await peerModel.reluOutputs(tx));
-    const exact = (masks: ReadonlyMap<string, Uint8Array>) => exactStep(model, before, xHost, xShape, labels, SGD_OPTIONS, LR, masks);
+    const exact = (masks: ReadonlyMap<string, Uint8Array>) =>
+      exactStep(model, before, xHost, xShape, labels, SGD_OPTIONS, LR, masks);
     const ours = await ourStep(model, opt, x, y, LR);
     const theirs = peerModel.lossAndGrads(tx, ty, config.classes);
     peerModel.update(theirs.grads, sgd);
@@ -129,9 +159,18 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
       after: toOurs(await download(peerModel.params)),
     };
     tf.dispose([theirs.loss, theirs.inputGrad, ...theirs.grads]);
-    const engine = (step: StepData, masks: Map<string, Uint8Array>) =>
-      ({ step, masks, exact: exact(masks), expected: expectedAfter(model, before, step, SGD_OPTIONS, LR) });
-    const check = judgeStep(named.map(([n]) => n), before, engine(ours, oursMasks), engine(tfjsStep, tfjsMasks));
+    const engine = (step: StepData, masks: Map<string, Uint8Array>) => ({
+      step,
+      masks,
+      exact: exact(masks),
+      expected: expectedAfter(model, before, step, SGD_OPTIONS, LR),
+    });
+    const check = judgeStep(
+      named.map(([n]) => n),
+      before,
+      engine(ours, oursMasks),
+      engine(tfjsStep, tfjsMasks),
+    );
 
     const ourWall = await wallTime(timedStep, () => rt().sync(), o.reps, o.warmup);
     const ourGpu = o.profile ? perRun(await profile(() => repeat(o.reps, timedStep)), o.reps).ms : null;
@@ -140,7 +179,16 @@ export async function peerStep(peer: TfjsPeer, arch: string, batch: number, imag
     const us = { wallMs: ourWall.ms, gpuMs: ourGpu };
     const them = { wallMs: theirWall.ms, gpuMs: theirGpu === null ? null : theirGpu / o.reps };
     const pytorch = await pytorchStep(arch, batch, image, o.reps, o.warmup, o.seed);
-    return { arch, batch, ours: us, tfjs: them, ratioWall: them.wallMs / us.wallMs, ratioGpu: ratio(them.gpuMs, us.gpuMs), check, pytorch };
+    return {
+      arch,
+      batch,
+      ours: us,
+      tfjs: them,
+      ratioWall: them.wallMs / us.wallMs,
+      ratioGpu: ratio(them.gpuMs, us.gpuMs),
+      check,
+      pytorch,
+    };
   } finally {
     tf.dispose([tx, ty]);
     peerModel.dispose();

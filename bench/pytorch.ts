@@ -9,8 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { ModelSpec } from './method-cost.js';
 
 export type PytorchStep =
-  | { measured: true; version: string; threads: number; wallMs: number }
-  | { measured: false; reason: string };
+  { measured: true; version: string; threads: number; wallMs: number } | { measured: false; reason: string };
 
 const scriptPath = (name: string): string => join('bench', 'pytorch', name);
 
@@ -23,7 +22,9 @@ function script(name: string): string | null {
 }
 
 /** Interpreters to try, in order: ADVFREE_PYTHON, the PATH's python3, the system's (a pyenv shim may hide its torch). */
-const pythons = (): string[] => [...new Set([process.env.ADVFREE_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p))];
+const pythons = (): string[] => [
+  ...new Set([process.env.ADVFREE_PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p)),
+];
 
 type Attempt = { ok: true; stdout: string } | { ok: false; reason: string };
 
@@ -31,9 +32,14 @@ function attempt(python: string, args: string[], name: string): Promise<Attempt>
   return new Promise((resolve) => {
     execFile(python, args, { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (!err) resolve({ ok: true, stdout });
-      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') resolve({ ok: false, reason: `${python} is not installed` });
+      else if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        resolve({ ok: false, reason: `${python} is not installed` });
       else if (/No module named 'torch'/.test(stderr)) resolve({ ok: false, reason: `${python} has no torch module` });
-      else resolve({ ok: false, reason: `${python} ${scriptPath(name)} failed: ${(stderr || err.message).trim().split('\n').pop()}` });
+      else
+        resolve({
+          ok: false,
+          reason: `${python} ${scriptPath(name)} failed: ${(stderr || err.message).trim().split('\n').pop()}`,
+        });
     });
   });
 }
@@ -56,10 +62,52 @@ async function timeScript(name: string, args: string[]): Promise<PytorchStep> {
 }
 
 /** The peer suite's WRN step (with the input gradient), on every core. */
-export const pytorchStep = (arch: string, batch: number, image: number, reps: number, warmup: number, seed: number): Promise<PytorchStep> =>
-  timeScript('wrn_step.py', ['--arch', arch, '--batch', String(batch), '--image', String(image), '--reps', String(reps), '--warmup', String(warmup), '--seed', String(seed)]);
+export const pytorchStep = (
+  arch: string,
+  batch: number,
+  image: number,
+  reps: number,
+  warmup: number,
+  seed: number,
+): Promise<PytorchStep> =>
+  timeScript('wrn_step.py', [
+    '--arch',
+    arch,
+    '--batch',
+    String(batch),
+    '--image',
+    String(image),
+    '--reps',
+    String(reps),
+    '--warmup',
+    String(warmup),
+    '--seed',
+    String(seed),
+  ]);
 
 /** The models suite's natural step of `spec` on `threads` threads. */
-export const pytorchModelStep = (spec: ModelSpec, threads: number, reps: number, warmup: number, seed: number): Promise<PytorchStep> =>
-  timeScript('model_step.py', ['--model', spec.model, '--input', spec.input.join(','), '--classes', String(spec.classes), '--batch', String(spec.batch),
-    '--threads', String(threads), '--reps', String(reps), '--warmup', String(warmup), '--seed', String(seed)]);
+export const pytorchModelStep = (
+  spec: ModelSpec,
+  threads: number,
+  reps: number,
+  warmup: number,
+  seed: number,
+): Promise<PytorchStep> =>
+  timeScript('model_step.py', [
+    '--model',
+    spec.model,
+    '--input',
+    spec.input.join(','),
+    '--classes',
+    String(spec.classes),
+    '--batch',
+    String(spec.batch),
+    '--threads',
+    String(threads),
+    '--reps',
+    String(reps),
+    '--warmup',
+    String(warmup),
+    '--seed',
+    String(seed),
+  ]);

@@ -19,10 +19,21 @@ const FMA = ROOF.kernel({
   flops: (p, o, g) => 2 * Number(o.CHAINS) * p.iters * Number(o.WG) * g[0] * (g[1] ?? 1),
 });
 // sink keeps binding 1, as in fma_peak (one declaration per name in a shader).
-const fedFlops: CostFn = (p, o, g) =>
-  2 * Number(o.PB) * Number(o.CB) * p.iters * Number(o.WG) * g[0] * (g[1] ?? 1);
-const FED = ROOF.kernel({ name: 'roofline_fed', family: 'roofline', entry: 'fed', buffers: { sink: 'read_write f32', xs: 'read f32', ws: 'read f32' }, flops: fedFlops });
-const FED4 = ROOF.kernel({ name: 'roofline_fed4', family: 'roofline', entry: 'fed4', buffers: { sink: 'read_write f32', xs4: 'read vec4f', ws: 'read f32' }, flops: fedFlops });
+const fedFlops: CostFn = (p, o, g) => 2 * Number(o.PB) * Number(o.CB) * p.iters * Number(o.WG) * g[0] * (g[1] ?? 1);
+const FED = ROOF.kernel({
+  name: 'roofline_fed',
+  family: 'roofline',
+  entry: 'fed',
+  buffers: { sink: 'read_write f32', xs: 'read f32', ws: 'read f32' },
+  flops: fedFlops,
+});
+const FED4 = ROOF.kernel({
+  name: 'roofline_fed4',
+  family: 'roofline',
+  entry: 'fed4',
+  buffers: { sink: 'read_write f32', xs4: 'read vec4f', ws: 'read f32' },
+  flops: fedFlops,
+});
 const COPY = ROOF.kernel({
   name: 'roofline_copy',
   family: 'roofline',
@@ -118,7 +129,14 @@ function fedRunner(vec4: boolean, shape: { PB: number; CB: number }, iters: numb
     name: `fed ${shape.PB}x${shape.CB} block, ${vec4 ? 'vec4 pixel loads' : 'scalar gathers'}`,
     flops: k.flops!(params, overrides, groups),
     bytes: 0,
-    run: () => rt().dispatch({ kernel: k, overrides, params, buffers: vec4 ? { xs4: xs, ws: xs, sink } : { xs, ws: xs, sink }, groups }),
+    run: () =>
+      rt().dispatch({
+        kernel: k,
+        overrides,
+        params,
+        buffers: vec4 ? { xs4: xs, ws: xs, sink } : { xs, ws: xs, sink },
+        groups,
+      }),
     times: [],
   };
 }
@@ -127,7 +145,13 @@ const copyParams = (bytes: number) => ({ iters: 0, a: 0, b: 0, quads: bytes / 16
 
 /** A dispatch of the vec4 copy of `bytes` (a multiple of 16) from `from` to `to`. */
 export const copyProbe = (bytes: number, from: Tensor, to: Tensor) => (): void =>
-  rt().dispatch({ kernel: COPY, overrides: { WG: 64 }, params: copyParams(bytes), buffers: { src: from, dst: to }, groups: grid(cdiv(bytes / 16, 64)) });
+  rt().dispatch({
+    kernel: COPY,
+    overrides: { WG: 64 },
+    params: copyParams(bytes),
+    buffers: { src: from, dst: to },
+    groups: grid(cdiv(bytes / 16, 64)),
+  });
 
 function copyRunner(bytes: number, from: Tensor, to: Tensor): Runner {
   return {
@@ -150,7 +174,9 @@ export async function measureRoofline(c: RooflineConfig): Promise<Roofline> {
   const runners = [
     ...FMA_SHAPES.map((s) => fmaRunner(s, c.iters, sink)),
     ...c.copyBytes.map((b) => copyRunner(b, from, to)),
-    ...[false, true].flatMap((v) => FED_SHAPES.filter((s) => !v || s.PB * s.CB <= 128).map((s) => fedRunner(v, s, c.iters, fedData, sink))),
+    ...[false, true].flatMap((v) =>
+      FED_SHAPES.filter((s) => !v || s.PB * s.CB <= 128).map((s) => fedRunner(v, s, c.iters, fedData, sink)),
+    ),
   ];
   try {
     for (const r of runners) r.run(); // compiles the pipelines
@@ -185,7 +211,10 @@ export async function measureRoofline(c: RooflineConfig): Promise<Roofline> {
  * A timing as a fraction of its ceiling: GFLOP/s over the FMA ceiling where the kernels declare FLOPs, else
  * GB/s over the copy's; null where they declare neither.
  */
-export function ceilingFraction(t: Timing, roof: Roofline): { bound: 'fma' | 'bandwidth'; rate: number; fraction: number } | null {
+export function ceilingFraction(
+  t: Timing,
+  roof: Roofline,
+): { bound: 'fma' | 'bandwidth'; rate: number; fraction: number } | null {
   if (!t.ms) return null;
   if (t.flops) {
     const rate = t.flops / t.ms / 1e6;

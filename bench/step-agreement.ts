@@ -20,7 +20,10 @@ export interface StepData {
 
 /** The loss of `model` on (x, y) and its gradients for [x, ...parameters]: the step both checks and benches time. */
 export const stepGrads = (model: WideResNet, x: Tensor, y: Tensor) =>
-  valueAndGrads(() => softmaxCrossEntropy(model.forward(x), y), [x, ...model.namedParameters().map(([, p]) => p.tensor)]);
+  valueAndGrads(
+    () => softmaxCrossEntropy(model.forward(x), y),
+    [x, ...model.namedParameters().map(([, p]) => p.tensor)],
+  );
 
 /** Our engine's step: loss, gradients, then `opt`'s update in place, read back. */
 export async function ourStep(model: WideResNet, opt: Sgd, x: Tensor, y: Tensor, lr: number): Promise<StepData> {
@@ -46,23 +49,47 @@ export async function ourStep(model: WideResNet, opt: Sgd, x: Tensor, y: Tensor,
 export type ExactStep = StepData & { preActivations: Map<string, Float64Array> };
 
 /** The same step in float64 from `weights` (the model's parameters before the step, in its order), on `masks`. */
-export function exactStep(model: WideResNet, weights: readonly ArrayLike<number>[], x: ArrayLike<number>, xShape: readonly number[],
-  labels: ArrayLike<number>, sgd: SgdOptions, lr: number, masks?: ReadonlyMap<string, Uint8Array>): ExactStep {
+export function exactStep(
+  model: WideResNet,
+  weights: readonly ArrayLike<number>[],
+  x: ArrayLike<number>,
+  xShape: readonly number[],
+  labels: ArrayLike<number>,
+  sgd: SgdOptions,
+  lr: number,
+  masks?: ReadonlyMap<string, Uint8Array>,
+): ExactStep {
   const names = model.namedParameters().map(([n]) => n);
   const params = new Map(names.map((n, i) => [n, Float64Array.from(weights[i])]));
   const r = wrnStep64(model.config, params, Float64Array.from(x), xShape, labels, sgd, lr, masks);
-  return { loss: r.loss, inputGrad: r.inputGrad, grads: names.map((n) => r.grads.get(n)!), after: names.map((n) => r.after.get(n)!),
-    preActivations: r.preActivations };
+  return {
+    loss: r.loss,
+    inputGrad: r.inputGrad,
+    grads: names.map((n) => r.grads.get(n)!),
+    after: names.map((n) => r.after.get(n)!),
+    preActivations: r.preActivations,
+  };
 }
 
 /**
  * What the SGD step should have made of an engine's own gradients (float64, from `weights`, the parameters before
  * it): the update is judged apart from the gradients' error, so that its only fp32 error is the final rounding.
  */
-export function expectedAfter(model: WideResNet, weights: readonly ArrayLike<number>[], step: StepData, sgd: SgdOptions, lr: number): Float64Array[] {
+export function expectedAfter(
+  model: WideResNet,
+  weights: readonly ArrayLike<number>[],
+  step: StepData,
+  sgd: SgdOptions,
+  lr: number,
+): Float64Array[] {
   const named = model.namedParameters();
-  const after = sgdStep64(new Map(named.map(([n], i) => [n, Float64Array.from(weights[i])])), new Map(named.map(([n], i) => [n, step.grads[i]])),
-    new Map(named.map(([n, p]) => [n, p.role])), sgd, lr);
+  const after = sgdStep64(
+    new Map(named.map(([n], i) => [n, Float64Array.from(weights[i])])),
+    new Map(named.map(([n], i) => [n, step.grads[i]])),
+    new Map(named.map(([n, p]) => [n, p.role])),
+    sgd,
+    lr,
+  );
   return named.map(([n]) => after.get(n)!);
 }
 
@@ -76,7 +103,12 @@ export const masksOf = (outputs: ReadonlyMap<string, ArrayLike<number>>): Map<st
  * forward with the same kernels on the same data (running statistics frozen, so the model is left as it was).
  */
 export async function ourMasks(model: WideResNet, x: Tensor): Promise<Map<string, Uint8Array>> {
-  const bnOf = new Map(model.namedParameters().filter(([n, p]) => p.role === 'bn' && n.endsWith('.weight')).map(([n, p]) => [p.tensor.id, n.slice(0, -7)]));
+  const bnOf = new Map(
+    model
+      .namedParameters()
+      .filter(([n, p]) => p.role === 'bn' && n.endsWith('.weight'))
+      .map(([n, p]) => [p.tensor.id, n.slice(0, -7)]),
+  );
   freezeBatchNorm(model, true);
   const tape = new Tape([x]);
   let outputs: Tensor[];
@@ -90,7 +122,11 @@ export async function ourMasks(model: WideResNet, x: Tensor): Promise<Map<string
   }
   const names = tape.nodes.filter((n) => n.op === 'batchNorm').map((n) => bnOf.get(n.inputs[1].id)!);
   try {
-    return masksOf(new Map(await Promise.all(outputs.map(async (y, i): Promise<[string, Float32Array]> => [names[i], await y.data()]))));
+    return masksOf(
+      new Map(
+        await Promise.all(outputs.map(async (y, i): Promise<[string, Float32Array]> => [names[i], await y.data()])),
+      ),
+    );
   } finally {
     for (const y of outputs) y.dispose();
   }
@@ -170,8 +206,14 @@ export interface AgreementRow {
 }
 
 /** Judges one quantity over its tensors (one, or one per parameter); the row shows the tensor nearest failing. */
-function row(quantity: AgreementRow['quantity'], names: readonly (string | null)[], ours: readonly number[], tfjs: readonly number[],
-  peer: readonly number[], floors: readonly number[] = names.map(() => 0)): AgreementRow {
+function row(
+  quantity: AgreementRow['quantity'],
+  names: readonly (string | null)[],
+  ours: readonly number[],
+  tfjs: readonly number[],
+  peer: readonly number[],
+  floors: readonly number[] = names.map(() => 0),
+): AgreementRow {
   const bound = (i: number) => agreementBound(tfjs[i], floors[i]);
   // Largest ours/bound first; NaN sorts as the worst (it fails).
   const badness = (i: number) => (Number.isNaN(ours[i]) ? Infinity : ours[i] / bound(i));
@@ -209,28 +251,49 @@ export interface StepAgreement {
  * (lr·gradient is ~1e-4 of them), whose relative error could not see a wrong learning rate or weight decay. Storing
  * the new weight rounds it by up to UNIT_ROUNDOFF·|w|, which is large against a small update: that much is allowed.
  */
-export function judgeStep(names: readonly string[], before: readonly ArrayLike<number>[], ours: EngineStep, tfjs: EngineStep): StepAgreement {
-  const per = (pick: (s: StepData) => ArrayLike<number>[], a: StepData, b: StepData) => pick(a).map((v, i) => relNormError(v, pick(b)[i]));
+export function judgeStep(
+  names: readonly string[],
+  before: readonly ArrayLike<number>[],
+  ours: EngineStep,
+  tfjs: EngineStep,
+): StepAgreement {
+  const per = (pick: (s: StepData) => ArrayLike<number>[], a: StepData, b: StepData) =>
+    pick(a).map((v, i) => relNormError(v, pick(b)[i]));
   const loss = (a: StepData, b: StepData) => relError([a.loss], [b.loss]);
   const input = (a: StepData, b: StepData) => relNormError(a.inputGrad, b.inputGrad);
   const grads = (s: StepData) => s.grads;
-  const delta = (after: readonly ArrayLike<number>[]) => after.map((w, i) => Float64Array.from(w, (v, j) => v - before[i][j]));
+  const delta = (after: readonly ArrayLike<number>[]) =>
+    after.map((w, i) => Float64Array.from(w, (v, j) => v - before[i][j]));
   const update = (e: EngineStep) => {
     const want = delta(e.expected);
     return delta(e.step.after).map((d, i) => relNormError(d, want[i]));
   };
   const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
   // The stored weights' rounding relative to the update, with a margin of 2 (none for an update that is exactly 0).
-  const rounding = delta(ours.expected).map((d, i) => (norm(d) === 0 ? 0 : (2 * UNIT_ROUNDOFF * norm(ours.expected[i])) / norm(d)));
+  const rounding = delta(ours.expected).map((d, i) =>
+    norm(d) === 0 ? 0 : (2 * UNIT_ROUNDOFF * norm(ours.expected[i])) / norm(d),
+  );
   const [o, oe, t, te] = [ours.step, ours.exact, tfjs.step, tfjs.exact];
   const mine = maskCheck(oe.preActivations, ours.masks);
   return {
-    masks: { ours: mine, tfjs: maskCheck(te.preActivations, tfjs.masks), bound: MASK_TOLERANCE, ok: mine.worst <= MASK_TOLERANCE },
+    masks: {
+      ours: mine,
+      tfjs: maskCheck(te.preActivations, tfjs.masks),
+      bound: MASK_TOLERANCE,
+      ok: mine.worst <= MASK_TOLERANCE,
+    },
     rows: [
       row('loss', [null], [loss(o, oe)], [loss(t, te)], [loss(t, o)]),
       row('input gradient', [null], [input(o, oe)], [input(t, te)], [input(t, o)]),
       row('weight gradient', names, per(grads, o, oe), per(grads, t, te), per(grads, t, o)),
-      row('SGD update', names, update(ours), update(tfjs), per((s) => delta(s.after), t, o), rounding),
+      row(
+        'SGD update',
+        names,
+        update(ours),
+        update(tfjs),
+        per((s) => delta(s.after), t, o),
+        rounding,
+      ),
     ],
   };
 }

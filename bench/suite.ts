@@ -53,7 +53,11 @@ export const FULL_CONFIG: BenchConfig = {
   trainSize: 50_000,
   matmul: 1024,
   convBatch: 64,
-  convShapes: [{ C: 16, H: 32 }, { C: 32, H: 16 }, { C: 64, H: 8 }],
+  convShapes: [
+    { C: 16, H: 32 },
+    { C: 32, H: 16 },
+    { C: 64, H: 8 },
+  ],
   seed: 0,
   profile: true,
   peerFlags: [],
@@ -108,13 +112,31 @@ export interface BenchReport {
   overhead: DispatchOverhead | null;
 }
 
-export async function runBench(config: BenchConfig, env: BenchEnv, log: (line: string) => void = () => {}): Promise<BenchReport> {
+export async function runBench(
+  config: BenchConfig,
+  env: BenchEnv,
+  log: (line: string) => void = () => {},
+): Promise<BenchReport> {
   const has = (s: SuiteName) => config.suites.includes(s);
   const cases = opCases(config.matmul, config.convBatch, config.convShapes);
   const opts = { reps: config.reps, warmup: config.warmup, seed: config.seed, profile: config.profile };
   log('roofline: FMA and copy probes');
-  const roofline = await measureRoofline({ iters: config.rooflineIters, copyBytes: config.copyBytes, reps: config.reps });
-  const report: BenchReport = { env, config, roofline, ops: null, methods: null, peer: null, memory: null, models: null, overhead: null };
+  const roofline = await measureRoofline({
+    iters: config.rooflineIters,
+    copyBytes: config.copyBytes,
+    reps: config.reps,
+  });
+  const report: BenchReport = {
+    env,
+    config,
+    roofline,
+    ops: null,
+    methods: null,
+    peer: null,
+    memory: null,
+    models: null,
+    overhead: null,
+  };
   // The peer's ratios need our side of the op cases.
   if (has('ops') || has('peer')) {
     log(`ops: ${cases.length} cases`);

@@ -34,7 +34,11 @@ export class TfjsWrn {
       const s = p.tensor.shape;
       // Conv weights [Cout,C,kH,kW] become HWIO; everything else keeps its layout.
       return tf.tidy(() =>
-        tf.variable(p.role === 'conv' ? tf.tensor(permute(weights[i], s, OIHW_TO_HWIO), [s[2], s[3], s[1], s[0]]) : tf.tensor(weights[i], [...s])),
+        tf.variable(
+          p.role === 'conv'
+            ? tf.tensor(permute(weights[i], s, OIHW_TO_HWIO), [s[2], s[3], s[1], s[0]])
+            : tf.tensor(weights[i], [...s]),
+        ),
       );
     });
     this.momenta = this.params.map((v) => tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
@@ -42,7 +46,11 @@ export class TfjsWrn {
   }
 
   /** The mean cross-entropy, its gradient for x [N,H,W,3], and those of every parameter (in `params` order). */
-  lossAndGrads(x: TF.Tensor4D, y: TF.Tensor1D, classes: number): { loss: TF.Scalar; inputGrad: TF.Tensor; grads: TF.Tensor[] } {
+  lossAndGrads(
+    x: TF.Tensor4D,
+    y: TF.Tensor1D,
+    classes: number,
+  ): { loss: TF.Scalar; inputGrad: TF.Tensor; grads: TF.Tensor[] } {
     const { tf } = this;
     const onehot = tf.oneHot(y, classes);
     try {
@@ -76,12 +84,22 @@ export class TfjsWrn {
     const names: string[] = [];
     const outs = this.tf.tidy(() => {
       const ys: TF.Tensor4D[] = [];
-      this.forwardFn(x, (name) => this.params[this.index.get(name)!], (name, y) => (names.push(name), ys.push(y)));
+      this.forwardFn(
+        x,
+        (name) => this.params[this.index.get(name)!],
+        (name, y) => (names.push(name), ys.push(y)),
+      );
       return ys;
     });
     try {
-      return new Map(await Promise.all(outs.map(async (y, i): Promise<[string, Float32Array]> =>
-        [names[i], permute((await y.data()) as Float32Array, y.shape, NHWC_TO_NCHW)])));
+      return new Map(
+        await Promise.all(
+          outs.map(async (y, i): Promise<[string, Float32Array]> => [
+            names[i],
+            permute((await y.data()) as Float32Array, y.shape, NHWC_TO_NCHW),
+          ]),
+        ),
+      );
     } finally {
       this.tf.dispose(outs);
     }
@@ -93,15 +111,29 @@ export class TfjsWrn {
 }
 
 /** Logits of x (NHWC) with parameters looked up by our names; `onRelu` sees each batch norm's ReLU output. */
-type Forward = (x: TF.Tensor4D, p: (name: string) => TF.Tensor, onRelu?: (bn: string, y: TF.Tensor4D) => void) => TF.Tensor2D;
+type Forward = (
+  x: TF.Tensor4D,
+  p: (name: string) => TF.Tensor,
+  onRelu?: (bn: string, y: TF.Tensor4D) => void,
+) => TF.Tensor2D;
 
 /** The forward pass of `model` in tfjs ops (NHWC). */
 function wrnForward(tf: Tf, model: WideResNet): Forward {
   return (x, p, onRelu) => {
-    const conv = (h: TF.Tensor4D, c: Conv2d, name: string) => tf.conv2d(h, p(`${name}.weight`) as TF.Tensor4D, c.stride, c.padding);
+    const conv = (h: TF.Tensor4D, c: Conv2d, name: string) =>
+      tf.conv2d(h, p(`${name}.weight`) as TF.Tensor4D, c.stride, c.padding);
     const bnRelu = (h: TF.Tensor4D, bn: BatchNorm2d, name: string): TF.Tensor4D => {
       const { mean, variance } = tf.moments(h, [0, 1, 2]);
-      const y = tf.relu(tf.batchNorm4d(h, mean as TF.Tensor1D, variance as TF.Tensor1D, p(`${name}.bias`) as TF.Tensor1D, p(`${name}.weight`) as TF.Tensor1D, bn.eps));
+      const y = tf.relu(
+        tf.batchNorm4d(
+          h,
+          mean as TF.Tensor1D,
+          variance as TF.Tensor1D,
+          p(`${name}.bias`) as TF.Tensor1D,
+          p(`${name}.weight`) as TF.Tensor1D,
+          bn.eps,
+        ),
+      );
       onRelu?.(name, y);
       return y;
     };

@@ -45,7 +45,9 @@ async function load(flags: string[]): Promise<TfjsPeer> {
   const backend = tf.backend() as unknown as WebGPUBackend;
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   const info = adapter?.info;
-  const name = info ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') : 'unknown';
+  const name = info
+    ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ')
+    : 'unknown';
   const timestamps = backend.device.features.has('timestamp-query');
   return {
     tf,
@@ -87,9 +89,11 @@ export function tfjsRunner(peer: TfjsPeer, c: OpCase, seed: number): OpRunner {
     const attrs = { strides: 1, pad: 1, dataFormat: 'NHWC' };
     const engine = tf.engine();
     if (c.kind === 'conv-forward') op = () => tf.conv2d(x as TF.Tensor4D, w as TF.Tensor4D, 1, 1);
-    else if (c.kind === 'conv-input-grad') op = () => engine.runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: act }) as TF.Tensor;
+    else if (c.kind === 'conv-input-grad')
+      op = () => engine.runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: act }) as TF.Tensor;
     else op = () => engine.runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: wShape }) as TF.Tensor;
-    toOurs = c.kind === 'conv-weight-grad' ? (d) => permute(d, wShape, HWIO_TO_OIHW) : (d) => permute(d, act, NHWC_TO_NCHW);
+    toOurs =
+      c.kind === 'conv-weight-grad' ? (d) => permute(d, wShape, HWIO_TO_OIHW) : (d) => permute(d, act, NHWC_TO_NCHW);
   }
   return {
     run: () => op().dispose(),

@@ -8,7 +8,12 @@ export interface WallTime {
   reps: number;
 }
 
-export async function wallTime(run: () => void, sync: () => Promise<void>, reps: number, warmup = 1): Promise<WallTime> {
+export async function wallTime(
+  run: () => void,
+  sync: () => Promise<void>,
+  reps: number,
+  warmup = 1,
+): Promise<WallTime> {
   repeat(warmup, run);
   await sync();
   const times: number[] = [];

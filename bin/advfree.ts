@@ -11,7 +11,18 @@ import { plot } from './plot.js';
 import { bench } from './bench.js';
 import { CliError, parseCommand, type AnyCommand } from './args.js';
 
-const COMMANDS: Record<string, AnyCommand> = { train, eval: evaluate, show, plot, experiment, bench, methods, data, demo, doctor };
+const COMMANDS: Record<string, AnyCommand> = {
+  train,
+  eval: evaluate,
+  show,
+  plot,
+  experiment,
+  bench,
+  methods,
+  data,
+  demo,
+  doctor,
+};
 
 /** The command column is as wide as the longest name plus two spaces, so a summary never runs into its name. */
 const NAME_WIDTH = Math.max(...Object.values(COMMANDS).map((c) => c.name.length)) + 2;

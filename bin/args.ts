@@ -25,10 +25,16 @@ export type FlagSet = Record<string, Flag>;
 type Parsed<F> = F extends { type: 'boolean' }
   ? boolean
   : F extends { type: 'string' }
-    ? F extends { parse: (v: string) => infer T } ? T : string
+    ? F extends { parse: (v: string) => infer T }
+      ? T
+      : string
     : boolean | (F extends { parse?: (v: string) => infer T } ? T : string);
 
-type FlagValue<F> = F extends { repeatable: true } ? Parsed<F>[] : F extends { default: string | boolean } ? Parsed<F> : Parsed<F> | undefined;
+type FlagValue<F> = F extends { repeatable: true }
+  ? Parsed<F>[]
+  : F extends { default: string | boolean }
+    ? Parsed<F>
+    : Parsed<F> | undefined;
 
 /** What every command reads besides its own flags. */
 export interface GlobalValues {
@@ -37,7 +43,9 @@ export interface GlobalValues {
 }
 
 /** The values a command reads: each flag's parsed value (its default's where not given); `Rest` names the positional list. */
-export type Values<F extends FlagSet, Rest extends string = never> = { [K in keyof F]: FlagValue<F[K]> } & { [K in Rest]: string[] } & GlobalValues;
+export type Values<F extends FlagSet, Rest extends string = never> = { [K in keyof F]: FlagValue<F[K]> } & {
+  [K in Rest]: string[];
+} & GlobalValues;
 
 /** Any command's values, by name (for code that serves several commands and reads only flags they share). */
 export type Flags = Record<string, unknown> & GlobalValues;
@@ -80,7 +88,8 @@ export const GLOBAL_FLAGS = {
 /** The parser of a flag naming one of `choices`. */
 export function oneOf<T extends string>(name: string, choices: readonly T[]): (v: string) => T {
   return (v) => {
-    if (!(choices as readonly string[]).includes(v)) throw new CliError(`--${name} must be one of ${choices.join(', ')}, got '${v}'`);
+    if (!(choices as readonly string[]).includes(v))
+      throw new CliError(`--${name} must be one of ${choices.join(', ')}, got '${v}'`);
     return v as T;
   };
 }
@@ -88,7 +97,8 @@ export function oneOf<T extends string>(name: string, choices: readonly T[]): (v
 export function intFlag(name: string, lo: number, hi = Number.MAX_SAFE_INTEGER): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < lo || n > hi) throw new CliError(`--${name} must be an integer in [${lo}, ${hi}], got '${v}'`);
+    if (!Number.isInteger(n) || n < lo || n > hi)
+      throw new CliError(`--${name} must be an integer in [${lo}, ${hi}], got '${v}'`);
     return n;
   };
 }
@@ -96,13 +106,16 @@ export function intFlag(name: string, lo: number, hi = Number.MAX_SAFE_INTEGER):
 export function numFlag(name: string, lo: number, hi: number): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < lo || n > hi) throw new CliError(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
+    if (!Number.isFinite(n) || n < lo || n > hi)
+      throw new CliError(`--${name} must be a number in [${lo}, ${hi}], got '${v}'`);
     return n;
   };
 }
 
 /** A parser that checks a value with `check` (which throws on a bad one) and keeps the string. */
-export const checkedBy = (check: (v: string) => unknown) => (v: string): string => (check(v), v);
+export const checkedBy =
+  (check: (v: string) => unknown) =>
+  (v: string): string => (check(v), v);
 
 export function helpText(cmd: AnyCommand): string {
   const all: FlagSet = { ...cmd.flags, ...GLOBAL_FLAGS };
@@ -121,7 +134,9 @@ const TEXT = new WeakMap<object, Readonly<Record<string, string | string[]>>>();
 /** The flags given on the command line of a set parseCommand returned (defaults left out). */
 export function givenFlags(flags: object): Set<string> {
   const defaulted = DEFAULTED.get(flags) ?? new Set();
-  return new Set(Object.keys(flags).filter((k) => (flags as Record<string, unknown>)[k] !== undefined && !defaulted.has(k)));
+  return new Set(
+    Object.keys(flags).filter((k) => (flags as Record<string, unknown>)[k] !== undefined && !defaulted.has(k)),
+  );
 }
 
 /** A flag's value by a name known only at run time (the options' flags of a registry). */
@@ -142,32 +157,47 @@ function joinNegatives(argv: string[], options: Record<string, { type: 'string' 
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--') return [...out, ...argv.slice(i)];
     const name = /^--([^=]+)$/.exec(argv[i])?.[1];
-    if (name && options[name]?.type === 'string' && /^-\.?\d/.test(argv[i + 1] ?? '')) out.push(`${argv[i]}=${argv[++i]}`);
+    if (name && options[name]?.type === 'string' && /^-\.?\d/.test(argv[i + 1] ?? ''))
+      out.push(`${argv[i]}=${argv[++i]}`);
     else out.push(argv[i]);
   }
   return out;
 }
 
 /** Parses and validates a command's flags, each by its parser; returns 'help' after printing help. */
-export function parseCommand<F extends FlagSet, Rest extends string>(cmd: Command<F, Rest>, argv: string[]): Values<F, Rest> | 'help';
+export function parseCommand<F extends FlagSet, Rest extends string>(
+  cmd: Command<F, Rest>,
+  argv: string[],
+): Values<F, Rest> | 'help';
 export function parseCommand(cmd: AnyCommand, argv: string[]): Flags | 'help';
 export function parseCommand(cmd: AnyCommand, argv: string[]): Flags | 'help' {
   const all: FlagSet = { ...cmd.flags, ...GLOBAL_FLAGS };
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = { help: { type: 'boolean', short: 'h' } };
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
   // Every flag is parsed as repeatable, so that a repeat is seen (parseArgs would keep the last value silently).
-  for (const [k, f] of Object.entries(all)) options[k] = { type: f.type, multiple: true, ...(f.short ? { short: f.short } : {}) };
+  for (const [k, f] of Object.entries(all))
+    options[k] = { type: f.type, multiple: true, ...(f.short ? { short: f.short } : {}) };
   type Raw = Record<string, string | boolean | string[] | boolean[] | undefined>;
   let values: Raw;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: joinNegatives(argv, options), options, strict: true, allowPositionals: !!(cmd.positional || cmd.rest) }) as { values: Raw; positionals: string[] });
+    ({ values, positionals } = parseArgs({
+      args: joinNegatives(argv, options),
+      options,
+      strict: true,
+      allowPositionals: !!(cmd.positional || cmd.rest),
+    }) as { values: Raw; positionals: string[] });
   } catch (e) {
     throw new CliError(`${cmd.name}: ${(e as Error).message}`);
   }
   for (const [k, v] of Object.entries(values)) {
     if (!Array.isArray(v) || k === 'help' || all[k].repeatable) continue;
     if (v.length > 1) {
-      const given = all[k].type === 'boolean' ? `${v.length} times` : `${v.length} times (${v.map((x) => `'${x}'`).join(', then ')})`;
+      const given =
+        all[k].type === 'boolean'
+          ? `${v.length} times`
+          : `${v.length} times (${v.map((x) => `'${x}'`).join(', then ')})`;
       throw new CliError(`${cmd.name}: --${k} given ${given}; give it once`);
     }
     values[k] = v[0];
@@ -175,7 +205,8 @@ export function parseCommand(cmd: AnyCommand, argv: string[]): Flags | 'help' {
   const help = Array.isArray(values.help) ? values.help.some(Boolean) : !!values.help;
   delete values.help;
   if (cmd.rest) values[cmd.rest] = positionals;
-  else if (positionals.length > 1) throw new CliError(`${cmd.name}: one ${cmd.positional} at most, got ${positionals.join(' ')}`);
+  else if (positionals.length > 1)
+    throw new CliError(`${cmd.name}: one ${cmd.positional} at most, got ${positionals.join(' ')}`);
   else if (positionals.length === 1) {
     if (values[cmd.positional!] !== undefined) throw new CliError(`${cmd.name}: ${cmd.positional} given twice`);
     values[cmd.positional!] = positionals[0];

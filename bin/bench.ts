@@ -17,13 +17,17 @@ const PRESETS: Record<string, BenchConfig> = { full: FULL_CONFIG, tiny: TINY_CON
 /** Exact timestamps: Dawn otherwise rounds them (to about 0.13 ms on lavapipe). */
 const DISABLED_TOGGLES = ['timestamp_quantization'];
 
-
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 function parseSuites(v: string): SuiteName[] {
   const names = list(v);
   const bad = names.find((s) => !(SUITES as readonly string[]).includes(s));
-  if (bad || !names.length) throw new Error(`--suites takes a comma-separated subset of ${SUITES.join(', ')}, got '${v}'`);
+  if (bad || !names.length)
+    throw new Error(`--suites takes a comma-separated subset of ${SUITES.join(', ')}, got '${v}'`);
   return names as SuiteName[];
 }
 
@@ -31,7 +35,8 @@ function parseSuites(v: string): SuiteName[] {
 function parseConvShapes(v: string): ConvShape[] {
   return list(v).map((s) => {
     const m = /^(\d+)@(\d+)$/.exec(s);
-    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new Error(`--conv-shapes takes CHANNELS@SIZE items like 16@32,32@16, got '${s}'`);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+      throw new Error(`--conv-shapes takes CHANNELS@SIZE items like 16@32,32@16, got '${s}'`);
     return { C: Number(m[1]), H: Number(m[2]) };
   });
 }
@@ -45,32 +50,83 @@ function parseMethods(v: string): string[] {
 const preset = '(default: from --preset)';
 
 const BENCH_FLAGS = {
-  out: { type: 'string', help: `report folder (${REPORT_FILES.join(', ')}); checked before the benchmark runs`, default: 'bench-out' },
+  out: {
+    type: 'string',
+    help: `report folder (${REPORT_FILES.join(', ')}); checked before the benchmark runs`,
+    default: 'bench-out',
+  },
   force: { type: 'boolean', help: 'let --out replace the report of an earlier benchmark' },
-  preset: { type: 'string', help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)', default: 'full', parse: oneOf('preset', Object.keys(PRESETS)) },
+  preset: {
+    type: 'string',
+    help: 'sizes: full (WRN-16-1, batch 64, CIFAR shapes) or tiny (seconds)',
+    default: 'full',
+    parse: oneOf('preset', Object.keys(PRESETS)),
+  },
   suites: { type: 'string', help: `comma-separated: ${SUITES.join(', ')} ${preset}`, parse: parseSuites },
-  model: { type: 'string', help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`, parse: checkedBy(parseArch) },
+  model: {
+    type: 'string',
+    help: `wrn-DEPTH-WIDTH for method costs and the peer step ${preset}`,
+    parse: checkedBy(parseArch),
+  },
   batch: { type: 'string', help: `minibatch size ${preset}`, parse: intFlag('batch', 1, 4096) },
   image: { type: 'string', help: `image side in pixels ${preset}`, parse: intFlag('image', 4, 512) },
   methods: { type: 'string', help: `comma-separated: ${METHOD_FORMS} ${preset}`, parse: parseMethods },
-  eps: { type: 'string', help: 'L-inf radius of the adversarial methods', default: '8/255', parse: (v: string) => parsePixels('eps', v) },
-  steps: { type: 'string', help: `timed minibatch steps per method and round ${preset}`, parse: intFlag('steps', 1, 10_000) },
-  rounds: { type: 'string', help: `rounds timing every method in turn (the median round is reported) ${preset}`, parse: intFlag('rounds', 1, 100) },
-  warmup: { type: 'string', help: `untimed warm-up runs before each measurement ${preset}`, parse: intFlag('warmup', 0, 100) },
-  reps: { type: 'string', help: `timed repetitions per op and per peer step ${preset}`, parse: intFlag('reps', 1, 10_000) },
-  'train-size': { type: 'string', help: `examples in a natural-equivalent epoch ${preset}`, parse: intFlag('train-size', 1) },
+  eps: {
+    type: 'string',
+    help: 'L-inf radius of the adversarial methods',
+    default: '8/255',
+    parse: (v: string) => parsePixels('eps', v),
+  },
+  steps: {
+    type: 'string',
+    help: `timed minibatch steps per method and round ${preset}`,
+    parse: intFlag('steps', 1, 10_000),
+  },
+  rounds: {
+    type: 'string',
+    help: `rounds timing every method in turn (the median round is reported) ${preset}`,
+    parse: intFlag('rounds', 1, 100),
+  },
+  warmup: {
+    type: 'string',
+    help: `untimed warm-up runs before each measurement ${preset}`,
+    parse: intFlag('warmup', 0, 100),
+  },
+  reps: {
+    type: 'string',
+    help: `timed repetitions per op and per peer step ${preset}`,
+    parse: intFlag('reps', 1, 10_000),
+  },
+  'train-size': {
+    type: 'string',
+    help: `examples in a natural-equivalent epoch ${preset}`,
+    parse: intFlag('train-size', 1),
+  },
   matmul: { type: 'string', help: `n of the n^3 matmul case ${preset}`, parse: intFlag('matmul', 1, 8192) },
   'conv-batch': { type: 'string', help: `batch of the conv cases ${preset}`, parse: intFlag('conv-batch', 1, 4096) },
-  'conv-shapes': { type: 'string', help: `conv cases as CHANNELS@SIZE, e.g. 16@32,32@16,64@8 ${preset}`, parse: parseConvShapes },
+  'conv-shapes': {
+    type: 'string',
+    help: `conv cases as CHANNELS@SIZE, e.g. 16@32,32@16,64@8 ${preset}`,
+    parse: parseConvShapes,
+  },
   seed: { type: 'string', help: 'seed of weights and data', default: '0', parse: intFlag('seed', 0, 2 ** 31 - 1) },
   'no-profile': { type: 'boolean', help: 'no timestamp profiling: wall times only' },
-  'memory-model': { type: 'string', help: `wrn-DEPTH-WIDTH of the memory check ${preset}`, parse: checkedBy(parseArch) },
-  'memory-batch': { type: 'string', help: `batch of the memory check ${preset}`, parse: intFlag('memory-batch', 1, 4096) },
+  'memory-model': {
+    type: 'string',
+    help: `wrn-DEPTH-WIDTH of the memory check ${preset}`,
+    parse: checkedBy(parseArch),
+  },
+  'memory-batch': {
+    type: 'string',
+    help: `batch of the memory check ${preset}`,
+    parse: intFlag('memory-batch', 1, 4096),
+  },
 } satisfies FlagSet;
 
 export const bench = command({
   name: 'bench',
-  summary: "benchmark kernels, training methods, each model's training step, TensorFlow.js and PyTorch on this adapter; writes a report folder",
+  summary:
+    "benchmark kernels, training methods, each model's training step, TensorFlow.js and PyTorch on this adapter; writes a report folder",
   flags: BENCH_FLAGS,
   async run(flags) {
     const out = flags.out;
@@ -88,7 +144,9 @@ export const bench = command({
       config.profile = false;
     }
     try {
-      const report = await runBench(config, benchEnv(r, DISABLED_TOGGLES), (line) => console.error(`advfree bench: ${line}`));
+      const report = await runBench(config, benchEnv(r, DISABLED_TOGGLES), (line) =>
+        console.error(`advfree bench: ${line}`),
+      );
       for (const path of await writeReport(out, report)) console.log(path);
     } finally {
       shutdown();

@@ -5,9 +5,13 @@
 import type { DatasetDescriptor, LoadedDataset, SplitData } from '../data/index.js';
 import type { SafetensorsEntry } from '../nn/safetensors.js';
 
-const inputs = (s: SplitData): Float32Array => (s.x instanceof Float32Array ? s.x : Float32Array.from(s.x, (v) => v / 255));
+const inputs = (s: SplitData): Float32Array =>
+  s.x instanceof Float32Array ? s.x : Float32Array.from(s.x, (v) => v / 255);
 
-export function exportTensors(d: DatasetDescriptor, l: LoadedDataset): { entries: Record<string, SafetensorsEntry>; metadata: Record<string, string> } {
+export function exportTensors(
+  d: DatasetDescriptor,
+  l: LoadedDataset,
+): { entries: Record<string, SafetensorsEntry>; metadata: Record<string, string> } {
   const split = (s: SplitData): [SafetensorsEntry, SafetensorsEntry] => [
     { dtype: 'F32', shape: [s.count, ...s.shape], data: inputs(s) },
     { dtype: 'I64', shape: [s.count], data: BigInt64Array.from(s.y, (v) => BigInt(v)) },
@@ -17,7 +21,10 @@ export function exportTensors(d: DatasetDescriptor, l: LoadedDataset): { entries
   const shape = [...d.shape];
   return {
     entries: {
-      'train.x': trainX, 'train.y': trainY, 'test.x': testX, 'test.y': testY,
+      'train.x': trainX,
+      'train.y': trainY,
+      'test.x': testX,
+      'test.y': testY,
       lower: { dtype: 'F32', shape, data: l.box.lower },
       upper: { dtype: 'F32', shape, data: l.box.upper },
       mutable: { dtype: 'U8', shape, data: l.box.mutable },

@@ -2,7 +2,15 @@
 // the cache folder once, verifies it and prints where it is; with --export, also writes what a model sees.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATASETS, DATASET_NAMES, defaultDataDir, ensureDataset, findDataset, type DatasetDescriptor, type RemoteSource } from '../data/index.js';
+import {
+  DATASETS,
+  DATASET_NAMES,
+  defaultDataDir,
+  ensureDataset,
+  findDataset,
+  type DatasetDescriptor,
+  type RemoteSource,
+} from '../data/index.js';
 import { writeFileAtomic } from '../nn/atomic.js';
 import { encodeSafetensors } from '../nn/safetensors.js';
 import { command, oneOf, type FlagSet } from './args.js';
@@ -22,12 +30,24 @@ function cachedText(d: DatasetDescriptor, dataDir: string): string {
 
 function list(dataDir: string): void {
   const rows = DATASETS.map((d) => [
-    d.name, `${d.rows.train} / ${d.rows.test}`, `[${d.shape.join(', ')}]`, String(d.classes.length),
-    `${d.threat.norm} ${+d.threat.eps.toFixed(4)}`, d.model, d.cache ? d.cache.remote.map(sourceText).join(', ') : '-', cachedText(d, dataDir),
+    d.name,
+    `${d.rows.train} / ${d.rows.test}`,
+    `[${d.shape.join(', ')}]`,
+    String(d.classes.length),
+    `${d.threat.norm} ${+d.threat.eps.toFixed(4)}`,
+    d.model,
+    d.cache ? d.cache.remote.map(sourceText).join(', ') : '-',
+    cachedText(d, dataDir),
   ]);
   const head = ['dataset', 'train / test', 'sample', 'classes', 'threat', 'model', 'source', 'in ' + dataDir];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const r of [head, ...rows]) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    console.log(
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 export const data = command({
@@ -35,11 +55,21 @@ export const data = command({
   summary: 'list the datasets, or download and verify one into the data folder',
   positional: 'dataset',
   flags: {
-    dataset: { type: 'string', help: `dataset to fetch: ${DATASET_NAMES.join(', ')} (none: list them)`, parse: oneOf('dataset', DATASET_NAMES) },
+    dataset: {
+      type: 'string',
+      help: `dataset to fetch: ${DATASET_NAMES.join(', ')} (none: list them)`,
+      parse: oneOf('dataset', DATASET_NAMES),
+    },
     'data-dir': { type: 'string', help: 'cache folder (env ADVFREE_DATA; default ~/.cache/advfree)' },
-    source: { type: 'string', help: "a local folder, archive (.tar.gz, .tgz, .deb) or file holding the dataset's files" },
+    source: {
+      type: 'string',
+      help: "a local folder, archive (.tar.gz, .tgz, .deb) or file holding the dataset's files",
+    },
     offline: { type: 'boolean', help: 'use only --source and the cache, never the network' },
-    export: { type: 'string', help: 'write the preprocessed splits, labels and threat box to this .safetensors file (train.x, train.y, test.x, test.y, lower, upper, mutable)' },
+    export: {
+      type: 'string',
+      help: 'write the preprocessed splits, labels and threat box to this .safetensors file (train.x, train.y, test.x, test.y, lower, upper, mutable)',
+    },
     force: { type: 'boolean', help: 'let --export replace an existing file (never a cached input)' },
   } satisfies FlagSet,
   async run(flags) {
@@ -55,7 +85,12 @@ export const data = command({
     let dir = '';
     if (!d.cache) console.log(`${d.name}: generated in memory, nothing to fetch`);
     else {
-      dir = await ensureDataset(d.cache, { dataDir, source: flags.source, remote: !flags.offline, log: (m) => console.error(m) });
+      dir = await ensureDataset(d.cache, {
+        dataDir,
+        source: flags.source,
+        remote: !flags.offline,
+        log: (m) => console.error(m),
+      });
       console.log(dir);
       for (const f of d.cache.files) {
         const check = f.sha256 ? `sha256 ${f.sha256}` : 'format checked';
@@ -65,7 +100,9 @@ export const data = command({
     if (out) {
       const { entries, metadata } = exportTensors(d, d.load(dir, {}));
       await writeFileAtomic(out, encodeSafetensors(entries, metadata));
-      console.log(`wrote ${out}: train.x [${entries['train.x'].shape.join(', ')}], test.x [${entries['test.x'].shape.join(', ')}], lower/upper/mutable [${d.shape.join(', ')}]`);
+      console.log(
+        `wrote ${out}: train.x [${entries['train.x'].shape.join(', ')}], test.x [${entries['test.x'].shape.join(', ')}], lower/upper/mutable [${d.shape.join(', ')}]`,
+      );
     }
     return 0;
   },

@@ -15,7 +15,7 @@ const SIZE = 16;
 /** Class c brightens channel c % 3 in quadrant c, over uniform noise: learnable, but not in one step. */
 function syntheticBatch(n: number, seed: number): { x: Tensor; y: Tensor } {
   let s = seed >>> 0;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
   const x = new Float32Array(n * 3 * SIZE * SIZE);
   const y = new Int32Array(n);
   const half = SIZE / 2;
@@ -25,7 +25,7 @@ function syntheticBatch(n: number, seed: number): { x: Tensor; y: Tensor } {
     for (let ch = 0; ch < 3; ch++) {
       for (let h = 0; h < SIZE; h++) {
         for (let w = 0; w < SIZE; w++) {
-          const inQuadrant = (h < half) === (c < 2) && (w < half) === (c % 2 === 0);
+          const inQuadrant = h < half === c < 2 && w < half === (c % 2 === 0);
           x[((i * 3 + ch) * SIZE + h) * SIZE + w] = 0.6 * rand() + (inQuadrant && ch === c % 3 ? 0.4 : 0);
         }
       }
@@ -40,12 +40,19 @@ export const demo = command({
   flags: {
     steps: { type: 'string', help: 'SGD steps', default: '30', parse: intFlag('steps', 1, 10_000) },
     batch: { type: 'string', help: 'batch size', default: '32', parse: intFlag('batch', 2, 1024) },
-    seed: { type: 'string', help: 'seed of the weights and the data', default: '0', parse: intFlag('seed', 0, 2 ** 31) },
+    seed: {
+      type: 'string',
+      help: 'seed of the weights and the data',
+      default: '0',
+      parse: intFlag('seed', 0, 2 ** 31),
+    },
   } satisfies FlagSet,
   async run(flags) {
     const r = await init({ backend: flags.backend, adapter: flags.adapter });
     const { steps, batch, seed } = flags;
-    console.log(`advfree demo on ${r.gpu.name}: WRN-10-1, ${CLASSES} synthetic classes, batch ${batch}, ${steps} steps`);
+    console.log(
+      `advfree demo on ${r.gpu.name}: WRN-10-1, ${CLASSES} synthetic classes, batch ${batch}, ${steps} steps`,
+    );
     const model = new WideResNet(parseArch('wrn-10-1', CLASSES), seed);
     const params = model.namedParameters();
     const opt = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 5e-4, decay: 'all' });
@@ -61,7 +68,8 @@ export const demo = command({
         correct.dispose();
         return value;
       });
-      if (step === 1 || step % 10 === 0 || step === steps) console.log(`step ${String(step).padStart(4)}  loss ${(await loss.item()).toFixed(4)}`);
+      if (step === 1 || step % 10 === 0 || step === steps)
+        console.log(`step ${String(step).padStart(4)}  loss ${(await loss.item()).toFixed(4)}`);
       loss.dispose();
     }
     await rt().sync();
@@ -71,7 +79,9 @@ export const demo = command({
       const { x, y } = syntheticBatch(256, 1e6 + seed);
       return countCorrect(model.forward(x), y);
     });
-    console.log(`held-out accuracy (BN eval): ${((await acc.item()) / 256 * 100).toFixed(1)}%  (${(steps / seconds).toFixed(2)} steps/s)`);
+    console.log(
+      `held-out accuracy (BN eval): ${(((await acc.item()) / 256) * 100).toFixed(1)}%  (${(steps / seconds).toFixed(2)} steps/s)`,
+    );
     acc.dispose();
     free.dispose();
     threat.dispose();

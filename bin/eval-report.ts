@@ -13,9 +13,15 @@ export function evalAttackEntries(res: RobustReport) {
     seconds: a.seconds,
     passes: a.passes,
     // After each stage: the fraction of all the attack's examples still robust (clean-wrong ones count as broken).
-    stages: a.stages?.map((s) => ({
-      attack: s.name, description: s.description, attacked: s.attacked, robust_accuracy: s.robust / a.examples, seconds: s.seconds, passes: s.passes,
-    })) ?? null,
+    stages:
+      a.stages?.map((s) => ({
+        attack: s.name,
+        description: s.description,
+        attacked: s.attacked,
+        robust_accuracy: s.robust / a.examples,
+        seconds: s.seconds,
+        passes: s.passes,
+      })) ?? null,
     skipped: a.skipped,
     options: a.attack.options,
   }));
@@ -28,7 +34,9 @@ const passText = (p: AttackPasses) => `${p.forward} forward, ${p.backwardInputOn
 export function attackLines(entries: ReturnType<typeof evalAttackEntries>): string[] {
   return entries.flatMap((a) => [
     `  ${a.description}: ${pct(a.accuracy)} of ${a.examples} (${a.seconds.toFixed(1)} s; ${passText(a.passes)})`,
-    ...(a.stages ?? []).map((s) =>
-      `    after ${s.attack.padEnd(8)} robust accuracy ${pct(s.robust_accuracy)}  (ran on ${s.attacked}; ${s.seconds.toFixed(1)} s; ${passText(s.passes)})`),
+    ...(a.stages ?? []).map(
+      (s) =>
+        `    after ${s.attack.padEnd(8)} robust accuracy ${pct(s.robust_accuracy)}  (ran on ${s.attacked}; ${s.seconds.toFixed(1)} s; ${passText(s.passes)})`,
+    ),
   ]);
 }

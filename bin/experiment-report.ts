@@ -28,10 +28,17 @@ export interface ReportContext {
 }
 
 /** The two comparisons, by number and by the name of their charts. */
-const COMPARISONS = [[1, 'equal-epochs'], [2, 'equal-cost']] as const;
+const COMPARISONS = [
+  [1, 'equal-epochs'],
+  [2, 'equal-cost'],
+] as const;
 
 /** The files writeReport (re)writes in OUT, besides plan.json and the runs/ folder. */
-export const REPORT_FILES = ['experiment.md', 'experiment.json', ...COMPARISONS.flatMap(([, c]) => [`chart-${c}.png`, `curves-${c}.png`].flatMap((f) => Object.values(chartFiles(f))))];
+export const REPORT_FILES = [
+  'experiment.md',
+  'experiment.json',
+  ...COMPARISONS.flatMap(([, c]) => [`chart-${c}.png`, `curves-${c}.png`].flatMap((f) => Object.values(chartFiles(f)))),
+];
 
 /** The adapters named in the results, for a report written where none ran (the Slurm report job, --report). */
 export function resultAdapters(results: readonly RunResult[]): string {
@@ -48,7 +55,10 @@ export async function writeReport(c: ReportContext, results: readonly RunResult[
   const setting = experimentSetting(p);
   const d = findDataset(p.data ?? 'cifar10');
   const examples = (n: number | null, total: number) => (n === null || n >= total ? `all ${total}` : `the first ${n}`);
-  const recipe = (p.optimizer ?? 'sgd') === 'adam' ? `Adam, lr ${p.lr} ${p.schedule ?? 'multistep'}` : `SGD momentum 0.9, lr ${p.lr} ${p.schedule ?? 'multistep (x0.1 at 50% and 75%)'}`;
+  const recipe =
+    (p.optimizer ?? 'sgd') === 'adam'
+      ? `Adam, lr ${p.lr} ${p.schedule ?? 'multistep'}`
+      : `SGD momentum 0.9, lr ${p.lr} ${p.schedule ?? 'multistep (x0.1 at 50% and 75%)'}`;
   const budget = p.budget ?? p.epochs;
   const header = [
     `Experiment (preset ${preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${c.commit}, on ${c.adapter}.`,
@@ -56,23 +66,50 @@ export async function writeReport(c: ReportContext, results: readonly RunResult[
       `${d.augment ? ', pad-4 crop + flip' : ''}; threat model ${describeThreat(presetThreat(p))};`,
     `${p.epochs} natural-equivalent epochs (comparison 1); a budget of ${budget} full forward passes per training example (comparison 2);`,
     `every model evaluated on ${examples(p.testImages, d.rows.test)} test examples, BN in eval mode: ` +
-      specs.map((s) => `${describeAttack(s.attack, setting)}${s.limit !== null ? ` on the first ${s.limit}` : ''}${s.seeds ? ` (seed ${s.seeds.join(', ')} only)` : ''}`).join('; ') +
+      specs
+        .map(
+          (s) =>
+            `${describeAttack(s.attack, setting)}${s.limit !== null ? ` on the first ${s.limit}` : ''}${s.seeds ? ` (seed ${s.seeds.join(', ')} only)` : ''}`,
+        )
+        .join('; ') +
       `${p.apgdChained ? ' (APGD-T runs on the examples APGD-CE left robust: its column is the worst case over both, as AutoAttack counts)' : ''}. ${c.closing}`,
-    ...(pending.length ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`] : []),
+    ...(pending.length
+      ? [`**Partial: ${results.length} of ${runs.length} runs done; still to run: ${pending.join(', ')}.**`]
+      : []),
   ];
   const md = markdown(header, all, columns, c.skipped);
   await writeFileAtomic(join(out, 'experiment.md'), md);
-  await writeFileAtomic(join(out, 'experiment.json'), `${JSON.stringify({ header, settings: p, adapter: c.adapter, commit: c.commit, pending, rows: all, runs: results }, null, 2)}\n`);
+  await writeFileAtomic(
+    join(out, 'experiment.json'),
+    `${JSON.stringify({ header, settings: p, adapter: c.adapter, commit: c.commit, pending, rows: all, runs: results }, null, 2)}\n`,
+  );
   for (const [comparison, name] of COMPARISONS) {
-    const title = [`advfree experiment ${preset}: ${name}`, `${p.model} on ${d.name}, ${columns[0]?.title ?? 'no attack'}`];
+    const title = [
+      `advfree experiment ${preset}: ${name}`,
+      `${p.model} on ${d.name}, ${columns[0]?.title ?? 'no attack'}`,
+    ];
     const chart = columns.length ? comparisonChart(title, all, comparison, columns[0]) : null;
     if (!chart) continue;
     await writeChart(join(out, `chart-${name}.png`), chart);
     // Per-epoch curves of the comparison's runs (the first seed of each method), on shared axes.
-    const curves = runs.filter((x) => x.comparisons.includes(comparison) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id));
+    const curves = runs.filter(
+      (x) => x.comparisons.includes(comparison) && x.seed === p.seeds[0] && results.some((d) => d.id === x.id),
+    );
     const panels = panelsOf(curves.map((x) => readMetrics(join(out, 'runs', x.id), 'experiment')));
-    const curveTitle = [`advfree experiment ${preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`, 'one colour per run'];
-    if (panels.length) await writeChart(join(out, `curves-${name}.png`), lineChartSpec(curveTitle, 'natural-equivalent epochs', panels, curves.map((x) => x.id)));
+    const curveTitle = [
+      `advfree experiment ${preset}: ${name}, per-epoch curves (seed ${p.seeds[0]})`,
+      'one colour per run',
+    ];
+    if (panels.length)
+      await writeChart(
+        join(out, `curves-${name}.png`),
+        lineChartSpec(
+          curveTitle,
+          'natural-equivalent epochs',
+          panels,
+          curves.map((x) => x.id),
+        ),
+      );
   }
   return md;
 }

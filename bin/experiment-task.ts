@@ -14,14 +14,16 @@ import { CliError, type GlobalValues } from './args.js';
 import { loadData } from './train.js';
 
 /** A run's data, through the cache of --data-dir (datasets generated in memory need none). */
-export const runData = (c: RunConfig, flags: { 'data-dir'?: string }): Promise<Datasets> => loadData(c, flags['data-dir'] ?? defaultDataDir());
+export const runData = (c: RunConfig, flags: { 'data-dir'?: string }): Promise<Datasets> =>
+  loadData(c, flags['data-dir'] ?? defaultDataDir());
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15 } as const;
 
 export async function runTask(out: string, id: string, flags: GlobalValues & { 'data-dir'?: string }): Promise<number> {
   const { settings, runs } = folderPlan(out);
   const run = runs.find((r) => r.id === id);
-  if (!run) throw new CliError(`--task ${id}: ${out}'s plan has no such run; its runs: ${runs.map((r) => r.id).join(', ')}`);
+  if (!run)
+    throw new CliError(`--task ${id}: ${out}'s plan has no such run; its runs: ${runs.map((r) => r.id).join(', ')}`);
   const log = (l: string) => console.error(l);
   if (finished(out, run)) {
     log(`experiment: ${id} already done`);
@@ -37,12 +39,25 @@ export async function runTask(out: string, id: string, flags: GlobalValues & { '
   }
   await init({ backend: flags.backend, adapter: flags.adapter });
   try {
-    await runOne(out, settings, run, attacks(settings, ATTACKS.map((a) => a.name)), await runData(runConfig(settings, run), flags), log, stop.signal);
+    await runOne(
+      out,
+      settings,
+      run,
+      attacks(
+        settings,
+        ATTACKS.map((a) => a.name),
+      ),
+      await runData(runConfig(settings, run), flags),
+      log,
+      stop.signal,
+    );
     return 0;
   } catch (e) {
     if (!stop.signal.aborted) throw e;
     const signal = (stop.signal.reason as Error).message as keyof typeof SIGNALS;
-    log(`experiment: ${id}: stopped by ${signal}; a task run again (resubmitted or requeued) resumes from its checkpoint`);
+    log(
+      `experiment: ${id}: stopped by ${signal}; a task run again (resubmitted or requeued) resumes from its checkpoint`,
+    );
     return 128 + SIGNALS[signal];
   } finally {
     shutdown();

@@ -17,34 +17,96 @@ import { PLAN_FILE, folderPlan, planText, readPlanFile } from '../experiment/pla
 import { finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
 import { submissions, submit, splitArgs } from '../experiment/slurm.js';
 import { runStatus, statusText } from '../experiment/status.js';
-import { checkedBy, CliError, command, flagText, givenFlags, intFlag, oneOf, type FlagSet, type Values } from './args.js';
+import {
+  checkedBy,
+  CliError,
+  command,
+  flagText,
+  givenFlags,
+  intFlag,
+  oneOf,
+  type FlagSet,
+  type Values,
+} from './args.js';
 import { REPORT_FILES, resultAdapters, writeReport, type ReportContext } from './experiment-report.js';
 import { checkOutputFolder } from './files.js';
 import { checkBatchFits } from './train.js';
 import { runData, runTask } from './experiment-task.js';
 
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 const EXPERIMENT_FLAGS = {
-  preset: { type: 'string', help: Object.entries(PRESETS).map(([name, p]) => `${name} (${p.summary})`).join(', '), default: 'medium', parse: oneOf('preset', Object.keys(PRESETS)) },
-  methods: { type: 'string', help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}`, parse: list },
-  epochs: { type: 'string', help: "natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)", parse: intFlag('epochs', 1, 10_000) },
+  preset: {
+    type: 'string',
+    help: Object.entries(PRESETS)
+      .map(([name, p]) => `${name} (${p.summary})`)
+      .join(', '),
+    default: 'medium',
+    parse: oneOf('preset', Object.keys(PRESETS)),
+  },
+  methods: {
+    type: 'string',
+    help: `the equal-cost comparison's methods, by short form: ${METHODS.map(shortPattern).join(', ')}`,
+    parse: list,
+  },
+  epochs: {
+    type: 'string',
+    help: 'natural-equivalent epochs (comparison 1) = the budget of full passes per image (comparison 2)',
+    parse: intFlag('epochs', 1, 10_000),
+  },
   model: { type: 'string', help: MODEL_PATTERNS, parse: checkedBy(checkModelName) },
   'train-limit': { type: 'string', help: 'first N training images', parse: intFlag('train-limit', 1) },
   batch: { type: 'string', help: 'minibatch size', parse: intFlag('batch', 2, 4096) },
-  'test-images': { type: 'string', help: 'evaluate every model on the first N test images', parse: intFlag('test-images', 1) },
-  'apgd-steps': { type: 'string', help: 'APGD iterations (0: no APGD, PGD-20 only)', parse: intFlag('apgd-steps', 0, 10_000) },
-  seeds: { type: 'string', help: 'comma-separated seeds of the seeded methods', parse: (v: string) => {
-    if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`);
-    return list(v).map(Number);
-  } },
-  out: { type: 'string', help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts as PNG, SVG and Vega-Lite spec); a rerun continues it (given alone, with the settings it holds)', default: 'runs/experiment' },
+  'test-images': {
+    type: 'string',
+    help: 'evaluate every model on the first N test images',
+    parse: intFlag('test-images', 1),
+  },
+  'apgd-steps': {
+    type: 'string',
+    help: 'APGD iterations (0: no APGD, PGD-20 only)',
+    parse: intFlag('apgd-steps', 0, 10_000),
+  },
+  seeds: {
+    type: 'string',
+    help: 'comma-separated seeds of the seeded methods',
+    parse: (v: string) => {
+      if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`);
+      return list(v).map(Number);
+    },
+  },
+  out: {
+    type: 'string',
+    help: 'experiment folder (runs/<id>/ per run, experiment.md, experiment.json, charts as PNG, SVG and Vega-Lite spec); a rerun continues it (given alone, with the settings it holds)',
+    default: 'runs/experiment',
+  },
   'data-dir': { type: 'string', help: 'dataset cache folder (with --executor slurm: on storage every node shares)' },
-  executor: { type: 'string', help: 'local: the runs one after the other in this process; slurm: one sbatch array task per run and a job that writes the report', default: 'local', parse: oneOf('executor', ['local', 'slurm']) },
-  sbatch: { type: 'string', help: 'sbatch options of the array job, e.g. --sbatch="--partition=gpu --gres=gpu:1 --time=4:00:00 --requeue" (docs/cluster.md)' },
-  'sbatch-report': { type: 'string', help: 'sbatch options of the report job (no GPU needed), e.g. --sbatch-report="--partition=cpu --time=10"' },
-  status: { type: 'boolean', help: 'each run of --out: done, running (who holds it), stopped or not started; then exit' },
-  report: { type: 'boolean', help: "write --out's report from the runs done so far (marked partial while any is to do); then exit" },
+  executor: {
+    type: 'string',
+    help: 'local: the runs one after the other in this process; slurm: one sbatch array task per run and a job that writes the report',
+    default: 'local',
+    parse: oneOf('executor', ['local', 'slurm']),
+  },
+  sbatch: {
+    type: 'string',
+    help: 'sbatch options of the array job, e.g. --sbatch="--partition=gpu --gres=gpu:1 --time=4:00:00 --requeue" (docs/cluster.md)',
+  },
+  'sbatch-report': {
+    type: 'string',
+    help: 'sbatch options of the report job (no GPU needed), e.g. --sbatch-report="--partition=cpu --time=10"',
+  },
+  status: {
+    type: 'boolean',
+    help: 'each run of --out: done, running (who holds it), stopped or not started; then exit',
+  },
+  report: {
+    type: 'boolean',
+    help: "write --out's report from the runs done so far (marked partial while any is to do); then exit",
+  },
   task: { type: 'string', help: 'run one run of --out by its id (what each Slurm array task runs)' },
 } satisfies FlagSet;
 
@@ -80,10 +142,16 @@ export const experiment = command({
     const text = planText(name, p);
     const held = readPlanFile(out);
     if (held && planText(held.preset, held.settings) !== text) {
-      throw new CliError(`experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings (or --out alone) to continue it`);
+      throw new CliError(
+        `experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings (or --out alone) to continue it`,
+      );
     }
     // Reports are rewritten only in the folder of this experiment (its plan.json); anything else there is left alone.
-    checkOutputFolder('experiment', '--out', out, { files: REPORT_FILES, force: held !== null, fix: `no experiment wrote ${out} (it has no ${PLAN_FILE}): choose another --out` });
+    checkOutputFolder('experiment', '--out', out, {
+      files: REPORT_FILES,
+      force: held !== null,
+      fix: `no experiment wrote ${out} (it has no ${PLAN_FILE}): choose another --out`,
+    });
     mkdirSync(out, { recursive: true });
     if (!held || readFileSync(planFile, 'utf8') !== text) await writeFileAtomic(planFile, text);
     if (flags.executor === 'slurm') return submitArray(out, name, runs, flags);
@@ -93,10 +161,27 @@ export const experiment = command({
     log(`experiment: ${runs.length} runs (${runs.map((x) => x.id).join(', ')}) in ${out}`);
     const t0 = performance.now();
     // The commit of the code that runs, taken once: the checkout may move on while a long preset trains.
-    const context: ReportContext = { out, preset: name, settings: p, runs, skipped, specs: attacks(p, ATTACKS.map((a) => a.name)), commit: gitCommit(), adapter: r.gpu.name, closing: '' };
+    const context: ReportContext = {
+      out,
+      preset: name,
+      settings: p,
+      runs,
+      skipped,
+      specs: attacks(
+        p,
+        ATTACKS.map((a) => a.name),
+      ),
+      commit: gitCommit(),
+      adapter: r.gpu.name,
+      closing: '',
+    };
     const results: RunResult[] = [];
     // The report is rewritten after every run, so a preset stopped part-way leaves the table of what has run.
-    const write = () => writeReport({ ...context, closing: `This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.` }, results);
+    const write = () =>
+      writeReport(
+        { ...context, closing: `This invocation took ${((performance.now() - t0) / 60000).toFixed(1)} min.` },
+        results,
+      );
     let data = null;
     for (const run of runs) {
       const done = finished(out, run);
@@ -134,17 +219,24 @@ async function submitArray(out: string, name: string, runs: RunSpec[], flags: Ex
   const pass = (f: string, v = flagText(flags, f)) => (v ? [`--${f}`, v] : []);
   const dataDir = flags['data-dir'];
   const s = await submit({
-    advfree: [process.execPath, resolve(process.argv[1])], out: resolve(out), preset: name, runs, todo,
+    advfree: [process.execPath, resolve(process.argv[1])],
+    out: resolve(out),
+    preset: name,
+    runs,
+    todo,
     taskFlags: [...pass('data-dir', dataDir && resolve(dataDir)), ...pass('backend'), ...pass('adapter')],
-    sbatch: splitArgs(flags.sbatch ?? ''), sbatchReport: splitArgs(flags['sbatch-report'] ?? ''),
+    sbatch: splitArgs(flags.sbatch ?? ''),
+    sbatchReport: splitArgs(flags['sbatch-report'] ?? ''),
   });
   const ids = todo.map((i) => runs[i].id);
-  console.log([
-    `experiment: ${runs.length} runs in ${out}, ${todo.length} to do: ${ids.join(', ')}`,
-    `submitted array job ${s.array} (tasks ${todo.join(',')}, one per run; logs ${join(out, 'slurm', `${s.array}_<task>.out`)})`,
-    `and report job ${s.report}, which writes ${join(out, 'experiment.md')} once the array has ended (afterany)`,
-    `progress: advfree experiment --out ${out} --status    queue: squeue -j ${s.array},${s.report}`,
-  ].join('\n'));
+  console.log(
+    [
+      `experiment: ${runs.length} runs in ${out}, ${todo.length} to do: ${ids.join(', ')}`,
+      `submitted array job ${s.array} (tasks ${todo.join(',')}, one per run; logs ${join(out, 'slurm', `${s.array}_<task>.out`)})`,
+      `and report job ${s.report}, which writes ${join(out, 'experiment.md')} once the array has ended (afterany)`,
+      `progress: advfree experiment --out ${out} --status    queue: squeue -j ${s.array},${s.report}`,
+    ].join('\n'),
+  );
   return 0;
 }
 
@@ -152,7 +244,10 @@ function status(out: string): number {
   const { runs } = folderPlan(out);
   console.log(statusText(runs.map((r) => runStatus(out, r))));
   const last = submissions(out).at(-1);
-  if (last) console.log(`last submission (${last.submitted}): array job ${last.array} (${last.runs.join(', ')}), report job ${last.report}; queue: squeue -j ${last.array},${last.report}`);
+  if (last)
+    console.log(
+      `last submission (${last.submitted}): array job ${last.array} (${last.runs.join(', ')}), report job ${last.report}; queue: squeue -j ${last.array},${last.report}`,
+    );
   return 0;
 }
 
@@ -160,10 +255,23 @@ async function report(out: string): Promise<number> {
   const { preset: name, settings, runs, skipped } = folderPlan(out);
   const results = runs.flatMap((r) => finished(out, r) ?? []);
   const minutes = (k: 'train_seconds' | 'eval_seconds') => (results.reduce((s, r) => s + r[k], 0) / 60).toFixed(1);
-  const md = await writeReport({
-    out, preset: name, settings, runs, skipped, specs: attacks(settings, ATTACKS.map((a) => a.name)), commit: gitCommit(), adapter: resultAdapters(results),
-    closing: `Written from the run folders (advfree experiment --report); the runs took ${minutes('train_seconds')} min of training and ${minutes('eval_seconds')} min of evaluation in all.`,
-  }, results);
+  const md = await writeReport(
+    {
+      out,
+      preset: name,
+      settings,
+      runs,
+      skipped,
+      specs: attacks(
+        settings,
+        ATTACKS.map((a) => a.name),
+      ),
+      commit: gitCommit(),
+      adapter: resultAdapters(results),
+      closing: `Written from the run folders (advfree experiment --report); the runs took ${minutes('train_seconds')} min of training and ${minutes('eval_seconds')} min of evaluation in all.`,
+    },
+    results,
+  );
   console.log(md);
   return 0;
 }

@@ -24,14 +24,19 @@ export function checkInputFile(cmd: string, flag: string, path: string): void {
   if (!s) throw new CliError(`${cmd}: ${flag} ${path}: no such file`);
   if (s.isDirectory()) {
     const inside = join(path, 'model.safetensors');
-    throw new CliError(`${cmd}: ${flag} ${path} is a folder; give the model file${statOrNull(inside)?.isFile() ? `, e.g. ${flag} ${inside}` : ''}`);
+    throw new CliError(
+      `${cmd}: ${flag} ${path} is a folder; give the model file${statOrNull(inside)?.isFile() ? `, e.g. ${flag} ${inside}` : ''}`,
+    );
   }
 }
 
 /** Throws (usage error) if `path` is a file a run folder owns, which no --force lets another command replace. */
 function checkNotRunFile(cmd: string, flag: string, path: string): void {
   const run = owningRun(path);
-  if (run) throw new CliError(`${cmd}: ${flag} ${path} belongs to the run in ${run} (a file its training writes); --force never replaces a run's files: choose another name`);
+  if (run)
+    throw new CliError(
+      `${cmd}: ${flag} ${path} belongs to the run in ${run} (a file its training writes); --force never replaces a run's files: choose another name`,
+    );
 }
 
 /** Throws (usage error) unless a folder (existing, or created with its parents) at `dir` can take new files. */
@@ -44,7 +49,9 @@ function checkWritableFolder(cmd: string, flag: string, path: string, dir: strin
     closeSync(openSync(probe, 'wx'));
     unlinkSync(probe);
   } catch (e) {
-    throw new CliError(`${cmd}: ${flag} ${path}: cannot write into ${d} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    throw new CliError(
+      `${cmd}: ${flag} ${path}: cannot write into ${d} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    );
   }
 }
 
@@ -53,7 +60,12 @@ function checkWritableFolder(cmd: string, flag: string, path: string, dir: strin
  * run's file (even with --force), never over an existing file without `force`, and only into an existing folder
  * that takes a new file (tried with a temporary file, which is removed).
  */
-export function checkOutputFile(cmd: string, flag: string, path: string, opts: { inputs: string[]; force: boolean }): void {
+export function checkOutputFile(
+  cmd: string,
+  flag: string,
+  path: string,
+  opts: { inputs: string[]; force: boolean },
+): void {
   if (path === '') throw new CliError(`${cmd}: ${flag} is empty; give a file name`);
   checkNotRunFile(cmd, flag, path);
   const out = statOrNull(path);
@@ -61,9 +73,13 @@ export function checkOutputFile(cmd: string, flag: string, path: string, opts: {
     if (out.isDirectory()) throw new CliError(`${cmd}: ${flag} ${path} is a folder; give a file name`);
     for (const input of opts.inputs) {
       const s = statOrNull(input);
-      if (s && s.dev === out.dev && s.ino === out.ino) throw new CliError(`${cmd}: ${flag} ${path} is the input ${input}; refusing to overwrite it (choose another name)`);
+      if (s && s.dev === out.dev && s.ino === out.ino)
+        throw new CliError(
+          `${cmd}: ${flag} ${path} is the input ${input}; refusing to overwrite it (choose another name)`,
+        );
     }
-    if (!opts.force) throw new CliError(`${cmd}: ${flag} ${path} already exists; pass --force to replace it, or choose another name`);
+    if (!opts.force)
+      throw new CliError(`${cmd}: ${flag} ${path} already exists; pass --force to replace it, or choose another name`);
   }
   const dir = dirname(resolve(path));
   if (!statOrNull(dir)?.isDirectory()) throw new CliError(`${cmd}: ${flag} ${path}: the folder ${dir} does not exist`);
@@ -75,14 +91,22 @@ export function checkOutputFile(cmd: string, flag: string, path: string, opts: {
  * be created), none of the files a run's or (without `force`) already there, as checkOutputFile for each; `fix`
  * replaces the advice to pass --force.
  */
-export function checkOutputFolder(cmd: string, flag: string, dir: string, opts: { files: string[]; force: boolean; fix?: string }): void {
+export function checkOutputFolder(
+  cmd: string,
+  flag: string,
+  dir: string,
+  opts: { files: string[]; force: boolean; fix?: string },
+): void {
   if (dir === '') throw new CliError(`${cmd}: ${flag} is empty; give a folder`);
   const d = statOrNull(dir);
   if (d && !d.isDirectory()) throw new CliError(`${cmd}: ${flag} ${dir} is a file; give a folder`);
   for (const f of opts.files) checkNotRunFile(cmd, flag, join(dir, f));
   const there = opts.files.filter((f) => statOrNull(join(dir, f)));
   const folders = there.filter((f) => statOrNull(join(dir, f))!.isDirectory());
-  if (folders.length) throw new CliError(`${cmd}: ${flag} ${dir}: ${folders.join(', ')} ${folders.length > 1 ? 'are folders' : 'is a folder'} where a file goes; choose another folder`);
+  if (folders.length)
+    throw new CliError(
+      `${cmd}: ${flag} ${dir}: ${folders.join(', ')} ${folders.length > 1 ? 'are folders' : 'is a folder'} where a file goes; choose another folder`,
+    );
   if (there.length && !opts.force) {
     const fix = opts.fix ?? `pass --force to replace ${there.length > 1 ? 'them' : 'it'}, or choose another folder`;
     throw new CliError(`${cmd}: ${flag} ${dir} already holds ${there.join(', ')} (an earlier output); ${fix}`);

@@ -14,7 +14,15 @@ import { THREAT_FLAGS, threatFromFlags, type ThreatFlags } from './threat-flags.
 const INDEX = optionIndex(METHODS);
 
 export const METHOD_FLAGS = {
-  method: { type: 'string', help: `training method: ${METHODS.map((m) => m.name).join(', ')}`, default: 'natural', parse: oneOf('method', METHODS.map((m) => m.name)) },
+  method: {
+    type: 'string',
+    help: `training method: ${METHODS.map((m) => m.name).join(', ')}`,
+    default: 'natural',
+    parse: oneOf(
+      'method',
+      METHODS.map((m) => m.name),
+    ),
+  },
   ...THREAT_FLAGS,
   ...optionFlags(INDEX),
 } satisfies FlagSet;
@@ -27,7 +35,8 @@ export function methodFromFlags(flags: MethodFlags): ResolvedMethod {
   const name = flags.method;
   const d = METHODS.find((m) => m.name === name)!;
   const { given, foreign } = givenOptions(INDEX, flags, d);
-  if (foreign.length) throw new CliError(`--${foreign[0]} is not an option of method ${name} (its options: ${ownFlags(d)})`);
+  if (foreign.length)
+    throw new CliError(`--${foreign[0]} is not an option of method ${name} (its options: ${ownFlags(d)})`);
   try {
     return resolveMethod({ name, ...given }, threatFromFlags(flags));
   } catch (e) {
@@ -39,10 +48,16 @@ export function methodFromFlags(flags: MethodFlags): ResolvedMethod {
  * On resume: the threat and method flags given that differ from the saved run, each as '--flag given (saved:
  * value)'. An option of another method is refused as for a new run.
  */
-export function methodConflicts(flags: MethodFlags, given: ReadonlySet<string>, saved: MethodConfig, savedThreat: ThreatSpec): string[] {
+export function methodConflicts(
+  flags: MethodFlags,
+  given: ReadonlySet<string>,
+  saved: MethodConfig,
+  savedThreat: ThreatSpec,
+): string[] {
   if (given.has('method') && flags.method !== saved.name) return [`--method ${flags.method} (saved: ${saved.name})`];
   const threat = threatFromFlags(flags);
-  const out = (['norm', 'eps'] as const).filter((f) => given.has(f) && threat[f] !== savedThreat[f])
+  const out = (['norm', 'eps'] as const)
+    .filter((f) => given.has(f) && threat[f] !== savedThreat[f])
     .map((f) => `--${f} ${flagText(flags, f)} (saved: ${f === 'eps' ? fmtPixels(savedThreat.eps) : savedThreat.norm})`);
   const options = givenOptionFlags(INDEX, flags).filter((flag) => given.has(flag));
   if (options.length === 0) return out;
@@ -54,8 +69,14 @@ export function methodConflicts(flags: MethodFlags, given: ReadonlySet<string>, 
     throw e;
   }
   const { config, descriptor } = resolved;
-  return [...out, ...options
-    .map((flag) => [flag, INDEX.get(flag)!.key] as const)
-    .filter(([, key]) => config[key] !== saved[key])
-    .map(([flag, key]) => `--${flag}${typeof flagValue(flags, flag) === 'boolean' ? '' : ` ${flagValue(flags, flag)}`} (saved: ${formatOption(descriptor.options[key], saved[key] as OptionValue)})`)];
+  return [
+    ...out,
+    ...options
+      .map((flag) => [flag, INDEX.get(flag)!.key] as const)
+      .filter(([, key]) => config[key] !== saved[key])
+      .map(
+        ([flag, key]) =>
+          `--${flag}${typeof flagValue(flags, flag) === 'boolean' ? '' : ` ${flagValue(flags, flag)}`} (saved: ${formatOption(descriptor.options[key], saved[key] as OptionValue)})`,
+      ),
+  ];
 }

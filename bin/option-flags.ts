@@ -1,7 +1,15 @@
 // Command-line flags derived from the typed options of a registry's descriptors (training methods, attacks): one
 // flag per option name across them (the same name has the same kind everywhere), its help listing each
 // descriptor's meaning and default, and each value refused before any work unless some descriptor takes it.
-import { flagName, formatDefault, OptionError, parseOption, type OptionSpec, type OptionSpecs, type OptionValue } from '../adversarial/options.js';
+import {
+  flagName,
+  formatDefault,
+  OptionError,
+  parseOption,
+  type OptionSpec,
+  type OptionSpecs,
+  type OptionValue,
+} from '../adversarial/options.js';
 import { CliError, flagValue, type Flag } from './args.js';
 
 /** A descriptor with options: a method or an attack. */
@@ -20,7 +28,8 @@ export function optionIndex(owners: readonly OptionOwner[]): OptionIndex {
       const flag = flagName(key);
       const entry = index.get(flag) ?? { key, uses: [] };
       const other = entry.uses[0]?.[1];
-      if (other && other.kind !== spec.kind) throw new Error(`advfree: option '${key}' is a ${spec.kind} in ${d.name} but a ${other.kind} elsewhere`);
+      if (other && other.kind !== spec.kind)
+        throw new Error(`advfree: option '${key}' is a ${spec.kind} in ${d.name} but a ${other.kind} elsewhere`);
       entry.uses.push([d.name, spec]);
       index.set(flag, entry);
     }
@@ -68,10 +77,15 @@ export function optionFlags(index: OptionIndex): Record<string, Flag<string>> {
 }
 
 /** The index's flags given on the command line. */
-export const givenOptionFlags = (index: OptionIndex, flags: object): string[] => [...index.keys()].filter((f) => flagValue(flags, f) !== undefined);
+export const givenOptionFlags = (index: OptionIndex, flags: object): string[] =>
+  [...index.keys()].filter((f) => flagValue(flags, f) !== undefined);
 
 /** The options given as flags that `owner` declares, parsed by its declarations; flags of options it lacks are in `foreign`. */
-export function givenOptions(index: OptionIndex, flags: object, owner: OptionOwner): { given: Record<string, OptionValue>; foreign: string[] } {
+export function givenOptions(
+  index: OptionIndex,
+  flags: object,
+  owner: OptionOwner,
+): { given: Record<string, OptionValue>; foreign: string[] } {
   const given: Record<string, OptionValue> = {};
   const foreign: string[] = [];
   for (const flag of givenOptionFlags(index, flags)) {
@@ -92,4 +106,7 @@ export function givenOptions(index: OptionIndex, flags: object, owner: OptionOwn
 }
 
 /** '--steps, --step-size' or 'none'. */
-export const ownFlags = (owner: OptionOwner): string => Object.keys(owner.options).map((k) => `--${flagName(k)}`).join(', ') || 'none';
+export const ownFlags = (owner: OptionOwner): string =>
+  Object.keys(owner.options)
+    .map((k) => `--${flagName(k)}`)
+    .join(', ') || 'none';

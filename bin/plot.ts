@@ -41,13 +41,17 @@ export function panelsOf(runs: readonly Line[][]): Panel[] {
   for (const key of EPOCH_KEYS) panels.set(key, { title: key.replaceAll('_', ' '), lines: [], probe: false });
   runs.forEach((lines, r) => {
     // SGD steps per minibatch (free-m: m) from any line that has both counters.
-    const counted = lines.find((l) => typeof l.iteration === 'number' && typeof l.step === 'number' && (l.step as number) > 0);
+    const counted = lines.find(
+      (l) => typeof l.iteration === 'number' && typeof l.step === 'number' && (l.step as number) > 0,
+    );
     const perBatch = counted ? (counted.iteration as number) / (counted.step as number) : 1;
     for (const l of lines) {
       if (l.type === 'epoch') {
-        for (const [k, v] of Object.entries(l)) if (EPOCH_KEYS.includes(k) || ROBUST.test(k)) add(k, r, (l.epoch as number) * perBatch, v);
+        for (const [k, v] of Object.entries(l))
+          if (EPOCH_KEYS.includes(k) || ROBUST.test(k)) add(k, r, (l.epoch as number) * perBatch, v);
       } else if (l.type === 'probe') {
-        for (const [k, v] of Object.entries(l)) if (!PROBE_PLACE.has(k)) add(k, r, (l.epoch_progress as number) * perBatch, v, true);
+        for (const [k, v] of Object.entries(l))
+          if (!PROBE_PLACE.has(k)) add(k, r, (l.epoch_progress as number) * perBatch, v, true);
       }
     }
   });
@@ -57,11 +61,18 @@ export function panelsOf(runs: readonly Line[][]): Panel[] {
 
 export const plot = command({
   name: 'plot',
-  summary: 'draw training curves and reuse probes of runs (RUN... folders) as PNG, SVG and Vega-Lite spec, on shared axes',
+  summary:
+    'draw training curves and reuse probes of runs (RUN... folders) as PNG, SVG and Vega-Lite spec, on shared axes',
   rest: 'runs',
   flags: {
-    out: { type: 'string', help: 'PNG file to write (required); the SVG and the Vega-Lite spec (.vl.json) go beside it' },
-    force: { type: 'boolean', help: 'let --out and its SVG and spec replace an earlier output (never an input, nor a file of a run folder)' },
+    out: {
+      type: 'string',
+      help: 'PNG file to write (required); the SVG and the Vega-Lite spec (.vl.json) go beside it',
+    },
+    force: {
+      type: 'boolean',
+      help: 'let --out and its SVG and spec replace an earlier output (never an input, nor a file of a run folder)',
+    },
   } satisfies FlagSet,
   async run(flags) {
     const dirs = flags.runs;
@@ -78,9 +89,13 @@ export const plot = command({
     }
     const runs = dirs.map((d) => readMetrics(d));
     const panels = panelsOf(runs);
-    if (!panels.length) throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, RUN_FILES.metrics)).join(', ')}`);
+    if (!panels.length)
+      throw new Error(`plot: no epoch or probe lines in ${dirs.map((d) => join(d, RUN_FILES.metrics)).join(', ')}`);
     const names = dirs.map((d) => basename(resolve(d)));
-    const title = ['advfree plot: ' + names.join(', '), 'one colour per run; x: natural-equivalent epochs (SGD steps / minibatches per epoch)'];
+    const title = [
+      'advfree plot: ' + names.join(', '),
+      'one colour per run; x: natural-equivalent epochs (SGD steps / minibatches per epoch)',
+    ];
     const { width, height } = await writeChart(out, lineChartSpec(title, 'natural-equivalent epochs', panels, names));
     const count = `${names.length} run${names.length > 1 ? 's' : ''}`;
     console.log(`plot: ${panels.length} panels of ${count} -> ${files.join(', ')} (${width}x${height})`);

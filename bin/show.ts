@@ -15,10 +15,9 @@ import { attackSpecs, EVAL_FLAGS } from './eval.js';
 import { threatFromFlags } from './threat-flags.js';
 import { checkInputFile, checkOutputFile } from './files.js';
 
-
 export const show = command({
   name: 'show',
-  summary: 'draw test images, an attack\'s perturbation and the adversarial images, with labels, into a PNG',
+  summary: "draw test images, an attack's perturbation and the adversarial images, with labels, into a PNG",
   flags: {
     checkpoint: { type: 'string', help: 'model.safetensors (required)' },
     out: { type: 'string', help: 'PNG file to write (a new file, unless --force)', default: 'grid.png' },
@@ -40,15 +39,23 @@ export const show = command({
     const ckpt = await openCheckpoint(path);
     for (const w of ckpt.warnings) console.error(`show: ${path}: warning: ${w}`);
     const dataset = findDataset(ckpt.metadata.dataset ?? 'cifar10');
-    if (dataset.kind !== 'image') throw new CliError(`show: ${path} was trained on ${dataset.name}, which is not an image dataset; show draws images`);
+    if (dataset.kind !== 'image')
+      throw new CliError(
+        `show: ${path} was trained on ${dataset.name}, which is not an image dataset; show draws images`,
+      );
     // The dataset's threat model unless --norm and --eps say otherwise; the attack's step sizes follow it.
     const threatSpec = threatFromFlags(flags, dataset);
     const [spec] = attackSpecs(flags, threatSpec);
     const classNames = dataset.classes;
-    if (ckpt.model.classes !== classNames.length) throw new CliError(`show: ${path} has ${ckpt.model.classes} classes; ${dataset.name} has ${classNames.length}`);
+    if (ckpt.model.classes !== classNames.length)
+      throw new CliError(`show: ${path} has ${ckpt.model.classes} classes; ${dataset.name} has ${classNames.length}`);
     await init({ backend: flags.backend, adapter: flags.adapter });
     const n = flags.count;
-    const { test, box } = await loadDataset(dataset, { dataDir: flags['data-dir'] ?? defaultDataDir(), log: (m) => console.error(m), testLimit: n });
+    const { test, box } = await loadDataset(dataset, {
+      dataDir: flags['data-dir'] ?? defaultDataDir(),
+      log: (m) => console.error(m),
+      testLimit: n,
+    });
     const [channels, h, w] = test.shape;
     if (h !== w) throw new CliError(`show: ${dataset.name} images are ${h}x${w}; show draws square images`);
     const pixels = channels * h * w;
@@ -58,7 +65,11 @@ export const show = command({
     const { x, y } = uploadRange(test, 0, n, 'test');
     const setting = { threat: threatSpec, images: true, classes: classNames.length };
     const threat = new ThreatModel(threatSpec, box);
-    const res = await createAttack(spec, { threat, classes: classNames.length, seed: flags.seed, stream: 0 }, setting)(classify, x, y);
+    const res = await createAttack(spec, { threat, classes: classNames.length, seed: flags.seed, stream: 0 }, setting)(
+      classify,
+      x,
+      y,
+    );
     threat.dispose();
     const clean = await predict(classify, x);
     const advPred = await predict(classify, res.adv);
@@ -76,20 +87,29 @@ export const show = command({
       { text: `pred: ${classNames[pred[i]]}`, colour: pred[i] === test.y[i] ? '#008000' : '#c80000' },
     ];
     // The grid draws RGB: a grey-scale image repeats its one plane.
-    const rgb = (v: ArrayLike<number>): ArrayLike<number> => (channels === 3 ? v : Float32Array.from({ length: 3 * h * w }, (_, k) => v[k % (h * w)]));
+    const rgb = (v: ArrayLike<number>): ArrayLike<number> =>
+      channels === 3 ? v : Float32Array.from({ length: 3 * h * w }, (_, k) => v[k % (h * w)]);
     const cells = [...Array(n).keys()];
-    const grid = imageGrid(title, [
-      cells.map((i) => ({ pixels: rgb(xs.subarray(i * pixels, (i + 1) * pixels)), lines: labels(clean, i) })),
-      cells.map((i) => ({
-        pixels: rgb(adv.subarray(i * pixels, (i + 1) * pixels).map((v, k) => 0.5 + amplify * (v - xs[i * pixels + k]))),
-        lines: [],
-      })),
-      cells.map((i) => ({ pixels: rgb(adv.subarray(i * pixels, (i + 1) * pixels)), lines: labels(advPred, i) })),
-    ], w);
+    const grid = imageGrid(
+      title,
+      [
+        cells.map((i) => ({ pixels: rgb(xs.subarray(i * pixels, (i + 1) * pixels)), lines: labels(clean, i) })),
+        cells.map((i) => ({
+          pixels: rgb(
+            adv.subarray(i * pixels, (i + 1) * pixels).map((v, k) => 0.5 + amplify * (v - xs[i * pixels + k])),
+          ),
+          lines: [],
+        })),
+        cells.map((i) => ({ pixels: rgb(adv.subarray(i * pixels, (i + 1) * pixels)), lines: labels(advPred, i) })),
+      ],
+      w,
+    );
     checkOut();
     await writeFileAtomic(out, grid.png);
     const kept = res.correct.filter(Boolean).length;
-    console.log(`${out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec, setting)}; perturbation amplified ${amplify.toFixed(1)}x`);
+    console.log(
+      `${out}: ${n} test images, ${kept} still classified correctly under ${describeAttack(spec, setting)}; perturbation amplified ${amplify.toFixed(1)}x`,
+    );
     res.adv.dispose();
     model.dispose();
     shutdown();

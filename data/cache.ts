@@ -100,7 +100,10 @@ async function ensure(spec: CacheSpec, opts: EnsureOptions, locked: boolean): Pr
     const problem = bytesProblem(bytes, f);
     if (problem) {
       // Said once: under the lock this is the second look.
-      if (!locked) log(`cached ${p} failed verification (${problem}); fetching a verified copy (the damaged file stays until one is in hand)`);
+      if (!locked)
+        log(
+          `cached ${p} failed verification (${problem}); fetching a verified copy (the damaged file stays until one is in hand)`,
+        );
       damaged.set(f.name, problem);
       need.push(f);
     }
@@ -117,7 +120,10 @@ async function ensure(spec: CacheSpec, opts: EnsureOptions, locked: boolean): Pr
   }
   await checkFolder(root, 'the data folder', constants.W_OK, 'written');
   await checkFolder(dir, `the ${spec.name} folder`, constants.W_OK, 'written');
-  if (!locked) return withLock(join(root, FETCH_LOCK), `${spec.name}: the data cache ${root}`, log, () => ensure(spec, opts, true));
+  if (!locked)
+    return withLock(join(root, FETCH_LOCK), `${spec.name}: the data cache ${root}`, log, () =>
+      ensure(spec, opts, true),
+    );
   // Only under the lock: a staging folder whose pid is not alive here may be another host's fetch in progress.
   await removeStaleStaging(root);
 
@@ -170,7 +176,8 @@ export function readCached(dir: string, name: string, dataset: string): Uint8Arr
   try {
     return readFileSync(path);
   } catch (e) {
-    if (errorCode(e) === 'ENOENT') throw new DatasetError(`${dataset}: ${path} not found; run 'advfree data ${dataset}' first`);
+    if (errorCode(e) === 'ENOENT')
+      throw new DatasetError(`${dataset}: ${path} not found; run 'advfree data ${dataset}' first`);
     throw new DatasetError(`${dataset}: ${path} ${fsProblem(e, 'read')}`);
   }
 }

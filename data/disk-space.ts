@@ -30,7 +30,13 @@ export function freeBytes(path: string): number | null {
  */
 export function diskFullText(e: unknown, folder: string, doing: string, need: number | null, atLeast = false): string {
   const free = freeBytes(folder);
-  const left = free === null ? 'how much is free there cannot be told' : `${fmtBytes(free)} ${free === 1 ? 'is' : 'are'} free there`;
-  const needs = need === null ? 'how much that needs is not known beforehand' : `that needs ${atLeast ? 'at least ' : ''}${fmtBytes(need)}`;
+  const left =
+    free === null
+      ? 'how much is free there cannot be told'
+      : `${fmtBytes(free)} ${free === 1 ? 'is' : 'are'} free there`;
+  const needs =
+    need === null
+      ? 'how much that needs is not known beforehand'
+      : `that needs ${atLeast ? 'at least ' : ''}${fmtBytes(need)}`;
   return `no space left on the device holding ${folder} (${errorCode(e)}) while ${doing}: ${needs}, and ${left}`;
 }

@@ -7,4 +7,12 @@ export { DATASETS, DATASET_NAMES, findDataset, loadDataset } from './registry.js
 export { defaultDataDir, ensureDataset, readCached, type EnsureOptions } from './cache.js';
 export { DatasetError } from './errors.js';
 export { bytesProblem, verifyBytes } from './verify.js';
-export { Loader, uploadRange, AUGMENT_PAD, type Batch, type GpuBatch, type LoaderOptions, type LoaderPosition } from './loader.js';
+export {
+  Loader,
+  uploadRange,
+  AUGMENT_PAD,
+  type Batch,
+  type GpuBatch,
+  type LoaderOptions,
+  type LoaderPosition,
+} from './loader.js';

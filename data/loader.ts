@@ -71,12 +71,17 @@ export class Loader {
     const n = data.y.length;
     if (n === 0) throw new Error('Loader: the dataset is empty');
     const size = data.shape.reduce((a, d) => a * d, 1);
-    if (data.x.length !== n * size) throw new Error(`Loader: ${data.x.length} values do not make ${n} samples of shape [${data.shape.join(', ')}]`);
-    if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) throw new Error(`Loader: batchSize must be an integer >= 1, got ${opts.batchSize}`);
+    if (data.x.length !== n * size)
+      throw new Error(`Loader: ${data.x.length} values do not make ${n} samples of shape [${data.shape.join(', ')}]`);
+    if (!(Number.isInteger(opts.batchSize) && opts.batchSize >= 1))
+      throw new Error(`Loader: batchSize must be an integer >= 1, got ${opts.batchSize}`);
     const seed = opts.seed ?? 0;
-    if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new Error(`Loader: seed must be an integer in [0, 2^32), got ${seed}`);
+    if (!(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff))
+      throw new Error(`Loader: seed must be an integer in [0, 2^32), got ${seed}`);
     if (opts.augment && !(data.x instanceof Uint8Array && data.shape.length === 3)) {
-      throw new Error(`Loader: crop-and-flip augmentation needs image bytes [C, H, W], not samples of shape [${data.shape.join(', ')}]`);
+      throw new Error(
+        `Loader: crop-and-flip augmentation needs image bytes [C, H, W], not samples of shape [${data.shape.join(', ')}]`,
+      );
     }
     this.x = data.x;
     this.y = data.y;
@@ -89,7 +94,8 @@ export class Loader {
     this.augment = opts.augment ?? false;
     this.sampleShape = [...data.shape];
     this.batchesPerEpoch = this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
-    if (this.batchesPerEpoch === 0) throw new Error(`Loader: dropLast with ${n} samples and batchSize ${this.batchSize} gives no batch`);
+    if (this.batchesPerEpoch === 0)
+      throw new Error(`Loader: dropLast with ${n} samples and batchSize ${this.batchSize} gives no batch`);
     if (opts.start) this.seek(opts.start);
   }
 
@@ -118,8 +124,16 @@ export class Loader {
   }
 
   seek(p: LoaderPosition): void {
-    if (!(Number.isInteger(p.epoch) && p.epoch >= 0 && Number.isInteger(p.batch) && p.batch >= 0 && p.batch <= this.batchesPerEpoch)) {
-      throw new Error(`Loader: position {epoch: ${p.epoch}, batch: ${p.batch}} is outside epochs >= 0, batches 0..${this.batchesPerEpoch}`);
+    if (!(
+      Number.isInteger(p.epoch) &&
+      p.epoch >= 0 &&
+      Number.isInteger(p.batch) &&
+      p.batch >= 0 &&
+      p.batch <= this.batchesPerEpoch
+    )) {
+      throw new Error(
+        `Loader: position {epoch: ${p.epoch}, batch: ${p.batch}} is outside epochs >= 0, batches 0..${this.batchesPerEpoch}`,
+      );
     }
     this.pos = p.batch === this.batchesPerEpoch ? { epoch: p.epoch + 1, batch: 0 } : { epoch: p.epoch, batch: p.batch };
   }
@@ -129,7 +143,8 @@ export class Loader {
     const lo = p.batch * this.batchSize;
     const indices = order.slice(lo, Math.min(lo + this.batchSize, this.count));
     const sb = this.sampleSize;
-    const x = this.x instanceof Uint8Array ? new Uint8Array(indices.length * sb) : new Float32Array(indices.length * sb);
+    const x =
+      this.x instanceof Uint8Array ? new Uint8Array(indices.length * sb) : new Float32Array(indices.length * sb);
     const y = new Int32Array(indices.length);
     for (let k = 0; k < indices.length; k++) {
       const i = indices[k];
@@ -181,7 +196,13 @@ export class Loader {
 }
 
 /** Samples to the GPU: image bytes converted to f32 there (augmented with `augment`), features as they are. */
-function uploadSamples(x: Uint8Array | Float32Array, y: Int32Array, shape: readonly number[], name: string, augment?: AugmentOptions): GpuBatch {
+function uploadSamples(
+  x: Uint8Array | Float32Array,
+  y: Int32Array,
+  shape: readonly number[],
+  name: string,
+  augment?: AugmentOptions,
+): GpuBatch {
   const labels = tensor(y, [shape[0]], { name: `${name} labels` });
   if (x instanceof Float32Array) return { x: tensor(x, shape, { name }), y: labels };
   const bytes = tensor(x, shape, { name: `${name} bytes` });
@@ -191,7 +212,17 @@ function uploadSamples(x: Uint8Array | Float32Array, y: Int32Array, shape: reado
 }
 
 /** Samples lo .. lo+count-1 of a split in order, without augmentation (evaluation, held batches); the caller disposes both. */
-export function uploadRange(data: Pick<SplitData, 'x' | 'y' | 'shape'>, lo: number, count: number, name = 'samples'): GpuBatch {
+export function uploadRange(
+  data: Pick<SplitData, 'x' | 'y' | 'shape'>,
+  lo: number,
+  count: number,
+  name = 'samples',
+): GpuBatch {
   const sb = data.shape.reduce((a, d) => a * d, 1);
-  return uploadSamples(data.x.subarray(lo * sb, (lo + count) * sb), data.y.subarray(lo, lo + count), [count, ...data.shape], name);
+  return uploadSamples(
+    data.x.subarray(lo * sb, (lo + count) * sb),
+    data.y.subarray(lo, lo + count),
+    [count, ...data.shape],
+    name,
+  );
 }

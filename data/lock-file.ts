@@ -79,7 +79,14 @@ export function readLock(path: string): LockHolder | null {
   try {
     const l = JSON.parse(readFileSync(path, 'utf8'));
     const optional = (v: unknown) => v === undefined || typeof v === 'string';
-    return Number.isSafeInteger(l.pid) && l.pid > 0 && typeof l.host === 'string' && typeof l.started === 'string' && optional(l.boot) && optional(l.pidStart) ? l : null;
+    return Number.isSafeInteger(l.pid) &&
+      l.pid > 0 &&
+      typeof l.host === 'string' &&
+      typeof l.started === 'string' &&
+      optional(l.boot) &&
+      optional(l.pidStart)
+      ? l
+      : null;
   } catch {
     return null;
   }
@@ -106,12 +113,18 @@ const CLOCK_SLACK_MS = 2000;
  * wrote the lock, so that stopping it stops that run. A holder on another host is taken to be running, unverified.
  */
 export function holderState(h: LockHolder): { gone: string } | { verified: boolean } {
-  if (h.host !== hostname()) return h.job !== undefined && h.job === process.env.SLURM_JOB_ID ? { gone: 'which no longer runs' } : { verified: false };
+  if (h.host !== hostname())
+    return h.job !== undefined && h.job === process.env.SLURM_JOB_ID
+      ? { gone: 'which no longer runs' }
+      : { verified: false };
   if (!alive(h.pid)) return { gone: 'which no longer runs' };
   const boot = bootId();
-  if (h.boot && boot && h.boot !== boot) return { gone: `written before this machine restarted (pid ${h.pid} now belongs to another process)` };
+  if (h.boot && boot && h.boot !== boot)
+    return { gone: `written before this machine restarted (pid ${h.pid} now belongs to another process)` };
   const started = startTime(h.pid);
-  const reused = { gone: `which no longer runs: pid ${h.pid} now belongs to another process${started ? `, started ${started.toISOString()}` : ''} (a reused pid)` };
+  const reused = {
+    gone: `which no longer runs: pid ${h.pid} now belongs to another process${started ? `, started ${started.toISOString()}` : ''} (a reused pid)`,
+  };
   if (h.pidStart !== undefined) {
     const now = startTicks(h.pid);
     return now === null ? { verified: false } : now === h.pidStart ? { verified: true } : reused;
@@ -122,7 +135,8 @@ export function holderState(h: LockHolder): { gone: string } | { verified: boole
 
 export const holderGone = (h: LockHolder): boolean => 'gone' in holderState(h);
 
-export const describeHolder = (h: LockHolder): string => `process ${h.pid} on ${h.host}, started ${h.started}${h.job ? `, Slurm job ${h.job}` : ''}`;
+export const describeHolder = (h: LockHolder): string =>
+  `process ${h.pid} on ${h.host}, started ${h.started}${h.job ? `, Slurm job ${h.job}` : ''}`;
 
 /** Removes the lock if it still holds `text` (another process may have taken it over since). */
 export function releaseLock(path: string, text: string): void {
@@ -138,7 +152,9 @@ export function takeOverIfGone(path: string, note: (line: string) => void, what:
   const h = readLock(path);
   const state = h && holderState(h);
   if (!h || !state || !('gone' in state)) return false;
-  note(`advfree: ${what}: taking over the lock of process ${h.pid}${h.host === hostname() ? '' : ` on ${h.host}`} (started ${h.started}), ${state.gone}`);
+  note(
+    `advfree: ${what}: taking over the lock of process ${h.pid}${h.host === hostname() ? '' : ` on ${h.host}`} (started ${h.started}), ${state.gone}`,
+  );
   rmSync(path, { force: true });
   return true;
 }
@@ -147,14 +163,22 @@ export function takeOverIfGone(path: string, note: (line: string) => void, what:
  * Runs `fn` holding the lock `path`, waiting (polling every `pollMs`) while another live process holds it; says
  * once whom it waits for. The lock goes when `fn` settles, at exit, and when a signal stops the process (on-stop.ts).
  */
-export async function withLock<T>(path: string, what: string, log: (line: string) => void, fn: () => Promise<T>, pollMs = 250): Promise<T> {
+export async function withLock<T>(
+  path: string,
+  what: string,
+  log: (line: string) => void,
+  fn: () => Promise<T>,
+  pollMs = 250,
+): Promise<T> {
   const text = lockText();
   let told = false;
   while (!createLock(path, text)) {
     if (takeOverIfGone(path, log, what)) continue;
     if (!told) {
       const h = readLock(path);
-      log(`${what}: waiting for ${h ? describeHolder(h) : 'another process'}, which holds ${path} (if no such process runs, delete that file)`);
+      log(
+        `${what}: waiting for ${h ? describeHolder(h) : 'another process'}, which holds ${path} (if no such process runs, delete that file)`,
+      );
       told = true;
     }
     await new Promise((res) => setTimeout(res, pollMs));

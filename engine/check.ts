@@ -31,5 +31,6 @@ export function checkSameShape(op: string, a: Tensor, b: Tensor): void {
 }
 
 export function checkShape(shape: Shape, what = 'shape'): void {
-  if (!shape.every((d) => Number.isInteger(d) && d > 0)) fail('tensor', `${what} ${fmt(shape)} must hold positive integers`);
+  if (!shape.every((d) => Number.isInteger(d) && d > 0))
+    fail('tensor', `${what} ${fmt(shape)} must hold positive integers`);
 }

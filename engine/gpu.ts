@@ -62,7 +62,8 @@ export class NoAdapterError extends Error {
       `advfree: no WebGPU adapter (${reason}). ` +
         (filtered
           ? 'Drop --backend/--adapter (ADVFREE_BACKEND/ADVFREE_ADAPTER) to take the default adapter.'
-          : override ?? `On a machine without a GPU, install Mesa's software Vulkan driver (lavapipe) with: ${SETUP_HINT}`),
+          : (override ??
+            `On a machine without a GPU, install Mesa's software Vulkan driver (lavapipe) with: ${SETUP_HINT}`)),
     );
     this.name = 'NoAdapterError';
   }

@@ -99,7 +99,9 @@ export function wgslPrelude(s: Shader): string {
       const line = `@group(0) @binding(${i + 1}) var<storage, ${access}> ${name}: array<${type}>;`;
       const prev = seen.get(name);
       if (prev !== undefined && prev !== line) {
-        throw new Error(`advfree: kernel ${k.name}: buffer '${name}' is declared differently by another entry point of its shader (${prev})`);
+        throw new Error(
+          `advfree: kernel ${k.name}: buffer '${name}' is declared differently by another entry point of its shader (${prev})`,
+        );
       }
       if (prev === undefined) lines.push(line);
       seen.set(name, line);

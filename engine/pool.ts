@@ -57,7 +57,11 @@ export class BufferPool {
    * `report` receives allocation failures the device reports later (out of memory), to be thrown at the next check;
    * `destroyed` is told when trim() destroys buffers (the runtime drops the bind groups that may hold them).
    */
-  constructor(private readonly device: GPUDevice, private readonly report: (e: Error) => void = () => {}, private readonly destroyed: () => void = () => {}) {
+  constructor(
+    private readonly device: GPUDevice,
+    private readonly report: (e: Error) => void = () => {},
+    private readonly destroyed: () => void = () => {},
+  ) {
     const { maxStorageBufferBindingSize, maxBufferSize } = device.limits;
     // Buffer sizes stay multiples of 4 (copies and bindings of f32 data need it).
     this.maxBytes = Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / 4) * 4;
@@ -88,7 +92,9 @@ export class BufferPool {
 
   private take(bytes: number, label: string, upload: boolean): GPUBuffer {
     if (bytes > this.maxBytes) {
-      throw new Error(`advfree: tensor '${label}' needs ${bytes} bytes, more than one GPU buffer can hold (${this.limits()}); a smaller batch (--batch) or model would fit`);
+      throw new Error(
+        `advfree: tensor '${label}' needs ${bytes} bytes, more than one GPU buffer can hold (${this.limits()}); a smaller batch (--batch) or model would fit`,
+      );
     }
     // A size class above the limit would fail where the tensor itself fits: such tensors get a buffer of the limit.
     const size = Math.min(sizeClass(bytes), this.maxBytes);
@@ -104,11 +110,18 @@ export class BufferPool {
         label,
       });
       const allocated = this.allocated;
-      void this.device.popErrorScope().then((err) => {
-        if (err) {
-          this.report(new Error(`advfree: out of GPU memory creating a ${size}-byte buffer for '${label}' with ${allocated} bytes of buffers already allocated (${this.limits()}): ${err.message}`));
-        }
-      }, () => {});
+      void this.device.popErrorScope().then(
+        (err) => {
+          if (err) {
+            this.report(
+              new Error(
+                `advfree: out of GPU memory creating a ${size}-byte buffer for '${label}' with ${allocated} bytes of buffers already allocated (${this.limits()}): ${err.message}`,
+              ),
+            );
+          }
+        },
+        () => {},
+      );
       this.allocated += size;
       this.ids.set(buf, this.created++);
     }

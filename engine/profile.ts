@@ -59,11 +59,14 @@ export class Profiler implements DispatchTimer {
 
   constructor(private readonly runtime: Runtime = rt()) {
     if (!runtime.device.features.has('timestamp-query')) {
-      throw new Error(`advfree: profiling needs the 'timestamp-query' feature, which adapter '${runtime.gpu.name}' lacks`);
+      throw new Error(
+        `advfree: profiling needs the 'timestamp-query' feature, which adapter '${runtime.gpu.name}' lacks`,
+      );
     }
     this.capacity = runtime.batchSize;
     // WebGPU caps a query set at 4096 queries, two per dispatch.
-    if (2 * this.capacity > 4096) throw new Error(`advfree: profiling needs a batch size of at most 2048, got ${this.capacity}`);
+    if (2 * this.capacity > 4096)
+      throw new Error(`advfree: profiling needs a batch size of at most 2048, got ${this.capacity}`);
     runtime.setTimer(this);
   }
 
@@ -74,8 +77,16 @@ export class Profiler implements DispatchTimer {
     const device = this.runtime.device;
     const slot = {
       querySet: device.createQuerySet({ type: 'timestamp', count, label: 'profile' }),
-      resolved: device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'profile-resolve' }),
-      readback: device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'profile-readback' }),
+      resolved: device.createBuffer({
+        size: 8 * count,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+        label: 'profile-resolve',
+      }),
+      readback: device.createBuffer({
+        size: 8 * count,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        label: 'profile-readback',
+      }),
     };
     this.slots.push(slot);
     return slot;
@@ -131,7 +142,13 @@ export class Profiler implements DispatchTimer {
   }
 }
 
-const scaled = <T extends Timing>(t: T, by: number): T => ({ ...t, dispatches: t.dispatches * by, ms: t.ms * by, flops: t.flops * by, bytes: t.bytes * by });
+const scaled = <T extends Timing>(t: T, by: number): T => ({
+  ...t,
+  dispatches: t.dispatches * by,
+  ms: t.ms * by,
+  flops: t.flops * by,
+  bytes: t.bytes * by,
+});
 
 const scaledAll = <T extends Timing>(r: Record<string, T>, by: number): Record<string, T> =>
   Object.fromEntries(Object.entries(r).map(([k, t]) => [k, scaled(t, by)]));

@@ -17,7 +17,11 @@ export interface Accumulated {
  * `prev[i]` is the gradient the tape has accumulated for input i so far (null if none, or if the input appears
  * twice among the node's inputs); a backward may fold it into its result and return { sum }.
  */
-export type BackwardFn = (dy: Tensor, needs: readonly boolean[], prev: readonly (Tensor | null)[]) => readonly (Tensor | Accumulated | null)[];
+export type BackwardFn = (
+  dy: Tensor,
+  needs: readonly boolean[],
+  prev: readonly (Tensor | null)[],
+) => readonly (Tensor | Accumulated | null)[];
 
 /** The gradient `compute(prev)` as an input's result: accumulated when it was given the tape's running sum. */
 export function accumulated(prev: Tensor | null, compute: (prev?: Tensor) => Tensor): Tensor | Accumulated {

@@ -4,7 +4,15 @@
 // one arena buffer that is uploaded once per submit, bound at a dynamic offset. A readback flushes.
 import { Gpu, type GpuOptions } from './gpu.js';
 import { BufferPool } from './pool.js';
-import { wgslPrelude, type Bindable, type Dispatch, type KernelFamily, type KernelSpec, type Overrides, type Shader } from './kernel.js';
+import {
+  wgslPrelude,
+  type Bindable,
+  type Dispatch,
+  type KernelFamily,
+  type KernelSpec,
+  type Overrides,
+  type Shader,
+} from './kernel.js';
 
 /** The profiling hook (engine/profile.ts): while one is set, each dispatch gets its own timed compute pass. */
 export interface DispatchTimer {
@@ -82,9 +90,16 @@ export class Runtime {
   hostTimes: HostTimes | null = null;
   submits = 0;
 
-  constructor(readonly gpu: Gpu, opts: RuntimeOptions = {}) {
+  constructor(
+    readonly gpu: Gpu,
+    opts: RuntimeOptions = {},
+  ) {
     this.device = gpu.device;
-    this.pool = new BufferPool(this.device, (e) => gpu.report(e), () => this.forgetBindGroups());
+    this.pool = new BufferPool(
+      this.device,
+      (e) => gpu.report(e),
+      () => this.forgetBindGroups(),
+    );
     this.batchSize = opts.batchSize ?? (Number(process.env.ADVFREE_BATCH) || 32);
     this.align = this.device.limits.minUniformBufferOffsetAlignment;
     this.arena = this.device.createBuffer({
@@ -100,7 +115,10 @@ export class Runtime {
     if (entry) return entry;
     let module = this.modules.get(kernel.shader);
     if (!module) {
-      module = this.device.createShaderModule({ code: wgslPrelude(kernel.shader) + kernel.shader.source, label: kernel.name });
+      module = this.device.createShaderModule({
+        code: wgslPrelude(kernel.shader) + kernel.shader.source,
+        label: kernel.name,
+      });
       this.modules.set(kernel.shader, module);
     }
     const constants: Record<string, number> = {};
@@ -130,7 +148,12 @@ export class Runtime {
       visibility: GPUShaderStage.COMPUTE,
       buffer: { type: decl.startsWith('read_write') ? 'storage' : 'read-only-storage' },
     }));
-    if (kernel.shader.params.length) entries.push({ binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } });
+    if (kernel.shader.params.length)
+      entries.push({
+        binding: 0,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: 'uniform', hasDynamicOffset: true },
+      });
     layout = this.device.createBindGroupLayout({ entries, label: kernel.name });
     this.layouts.set(kernel, layout);
     return layout;
@@ -147,7 +170,8 @@ export class Runtime {
     fields.forEach((f, i) => {
       const [name, type] = f.split(':');
       const v = params[name];
-      if (v === undefined || Number.isNaN(v)) throw new Error(`advfree: kernel ${kernel.name}: parameter '${name}' is ${v}`);
+      if (v === undefined || Number.isNaN(v))
+        throw new Error(`advfree: kernel ${kernel.name}: parameter '${name}' is ${v}`);
       if (type === 'f32') this.arenaF32[base + i] = v;
       else if (type === 'i32') this.arenaI32[base + i] = v;
       else {
@@ -185,7 +209,10 @@ export class Runtime {
     if (this.timer) this.endPass();
     if (!this.pass) {
       this.encoder ??= this.device.createCommandEncoder({ label: 'advfree-batch' });
-      this.pass = this.encoder.beginComputePass({ label: 'advfree-pass', timestampWrites: this.timer?.begin(d, family) });
+      this.pass = this.encoder.beginComputePass({
+        label: 'advfree-pass',
+        timestampWrites: this.timer?.begin(d, family),
+      });
     }
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup, offset >= 0 ? [offset] : []);
@@ -215,7 +242,11 @@ export class Runtime {
     if (cached) return cached;
     const entries: GPUBindGroupEntry[] = buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } }));
     const fields = kernel.shader.params.length;
-    if (fields) entries.push({ binding: 0, resource: { buffer: this.arena, offset: 0, size: Math.ceil((fields * 4) / 16) * 16 } });
+    if (fields)
+      entries.push({
+        binding: 0,
+        resource: { buffer: this.arena, offset: 0, size: Math.ceil((fields * 4) / 16) * 16 },
+      });
     const group = this.device.createBindGroup({ layout: entry.layout, entries, label: kernel.name });
     if (entry.bindGroups.size >= BIND_GROUPS_PER_PIPELINE) entry.bindGroups.clear();
     entry.bindGroups.set(key, group);
@@ -280,7 +311,11 @@ export class Runtime {
   async read(src: Bindable, bytes: number, offsetBytes = 0): Promise<ArrayBuffer> {
     const buffer = src instanceof GPUBuffer ? src : src.buffer;
     const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: 'readback',
+    });
     this.counts.reads++;
     this.endPass().copyBufferToBuffer(buffer, offsetBytes, staging, 0, size);
     this.flush();

@@ -15,7 +15,8 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-export type TensorContainer = Tensor | void | undefined | null | number | string | boolean | TensorContainer[] | { [k: string]: TensorContainer };
+export type TensorContainer =
+  Tensor | void | undefined | null | number | string | boolean | TensorContainer[] | { [k: string]: TensorContainer };
 
 function collect(x: unknown, out: Set<Tensor>, seen = new Set<unknown>()): void {
   if (x === null || typeof x !== 'object' || seen.has(x)) return;

@@ -67,7 +67,10 @@ export class Tensor {
 
   get buffer(): GPUBuffer {
     if (!this.storage) throw new Error(`advfree: tensor ${this.describe()} was used after dispose()`);
-    if (this.owner?.disposed) throw new Error(`advfree: view ${this.describe()} was used after its tensor ${this.owner.describe()} was disposed`);
+    if (this.owner?.disposed)
+      throw new Error(
+        `advfree: view ${this.describe()} was used after its tensor ${this.owner.describe()} was disposed`,
+      );
     return this.storage.buffer;
   }
 
@@ -93,8 +96,15 @@ export class Tensor {
    */
   prefix(rows: number): Tensor {
     const n = this.shape[0];
-    if (!Number.isInteger(rows) || rows < 1 || rows > n) fail('prefix', `${rows} rows of tensor ${this.describe()}: must be in [1, ${n}]`);
-    const v = new Tensor([rows, ...this.shape.slice(1)], this.dtype, this.buffer, `${this.name}[:${rows}]`, this.intRange);
+    if (!Number.isInteger(rows) || rows < 1 || rows > n)
+      fail('prefix', `${rows} rows of tensor ${this.describe()}: must be in [1, ${n}]`);
+    const v = new Tensor(
+      [rows, ...this.shape.slice(1)],
+      this.dtype,
+      this.buffer,
+      `${this.name}[:${rows}]`,
+      this.intRange,
+    );
     v.owner = this;
     return v;
   }
@@ -142,7 +152,8 @@ export class Tensor {
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
     if (this.size !== 1) fail('item', `tensor ${this.describe()} has ${this.size} elements, not 1`);
-    const data = this.dtype === 'f32' ? await this.data() : this.dtype === 'i32' ? await this.ints() : await this.bytesData();
+    const data =
+      this.dtype === 'f32' ? await this.data() : this.dtype === 'i32' ? await this.ints() : await this.bytesData();
     return data[0];
   }
 
@@ -170,7 +181,8 @@ export function tensor(data: HostArray | number[], shape: Shape, opts: FromDataO
   const name = opts.name ?? 'tensor';
   const host = Array.isArray(data) ? Float32Array.from(data) : data;
   checkShape(shape, `shape of '${name}'`);
-  if (host.length !== numel(shape)) fail('tensor', `${host.length} values do not fill shape ${fmt(shape)} of '${name}'`);
+  if (host.length !== numel(shape))
+    fail('tensor', `${host.length} values do not fill shape ${fmt(shape)} of '${name}'`);
   const dtype: DType = host instanceof Int32Array ? 'i32' : host instanceof Uint8Array ? 'u8' : 'f32';
   let intRange: [number, number] | undefined;
   if (dtype === 'f32' && opts.checkFinite !== false) {

@@ -11,20 +11,25 @@ export interface PlanFile {
   settings: Preset;
 }
 
-export const planText = (preset: string, settings: Preset): string => `${JSON.stringify({ preset, settings }, null, 2)}\n`;
+export const planText = (preset: string, settings: Preset): string =>
+  `${JSON.stringify({ preset, settings }, null, 2)}\n`;
 
 /** The folder's plan, or null where it has none. */
 export function readPlanFile(out: string): PlanFile | null {
   const file = join(out, PLAN_FILE);
   if (!existsSync(file)) return null;
   const p = JSON.parse(readFileSync(file, 'utf8')) as PlanFile;
-  if (typeof p.preset !== 'string' || typeof p.settings !== 'object') throw new Error(`${file}: not an experiment plan (expected {preset, settings})`);
+  if (typeof p.preset !== 'string' || typeof p.settings !== 'object')
+    throw new Error(`${file}: not an experiment plan (expected {preset, settings})`);
   return p;
 }
 
 /** The folder's plan and its runs; throws naming the folder where there is none. */
 export function folderPlan(out: string): PlanFile & { runs: RunSpec[]; skipped: string[] } {
   const p = readPlanFile(out);
-  if (!p) throw new Error(`${out} holds no experiment (no ${PLAN_FILE}); start one with advfree experiment --preset P --out ${out}`);
+  if (!p)
+    throw new Error(
+      `${out} holds no experiment (no ${PLAN_FILE}); start one with advfree experiment --preset P --out ${out}`,
+    );
   return { ...p, ...plan(p.settings) };
 }

@@ -4,7 +4,15 @@
 //      same epoch count (so about 8x the passes);
 //   2. equal cost: every method under one budget of full forward passes per training image.
 // A run that both comparisons need (natural, free-m) trains once.
-import { declaredCost, findMethod, parseShortForm, resolveMethod, sgdStepsPerBatch, shortForm, type ResolvedMethod } from '../adversarial/registry.js';
+import {
+  declaredCost,
+  findMethod,
+  parseShortForm,
+  resolveMethod,
+  sgdStepsPerBatch,
+  shortForm,
+  type ResolvedMethod,
+} from '../adversarial/registry.js';
 import type { AttackSetting } from '../adversarial/attack.js';
 import { resolveAttack, type ResolvedAttack } from '../adversarial/attack-registry.js';
 import { type ThreatSpec } from '../adversarial/threat.js';
@@ -85,9 +93,27 @@ const EQUAL_COST = ['natural', 'free-8', 'pgd-7', 'fgsm-rs', 'yopo-5-3', 'atta-1
 function mnistLike(data: string, eps: number, seeds: number[], summary: string): Preset {
   const methods = ['natural', 'fgsm-rs', 'free-4', 'free-8', 'pgd-10'];
   return {
-    summary, data, model: 'mnist-net', trainLimit: null, batch: 100, epochs: 10, budget: 20,
-    equalEpochs: ['natural', 'free-4', 'free-8', 'pgd-10'], equalCost: ['natural', 'fgsm-rs', 'free-4', 'free-8'], seeds, seeded: methods, seededCost: true, deferred: ['pgd-10'],
-    testImages: null, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 5e-3, optimizer: 'adam', schedule: 'cyclic:0.4', weightDecay: 0,
+    summary,
+    data,
+    model: 'mnist-net',
+    trainLimit: null,
+    batch: 100,
+    epochs: 10,
+    budget: 20,
+    equalEpochs: ['natural', 'free-4', 'free-8', 'pgd-10'],
+    equalCost: ['natural', 'fgsm-rs', 'free-4', 'free-8'],
+    seeds,
+    seeded: methods,
+    seededCost: true,
+    deferred: ['pgd-10'],
+    testImages: null,
+    apgdSteps: 0,
+    apgdLimit: null,
+    apgdChained: false,
+    lr: 5e-3,
+    optimizer: 'adam',
+    schedule: 'cyclic:0.4',
+    weightDecay: 0,
     methodOptions: { 'fgsm-rs': { stepSize: 1.25 * eps }, pgd: { stepSize: (eps * 0.4) / 0.3 / 10 } },
     evaluation: [
       { attack: { name: 'pgd', steps: 50, stepSize: eps / 30, restarts: 10, loss: 'ce' }, limit: 1000 },
@@ -108,15 +134,30 @@ function tabular(data: string, norm: 'l2' | 'linf', seeds: number[], aaLimit: nu
   const model = d.model;
   const t = [d.threat, ...(d.otherThreats ?? [])].find((x) => x.norm === norm);
   if (!t) throw new Error(`experiment: ${data} declares no ${norm} threat model`);
-  const cost = norm === 'l2'
-    ? ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'gradnorm']
-    : ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'nfgsm', 'gradalign', 'gradnorm', 'atta-1', 'yopo-5-3', 'trades-10'];
+  const cost =
+    norm === 'l2'
+      ? ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'gradnorm']
+      : ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'nfgsm', 'gradalign', 'gradnorm', 'atta-1', 'yopo-5-3', 'trades-10'];
   const size = seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`;
   return {
     summary: `${data}, ${norm === 'l2' ? 'L2' : 'L-inf'} eps ${t.eps}, ${model}: both comparisons, ${size}`,
-    data, model, trainLimit: null, batch: 128, epochs: 50,
-    equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'], equalCost: cost, seeds, seeded: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'],
-    testImages: null, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 1e-3, optimizer: 'adam', schedule: 'cosine', weightDecay: 0,
+    data,
+    model,
+    trainLimit: null,
+    batch: 128,
+    epochs: 50,
+    equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'],
+    equalCost: cost,
+    seeds,
+    seeded: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-5'],
+    testImages: null,
+    apgdSteps: 0,
+    apgdLimit: null,
+    apgdChained: false,
+    lr: 1e-3,
+    optimizer: 'adam',
+    schedule: 'cosine',
+    weightDecay: 0,
     threat: { norm, eps: t.eps },
     evaluation: [
       { attack: { name: 'pgd', steps: 50, stepSize: t.eps / 20, restarts: 5, loss: 'ce' }, limit: null },
@@ -138,32 +179,96 @@ export const PRESETS: Record<string, Preset> = {
   'credit-g-quick': {
     ...tabular('credit-g', 'l2', [0, 1, 2], null),
     summary: 'npm start: credit-g, natural vs free-8 vs 5-PGD at equal epochs, 3 seeds, ~5 min',
-    equalEpochs: ['natural', 'free-8', 'pgd-5'], equalCost: [], seeded: ['natural', 'free-8', 'pgd-5'],
+    equalEpochs: ['natural', 'free-8', 'pgd-5'],
+    equalCost: [],
+    seeded: ['natural', 'free-8', 'pgd-5'],
     evaluation: [{ attack: { name: 'pgd', steps: 50, stepSize: 0.5 / 20, restarts: 5, loss: 'ce' }, limit: null }],
   },
   // CIFAR-10 in miniature (the main job before credit-g-quick): natural and free-4 side by side under one budget,
   // then the same PGD evaluation; both models are weak (96 SGD steps on 1,500 images).
-  quick: { summary: 'CIFAR-10 in miniature: natural vs free-4 under one budget, ~10 min', model: 'wrn-16-1', trainLimit: 1500, batch: 128, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4'], seeds: [0], seeded: [],
-    testImages: 500, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 0.1 },
+  quick: {
+    summary: 'CIFAR-10 in miniature: natural vs free-4 under one budget, ~10 min',
+    model: 'wrn-16-1',
+    trainLimit: 1500,
+    batch: 128,
+    epochs: 8,
+    equalEpochs: [],
+    equalCost: ['natural', 'free-4'],
+    seeds: [0],
+    seeded: [],
+    testImages: 500,
+    apgdSteps: 0,
+    apgdLimit: null,
+    apgdChained: false,
+    lr: 0.1,
+  },
   // One seed, a small subset and budget: the equal-cost comparison in about an hour here.
-  small: { summary: 'CIFAR-10, the equal-cost comparison on 2,000 images, ~1 h', model: 'wrn-16-1', trainLimit: 2000, batch: 64, epochs: 8, equalEpochs: [], equalCost: ['natural', 'free-4', 'free-8', 'pgd-7', 'fgsm-rs'], seeds: [0], seeded: [],
-    testImages: 300, apgdSteps: 50, apgdLimit: 100, apgdChained: false, lr: 0.1 },
+  small: {
+    summary: 'CIFAR-10, the equal-cost comparison on 2,000 images, ~1 h',
+    model: 'wrn-16-1',
+    trainLimit: 2000,
+    batch: 64,
+    epochs: 8,
+    equalEpochs: [],
+    equalCost: ['natural', 'free-4', 'free-8', 'pgd-7', 'fgsm-rs'],
+    seeds: [0],
+    seeded: [],
+    testImages: 300,
+    apgdSteps: 50,
+    apgdLimit: 100,
+    apgdChained: false,
+    lr: 0.1,
+  },
   // Both comparisons, 3 seeds of natural, free-8 and 7-PGD in comparison 1, on 2,500 training images with a WRN-10-1
   // at batch 64 (twice the SGD steps of batch 128 for 7% more time here): sized to about 2 hours on this machine,
   // where the 7-PGD runs at equal epochs and the evaluations take most of it (docs/experiments.md, "Why these sizes"). APGD
   // runs as AutoAttack chains it: each attack only on the examples still robust, which is also the strict figure.
-  medium: { summary: 'CIFAR-10, both comparisons, 3 seeds, ~2.5 h', model: 'wrn-10-1', trainLimit: 2500, batch: 64, epochs: 8, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
-    seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 1000, apgdSteps: 100, apgdLimit: 100, apgdChained: true, lr: 0.1 },
+  medium: {
+    summary: 'CIFAR-10, both comparisons, 3 seeds, ~2.5 h',
+    model: 'wrn-10-1',
+    trainLimit: 2500,
+    batch: 64,
+    epochs: 8,
+    equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'],
+    equalCost: EQUAL_COST,
+    seeds: [0, 1, 2],
+    seeded: ['natural', 'free-8', 'pgd-7'],
+    testImages: 1000,
+    apgdSteps: 100,
+    apgdLimit: 100,
+    apgdChained: true,
+    lr: 0.1,
+  },
   // Seconds, on generated data (no download): the tests, and a first try of a cluster set-up (--executor slurm).
-  tiny: { summary: 'seconds, generated data: tests, a first try of a cluster', data: 'synthetic', model: 'wrn-10-1', trainLimit: 64, batch: 16, epochs: 4, equalEpochs: [], equalCost: ['natural', 'free-2'], seeds: [0], seeded: [],
-    testImages: 32, apgdSteps: 0, apgdLimit: null, apgdChained: false, lr: 0.05 },
+  tiny: {
+    summary: 'seconds, generated data: tests, a first try of a cluster',
+    data: 'synthetic',
+    model: 'wrn-10-1',
+    trainLimit: 64,
+    batch: 16,
+    epochs: 4,
+    equalEpochs: [],
+    equalCost: ['natural', 'free-2'],
+    seeds: [0],
+    seeded: [],
+    testImages: 32,
+    apgdSteps: 0,
+    apgdLimit: null,
+    apgdChained: false,
+    lr: 0.05,
+  },
   // MNIST at the published scale, against Wong, Rice and Kolter 2020's released models: their mnist-net and recipe
   // (Adam, cyclic lr to 5e-3 peaking at 2/5, batch 100, no weight decay, eps 0.3, all 60,000 images). Comparison 1:
   // natural's 10 epochs; comparison 2: FGSM-RS's 20 passes (their alpha 0.375, 10 epochs). K-PGD at k = 10 with
   // k·step = 0.4 as Madry's 40 x 0.01 (k = 40 for 10 epochs is ~8 h a seed here). Their evaluation: PGD-50 (step
   // 0.01, 10 restarts) on the first 1,000 test images; AutoAttack on the first 500, for seed 0's models. PGD-10's
   // runs (11 passes a minibatch) come last, after every seed of the others.
-  mnist: mnistLike('mnist', 0.3, [0, 1, 2], 'MNIST at the published scale against Wong et al.\'s models, 3 seeds: hours'),
+  mnist: mnistLike(
+    'mnist',
+    0.3,
+    [0, 1, 2],
+    "MNIST at the published scale against Wong et al.'s models, 3 seeds: hours",
+  ),
   // Fashion-MNIST: the same recipe and methods at eps 0.1 (steps scaled with eps), one seed.
   'fashion-mnist': mnistLike('fashion-mnist', 0.1, [0], 'Fashion-MNIST, the MNIST recipe at eps 0.1, one seed'),
   // Does free training carry over to tabular data? Five seeds on the three small sets, three on letter (its best
@@ -173,8 +278,22 @@ export const PRESETS: Record<string, Preset> = {
   ...tabularPair('lending-club', [0, 1, 2, 3, 4], null),
   ...tabularPair('letter', [0, 1, 2], 1000),
   // The paper's setting (WRN-34-10, all of CIFAR-10, 200 natural-equivalent epochs, the full test set): a real GPU.
-  paper: { summary: 'the paper\'s setting, WRN-34-10 on all of CIFAR-10: a real GPU', model: 'wrn-34-10', trainLimit: 50000, batch: 128, epochs: 200, equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'], equalCost: EQUAL_COST,
-    seeds: [0, 1, 2], seeded: ['natural', 'free-8', 'pgd-7'], testImages: 10000, apgdSteps: 100, apgdLimit: null, apgdChained: true, lr: 0.1 },
+  paper: {
+    summary: "the paper's setting, WRN-34-10 on all of CIFAR-10: a real GPU",
+    model: 'wrn-34-10',
+    trainLimit: 50000,
+    batch: 128,
+    epochs: 200,
+    equalEpochs: ['natural', 'free-2', 'free-4', 'free-8', 'pgd-7'],
+    equalCost: EQUAL_COST,
+    seeds: [0, 1, 2],
+    seeded: ['natural', 'free-8', 'pgd-7'],
+    testImages: 10000,
+    apgdSteps: 100,
+    apgdLimit: null,
+    apgdChained: true,
+    lr: 0.1,
+  },
 };
 
 export interface RunSpec {
@@ -222,7 +341,10 @@ export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
   };
   const seedsOf = (label: string) => (p.seeded.includes(label) ? p.seeds : [p.seeds[0]]);
   for (const label of p.equalEpochs) {
-    if (!registered(p, label)) { skipped.push(label); continue; }
+    if (!registered(p, label)) {
+      skipped.push(label);
+      continue;
+    }
     // Free-m replays each minibatch m times: its natural-equivalent epochs are divided by m (rounded up where they
     // do not divide: the report shows the passes run). K-PGD trains as many epochs as natural training (the paper's
     // comparison), each costing its attack steps too.
@@ -231,7 +353,10 @@ export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
   }
   const budget = p.budget ?? p.epochs;
   for (const label of p.equalCost) {
-    if (!registered(p, label)) { skipped.push(label); continue; }
+    if (!registered(p, label)) {
+      skipped.push(label);
+      continue;
+    }
     // The budget: full forward passes per training image.
     const perPass = declaredCost(presetMethod(p, label)).forward;
     const epochs = Math.max(1, Math.round(budget / perPass));
@@ -240,10 +365,13 @@ export function plan(p: Preset): { runs: RunSpec[]; skipped: string[] } {
   // Other seeds of a comparison-2 run that comparison 1 trains anyway count there too (natural, free-8).
   for (const r of runs.values()) {
     if (r.comparisons.includes(2)) continue;
-    if ([...runs.values()].some((o) => o.comparisons.includes(2) && o.label === r.label && o.epochs === r.epochs)) r.comparisons.push(2);
+    if ([...runs.values()].some((o) => o.comparisons.includes(2) && o.label === r.label && o.epochs === r.epochs))
+      r.comparisons.push(2);
   }
   const late = (r: RunSpec) => Number(p.deferred?.includes(r.label) ?? false);
-  const bySeed = [...runs.values()].sort((a, b) => late(a) - late(b) || p.seeds.indexOf(a.seed) - p.seeds.indexOf(b.seed));
+  const bySeed = [...runs.values()].sort(
+    (a, b) => late(a) - late(b) || p.seeds.indexOf(a.seed) - p.seeds.indexOf(b.seed),
+  );
   return { runs: bySeed, skipped: [...new Set(skipped)] };
 }
 
@@ -258,11 +386,13 @@ export interface PlannedAttack {
 /** The evaluation every model gets, on the same test examples: the preset's, or PGD-20 and the APGD settings. */
 export function attacks(p: Preset, available: readonly string[]): PlannedAttack[] {
   const threat = presetThreat(p);
-  if (p.evaluation) return p.evaluation.map((e) => ({ attack: resolveAttack(e.attack, threat), limit: e.limit, seeds: e.seeds }));
+  if (p.evaluation)
+    return p.evaluation.map((e) => ({ attack: resolveAttack(e.attack, threat), limit: e.limit, seeds: e.seeds }));
   const apgdLimit = p.apgdLimit ?? 0;
   const out = [resolveAttack({ name: 'pgd', steps: 20, stepSize: 2 / 255, restarts: 1, loss: 'ce' }, threat)];
   if (p.apgdSteps > 0 && p.apgdChained) {
-    if (p.apgdSteps !== 100) throw new Error(`experiment: the chained APGD evaluation runs AutoAttack's 100 iterations, not ${p.apgdSteps}`);
+    if (p.apgdSteps !== 100)
+      throw new Error(`experiment: the chained APGD evaluation runs AutoAttack's 100 iterations, not ${p.apgdSteps}`);
     out.push(resolveAttack({ name: 'aa-lite', apgdLimit }, threat));
   } else if (p.apgdSteps > 0) {
     out.push(resolveAttack({ name: 'apgd-ce', apgdSteps: p.apgdSteps, restarts: 1, apgdLimit }, threat));

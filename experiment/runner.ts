@@ -37,17 +37,39 @@ export interface RunResult {
   /** The adapter that trained and evaluated it (absent in results written before it was recorded). */
   adapter?: string;
   /** Two-class datasets: the rarer class's recall on the whole test split, and under each attack on its examples. */
-  minority?: { class: string; examples: number; recall: number; attacks: { name: string; examples: number; recall: number }[] };
+  minority?: {
+    class: string;
+    examples: number;
+    recall: number;
+    attacks: { name: string; examples: number; recall: number }[];
+  };
 }
 
 /** A run's configuration: the preset's recipe (CIFAR's SGD, multistep, weight decay 5e-4 unless it says otherwise). */
 export function runConfig(p: Preset, r: RunSpec): RunConfig {
   const d = findDataset(p.data ?? 'cifar10');
   return {
-    data: d.name, model: p.model, classes: d.classes.length, epochs: r.epochs, batch: p.batch, lr: p.lr, schedule: p.schedule ?? 'multistep',
-    optimizer: p.optimizer ?? 'sgd', momentum: 0.9, nesterov: false, weightDecay: p.weightDecay ?? 5e-4, decay: 'all', seed: r.seed,
-    augment: d.augment !== null, trainLimit: p.trainLimit, testLimit: p.testImages, method: r.method.config, threat: presetThreat(p),
-    normalization: 'none', checkpointMinutes: 10, logEvery: 50,
+    data: d.name,
+    model: p.model,
+    classes: d.classes.length,
+    epochs: r.epochs,
+    batch: p.batch,
+    lr: p.lr,
+    schedule: p.schedule ?? 'multistep',
+    optimizer: p.optimizer ?? 'sgd',
+    momentum: 0.9,
+    nesterov: false,
+    weightDecay: p.weightDecay ?? 5e-4,
+    decay: 'all',
+    seed: r.seed,
+    augment: d.augment !== null,
+    trainLimit: p.trainLimit,
+    testLimit: p.testImages,
+    method: r.method.config,
+    threat: presetThreat(p),
+    normalization: 'none',
+    checkpointMinutes: 10,
+    logEvery: 50,
   };
 }
 
@@ -62,7 +84,15 @@ export function finished(out: string, r: RunSpec): RunResult | null {
  * training stops after the current minibatch with a checkpoint there, evaluation (which keeps no state) at its next
  * batch, and the signal's reason is thrown; a later call resumes from the checkpoint.
  */
-export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readonly PlannedAttack[], data: Datasets, log: (l: string) => void, stop?: AbortSignal): Promise<RunResult> {
+export async function runOne(
+  out: string,
+  p: Preset,
+  r: RunSpec,
+  attacks: readonly PlannedAttack[],
+  data: Datasets,
+  log: (l: string) => void,
+  stop?: AbortSignal,
+): Promise<RunResult> {
   const dir = join(out, 'runs', r.id);
   const folder = RunFolder.open(dir, 'lock', log);
   let trainer: Trainer | null = null;
@@ -80,7 +110,9 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
     const t0 = performance.now();
     // A run trained to the end but not yet evaluated resumes with nothing left to train: its weights are loaded.
     if (trainer.loader.position().epoch < r.epochs) {
-      log(`experiment: ${r.id}: ${r.epochs} passes over ${data.train.count} examples${trainer.stepsDone ? `, resuming at step ${trainer.stepsDone}` : ''}`);
+      log(
+        `experiment: ${r.id}: ${r.epochs} passes over ${data.train.count} examples${trainer.stepsDone ? `, resuming at step ${trainer.stepsDone}` : ''}`,
+      );
       await trainer.run({ out: folder, stop, log });
       stop?.throwIfAborted();
     }
@@ -89,11 +121,22 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
     log(`experiment: ${r.id}: evaluating on ${data.test.count} test examples`);
     const ev = await evaluateRun(trainer, p, r, attacks, data, stop);
     const res: RunResult = {
-      id: r.id, label: r.label, seed: r.seed, comparisons: r.comparisons, method: trainer.config.method, passes_over_data: r.epochs,
-      train_passes: trainer.totalPasses, train_seconds: trainSeconds, epochs, ...ev, adapter: rt().gpu.name,
+      id: r.id,
+      label: r.label,
+      seed: r.seed,
+      comparisons: r.comparisons,
+      method: trainer.config.method,
+      passes_over_data: r.epochs,
+      train_passes: trainer.totalPasses,
+      train_seconds: trainSeconds,
+      epochs,
+      ...ev,
+      adapter: rt().gpu.name,
     };
     await writeFileAtomic(join(dir, RUN_FILES.result), `${JSON.stringify(res, null, 2)}\n`);
-    log(`experiment: ${r.id}: clean ${(res.clean_accuracy * 100).toFixed(1)}%, ${res.attacks.map((a) => `${a.name} ${(a.accuracy * 100).toFixed(1)}%`).join(', ')}`);
+    log(
+      `experiment: ${r.id}: clean ${(res.clean_accuracy * 100).toFixed(1)}%, ${res.attacks.map((a) => `${a.name} ${(a.accuracy * 100).toFixed(1)}%`).join(', ')}`,
+    );
     return res;
   } finally {
     trainer?.dispose();
@@ -105,7 +148,14 @@ export async function runOne(out: string, p: Preset, r: RunSpec, attacks: readon
  * Clean accuracy on the test examples, then each planned attack (of this run's seed) on the first `limit` of them;
  * attacks with the same limit run in one pass over the examples. Two-class data: the rarer class's recall too.
  */
-async function evaluateRun(trainer: Trainer, p: Preset, r: RunSpec, attacks: readonly PlannedAttack[], data: Datasets, stop?: AbortSignal) {
+async function evaluateRun(
+  trainer: Trainer,
+  p: Preset,
+  r: RunSpec,
+  attacks: readonly PlannedAttack[],
+  data: Datasets,
+  stop?: AbortSignal,
+) {
   const { classes } = experimentSetting(p);
   const o = { threat: trainer.threat, classes, batch: 200, seed: r.seed, progress: () => stop?.throwIfAborted() };
   const t0 = performance.now();
@@ -126,14 +176,38 @@ async function evaluateRun(trainer: Trainer, p: Preset, r: RunSpec, attacks: rea
     const rareAttacks: NonNullable<RunResult['minority']>['attacks'] = [];
     for (const limit of limits) {
       const group = mine.filter((a) => a.limit === limit);
-      const ev = await evaluateRobust(classify, splitSource(limitSplit(data.test, limit ?? undefined)), group.map((a) => a.attack), o);
+      const ev = await evaluateRobust(
+        classify,
+        splitSource(limitSplit(data.test, limit ?? undefined)),
+        group.map((a) => a.attack),
+        o,
+      );
       entries.push(...attackEntries(ev.attacks));
-      if (rare >= 0) ev.attacks.forEach((a, i) => rareAttacks.push({ name: a.attack.descriptor.name, ...recall(ev.correct.perAttack[i].map((v, k) => v & ev.correct.clean[k]), ev.examples) }));
+      if (rare >= 0)
+        ev.attacks.forEach((a, i) =>
+          rareAttacks.push({
+            name: a.attack.descriptor.name,
+            ...recall(
+              ev.correct.perAttack[i].map((v, k) => v & ev.correct.clean[k]),
+              ev.examples,
+            ),
+          }),
+        );
     }
-    const minority = rare >= 0 ? { class: findDataset(p.data ?? 'cifar10').classes[rare], ...recall(clean.correct.clean, clean.examples), attacks: rareAttacks } : undefined;
+    const minority =
+      rare >= 0
+        ? {
+            class: findDataset(p.data ?? 'cifar10').classes[rare],
+            ...recall(clean.correct.clean, clean.examples),
+            attacks: rareAttacks,
+          }
+        : undefined;
     return {
-      clean_accuracy: clean.cleanCorrect / clean.examples, examples: clean.examples, attacks: entries,
-      eval_seconds: (performance.now() - t0) / 1000, ...(minority ? { minority } : {}),
+      clean_accuracy: clean.cleanCorrect / clean.examples,
+      examples: clean.examples,
+      attacks: entries,
+      eval_seconds: (performance.now() - t0) / 1000,
+      ...(minority ? { minority } : {}),
     };
   });
 }
@@ -149,8 +223,14 @@ function columnTitle(name: string, options: Record<string, unknown>, limit: numb
 export const attackColumns = (p: Preset, planned: readonly PlannedAttack[]): AttackColumn[] =>
   planned.flatMap(({ attack: s, limit }) =>
     s.descriptor.stages
-      ? suiteStages(s, experimentSetting(p)).filter((st) => !st.skipped).map((st) => ({ name: st.stage.descriptor.name, title: columnTitle(st.stage.descriptor.name, st.stage.options, limit) }))
-      : [{ name: s.descriptor.name, title: columnTitle(s.descriptor.name, s.options, limit) }]);
+      ? suiteStages(s, experimentSetting(p))
+          .filter((st) => !st.skipped)
+          .map((st) => ({
+            name: st.stage.descriptor.name,
+            title: columnTitle(st.stage.descriptor.name, st.stage.options, limit),
+          }))
+      : [{ name: s.descriptor.name, title: columnTitle(s.descriptor.name, s.options, limit) }],
+  );
 
 /**
  * One entry per attack; a suite (aa-lite) gives one per stage, each the accuracy after it and every earlier stage
@@ -158,10 +238,24 @@ export const attackColumns = (p: Preset, planned: readonly PlannedAttack[]): Att
  */
 export function attackEntries(attacks: readonly AttackTotals[]): RunResult['attacks'] {
   return attacks.flatMap((a) => {
-    if (!a.stages) return [{ name: a.attack.descriptor.name, description: a.description, examples: a.examples, accuracy: a.correct / a.examples }];
+    if (!a.stages)
+      return [
+        {
+          name: a.attack.descriptor.name,
+          description: a.description,
+          examples: a.examples,
+          accuracy: a.correct / a.examples,
+        },
+      ];
     return a.stages.map((st, k) => ({
       name: st.name,
-      description: k === 0 ? st.description : `${st.description} on the examples ${a.stages!.slice(0, k).map((s) => s.name.toUpperCase()).join(', ')} left robust`,
+      description:
+        k === 0
+          ? st.description
+          : `${st.description} on the examples ${a
+              .stages!.slice(0, k)
+              .map((s) => s.name.toUpperCase())
+              .join(', ')} left robust`,
       examples: a.examples,
       accuracy: st.robust / a.examples,
     }));
@@ -175,7 +269,15 @@ function readEpochs(dir: string, warn: (line: string) => void): EpochSummary[] {
   const byEpoch = new Map<number, EpochSummary>();
   for (const m of readMetricsFile(file, (w) => warn(`experiment: warning: ${w}`)) as Record<string, never>[]) {
     if (m.type !== 'epoch') continue;
-    byEpoch.set(m.epoch, { epoch: m.epoch, trainLoss: m.train_loss, trainAccuracy: m.train_accuracy, testAccuracy: m.test_accuracy, seconds: m.seconds, imagesPerSecond: m.images_per_second, passes: m.passes });
+    byEpoch.set(m.epoch, {
+      epoch: m.epoch,
+      trainLoss: m.train_loss,
+      trainAccuracy: m.train_accuracy,
+      testAccuracy: m.test_accuracy,
+      seconds: m.seconds,
+      imagesPerSecond: m.images_per_second,
+      passes: m.passes,
+    });
   }
   return [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch);
 }

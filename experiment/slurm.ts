@@ -47,7 +47,7 @@ export function splitArgs(s: string): string[] {
 /** Array indices as sbatch's --array takes them: ranges of consecutive indices (0-3,5,7-8). */
 export function arraySpec(indices: readonly number[]): string {
   const parts: string[] = [];
-  for (let i = 0; i < indices.length; ) {
+  for (let i = 0; i < indices.length;) {
     let j = i;
     while (j + 1 < indices.length && indices[j + 1] === indices[j] + 1) j++;
     parts.push(j > i ? `${indices[i]}-${indices[j]}` : `${indices[i]}`);
@@ -56,7 +56,8 @@ export function arraySpec(indices: readonly number[]): string {
   return parts.join(',');
 }
 
-const command = (s: Submission, flags: string[]): string => [...s.advfree, 'experiment', '--out', s.out, ...flags].map(shellWord).join(' ');
+const command = (s: Submission, flags: string[]): string =>
+  [...s.advfree, 'experiment', '--out', s.out, ...flags].map(shellWord).join(' ');
 
 /** The array job's script: the plan's run ids, indexed by the array task id. */
 export function arrayScript(s: Submission): string {
@@ -72,7 +73,12 @@ export function arrayScript(s: Submission): string {
 }
 
 export function reportScript(s: Submission): string {
-  return ['#!/bin/bash', `# advfree experiment ${s.out}: the report from the runs done, once the array job has ended.`, `exec ${command(s, ['--report'])}`, ''].join('\n');
+  return [
+    '#!/bin/bash',
+    `# advfree experiment ${s.out}: the report from the runs done, once the array job has ended.`,
+    `exec ${command(s, ['--report'])}`,
+    '',
+  ].join('\n');
 }
 
 /** Runs sbatch --parsable; returns the job id. */
@@ -82,7 +88,10 @@ function sbatch(args: string[]): string {
     stdout = execFileSync('sbatch', ['--parsable', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') throw new Error('sbatch not found: --executor slurm submits from a machine of a Slurm cluster (a login node); elsewhere use --executor local');
+    if (err.code === 'ENOENT')
+      throw new Error(
+        'sbatch not found: --executor slurm submits from a machine of a Slurm cluster (a login node); elsewhere use --executor local',
+      );
     throw new Error(`sbatch ${args.join(' ')} failed: ${(err.stderr || err.message).trim()}`);
   }
   // --parsable prints "jobid" or "jobid;cluster".
@@ -95,7 +104,10 @@ function sbatch(args: string[]): string {
 export function submissions(out: string): (Submitted & { runs: string[]; submitted: string })[] {
   const file = join(out, SLURM_DIR, JOBS_FILE);
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
 }
 
 /** Writes the two scripts and submits them: the array, then the report job that waits for it. */
@@ -108,13 +120,31 @@ export async function submit(s: Submission): Promise<Submitted> {
   await writeFileAtomic(arrayFile, arrayScript(s));
   await writeFileAtomic(reportFile, reportScript(s));
   const name = `advfree-${s.preset}`;
-  const array = sbatch([`--job-name=${name}`, `--array=${arraySpec(s.todo)}`, `--output=${join(dir, '%A_%a.out')}`, '--open-mode=append', ...s.sbatch, arrayFile]);
+  const array = sbatch([
+    `--job-name=${name}`,
+    `--array=${arraySpec(s.todo)}`,
+    `--output=${join(dir, '%A_%a.out')}`,
+    '--open-mode=append',
+    ...s.sbatch,
+    arrayFile,
+  ]);
   let report: string;
   try {
-    report = sbatch([`--job-name=${name}-report`, `--dependency=afterany:${array}`, `--output=${join(dir, 'report-%j.out')}`, ...s.sbatchReport, reportFile]);
+    report = sbatch([
+      `--job-name=${name}-report`,
+      `--dependency=afterany:${array}`,
+      `--output=${join(dir, 'report-%j.out')}`,
+      ...s.sbatchReport,
+      reportFile,
+    ]);
   } catch (e) {
-    throw new Error(`${(e as Error).message}\nThe array job ${array} was submitted; once it has ended, write the report with: ${command(s, ['--report'])}`);
+    throw new Error(
+      `${(e as Error).message}\nThe array job ${array} was submitted; once it has ended, write the report with: ${command(s, ['--report'])}`,
+    );
   }
-  appendFileSync(join(dir, JOBS_FILE), `${JSON.stringify({ number, array, report, runs: s.todo.map((i) => s.runs[i].id), submitted: new Date().toISOString() })}\n`);
+  appendFileSync(
+    join(dir, JOBS_FILE),
+    `${JSON.stringify({ number, array, report, runs: s.todo.map((i) => s.runs[i].id), submitted: new Date().toISOString() })}\n`,
+  );
   return { array, report, number };
 }

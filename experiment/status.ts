@@ -47,14 +47,23 @@ export function runStatus(out: string, r: RunSpec): RunStatus {
   const done = finished(out, r);
   if (done) {
     const attacks = done.attacks.map((a) => `${a.name} ${(a.accuracy * 100).toFixed(1)}%`).join(', ');
-    return { id: r.id, state: 'done', detail: `clean ${(done.clean_accuracy * 100).toFixed(1)}%${attacks ? `, ${attacks}` : ''}` };
+    return {
+      id: r.id,
+      state: 'done',
+      detail: `clean ${(done.clean_accuracy * 100).toFixed(1)}%${attacks ? `, ${attacks}` : ''}`,
+    };
   }
   const step = checkpointStep(dir);
   const progress = `${epochsEnded(dir)} of ${r.epochs} epochs${step !== null ? `, checkpoint at step ${step}` : ''}`;
   const holder = readLock(join(dir, RUN_FILES.lock));
-  if (holder && !holderGone(holder)) return { id: r.id, state: 'running', detail: `${describeHolder(holder)}; ${progress}` };
+  if (holder && !holderGone(holder))
+    return { id: r.id, state: 'running', detail: `${describeHolder(holder)}; ${progress}` };
   if (step !== null || existsSync(join(dir, RUN_FILES.metrics))) {
-    return { id: r.id, state: 'stopped', detail: `${progress}${holder ? ` (its lock names ${describeHolder(holder)}, which no longer runs)` : ''}` };
+    return {
+      id: r.id,
+      state: 'stopped',
+      detail: `${progress}${holder ? ` (its lock names ${describeHolder(holder)}, which no longer runs)` : ''}`,
+    };
   }
   return { id: r.id, state: 'not started', detail: '' };
 }
@@ -63,6 +72,8 @@ export function runStatus(out: string, r: RunSpec): RunStatus {
 export function statusText(all: readonly RunStatus[]): string {
   const width = Math.max(...all.map((s) => s.id.length));
   const lines = all.map((s) => `${s.id.padEnd(width)}  ${s.state.padEnd(11)}  ${s.detail}`.trimEnd());
-  const counts = (['done', 'running', 'stopped', 'not started'] as const).map((st) => `${all.filter((s) => s.state === st).length} ${st}`);
+  const counts = (['done', 'running', 'stopped', 'not started'] as const).map(
+    (st) => `${all.filter((s) => s.state === st).length} ${st}`,
+  );
   return [...lines, '', `${all.length} runs: ${counts.join(', ')}`].join('\n');
 }

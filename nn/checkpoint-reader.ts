@@ -30,7 +30,8 @@ function isMethodRecord(raw: string): boolean {
   } catch {
     return false;
   }
-  if (typeof m !== 'object' || m === null || Array.isArray(m) || typeof (m as { name?: unknown }).name !== 'string') return false;
+  if (typeof m !== 'object' || m === null || Array.isArray(m) || typeof (m as { name?: unknown }).name !== 'string')
+    return false;
   return Object.values(m).every((v) => ['number', 'string', 'boolean'].includes(typeof v));
 }
 
@@ -38,8 +39,10 @@ function isMethodRecord(raw: string): boolean {
 function conversionHint(tensors: Record<string, unknown>): string {
   const names = Object.keys(tensors);
   const hints = [];
-  if (names.some((n) => n.startsWith('module.'))) hints.push("its names start with 'module.' (nn.DataParallel): strip that prefix when converting");
-  if (names.some((n) => n.startsWith('sub_block1.'))) hints.push("it holds TRADES' unused 'sub_block1' tensors: drop them when converting");
+  if (names.some((n) => n.startsWith('module.')))
+    hints.push("its names start with 'module.' (nn.DataParallel): strip that prefix when converting");
+  if (names.some((n) => n.startsWith('sub_block1.')))
+    hints.push("it holds TRADES' unused 'sub_block1' tensors: drop them when converting");
   return hints.length ? `; ${hints.join('; ')} (see docs/evaluation.md)` : '';
 }
 
@@ -48,9 +51,12 @@ function inputShape(path: string, metadata: Record<string, string>, data: string
   if (metadata.input !== undefined) {
     try {
       const shape = JSON.parse(metadata.input);
-      if (Array.isArray(shape) && shape.length > 0 && shape.every((d) => Number.isSafeInteger(d) && d > 0)) return shape;
+      if (Array.isArray(shape) && shape.length > 0 && shape.every((d) => Number.isSafeInteger(d) && d > 0))
+        return shape;
     } catch {}
-    throw new Error(`${path}: metadata 'input' is ${JSON.stringify(metadata.input)}, not a sample shape such as [1,28,28]`);
+    throw new Error(
+      `${path}: metadata 'input' is ${JSON.stringify(metadata.input)}, not a sample shape such as [1,28,28]`,
+    );
   }
   return findDataset(metadata.dataset ?? data ?? 'cifar10').shape;
 }
@@ -60,7 +66,10 @@ function inputShape(path: string, metadata: Record<string, string>, data: string
  * Every tensor name, dtype and shape is then checked against that architecture. Throws with the path and the
  * fix; metadata that is merely odd becomes a warning. `data` names the dataset when the metadata does not.
  */
-export async function openCheckpoint(path: string, opts: { model?: string; flag?: string; data?: string } = {}): Promise<OpenedCheckpoint> {
+export async function openCheckpoint(
+  path: string,
+  opts: { model?: string; flag?: string; data?: string } = {},
+): Promise<OpenedCheckpoint> {
   const { tensors, metadata } = await readSafetensorsFile(path);
   const flag = opts.flag ?? '--model';
   const warnings: string[] = [];
@@ -77,33 +86,65 @@ export async function openCheckpoint(path: string, opts: { model?: string; flag?
   } else {
     const inferred = inferModel(tensors);
     if (typeof inferred !== 'string') {
-      throw new Error(`${path}: no architecture in the metadata, and the tensors are not a registered model's state_dict (${inferred.not})${conversionHint(tensors)}; give ${flag} (${MODEL_PATTERNS})`);
+      throw new Error(
+        `${path}: no architecture in the metadata, and the tensors are not a registered model's state_dict (${inferred.not})${conversionHint(tensors)}; give ${flag} (${MODEL_PATTERNS})`,
+      );
     }
     name = inferred;
     architectureFrom = 'tensor shapes';
   }
-  const source = { metadata: 'the architecture in its metadata', '--model': flag, 'tensor shapes': 'the architecture of its tensor shapes' }[architectureFrom];
+  const source = {
+    metadata: 'the architecture in its metadata',
+    '--model': flag,
+    'tensor shapes': 'the architecture of its tensor shapes',
+  }[architectureFrom];
   let model: ResolvedModel;
   try {
     const family = findModel(name);
     // The classifier's rows are the classes; a model without them is refused by the tensor check below.
     const head = Object.hasOwn(tensors, family.head(name)) ? tensors[family.head(name)].shape : null;
     const classes = head?.length === 2 ? head[0] : Number(metadata.classes ?? 10);
-    model = family.resolve(name, inputShape(path, metadata, opts.data), Number.isSafeInteger(classes) && classes > 0 ? classes : 10);
+    model = family.resolve(
+      name,
+      inputShape(path, metadata, opts.data),
+      Number.isSafeInteger(classes) && classes > 0 ? classes : 10,
+    );
   } catch (e) {
-    const msg = (e as Error).message.startsWith(path) ? (e as Error).message.slice(path.length + 2) : (e as Error).message;
-    throw new Error(`${path}: ${source}: ${msg}${source === flag ? '' : ` (${flag} ${findModelPattern(name)} overrides it)`}`, { cause: e });
+    const msg = (e as Error).message.startsWith(path)
+      ? (e as Error).message.slice(path.length + 2)
+      : (e as Error).message;
+    throw new Error(
+      `${path}: ${source}: ${msg}${source === flag ? '' : ` (${flag} ${findModelPattern(name)} overrides it)`}`,
+      { cause: e },
+    );
   }
-  if (architectureFrom === '--model' && recorded !== undefined && recorded !== model.name) warnings.push(`the file records architecture '${recorded}'; using ${flag} ${model.name}`);
-  const hint = architectureFrom === 'metadata' ? ` (the architecture its metadata records)` : architectureFrom === '--model' ? ` (given by ${flag})` : ' (inferred from its tensor shapes)';
-  checkTensorSet(path, `${model.name} with ${model.classes} classes`, tensors, model.layout, hint + conversionHint(tensors), optionalCounter);
+  if (architectureFrom === '--model' && recorded !== undefined && recorded !== model.name)
+    warnings.push(`the file records architecture '${recorded}'; using ${flag} ${model.name}`);
+  const hint =
+    architectureFrom === 'metadata'
+      ? ` (the architecture its metadata records)`
+      : architectureFrom === '--model'
+        ? ` (given by ${flag})`
+        : ' (inferred from its tensor shapes)';
+  checkTensorSet(
+    path,
+    `${model.name} with ${model.classes} classes`,
+    tensors,
+    model.layout,
+    hint + conversionHint(tensors),
+    optionalCounter,
+  );
   checkUsable(path, tensors);
 
   if (metadata.method !== undefined && !isMethodRecord(metadata.method)) {
-    warnings.push(`metadata 'method' is ${JSON.stringify(metadata.method)}, not advfree's method record (JSON with a name); reported as given`);
+    warnings.push(
+      `metadata 'method' is ${JSON.stringify(metadata.method)}, not advfree's method record (JSON with a name); reported as given`,
+    );
   }
   if (metadata.classes !== undefined && Number(metadata.classes) !== model.classes) {
-    warnings.push(`metadata 'classes' is ${JSON.stringify(metadata.classes)}, but the classifier has ${model.classes} rows; using ${model.classes}`);
+    warnings.push(
+      `metadata 'classes' is ${JSON.stringify(metadata.classes)}, but the classifier has ${model.classes} rows; using ${model.classes}`,
+    );
   }
   return { path, model, architectureFrom, metadata, warnings, tensors };
 }

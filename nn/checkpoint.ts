@@ -40,7 +40,8 @@ function stateDict(model: Module): [string, Buffer][] {
 }
 
 /** Tensors are f32 (weights, running statistics); host counters (num_batches_tracked) are int64 scalars. */
-const specOf = (entry: Buffer): TensorSpec => ('tensor' in entry ? { dtype: 'F32', shape: entry.tensor.shape } : { dtype: 'I64', shape: [] });
+const specOf = (entry: Buffer): TensorSpec =>
+  'tensor' in entry ? { dtype: 'F32', shape: entry.tensor.shape } : { dtype: 'I64', shape: [] };
 
 /** PyTorch's load_state_dict accepts BatchNorm state without the counter (older PyTorch did not save it): so do we. */
 export const optionalCounter = (name: string): boolean => name.endsWith('.num_batches_tracked');
@@ -49,7 +50,8 @@ export const optionalCounter = (name: string): boolean => name.endsWith('.num_ba
 export async function modelEntries(model: Module): Promise<Record<string, SafetensorsEntry>> {
   const dict = stateDict(model);
   for (const [name, e] of dict) {
-    if ('tensor' in e && e.tensor.dtype !== 'f32') throw new Error(`tensor '${name}' is ${e.tensor.dtype}, expected f32`);
+    if ('tensor' in e && e.tensor.dtype !== 'f32')
+      throw new Error(`tensor '${name}' is ${e.tensor.dtype}, expected f32`);
   }
   const data = await Promise.all(dict.map(([, e]) => ('tensor' in e ? e.tensor.data() : BigInt64Array.of(e.int64()))));
   return Object.fromEntries(
@@ -85,7 +87,14 @@ export async function saveModel(model: Module, path: string, metadata: ModelMeta
 export async function loadModel(model: Module, path: string): Promise<Record<string, string>> {
   const { tensors, metadata } = await readSafetensorsFile(path);
   const hint = metadata.architecture ? ` (the file records architecture '${metadata.architecture}')` : '';
-  checkTensorSet(path, 'the model', tensors, stateDict(model).map(([name, e]) => [name, specOf(e)]), hint, optionalCounter);
+  checkTensorSet(
+    path,
+    'the model',
+    tensors,
+    stateDict(model).map(([name, e]) => [name, specOf(e)]),
+    hint,
+    optionalCounter,
+  );
   checkUsable(path, tensors);
   writeState(model, tensors);
   return metadata;
@@ -113,7 +122,12 @@ const SOURCE_DIR = fileURLToPath(new URL('.', import.meta.url));
  */
 export function gitCommit(dir = SOURCE_DIR): string {
   const git = (...args: string[]): string =>
-    execFileSync('git', args, { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+    execFileSync('git', args, {
+      cwd: dir,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    }).trim();
   try {
     const commit = git('rev-parse', '--short', 'HEAD');
     return git('status', '--porcelain', '--untracked-files=no') === '' ? commit : `${commit}-dirty`;

@@ -20,10 +20,12 @@ export async function evaluateClean(model: Classifier, data: SplitData, batch: n
     for (let lo = 0; lo < data.count; lo += batch) {
       const n = Math.min(batch, data.count - lo);
       const pred = tidy(() => argmax(model.forward(uploadRange(data, lo, n, 'test').x)));
-      pending.push(pred.ints().then((p) => {
-        predictions.set(p, lo);
-        pred.dispose();
-      }));
+      pending.push(
+        pred.ints().then((p) => {
+          predictions.set(p, lo);
+          pred.dispose();
+        }),
+      );
     }
     await Promise.all(pending);
   } finally {

@@ -34,12 +34,21 @@ export function badTensors(tensors: Iterable<[string, ArrayLike<number>]>): BadT
 
 /** "'conv1.weight' (3 NaN, 1 Inf of 432 values)". */
 export function describeBad(b: BadTensor): string {
-  const counts = [[b.nan, 'NaN'], [b.inf, 'Inf'], [b.negative, 'negative']].filter(([n]) => n).map(([n, what]) => `${n} ${what}`);
+  const counts = [
+    [b.nan, 'NaN'],
+    [b.inf, 'Inf'],
+    [b.negative, 'negative'],
+  ]
+    .filter(([n]) => n)
+    .map(([n, what]) => `${n} ${what}`);
   return `'${b.name}' (${counts.join(', ')} of ${b.size} values)`;
 }
 
 /** Throws unless every F32 tensor of a model file is usable, naming each bad tensor and its counts. */
-export function checkUsable(file: string, tensors: Record<string, { dtype: string; data: ArrayLike<number> | BigInt64Array }>): void {
+export function checkUsable(
+  file: string,
+  tensors: Record<string, { dtype: string; data: ArrayLike<number> | BigInt64Array }>,
+): void {
   const f32 = Object.entries(tensors).filter(([, t]) => t.dtype === 'F32') as [string, { data: ArrayLike<number> }][];
   const bad = badTensors(f32.map(([name, t]) => [name, t.data]));
   if (!bad.length) return;

@@ -46,9 +46,19 @@ export class Conv2d extends Module {
     super();
     const shape = [outChannels, inChannels, kernel, kernel];
     const fanIn = inChannels * kernel * kernel;
-    this.weight = opts.scheme === 'pytorch'
-      ? fanInUniform(shape, fanIn, init, 'conv.weight')
-      : keep(randomNormal(shape, 0, Math.sqrt(2 / (kernel * kernel * outChannels)), init.seed, init.next(), 'conv.weight'));
+    this.weight =
+      opts.scheme === 'pytorch'
+        ? fanInUniform(shape, fanIn, init, 'conv.weight')
+        : keep(
+            randomNormal(
+              shape,
+              0,
+              Math.sqrt(2 / (kernel * kernel * outChannels)),
+              init.seed,
+              init.next(),
+              'conv.weight',
+            ),
+          );
     this.bias = opts.bias ? fanInUniform([outChannels], fanIn, init, 'conv.bias') : null;
   }
 
@@ -60,7 +70,13 @@ export class Conv2d extends Module {
 
   /** With `residual`, returns conv(x) + residual, the add fused into the convolution; with `relu`, the ReLU too. */
   forward(x: Tensor, residual?: Tensor, relu = false): Tensor {
-    return conv2d(x, this.weight, { stride: this.stride, padding: this.padding, bias: this.bias ?? undefined, residual, relu });
+    return conv2d(x, this.weight, {
+      stride: this.stride,
+      padding: this.padding,
+      bias: this.bias ?? undefined,
+      residual,
+      relu,
+    });
   }
 }
 
@@ -74,7 +90,11 @@ export class BatchNorm2d extends Module {
   /** In training mode, normalize with batch statistics but leave the running statistics alone (attack steps). */
   frozen = false;
 
-  constructor(readonly channels: number, readonly momentum = 0.1, readonly eps = 1e-5) {
+  constructor(
+    readonly channels: number,
+    readonly momentum = 0.1,
+    readonly eps = 1e-5,
+  ) {
     super();
     this.weight = keep(fill([channels], 1, 'bn.weight'));
     this.bias = keep(zeros([channels], 'bn.bias'));
@@ -100,13 +120,19 @@ export class BatchNorm2d extends Module {
   /** Batch norm, optionally followed by a fused ReLU. */
   forward(x: Tensor, relu = false): Tensor {
     if (this.training && !this.frozen) this.batchesTracked++;
-    return batchNorm(x, this.weight, this.bias, { runningMean: this.runningMean, runningVar: this.runningVar }, {
-      training: this.training,
-      // Momentum 0 keeps the running statistics: running = (1 - 0)·running + 0·batch.
-      momentum: this.frozen ? 0 : this.momentum,
-      eps: this.eps,
-      relu,
-    });
+    return batchNorm(
+      x,
+      this.weight,
+      this.bias,
+      { runningMean: this.runningMean, runningVar: this.runningVar },
+      {
+        training: this.training,
+        // Momentum 0 keeps the running statistics: running = (1 - 0)·running + 0·batch.
+        momentum: this.frozen ? 0 : this.momentum,
+        eps: this.eps,
+        relu,
+      },
+    );
   }
 }
 
@@ -114,11 +140,19 @@ export class Linear extends Module {
   readonly weight: Tensor;
   readonly bias: Tensor;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, init: Init, opts: { scheme?: InitScheme } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    init: Init,
+    opts: { scheme?: InitScheme } = {},
+  ) {
     super();
     // Both schemes draw the weight as PyTorch does; the reference WRN zeroes the bias.
     this.weight = fanInUniform([outFeatures, inFeatures], inFeatures, init, 'fc.weight');
-    this.bias = opts.scheme === 'pytorch' ? fanInUniform([outFeatures], inFeatures, init, 'fc.bias') : keep(zeros([outFeatures], 'fc.bias'));
+    this.bias =
+      opts.scheme === 'pytorch'
+        ? fanInUniform([outFeatures], inFeatures, init, 'fc.bias')
+        : keep(zeros([outFeatures], 'fc.bias'));
   }
 
   protected override ownParams(): [string, Param][] {

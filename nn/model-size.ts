@@ -34,21 +34,33 @@ export interface BatchOver {
  * lives in one buffer, bound whole): the model's largest activation times the batch, in F32 (its gradient and a
  * batch norm's output have the same shape). Returns null when it fits.
  */
-export function batchOver(model: Pick<ResolvedModel, 'activation'>, batch: number, limits: BufferLimits): BatchOver | null {
+export function batchOver(
+  model: Pick<ResolvedModel, 'activation'>,
+  batch: number,
+  limits: BufferLimits,
+): BatchOver | null {
   const perExample = specBytes({ dtype: 'F32', shape: model.activation });
-  const limit = limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  const limit =
+    limits.maxStorageBufferBindingSize <= limits.maxBufferSize ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
   const bytes = perExample * batch;
-  return bytes > limits[limit] ? { shape: [batch, ...model.activation], bytes, limit, maxBatch: Math.floor(limits[limit] / perExample) } : null;
+  return bytes > limits[limit]
+    ? { shape: [batch, ...model.activation], bytes, limit, maxBatch: Math.floor(limits[limit] / perExample) }
+    : null;
 }
 
 /** Throws unless the model's tensors fit a checkpoint and, one by one, the adapter's buffer limits. */
 export function checkModelFits(name: string, layout: [string, TensorSpec][], limits: BufferLimits): void {
   const total = layout.reduce((n, [, s]) => n + specBytes(s), 0);
-  if (total > MAX_MODEL_BYTES) throw new Error(`model '${name}': its tensors take ${fmtBytes(total)}, over the ${fmtBytes(MAX_MODEL_BYTES)} a checkpoint can hold`);
+  if (total > MAX_MODEL_BYTES)
+    throw new Error(
+      `model '${name}': its tensors take ${fmtBytes(total)}, over the ${fmtBytes(MAX_MODEL_BYTES)} a checkpoint can hold`,
+    );
   for (const [tname, spec] of layout) {
     for (const limit of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
       if (specBytes(spec) > limits[limit]) {
-        throw new Error(`model '${name}': tensor '${tname}' F32 [${spec.shape.join(',')}] takes ${fmtBytes(specBytes(spec))}, over the adapter's ${limit} of ${fmtBytes(limits[limit])}`);
+        throw new Error(
+          `model '${name}': tensor '${tname}' F32 [${spec.shape.join(',')}] takes ${fmtBytes(specBytes(spec))}, over the adapter's ${limit} of ${fmtBytes(limits[limit])}`,
+        );
       }
     }
   }

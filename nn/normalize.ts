@@ -15,8 +15,14 @@ export interface Normalization {
 export function parseNormalization(flag: string, v: string, channels = 3): Normalization {
   const parts = v.split(',').map((s) => s.trim());
   const nums = parts.map(Number);
-  if ((parts.length !== 2 && parts.length !== 2 * channels) || parts.some((s) => s === '') || !nums.every(Number.isFinite)) {
-    throw new Error(`--${flag} must be MEAN,STD or ${channels} means then ${channels} stds, comma-separated (e.g. 0.4914,0.4822,0.4465,0.2471,0.2435,0.2616), got '${v}'`);
+  if (
+    (parts.length !== 2 && parts.length !== 2 * channels) ||
+    parts.some((s) => s === '') ||
+    !nums.every(Number.isFinite)
+  ) {
+    throw new Error(
+      `--${flag} must be MEAN,STD or ${channels} means then ${channels} stds, comma-separated (e.g. 0.4914,0.4822,0.4465,0.2471,0.2435,0.2616), got '${v}'`,
+    );
   }
   const per = (xs: number[]) => (xs.length === 1 ? Array(channels).fill(xs[0]) : xs);
   const half = parts.length / 2;
@@ -40,14 +46,26 @@ export class InputNormalization {
   constructor(readonly spec: Normalization) {
     const c = spec.mean.length;
     if (spec.std.length !== c) throw new Error(`normalization: ${c} means but ${spec.std.length} stds`);
-    this.gamma = keep(tensor(spec.std.map((s) => 1 / s), [c], { name: 'normalize.inv_std' }));
+    this.gamma = keep(
+      tensor(
+        spec.std.map((s) => 1 / s),
+        [c],
+        { name: 'normalize.inv_std' },
+      ),
+    );
     this.beta = keep(tensor(new Float32Array(c), [c], { name: 'normalize.zero' }));
     this.mean = keep(tensor(spec.mean, [c], { name: 'normalize.mean' }));
     this.unitVar = keep(tensor(new Float32Array(c).fill(1), [c], { name: 'normalize.unit_var' }));
   }
 
   forward(x: Tensor): Tensor {
-    return batchNorm(x, this.gamma, this.beta, { runningMean: this.mean, runningVar: this.unitVar }, { training: false, eps: 1e-30 });
+    return batchNorm(
+      x,
+      this.gamma,
+      this.beta,
+      { runningMean: this.mean, runningVar: this.unitVar },
+      { training: false, eps: 1e-30 },
+    );
   }
 
   dispose(): void {

@@ -110,14 +110,25 @@ export class Adam implements Optimizer {
   ) {
     this.expAvg = zerosLike(params, 'exp_avg');
     this.expAvgSq = zerosLike(params, 'exp_avg_sq');
-    this.state = Object.fromEntries([...named(params, 'exp_avg', this.expAvg), ...named(params, 'exp_avg_sq', this.expAvgSq)]);
+    this.state = Object.fromEntries([
+      ...named(params, 'exp_avg', this.expAvg),
+      ...named(params, 'exp_avg_sq', this.expAvgSq),
+    ]);
     this.decays = params.map(([, p]) => decayOf(p.role, opts));
   }
 
   step(grads: readonly Tensor[], lr: number): void {
     const step = ++this.steps;
     const { betas, eps } = this.opts;
-    this.params.forEach(([, p], i) => adamStep(p.tensor, grads[i], this.expAvg[i], this.expAvgSq[i], { lr, step, betas, eps, weightDecay: this.decays[i] }));
+    this.params.forEach(([, p], i) =>
+      adamStep(p.tensor, grads[i], this.expAvg[i], this.expAvgSq[i], {
+        lr,
+        step,
+        betas,
+        eps,
+        weightDecay: this.decays[i],
+      }),
+    );
   }
 
   counters(): Record<string, number> {
@@ -126,7 +137,8 @@ export class Adam implements Optimizer {
 
   setCounters(saved: Readonly<Record<string, number>>): void {
     const s = saved.step;
-    if (!Number.isSafeInteger(s) || s < 0) throw new Error(`Adam's state needs its step count 'step', a non-negative integer; got ${s}`);
+    if (!Number.isSafeInteger(s) || s < 0)
+      throw new Error(`Adam's state needs its step count 'step', a non-negative integer; got ${s}`);
     this.steps = s;
   }
 
@@ -136,8 +148,13 @@ export class Adam implements Optimizer {
 }
 
 /** The optimizer `name` over `params`; Adam takes PyTorch's betas and eps unless given, SGD ignores them. */
-export function createOptimizer(name: OptimizerName, params: readonly [string, Param][], opts: SgdOptions & Partial<AdamOptions>): Optimizer {
+export function createOptimizer(
+  name: OptimizerName,
+  params: readonly [string, Param][],
+  opts: SgdOptions & Partial<AdamOptions>,
+): Optimizer {
   if (name === 'sgd') return new Sgd(params, opts);
-  if (name === 'adam') return new Adam(params, { ...opts, betas: opts.betas ?? ADAM_DEFAULTS.betas, eps: opts.eps ?? ADAM_DEFAULTS.eps });
+  if (name === 'adam')
+    return new Adam(params, { ...opts, betas: opts.betas ?? ADAM_DEFAULTS.betas, eps: opts.eps ?? ADAM_DEFAULTS.eps });
   throw new Error(`unknown optimizer '${name}' (known: ${OPTIMIZERS.join(', ')})`);
 }

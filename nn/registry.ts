@@ -20,7 +20,8 @@ export function findModel(name: string): ModelDescriptor {
 export const checkModelName = (name: string): void => findModel(name).check(name);
 
 /** The model `name` stands for on inputs of `input` shape with `classes` outputs (checked, not allocated). */
-export const resolveModel = (name: string, input: readonly number[], classes: number): ResolvedModel => findModel(name).resolve(name, input, classes);
+export const resolveModel = (name: string, input: readonly number[], classes: number): ResolvedModel =>
+  findModel(name).resolve(name, input, classes);
 
 /** The model a state_dict without metadata holds, from its tensors, or why no family recognises it. */
 export function inferModel(tensors: Record<string, TensorSpec>): string | { not: string } {

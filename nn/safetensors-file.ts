@@ -18,8 +18,14 @@ const fmtSpec = (s: TensorSpec): string => `${s.dtype} [${s.shape.join(',')}]`;
  * names for which `optional` is true may be missing. The message names the first difference in `expected`
  * order (then unexpected names, sorted) and counts them all.
  */
-export function checkTensorSet(file: string, what: string, found: Record<string, TensorSpec>, expected: [string, TensorSpec][], hint = '',
-  optional: (name: string) => boolean = () => false): void {
+export function checkTensorSet(
+  file: string,
+  what: string,
+  found: Record<string, TensorSpec>,
+  expected: [string, TensorSpec][],
+  hint = '',
+  optional: (name: string) => boolean = () => false,
+): void {
   const problems: string[] = [];
   let missing = 0;
   let differ = 0;
@@ -35,8 +41,11 @@ export function checkTensorSet(file: string, what: string, found: Record<string,
     }
   }
   const known = new Set(expected.map(([name]) => name));
-  const unexpected = Object.keys(found).filter((name) => !known.has(name)).sort();
-  for (const name of unexpected) problems.push(`tensor '${name}' (${fmtSpec(found[name])}) in the file is not in ${what}`);
+  const unexpected = Object.keys(found)
+    .filter((name) => !known.has(name))
+    .sort();
+  for (const name of unexpected)
+    problems.push(`tensor '${name}' (${fmtSpec(found[name])}) in the file is not in ${what}`);
   if (problems.length === 0) return;
   throw new Error(
     `${file}: does not match ${what}${hint}: ${problems[0]} ` +
@@ -81,7 +90,9 @@ export function wholeFileProblem(path: string): string | null {
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+    return (e as NodeJS.ErrnoException).code === 'ENOENT'
+      ? 'is missing'
+      : `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
   try {
     const size = fstatSync(fd).size;
@@ -97,9 +108,13 @@ export function wholeFileProblem(path: string): string | null {
     } catch {
       return 'has a header that is not JSON';
     }
-    const ends = Object.entries(header ?? {}).filter(([k]) => k !== '__metadata__').map(([, v]) => (Array.isArray(v?.data_offsets) ? Number(v.data_offsets[1]) : 0));
+    const ends = Object.entries(header ?? {})
+      .filter(([k]) => k !== '__metadata__')
+      .map(([, v]) => (Array.isArray(v?.data_offsets) ? Number(v.data_offsets[1]) : 0));
     const want = 8 + text.length + Math.max(0, ...ends);
-    return want === size ? null : `is ${size < want ? 'cut short' : 'longer than its header declares'} (${size} bytes; its header declares ${want})`;
+    return want === size
+      ? null
+      : `is ${size < want ? 'cut short' : 'longer than its header declares'} (${size} bytes; its header declares ${want})`;
   } finally {
     closeSync(fd);
   }

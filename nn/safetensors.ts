@@ -20,7 +20,12 @@ export type SafetensorsTensor =
   | { dtype: 'U8'; shape: number[]; data: Uint8Array }
   | { dtype: 'I8'; shape: number[]; data: Int8Array };
 
-type ArrayCtor = Float32ArrayConstructor | BigInt64ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor | Int8ArrayConstructor;
+type ArrayCtor =
+  | Float32ArrayConstructor
+  | BigInt64ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint8ArrayConstructor
+  | Int8ArrayConstructor;
 
 const DTYPES: Record<SafetensorsDtype, { bytes: number; array: ArrayCtor; rank: number }> = {
   // `rank` is the position in the reference's Dtype enum, which is ordered by alignment: the reference lays
@@ -37,7 +42,8 @@ const METADATA_KEY = '__metadata__';
 const MAX_HEADER_BYTES = 100_000_000;
 
 // Tensor bytes are copied verbatim; the format is little-endian, and so is every platform Node runs WebGPU on.
-if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('safetensors: big-endian hosts are not supported');
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1)
+  throw new Error('safetensors: big-endian hosts are not supported');
 
 const isDtype = (d: unknown): d is SafetensorsDtype => typeof d === 'string' && Object.hasOwn(DTYPES, d);
 const dtypeList = Object.keys(DTYPES).join(', ');
@@ -59,7 +65,10 @@ function elementCount(shape: unknown): number | null {
 }
 
 /** Serializes tensors (and optional string metadata) to the bytes of a .safetensors file. */
-export function encodeSafetensors(entries: Record<string, SafetensorsEntry>, metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  entries: Record<string, SafetensorsEntry>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const names = Object.keys(entries);
   for (const name of names) {
     const e = entries[name];
@@ -69,9 +78,12 @@ export function encodeSafetensors(entries: Record<string, SafetensorsEntry>, met
     if (n === null) fail(`tensor '${name}': shape ${fmtShape(e.shape ?? [])} must hold non-negative integers`);
     const { array } = DTYPES[e.dtype];
     if (!(e.data instanceof array)) {
-      fail(`tensor '${name}': dtype ${e.dtype} needs a ${array.name}, got ${e.data?.constructor?.name ?? typeof e.data}`);
+      fail(
+        `tensor '${name}': dtype ${e.dtype} needs a ${array.name}, got ${e.data?.constructor?.name ?? typeof e.data}`,
+      );
     }
-    if (e.data.length !== n) fail(`tensor '${name}': shape ${fmtShape(e.shape)} has ${n} elements, data has ${e.data.length}`);
+    if (e.data.length !== n)
+      fail(`tensor '${name}': shape ${fmtShape(e.shape)} has ${n} elements, data has ${e.data.length}`);
   }
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -86,7 +98,9 @@ export function encodeSafetensors(entries: Record<string, SafetensorsEntry>, met
   let offset = 0;
   for (const name of names) {
     const { dtype, shape, data } = entries[name];
-    parts.push(`${JSON.stringify(name)}:${JSON.stringify({ dtype, shape, data_offsets: [offset, offset + data.byteLength] })}`);
+    parts.push(
+      `${JSON.stringify(name)}:${JSON.stringify({ dtype, shape, data_offsets: [offset, offset + data.byteLength] })}`,
+    );
     offset += data.byteLength;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
@@ -109,12 +123,16 @@ export function encodeSafetensors(entries: Record<string, SafetensorsEntry>, met
  * Parses a .safetensors file, validating the header strictly (errors name the offending tensor). The tensor data
  * is copied into fresh arrays, so the result neither aliases `bytes` nor depends on its alignment.
  */
-export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, SafetensorsTensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(bytes: Uint8Array): {
+  tensors: Record<string, SafetensorsTensor>;
+  metadata: Record<string, string>;
+} {
   if (bytes.length < 8) fail(`file of ${bytes.length} bytes is too short for the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   const headerBytes = Number(n);
-  if (8 + headerBytes > bytes.length) fail(`header length ${headerBytes} goes beyond the file of ${bytes.length} bytes`);
+  if (8 + headerBytes > bytes.length)
+    fail(`header length ${headerBytes} goes beyond the file of ${bytes.length} bytes`);
 
   let text: string;
   try {
@@ -122,7 +140,8 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   } catch {
     fail('header is not valid UTF-8');
   }
-  if (!text.startsWith('{')) fail(`header must be a JSON object starting with '{', got ${JSON.stringify(text.slice(0, 20))}`);
+  if (!text.startsWith('{'))
+    fail(`header must be a JSON object starting with '{', got ${JSON.stringify(text.slice(0, 20))}`);
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -135,7 +154,8 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   const infos: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, value] of Object.entries(header)) {
     if (name === METADATA_KEY) {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`${METADATA_KEY} must be an object of strings`);
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        fail(`${METADATA_KEY} must be an object of strings`);
       for (const [k, v] of Object.entries(value)) {
         if (typeof v !== 'string') fail(`${METADATA_KEY} entry '${k}' must be a string, got ${JSON.stringify(v)}`);
         metadata.push([k, v]);
@@ -146,7 +166,8 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
     const { dtype, shape, data_offsets: offsets } = value as Record<string, unknown>;
     if (!isDtype(dtype)) fail(`tensor '${name}': unknown dtype ${JSON.stringify(dtype)} (supported: ${dtypeList})`);
     const count = elementCount(shape);
-    if (count === null) fail(`tensor '${name}': shape ${JSON.stringify(shape)} must be an array of non-negative integers`);
+    if (count === null)
+      fail(`tensor '${name}': shape ${JSON.stringify(shape)} must be an array of non-negative integers`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
       fail(`tensor '${name}': data_offsets ${JSON.stringify(offsets)} must be [begin, end] with non-negative integers`);
     }
@@ -154,7 +175,9 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
     if (end < begin) fail(`tensor '${name}': data_offsets [${begin},${end}] end before they begin`);
     const expected = count * DTYPES[dtype].bytes;
     if (end - begin !== expected) {
-      fail(`tensor '${name}': ${dtype} ${fmtShape(shape as number[])} needs ${expected} bytes, data_offsets [${begin},${end}] hold ${end - begin}`);
+      fail(
+        `tensor '${name}': ${dtype} ${fmtShape(shape as number[])} needs ${expected} bytes, data_offsets [${begin},${end}] hold ${end - begin}`,
+      );
     }
     infos.push({ name, dtype, shape: [...(shape as number[])], begin, end });
   }
@@ -164,9 +187,16 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Record<string, 
   infos.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   for (const t of infos) {
-    if (t.begin < covered) fail(`tensor '${t.name}': data_offsets [${t.begin},${t.end}] overlap the previous tensor's data (ending at ${covered})`);
-    if (t.begin > covered) fail(`tensor '${t.name}': data_offsets [${t.begin},${t.end}] leave a gap of unused bytes [${covered},${t.begin}]`);
-    if (t.end > dataBytes) fail(`tensor '${t.name}': data_offsets [${t.begin},${t.end}] go beyond the data section of ${dataBytes} bytes`);
+    if (t.begin < covered)
+      fail(
+        `tensor '${t.name}': data_offsets [${t.begin},${t.end}] overlap the previous tensor's data (ending at ${covered})`,
+      );
+    if (t.begin > covered)
+      fail(
+        `tensor '${t.name}': data_offsets [${t.begin},${t.end}] leave a gap of unused bytes [${covered},${t.begin}]`,
+      );
+    if (t.end > dataBytes)
+      fail(`tensor '${t.name}': data_offsets [${t.begin},${t.end}] go beyond the data section of ${dataBytes} bytes`);
     covered = t.end;
   }
   if (covered !== dataBytes) fail(`tensors cover ${covered} bytes of the data section, which has ${dataBytes}`);

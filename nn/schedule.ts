@@ -32,7 +32,8 @@ export function validateSchedule(s: Schedule): void {
       if (!(Number.isFinite(s.gamma) && s.gamma > 0)) fail(s, `gamma must be a positive number, got ${s.gamma}`);
       return;
     case 'cosine':
-      if (s.minLr !== undefined && !(s.minLr >= 0 && s.minLr <= s.lr)) fail(s, `minLr ${s.minLr} must be in [0, lr = ${s.lr}]`);
+      if (s.minLr !== undefined && !(s.minLr >= 0 && s.minLr <= s.lr))
+        fail(s, `minLr ${s.minLr} must be in [0, lr = ${s.lr}]`);
       if (s.warmup !== undefined && !(Number.isInteger(s.warmup) && s.warmup >= 0)) {
         fail(s, `warmup must be a non-negative integer number of iterations, got ${s.warmup}`);
       }
@@ -53,7 +54,8 @@ export function validateSchedule(s: Schedule): void {
  */
 export function lrAt(s: Schedule, iteration: number, totalIterations: number): number {
   validateSchedule(s);
-  if (!(Number.isInteger(totalIterations) && totalIterations > 0)) fail(s, `total iterations must be a positive integer, got ${totalIterations}`);
+  if (!(Number.isInteger(totalIterations) && totalIterations > 0))
+    fail(s, `total iterations must be a positive integer, got ${totalIterations}`);
   if (!(Number.isInteger(iteration) && iteration >= 0 && iteration < totalIterations)) {
     fail(s, `iteration ${iteration} is outside the run's [0, ${totalIterations})`);
   }
@@ -64,7 +66,8 @@ export function lrAt(s: Schedule, iteration: number, totalIterations: number): n
       return s.milestones.reduce((lr, m) => (progress >= m ? lr * s.gamma : lr), s.lr);
     case 'cosine': {
       const warmup = s.warmup ?? 0;
-      if (warmup >= totalIterations) fail(s, `warmup of ${warmup} iterations leaves nothing of a ${totalIterations}-iteration run`);
+      if (warmup >= totalIterations)
+        fail(s, `warmup of ${warmup} iterations leaves nothing of a ${totalIterations}-iteration run`);
       // Warm-up steps take lr·1/w, ..., lr·w/w: the first step already moves, the last reaches lr.
       if (iteration < warmup) return (s.lr * (iteration + 1)) / warmup;
       const minLr = s.minLr ?? 0;
@@ -83,7 +86,7 @@ export function lrAt(s: Schedule, iteration: number, totalIterations: number): n
 }
 
 const FORMS =
-  "multistep (decay x0.1 at 50% and 75% of the run), multistep:F1,F2,... (increasing fractions in (0,1)), " +
+  'multistep (decay x0.1 at 50% and 75% of the run), multistep:F1,F2,... (increasing fractions in (0,1)), ' +
   'cosine, cyclic (peak at 40%), cyclic:F (peak at fraction F in (0,1)), constant';
 
 /** Parses a CLI schedule spec ('multistep', 'multistep:0.5,0.75', 'cosine', 'cyclic', 'cyclic:0.4', 'constant'). */
@@ -92,7 +95,7 @@ export function parseSchedule(spec: string, lr: number): Schedule {
     throw new Error(`bad learning-rate schedule '${spec}'${why ? ` (${why})` : ''}: expected one of ${FORMS}`);
   };
   const [kind, arg, ...rest] = spec.trim().toLowerCase().split(':');
-  if (rest.length > 0) bad('too many \':\'');
+  if (rest.length > 0) bad("too many ':'");
   const numbers = (s: string): number[] =>
     s.split(',').map((x) => {
       const v = x.trim() === '' ? NaN : Number(x);

@@ -20,9 +20,16 @@ export interface Segment {
 }
 
 export const segments = (bars: readonly Bar[], keys: readonly string[]): Segment[] =>
-  bars.flatMap((b) => keys.flatMap((key, order) => (key in b.values ? [{ bar: b.label, key, order, value: b.values[key] }] : [])));
+  bars.flatMap((b) =>
+    keys.flatMap((key, order) => (key in b.values ? [{ bar: b.label, key, order, value: b.values[key] }] : [])),
+  );
 
-export function stackedBarSpec(title: readonly string[], valueTitle: string, bars: readonly Bar[], keys: readonly string[]): ChartSpec {
+export function stackedBarSpec(
+  title: readonly string[],
+  valueTitle: string,
+  bars: readonly Bar[],
+  keys: readonly string[],
+): ChartSpec {
   const y = { field: 'bar', type: 'nominal' as const, title: null, sort: bars.map((b) => b.label) };
   return {
     ...chartBase(title),
@@ -46,7 +53,13 @@ export function stackedBarSpec(title: readonly string[], valueTitle: string, bar
         },
       },
       {
-        data: { values: bars.map((b) => ({ bar: b.label, total: Object.values(b.values).reduce((s, v) => s + v, 0), note: b.note })) },
+        data: {
+          values: bars.map((b) => ({
+            bar: b.label,
+            total: Object.values(b.values).reduce((s, v) => s + v, 0),
+            note: b.note,
+          })),
+        },
         mark: { type: 'text', align: 'left', dx: 6, fontSize: 11 },
         encoding: { y, x: { field: 'total', type: 'quantitative' }, text: { field: 'note' } },
       },

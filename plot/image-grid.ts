@@ -18,7 +18,12 @@ export const TITLE_LINE = 20;
 export const LABEL_LINE = 16;
 
 /** Where each row of images starts (y), the image side on screen, and the grid's size. */
-export function gridLayout(title: readonly string[], rows: readonly (readonly GridCell[])[], side: number, scale: number) {
+export function gridLayout(
+  title: readonly string[],
+  rows: readonly (readonly GridCell[])[],
+  side: number,
+  scale: number,
+) {
   const px = side * scale;
   const cols = Math.max(0, ...rows.map((r) => r.length));
   const rowY: number[] = [];
@@ -28,21 +33,32 @@ export function gridLayout(title: readonly string[], rows: readonly (readonly Gr
     y += px + Math.max(0, ...r.map((c) => c.lines.length)) * LABEL_LINE + GAP;
   }
   // Wide enough for the title too (the first line is bold).
-  const titleWidth = (t: string, i: number) => Math.ceil(textWidth({ fontSize: TITLE_SIZE, fontWeight: i ? 'normal' : 'bold' }, t)) + 2 * GAP;
+  const titleWidth = (t: string, i: number) =>
+    Math.ceil(textWidth({ fontSize: TITLE_SIZE, fontWeight: i ? 'normal' : 'bold' }, t)) + 2 * GAP;
   const width = Math.max(cols * (px + GAP) + GAP, ...title.map(titleWidth));
   return { px, rowY, cellX: (i: number) => GAP + i * (px + GAP), width, height: y };
 }
 
-const escape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escape = (s: string): string =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-export function imageGrid(title: readonly string[], rows: readonly (readonly GridCell[])[], side: number, scale = 3): Raster {
+export function imageGrid(
+  title: readonly string[],
+  rows: readonly (readonly GridCell[])[],
+  side: number,
+  scale = 3,
+): Raster {
   const { px, rowY, cellX, width, height } = gridLayout(title, rows, side, scale);
   const png = new PNG({ width, height });
   png.data.fill(255);
   const texts: string[] = [];
   const text = (s: string, x: number, y: number, size: number, colour: string, weight = 'normal') =>
-    texts.push(`<text x="${x}" y="${y}" font-size="${size}" font-weight="${weight}" fill="${escape(colour)}">${escape(s)}</text>`);
-  title.forEach((t, i) => text(t, GAP, GAP + (i + 1) * TITLE_LINE - 5, TITLE_SIZE, '#000', i === 0 ? 'bold' : 'normal'));
+    texts.push(
+      `<text x="${x}" y="${y}" font-size="${size}" font-weight="${weight}" fill="${escape(colour)}">${escape(s)}</text>`,
+    );
+  title.forEach((t, i) =>
+    text(t, GAP, GAP + (i + 1) * TITLE_LINE - 5, TITLE_SIZE, '#000', i === 0 ? 'bold' : 'normal'),
+  );
   const plane = side * side;
   rows.forEach((row, r) =>
     row.forEach((cell, i) => {
@@ -52,7 +68,8 @@ export function imageGrid(title: readonly string[], rows: readonly (readonly Gri
         for (let x = 0; x < px; x++) {
           const s = Math.floor(y / scale) * side + Math.floor(x / scale);
           const o = 4 * ((y0 + y) * width + x0 + x);
-          for (let c = 0; c < 3; c++) png.data[o + c] = Math.round(255 * Math.min(1, Math.max(0, cell.pixels[c * plane + s])));
+          for (let c = 0; c < 3; c++)
+            png.data[o + c] = Math.round(255 * Math.min(1, Math.max(0, cell.pixels[c * plane + s])));
         }
       }
       cell.lines.forEach((l, k) => text(l.text, x0, y0 + px + (k + 1) * LABEL_LINE - 3, 12, l.colour));

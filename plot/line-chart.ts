@@ -19,14 +19,27 @@ export interface CurvePoint {
 }
 
 export const curvePoints = (panels: readonly Panel[], names: readonly string[]): CurvePoint[] =>
-  panels.flatMap((p) => p.lines.flatMap((l) => l.points.map(([x, y]) => ({ panel: p.title, run: names[l.series], x, y }))));
+  panels.flatMap((p) =>
+    p.lines.flatMap((l) => l.points.map(([x, y]) => ({ panel: p.title, run: names[l.series], x, y }))),
+  );
 
-export function lineChartSpec(title: readonly string[], xTitle: string, panels: readonly Panel[], names: readonly string[]): ChartSpec {
+export function lineChartSpec(
+  title: readonly string[],
+  xTitle: string,
+  panels: readonly Panel[],
+  names: readonly string[],
+): ChartSpec {
   return {
     ...chartBase(title),
     data: { values: curvePoints(panels, names) },
     columns: Math.min(COLUMNS, panels.length),
-    facet: { field: 'panel', type: 'nominal', sort: panels.map((p) => p.title), title: null, header: { labelFontWeight: 'bold' } },
+    facet: {
+      field: 'panel',
+      type: 'nominal',
+      sort: panels.map((p) => p.title),
+      title: null,
+      header: { labelFontWeight: 'bold' },
+    },
     spec: {
       width: 260,
       height: 150,

@@ -23,7 +23,14 @@ export interface Raster {
 /** An SVG rasterized at its own width and height, its text in the shipped font whatever family it names. */
 export function svgToPng(svg: string): Raster {
   const family = FONT_FAMILY;
-  const font = { fontFiles: fontFiles(), loadSystemFonts: false, defaultFontFamily: family, sansSerifFamily: family, serifFamily: family, monospaceFamily: family };
+  const font = {
+    fontFiles: fontFiles(),
+    loadSystemFonts: false,
+    defaultFontFamily: family,
+    sansSerifFamily: family,
+    serifFamily: family,
+    monospaceFamily: family,
+  };
   const img = new Resvg(svg, { font, background: 'white', logLevel: 'off' }).render();
   return { png: img.asPng(), width: img.width, height: img.height };
 }

@@ -22,7 +22,12 @@ export function scatterSpec(
   // From 0, with room right of the rightmost point.
   const xMax = 1.1 * Math.max(0, ...points.map((p) => p.x));
   const x = { field: 'x', type: 'quantitative' as const, title: xTitle, scale: { domain: [0, xMax] } };
-  const y = { field: 'y', type: 'quantitative' as const, title: yTitle, ...(yPercent ? { axis: { format: '.0%' } } : {}) };
+  const y = {
+    field: 'y',
+    type: 'quantitative' as const,
+    title: yTitle,
+    ...(yPercent ? { axis: { format: '.0%' } } : {}),
+  };
   const labels = points.map((p) => p.label);
   const colour = { field: 'label', type: 'nominal' as const, title: null, scale: keyColours(labels) };
   return {
@@ -30,12 +35,23 @@ export function scatterSpec(
     width: 520,
     height: 340,
     data: { values: points.map((p) => ({ ...p })) },
-    transform: [{ calculate: 'datum.y - datum.spread', as: 'low' }, { calculate: 'datum.y + datum.spread', as: 'high' }],
+    transform: [
+      { calculate: 'datum.y - datum.spread', as: 'low' },
+      { calculate: 'datum.y + datum.spread', as: 'high' },
+    ],
     layer: [
-      { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color: colour } },
+      {
+        mark: { type: 'rule', strokeWidth: 2 },
+        encoding: { x, y: { ...y, field: 'low' }, y2: { field: 'high' }, color: colour },
+      },
       {
         mark: { type: 'point', filled: true, size: 110, opacity: 1 },
-        encoding: { x, y, color: colour, shape: { field: 'label', type: 'nominal', title: null, scale: { domain: labels } } },
+        encoding: {
+          x,
+          y,
+          color: colour,
+          shape: { field: 'label', type: 'nominal', title: null, scale: { domain: labels } },
+        },
       },
     ],
   };

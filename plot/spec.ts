@@ -7,12 +7,25 @@ export type ChartSpec = TopLevelSpec;
 
 /** Tableau 10, then two darker tones: distinct colours for up to 12 keys, in key order. */
 export const PALETTE = [
-  '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
-  '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#ad494a',
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+  '#393b79',
+  '#ad494a',
 ];
 
 /** A colour scale that gives `keys[i]` PALETTE[i] (cycling), whatever the data's order. */
-export const keyColours = (keys: readonly string[]) => ({ domain: [...keys], range: keys.map((_, i) => PALETTE[i % PALETTE.length]) });
+export const keyColours = (keys: readonly string[]) => ({
+  domain: [...keys],
+  range: keys.map((_, i) => PALETTE[i % PALETTE.length]),
+});
 
 /** The top-level parts of every chart: schema, title lines, white background, font sizes readable at 2x. */
 export function chartBase(title: readonly string[]) {

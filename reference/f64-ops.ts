@@ -43,7 +43,12 @@ function eachRow(s: Conv2dShape, row: (yi: number, xi: number, wi: number, len: 
             const wi = ((o * s.c + c) * s.kh + a) * s.kw + b;
             for (let i = i0; i < i1; i++) {
               const ih = i * s.stride - s.pad + a;
-              row(((n * s.cout + o) * oh + i) * ow + j0, ((n * s.c + c) * s.h + ih) * s.w + j0 * s.stride - s.pad + b, wi, j1 - j0);
+              row(
+                ((n * s.cout + o) * oh + i) * ow + j0,
+                ((n * s.c + c) * s.h + ih) * s.w + j0 * s.stride - s.pad + b,
+                wi,
+                j1 - j0,
+              );
             }
           }
         }
@@ -87,7 +92,15 @@ export interface BatchStats {
 }
 
 /** Training-mode batch norm over (N, H, W) per channel, biased variance; returns y and the batch statistics. */
-export function batchNormTrain(x: F64, gamma: F64, beta: F64, n: number, c: number, hw: number, eps = 1e-5): { y: F64 } & BatchStats {
+export function batchNormTrain(
+  x: F64,
+  gamma: F64,
+  beta: F64,
+  n: number,
+  c: number,
+  hw: number,
+  eps = 1e-5,
+): { y: F64 } & BatchStats {
   const y = new Float64Array(x.length);
   const mean = new Float64Array(c);
   const varB = new Float64Array(c);
@@ -113,7 +126,16 @@ export function batchNormTrain(x: F64, gamma: F64, beta: F64, n: number, c: numb
  * Gradients of training-mode batch norm (the statistics depend on x) with x̂ = (x − mean)/√(var + eps), M = N·H·W:
  *   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = γ/√(var + eps) · (dy − dβ/M − x̂·dγ/M).
  */
-export function batchNormTrainBackward(dy: F64, x: F64, gamma: F64, st: BatchStats, n: number, c: number, hw: number, eps = 1e-5) {
+export function batchNormTrainBackward(
+  dy: F64,
+  x: F64,
+  gamma: F64,
+  st: BatchStats,
+  n: number,
+  c: number,
+  hw: number,
+  eps = 1e-5,
+) {
   const dx = new Float64Array(x.length);
   const dgamma = new Float64Array(c);
   const dbeta = new Float64Array(c);
@@ -158,7 +180,8 @@ export function avgPool(x: F64, nc: number, hw: number): F64 {
 }
 
 /** avgPool's input gradient: each of the H·W positions gets dy/HW. */
-export const avgPoolBackward = (dy: F64, hw: number): F64 => Float64Array.from({ length: dy.length * hw }, (_, i) => dy[Math.floor(i / hw)] / hw);
+export const avgPoolBackward = (dy: F64, hw: number): F64 =>
+  Float64Array.from({ length: dy.length * hw }, (_, i) => dy[Math.floor(i / hw)] / hw);
 
 /** y = x·wᵀ + b with x [n, in], w [out, in]. */
 export function linear(x: F64, w: F64, b: F64 | null, n: number, inF: number, outF: number): F64 {
@@ -173,7 +196,14 @@ export function linear(x: F64, w: F64, b: F64 | null, n: number, inF: number, ou
 }
 
 /** linear's gradients: dx = dy·w, dw = dyᵀ·x, db = Σ dy over the batch. */
-export function linearBackward(dy: F64, x: F64, w: F64, n: number, inF: number, outF: number): { dx: F64; dw: F64; db: F64 } {
+export function linearBackward(
+  dy: F64,
+  x: F64,
+  w: F64,
+  n: number,
+  inF: number,
+  outF: number,
+): { dx: F64; dw: F64; db: F64 } {
   const dx = new Float64Array(n * inF);
   const dw = new Float64Array(outF * inF);
   const db = new Float64Array(outF);
@@ -197,7 +227,7 @@ function softmaxRows(logits: F64, n: number, k: number): { p: F64; logSum: F64 }
     let mx = -Infinity;
     for (let j = 0; j < k; j++) mx = Math.max(mx, logits[i * k + j]);
     let s = 0;
-    for (let j = 0; j < k; j++) s += (p[i * k + j] = Math.exp(logits[i * k + j] - mx));
+    for (let j = 0; j < k; j++) s += p[i * k + j] = Math.exp(logits[i * k + j] - mx);
     for (let j = 0; j < k; j++) p[i * k + j] /= s;
     logSum[i] = mx + Math.log(s);
   }
@@ -260,7 +290,8 @@ export function perturb(x: ArrayLike<number>, a: ArrayLike<number>, region: F64R
       return v;
     });
     const n = Math.sqrt(d.reduce((acc, v) => acc + v * v, 0));
-    const f = o.ball === 'l2' ? (n > o.radius ? o.radius / n : 1) : o.ball === 'l2-sphere' ? (n > 0 ? o.radius / n : 0) : 1;
+    const f =
+      o.ball === 'l2' ? (n > o.radius ? o.radius / n : 1) : o.ball === 'l2-sphere' ? (n > 0 ? o.radius / n : 0) : 1;
     for (let j = 0; j < cols; j++) {
       const dj = o.ball === 'linf' ? Math.min(o.radius, Math.max(-o.radius, d[j])) : d[j] * f;
       const xj = x[at(j)];
@@ -268,7 +299,9 @@ export function perturb(x: ArrayLike<number>, a: ArrayLike<number>, region: F64R
         out[at(j)] = dj;
         continue;
       }
-      const v = o.box ? Math.min(Math.max(xj + dj, Math.min(region.lower[j], xj)), Math.max(region.upper[j], xj)) : xj + dj;
+      const v = o.box
+        ? Math.min(Math.max(xj + dj, Math.min(region.lower[j], xj)), Math.max(region.upper[j], xj))
+        : xj + dj;
       out[at(j)] = o.to === 'delta' ? v - xj : v;
     }
   }

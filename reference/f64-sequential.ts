@@ -19,7 +19,13 @@ export interface Step64 {
 }
 
 /** Forward through `layers` from x [n, ...shape], then the mean cross-entropy's gradients for every parameter and the input. */
-export function sequentialStep64(layers: readonly Layer64[], params: Record<string, op.F64>, x: op.F64, shape: readonly number[], labels: ArrayLike<number>): Step64 {
+export function sequentialStep64(
+  layers: readonly Layer64[],
+  params: Record<string, op.F64>,
+  x: op.F64,
+  shape: readonly number[],
+  labels: ArrayLike<number>,
+): Step64 {
   const n = labels.length;
   type Saved = { input: op.F64; shape: number[]; output: op.F64; conv?: op.Conv2dShape; inF?: number };
   const saved: Saved[] = [];

@@ -43,10 +43,17 @@ type Back = (dy: F64) => F64;
  * backward: the exact step on the linear piece an fp32 engine chose. Near a kink (a pre-activation within
  * rounding of 0) the exact gradient is not what any fp32 engine can be expected to hit; given its masks it is.
  */
-export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape: readonly number[], labels: ArrayLike<number>,
-  masks?: ReadonlyMap<string, Uint8Array>): WrnForward64 {
+export function wrnForward64(
+  config: WrnConfig,
+  params: Params64,
+  x: F64,
+  shape: readonly number[],
+  labels: ArrayLike<number>,
+  masks?: ReadonlyMap<string, Uint8Array>,
+): WrnForward64 {
   const [n, cin, h, w] = shape;
-  if (x.length !== n * cin * h * w) throw new Error(`wrnForward64: input has ${x.length} values, shape [${shape.join(',')}] needs ${n * cin * h * w}`);
+  if (x.length !== n * cin * h * w)
+    throw new Error(`wrnForward64: input has ${x.length} values, shape [${shape.join(',')}] needs ${n * cin * h * w}`);
   if (labels.length !== n) throw new Error(`wrnForward64: ${labels.length} labels for a batch of ${n}`);
   const roles = new Map<string, ParamRole>();
   const preActivations = new Map<string, F64>();
@@ -54,7 +61,8 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
   const param = (name: string, role: ParamRole, size: number): F64 => {
     const p = params.get(name);
     if (!p) throw new Error(`wrnForward64: no parameter '${name}' for ${`wrn-${config.depth}-${config.width}`}`);
-    if (p.length !== size) throw new Error(`wrnForward64: parameter '${name}' has ${p.length} values, expected ${size}`);
+    if (p.length !== size)
+      throw new Error(`wrnForward64: parameter '${name}' has ${p.length} values, expected ${size}`);
     roles.set(name, role);
     return p;
   };
@@ -77,10 +85,19 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
     const bn = op.batchNormTrain(a.v, gamma, beta, a.n, a.c, hw);
     preActivations.set(name, bn.y);
     const mask = masks?.get(name);
-    if (mask && mask.length !== bn.y.length) throw new Error(`wrnForward64: mask '${name}' has ${mask.length} values, the activation ${bn.y.length}`);
+    if (mask && mask.length !== bn.y.length)
+      throw new Error(`wrnForward64: mask '${name}' has ${mask.length} values, the activation ${bn.y.length}`);
     const y = mask ? bn.y.map((v, i) => (mask[i] ? v : 0)) : op.relu(bn.y);
     const back: Back = (dy) => {
-      const g = op.batchNormTrainBackward(mask ? dy.map((v, i) => (mask[i] ? v : 0)) : op.reluBackward(dy, y), a.v, gamma, bn, a.n, a.c, hw);
+      const g = op.batchNormTrainBackward(
+        mask ? dy.map((v, i) => (mask[i] ? v : 0)) : op.reluBackward(dy, y),
+        a.v,
+        gamma,
+        bn,
+        a.n,
+        a.c,
+        hw,
+      );
       grads.set(`${name}.weight`, g.dgamma);
       grads.set(`${name}.bias`, g.dbeta);
       return g.dx;
@@ -107,7 +124,8 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
   const push = ([a, b]: [Act, Back]): Act => (backs.push(b), a);
   let act = push(conv({ v: x, n, c: cin, h, w }, 'conv1', ch[0], 3, 1));
   for (let g = 1; g <= 3; g++) {
-    for (let i = 0; i < blocksPerGroup(config.depth); i++) act = push(block(act, `block${g}.layer.${i}`, ch[g], i === 0 && g > 1 ? 2 : 1));
+    for (let i = 0; i < blocksPerGroup(config.depth); i++)
+      act = push(block(act, `block${g}.layer.${i}`, ch[g], i === 0 && g > 1 ? 2 : 1));
   }
   const z = push(bnRelu(act, 'bn1'));
   const hw = z.h * z.w;
@@ -117,9 +135,15 @@ export function wrnForward64(config: WrnConfig, params: Params64, x: F64, shape:
   const fcB = param('fc.bias', 'bias', k);
   const logits = op.linear(pooled, fcW, fcB, n, z.c, k);
   const foreign = [...(masks?.keys() ?? [])].filter((name) => !preActivations.has(name));
-  if (foreign.length) throw new Error(`wrnForward64: masks for ${foreign.join(', ')}, which ${foreign.length > 1 ? 'are' : 'is'} no batch norm of wrn-${config.depth}-${config.width}`);
+  if (foreign.length)
+    throw new Error(
+      `wrnForward64: masks for ${foreign.join(', ')}, which ${foreign.length > 1 ? 'are' : 'is'} no batch norm of wrn-${config.depth}-${config.width}`,
+    );
   const unused = [...params.keys()].filter((name) => !roles.has(name));
-  if (unused.length) throw new Error(`wrnForward64: ${unused.join(', ')} ${unused.length > 1 ? 'are not parameters' : 'is not a parameter'} of wrn-${config.depth}-${config.width}`);
+  if (unused.length)
+    throw new Error(
+      `wrnForward64: ${unused.join(', ')} ${unused.length > 1 ? 'are not parameters' : 'is not a parameter'} of wrn-${config.depth}-${config.width}`,
+    );
 
   return {
     logits,
@@ -150,24 +174,46 @@ export interface WrnStep64 {
  * as nn/optim.ts's Sgd decides it by role:
  *   d = g + wd·p;  buf = momentum·0 + d;  p −= lr·(nesterov ? d + momentum·buf : buf).
  */
-export function sgdStep64(params: Params64, grads: ReadonlyMap<string, ArrayLike<number>>, roles: ReadonlyMap<string, ParamRole>,
-  sgd: SgdOptions, lr: number): Map<string, F64> {
+export function sgdStep64(
+  params: Params64,
+  grads: ReadonlyMap<string, ArrayLike<number>>,
+  roles: ReadonlyMap<string, ParamRole>,
+  sgd: SgdOptions,
+  lr: number,
+): Map<string, F64> {
   const after = new Map<string, F64>();
   for (const [name, p] of params) {
     const wd = decayOf(roles.get(name)!, sgd);
     const g = grads.get(name)!;
-    after.set(name, p.map((v, i) => {
-      const d = g[i] + wd * v;
-      return v - lr * (sgd.nesterov ? d + sgd.momentum * d : d);
-    }));
+    after.set(
+      name,
+      p.map((v, i) => {
+        const d = g[i] + wd * v;
+        return v - lr * (sgd.nesterov ? d + sgd.momentum * d : d);
+      }),
+    );
   }
   return after;
 }
 
 /** The loss, the gradients and one SGD step (sgdStep64), optionally on given ReLU masks (wrnForward64). */
-export function wrnStep64(config: WrnConfig, params: Params64, x: F64, shape: readonly number[], labels: ArrayLike<number>, sgd: SgdOptions,
-  lr: number, masks?: ReadonlyMap<string, Uint8Array>): WrnStep64 {
+export function wrnStep64(
+  config: WrnConfig,
+  params: Params64,
+  x: F64,
+  shape: readonly number[],
+  labels: ArrayLike<number>,
+  sgd: SgdOptions,
+  lr: number,
+  masks?: ReadonlyMap<string, Uint8Array>,
+): WrnStep64 {
   const fwd = wrnForward64(config, params, x, shape, labels, masks);
   const { inputGrad, grads } = fwd.backward();
-  return { loss: fwd.loss, preActivations: fwd.preActivations, inputGrad, grads, after: sgdStep64(params, grads, fwd.roles, sgd, lr) };
+  return {
+    loss: fwd.loss,
+    preActivations: fwd.preActivations,
+    inputGrad,
+    grads,
+    after: sgdStep64(params, grads, fwd.roles, sgd, lr),
+  };
 }

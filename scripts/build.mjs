@@ -24,15 +24,24 @@ const pkg = only === '--package';
 const tests = readdirSync('tests')
   .filter((f) => f.endsWith('.test.ts') && (!only || f.includes(only)))
   .map((f) => `tests/${f}`);
-const examples = readdirSync('examples').filter((f) => f.endsWith('.ts')).map((f) => `examples/${f}`);
+const examples = readdirSync('examples')
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => `examples/${f}`);
 
 await Promise.all([
   ...(pkg ? [] : [build({ ...common, entryPoints: tests, outdir: 'dist/tests', outExtension: { '.js': '.mjs' } })]),
-  ...(pkg ? [] : [build({ ...common, entryPoints: examples, outdir: 'dist/examples', outExtension: { '.js': '.mjs' } })]),
+  ...(pkg
+    ? []
+    : [build({ ...common, entryPoints: examples, outdir: 'dist/examples', outExtension: { '.js': '.mjs' } })]),
   ...(only && !pkg
     ? []
     : [
         build({ ...common, entryPoints: ['index.ts'], outfile: 'dist/index.mjs' }),
-        build({ ...common, entryPoints: ['bin/advfree.ts'], outfile: 'dist/advfree.mjs', banner: { js: '#!/usr/bin/env node' } }),
+        build({
+          ...common,
+          entryPoints: ['bin/advfree.ts'],
+          outfile: 'dist/advfree.mjs',
+          banner: { js: '#!/usr/bin/env node' },
+        }),
       ]),
 ]);

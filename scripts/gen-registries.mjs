@@ -8,7 +8,12 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 export const REGISTRIES = [
   { dir: 'adversarial/methods', define: 'defineMethod', type: ['../method.js', 'MethodDescriptor'] },
   // attacks/index.ts is the attacks' public module.
-  { dir: 'adversarial/attacks', define: 'defineAttack', type: ['../attack.js', 'AttackDescriptor'], out: 'descriptors.ts' },
+  {
+    dir: 'adversarial/attacks',
+    define: 'defineAttack',
+    type: ['../attack.js', 'AttackDescriptor'],
+    out: 'descriptors.ts',
+  },
   { dir: 'data/datasets', define: 'defineDataset', type: ['../dataset.js', 'DatasetDescriptor'] },
   { dir: 'nn/models', define: 'defineModel', type: ['../model.js', 'ModelDescriptor'] },
 ];

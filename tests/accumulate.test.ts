@@ -44,47 +44,58 @@ function addsIn(f: () => void): number {
 }
 
 for (const training of [true, false]) {
-  t(`batch norm's input gradient adds the identity path's gradient in its store (${training ? 'training' : 'eval'} mode)`, async () => {
-    // y = conv(relu(bn(x))) + x: the conv's backward hands x its residual gradient first, batch norm's adds to it.
-    const inputs = [
-      { data: X, shape: [N, C, H, W], name: 'x' },
-      { data: GAMMA, shape: [C], name: 'gamma' },
-      { data: BETA, shape: [C], name: 'beta' },
-      { data: W1, shape: [C, C, 3, 3], name: 'w' },
-    ];
-    await checkGradients({
-      gpu: ([x, gamma, beta, w]) => conv2d(bnRelu(x, gamma, beta, training), w, { padding: 1, residual: x }),
-      cpu: ([x, gamma, beta, w]) => ref.add(ref.conv2d(bnReluRef(x, gamma, beta, training), w, CONV), x),
-      inputs,
-      seed: 11,
-    });
-    const [x, gamma, beta, w] = inputs.map((i) => gpu(i.data, i.shape, i.name));
-    const adds = addsIn(() => valueAndGrads(() => conv2d(bnRelu(x, gamma, beta, training), w, { padding: 1, residual: x }), [x], { seed: x }));
-    assert.is(adds, 0, 'no add pass: batch norm accumulated the gradient of x');
-  });
+  t(
+    `batch norm's input gradient adds the identity path's gradient in its store (${training ? 'training' : 'eval'} mode)`,
+    async () => {
+      // y = conv(relu(bn(x))) + x: the conv's backward hands x its residual gradient first, batch norm's adds to it.
+      const inputs = [
+        { data: X, shape: [N, C, H, W], name: 'x' },
+        { data: GAMMA, shape: [C], name: 'gamma' },
+        { data: BETA, shape: [C], name: 'beta' },
+        { data: W1, shape: [C, C, 3, 3], name: 'w' },
+      ];
+      await checkGradients({
+        gpu: ([x, gamma, beta, w]) => conv2d(bnRelu(x, gamma, beta, training), w, { padding: 1, residual: x }),
+        cpu: ([x, gamma, beta, w]) => ref.add(ref.conv2d(bnReluRef(x, gamma, beta, training), w, CONV), x),
+        inputs,
+        seed: 11,
+      });
+      const [x, gamma, beta, w] = inputs.map((i) => gpu(i.data, i.shape, i.name));
+      const adds = addsIn(() =>
+        valueAndGrads(() => conv2d(bnRelu(x, gamma, beta, training), w, { padding: 1, residual: x }), [x], { seed: x }),
+      );
+      assert.is(adds, 0, 'no add pass: batch norm accumulated the gradient of x');
+    },
+  );
 }
 
 for (const variant of KERNEL_VARIANTS) {
-  t(`a convolution's input gradient adds the other path's gradient in its store (${variant} kernels)`, () => withKernels(variant, async () => {
-    // y = conv(x, w2) + conv(x, w1): x feeds two convolutions; the first one's backward runs second and adds.
-    const inputs = [
-      { data: X, shape: [N, C, H, W], name: 'x' },
-      { data: W1, shape: [C, C, 3, 3], name: 'w1' },
-      { data: W2, shape: [C, C, 3, 3], name: 'w2' },
-    ];
-    await checkGradients({
-      gpu: ([x, w1, w2]) => conv2d(x, w2, { padding: 1, residual: conv2d(x, w1, { padding: 1 }) }),
-      cpu: ([x, w1, w2]) => ref.add(ref.conv2d(x, w2, CONV), ref.conv2d(x, w1, CONV)),
-      inputs,
-      seed: 12,
-    });
-    const [x, w1, w2] = inputs.map((i) => gpu(i.data, i.shape, i.name));
-    const adds = addsIn(() => valueAndGrads(() => conv2d(x, w2, { padding: 1, residual: conv2d(x, w1, { padding: 1 }) }), [x, w1], { seed: x }));
-    assert.is(adds, 0, 'no add pass: the second convolution accumulated the gradient of x');
-  }));
+  t(`a convolution's input gradient adds the other path's gradient in its store (${variant} kernels)`, () =>
+    withKernels(variant, async () => {
+      // y = conv(x, w2) + conv(x, w1): x feeds two convolutions; the first one's backward runs second and adds.
+      const inputs = [
+        { data: X, shape: [N, C, H, W], name: 'x' },
+        { data: W1, shape: [C, C, 3, 3], name: 'w1' },
+        { data: W2, shape: [C, C, 3, 3], name: 'w2' },
+      ];
+      await checkGradients({
+        gpu: ([x, w1, w2]) => conv2d(x, w2, { padding: 1, residual: conv2d(x, w1, { padding: 1 }) }),
+        cpu: ([x, w1, w2]) => ref.add(ref.conv2d(x, w2, CONV), ref.conv2d(x, w1, CONV)),
+        inputs,
+        seed: 12,
+      });
+      const [x, w1, w2] = inputs.map((i) => gpu(i.data, i.shape, i.name));
+      const adds = addsIn(() =>
+        valueAndGrads(() => conv2d(x, w2, { padding: 1, residual: conv2d(x, w1, { padding: 1 }) }), [x, w1], {
+          seed: x,
+        }),
+      );
+      assert.is(adds, 0, 'no add pass: the second convolution accumulated the gradient of x');
+    }),
+  );
 }
 
-t('an input that appears twice among an op\'s inputs is summed by the tape, not fused', async () => {
+t("an input that appears twice among an op's inputs is summed by the tape, not fused", async () => {
   // conv(x, w) + x with the residual being the conv's own input: the op gets no running sum for x.
   await checkGradients({
     gpu: ([x, w]) => conv2d(x, w, { padding: 1, residual: x }),

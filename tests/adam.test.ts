@@ -41,7 +41,8 @@ async function run(o: Adam64Options, seed: number, steps = 6) {
 }
 
 /** Whether `a` lies within the tolerance of `b` everywhere. */
-const within = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => Array.from(b).every((e, i) => Math.abs(a[i] - e) <= ATOL + RTOL * Math.abs(e));
+const within = (a: ArrayLike<number>, b: ArrayLike<number>): boolean =>
+  Array.from(b).every((e, i) => Math.abs(a[i] - e) <= ATOL + RTOL * Math.abs(e));
 
 t('six steps match float64 torch.optim.Adam: defaults, weight decay on, other betas and eps', async () => {
   const configs: Adam64Options[] = [
@@ -65,7 +66,8 @@ t('six steps match float64 torch.optim.Adam: defaults, weight decay on, other be
       }
       return r.param;
     };
-    if (o.weightDecay) assert.not.ok(within(got.param, without({ weightDecay: 0 })), `${what}: the weight decay is visible`);
+    if (o.weightDecay)
+      assert.not.ok(within(got.param, without({ weightDecay: 0 })), `${what}: the weight decay is visible`);
     if (o.eps > 1e-8) assert.not.ok(within(got.param, without({ eps: 1e-8 })), `${what}: eps is visible`);
     assert.not.ok(within(got.param, without({}, true)), `${what}: the bias correction is visible`);
   }
@@ -77,15 +79,38 @@ t('known values: the first step, and every step of a constant gradient, is lr·g
   const lr = 0.01;
   const eps = 1e-8;
   const n = g.length;
-  const [param, grad, m, v] = [gpu(new Array(n).fill(1), [n], 'w'), gpu(g, [n], 'dw'), zeros([n], 'm'), zeros([n], 'v')];
+  const [param, grad, m, v] = [
+    gpu(new Array(n).fill(1), [n], 'w'),
+    gpu(g, [n], 'dw'),
+    zeros([n], 'm'),
+    zeros([n], 'v'),
+  ];
   const stepOf = (x: number) => (lr * x) / (Math.abs(x) + eps);
   for (let s = 1; s <= 3; s++) {
     adamStep(param, grad, m, v, { lr, step: s, eps });
     // fp32: the parameter near 1 is held to a few ulps (6e-8 each); the moments to a few ulps of themselves.
-    assertClose(await param.data(), g.map((x) => 1 - s * stepOf(Math.fround(x))), `param after step ${s}`, 0, 3e-7);
+    assertClose(
+      await param.data(),
+      g.map((x) => 1 - s * stepOf(Math.fround(x))),
+      `param after step ${s}`,
+      0,
+      3e-7,
+    );
     if (s === 1) {
-      assertClose(await m.data(), g.map((x) => 0.1 * x), 'exp_avg after step 1: (1 − β1)·g', 1e-6, 0);
-      assertClose(await v.data(), g.map((x) => 0.001 * x * x), 'exp_avg_sq after step 1: (1 − β2)·g²', 1e-6, 0);
+      assertClose(
+        await m.data(),
+        g.map((x) => 0.1 * x),
+        'exp_avg after step 1: (1 − β1)·g',
+        1e-6,
+        0,
+      );
+      assertClose(
+        await v.data(),
+        g.map((x) => 0.001 * x * x),
+        'exp_avg_sq after step 1: (1 − β2)·g²',
+        1e-6,
+        0,
+      );
     }
   }
   assert.is((await param.data())[5], 1, 'a zero gradient moves nothing');
@@ -94,7 +119,12 @@ t('known values: the first step, and every step of a constant gradient, is lr·g
 });
 
 t('one optimizer dispatch per tensor and step; new step counts and learning rates reuse the pipeline', async () => {
-  const [param, grad, m, v] = [gpu([1, 2, 3], [3], 'w'), gpu([0.5, -1, 2], [3], 'dw'), zeros([3], 'm'), zeros([3], 'v')];
+  const [param, grad, m, v] = [
+    gpu([1, 2, 3], [3], 'w'),
+    gpu([0.5, -1, 2], [3], 'dw'),
+    zeros([3], 'm'),
+    zeros([3], 'v'),
+  ];
   adamStep(param, grad, m, v, { lr: 0.1, step: 1 });
   const pipelines = rt().pipelineCount;
   rt().resetCounters();
@@ -111,7 +141,14 @@ t('errors name the tensors and the bad option', () => {
   tidy(() => {
     const [w, g, m, v] = ['w', 'g', 'm', 'v'].map((name) => zeros([3, 4], name));
     const ok: AdamStepOptions = { lr: 0.1, step: 1 };
-    assertThrows(() => adamStep(w, g, m, zeros([4, 3], 'vt'), ok), /adamStep/, /'w' \[3,4\]/, /'g' \[3,4\]/, /'m' \[3,4\]/, /'vt' \[4,3\]/);
+    assertThrows(
+      () => adamStep(w, g, m, zeros([4, 3], 'vt'), ok),
+      /adamStep/,
+      /'w' \[3,4\]/,
+      /'g' \[3,4\]/,
+      /'m' \[3,4\]/,
+      /'vt' \[4,3\]/,
+    );
     assertThrows(() => adamStep(w, g, m, m, ok), /adamStep/, /distinct/);
     assertThrows(() => adamStep(w, g, m, v, { ...ok, step: 0 }), /step must be an integer >= 1/, /got 0/);
     assertThrows(() => adamStep(w, g, m, v, { ...ok, step: 1.5 }), /step/, /1\.5/);
@@ -121,29 +158,48 @@ t('errors name the tensors and the bad option', () => {
   });
 });
 
-t("the Adam optimizer: PyTorch's defaults, weight decay by role (--decay-on weights), its step count as its state", async () => {
-  const specs: [string, ParamRole, number][] = [['conv.weight', 'conv', 40], ['bn.weight', 'bn', 7], ['fc.bias', 'bias', 5]];
-  const params: [string, Param][] = specs.map(([name, role, n], i) => [name, { role, tensor: gpu(f32(randn(n, 10 + i)), [n], name) }]);
-  const decay = { weightDecay: 0.1, decay: 'weights' as const };
-  const opt = createOptimizer('adam', params, { momentum: 0.9, nesterov: false, ...decay });
-  assert.ok(opt instanceof Adam);
-  assert.equal(Object.keys(opt.state), ['exp_avg.conv.weight', 'exp_avg.bn.weight', 'exp_avg.fc.bias', 'exp_avg_sq.conv.weight', 'exp_avg_sq.bn.weight', 'exp_avg_sq.fc.bias']);
-  const refs = await Promise.all(params.map(async ([, p]) => adam64(await p.tensor.data())));
-  const lrs = [0.01, 0.02, 0.005];
-  for (const [s, lr] of lrs.entries()) {
-    const grads = specs.map(([, , n], i) => f32(randn(n, 50 + 10 * s + i)));
-    const gt = grads.map((g, i) => gpu(g, [g.length], `grad.${i}`));
-    opt.step(gt, lr);
-    for (const x of gt) x.dispose();
-    refs.forEach((r, i) => adamStep64(r, grads[i], { lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decayOf(specs[i][1], decay) }));
-  }
-  for (const [i, [name, p]] of params.entries()) assertClose(await p.tensor.data(), refs[i].param, name, RTOL, ATOL);
-  assert.equal(opt.counters(), { step: 3 });
-  opt.setCounters({ step: 7 });
-  assert.equal(opt.counters(), { step: 7 });
-  assertThrows(() => opt.setCounters({}), /step count/, /undefined/);
-  opt.dispose();
-  for (const [, p] of params) p.tensor.dispose();
-});
+t(
+  "the Adam optimizer: PyTorch's defaults, weight decay by role (--decay-on weights), its step count as its state",
+  async () => {
+    const specs: [string, ParamRole, number][] = [
+      ['conv.weight', 'conv', 40],
+      ['bn.weight', 'bn', 7],
+      ['fc.bias', 'bias', 5],
+    ];
+    const params: [string, Param][] = specs.map(([name, role, n], i) => [
+      name,
+      { role, tensor: gpu(f32(randn(n, 10 + i)), [n], name) },
+    ]);
+    const decay = { weightDecay: 0.1, decay: 'weights' as const };
+    const opt = createOptimizer('adam', params, { momentum: 0.9, nesterov: false, ...decay });
+    assert.ok(opt instanceof Adam);
+    assert.equal(Object.keys(opt.state), [
+      'exp_avg.conv.weight',
+      'exp_avg.bn.weight',
+      'exp_avg.fc.bias',
+      'exp_avg_sq.conv.weight',
+      'exp_avg_sq.bn.weight',
+      'exp_avg_sq.fc.bias',
+    ]);
+    const refs = await Promise.all(params.map(async ([, p]) => adam64(await p.tensor.data())));
+    const lrs = [0.01, 0.02, 0.005];
+    for (const [s, lr] of lrs.entries()) {
+      const grads = specs.map(([, , n], i) => f32(randn(n, 50 + 10 * s + i)));
+      const gt = grads.map((g, i) => gpu(g, [g.length], `grad.${i}`));
+      opt.step(gt, lr);
+      for (const x of gt) x.dispose();
+      refs.forEach((r, i) =>
+        adamStep64(r, grads[i], { lr, betas: [0.9, 0.999], eps: 1e-8, weightDecay: decayOf(specs[i][1], decay) }),
+      );
+    }
+    for (const [i, [name, p]] of params.entries()) assertClose(await p.tensor.data(), refs[i].param, name, RTOL, ATOL);
+    assert.equal(opt.counters(), { step: 3 });
+    opt.setCounters({ step: 7 });
+    assert.equal(opt.counters(), { step: 7 });
+    assertThrows(() => opt.setCounters({}), /step count/, /undefined/);
+    opt.dispose();
+    for (const [, p] of params) p.tensor.dispose();
+  },
+);
 
 t.run();

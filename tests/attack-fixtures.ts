@@ -1,7 +1,17 @@
 // Tiny models and data for the attack tests, over images [N, C, S, S]: a linear model on channel means (its
 // input gradient and exact robustness computed in float64 by the tests), and a conv-BN-ReLU-pool-linear net
 // trained by full-batch SGD, attacked in eval mode.
-import { argmax, globalAvgPool, init, linear, softmaxCrossEntropy, tensor, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
+import {
+  argmax,
+  globalAvgPool,
+  init,
+  linear,
+  softmaxCrossEntropy,
+  tensor,
+  tidy,
+  valueAndGrads,
+  type Tensor,
+} from '../engine/index.js';
 import type { Classifier } from '../adversarial/attacks/index.js';
 import type { ExampleSource } from '../adversarial/evaluate.js';
 import { ThreatModel } from '../adversarial/threat.js';
@@ -46,7 +56,11 @@ export function makeData(d: Dims, seed: number, signal = 0.06): { x: Float32Arra
 export class LinearModel {
   readonly w: Tensor;
   readonly b: Tensor;
-  constructor(readonly W: Float64Array, readonly B: Float64Array, readonly c: number) {
+  constructor(
+    readonly W: Float64Array,
+    readonly B: Float64Array,
+    readonly c: number,
+  ) {
     this.w = tensor(Float32Array.from(W), [B.length, c], { name: 'W' });
     this.b = tensor(Float32Array.from(B), [B.length], { name: 'b' });
   }
@@ -82,7 +96,11 @@ export class TinyNet extends Module {
     this.fc = new Linear(width, k, init);
   }
   protected override children(): [string, Module][] {
-    return [['conv', this.conv], ['bn', this.bn], ['fc', this.fc]];
+    return [
+      ['conv', this.conv],
+      ['bn', this.bn],
+      ['fc', this.fc],
+    ];
   }
   forward(x: Tensor): Tensor {
     return this.fc.forward(globalAvgPool(this.bn.forward(this.conv.forward(x), true)));
@@ -90,7 +108,11 @@ export class TinyNet extends Module {
 }
 
 /** The batch on the GPU and a TinyNet trained on it (full-batch SGD, lr 0.3), in eval mode. */
-export async function trainedBatch(d: Dims, data: { x: Float32Array; labels: Int32Array }, net: { seed: number; width?: number; steps: number }) {
+export async function trainedBatch(
+  d: Dims,
+  data: { x: Float32Array; labels: Int32Array },
+  net: { seed: number; width?: number; steps: number },
+) {
   await init();
   const x = tensor(data.x, [d.n, d.c, d.s, d.s], { name: 'x' });
   const y = tensor(data.labels, [d.n], { name: 'y' });
@@ -104,7 +126,10 @@ export function trainNet(m: TinyNet, x: Tensor, y: Tensor, steps: number, lr: nu
   const sgd = new Sgd(params, { momentum: 0.9, nesterov: false, weightDecay: 0, decay: 'weights' });
   for (let s = 0; s < steps; s++) {
     tidy(() => {
-      const { grads } = valueAndGrads(() => softmaxCrossEntropy(m.forward(x), y), params.map(([, p]) => p.tensor));
+      const { grads } = valueAndGrads(
+        () => softmaxCrossEntropy(m.forward(x), y),
+        params.map(([, p]) => p.tensor),
+      );
       sgd.step(grads, lr);
     });
   }
@@ -129,13 +154,21 @@ export async function extent(adv: Tensor, x: ArrayLike<number>): Promise<{ dist:
 }
 
 /** The L-inf threat model of radius eps over images [c, s, s] in [0, 1], every pixel mutable. */
-export const linfImages = (eps: number, c: number, s: number): ThreatModel => ThreatModel.image({ norm: 'linf', eps }, [c, s, s]);
+export const linfImages = (eps: number, c: number, s: number): ThreatModel =>
+  ThreatModel.image({ norm: 'linf', eps }, [c, s, s]);
 
 /** Host rows of `shape` [N, ...] as an evaluation's examples: each batch uploaded afresh (the evaluation disposes it). */
-export function hostSource(x: Float32Array, shape: readonly number[], labels: Int32Array, images = shape.length === 4): ExampleSource {
+export function hostSource(
+  x: Float32Array,
+  shape: readonly number[],
+  labels: Int32Array,
+  images = shape.length === 4,
+): ExampleSource {
   const row = x.length / shape[0];
   return {
-    count: shape[0], labels, images,
+    count: shape[0],
+    labels,
+    images,
     batch: (lo, n) => ({
       x: tensor(x.slice(lo * row, (lo + n) * row), [n, ...shape.slice(1)], { name: 'x' }),
       y: tensor(labels.slice(lo, lo + n), [n], { name: 'y' }),

@@ -4,13 +4,37 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  globalAvgPool, linear, memory, mul, rt, softmaxCrossEntropy, sub, tensor, tidy, valueAndGrads, type Tensor,
+  globalAvgPool,
+  linear,
+  memory,
+  mul,
+  rt,
+  softmaxCrossEntropy,
+  sub,
+  tensor,
+  tidy,
+  valueAndGrads,
+  type Tensor,
 } from '../engine/index.js';
 import {
-  channelMeans, correctOn as fixtureCorrectOn, extent as fixtureExtent, hostSource, linfImages, LinearModel, makeData, trainedBatch, TinyNet,
+  channelMeans,
+  correctOn as fixtureCorrectOn,
+  extent as fixtureExtent,
+  hostSource,
+  linfImages,
+  LinearModel,
+  makeData,
+  trainedBatch,
+  TinyNet,
 } from './attack-fixtures.js';
 import {
-  apgdCe, apgdCheckpoints, fgsm, pgd, pgdPerturb, type AttackResult, type Classifier,
+  apgdCe,
+  apgdCheckpoints,
+  fgsm,
+  pgd,
+  pgdPerturb,
+  type AttackResult,
+  type Classifier,
 } from '../adversarial/attacks/index.js';
 import { resolveAttack } from '../adversarial/attack-registry.js';
 import { evaluateRobust } from '../adversarial/evaluate.js';
@@ -38,7 +62,8 @@ t.before(async () => {
 });
 
 const count = (flags: readonly boolean[]): number => flags.filter(Boolean).length;
-const correctOn = (classify: Classifier, v: Tensor, labels: ArrayLike<number> = DATA.labels) => fixtureCorrectOn(classify, v, labels);
+const correctOn = (classify: Classifier, v: Tensor, labels: ArrayLike<number> = DATA.labels) =>
+  fixtureCorrectOn(classify, v, labels);
 const extent = (adv: Tensor) => fixtureExtent(adv, DATA.x);
 
 /** Channel means of example i of NCHW data, in float64. */
@@ -77,9 +102,10 @@ t('FGSM is x + eps·sign(∇x loss) clipped to [0,1], for CE and CW, against flo
       expectCorrect.push(margin(model.logits(means(expected, i)), label) < 0);
     }
     assert.ok(weakest > 1e-3, `${loss}: every gradient sign is unambiguous (smallest |g| ${weakest})`);
-    const r = loss === 'ce'
-      ? await fgsm(model.classify, x, y, { threat: LINF })
-      : await pgd(model.classify, x, y, { threat: LINF, stepSize: EPS, steps: 1, randomStart: false, loss: 'cw' });
+    const r =
+      loss === 'ce'
+        ? await fgsm(model.classify, x, y, { threat: LINF })
+        : await pgd(model.classify, x, y, { threat: LINF, stepSize: EPS, steps: 1, randomStart: false, loss: 'cw' });
     const got = await r.adv.data();
     let worst = 0;
     for (let j = 0; j < got.length; j++) worst = Math.max(worst, Math.abs(got[j] - expected[j]));
@@ -123,22 +149,33 @@ t('more PGD steps from the same random start are at least as strong; a seed repr
     return v;
   };
   const [few, many, again, other] = [await run(2), await run(20), await run(20), await run(20, 5)];
-  assert.ok(count(many.correct) < count(few.correct), `PGD-20 ${count(many.correct)} correct vs PGD-2 ${count(few.correct)}`);
+  assert.ok(
+    count(many.correct) < count(few.correct),
+    `PGD-20 ${count(many.correct)} correct vs PGD-2 ${count(few.correct)}`,
+  );
   const [lFew, lMany] = [await loss(few.adv), await loss(many.adv)];
   assert.ok(lMany > lFew, `mean loss at PGD-20 ${lMany} vs PGD-2 ${lFew}`);
   assert.equal(Array.from(await again.adv.data()), Array.from(await many.adv.data()), 'same seed, same batch');
-  assert.not.equal(Array.from(await other.adv.data()), Array.from(await many.adv.data()), 'another seed, another start');
+  assert.not.equal(
+    Array.from(await other.adv.data()),
+    Array.from(await many.adv.data()),
+    'another seed, another start',
+  );
   for (const r of [few, many, again, other]) r.adv.dispose();
 });
 
-t('pgdPerturb, for training loops, is one synchronous PGD run in the caller\'s scope', async () => {
+t("pgdPerturb, for training loops, is one synchronous PGD run in the caller's scope", async () => {
   const opts = { threat: LINF, stepSize: STEP, steps: 3, seed: 6, stream: 2 };
   const full = await pgd(classifyNet, x, y, opts);
   const live = memory().liveTensors;
   const passes = { forward: 0, backwardInputOnly: 0, backwardWeights: 0, sgdSteps: 0 };
   const adv = tidy(() => pgdPerturb(classifyNet, x, y, opts, passes));
   assert.is(memory().liveTensors, live + 1, 'only the result survives the scope');
-  assert.equal(passes, { forward: 3, backwardInputOnly: 3, backwardWeights: 0, sgdSteps: 0 }, 'counted into a training PassCounts');
+  assert.equal(
+    passes,
+    { forward: 3, backwardInputOnly: 3, backwardWeights: 0, sgdSteps: 0 },
+    'counted into a training PassCounts',
+  );
   assert.equal(Array.from(await adv.data()), Array.from(await full.adv.data()), 'the batch pgd returns');
   adv.dispose();
   full.adv.dispose();
@@ -151,8 +188,15 @@ t('restarts keep the per-example worst case', async () => {
   const singles = [];
   for (let r = 0; r < 3; r++) singles.push(await pgd(classifyNet, x, y, { ...opts, stream: 10 + r }));
   const flags = singles.map((s) => s.correct);
-  assert.ok(flags[0].some((c, i) => flags.some((f) => f[i] !== c)), 'some example is broken by one restart only');
-  assert.equal(combined.correct, flags[0].map((_, i) => flags.every((f) => f[i])), 'broken by any restart = broken');
+  assert.ok(
+    flags[0].some((c, i) => flags.some((f) => f[i] !== c)),
+    'some example is broken by one restart only',
+  );
+  assert.equal(
+    combined.correct,
+    flags[0].map((_, i) => flags.every((f) => f[i])),
+    'broken by any restart = broken',
+  );
   assert.ok(count(combined.correct) > 0, 'not every example broken (no early stop)');
   const rows = await Promise.all(singles.map((s) => s.adv.data()));
   const got = await combined.adv.data();
@@ -160,7 +204,11 @@ t('restarts keep the per-example worst case', async () => {
   for (let i = 0; i < N; i++) {
     const from = combined.correct[i] ? 2 : flags.findIndex((f) => !f[i]);
     const want = rows[from].subarray(i * row, (i + 1) * row);
-    assert.equal(Array.from(got.subarray(i * row, (i + 1) * row)), Array.from(want), `example ${i}: the point of restart ${from}`);
+    assert.equal(
+      Array.from(got.subarray(i * row, (i + 1) * row)),
+      Array.from(want),
+      `example ${i}: the point of restart ${from}`,
+    );
   }
   assert.equal(combined.passes, { forward: 6, backwardInputOnly: 3 });
   for (const r of [combined, ...singles]) r.adv.dispose();
@@ -170,7 +218,10 @@ t('attack steps dispatch no weight-gradient kernel, and the pass counts match th
   rt().resetCounters();
   tidy(() => valueAndGrads(() => softmaxCrossEntropy(classifyNet(x), y), net.parameters()));
   const control = rt().counters().byFamily;
-  assert.ok((control['conv-weight-grad'] ?? 0) > 0 && (control['weight-grad'] ?? 0) > 0, `a weight backward is counted: ${JSON.stringify(control)}`);
+  assert.ok(
+    (control['conv-weight-grad'] ?? 0) > 0 && (control['weight-grad'] ?? 0) > 0,
+    `a weight backward is counted: ${JSON.stringify(control)}`,
+  );
   for (const [name, attack] of ATTACKS) {
     rt().resetCounters();
     const r = await attack(classifyNet);
@@ -194,7 +245,8 @@ t('an attack leaves no tensor behind but its result', async () => {
 });
 
 t('batch-norm running statistics do not change under attack in eval mode', async () => {
-  const stats = () => Promise.all([net.bn.runningMean.data(), net.bn.runningVar.data()]).then((s) => s.map((a) => Array.from(a)));
+  const stats = () =>
+    Promise.all([net.bn.runningMean.data(), net.bn.runningVar.data()]).then((s) => s.map((a) => Array.from(a)));
   const before = await stats();
   for (const [, attack] of ATTACKS) (await attack(classifyNet)).adv.dispose();
   assert.equal(await stats(), before);
@@ -219,31 +271,38 @@ t('APGD-CE follows the paper’s checkpoints and is at least as strong as PGD-10
   p.adv.dispose();
 });
 
-t('APGD halves its step where the loss stalls: it homes in on an interior maximum that fixed-step PGD circles', async () => {
-  // Two classes, label 0: z_0 = 0, z_1 = -1 - 1000·mean((v - target)²), so the loss rises towards a target inside
-  // the ball and no example is ever fooled (z_1 < z_0 everywhere).
-  const r = rng(11);
-  const target = DATA.x.map((v) => Math.min(1, Math.max(0, v + EPS * (r() - 0.5))));
-  const tgt = tensor(target, [N, C, S, S], { name: 'target' });
-  const w = tensor(Float32Array.from({ length: 2 * C }, (_, j) => (j < C ? 0 : -1000 / C)), [2, C], { name: 'Wq' });
-  const b = tensor(new Float32Array([0, -1]), [2], { name: 'bq' });
-  const zero = tensor(new Int32Array(N), [N], { name: 'zero_labels' });
-  const classify: Classifier = (v) => {
-    const d = sub(v, tgt);
-    return linear(globalAvgPool(mul(d, d)), w, b);
-  };
-  const distance = async (adv: Tensor) => {
-    const a = await adv.data();
-    return a.reduce((m, v, j) => Math.max(m, Math.abs(v - target[j])), 0);
-  };
-  const p = await pgd(classify, x, zero, { threat: LINF, stepSize: STEP, steps: 100, seed: 12 });
-  const a = await apgdCe(classify, x, zero, { threat: LINF, steps: 100, seed: 12 });
-  assert.ok(p.correct.every(Boolean) && a.correct.every(Boolean), 'nothing is fooled');
-  const [dp, da] = [await distance(p.adv), await distance(a.adv)];
-  assert.ok(dp > STEP / 4, `PGD keeps circling at its step size: ${dp}`);
-  assert.ok(da < dp / 10, `APGD ends within ${da} of the maximum, PGD within ${dp}`);
-  for (const v of [p.adv, a.adv, tgt, w, b, zero]) v.dispose();
-});
+t(
+  'APGD halves its step where the loss stalls: it homes in on an interior maximum that fixed-step PGD circles',
+  async () => {
+    // Two classes, label 0: z_0 = 0, z_1 = -1 - 1000·mean((v - target)²), so the loss rises towards a target inside
+    // the ball and no example is ever fooled (z_1 < z_0 everywhere).
+    const r = rng(11);
+    const target = DATA.x.map((v) => Math.min(1, Math.max(0, v + EPS * (r() - 0.5))));
+    const tgt = tensor(target, [N, C, S, S], { name: 'target' });
+    const w = tensor(
+      Float32Array.from({ length: 2 * C }, (_, j) => (j < C ? 0 : -1000 / C)),
+      [2, C],
+      { name: 'Wq' },
+    );
+    const b = tensor(new Float32Array([0, -1]), [2], { name: 'bq' });
+    const zero = tensor(new Int32Array(N), [N], { name: 'zero_labels' });
+    const classify: Classifier = (v) => {
+      const d = sub(v, tgt);
+      return linear(globalAvgPool(mul(d, d)), w, b);
+    };
+    const distance = async (adv: Tensor) => {
+      const a = await adv.data();
+      return a.reduce((m, v, j) => Math.max(m, Math.abs(v - target[j])), 0);
+    };
+    const p = await pgd(classify, x, zero, { threat: LINF, stepSize: STEP, steps: 100, seed: 12 });
+    const a = await apgdCe(classify, x, zero, { threat: LINF, steps: 100, seed: 12 });
+    assert.ok(p.correct.every(Boolean) && a.correct.every(Boolean), 'nothing is fooled');
+    const [dp, da] = [await distance(p.adv), await distance(a.adv)];
+    assert.ok(dp > STEP / 4, `PGD keeps circling at its step size: ${dp}`);
+    assert.ok(da < dp / 10, `APGD ends within ${da} of the maximum, PGD within ${dp}`);
+    for (const v of [p.adv, a.adv, tgt, w, b, zero]) v.dispose();
+  },
+);
 
 t('APGD-CE on the linear model ends at the box corner that maximizes the loss, momentum steps included', async () => {
   // With W = 10·I the cross-entropy of label l falls with the mean of channel l and rises with the others', so its
@@ -255,7 +314,10 @@ t('APGD-CE on the linear model ends at the box corner that maximizes the loss, m
   const wrong = tensor(shifted, [N], { name: 'shifted_labels' });
   for (const steps of [2, 10]) {
     const a = await apgdCe(model.classify, x, wrong, { threat: LINF, steps, seed: 13 });
-    assert.ok(a.correct.every((c) => !c), 'every example misclassified');
+    assert.ok(
+      a.correct.every((c) => !c),
+      'every example misclassified',
+    );
     const got = await a.adv.data();
     let worst = 0;
     for (let j = 0; j < got.length; j++) {
@@ -293,19 +355,33 @@ t('evaluateRobust: clean and every attack; on the linear model it finds exactly 
   }
   assert.ok(closest > 1e-3, `no example sits on a decision boundary (closest margin ${closest})`);
   // The same attacks through the registry (seed 9, stream 0 for the one batch).
-  const report = await evaluateRobust(model.classify, hostSource(DATA.x, [N, C, S, S], DATA.labels), [
-    resolveAttack({ name: 'pgd', stepSize: STEP, steps: 20, loss: 'cw' }),
-    resolveAttack({ name: 'apgd-ce', apgdSteps: 50 }),
-  ], { threat: LINF, classes: K, batch: N, seed: 9 });
+  const report = await evaluateRobust(
+    model.classify,
+    hostSource(DATA.x, [N, C, S, S], DATA.labels),
+    [
+      resolveAttack({ name: 'pgd', stepSize: STEP, steps: 20, loss: 'cw' }),
+      resolveAttack({ name: 'apgd-ce', apgdSteps: 50 }),
+    ],
+    { threat: LINF, classes: K, batch: N, seed: 9 },
+  );
   const bools = (a: Uint8Array) => Array.from(a, Boolean);
   const res = {
-    clean: bools(report.correct.clean), perAttack: report.correct.perAttack.map(bools), robust: bools(report.correct.robust),
+    clean: bools(report.correct.clean),
+    perAttack: report.correct.perAttack.map(bools),
+    robust: bools(report.correct.robust),
     passes: { forward: report.passes.forward, backwardInputOnly: report.passes.backwardInputOnly },
   };
   assert.equal(res.clean, cleanRef, 'clean flags');
-  assert.equal(res.robust, res.clean.map((c, i) => c && res.perAttack.every((a) => a[i])), 'robust = clean and every attack');
+  assert.equal(
+    res.robust,
+    res.clean.map((c, i) => c && res.perAttack.every((a) => a[i])),
+    'robust = clean and every attack',
+  );
   const exact = cleanRef.map((c, i) => c && !breakable[i]);
-  assert.ok(count(exact) > 0 && count(exact) < count(cleanRef), `a mix of robust and breakable examples: ${count(exact)}`);
+  assert.ok(
+    count(exact) > 0 && count(exact) < count(cleanRef),
+    `a mix of robust and breakable examples: ${count(exact)}`,
+  );
   assert.equal(res.robust, exact, 'exactly the examples no point of the ball fools');
   assert.equal(res.passes, { forward: 1 + 21 + 51, backwardInputOnly: 20 + 51 });
   model.dispose();
@@ -313,16 +389,33 @@ t('evaluateRobust: clean and every attack; on the linear model it finds exactly 
 
 t('bad arguments are rejected with the attack and the shapes', async () => {
   const rejects = async (p: Promise<unknown>, ...patterns: RegExp[]) => {
-    const msg = await p.then(() => null, (e: Error) => e.message);
+    const msg = await p.then(
+      () => null,
+      (e: Error) => e.message,
+    );
     assert.ok(msg !== null, `expected an error matching ${patterns.join(', ')}`);
     for (const re of patterns) assert.match(msg!, re);
   };
   const short = tensor(new Int32Array(N - 1), [N - 1], { name: 'short' });
-  await rejects(pgd(classifyNet, x, short, { threat: LINF, stepSize: STEP, steps: 1 }), /pgd/, /\[32\]/, /'short' \[31\] i32/);
+  await rejects(
+    pgd(classifyNet, x, short, { threat: LINF, stepSize: STEP, steps: 1 }),
+    /pgd/,
+    /\[32\]/,
+    /'short' \[31\] i32/,
+  );
   // eps is the threat model's, refused when it is built; an attack refuses a threat model over other samples.
   assertThrows(() => ThreatModel.image({ norm: 'linf', eps: -1 }, [C, S, S]), /eps must be in \[0,1\]/, /got -1/);
-  await rejects(apgdCe(classifyNet, x, y, { threat: linfImages(EPS, C, S + 1) }), /apgdCe/, /samples of 243 elements/, /\[32,3,8,8\]/);
-  await rejects(pgd(classifyNet, x, y, { threat: LINF, stepSize: STEP, steps: 1, restarts: 0 }), /pgd/, /restarts must be an integer >= 1/);
+  await rejects(
+    apgdCe(classifyNet, x, y, { threat: linfImages(EPS, C, S + 1) }),
+    /apgdCe/,
+    /samples of 243 elements/,
+    /\[32,3,8,8\]/,
+  );
+  await rejects(
+    pgd(classifyNet, x, y, { threat: LINF, stepSize: STEP, steps: 1, restarts: 0 }),
+    /pgd/,
+    /restarts must be an integer >= 1/,
+  );
   short.dispose();
 });
 

@@ -26,7 +26,11 @@ function choice(seed: number, step: number, example: number, pad: number, flip: 
 }
 
 /** Float64 reference: materialise the zero-padded image, crop it, then mirror the crop. */
-function reference(bytes: Uint8Array, [N, C, H, W]: number[], aug?: { pad: number; flip: boolean; seed: number; step: number }): Float64Array {
+function reference(
+  bytes: Uint8Array,
+  [N, C, H, W]: number[],
+  aug?: { pad: number; flip: boolean; seed: number; step: number },
+): Float64Array {
   const out = new Float64Array(N * C * H * W);
   const pad = aug?.pad ?? 0;
   const PH = H + 2 * pad;
@@ -55,12 +59,22 @@ function randomBytes(n: number, seed: number): Uint8Array {
 }
 
 const upload = (shape: number[], seed: number): [Tensor, Uint8Array] => {
-  const b = randomBytes(shape.reduce((a, d) => a * d, 1), seed);
+  const b = randomBytes(
+    shape.reduce((a, d) => a * d, 1),
+    seed,
+  );
   return [tensor(b, shape, { name: 'bytes' }), b];
 };
 
 // Odd sizes make a vec4 of outputs straddle rows, channels and examples; [7,1,1,1] puts each lane in a new example.
-const shapes = [[5, 3, 32, 32], [2, 3, 7, 9], [3, 1, 1, 5], [7, 1, 1, 1], [1, 3, 5, 3], [1, 1, 1, 1]];
+const shapes = [
+  [5, 3, 32, 32],
+  [2, 3, 7, 9],
+  [3, 1, 1, 5],
+  [7, 1, 1, 1],
+  [1, 3, 5, 3],
+  [1, 1, 1, 1],
+];
 
 t('plain conversion is byte/255', async () => {
   for (const [i, shape] of shapes.entries()) {
@@ -127,7 +141,12 @@ t('offsets cover [0, 2·pad] uniformly, flips about half', async () => {
   const aug = { pad, flip: true, seed: 2024, step: 11 };
   const out = await imagesToFloat(x, { augment: aug }).data();
   x.dispose();
-  const counts = { dy: new Array(2 * pad + 1).fill(0), dx: new Array(2 * pad + 1).fill(0), pair: new Set<number>(), flips: 0 };
+  const counts = {
+    dy: new Array(2 * pad + 1).fill(0),
+    dx: new Array(2 * pad + 1).fill(0),
+    pair: new Set<number>(),
+    flips: 0,
+  };
   for (let n = 0; n < N; n++) {
     const visible: [number, number, number, number][] = []; // oy, ox, sy, sx
     for (let oy = 0; oy < S; oy++)
@@ -150,7 +169,9 @@ t('offsets cover [0, 2·pad] uniformly, flips about half', async () => {
   }
   const expected = N / (2 * pad + 1);
   for (const k of ['dy', 'dx'] as const)
-    counts[k].forEach((c, v) => assert.ok(Math.abs(c - expected) < 0.2 * expected, `${k}=${v} drawn ${c} times, expected ~${expected}`));
+    counts[k].forEach((c, v) =>
+      assert.ok(Math.abs(c - expected) < 0.2 * expected, `${k}=${v} drawn ${c} times, expected ~${expected}`),
+    );
   assert.is(counts.pair.size, (2 * pad + 1) ** 2, 'every (dy, dx) pair occurs');
   const frac = counts.flips / N;
   assert.ok(Math.abs(frac - 0.5) < 0.04, `flip fraction ${frac}`);
@@ -163,7 +184,12 @@ t('argument errors name the op and the shapes', () => {
   assertThrows(() => imagesToFloat(r3), /imagesToFloat/, /rank 4/, /'chw' \[3,4,4\] u8/);
   const x = tensor(new Uint8Array(2 * 3 * 4 * 4), [2, 3, 4, 4], { name: 'bytes' });
   const ok = { pad: 4, flip: true, seed: 1, step: 0 };
-  assertThrows(() => imagesToFloat(x, { augment: { ...ok, pad: -1 } }), /imagesToFloat/, /pad must be an integer >= 0, got -1/, /\[2,3,4,4\]/);
+  assertThrows(
+    () => imagesToFloat(x, { augment: { ...ok, pad: -1 } }),
+    /imagesToFloat/,
+    /pad must be an integer >= 0, got -1/,
+    /\[2,3,4,4\]/,
+  );
   assertThrows(() => imagesToFloat(x, { augment: { ...ok, pad: 1.5 } }), /pad must be an integer >= 0, got 1.5/);
   assertThrows(() => imagesToFloat(x, { augment: { ...ok, seed: -3 } }), /seed must be an integer/);
   assertThrows(() => imagesToFloat(x, { augment: { ...ok, step: 0.5 } }), /step must be an integer/);

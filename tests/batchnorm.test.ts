@@ -1,7 +1,31 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { batchNorm, fill, keep, mul, rsqrt, rt, scale, sum, tidy, valueAndGrads, type Tensor } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, randu, ready, withKernels, type GradCase } from './helpers.js';
+import {
+  batchNorm,
+  fill,
+  keep,
+  mul,
+  rsqrt,
+  rt,
+  scale,
+  sum,
+  tidy,
+  valueAndGrads,
+  type Tensor,
+} from '../engine/index.js';
+import {
+  assertClose,
+  assertThrows,
+  checkGradients,
+  checkSecondOrder,
+  gpu,
+  KERNEL_VARIANTS,
+  randn,
+  randu,
+  ready,
+  withKernels,
+  type GradCase,
+} from './helpers.js';
 
 const t = suite('batchnorm');
 t.before(ready);
@@ -71,10 +95,20 @@ const randGamma = (c: number, seed: number): F64 => randu(c, seed, 0.5, 1.5).map
  */
 function safeBeta(x: F64, gamma: F64, s: Shape4, stats?: { mean: F64; variance: F64 }, margin = 0.05): F64 {
   const zero = new Float64Array(s.c);
-  const { y: xh } = bnRef(x, new Float64Array(s.c).fill(1), zero, stats?.mean ?? zero, stats?.variance ?? zero, s.n, s.c, s.hw, {
-    training: !stats,
-    relu: false,
-  });
+  const { y: xh } = bnRef(
+    x,
+    new Float64Array(s.c).fill(1),
+    zero,
+    stats?.mean ?? zero,
+    stats?.variance ?? zero,
+    s.n,
+    s.c,
+    s.hw,
+    {
+      training: !stats,
+      relu: false,
+    },
+  );
   const beta = new Float64Array(s.c);
   for (let k = 0; k < s.c; k++) {
     // Pre-activation is 0 where beta = -gamma·x̂: pick the midpoint nearest 0 of a gap between those roots.
@@ -129,7 +163,11 @@ t('training forward and running statistics after one and two calls', async () =>
       const x2 = randn(size, seed++, 0.5).map((v) => v - 1);
       const what = `${s.shape.join('x')}${relu ? ' relu' : ''}`;
       const r1 = bnRef(x1, gamma, beta, rm0, rv0, s.n, s.c, s.hw, { training: true, relu, ...opts });
-      const r2 = bnRef(x2, gamma, beta, r1.runningMean, r1.runningVar, s.n, s.c, s.hw, { training: true, relu, ...opts });
+      const r2 = bnRef(x2, gamma, beta, r1.runningMean, r1.runningVar, s.n, s.c, s.hw, {
+        training: true,
+        relu,
+        ...opts,
+      });
       const [y1, mean1, var1, y2, mean2, var2] = await readAll(() => {
         const st = state(rm0, rv0, s.c);
         const g = gpu(gamma, [s.c], 'gamma');
@@ -184,7 +222,10 @@ t('eval forward uses the running statistics and leaves them unchanged', async ()
       const rm = Float32Array.from(randn(s.c, seed++));
       const rv = Float32Array.from(randu(s.c, seed++, 0.2, 3));
       const x = randn(size, seed++, 2);
-      const r = bnRef(x, gamma, beta, Float64Array.from(rm), Float64Array.from(rv), s.n, s.c, s.hw, { training: false, relu });
+      const r = bnRef(x, gamma, beta, Float64Array.from(rm), Float64Array.from(rv), s.n, s.c, s.hw, {
+        training: false,
+        relu,
+      });
       const [y, mean, variance] = await readAll(() => {
         const st = state(rm, rv, s.c);
         const y = batchNorm(gpu(x, s.shape, 'x'), gpu(gamma, [s.c]), gpu(beta, [s.c]), st, { training: false, relu });
@@ -225,7 +266,9 @@ async function eachGradCase(shapes: Shape4[], seed: number, check: (c: GradCase)
             ],
           });
         } catch (e) {
-          throw new Error(`${s.shape.join('x')} ${training ? 'training' : 'eval'}${relu ? ' relu' : ''}: ${(e as Error).message}`);
+          throw new Error(
+            `${s.shape.join('x')} ${training ? 'training' : 'eval'}${relu ? ' relu' : ''}: ${(e as Error).message}`,
+          );
         }
       }
     }
@@ -236,72 +279,109 @@ t('backward: x, gamma and beta against finite differences, training and eval, wi
   await eachGradCase(GRAD_SHAPES, 200, checkGradients);
 });
 
-t('second order: x, gamma and beta through the differentiable backward, training and eval, with and without ReLU', async () => {
-  await eachGradCase([shape(2, 3, 2, 3), shape(5, 2)], 400, checkSecondOrder);
-});
+t(
+  'second order: x, gamma and beta through the differentiable backward, training and eval, with and without ReLU',
+  async () => {
+    await eachGradCase([shape(2, 3, 2, 3), shape(5, 2)], 400, checkSecondOrder);
+  },
+);
 
 for (const variant of KERNEL_VARIANTS) {
-  t(`the fused double backward (training): two kernels, Hessian-vector products against float64, and its composite (third-order) form agrees (${variant} kernels)`, () => withKernels(variant, async () => {
-    const s = shape(3, 4, 2, 3);
-    const size = s.n * s.c * s.hw;
-    const x = randn(size, 600, 1.5);
-    const gamma = randGamma(s.c, 601);
-    const beta = safeBeta(x, gamma, s);
-    const zero = new Float64Array(s.c);
-    const cpu = ([xv, gv, bv]: F64[]) => bnRef(xv, gv, bv, zero, zero, s.n, s.c, s.hw, { training: true, relu: true }).y;
-    const inputs = [{ data: x, shape: s.shape, name: 'x' }, { data: gamma, shape: [s.c], name: 'gamma' }, { data: beta, shape: [s.c], name: 'beta' }];
-    const bn = ([xt, g, b]: Tensor[]) => batchNorm(xt, g, b, state(zero, zero, s.c), { training: true, relu: true });
-    // Only x: the recorded input gradient's own backward, with no composite dgamma or dbeta beside it.
-    await checkSecondOrder({ gpu: bn, cpu, inputs, wrt: [0] });
-    await checkSecondOrder({ gpu: bn, cpu, inputs, wrt: [0, 1] });
+  t(
+    `the fused double backward (training): two kernels, Hessian-vector products against float64, and its composite (third-order) form agrees (${variant} kernels)`,
+    () =>
+      withKernels(variant, async () => {
+        const s = shape(3, 4, 2, 3);
+        const size = s.n * s.c * s.hw;
+        const x = randn(size, 600, 1.5);
+        const gamma = randGamma(s.c, 601);
+        const beta = safeBeta(x, gamma, s);
+        const zero = new Float64Array(s.c);
+        const cpu = ([xv, gv, bv]: F64[]) =>
+          bnRef(xv, gv, bv, zero, zero, s.n, s.c, s.hw, { training: true, relu: true }).y;
+        const inputs = [
+          { data: x, shape: s.shape, name: 'x' },
+          { data: gamma, shape: [s.c], name: 'gamma' },
+          { data: beta, shape: [s.c], name: 'beta' },
+        ];
+        const bn = ([xt, g, b]: Tensor[]) =>
+          batchNorm(xt, g, b, state(zero, zero, s.c), { training: true, relu: true });
+        // Only x: the recorded input gradient's own backward, with no composite dgamma or dbeta beside it.
+        await checkSecondOrder({ gpu: bn, cpu, inputs, wrt: [0] });
+        await checkSecondOrder({ gpu: bn, cpu, inputs, wrt: [0, 1] });
 
-    // Hessian-vector products in x and gamma of <r, bn> along v, at the top level (the fused kernels) and inside
-    // a third tape that tracks x (the composite form, which that tape could differentiate again).
-    const [xt, gt, bt] = inputs.map((i) => keep(gpu(i.data, i.shape, i.name)));
-    const r = keep(gpu(randn(size, 602), s.shape, 'r'));
-    const v = keep(gpu(randn(size, 603), s.shape, 'v'));
-    const hvp = (): Tensor[] => valueAndGrads(() => {
-      const dx = valueAndGrads(() => bn([xt, gt, bt]), [xt], { seed: r, createGraph: true }).grads[0];
-      return sum(mul(dx, v));
-    }, [xt, gt]).grads;
-    rt().resetCounters();
-    const fused = await readAll(hvp);
-    const k = rt().counters().byKernel;
-    assert.equal(['grad_sums', 'grad_input', 'double_sums', 'double_input'].map((e) => k[`batchnorm_${e}`]), [1, 1, 1, 1], JSON.stringify(k));
-    assert.is(rt().counters().byFamily.reduction ?? 0, 2, 'no composite reductions: only the sum of <dx, v> and its broadcast backward');
-    rt().resetCounters();
-    const again = await readAll(() => {
-      let out: Tensor[] = [];
-      valueAndGrads(() => {
-        out = hvp().map((t) => keep(t));
-        return sum(mul(out[0], v));
-      }, [xt]);
-      return out;
-    });
-    assert.is(rt().counters().byKernel.batchnorm_double_sums, 1, 'only the third tape\'s own backward runs the fused kernels');
-    assertClose(again[0], fused[0], 'd/dx through the composite double backward', 1e-4, 1e-5);
-    assertClose(again[1], fused[1], 'd/dgamma through the composite double backward', 1e-4, 1e-5);
-    for (const t of [xt, gt, bt, r, v]) t.dispose();
-  }));
-  t(`the fused double backward without the ReLU, on whole quads (HW % 4 = 0, as every WRN plane) and more than one workgroup of elements: Hessian-vector products against float64 (${variant} kernels)`, () => withKernels(variant, async () => {
-    const s = shape(22, 3, 4, 4); // 1056 elements: two workgroups of the elementwise double_input pass
-    const x = randn(s.n * s.c * s.hw, 610, 1.5);
-    const zero = new Float64Array(s.c);
-    rt().resetCounters();
-    await checkSecondOrder({
-      gpu: ([xt, g, b]) => batchNorm(xt, g, b, state(zero, zero, s.c), { training: true }),
-      cpu: ([xv, g, b]) => bnRef(xv, g, b, zero, zero, s.n, s.c, s.hw, { training: true, relu: false }).y,
-      inputs: [{ data: x, shape: s.shape, name: 'x' }, { data: randGamma(s.c, 611), shape: [s.c], name: 'gamma' }, { data: randn(s.c, 612, 0.5), shape: [s.c], name: 'beta' }],
-      wrt: [0, 1],
-    });
-    assert.is(rt().counters().byKernel.batchnorm_double_input, 1, 'the fused kernels ran');
-  }));
+        // Hessian-vector products in x and gamma of <r, bn> along v, at the top level (the fused kernels) and inside
+        // a third tape that tracks x (the composite form, which that tape could differentiate again).
+        const [xt, gt, bt] = inputs.map((i) => keep(gpu(i.data, i.shape, i.name)));
+        const r = keep(gpu(randn(size, 602), s.shape, 'r'));
+        const v = keep(gpu(randn(size, 603), s.shape, 'v'));
+        const hvp = (): Tensor[] =>
+          valueAndGrads(() => {
+            const dx = valueAndGrads(() => bn([xt, gt, bt]), [xt], { seed: r, createGraph: true }).grads[0];
+            return sum(mul(dx, v));
+          }, [xt, gt]).grads;
+        rt().resetCounters();
+        const fused = await readAll(hvp);
+        const k = rt().counters().byKernel;
+        assert.equal(
+          ['grad_sums', 'grad_input', 'double_sums', 'double_input'].map((e) => k[`batchnorm_${e}`]),
+          [1, 1, 1, 1],
+          JSON.stringify(k),
+        );
+        assert.is(
+          rt().counters().byFamily.reduction ?? 0,
+          2,
+          'no composite reductions: only the sum of <dx, v> and its broadcast backward',
+        );
+        rt().resetCounters();
+        const again = await readAll(() => {
+          let out: Tensor[] = [];
+          valueAndGrads(() => {
+            out = hvp().map((t) => keep(t));
+            return sum(mul(out[0], v));
+          }, [xt]);
+          return out;
+        });
+        assert.is(
+          rt().counters().byKernel.batchnorm_double_sums,
+          1,
+          "only the third tape's own backward runs the fused kernels",
+        );
+        assertClose(again[0], fused[0], 'd/dx through the composite double backward', 1e-4, 1e-5);
+        assertClose(again[1], fused[1], 'd/dgamma through the composite double backward', 1e-4, 1e-5);
+        for (const t of [xt, gt, bt, r, v]) t.dispose();
+      }),
+  );
+  t(
+    `the fused double backward without the ReLU, on whole quads (HW % 4 = 0, as every WRN plane) and more than one workgroup of elements: Hessian-vector products against float64 (${variant} kernels)`,
+    () =>
+      withKernels(variant, async () => {
+        const s = shape(22, 3, 4, 4); // 1056 elements: two workgroups of the elementwise double_input pass
+        const x = randn(s.n * s.c * s.hw, 610, 1.5);
+        const zero = new Float64Array(s.c);
+        rt().resetCounters();
+        await checkSecondOrder({
+          gpu: ([xt, g, b]) => batchNorm(xt, g, b, state(zero, zero, s.c), { training: true }),
+          cpu: ([xv, g, b]) => bnRef(xv, g, b, zero, zero, s.n, s.c, s.hw, { training: true, relu: false }).y,
+          inputs: [
+            { data: x, shape: s.shape, name: 'x' },
+            { data: randGamma(s.c, 611), shape: [s.c], name: 'gamma' },
+            { data: randn(s.c, 612, 0.5), shape: [s.c], name: 'beta' },
+          ],
+          wrt: [0, 1],
+        });
+        assert.is(rt().counters().byKernel.batchnorm_double_input, 1, 'the fused kernels ran');
+      }),
+  );
 }
 
 t('rsqrt (the statistics kernel as 1/sqrt(x + eps)) and its first and second derivatives', async () => {
   const m = 70; // more than one workgroup of channels
   const x = randu(m, 500, 0.2, 3);
-  const inputs = [{ data: x, shape: [7, 10], name: 'x' }, { data: randn(m, 501), shape: [7, 10], name: 'y' }];
+  const inputs = [
+    { data: x, shape: [7, 10], name: 'x' },
+    { data: randn(m, 501), shape: [7, 10], name: 'y' },
+  ];
   const cpu = ([xv, y]: F64[]) => xv.map((v, i) => y[i] / Math.sqrt(v + 1e-3));
   await checkGradients({ gpu: ([xt, y]) => mul(rsqrt(xt, 1e-3), y), cpu, inputs });
   await checkSecondOrder({ gpu: ([xt, y]) => mul(rsqrt(xt, 1e-3), y), cpu, inputs });
@@ -331,7 +411,7 @@ t('backward dispatches only what the requested gradients need, and frees its tem
   assert.equal(run(false, [x]), [1, 1, 0, 0, 1], 'eval, dx only: no reduction');
   assert.equal(run(false, [b]), [1, 1, 1, 0, 0], 'eval, dbeta only');
   assert.equal(run(false, [x, g, b]), [1, 1, 1, 0, 1], 'eval, everything');
-  assert.is(rt().counters().byFamily.batchnorm, 4, "the last run: stats, normalize, grad_sums, grad_input_eval");
+  assert.is(rt().counters().byFamily.batchnorm, 4, 'the last run: stats, normalize, grad_sums, grad_input_eval');
   for (const t of [x, g, b, st.runningMean, st.runningVar, seed]) t.dispose();
 });
 
@@ -354,7 +434,8 @@ t('eval backward uses the statistics of its forward, even if a later call update
     };
     return valueAndGrads(f, [xt], { seed: gpu(dyv, s.shape, 'dy') }).grads;
   });
-  const scaled = (v: F64) => v.map((d, i) => (d * gamma[Math.floor(i / s.hw) % s.c]) / Math.sqrt(rv[Math.floor(i / s.hw) % s.c] + 1e-5));
+  const scaled = (v: F64) =>
+    v.map((d, i) => (d * gamma[Math.floor(i / s.hw) % s.c]) / Math.sqrt(rv[Math.floor(i / s.hw) % s.c] + 1e-5));
   assertClose(dx, scaled(dyv), 'dx');
   // The differentiable backward (create-graph) too: dx = γ·invstd·dy, so d<v, dx>/d(dy) = γ·invstd·v.
   const v = randn(size, 407);
@@ -385,19 +466,39 @@ t('argument errors name the shapes', () => {
     const b3 = fill([3], 0, 'beta');
     const st = () => state(new Float64Array(3), new Float64Array(3).fill(1), 3);
     const train = { training: true };
-    assertThrows(() => batchNorm(x, fill([4], 1, 'gamma'), b3, st(), train), /batchNorm/, /'x' \[2,3,4,4\]/, /3 channels/, /gamma 'gamma' \[4\]/);
-    assertThrows(() => batchNorm(x, g3, fill([3, 1], 0, 'beta'), st(), train), /'x' \[2,3,4,4\]/, /beta 'beta' \[3,1\]/);
+    assertThrows(
+      () => batchNorm(x, fill([4], 1, 'gamma'), b3, st(), train),
+      /batchNorm/,
+      /'x' \[2,3,4,4\]/,
+      /3 channels/,
+      /gamma 'gamma' \[4\]/,
+    );
+    assertThrows(
+      () => batchNorm(x, g3, fill([3, 1], 0, 'beta'), st(), train),
+      /'x' \[2,3,4,4\]/,
+      /beta 'beta' \[3,1\]/,
+    );
     assertThrows(
       () => batchNorm(x, g3, b3, { runningMean: fill([5], 0, 'rm'), runningVar: fill([3], 1, 'rv') }, train),
       /'x' \[2,3,4,4\]/,
       /running mean 'rm' \[5\]/,
     );
     assertThrows(
-      () => batchNorm(x, g3, b3, { runningMean: fill([3], 0, 'rm'), runningVar: fill([2], 1, 'rv') }, { training: false }),
+      () =>
+        batchNorm(x, g3, b3, { runningMean: fill([3], 0, 'rm'), runningVar: fill([2], 1, 'rv') }, { training: false }),
       /running variance 'rv' \[2\]/,
     );
-    assertThrows(() => batchNorm(fill([2, 3, 16], 1, 'x3'), g3, b3, st(), train), /batchNorm/, /'x3' \[2,3,16\]/, /rank 4/);
-    assertThrows(() => batchNorm(fill([1, 3, 1, 1], 1, 'x1'), g3, b3, st(), train), /more than one value per channel/, /\[1,3,1,1\]/);
+    assertThrows(
+      () => batchNorm(fill([2, 3, 16], 1, 'x3'), g3, b3, st(), train),
+      /batchNorm/,
+      /'x3' \[2,3,16\]/,
+      /rank 4/,
+    );
+    assertThrows(
+      () => batchNorm(fill([1, 3, 1, 1], 1, 'x1'), g3, b3, st(), train),
+      /more than one value per channel/,
+      /\[1,3,1,1\]/,
+    );
     const shared = fill([3], 1, 'stat');
     assertThrows(() => batchNorm(x, g3, b3, { runningMean: shared, runningVar: shared }, train), /same tensor/);
     assertThrows(() => batchNorm(x, g3, b3, st(), { training: true, momentum: 1.5 }), /momentum 1.5/);

@@ -7,7 +7,19 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { batchNorm, conv2d, conv2dInputGrad, conv2dWeightGrad, matmul, randomNormal, relu, rt, sgdStep, tidy, zeros } from '../engine/index.js';
+import {
+  batchNorm,
+  conv2d,
+  conv2dInputGrad,
+  conv2dWeightGrad,
+  matmul,
+  randomNormal,
+  relu,
+  rt,
+  sgdStep,
+  tidy,
+  zeros,
+} from '../engine/index.js';
 import { profile } from '../engine/profile.js';
 import { benchEnv } from '../bench/env.js';
 import { checkMethodName } from '../bench/methods.js';
@@ -25,7 +37,8 @@ const t = suite('bench');
 t.before(ready);
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
-const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
 t('the profiler counts a convolution pass as 2·N·OH·OW·Cout·C·kH·kW FLOPs, a matmul as 2·M·N·K', async () => {
   // x [2,3,5,7], w [4,3,3,3], stride 2, padding 1: OH = (5 + 2 - 3) / 2 + 1 = 3, OW = (7 + 2 - 3) / 2 + 1 = 4,
@@ -106,12 +119,16 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
   for (const o of report.ops!) {
     for (const [k, timing] of Object.entries(o.kernels)) {
       const f = ceilingFraction(timing, report.roofline);
-      if (f?.bound === 'fma') assert.ok(f.fraction < 2, `${o.name} ${k}: ${f.rate} GFLOP/s against a ceiling of ${report.roofline.gflops}`);
+      if (f?.bound === 'fma')
+        assert.ok(f.fraction < 2, `${o.name} ${k}: ${f.rate} GFLOP/s against a ceiling of ${report.roofline.gflops}`);
     }
   }
 
   const m = report.methods!;
-  assert.equal(m.costs.map((c) => c.method), TINY_CONFIG.methods);
+  assert.equal(
+    m.costs.map((c) => c.method),
+    TINY_CONFIG.methods,
+  );
   assert.is(m.stepsPerEpoch, 16, '64 examples / batch 4');
   const natural = byName(report, 'natural');
   // Timings of this tiny run are noise on a shared machine: only that they were taken is checked here (the
@@ -120,15 +137,43 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
     assert.ok(c.sgdStepWallMs > 0 && c.sgdStepGpuMs! > 0, `${c.method} was timed`);
     // The profiler timed every dispatch the runtime counted, family by family (its run repeats the same steps).
     const timed = Object.fromEntries(Object.entries(c.byFamily).map(([k, f]) => [k, f!.dispatches * c.replays]));
-    assert.equal(Object.keys(timed).sort(), Object.keys(c.dispatchesByFamily).sort(), `${c.method}: the same kernel families`);
+    assert.equal(
+      Object.keys(timed).sort(),
+      Object.keys(c.dispatchesByFamily).sort(),
+      `${c.method}: the same kernel families`,
+    );
     for (const [k, n] of Object.entries(c.dispatchesByFamily)) close(timed[k], n, `${c.method} ${k} dispatches`);
   }
 
   assert.equal(natural.passes, { ...noPasses(), forward: 1, backwardWeights: 1, backwardInputOnly: 0, sgdSteps: 1 });
-  assert.equal(byName(report, 'free-2').passes, { ...noPasses(), forward: 2, backwardWeights: 2, backwardInputOnly: 0, sgdSteps: 2 });
-  assert.equal(byName(report, 'pgd-2').passes, { ...noPasses(), forward: 3, backwardWeights: 1, backwardInputOnly: 2, sgdSteps: 1 });
-  assert.equal(byName(report, 'pgd-2-full').passes, { ...noPasses(), forward: 3, backwardWeights: 3, backwardInputOnly: 0, sgdSteps: 1 });
-  assert.equal(byName(report, 'fgsm-rs').passes, { ...noPasses(), forward: 2, backwardWeights: 1, backwardInputOnly: 1, sgdSteps: 1 });
+  assert.equal(byName(report, 'free-2').passes, {
+    ...noPasses(),
+    forward: 2,
+    backwardWeights: 2,
+    backwardInputOnly: 0,
+    sgdSteps: 2,
+  });
+  assert.equal(byName(report, 'pgd-2').passes, {
+    ...noPasses(),
+    forward: 3,
+    backwardWeights: 1,
+    backwardInputOnly: 2,
+    sgdSteps: 1,
+  });
+  assert.equal(byName(report, 'pgd-2-full').passes, {
+    ...noPasses(),
+    forward: 3,
+    backwardWeights: 3,
+    backwardInputOnly: 0,
+    sgdSteps: 1,
+  });
+  assert.equal(byName(report, 'fgsm-rs').passes, {
+    ...noPasses(),
+    forward: 2,
+    backwardWeights: 1,
+    backwardInputOnly: 1,
+    sgdSteps: 1,
+  });
 
   // Input-only attack steps dispatch no weight-gradient kernel: only the update step's remain.
   const wgrad = (name: string) => byName(report, name).dispatchesByFamily['conv-weight-grad']!;
@@ -148,23 +193,45 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
   // The training step: our masks right up to rounding, and ours within the bound fp32 allows (twice tfjs's error
   // against float64, at least 1e-4) on every row, and still within the single-op tolerance of tfjs on this tiny model.
   const { masks, rows } = p.step.check;
-  assert.ok(masks.ok && masks.ours.total > 0, `our ReLU masks differ from float64's signs up to ${masks.ours.worst} of rms`);
-  assert.equal(rows.map((r) => r.quantity), ['loss', 'input gradient', 'weight gradient', 'SGD update']);
+  assert.ok(
+    masks.ok && masks.ours.total > 0,
+    `our ReLU masks differ from float64's signs up to ${masks.ours.worst} of rms`,
+  );
+  assert.equal(
+    rows.map((r) => r.quantity),
+    ['loss', 'input gradient', 'weight gradient', 'SGD update'],
+  );
   for (const r of rows) {
-    assert.ok(r.ok, `training step, ${r.quantity}${r.tensor ? ` (${r.tensor})` : ''}: ours ${r.ours} vs float64, tfjs ${r.tfjs}, bound ${r.bound}`);
+    assert.ok(
+      r.ok,
+      `training step, ${r.quantity}${r.tensor ? ` (${r.tensor})` : ''}: ours ${r.ours} vs float64, tfjs ${r.tfjs}, bound ${r.bound}`,
+    );
     assert.ok(r.peer.error <= TOLERANCE, `training step, ${r.quantity}: tfjs differs from ours by ${r.peer.error}`);
   }
   // The models suite: each tiny model's natural step and its methods, in order, with counts from the same run.
   const models = report.models!;
-  assert.equal(models.map((x) => [x.model, x.batch]), TINY_CONFIG.modelCases.map((c) => [c.model, c.batch]));
+  assert.equal(
+    models.map((x) => [x.model, x.batch]),
+    TINY_CONFIG.modelCases.map((c) => [c.model, c.batch]),
+  );
   for (const x of models) {
-    assert.equal(x.methods.costs.map((c) => c.method), TINY_CONFIG.modelMethods);
+    assert.equal(
+      x.methods.costs.map((c) => c.method),
+      TINY_CONFIG.modelMethods,
+    );
     const natural = x.methods.costs[0];
     assert.is(x.dispatches, natural.dispatches);
-    assert.ok(x.wallMs > 0 && x.gpuMs! > 0 && x.host.recordMs > 0 && x.submits >= 1 && x.reads === 0, `${x.model}: ${JSON.stringify(x)}`);
+    assert.ok(
+      x.wallMs > 0 && x.gpuMs! > 0 && x.host.recordMs > 0 && x.submits >= 1 && x.reads === 0,
+      `${x.model}: ${JSON.stringify(x)}`,
+    );
     close(x.gpuBusy!, x.gpuMs! / x.wallMs, `${x.model}: GPU busy`);
     // Every ReLU of these models is fused into its layer and the flatten is a view: no elementwise unary pass.
-    assert.is(natural.byKernel['elementwise/unary'], undefined, `${x.model}: ${Object.keys(natural.byKernel).join(', ')}`);
+    assert.is(
+      natural.byKernel['elementwise/unary'],
+      undefined,
+      `${x.model}: ${Object.keys(natural.byKernel).join(', ')}`,
+    );
     // The second-order methods dispatch more than a natural step; free-2 replays twice.
     const by = (name: string) => x.methods.costs.find((c) => c.method === name)!;
     assert.ok(by('gradalign').dispatches > by('gradnorm').dispatches && by('gradnorm').dispatches > natural.dispatches);
@@ -173,21 +240,41 @@ t('one tiny run of every suite: FLOPs, passes, dispatches and ratios from the sa
     else assert.ok(x.torchMs === null && /python3|torch/.test(x.torch.reason), x.torch.reason);
   }
   const o = report.overhead!;
-  assert.ok(o.dispatches === TINY_CONFIG.overheadDispatches && o.recordUs > 0 && o.batchedUs >= o.recordUs && o.submitWaitUs > 0 && o.gpuUs! > 0, JSON.stringify(o));
+  assert.ok(
+    o.dispatches === TINY_CONFIG.overheadDispatches &&
+      o.recordUs > 0 &&
+      o.batchedUs >= o.recordUs &&
+      o.submitWaitUs > 0 &&
+      o.gpuUs! > 0,
+    JSON.stringify(o),
+  );
   assert.ok(markdown(report).includes('## Models: one natural training step'), 'the report has the models section');
 
   // PyTorch, where this machine has it: a time, or why there is none; the report says which.
   const pt = p.step.pytorch;
   if (pt.measured) assert.ok(pt.wallMs > 0 && pt.threads > 0 && /^\d+\./.test(pt.version), JSON.stringify(pt));
   else assert.match(pt.reason, /python3|torch/);
-  assert.match(markdown(report), pt.measured ? /PyTorch [\d.]+\S*'s CPU backend \(\d+ threads.*ours\/PyTorch \d/ : /PyTorch: not measured \(/);
+  assert.match(
+    markdown(report),
+    pt.measured ? /PyTorch [\d.]+\S*'s CPU backend \(\d+ threads.*ours\/PyTorch \d/ : /PyTorch: not measured \(/,
+  );
 });
 
 t('method costs from known times: per SGD step, epoch projections, ratios to natural, attack steps', () => {
   const cost = (method: string, replays: number, wallMs: number, gpuMs: number) =>
-    ({ method, replays, wallMs, gpuMs, sgdStepWallMs: wallMs / replays, sgdStepGpuMs: gpuMs / replays }) as MeasuredCost;
+    ({
+      method,
+      replays,
+      wallMs,
+      gpuMs,
+      sgdStepWallMs: wallMs / replays,
+      sgdStepGpuMs: gpuMs / replays,
+    }) as MeasuredCost;
   // natural 10 ms (GPU 8); free-2 22 ms for two SGD steps (GPU 18); pgd-2 30 ms (GPU 20); pgd-2-full 40 ms (GPU 28).
-  const r = summarize([cost('natural', 1, 10, 8), cost('free-2', 2, 22, 18), cost('pgd-2', 1, 30, 20), cost('pgd-2-full', 1, 40, 28)], 500);
+  const r = summarize(
+    [cost('natural', 1, 10, 8), cost('free-2', 2, 22, 18), cost('pgd-2', 1, 30, 20), cost('pgd-2-full', 1, 40, 28)],
+    500,
+  );
   const [nat, free, pgd, full] = r.costs;
   assert.is(nat.epochWallS, 5, '500 steps of 10 ms');
   assert.is(free.epochWallS, 5.5, '500 steps of 11 ms');
@@ -207,16 +294,32 @@ t('method costs from known times: per SGD step, epoch projections, ratios to nat
 t('the report folder: markdown and chart name adapter, driver and commit; JSON holds the run', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'advfree-bench-'));
   const files = await writeReport(dir, report);
-  assert.equal(files.map((f) => f.slice(dir.length + 1)), ['report.md', 'report.json', 'families.png', 'families.svg', 'families.vl.json']);
+  assert.equal(
+    files.map((f) => f.slice(dir.length + 1)),
+    ['report.md', 'report.json', 'families.png', 'families.svg', 'families.vl.json'],
+  );
   const md = readFileSync(files[0], 'utf8');
-  for (const s of [report.env.adapter, report.env.driver, report.env.commit, '| pgd-2 |', '## Peer', '% FMA', '% BW', 'FMA ceiling']) assert.ok(md.includes(s), `report.md mentions ${s}`);
+  for (const s of [
+    report.env.adapter,
+    report.env.driver,
+    report.env.commit,
+    '| pgd-2 |',
+    '## Peer',
+    '% FMA',
+    '% BW',
+    'FMA ceiling',
+  ])
+    assert.ok(md.includes(s), `report.md mentions ${s}`);
   assert.equal(JSON.parse(readFileSync(files[1], 'utf8')), JSON.parse(JSON.stringify(report)));
   // The chart's data are the report's numbers: per method, each family's GPU ms, adding up to the step's.
   const { spec, svg, png } = readChart(files[2]);
   const layers = (spec as unknown as { layer: { data: { values: Record<string, unknown>[] } }[] }).layer;
   const segments = layers[0].data.values as { bar: string; key: KernelFamily; value: number }[];
   const costs = report.methods!.costs;
-  assert.equal([...new Set(segments.map((x) => x.bar))], costs.map((c) => c.method));
+  assert.equal(
+    [...new Set(segments.map((x) => x.bar))],
+    costs.map((c) => c.method),
+  );
   for (const c of costs) {
     const mine = segments.filter((x) => x.bar === c.method);
     for (const x of mine) assert.is(x.value, c.byFamily[x.key]?.ms ?? 0, `${c.method} ${x.key}`);
@@ -228,10 +331,26 @@ t('the report folder: markdown and chart name adapter, driver and commit; JSON h
 });
 
 t('the peer step table: masks, each engine against float64, the bound, the verdict and ours against tfjs', () => {
-  const row = (quantity: AgreementRow['quantity'], tensor: string | null, ours: number, tfjs: number): AgreementRow =>
-    ({ quantity, tensor, ours, tfjs, bound: Math.max(2 * tfjs, 1e-4), ok: ours <= Math.max(2 * tfjs, 1e-4), peer: { tensor, error: 3.3e-3 } });
-  const rows = [row('loss', null, 2e-7, 1e-7), row('input gradient', null, 1.5e-3, 1e-3),
-    row('weight gradient', 'block1.layer.1.bn2.weight', 4.6e-3, 2e-3), row('SGD update', 'fc.bias', NaN, 1e-3)];
+  const row = (
+    quantity: AgreementRow['quantity'],
+    tensor: string | null,
+    ours: number,
+    tfjs: number,
+  ): AgreementRow => ({
+    quantity,
+    tensor,
+    ours,
+    tfjs,
+    bound: Math.max(2 * tfjs, 1e-4),
+    ok: ours <= Math.max(2 * tfjs, 1e-4),
+    peer: { tensor, error: 3.3e-3 },
+  });
+  const rows = [
+    row('loss', null, 2e-7, 1e-7),
+    row('input gradient', null, 1.5e-3, 1e-3),
+    row('weight gradient', 'block1.layer.1.bn2.weight', 4.6e-3, 2e-3),
+    row('SGD update', 'fc.bias', NaN, 1e-3),
+  ];
   const mask = (flips: number, worst: number) => ({ flips, total: 8388608, worst, layer: flips ? 'bn1' : null });
   const check = { masks: { ours: mask(3, 2.5e-4), tfjs: mask(2, 1e-6), bound: 1e-4, ok: false }, rows };
   const md = markdown({ ...report, peer: { ...report.peer!, step: { ...report.peer!.step, check } } });
@@ -239,16 +358,23 @@ t('the peer step table: masks, each engine against float64, the bound, the verdi
   const at = (q: string) => lines.find((l) => l.startsWith(`| ${q} |`) || l.startsWith(`| ${q} (`));
   assert.ok(md.includes('| quantity | ours vs float64 | tfjs vs float64 | bound | verdict | ours vs tfjs |'), md);
   assert.ok(md.includes('ours ≤ max(2 × tfjs, 1e-4)'), 'the rule is stated');
-  assert.is(at('ReLU masks'), '| ReLU masks (differing activations: ours 3, tfjs 2 of 8388608) | 2.5e-4 | 1.0e-6 | 1.0e-4 | FAIL | – |');
+  assert.is(
+    at('ReLU masks'),
+    '| ReLU masks (differing activations: ours 3, tfjs 2 of 8388608) | 2.5e-4 | 1.0e-6 | 1.0e-4 | FAIL | – |',
+  );
   assert.is(at('loss'), '| loss | 2.0e-7 | 1.0e-7 | 1.0e-4 | ok | 3.3e-3 |');
   assert.is(at('input gradient'), '| input gradient | 1.5e-3 | 1.0e-3 | 2.0e-3 | ok | 3.3e-3 |');
-  assert.is(at('weight gradient'), '| weight gradient (block1.layer.1.bn2.weight) | 4.6e-3 | 2.0e-3 | 4.0e-3 | FAIL | 3.3e-3 (block1.layer.1.bn2.weight) |');
+  assert.is(
+    at('weight gradient'),
+    '| weight gradient (block1.layer.1.bn2.weight) | 4.6e-3 | 2.0e-3 | 4.0e-3 | FAIL | 3.3e-3 (block1.layer.1.bn2.weight) |',
+  );
   assert.is(at('SGD update'), '| SGD update (fc.bias) | NaN | 1.0e-3 | 2.0e-3 | FAIL | 3.3e-3 (fc.bias) |');
 });
 
 t('method names: the accepted forms, and an error naming them otherwise', () => {
   for (const ok of ['natural', 'free-8', 'pgd-10', 'pgd-7-full', 'fgsm-rs', 'fgsm-rs-full']) checkMethodName(ok);
-  for (const bad of ['pgd-x', 'nosuch', 'natural-full']) assertThrows(() => checkMethodName(bad), new RegExp(`method '${bad}'`), /pgd-K/);
+  for (const bad of ['pgd-x', 'nosuch', 'natural-full'])
+    assertThrows(() => checkMethodName(bad), new RegExp(`method '${bad}'`), /pgd-K/);
   assertThrows(() => checkMethodName('pgd-0'), /method 'pgd-0': --steps must be an integer in \[1, 1000\], got 0/);
 });
 

@@ -41,16 +41,28 @@ function referenceLayout(depth: number, width: number, classes: number): Layout 
   return out;
 }
 
-const bnNames = (p: string) => ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'].map((k) => `${p}.${k}`);
+const bnNames = (p: string) =>
+  ['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked'].map((k) => `${p}.${k}`);
 /** WRN-10-1 by hand: one block a group; block1 keeps 16 channels (no shortcut), blocks 2 and 3 widen (shortcut). */
 const WRN_10_1 = [
   'conv1.weight',
-  ...bnNames('block1.layer.0.bn1'), 'block1.layer.0.conv1.weight', ...bnNames('block1.layer.0.bn2'), 'block1.layer.0.conv2.weight',
-  ...bnNames('block2.layer.0.bn1'), 'block2.layer.0.conv1.weight', ...bnNames('block2.layer.0.bn2'), 'block2.layer.0.conv2.weight',
+  ...bnNames('block1.layer.0.bn1'),
+  'block1.layer.0.conv1.weight',
+  ...bnNames('block1.layer.0.bn2'),
+  'block1.layer.0.conv2.weight',
+  ...bnNames('block2.layer.0.bn1'),
+  'block2.layer.0.conv1.weight',
+  ...bnNames('block2.layer.0.bn2'),
+  'block2.layer.0.conv2.weight',
   'block2.layer.0.convShortcut.weight',
-  ...bnNames('block3.layer.0.bn1'), 'block3.layer.0.conv1.weight', ...bnNames('block3.layer.0.bn2'), 'block3.layer.0.conv2.weight',
+  ...bnNames('block3.layer.0.bn1'),
+  'block3.layer.0.conv1.weight',
+  ...bnNames('block3.layer.0.bn2'),
+  'block3.layer.0.conv2.weight',
   'block3.layer.0.convShortcut.weight',
-  ...bnNames('bn1'), 'fc.weight', 'fc.bias',
+  ...bnNames('bn1'),
+  'fc.weight',
+  'fc.bias',
 ];
 
 const META: ModelMetadata = {
@@ -68,7 +80,8 @@ const build = (arch: string, seed: number) => new WideResNet(parseArch(arch, 10)
 async function snapshot(model: WideResNet): Promise<Map<string, Uint8Array | bigint>> {
   const out = new Map<string, Uint8Array | bigint>();
   for (const [name, p] of model.namedParameters()) out.set(name, new Uint8Array((await p.tensor.data()).buffer));
-  for (const [name, b] of model.namedBuffers()) out.set(name, 'tensor' in b ? new Uint8Array((await b.tensor.data()).buffer) : b.int64());
+  for (const [name, b] of model.namedBuffers())
+    out.set(name, 'tensor' in b ? new Uint8Array((await b.tensor.data()).buffer) : b.int64());
   return out;
 }
 
@@ -124,44 +137,50 @@ cp.after(async () => {
 });
 
 cp('the reference layout, written independently, matches the hand-written WRN-10-1 list', () => {
-  assert.equal(referenceLayout(10, 1, 10).map(([name]) => name), WRN_10_1);
+  assert.equal(
+    referenceLayout(10, 1, 10).map(([name]) => name),
+    WRN_10_1,
+  );
 });
 
 for (const arch of ['wrn-10-1', 'wrn-16-1']) {
-  cp(`${arch}: the file holds exactly the reference state_dict; a model of another seed loads it bit for bit`, async () => {
-    const [depth, width] = arch.split('-').slice(1).map(Number);
-    const path = join(dir, `${arch}.safetensors`);
-    const a = build(arch, 1);
-    scramble(a, 100);
-    a.eval(); // the mode is not state: b stays in training mode
-    await saveModel(a, path, { ...META, architecture: arch });
+  cp(
+    `${arch}: the file holds exactly the reference state_dict; a model of another seed loads it bit for bit`,
+    async () => {
+      const [depth, width] = arch.split('-').slice(1).map(Number);
+      const path = join(dir, `${arch}.safetensors`);
+      const a = build(arch, 1);
+      scramble(a, 100);
+      a.eval(); // the mode is not state: b stays in training mode
+      await saveModel(a, path, { ...META, architecture: arch });
 
-    const bytes = new Uint8Array(await readFile(path));
-    const header = rawHeader(bytes);
-    const { __metadata__: meta, ...tensors } = header;
-    assert.equal(meta, { ...META, architecture: arch, format: 'pt' });
-    const expected = referenceLayout(depth, width, 10);
-    assert.equal(Object.keys(tensors).sort(), expected.map(([name]) => name).sort());
-    for (const [name, dtype, shape] of expected) {
-      const t = tensors[name] as { dtype: string; shape: number[] };
-      assert.is(t.dtype, dtype, name);
-      assert.equal(t.shape, shape, name);
-    }
+      const bytes = new Uint8Array(await readFile(path));
+      const header = rawHeader(bytes);
+      const { __metadata__: meta, ...tensors } = header;
+      assert.equal(meta, { ...META, architecture: arch, format: 'pt' });
+      const expected = referenceLayout(depth, width, 10);
+      assert.equal(Object.keys(tensors).sort(), expected.map(([name]) => name).sort());
+      for (const [name, dtype, shape] of expected) {
+        const t = tensors[name] as { dtype: string; shape: number[] };
+        assert.is(t.dtype, dtype, name);
+        assert.equal(t.shape, shape, name);
+      }
 
-    const b = build(arch, 2);
-    const before = await snapshot(b);
-    assert.not.equal(before.get('conv1.weight'), (await snapshot(a)).get('conv1.weight'), 'the seeds differ');
-    assert.equal(await loadModel(b, path), { ...META, architecture: arch, format: 'pt' });
-    assertSameState(await snapshot(b), await snapshot(a));
-    assert.ok(b.training, 'loading leaves the mode alone');
+      const b = build(arch, 2);
+      const before = await snapshot(b);
+      assert.not.equal(before.get('conv1.weight'), (await snapshot(a)).get('conv1.weight'), 'the seeds differ');
+      assert.equal(await loadModel(b, path), { ...META, architecture: arch, format: 'pt' });
+      assertSameState(await snapshot(b), await snapshot(a));
+      assert.ok(b.training, 'loading leaves the mode alone');
 
-    // Saving what was loaded reproduces the file byte for byte.
-    const again = join(dir, `${arch}-again.safetensors`);
-    await saveModel(b, again, { ...META, architecture: arch });
-    assert.ok(Buffer.compare(await readFile(again), Buffer.from(bytes)) === 0, 'same bytes');
-    a.dispose();
-    b.dispose();
-  });
+      // Saving what was loaded reproduces the file byte for byte.
+      const again = join(dir, `${arch}-again.safetensors`);
+      await saveModel(b, again, { ...META, architecture: arch });
+      assert.ok(Buffer.compare(await readFile(again), Buffer.from(bytes)) === 0, 'same bytes');
+      a.dispose();
+      b.dispose();
+    },
+  );
 }
 
 /** Runs `fn`, which must reject with a message matching every pattern. */
@@ -200,7 +219,11 @@ cp('refuses a checkpoint of another architecture, naming the first differing ten
 
   // Depth: WRN-16-1 holds blocks the WRN-10-1 lacks.
   const deep = join(dir, 'wrn-16-1.safetensors');
-  await rejects(() => loadModel(model, deep), /tensor 'block1\.layer\.1\.bn1\.bias' \(F32 \[16\]\) in the file is not in the model/, new RegExp(`0 missing, ${referenceLayout(16, 1, 10).length - WRN_10_1.length} unexpected`));
+  await rejects(
+    () => loadModel(model, deep),
+    /tensor 'block1\.layer\.1\.bn1\.bias' \(F32 \[16\]\) in the file is not in the model/,
+    new RegExp(`0 missing, ${referenceLayout(16, 1, 10).length - WRN_10_1.length} unexpected`),
+  );
   model.dispose();
 });
 
@@ -210,17 +233,41 @@ cp('refuses missing, unexpected and retyped tensors, leaving the model untouched
   const before = await snapshot(model);
 
   const missing = await edited(src, 'missing.safetensors', (t) => delete t['fc.bias']);
-  await rejects(() => loadModel(model, missing), /missing\.safetensors/, /tensor 'fc\.bias' \(F32 \[10\]\) is missing from the file/, /1 missing, 0 unexpected/);
+  await rejects(
+    () => loadModel(model, missing),
+    /missing\.safetensors/,
+    /tensor 'fc\.bias' \(F32 \[10\]\) is missing from the file/,
+    /1 missing, 0 unexpected/,
+  );
 
-  const extra = await edited(src, 'extra.safetensors', (t) => (t['fc.extra'] = { dtype: 'F32', shape: [2], data: new Float32Array(2) }));
-  await rejects(() => loadModel(model, extra), /extra\.safetensors/, /tensor 'fc\.extra' \(F32 \[2\]\) in the file is not in the model/, /0 missing, 1 unexpected/);
+  const extra = await edited(
+    src,
+    'extra.safetensors',
+    (t) => (t['fc.extra'] = { dtype: 'F32', shape: [2], data: new Float32Array(2) }),
+  );
+  await rejects(
+    () => loadModel(model, extra),
+    /extra\.safetensors/,
+    /tensor 'fc\.extra' \(F32 \[2\]\) in the file is not in the model/,
+    /0 missing, 1 unexpected/,
+  );
 
   const counter = 'block2.layer.0.bn2.num_batches_tracked';
-  const retyped = await edited(src, 'retyped.safetensors', (t) => (t[counter] = { dtype: 'F32', shape: [], data: new Float32Array(1) }));
-  await rejects(() => loadModel(model, retyped), new RegExp(`tensor '${counter}' is F32 \\[\\] in the file, the model expects I64 \\[\\]`));
+  const retyped = await edited(
+    src,
+    'retyped.safetensors',
+    (t) => (t[counter] = { dtype: 'F32', shape: [], data: new Float32Array(1) }),
+  );
+  await rejects(
+    () => loadModel(model, retyped),
+    new RegExp(`tensor '${counter}' is F32 \\[\\] in the file, the model expects I64 \\[\\]`),
+  );
 
   const reshaped = await edited(src, 'reshaped.safetensors', (t) => (t['fc.weight'].shape = [64, 10]));
-  await rejects(() => loadModel(model, reshaped), /tensor 'fc\.weight' is F32 \[64,10\] in the file, the model expects F32 \[10,64\]/);
+  await rejects(
+    () => loadModel(model, reshaped),
+    /tensor 'fc\.weight' is F32 \[64,10\] in the file, the model expects F32 \[10,64\]/,
+  );
 
   assertSameState(await snapshot(model), before);
   model.dispose();
@@ -233,7 +280,10 @@ cp('a truncated file is an error naming the file', async () => {
   const model = build('wrn-10-1', 6);
   await rejects(() => loadModel(model, cut), /cut\.safetensors: safetensors: /, /beyond the data section|cover/);
   await writeFile(cut, bytes.subarray(0, 100));
-  await rejects(() => loadModel(model, cut), /cut\.safetensors: safetensors: header length \d+ goes beyond the file of 100 bytes/);
+  await rejects(
+    () => loadModel(model, cut),
+    /cut\.safetensors: safetensors: header length \d+ goes beyond the file of 100 bytes/,
+  );
   await rejects(() => readCheckpointMetadata(cut), /cut\.safetensors/);
   await rejects(() => loadModel(model, join(dir, 'absent.safetensors')), /absent\.safetensors: no such file$/);
   await rejects(() => loadModel(model, dir), new RegExp(`${dir}: is a folder, not a \\.safetensors file`));
@@ -262,7 +312,16 @@ const STATE: TrainState = {
   epoch: 7,
   position: { epoch: 8, batch: 41 },
   rng: { loader: 0, attack: 17, attackStream: 98765 },
-  config: { architecture: 'wrn-10-1', method: 'free', replays: 8, eps: 8 / 255, lr: [0.1, 0.01, 0.001], nesterov: false, out: null, data: { dir: '/d', name: 'ünï' } },
+  config: {
+    architecture: 'wrn-10-1',
+    method: 'free',
+    replays: 8,
+    eps: 8 / 255,
+    lr: [0.1, 0.01, 0.001],
+    nesterov: false,
+    out: null,
+    data: { dir: '/d', name: 'ünï' },
+  },
   counters: { passes: 12345, images: 1580160, seconds: 3.25 },
 };
 
@@ -297,8 +356,15 @@ ts('momenta, delta and the state round-trip exactly and restore into a fresh run
 
   // A run whose batch size differs cannot take this delta; one without delta does not know it.
   const small = tensor(new Float32Array(2 * 3 * 8 * 8), [2, 3, 8, 8], { name: 'delta' });
-  await rejects(async () => restoreTensors(loaded, { ...opt2.state, delta: small }), /train-state\.safetensors/, /tensor 'delta' is F32 \[4,3,8,8\] in the file, this run expects F32 \[2,3,8,8\]/);
-  await rejects(async () => restoreTensors(loaded, opt2.state), /tensor 'delta' \(F32 \[4,3,8,8\]\) in the file is not in this run/);
+  await rejects(
+    async () => restoreTensors(loaded, { ...opt2.state, delta: small }),
+    /train-state\.safetensors/,
+    /tensor 'delta' is F32 \[4,3,8,8\] in the file, this run expects F32 \[2,3,8,8\]/,
+  );
+  await rejects(
+    async () => restoreTensors(loaded, opt2.state),
+    /tensor 'delta' \(F32 \[4,3,8,8\]\) in the file is not in this run/,
+  );
   for (const t of [delta, delta2, small]) t.dispose();
   opt.dispose();
   opt2.dispose();
@@ -308,22 +374,33 @@ ts('momenta, delta and the state round-trip exactly and restore into a fresh run
 ts('refuses what would not resume exactly', async () => {
   const path = join(tdir, 'bad.safetensors');
   const nan = { ...STATE, counters: { ...STATE.counters, loss: NaN } };
-  await rejects(() => saveTrainState(path, { tensors: {}, state: nan }), /bad\.safetensors/, /field 'state\.counters\.loss' is NaN/);
+  await rejects(
+    () => saveTrainState(path, { tensors: {}, state: nan }),
+    /bad\.safetensors/,
+    /field 'state\.counters\.loss' is NaN/,
+  );
   const undef = { ...STATE, config: { ...STATE.config, seed: undefined } } as unknown as TrainState;
   await rejects(() => saveTrainState(path, { tensors: {}, state: undef }), /field 'state\.config\.seed' is undefined/);
   const labels = tensor(Int32Array.of(1, 2), [2], { name: 'labels' });
   await rejects(() => saveTrainState(path, { tensors: { labels }, state: STATE }), /tensor 'labels'/, /i32/);
   labels.dispose();
 
-  const forged = (state: string, format = 'advfree-train-state-1') => writeFile(path, encodeSafetensors({}, { format, state }));
+  const forged = (state: string, format = 'advfree-train-state-1') =>
+    writeFile(path, encodeSafetensors({}, { format, state }));
   await forged('{}', 'pt');
   await rejects(() => loadTrainState(path), /bad\.safetensors: not a training state/, /"pt"/);
   const dated = { ...STATE, rng: { when: new Date(0) } } as unknown as TrainState;
-  await rejects(() => saveTrainState(path, { tensors: {}, state: dated }), /field 'state\.rng\.when' is a Date, not JSON/);
+  await rejects(
+    () => saveTrainState(path, { tensors: {}, state: dated }),
+    /field 'state\.rng\.when' is a Date, not JSON/,
+  );
   await forged('[1]');
   await rejects(() => loadTrainState(path), /bad\.safetensors: the training state must be a JSON object, got \[1\]/);
   await forged(JSON.stringify({ ...STATE, position: { epoch: 1 } }));
-  await rejects(() => loadTrainState(path), /bad\.safetensors: training state field 'position\.batch' must be a non-negative integer, got undefined/);
+  await rejects(
+    () => loadTrainState(path),
+    /bad\.safetensors: training state field 'position\.batch' must be a non-negative integer, got undefined/,
+  );
   await forged('{"step": 1');
   await rejects(() => loadTrainState(path), /bad\.safetensors/, /not valid JSON/);
 });

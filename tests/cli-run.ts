@@ -4,7 +4,18 @@
 // that `nobody` can read, so that the suite passes wherever the repository is cloned (even under a folder of
 // mode 700, which `nobody` cannot enter).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,16 +102,28 @@ export function advfree(args: string[], opts: { unprivileged?: boolean } = {}): 
   const cli = nobody ? join(sharedCli(), 'advfree.mjs') : CLI;
   const who = nobody ? { uid: NOBODY, gid: NOBODY, cwd: dirname(cli) } : {};
   // A bare environment: no ADVFREE_DATA, and none of the runner's settings (FORCE_COLOR with NO_COLOR makes node warn).
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, ...who });
+  const r = spawnSync(process.execPath, [cli, ...args], {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '' },
+    ...who,
+  });
   if (r.error) throw r.error;
   return r;
 }
 
 /** Asserts that the CLI refuses `args` with exit `status`, exactly `message` on stderr and nothing on stdout. */
-export function cliRefuses(args: string[], status: number, message: string, opts: { unprivileged?: boolean } = {}): void {
+export function cliRefuses(
+  args: string[],
+  status: number,
+  message: string,
+  opts: { unprivileged?: boolean } = {},
+): void {
   const r = advfree(args, opts);
   // Dawn's notices about limits it lowers (lavapipe) come before any message of ours, once the GPU is started.
-  const stderr = r.stderr.split('\n').filter((l) => !/^Warning: .* artificially reduced /.test(l)).join('\n');
+  const stderr = r.stderr
+    .split('\n')
+    .filter((l) => !/^Warning: .* artificially reduced /.test(l))
+    .join('\n');
   assert.is(stderr.trim(), message);
   assert.is(r.stdout, '');
   assert.is(r.status, status);

@@ -5,8 +5,24 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  add, affine, batchNorm, conv2d, globalAvgPool, keep, linear, memory, mul, rt, sgdStep, softmaxCrossEntropy, sum, tensor,
-  tidy, valueAndGrads, zeros, type Tensor,
+  add,
+  affine,
+  batchNorm,
+  conv2d,
+  globalAvgPool,
+  keep,
+  linear,
+  memory,
+  mul,
+  rt,
+  sgdStep,
+  softmaxCrossEntropy,
+  sum,
+  tensor,
+  tidy,
+  valueAndGrads,
+  zeros,
+  type Tensor,
 } from '../engine/index.js';
 import * as ref from '../reference/f64-ops.js';
 import { assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready } from './helpers.js';
@@ -48,7 +64,8 @@ function netRef([x, w1, gamma, beta, w2, fcW, fcB]: Float64Array[]): Float64Arra
 function inputs(seed = 50) {
   return NAMES.map((name, i) => {
     const n = SHAPES[name].reduce((a, b) => a * b, 1);
-    const data = name === 'gamma' ? randu(n, seed + i, 0.5, 1.5) : name === 'x' ? randu(n, seed + i) : randn(n, seed + i, 0.5);
+    const data =
+      name === 'gamma' ? randu(n, seed + i, 0.5, 1.5) : name === 'x' ? randu(n, seed + i) : randn(n, seed + i, 0.5);
     return { data, shape: SHAPES[name], name };
   });
 }
@@ -73,7 +90,10 @@ t('second order: Hessian-vector products of the composite net match finite diffe
   const data = inputs(51);
   const [x, w1, gamma, beta] = data.map((d) => d.data);
   const pre = ref.batchNormTrain(ref.conv2d(x, w1, conv1), gamma, beta, N, F, H * W).y;
-  assert.ok(pre.every((z) => Math.abs(z) > 0.01), 'test inputs keep the ReLU pre-activations away from the kink');
+  assert.ok(
+    pre.every((z) => Math.abs(z) > 0.01),
+    'test inputs keep the ReLU pre-activations away from the kink',
+  );
   await checkSecondOrder({
     gpu: (ts) => net(ts, labels, state),
     cpu: netRef,
@@ -93,7 +113,10 @@ t('an input-only backward dispatches no weight-gradient kernel', async () => {
     return rt().counters().byFamily;
   };
   const all = families(ts);
-  assert.ok((all['conv-weight-grad'] ?? 0) > 0 && (all['weight-grad'] ?? 0) > 0, `full backward ran weight-grad kernels: ${JSON.stringify(all)}`);
+  assert.ok(
+    (all['conv-weight-grad'] ?? 0) > 0 && (all['weight-grad'] ?? 0) > 0,
+    `full backward ran weight-grad kernels: ${JSON.stringify(all)}`,
+  );
   const inputOnly = families([ts[0]]);
   assert.is(inputOnly['conv-weight-grad'] ?? 0, 0, `conv weight-grad kernels in ${JSON.stringify(inputOnly)}`);
   assert.is(inputOnly['weight-grad'] ?? 0, 0, `weight-grad kernels in ${JSON.stringify(inputOnly)}`);
@@ -101,7 +124,10 @@ t('an input-only backward dispatches no weight-gradient kernel', async () => {
 });
 
 /** Trains the net's weights on `objective` with SGD: after warm-up, memory stays constant and the objective falls. */
-async function assertStepsHoldMemory(objective: (ts: Tensor[], labels: Tensor, state: State) => Tensor, lr: number): Promise<void> {
+async function assertStepsHoldMemory(
+  objective: (ts: Tensor[], labels: Tensor, state: State) => Tensor,
+  lr: number,
+): Promise<void> {
   const ts = inputs().map((i) => keep(gpu(i.data, i.shape, i.name)));
   const labels = keep(tensor(LABELS, [N], { name: 'labels' }));
   const state = { runningMean: keep(zeros([F])), runningVar: keep(zeros([F])) };
@@ -110,7 +136,9 @@ async function assertStepsHoldMemory(objective: (ts: Tensor[], labels: Tensor, s
   const step = () =>
     tidy(() => {
       const { value, grads } = valueAndGrads(() => objective(ts, labels, state), ts);
-      params.forEach((p, i) => sgdStep(p, grads[i + 1], momenta[i], { lr, momentum: 0.9, nesterov: false, weightDecay: 5e-4 }));
+      params.forEach((p, i) =>
+        sgdStep(p, grads[i + 1], momenta[i], { lr, momentum: 0.9, nesterov: false, weightDecay: 5e-4 }),
+      );
       return value;
     });
   const losses: number[] = [];
@@ -150,7 +178,12 @@ t('bad inputs give errors naming the op and the shapes', async () => {
   assertThrows(() => add(x, gpu(randn(3, 1), [3])), /add/, /\[2,3,4,4\]/, /\[3\]/);
   assertThrows(() => conv2d(gpu(randn(12, 1), [3, 4]), gpu(randn(27, 1), [1, 3, 3, 3])), /conv2d/, /rank 4/);
   const logits = gpu(randn(6, 1), [2, 3], 'logits');
-  assertThrows(() => softmaxCrossEntropy(logits, tensor(Int32Array.from([0, 3]), [2])), /softmaxCrossEntropy/, /label 3/, /out of range/);
+  assertThrows(
+    () => softmaxCrossEntropy(logits, tensor(Int32Array.from([0, 3]), [2])),
+    /softmaxCrossEntropy/,
+    /label 3/,
+    /out of range/,
+  );
   assertThrows(() => tensor(Float32Array.from([1, NaN]), [2], { name: 'img' }), /img/, /NaN|finite/);
   const gone = gpu(randn(4, 1), [4], 'gone');
   gone.dispose();

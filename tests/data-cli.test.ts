@@ -2,7 +2,16 @@
 // the path and the fix, and nothing in the cache is deleted. Permission errors need a user that permissions
 // apply to: as root (who reads anything) the CLI runs as `nobody`, wherever the repository is cloned.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -39,7 +48,10 @@ t('--help: every command name is followed by two spaces, summaries in one column
   const first = lines.indexOf('Commands:') + 1;
   const rows = lines.slice(first, lines.indexOf('', first));
   const names = ['train', 'eval', 'show', 'plot', 'experiment', 'bench', 'methods', 'data', 'demo', 'doctor'];
-  assert.equal(rows.map((l) => /^ {2}(\S+)/.exec(l)?.[1]), names);
+  assert.equal(
+    rows.map((l) => /^ {2}(\S+)/.exec(l)?.[1]),
+    names,
+  );
   const width = Math.max(...names.map((n) => n.length)) + 4; // two spaces before, two after the longest name
   for (const [i, l] of rows.entries()) {
     assert.is(l.slice(2 + names[i].length, width), ' '.repeat(width - 2 - names[i].length), `${names[i]}: padding`);
@@ -71,7 +83,14 @@ t('a damaged cached file and no source: it stays, and the error names it and `ad
   const dir = join(dataDir, 'cifar-10-batches-bin');
   mkdirSync(dir);
   writeFileSync(join(dir, 'test_batch.bin'), 'not a batch');
-  const need = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin'];
+  const need = [
+    'data_batch_1.bin',
+    'data_batch_2.bin',
+    'data_batch_3.bin',
+    'data_batch_4.bin',
+    'data_batch_5.bin',
+    'test_batch.bin',
+  ];
   refuses(
     dataDir,
     `cached ${dir}/test_batch.bin failed verification (truncated: 11 bytes, expected 30730000 (10000 records of 3073 bytes)); ` +
@@ -97,7 +116,8 @@ t('permission denied on a cached file, the dataset folder or the data folder: na
     true,
   );
   chmodSync(dir, 0o000);
-  const fix = (p: string) => `cannot be read: permission denied (EACCES): fix its permissions (chmod u+rwx ${p}) or ${ELSEWHERE}`;
+  const fix = (p: string) =>
+    `cannot be read: permission denied (EACCES): fix its permissions (chmod u+rwx ${p}) or ${ELSEWHERE}`;
   refuses(dataDir, `the cifar10 folder ${dir} ${fix(dir)}`, true);
   chmodSync(dataDir, 0o000);
   refuses(dataDir, `the data folder ${dataDir} ${fix(dataDir)}`, true);
@@ -121,10 +141,21 @@ t('a fetch stopped by SIGINT, SIGTERM or SIGHUP while staging removes its stagin
     const dataDir = fresh('c');
     // A source whose files are named pipes: the copy into the staging folder waits on the first until stopped.
     const src = fresh('fifo');
-    for (const f of ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin', 'test_batch.bin']) {
+    for (const f of [
+      'data_batch_1.bin',
+      'data_batch_2.bin',
+      'data_batch_3.bin',
+      'data_batch_4.bin',
+      'data_batch_5.bin',
+      'test_batch.bin',
+    ]) {
       spawnSync('mkfifo', [join(src, f)]);
     }
-    const child = spawn(process.execPath, [CLI, 'data', 'cifar10', '--offline', '--source', src, '--data-dir', dataDir], { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'data', 'cifar10', '--offline', '--source', src, '--data-dir', dataDir],
+      { stdio: 'ignore', env: { PATH: process.env.PATH ?? '' } },
+    );
     const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, sig) => res(sig)));
     const staging = () => readdirSync(dataDir).filter((n) => n.startsWith('.staging-'));
     for (let waited = 0; staging().length === 0; waited += 50) {

@@ -12,7 +12,12 @@ import { readSafetensorsFile } from '../nn/safetensors-file.js';
 
 const t = suite('docs');
 
-const DOCS = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync('docs')
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const EXAMPLES = [...readdirSync('examples').map((f) => `examples/${f}`), 'tests/fixtures/own-method.ts'];
 /** Languages of blocks that are programs (command lines and outputs are not). */
 const PROGRAMS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'python', 'py']);
@@ -27,7 +32,14 @@ function blocks(file: string): { lang: string; line: number; text: string }[] {
     const [, indent, lang] = open;
     const end = lines.findIndex((l, k) => k > i && l.trimStart().startsWith('```'));
     assert.ok(end > i, `${file} line ${i + 1}: a code block that is never closed`);
-    out.push({ lang, line: i + 1, text: lines.slice(i + 1, end).map((l) => l.slice(indent.length)).join('\n') });
+    out.push({
+      lang,
+      line: i + 1,
+      text: lines
+        .slice(i + 1, end)
+        .map((l) => l.slice(indent.length))
+        .join('\n'),
+    });
     i = end;
   }
   return out;
@@ -41,11 +53,18 @@ t('every program in the README and docs is an example file, shown verbatim; ever
   for (const doc of DOCS) {
     for (const b of blocks(doc).filter((x) => PROGRAMS.has(x.lang))) {
       const same = [...files].find(([, text]) => text === b.text.trimEnd());
-      assert.ok(same, `${doc} line ${b.line}: a ${b.lang} block that is no example file; put the program in examples/ and show it verbatim`);
+      assert.ok(
+        same,
+        `${doc} line ${b.line}: a ${b.lang} block that is no example file; put the program in examples/ and show it verbatim`,
+      );
       shown.add(same![0]);
     }
   }
-  assert.equal(EXAMPLES.filter((f) => !shown.has(f)), [], 'examples no document shows');
+  assert.equal(
+    EXAMPLES.filter((f) => !shown.has(f)),
+    [],
+    'examples no document shows',
+  );
 });
 
 t('every relative link in the README and docs names a file or folder that exists', () => {
@@ -65,8 +84,14 @@ t('every TypeScript example runs to its end', () => {
     assert.ok(r.stdout.trim().length > 0, `${f} printed nothing`);
   }
   const lib = run(process.execPath, ['dist/examples/library.mjs']).stdout.trim().split('\n');
-  assert.equal(lib.map((l) => l.replace(/loss \d+\.\d{4}/, 'loss L')), [1, 2, 3].map((s) => `step ${s}: loss L on the perturbed batch`));
-  assert.ok(lib.every((l) => Number.isFinite(Number(/loss (\S+)/.exec(l)![1]))), 'finite losses');
+  assert.equal(
+    lib.map((l) => l.replace(/loss \d+\.\d{4}/, 'loss L')),
+    [1, 2, 3].map((s) => `step ${s}: loss L on the perturbed batch`),
+  );
+  assert.ok(
+    lib.every((l) => Number.isFinite(Number(/loss (\S+)/.exec(l)![1]))),
+    'finite losses',
+  );
 });
 
 t('the Python example parses, and converts a TRADES-style checkpoint where PyTorch is installed', async () => {
@@ -84,12 +109,17 @@ t('the Python example parses, and converts a TRADES-style checkpoint where PyTor
   const dir = mkdtempSync(join(tmpdir(), 'advfree-convert-'));
   try {
     const [src, out] = [join(dir, 'in.pt'), join(dir, 'out.safetensors')];
-    const make = "import sys, torch; torch.save({'state_dict': {'module.fc.weight': torch.ones(2, 3, dtype=torch.float64), 'module.sub_block1.x': torch.ones(1), 'module.bn1.num_batches_tracked': torch.tensor(5)}}, sys.argv[1])";
+    const make =
+      "import sys, torch; torch.save({'state_dict': {'module.fc.weight': torch.ones(2, 3, dtype=torch.float64), 'module.sub_block1.x': torch.ones(1), 'module.bn1.num_batches_tracked': torch.tensor(5)}}, sys.argv[1])";
     assert.is(run('python3', ['-c', make, src]).status, 0, 'a checkpoint written');
     const r = run('python3', [py, src, out]);
     assert.is(r.status, 0, `${py}: ${r.stderr}`);
     const { tensors } = await readSafetensorsFile(out);
-    assert.equal(Object.keys(tensors).sort(), ['bn1.num_batches_tracked', 'fc.weight'], "the prefix stripped, TRADES' extra group dropped");
+    assert.equal(
+      Object.keys(tensors).sort(),
+      ['bn1.num_batches_tracked', 'fc.weight'],
+      "the prefix stripped, TRADES' extra group dropped",
+    );
     assert.equal([tensors['fc.weight'].dtype, tensors['bn1.num_batches_tracked'].dtype], ['F32', 'I64']);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -23,7 +23,13 @@ t.before(ready);
 
 /** Small options, as tests/methods.test.ts runs them (second-order methods with their penalty on). */
 const SMALL: Record<string, Record<string, number>> = {
-  free: { replays: 2 }, pgd: { steps: 2 }, yopo: { m: 2, n: 2 }, atta: { steps: 2 }, trades: { steps: 2 }, gradalign: { lambda: 0.2 }, gradnorm: { lambda: 1 },
+  free: { replays: 2 },
+  pgd: { steps: 2 },
+  yopo: { m: 2, n: 2 },
+  atta: { steps: 2 },
+  trades: { steps: 2 },
+  gradalign: { lambda: 0.2 },
+  gradnorm: { lambda: 1 },
 };
 
 function split(count: number, shape: number[], seed: number, bytes: boolean): SplitData {
@@ -43,20 +49,53 @@ interface Domain {
 
 const FEATURES = 12;
 const DOMAINS: Domain[] = [
-  { name: 'MNIST-shaped images', data: 'mnist', model: 'mnist-net', threat: { norm: 'linf', eps: 0.3 },
-    sets: { train: split(12, [1, 28, 28], 1, true), test: split(6, [1, 28, 28], 2, true), box: unitBox([1, 28, 28]) } },
-  { name: 'tabular features', data: 'credit-g', model: 'mlp-16x2', threat: { norm: 'linf', eps: 0.1 },
+  {
+    name: 'MNIST-shaped images',
+    data: 'mnist',
+    model: 'mnist-net',
+    threat: { norm: 'linf', eps: 0.3 },
+    sets: { train: split(12, [1, 28, 28], 1, true), test: split(6, [1, 28, 28], 2, true), box: unitBox([1, 28, 28]) },
+  },
+  {
+    name: 'tabular features',
+    data: 'credit-g',
+    model: 'mlp-16x2',
+    threat: { norm: 'linf', eps: 0.1 },
     sets: {
-      train: split(12, [FEATURES], 3, false), test: split(6, [FEATURES], 4, false),
+      train: split(12, [FEATURES], 3, false),
+      test: split(6, [FEATURES], 4, false),
       // A box narrower than [0, 1] and every third feature immutable, as a tabular dataset declares them.
-      box: { lower: new Float32Array(FEATURES), upper: new Float32Array(FEATURES).fill(1), mutable: Uint8Array.from({ length: FEATURES }, (_, j) => (j % 3 ? 1 : 0)) },
-    } },
+      box: {
+        lower: new Float32Array(FEATURES),
+        upper: new Float32Array(FEATURES).fill(1),
+        mutable: Uint8Array.from({ length: FEATURES }, (_, j) => (j % 3 ? 1 : 0)),
+      },
+    },
+  },
 ];
 
 const config = (d: Domain, method: RunConfig['method'], threat: ThreatSpec): RunConfig => ({
-  data: d.data, model: d.model, classes: 3, epochs: 1, batch: 4, lr: 0.01, schedule: 'constant', optimizer: 'sgd', momentum: 0.9,
-  nesterov: false, weightDecay: 5e-4, decay: 'all', seed: 5, augment: false, trainLimit: null, testLimit: null, method, threat,
-  normalization: 'none', checkpointMinutes: 60, logEvery: 1,
+  data: d.data,
+  model: d.model,
+  classes: 3,
+  epochs: 1,
+  batch: 4,
+  lr: 0.01,
+  schedule: 'constant',
+  optimizer: 'sgd',
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 5e-4,
+  decay: 'all',
+  seed: 5,
+  augment: false,
+  trainLimit: null,
+  testLimit: null,
+  method,
+  threat,
+  normalization: 'none',
+  checkpointMinutes: 60,
+  logEvery: 1,
 });
 
 const quiet = { progress: false, log: () => {} };
@@ -73,7 +112,11 @@ for (const d of DOMAINS) {
           await a.run({ out: dirs[0], ...quiet });
           // 12 examples in batches of 4: three minibatches, each costing what the method declares.
           const per = declaredCost(r);
-          assert.equal(a.totalPasses, Object.fromEntries(PASS_KINDS.map((k) => [k, 3 * per[k]])) as unknown as ReturnType<typeof noPasses>, 'passes');
+          assert.equal(
+            a.totalPasses,
+            Object.fromEntries(PASS_KINDS.map((k) => [k, 3 * per[k]])) as unknown as ReturnType<typeof noPasses>,
+            'passes',
+          );
           const b1 = new Trainer(config(d, r.config, threat), d.sets);
           await b1.run({ out: dirs[1], maxSteps: 1, ...quiet });
           await b1.method.hostState?.();
@@ -81,9 +124,21 @@ for (const d of DOMAINS) {
           const b2 = await Trainer.resume(dirs[1], async () => d.sets);
           await b2.run({ out: dirs[1], ...quiet });
           const [wa, wb] = [await weights(a), await weights(b2)];
-          wa.forEach((w, i) => assert.ok(Buffer.from(w.buffer).equals(Buffer.from(wb[i].buffer)), `parameter ${i} bit-identical after the resume`));
+          wa.forEach((w, i) =>
+            assert.ok(
+              Buffer.from(w.buffer).equals(Buffer.from(wb[i].buffer)),
+              `parameter ${i} bit-identical after the resume`,
+            ),
+          );
           const attack = resolveAttack({ name: 'pgd', steps: 2, restarts: 1 }, threat);
-          const ev = await inEvalMode(a.model, (classify) => evaluateRobust(classify, splitSource(d.sets.test), [attack], { threat: a.threat, classes: 3, batch: 6, seed: 0 }));
+          const ev = await inEvalMode(a.model, (classify) =>
+            evaluateRobust(classify, splitSource(d.sets.test), [attack], {
+              threat: a.threat,
+              classes: 3,
+              batch: 6,
+              seed: 0,
+            }),
+          );
           assert.is(ev.examples, 6);
           assert.ok(ev.robustCorrect <= ev.cleanCorrect, `robust ${ev.robustCorrect} <= clean ${ev.cleanCorrect}`);
           a.dispose();

@@ -46,7 +46,9 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
     for (let r = 0; r < M; r++) {
       const d = tensor(Float32Array.from(delta.subarray(0, n * C * H * W)), [n, C, H, W], { name: 'd' });
       const weights = b.params.map(([, p]) => p.tensor);
-      const { grads } = tidy(() => valueAndGrads(() => softmaxCrossEntropy(b.model.forward(clamp(add(x, d), 0, 1)), y), [d, ...weights]));
+      const { grads } = tidy(() =>
+        valueAndGrads(() => softmaxCrossEntropy(b.model.forward(clamp(add(x, d), 0, 1)), y), [d, ...weights]),
+      );
       b.opt.step(grads.slice(1), 0.05);
       const g = await grads[0].data();
       for (let k = 0; k < g.length; k++) delta[k] = Math.min(EPS, Math.max(-EPS, delta[k] + EPS * Math.sign(g[k])));
@@ -57,14 +59,20 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
     assert.is(lrCalls, M * (i + 1), 'one learning rate per SGD step');
     const got = await free.state!().delta.data();
     assertClose(got, delta, `delta after minibatch ${i + 1}`, 0, 1e-7);
-    assert.ok(got.every((v) => Math.abs(v) <= EPS + 1e-7), 'delta within eps');
+    assert.ok(
+      got.every((v) => Math.abs(v) <= EPS + 1e-7),
+      'delta within eps',
+    );
     const wa = await Promise.all(a.params.map(([, p]) => p.tensor.data()));
     const wb = await Promise.all(b.params.map(([, p]) => p.tensor.data()));
     wa.forEach((w, k) => assertClose(w, wb[k], `weight ${a.params[k][0]} after minibatch ${i + 1}`, 1e-5, 1e-6));
     x.dispose();
     y.dispose();
   }
-  assert.ok(delta.some((v) => v !== 0), 'the perturbation is not trivially zero');
+  assert.ok(
+    delta.some((v) => v !== 0),
+    'the perturbation is not trivially zero',
+  );
   assert.equal(h.meter.passes, { ...noPasses(), forward: 3 * M, backwardWeights: 3 * M, sgdSteps: 3 * M });
   for (const s of [a, b]) {
     s.opt.dispose();
@@ -93,10 +101,20 @@ t('the perturbation the model sees keeps x + delta in [0, 1]', async () => {
   }
   const seen = await Promise.all(inputs);
   assert.is(seen.length, 4, 'one forward per replay');
-  for (const d of seen) assert.ok(d.every((v) => v >= 0 && v <= 1), 'x + delta within [0,1]');
-  assert.ok(seen[3].some((v) => v === 0 || v === 1) && seen[3].some((v, k) => v !== batches[0].x[k]), 'the input was perturbed and clamped');
+  for (const d of seen)
+    assert.ok(
+      d.every((v) => v >= 0 && v <= 1),
+      'x + delta within [0,1]',
+    );
+  assert.ok(
+    seen[3].some((v) => v === 0 || v === 1) && seen[3].some((v, k) => v !== batches[0].x[k]),
+    'the input was perturbed and clamped',
+  );
   const delta = await free.state!().delta.data();
-  assert.ok(delta.every((v) => Math.abs(v) <= eps), 'delta within eps');
+  assert.ok(
+    delta.every((v) => Math.abs(v) <= eps),
+    'delta within eps',
+  );
   for (const v of [x, y]) v.dispose();
   free.dispose();
   a.opt.dispose();

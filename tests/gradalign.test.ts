@@ -5,8 +5,24 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  add, affine, batchNorm, conv2d, fill, globalAvgPool, linear, matmul, mean, mul, reshape, rsqrt, softmaxCrossEntropy,
-  tensor, tidy, valueAndGrads, zeros, type Tensor,
+  add,
+  affine,
+  batchNorm,
+  conv2d,
+  fill,
+  globalAvgPool,
+  linear,
+  matmul,
+  mean,
+  mul,
+  reshape,
+  rsqrt,
+  softmaxCrossEntropy,
+  tensor,
+  tidy,
+  valueAndGrads,
+  zeros,
+  type Tensor,
 } from '../engine/index.js';
 import * as ref from '../reference/f64-ops.js';
 import { assertClose, gpu, randn, randu, ready } from './helpers.js';
@@ -22,7 +38,12 @@ const conv: ref.Conv2dShape = { n: N, c: C, h: H, w: W, cout: F, kh: 3, kw: 3, s
 const D = C * H * W;
 
 /** The tiny model: conv 3x3 → batch norm (training) with ReLU → global average pool → linear → mean CE. */
-function model(x: Tensor, [w, gamma, beta, fcW, fcB]: Tensor[], labels: Tensor, state: { runningMean: Tensor; runningVar: Tensor }): Tensor {
+function model(
+  x: Tensor,
+  [w, gamma, beta, fcW, fcB]: Tensor[],
+  labels: Tensor,
+  state: { runningMean: Tensor; runningVar: Tensor },
+): Tensor {
   const a = batchNorm(conv2d(x, w, { padding: 1 }), gamma, beta, state, { training: true, relu: true });
   return softmaxCrossEntropy(linear(globalAvgPool(a), fcW, fcB), labels);
 }
@@ -41,8 +62,15 @@ function modelRef(x: Float64Array, weights: Float64Array[]): number {
 const rowSums = (a: Tensor): Tensor => reshape(matmul(reshape(a, [N, D]), fill([D, 1], 1, 'ones')), [N]);
 
 /** The penalty on the GPU, as a method would write it. */
-function penalty(x: Tensor, noise: Tensor, weights: Tensor[], labels: Tensor, state: { runningMean: Tensor; runningVar: Tensor }): Tensor {
-  const inputGrad = (at: Tensor, createGraph: boolean) => valueAndGrads(() => model(at, weights, labels, state), [at], { createGraph }).grads[0];
+function penalty(
+  x: Tensor,
+  noise: Tensor,
+  weights: Tensor[],
+  labels: Tensor,
+  state: { runningMean: Tensor; runningVar: Tensor },
+): Tensor {
+  const inputGrad = (at: Tensor, createGraph: boolean) =>
+    valueAndGrads(() => model(at, weights, labels, state), [at], { createGraph }).grads[0];
   const g1 = inputGrad(x, false);
   const g2 = inputGrad(add(x, noise), true);
   const cos = mul(rowSums(mul(g1, g2)), rsqrt(mul(rowSums(mul(g1, g1)), rowSums(mul(g2, g2))), 1e-30));
@@ -51,7 +79,10 @@ function penalty(x: Tensor, noise: Tensor, weights: Tensor[], labels: Tensor, st
 
 /** The penalty in float64 with g1 held at `g1` (a constant) and g2 by central differences (h = 1e-5). */
 function penaltyRef(x: Float64Array, noise: Float64Array, weights: Float64Array[], g1: Float64Array): number {
-  const g2 = inputGradRef(x.map((v, i) => v + noise[i]), weights);
+  const g2 = inputGradRef(
+    x.map((v, i) => v + noise[i]),
+    weights,
+  );
   let cos = 0;
   for (let i = 0; i < N; i++) {
     let [dot, n1, n2] = [0, 0, 0];
@@ -77,50 +108,56 @@ function inputGradRef(x: Float64Array, weights: Float64Array[]): Float64Array {
   });
 }
 
-t("GradAlign's penalty and its weight gradient (through g2's create-graph backward) match float64 finite differences", async () => {
-  // Seed 17: data whose pre-activations all clear the ReLU kinks by more than 0.015 (asserted below).
-  const seed = 17;
-  const x = randu(N * D, seed);
-  const noise = randu(N * D, seed + 1, -EPS, EPS);
-  const shapes = [[F, C, 3, 3], [F], [F], [K, F], [K]];
-  const weights = shapes.map((s, i) => {
-    const n = s.reduce((a, b) => a * b, 1);
-    return i === 1 ? randu(n, 10 * seed + i, 0.5, 1.5) : randn(n, 10 * seed + i, 0.5);
-  });
-  // Central differences in x (h = 1e-5) and in the weights (1e-4) stay clear of ReLU kinks only if no
-  // pre-activation is within ~1e-3 of 0, at x and at x + noise.
-  for (const at of [x, x.map((v, i) => v + noise[i])]) {
-    assert.ok(preActivations(at, weights).every((z) => Math.abs(z) > 0.01), 'inputs keep the pre-activations away from the ReLU kink');
-  }
-
-  const labels = tensor(LABELS, [N], { name: 'labels' });
-  const state = { runningMean: zeros([F]), runningVar: zeros([F]) };
-  const xt = gpu(x, [N, C, H, W], 'x');
-  const nt = gpu(noise, [N, C, H, W], 'noise');
-  const wt = weights.map((w, i) => gpu(w, shapes[i], ['w', 'gamma', 'beta', 'fcW', 'fcB'][i]));
-  const { value, grads } = tidy(() => valueAndGrads(() => penalty(xt, nt, wt, labels, state), wt));
-
-  const g1 = inputGradRef(Float64Array.from(x), weights);
-  const p0 = penaltyRef(x, noise, weights, g1);
-  assertClose([await value.item()], [p0], 'penalty', 1e-3, 1e-6);
-  // d(penalty)/d(weight) by central differences (h = 1e-4) of the float64 penalty, g1 held fixed, at a few
-  // entries of every weight tensor (values 1e-5 to 6e-3). The reference is good to ~5e-8: its input gradients
-  // carry ~1e-10 relative error (rounding of the loss over their h = 1e-5), which the weight difference divides
-  // by 2h. The fp32 GPU value, a second derivative through normalized gradients, is good to ~1e-4 relative.
-  const h = 1e-4;
-  for (const [k, w] of weights.entries()) {
-    const got = await grads[k].data();
-    for (const i of [0, Math.floor(w.length / 2), w.length - 1]) {
-      const v = w[i];
-      w[i] = v + h;
-      const up = penaltyRef(x, noise, weights, g1);
-      w[i] = v - h;
-      const down = penaltyRef(x, noise, weights, g1);
-      w[i] = v;
-      assertClose([got[i]], [(up - down) / (2 * h)], `d(penalty)/d(${wt[k].name}[${i}])`, 2e-3, 2e-7);
+t(
+  "GradAlign's penalty and its weight gradient (through g2's create-graph backward) match float64 finite differences",
+  async () => {
+    // Seed 17: data whose pre-activations all clear the ReLU kinks by more than 0.015 (asserted below).
+    const seed = 17;
+    const x = randu(N * D, seed);
+    const noise = randu(N * D, seed + 1, -EPS, EPS);
+    const shapes = [[F, C, 3, 3], [F], [F], [K, F], [K]];
+    const weights = shapes.map((s, i) => {
+      const n = s.reduce((a, b) => a * b, 1);
+      return i === 1 ? randu(n, 10 * seed + i, 0.5, 1.5) : randn(n, 10 * seed + i, 0.5);
+    });
+    // Central differences in x (h = 1e-5) and in the weights (1e-4) stay clear of ReLU kinks only if no
+    // pre-activation is within ~1e-3 of 0, at x and at x + noise.
+    for (const at of [x, x.map((v, i) => v + noise[i])]) {
+      assert.ok(
+        preActivations(at, weights).every((z) => Math.abs(z) > 0.01),
+        'inputs keep the pre-activations away from the ReLU kink',
+      );
     }
-  }
-  for (const v of [value, ...grads, xt, nt, ...wt, labels, state.runningMean, state.runningVar]) v.dispose();
-});
+
+    const labels = tensor(LABELS, [N], { name: 'labels' });
+    const state = { runningMean: zeros([F]), runningVar: zeros([F]) };
+    const xt = gpu(x, [N, C, H, W], 'x');
+    const nt = gpu(noise, [N, C, H, W], 'noise');
+    const wt = weights.map((w, i) => gpu(w, shapes[i], ['w', 'gamma', 'beta', 'fcW', 'fcB'][i]));
+    const { value, grads } = tidy(() => valueAndGrads(() => penalty(xt, nt, wt, labels, state), wt));
+
+    const g1 = inputGradRef(Float64Array.from(x), weights);
+    const p0 = penaltyRef(x, noise, weights, g1);
+    assertClose([await value.item()], [p0], 'penalty', 1e-3, 1e-6);
+    // d(penalty)/d(weight) by central differences (h = 1e-4) of the float64 penalty, g1 held fixed, at a few
+    // entries of every weight tensor (values 1e-5 to 6e-3). The reference is good to ~5e-8: its input gradients
+    // carry ~1e-10 relative error (rounding of the loss over their h = 1e-5), which the weight difference divides
+    // by 2h. The fp32 GPU value, a second derivative through normalized gradients, is good to ~1e-4 relative.
+    const h = 1e-4;
+    for (const [k, w] of weights.entries()) {
+      const got = await grads[k].data();
+      for (const i of [0, Math.floor(w.length / 2), w.length - 1]) {
+        const v = w[i];
+        w[i] = v + h;
+        const up = penaltyRef(x, noise, weights, g1);
+        w[i] = v - h;
+        const down = penaltyRef(x, noise, weights, g1);
+        w[i] = v;
+        assertClose([got[i]], [(up - down) / (2 * h)], `d(penalty)/d(${wt[k].name}[${i}])`, 2e-3, 2e-7);
+      }
+    }
+    for (const v of [value, ...grads, xt, nt, ...wt, labels, state.runningMean, state.runningVar]) v.dispose();
+  },
+);
 
 t.run();

@@ -60,7 +60,13 @@ export const gpu = (data: ArrayLike<number>, shape: number[], name = 't'): Tenso
   tensor(Float32Array.from(data), shape, { name });
 
 /** Asserts |a - e| <= atol + rtol·|e| elementwise, reporting the worst element. */
-export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, rtol = 1e-3, atol = 1e-4): void {
+export function assertClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  what: string,
+  rtol = 1e-3,
+  atol = 1e-4,
+): void {
   assert.is(actual.length, expected.length, `${what}: length`);
   let worst = -1;
   let worstExcess = 0;
@@ -83,7 +89,10 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 export const KERNEL_VARIANTS = ['register', 'tiled'] as const;
 
 /** Runs `fn` with the variant forced through ADVFREE_KERNELS, restoring the previous setting afterwards. */
-export async function withKernels(variant: (typeof KERNEL_VARIANTS)[number], fn: () => Promise<void> | void): Promise<void> {
+export async function withKernels(
+  variant: (typeof KERNEL_VARIANTS)[number],
+  fn: () => Promise<void> | void,
+): Promise<void> {
   const before = process.env.ADVFREE_KERNELS;
   process.env.ADVFREE_KERNELS = variant;
   try {
@@ -149,7 +158,11 @@ export async function checkGradients(c: GradCase): Promise<void> {
     const probe = c.gpu(ts);
     outShape.push(...probe.shape);
     const seed = gpu(r, outShape, 'seed');
-    return valueAndGrads(() => c.gpu(ts), wrt.map((i) => ts[i]), { seed });
+    return valueAndGrads(
+      () => c.gpu(ts),
+      wrt.map((i) => ts[i]),
+      { seed },
+    );
   });
   const rtol = c.rtol ?? 1e-3;
   const atol = c.atol ?? 1e-4;
@@ -165,7 +178,13 @@ export async function checkGradients(c: GradCase): Promise<void> {
     const x = xs[wrt[k]];
     const fd = new Float64Array(x.length);
     for (let i = 0; i < x.length; i++) fd[i] = centralDifference(x, i, objective, h);
-    assertClose(await grads[k].data(), fd, `gradient of input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`, rtol, atol);
+    assertClose(
+      await grads[k].data(),
+      fd,
+      `gradient of input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`,
+      rtol,
+      atol,
+    );
   }
   for (const t of [value, ...grads, ...ts]) t.dispose();
 }
@@ -198,7 +217,11 @@ export async function checkSecondOrder(c: GradCase): Promise<void> {
     const rt = gpu(r, [...outShape], 'r');
     const vt = vs.map((v, j) => gpu(v, c.inputs[wrt[j]].shape, `v${j}`));
     const phi = () => {
-      const inner = valueAndGrads(() => c.gpu(ts), wrt.map((i) => ts[i]), { seed: rt, createGraph: true });
+      const inner = valueAndGrads(
+        () => c.gpu(ts),
+        wrt.map((i) => ts[i]),
+        { seed: rt, createGraph: true },
+      );
       return inner.grads.map((g, j) => sum(mul(g, vt[j]))).reduce((a, b) => add(a, b));
     };
     return valueAndGrads(phi, [...wrt.map((i) => ts[i]), rt]).grads;
@@ -215,7 +238,13 @@ export async function checkSecondOrder(c: GradCase): Promise<void> {
   };
   const up = along(h, () => c.cpu(xs));
   const down = along(-h, () => c.cpu(xs));
-  assertClose(await grads[wrt.length].data(), up.map((u, i) => (u - down[i]) / (2 * h)), 'JVP (derivative in the cotangent)', rtol, atol);
+  assertClose(
+    await grads[wrt.length].data(),
+    up.map((u, i) => (u - down[i]) / (2 * h)),
+    'JVP (derivative in the cotangent)',
+    rtol,
+    atol,
+  );
   const dot = () => c.cpu(xs).reduce((s, y, i) => s + y * r[i], 0);
   for (let k = 0; k < wrt.length; k++) {
     const x = xs[wrt[k]];
@@ -224,7 +253,13 @@ export async function checkSecondOrder(c: GradCase): Promise<void> {
       const diff = (t: number) => along(t, () => centralDifference(x, i, dot, h));
       return (diff(h) - diff(-h)) / (2 * h);
     });
-    assertClose(await grads[k].data(), fd, `Hessian-vector product for input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`, rtol, atol);
+    assertClose(
+      await grads[k].data(),
+      fd,
+      `Hessian-vector product for input ${wrt[k]} (${c.inputs[wrt[k]].name ?? 'x' + wrt[k]})`,
+      rtol,
+      atol,
+    );
   }
   for (const t of [...grads, ...ts]) t.dispose();
 }
@@ -247,4 +282,5 @@ export const withoutTimes = (o: unknown): unknown =>
   JSON.parse(JSON.stringify(o, (k, v) => (/seconds|per_?second|costVsNatural|^adapter$/i.test(k) ? undefined : v)));
 
 /** An L-inf threat model over images of `sampleShape` in [0, 1] (default eps 8/255), every pixel mutable. */
-export const imageThreat = (sampleShape: number[], eps = 8 / 255): ThreatModel => ThreatModel.image({ norm: 'linf', eps }, sampleShape);
+export const imageThreat = (sampleShape: number[], eps = 8 / 255): ThreatModel =>
+  ThreatModel.image({ norm: 'linf', eps }, sampleShape);

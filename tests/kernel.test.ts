@@ -23,8 +23,19 @@ fn positive(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec
 }
 `;
 const S = shader(SRC, ['n:u32', 'a:f32']);
-const SCALE = S.kernel({ name: 'test_scale', family: 'elementwise', entry: 'scale', buffers: { x: 'read f32', y: 'read_write f32' }, bytes: (p) => 8 * p.n });
-const POSITIVE = S.kernel({ name: 'test_positive', family: 'elementwise', entry: 'positive', buffers: { x: 'read f32', idx: 'read_write i32' } });
+const SCALE = S.kernel({
+  name: 'test_scale',
+  family: 'elementwise',
+  entry: 'scale',
+  buffers: { x: 'read f32', y: 'read_write f32' },
+  bytes: (p) => 8 * p.n,
+});
+const POSITIVE = S.kernel({
+  name: 'test_positive',
+  family: 'elementwise',
+  entry: 'positive',
+  buffers: { x: 'read f32', idx: 'read_write i32' },
+});
 
 t('the generated declarations: the uniform struct, every buffer of every entry point once, group_index', () => {
   assert.is(
@@ -53,8 +64,17 @@ t('both entry points of one shader run from the generated declarations; buffers 
   rt().dispatch({ kernel: POSITIVE, params: { n: 5, a: 0 }, buffers: { x, idx }, groups: [1] });
   assert.equal([...(await y.data())], [2, -4, 6, -8, 10]);
   assert.equal([...(await idx.ints())], [1, 0, 1, 0, 1]);
-  assertThrows(() => rt().dispatch({ kernel: SCALE, params: { n: 5, a: 2 }, buffers: { x, out: y }, groups: [1] }), /test_scale/, /takes buffers x, y/, /got x, out/);
-  assertThrows(() => rt().dispatch({ kernel: SCALE, params: { n: 5 }, buffers: { x, y }, groups: [1] }), /test_scale/, /parameter 'a'/);
+  assertThrows(
+    () => rt().dispatch({ kernel: SCALE, params: { n: 5, a: 2 }, buffers: { x, out: y }, groups: [1] }),
+    /test_scale/,
+    /takes buffers x, y/,
+    /got x, out/,
+  );
+  assertThrows(
+    () => rt().dispatch({ kernel: SCALE, params: { n: 5 }, buffers: { x, y }, groups: [1] }),
+    /test_scale/,
+    /parameter 'a'/,
+  );
   for (const v of [x, y, idx]) v.dispose();
 });
 

@@ -17,7 +17,17 @@ import {
   valueAndGrads,
   type Tensor,
 } from '../engine/index.js';
-import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, randn, randu, ready, rng } from './helpers.js';
+import {
+  assertClose,
+  assertThrows,
+  checkGradients,
+  checkSecondOrder,
+  gpu,
+  randn,
+  randu,
+  ready,
+  rng,
+} from './helpers.js';
 
 const t = suite('loss');
 t.before(ready);
@@ -122,7 +132,11 @@ t('cross-entropy backward (mean and none) matches finite differences of float64'
       cpu: ([z]) => ceRows(z, y, c.k),
       inputs,
     });
-    await checkGradients({ gpu: ([z]) => softmaxCrossEntropy(z, labels), cpu: ([z]) => meanOf(ceRows(z, y, c.k)), inputs });
+    await checkGradients({
+      gpu: ([z]) => softmaxCrossEntropy(z, labels),
+      cpu: ([z]) => meanOf(ceRows(z, y, c.k)),
+      inputs,
+    });
     labels.dispose();
   }
 });
@@ -143,7 +157,12 @@ t('cross-entropy runs one loss kernel per direction (plus one reduction for the 
 // ---- margin loss ----
 
 t('marginLoss forward and backward match float64 (inputs free of near-ties)', async () => {
-  for (const [n, k] of [[1, 2], [9, 10], [4, 100], [3, 3]]) {
+  for (const [n, k] of [
+    [1, 2],
+    [9, 10],
+    [4, 100],
+    [3, 3],
+  ]) {
     const z = f32(spacedLogits(n, k, n + k));
     const y = randLabels(n, k, 3 * n + k);
     const labels = labelsTensor(y);
@@ -156,18 +175,37 @@ t('marginLoss forward and backward match float64 (inputs free of near-ties)', as
   }
 });
 
-t('second order: cross-entropy (mean and none) through the softmax Jacobian, and the margin (zero curvature)', async () => {
-  for (const [n, k] of [[5, 10], [1, 2], [3, 4]]) {
-    const y = randLabels(n, k, n * 7 + k);
-    const labels = labelsTensor(y);
-    const inputs = [{ data: f32(randn(n * k, n + k, 2)), shape: [n, k], name: 'logits' }];
-    await checkSecondOrder({ gpu: ([z]) => softmaxCrossEntropy(z, labels, { reduction: 'none' }), cpu: ([z]) => ceRows(z, y, k), inputs });
-    await checkSecondOrder({ gpu: ([z]) => softmaxCrossEntropy(z, labels), cpu: ([z]) => meanOf(ceRows(z, y, k)), inputs });
-    const spaced = [{ data: f32(spacedLogits(n, k, n + 2 * k)), shape: [n, k], name: 'logits' }];
-    await checkSecondOrder({ gpu: ([z]) => marginLoss(z, labels), cpu: ([z]) => marginRows(z, y, k), inputs: spaced });
-    labels.dispose();
-  }
-});
+t(
+  'second order: cross-entropy (mean and none) through the softmax Jacobian, and the margin (zero curvature)',
+  async () => {
+    for (const [n, k] of [
+      [5, 10],
+      [1, 2],
+      [3, 4],
+    ]) {
+      const y = randLabels(n, k, n * 7 + k);
+      const labels = labelsTensor(y);
+      const inputs = [{ data: f32(randn(n * k, n + k, 2)), shape: [n, k], name: 'logits' }];
+      await checkSecondOrder({
+        gpu: ([z]) => softmaxCrossEntropy(z, labels, { reduction: 'none' }),
+        cpu: ([z]) => ceRows(z, y, k),
+        inputs,
+      });
+      await checkSecondOrder({
+        gpu: ([z]) => softmaxCrossEntropy(z, labels),
+        cpu: ([z]) => meanOf(ceRows(z, y, k)),
+        inputs,
+      });
+      const spaced = [{ data: f32(spacedLogits(n, k, n + 2 * k)), shape: [n, k], name: 'logits' }];
+      await checkSecondOrder({
+        gpu: ([z]) => marginLoss(z, labels),
+        cpu: ([z]) => marginRows(z, y, k),
+        inputs: spaced,
+      });
+      labels.dispose();
+    }
+  },
+);
 
 t('third order: the create-graph gradient of the cross-entropy, differentiated twice more', async () => {
   const [n, k] = [3, 4];
@@ -231,7 +269,12 @@ function randTargets(y: Int32Array, k: number, seed: number): Int32Array {
 }
 
 t('dlrLoss and targetedDlrLoss forward and backward match float64 and finite differences', async () => {
-  for (const [n, k] of [[9, 10], [4, 100], [5, 4], [3, 3]]) {
+  for (const [n, k] of [
+    [9, 10],
+    [4, 100],
+    [5, 4],
+    [3, 3],
+  ]) {
     const z = f32(spacedLogits(n, k, 7 * n + k));
     const y = randLabels(n, k, 11 * n + k);
     // Half the rows labelled with their top class, so both branches of z_o are exercised.
@@ -242,7 +285,11 @@ t('dlrLoss and targetedDlrLoss forward and backward match float64 and finite dif
     if (k >= 4) {
       const tg = randTargets(y, k, n + 5 * k);
       const targets = labelsTensor(tg);
-      await checkGradients({ gpu: ([x]) => targetedDlrLoss(x, labels, targets), cpu: ([x]) => dlrRows(x, y, k, tg), inputs });
+      await checkGradients({
+        gpu: ([x]) => targetedDlrLoss(x, labels, targets),
+        cpu: ([x]) => dlrRows(x, y, k, tg),
+        inputs,
+      });
       await checkGradients({
         gpu: ([x]) => logitDifference(x, labels, targets),
         cpu: ([x]) => Float64Array.from(y, (label, i) => x[i * k + tg[i]] - x[i * k + label]),
@@ -261,8 +308,16 @@ t('DLR values: scale and shift invariant, known rows, ranks tied at the lowest i
   const y = Int32Array.of(1, 3, 0);
   const expected = [-1 / 3, 4 / 3, 5 / 4];
   const labels = labelsTensor(y);
-  for (const [a, b] of [[1, 0], [10, -3], [0.1, 100]]) {
-    const logits = gpu(z.map((v) => a * v + b), [3, 4], 'logits');
+  for (const [a, b] of [
+    [1, 0],
+    [10, -3],
+    [0.1, 100],
+  ]) {
+    const logits = gpu(
+      z.map((v) => a * v + b),
+      [3, 4],
+      'logits',
+    );
     const v = dlrLoss(logits, labels);
     // rtol 1e-4: 0.1·z + 100 is rounded to f32 (ulp 7.6e-6 at 100) before the differences of about 0.3 are taken.
     const rtol = 1e-4;
@@ -270,7 +325,13 @@ t('DLR values: scale and shift invariant, known rows, ranks tied at the lowest i
     // Targeted, t = [0, 2, 3]: D = z_pi1 - (z_pi3 + z_pi4)/2 = 5 - 1.5, 5 - 1.5, 7 - 2.5.
     const targets = labelsTensor(Int32Array.of(0, 2, 3));
     const tv = targetedDlrLoss(logits, labels, targets);
-    assertClose(await tv.data(), [-(5 - 2) / 3.5, -(1 - 4) / 3.5, -(2 - 3) / 4.5], `targeted DLR of ${a}·z + ${b}`, rtol, 1e-6);
+    assertClose(
+      await tv.data(),
+      [-(5 - 2) / 3.5, -(1 - 4) / 3.5, -(2 - 3) / 4.5],
+      `targeted DLR of ${a}·z + ${b}`,
+      rtol,
+      1e-6,
+    );
     for (const x of [logits, v, targets, tv]) x.dispose();
   }
   // Tied ranks: d/dz goes to the lowest index among equal logits, like the stable sort of the reference.
@@ -284,23 +345,32 @@ t('DLR values: scale and shift invariant, known rows, ranks tied at the lowest i
   for (const x of [logits, seed, labels, ...grads]) x.dispose();
 });
 
-t('second derivatives: the logit difference has none (its gradient is constant), DLR refuses rather than returning 0', async () => {
-  const z = gpu(f32(spacedLogits(3, 5, 41)), [3, 5], 'logits');
-  const labels = labelsTensor(Int32Array.of(0, 2, 4));
-  const targets = labelsTensor(Int32Array.of(1, 3, 0));
-  const seed = gpu([1, -2, 3], [3], 'seed');
-  // d/dz of <d loss/dz, r>: zero for z_t - z_y.
-  const r = gpu(randn(15, 42), [3, 5], 'r');
-  const second = (f: (x: Tensor) => Tensor) => valueAndGrads(() => {
-    const g = valueAndGrads(() => f(z), [z], { seed, createGraph: true }).grads[0];
-    return sum(mul(g, r));
-  }, [z]);
-  const { grads } = second((x) => logitDifference(x, labels, targets));
-  assert.equal([...(await grads[0].data())], new Array(15).fill(0));
-  assertThrows(() => second((x) => dlrLoss(x, labels)), /dlrGrad/, /second derivative of the DLR losses/, /not implemented/);
-  assertThrows(() => second((x) => targetedDlrLoss(x, labels, targets)), /targetedDlrGrad/, /not implemented/);
-  for (const x of [z, labels, targets, seed, r, ...grads]) x.dispose();
-});
+t(
+  'second derivatives: the logit difference has none (its gradient is constant), DLR refuses rather than returning 0',
+  async () => {
+    const z = gpu(f32(spacedLogits(3, 5, 41)), [3, 5], 'logits');
+    const labels = labelsTensor(Int32Array.of(0, 2, 4));
+    const targets = labelsTensor(Int32Array.of(1, 3, 0));
+    const seed = gpu([1, -2, 3], [3], 'seed');
+    // d/dz of <d loss/dz, r>: zero for z_t - z_y.
+    const r = gpu(randn(15, 42), [3, 5], 'r');
+    const second = (f: (x: Tensor) => Tensor) =>
+      valueAndGrads(() => {
+        const g = valueAndGrads(() => f(z), [z], { seed, createGraph: true }).grads[0];
+        return sum(mul(g, r));
+      }, [z]);
+    const { grads } = second((x) => logitDifference(x, labels, targets));
+    assert.equal([...(await grads[0].data())], new Array(15).fill(0));
+    assertThrows(
+      () => second((x) => dlrLoss(x, labels)),
+      /dlrGrad/,
+      /second derivative of the DLR losses/,
+      /not implemented/,
+    );
+    assertThrows(() => second((x) => targetedDlrLoss(x, labels, targets)), /targetedDlrGrad/, /not implemented/);
+    for (const x of [z, labels, targets, seed, r, ...grads]) x.dispose();
+  },
+);
 
 // ---- argmax and accuracy ----
 
@@ -319,7 +389,12 @@ t('argmax and countCorrect pick the lowest index on ties', async () => {
 });
 
 t('argmax and countCorrect match float64 on random logits; argmax output serves as labels', async () => {
-  for (const [n, k] of [[1, 1], [129, 10], [70, 100], [5, 2]]) {
+  for (const [n, k] of [
+    [1, 1],
+    [129, 10],
+    [70, 100],
+    [5, 2],
+  ]) {
     const z = f32(randn(n * k, n + k));
     const logits = gpu(z, [n, k], 'logits');
     const ref = Array.from({ length: n }, (_, i) => argmaxExcept(z.subarray(i * k, (i + 1) * k), -1));
@@ -349,7 +424,10 @@ t('a GPU-side label outside [0, K) makes its row NaN (and wrong), the other rows
   const logits = gpu(z, [3, 4], 'logits');
   const seed = gpu([1, 1, 1], [3], 'seed');
   const ref = ceRows(z, Int32Array.of(0, 0, 1), 4);
-  for (const f of [(x: Tensor) => softmaxCrossEntropy(x, labels, { reduction: 'none' }), (x: Tensor) => marginLoss(x, labels)]) {
+  for (const f of [
+    (x: Tensor) => softmaxCrossEntropy(x, labels, { reduction: 'none' }),
+    (x: Tensor) => marginLoss(x, labels),
+  ]) {
     const { value, grads } = valueAndGrads(() => f(logits), [logits], { seed });
     const v = await value.data();
     const g = await grads[0].data();
@@ -372,19 +450,42 @@ t('errors name the op, the bad label and K, and the shapes', () => {
   tidy(() => {
     const logits = gpu(randn(40, 1), [4, 10], 'logits');
     const y = (...v: number[]) => tensor(Int32Array.from(v), [v.length], { name: 'y' });
-    assertThrows(() => softmaxCrossEntropy(logits, y(0, 10, 3, 2)), /softmaxCrossEntropy/, /label 10 /, /K = 10/, /\[4,10\]/);
+    assertThrows(
+      () => softmaxCrossEntropy(logits, y(0, 10, 3, 2)),
+      /softmaxCrossEntropy/,
+      /label 10 /,
+      /K = 10/,
+      /\[4,10\]/,
+    );
     assertThrows(() => softmaxCrossEntropy(logits, y(0, -1, 3, 2)), /softmaxCrossEntropy/, /label -1 /, /K = 10/);
     assertThrows(() => marginLoss(logits, y(0, 1, 30, 2)), /marginLoss/, /label 30 /, /K = 10/);
     assertThrows(() => countCorrect(logits, y(0, 1, 3, 10)), /countCorrect/, /label 10 /, /K = 10/);
-    assertThrows(() => softmaxCrossEntropy(gpu(randn(10, 2), [10], 'flat'), y(0)), /softmaxCrossEntropy/, /rank 2/, /'flat' \[10\]/);
+    assertThrows(
+      () => softmaxCrossEntropy(gpu(randn(10, 2), [10], 'flat'), y(0)),
+      /softmaxCrossEntropy/,
+      /rank 2/,
+      /'flat' \[10\]/,
+    );
     assertThrows(() => argmax(gpu(randn(8, 2), [2, 2, 2], 'cube')), /argmax/, /rank 2/, /\[2,2,2\]/);
     assertThrows(() => softmaxCrossEntropy(logits, y(0, 1, 2)), /'y' \[3\] i32/, /'logits' \[4,10\]/);
     assertThrows(() => softmaxCrossEntropy(logits, gpu([0, 1, 2, 3], [4], 'fy')), /labels must be i32/, /'fy' \[4\]/);
-    assertThrows(() => softmaxCrossEntropy(logits, y(0, 1, 2, 3), { reduction: 'sum' as 'mean' }), /reduction/, /'sum'/);
+    assertThrows(
+      () => softmaxCrossEntropy(logits, y(0, 1, 2, 3), { reduction: 'sum' as 'mean' }),
+      /reduction/,
+      /'sum'/,
+    );
     assertThrows(() => marginLoss(gpu([1, 2], [2, 1], 'one'), y(0, 0)), /marginLoss/, /K = 1/, /\[2,1\]/);
     assertThrows(() => dlrLoss(gpu(randn(4, 3), [2, 2], 'two'), y(0, 0)), /dlrLoss/, /K = 2/, /at least 3/);
-    assertThrows(() => targetedDlrLoss(gpu(randn(6, 3), [2, 3], 'three'), y(0, 0), y(1, 1)), /targetedDlrLoss/, /at least 4/);
-    assertThrows(() => targetedDlrLoss(logits, y(0, 1, 2, 3), y(1, 1, 10, 1)), /targetedDlrLoss \(targets\)/, /label 10 /);
+    assertThrows(
+      () => targetedDlrLoss(gpu(randn(6, 3), [2, 3], 'three'), y(0, 0), y(1, 1)),
+      /targetedDlrLoss/,
+      /at least 4/,
+    );
+    assertThrows(
+      () => targetedDlrLoss(logits, y(0, 1, 2, 3), y(1, 1, 10, 1)),
+      /targetedDlrLoss \(targets\)/,
+      /label 10 /,
+    );
   });
 });
 

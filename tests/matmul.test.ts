@@ -1,7 +1,18 @@
 import { suite } from 'uvu';
 import { linear, matmul, type Tensor } from '../engine/index.js';
 import * as ref from '../reference/f64-ops.js';
-import { assertClose, assertThrows, checkGradients, checkSecondOrder, gpu, KERNEL_VARIANTS, randn, ready, withKernels, type GradCase } from './helpers.js';
+import {
+  assertClose,
+  assertThrows,
+  checkGradients,
+  checkSecondOrder,
+  gpu,
+  KERNEL_VARIANTS,
+  randn,
+  ready,
+  withKernels,
+  type GradCase,
+} from './helpers.js';
 
 const t = suite('matmul');
 t.before(ready);
@@ -20,7 +31,18 @@ function mm(a: Float64Array, b: Float64Array, M: number, N: number, K: number, t
 }
 
 /** float64 batched op(A)·op(B); a batch of 0 means the operand is rank 2 and shared. */
-function bmm(a: Float64Array, b: Float64Array, batch: number, bA: boolean, bB: boolean, M: number, N: number, K: number, ta: boolean, tb: boolean) {
+function bmm(
+  a: Float64Array,
+  b: Float64Array,
+  batch: number,
+  bA: boolean,
+  bB: boolean,
+  M: number,
+  N: number,
+  K: number,
+  ta: boolean,
+  tb: boolean,
+) {
   const out = new Float64Array(batch * M * N);
   for (let z = 0; z < batch; z++) {
     const az = bA ? a.subarray(z * M * K, (z + 1) * M * K) : a;
@@ -31,32 +53,42 @@ function bmm(a: Float64Array, b: Float64Array, batch: number, bA: boolean, bB: b
 }
 
 // Sizes that do not divide the 64x64x16 tile, a 1x1 result, and K = 1.
-const SHAPES: [number, number, number][] = [[1, 1, 1], [3, 70, 17], [65, 5, 130], [64, 64, 16], [129, 67, 33]];
+const SHAPES: [number, number, number][] = [
+  [1, 1, 1],
+  [3, 70, 17],
+  [65, 5, 130],
+  [64, 64, 16],
+  [129, 67, 33],
+];
 
 for (const variant of KERNEL_VARIANTS) {
-  t(`forward matches float64 for every transpose combination (${variant} kernels)`, () => withKernels(variant, async () => {
-    let seed = 1;
-    for (const [M, N, K] of SHAPES) {
-      for (const ta of [false, true]) {
-        for (const tb of [false, true]) {
-          const a = randn(M * K, seed++);
-          const b = randn(K * N, seed++);
-          const c = matmul(gpu(a, ta ? [K, M] : [M, K]), gpu(b, tb ? [N, K] : [K, N]), { transA: ta, transB: tb });
-          assertClose(await c.data(), mm(a, b, M, N, K, ta, tb), `${M}x${N}x${K} ta=${ta} tb=${tb}`, 1e-4, 1e-4);
+  t(`forward matches float64 for every transpose combination (${variant} kernels)`, () =>
+    withKernels(variant, async () => {
+      let seed = 1;
+      for (const [M, N, K] of SHAPES) {
+        for (const ta of [false, true]) {
+          for (const tb of [false, true]) {
+            const a = randn(M * K, seed++);
+            const b = randn(K * N, seed++);
+            const c = matmul(gpu(a, ta ? [K, M] : [M, K]), gpu(b, tb ? [N, K] : [K, N]), { transA: ta, transB: tb });
+            assertClose(await c.data(), mm(a, b, M, N, K, ta, tb), `${M}x${N}x${K} ta=${ta} tb=${tb}`, 1e-4, 1e-4);
+          }
         }
       }
-    }
-  }));
+    }),
+  );
 }
 
 for (const variant of KERNEL_VARIANTS) {
-  t(`batched and broadcast forward (${variant} kernels)`, () => withKernels(variant, async () => {
-    const [B, M, N, K] = [3, 20, 9, 70];
-    const a = randn(B * M * K, 5);
-    const b = randn(K * N, 6);
-    const c = matmul(gpu(a, [B, K, M]), gpu(b, [K, N]), { transA: true });
-    assertClose(await c.data(), bmm(a, b, B, true, false, M, N, K, true, false), 'batched A, shared B', 1e-4, 1e-4);
-  }));
+  t(`batched and broadcast forward (${variant} kernels)`, () =>
+    withKernels(variant, async () => {
+      const [B, M, N, K] = [3, 20, 9, 70];
+      const a = randn(B * M * K, 5);
+      const b = randn(K * N, 6);
+      const c = matmul(gpu(a, [B, K, M]), gpu(b, [K, N]), { transA: true });
+      assertClose(await c.data(), bmm(a, b, B, true, false, M, N, K, true, false), 'batched A, shared B', 1e-4, 1e-4);
+    }),
+  );
 }
 
 /** Runs `check` (first or second order) on matmul: plain, transposed, batched, broadcast. */
@@ -86,9 +118,11 @@ async function productCases(check: (c: GradCase) => Promise<void>): Promise<void
 }
 
 for (const variant of KERNEL_VARIANTS) {
-  t(`gradients match finite differences (plain, transposed, batched, broadcast) (${variant} kernels)`, () => withKernels(variant, async () => {
-    await productCases(checkGradients);
-  }));
+  t(`gradients match finite differences (plain, transposed, batched, broadcast) (${variant} kernels)`, () =>
+    withKernels(variant, async () => {
+      await productCases(checkGradients);
+    }),
+  );
 }
 
 /**
@@ -109,40 +143,52 @@ const linearCase = (n: number, inF: number, outF: number, seed: number, relu = f
 });
 
 for (const variant of KERNEL_VARIANTS) {
-  t(`linear: forward with fused bias and gradients for x, w and b (${variant} kernels)`, () => withKernels(variant, async () => {
-    await checkGradients(linearCase(6, 11, 4, 1));
-    // Larger than one tile in every direction, batch 1 and a wide output.
-    for (const [N, I, O] of [[1, 640, 10], [130, 70, 100]]) {
-      const x = randn(N * I, 4);
-      const w = randn(O * I, 5);
-      const b = randn(O, 6);
-      const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]));
-      assertClose(await y.data(), ref.linear(x, w, b, N, I, O), `linear ${N}x${I}->${O}`, 1e-4, 1e-4);
-    }
-  }));
-  t(`linear with the fused ReLU: forward, gradients and second order (${variant} kernels)`, () => withKernels(variant, async () => {
-    // Wider than long (the kernel runs along the columns) and longer than wide (along the rows: C = Dᵀ).
-    await checkGradients(linearCase(6, 11, 9, 21, true));
-    await checkGradients(linearCase(13, 5, 4, 24, true));
-    await checkSecondOrder(linearCase(5, 6, 7, 27, true));
-    await checkSecondOrder(linearCase(9, 4, 3, 30, true));
-    // More than one workgroup in each direction, both layouts: mlp-256x3's 256 -> 26 layer (stored transposed) and
-    // a wide output (several workgroups of columns).
-    for (const [N, I, O] of [[256, 70, 26], [40, 33, 150]]) {
-      const [x, w, b] = [randn(N * I, 34), randn(O * I, 35), randn(O, 36)];
-      const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]), { relu: true });
-      assertClose(await y.data(), ref.relu(ref.linear(x, w, b, N, I, O)), `linear ${N}x${I}->${O} relu`, 1e-4, 1e-4);
-    }
-  }));
+  t(`linear: forward with fused bias and gradients for x, w and b (${variant} kernels)`, () =>
+    withKernels(variant, async () => {
+      await checkGradients(linearCase(6, 11, 4, 1));
+      // Larger than one tile in every direction, batch 1 and a wide output.
+      for (const [N, I, O] of [
+        [1, 640, 10],
+        [130, 70, 100],
+      ]) {
+        const x = randn(N * I, 4);
+        const w = randn(O * I, 5);
+        const b = randn(O, 6);
+        const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]));
+        assertClose(await y.data(), ref.linear(x, w, b, N, I, O), `linear ${N}x${I}->${O}`, 1e-4, 1e-4);
+      }
+    }),
+  );
+  t(`linear with the fused ReLU: forward, gradients and second order (${variant} kernels)`, () =>
+    withKernels(variant, async () => {
+      // Wider than long (the kernel runs along the columns) and longer than wide (along the rows: C = Dᵀ).
+      await checkGradients(linearCase(6, 11, 9, 21, true));
+      await checkGradients(linearCase(13, 5, 4, 24, true));
+      await checkSecondOrder(linearCase(5, 6, 7, 27, true));
+      await checkSecondOrder(linearCase(9, 4, 3, 30, true));
+      // More than one workgroup in each direction, both layouts: mlp-256x3's 256 -> 26 layer (stored transposed) and
+      // a wide output (several workgroups of columns).
+      for (const [N, I, O] of [
+        [256, 70, 26],
+        [40, 33, 150],
+      ]) {
+        const [x, w, b] = [randn(N * I, 34), randn(O * I, 35), randn(O, 36)];
+        const y = linear(gpu(x, [N, I]), gpu(w, [O, I]), gpu(b, [O]), { relu: true });
+        assertClose(await y.data(), ref.relu(ref.linear(x, w, b, N, I, O)), `linear ${N}x${I}->${O} relu`, 1e-4, 1e-4);
+      }
+    }),
+  );
 }
 
 for (const variant of KERNEL_VARIANTS) {
-  t(`second order: matmul (plain, transposed, batched, broadcast) and linear (${variant} kernels)`, () => withKernels(variant, async () => {
-    await productCases(checkSecondOrder);
-    await checkSecondOrder({
-      ...linearCase(5, 6, 3, 7),
-    });
-  }));
+  t(`second order: matmul (plain, transposed, batched, broadcast) and linear (${variant} kernels)`, () =>
+    withKernels(variant, async () => {
+      await productCases(checkSecondOrder);
+      await checkSecondOrder({
+        ...linearCase(5, 6, 3, 7),
+      });
+    }),
+  );
 }
 
 t('bad shapes are rejected naming both shapes', () => {
@@ -150,7 +196,11 @@ t('bad shapes are rejected naming both shapes', () => {
   assertThrows(() => matmul(gpu(randn(6, 1), [6]), gpu(randn(6, 1), [6, 1])), /matmul/, /rank 2 or 3/);
   assertThrows(() => matmul(gpu(randn(12, 1), [2, 2, 3]), gpu(randn(18, 1), [3, 3, 2])), /batch sizes differ/);
   assertThrows(() => linear(gpu(randn(6, 1), [2, 3]), gpu(randn(8, 1), [2, 4])), /linear/, /\[2,3\]/, /\[2,4\]/);
-  assertThrows(() => linear(gpu(randn(6, 1), [2, 3]), gpu(randn(6, 1), [2, 3]), gpu(randn(3, 1), [3])), /bias/, /\[3\]/);
+  assertThrows(
+    () => linear(gpu(randn(6, 1), [2, 3]), gpu(randn(6, 1), [2, 3]), gpu(randn(3, 1), [3])),
+    /bias/,
+    /\[3\]/,
+  );
 });
 
 t.run();

@@ -16,7 +16,13 @@ export function twin(seed = 7) {
   const model = new WideResNet(parseArch('wrn-10-1', 10), seed);
   const params = model.namedParameters();
   const opt = new Sgd(params, SGD);
-  return { model, params, opt, weights: () => params.map(([, p]) => p.tensor), dispose: () => (opt.dispose(), model.dispose()) };
+  return {
+    model,
+    params,
+    opt,
+    weights: () => params.map(([, p]) => p.tensor),
+    dispose: () => (opt.dispose(), model.dispose()),
+  };
 }
 
 /** Images in [0, 1] with some pixels exactly at 0 and 1, so the [0, 1] clamp acts; labels in [0, 10). */
@@ -40,12 +46,14 @@ export function recordInputs(model: WideResNet): Promise<Float32Array>[] {
 export async function assertSameState(a: Module, b: Module, what: string): Promise<void> {
   const pa = a.namedParameters();
   const pb = b.namedParameters();
-  for (const [k, [name, p]] of pa.entries()) assertClose(await p.tensor.data(), await pb[k][1].tensor.data(), `${what}: ${name}`, 1e-5, 1e-6);
+  for (const [k, [name, p]] of pa.entries())
+    assertClose(await p.tensor.data(), await pb[k][1].tensor.data(), `${what}: ${name}`, 1e-5, 1e-6);
   const ba = a.namedBuffers();
   const bb = b.namedBuffers();
   for (const [k, [name, buf]] of ba.entries()) {
     const other = bb[k][1];
-    if ('tensor' in buf && 'tensor' in other) assertClose(await buf.tensor.data(), await other.tensor.data(), `${what}: ${name}`, 1e-5, 1e-6);
+    if ('tensor' in buf && 'tensor' in other)
+      assertClose(await buf.tensor.data(), await other.tensor.data(), `${what}: ${name}`, 1e-5, 1e-6);
     else if ('int64' in buf && 'int64' in other) assert.is(buf.int64(), other.int64(), `${what}: ${name}`);
   }
 }

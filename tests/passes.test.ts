@@ -25,11 +25,27 @@ t('nested calls: an inner input gradient, recorded or not, before or after the o
   const inner = (createGraph: boolean) => valueAndGrads(() => f(x), [x], { createGraph }).grads[0];
   const cases: [string, () => Tensor, Partial<ReturnType<typeof noPasses>>][] = [
     ['top level', () => f(x), { forward: 1, backwardWeights: 1 }],
-    ['recorded inner gradient after the outer forward', () => mul(f(x), sum(inner(true))), { forward: 2, backwardInputOnly: 1, backwardSecondOrder: 1 }],
-    ['recorded inner gradient before the outer forward', () => mul(sum(inner(true)), f(x)), { forward: 2, backwardInputOnly: 1, backwardSecondOrder: 1 }],
-    ['an inner gradient that is a constant', () => mul(f(x), sum(inner(false))), { forward: 2, backwardInputOnly: 1, backwardWeights: 1 }],
+    [
+      'recorded inner gradient after the outer forward',
+      () => mul(f(x), sum(inner(true))),
+      { forward: 2, backwardInputOnly: 1, backwardSecondOrder: 1 },
+    ],
+    [
+      'recorded inner gradient before the outer forward',
+      () => mul(sum(inner(true)), f(x)),
+      { forward: 2, backwardInputOnly: 1, backwardSecondOrder: 1 },
+    ],
+    [
+      'an inner gradient that is a constant',
+      () => mul(f(x), sum(inner(false))),
+      { forward: 2, backwardInputOnly: 1, backwardWeights: 1 },
+    ],
     // The outer function runs no forward pass of its own, yet the inner one's is recorded on its tape too.
-    ['the loss is the recorded gradient alone', () => sum(inner(true)), { forward: 1, backwardInputOnly: 1, backwardSecondOrder: 1 }],
+    [
+      'the loss is the recorded gradient alone',
+      () => sum(inner(true)),
+      { forward: 1, backwardInputOnly: 1, backwardSecondOrder: 1 },
+    ],
     ['no forward inside: a partial pass', () => sum(mul(w, w)), { partialBackward: 1 }],
   ];
   for (const [what, loss, want] of cases) {

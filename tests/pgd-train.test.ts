@@ -31,8 +31,10 @@ function setup() {
 
 const THREAT = imageThreat([C, H, W], EPS);
 const env = { batchShape: [B, C, H, W], threat: THREAT, seed: 1, trainSize: B, classes: 10 };
-const make = (config: { name: string } & Record<string, unknown>): Method => createMethod(resolveMethod(config, THREAT.spec), env);
-const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') => make({ name: 'pgd', stepSize: 2 / 255, steps, attackBn });
+const make = (config: { name: string } & Record<string, unknown>): Method =>
+  createMethod(resolveMethod(config, THREAT.spec), env);
+const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') =>
+  make({ name: 'pgd', stepSize: 2 / 255, steps, attackBn });
 
 /** Runs one step and returns dispatches per family, the model inputs seen and the step's passes. */
 async function runStep(method: Method) {
@@ -46,7 +48,9 @@ async function runStep(method: Method) {
   const r = s.h.run(method, x, y);
   const families = rt().counters().byFamily;
   await r.loss.item();
-  const bnTracked = s.model.modules().flatMap((m) => ('batchesTracked' in m ? [(m as { batchesTracked: bigint }).batchesTracked] : []));
+  const bnTracked = s.model
+    .modules()
+    .flatMap((m) => ('batchesTracked' in m ? [(m as { batchesTracked: bigint }).batchesTracked] : []));
   const seen = await Promise.all(inputs);
   for (const v of [r.loss, r.correct, x, y]) v.dispose();
   s.dispose();
@@ -62,20 +66,35 @@ t('7-PGD: 7 input-only attack passes, one weight backward, one SGD step', async 
   assert.is(adv.families['weight-grad'], natural.families['weight-grad']);
   assert.is(adv.families.optimizer, natural.families.optimizer);
   // Attack steps still backpropagate into the input: 7 more rounds of input-gradient convolutions.
-  assert.ok(adv.families['conv-input-grad']! > natural.families['conv-input-grad']!, 'attack steps ran input-gradient kernels');
+  assert.ok(
+    adv.families['conv-input-grad']! > natural.families['conv-input-grad']!,
+    'attack steps ran input-gradient kernels',
+  );
   // BN running statistics move once per SGD step, not in attack steps.
-  assert.ok(adv.bnTracked.every((v) => v === 1n), `num_batches_tracked ${adv.bnTracked.join(',')}`);
+  assert.ok(
+    adv.bnTracked.every((v) => v === 1n),
+    `num_batches_tracked ${adv.bnTracked.join(',')}`,
+  );
 });
 
 t('the attacked batches stay inside the eps ball and [0,1]; FGSM-RS takes one attack step', async () => {
-  for (const [method, steps] of [[pgd(5), 5], [make({ name: 'fgsm-rs', attackBn: 'eval' }), 1]] as const) {
+  for (const [method, steps] of [
+    [pgd(5), 5],
+    [make({ name: 'fgsm-rs', attackBn: 'eval' }), 1],
+  ] as const) {
     const r = await runStep(method);
     assert.is(r.seen.length, steps + 1);
     for (const v of r.seen) {
-      assert.ok(v.every((p, i) => p >= 0 && p <= 1 && Math.abs(p - xs[i]) <= EPS + 1e-6), 'inside the ball and the image range');
+      assert.ok(
+        v.every((p, i) => p >= 0 && p <= 1 && Math.abs(p - xs[i]) <= EPS + 1e-6),
+        'inside the ball and the image range',
+      );
     }
     const moved = r.seen.at(-1)!.filter((p, i) => Math.abs(p - xs[i]) > EPS / 2).length;
-    assert.ok(moved > xs.length / 4, `the update batch is perturbed (${moved} of ${xs.length} pixels moved by > eps/2)`);
+    assert.ok(
+      moved > xs.length / 4,
+      `the update batch is perturbed (${moved} of ${xs.length} pixels moved by > eps/2)`,
+    );
   }
 });
 
@@ -84,10 +103,18 @@ t('robust evaluation leaves BN statistics unchanged', async () => {
   const stats = s.model.namedBuffers().flatMap(([, b]) => ('tensor' in b ? [b.tensor] : []));
   const before = await Promise.all(stats.map((v) => v.data()));
   const n = 6;
-  const data = { x: Uint8Array.from(randu(n * 3072, 3), (v) => Math.floor(v * 256)), y: Int32Array.from([0, 1, 2, 3, 4, 5]), count: n, classes: 10, shape: [3, 32, 32] };
+  const data = {
+    x: Uint8Array.from(randu(n * 3072, 3), (v) => Math.floor(v * 256)),
+    y: Int32Array.from([0, 1, 2, 3, 4, 5]),
+    count: n,
+    classes: 10,
+    shape: [3, 32, 32],
+  };
   const attack = resolveAttack({ name: 'pgd', steps: 3, stepSize: 2 / 255, restarts: 2, loss: 'ce' }, THREAT.spec);
   const cifar = imageThreat([3, 32, 32], EPS);
-  const rep = await inEvalMode(s.model, (classify) => evaluateRobust(classify, splitSource(data), [attack], { threat: cifar, classes: 10, batch: 4, seed: 0 }));
+  const rep = await inEvalMode(s.model, (classify) =>
+    evaluateRobust(classify, splitSource(data), [attack], { threat: cifar, classes: 10, batch: 4, seed: 0 }),
+  );
   const after = await Promise.all(stats.map((v) => v.data()));
   before.forEach((b, i) => assert.equal(Array.from(after[i]), Array.from(b), `BN buffer ${i}`));
   assert.ok(s.model.training, 'the model is back in training mode');

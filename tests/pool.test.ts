@@ -7,7 +7,11 @@ const t = suite('pool');
 t.before(ready);
 
 t('global average pooling and its backward match float64 (odd planes, 1x1 spatial, batch 1)', async () => {
-  for (const [n, c, h, w] of [[2, 3, 7, 5], [1, 4, 1, 1], [3, 300, 2, 3]]) {
+  for (const [n, c, h, w] of [
+    [2, 3, 7, 5],
+    [1, 4, 1, 1],
+    [3, 300, 2, 3],
+  ]) {
     await checkGradients({
       gpu: ([x]) => globalAvgPool(x),
       cpu: ([x]) => ref.avgPool(x, n * c, h * w),
@@ -25,7 +29,10 @@ t('second order: a product of pooled maps (the pool backward is itself different
       const py = ref.avgPool(y, n * c, h * w);
       return ref.avgPool(x, n * c, h * w).map((v, i) => v * py[i]);
     },
-    inputs: [{ data: randn(size, 31), shape: [n, c, h, w], name: 'x' }, { data: randn(size, 32), shape: [n, c, h, w], name: 'y' }],
+    inputs: [
+      { data: randn(size, 31), shape: [n, c, h, w], name: 'x' },
+      { data: randn(size, 32), shape: [n, c, h, w], name: 'y' },
+    ],
   });
 });
 

@@ -38,7 +38,6 @@ function overallStep(line: string, stepsPerEpoch: number): number {
   return (Number(m[1]) - 1) * stepsPerEpoch + Number(m[2]);
 }
 
-
 // ---------------------------------------------------------------------------------------------------------------
 const fmt = suite('progress: formatting');
 
@@ -106,8 +105,14 @@ const ctor = suite('progress: constructor');
 ctor('rejects epochs / stepsPerEpoch that are not positive integers', () => {
   const stream = new FakeStream(false);
   for (const bad of [0, -1, 1.5, NaN, Infinity]) {
-    assertThrows(() => new Progress({ stream, epochs: bad, stepsPerEpoch: 10 }), new RegExp(`progress: epochs must be a positive integer, got ${bad}`));
-    assertThrows(() => new Progress({ stream, epochs: 3, stepsPerEpoch: bad }), new RegExp(`progress: stepsPerEpoch must be a positive integer, got ${bad}`));
+    assertThrows(
+      () => new Progress({ stream, epochs: bad, stepsPerEpoch: 10 }),
+      new RegExp(`progress: epochs must be a positive integer, got ${bad}`),
+    );
+    assertThrows(
+      () => new Progress({ stream, epochs: 3, stepsPerEpoch: bad }),
+      new RegExp(`progress: stepsPerEpoch must be a positive integer, got ${bad}`),
+    );
   }
   new Progress({ stream, epochs: 1, stepsPerEpoch: 1 });
   assert.equal(stream.chunks, [], 'constructing writes nothing');
@@ -131,7 +136,10 @@ plain('a line every intervalSeconds, plus the first step and every end of epoch;
   // First step; then 10 s after the last line (11, 21, ..., 91); end of epoch 1 (100) restarts the 10 s clock
   // (110, ..., 190); end of epoch 2 (200).
   const want = [1, 11, 21, 31, 41, 51, 61, 71, 81, 91, 100, 110, 120, 130, 140, 150, 160, 170, 180, 190, 200];
-  assert.equal(lines.map((l) => overallStep(l, 100)), want);
+  assert.equal(
+    lines.map((l) => overallStep(l, 100)),
+    want,
+  );
   assert.not.match(stream.text, /\r/, 'no carriage returns in a log');
   assert.ok(stream.text.endsWith('\n'));
   // Hand-computed lines: elapsed k s, 64 img/s, loss 2/k, accuracy k/200, ETA 200-k s.
@@ -149,13 +157,23 @@ plain('a line every intervalSeconds, plus the first step and every end of epoch;
 plain('intervalSteps prints every N overall steps (counted from the last line), independent of time', () => {
   const stream = new FakeStream(false);
   const clock = fakeClock(T0);
-  const p = new Progress({ stream, epochs: 2, stepsPerEpoch: 100, intervalSteps: 25, intervalSeconds: 1e6, clock: clock.fn });
+  const p = new Progress({
+    stream,
+    epochs: 2,
+    stepsPerEpoch: 100,
+    intervalSteps: 25,
+    intervalSeconds: 1e6,
+    clock: clock.fn,
+  });
   for (let k = 1; k <= 200; k++) {
     clock.now = T0 + 10 * k;
     p.update({ epoch: Math.ceil(k / 100), step: ((k - 1) % 100) + 1, images: 128 * k, loss: 1, accuracy: 0.5 });
   }
   // First line at 1, then 26, 51, 76; the end-of-epoch line at 100 resets the count: 125, 150, 175, 200.
-  assert.equal(stream.lines.map((l) => overallStep(l, 100)), [1, 26, 51, 76, 100, 125, 150, 175, 200]);
+  assert.equal(
+    stream.lines.map((l) => overallStep(l, 100)),
+    [1, 26, 51, 76, 100, 125, 150, 175, 200],
+  );
   // 128 images per 10 ms = 12800 img/s; ETA after step 26 = 0.26 s * 174 / 26 = 1.74 s -> 00:00:02.
   assert.is(stream.lines[1], '[00:00:00] epoch 1/2 step 26/100 | 12.8k img/s | loss 1.0000 | acc 50.0% | ETA 00:00:02');
 });
@@ -163,7 +181,14 @@ plain('intervalSteps prints every N overall steps (counted from the last line), 
 plain('intervalSteps and intervalSeconds together: whichever comes first', () => {
   const stream = new FakeStream(false);
   const clock = fakeClock(T0);
-  const p = new Progress({ stream, epochs: 1, stepsPerEpoch: 1000, intervalSteps: 100, intervalSeconds: 5, clock: clock.fn });
+  const p = new Progress({
+    stream,
+    epochs: 1,
+    stepsPerEpoch: 1000,
+    intervalSteps: 100,
+    intervalSeconds: 5,
+    clock: clock.fn,
+  });
   // Steps take 1 s each up to step 20, then 10 ms each.
   let t = 0;
   for (let k = 1; k <= 300; k++) {
@@ -173,7 +198,10 @@ plain('intervalSteps and intervalSeconds together: whichever comes first', () =>
   }
   // Time: 1, 6, 11, 16 (every 5 s). From step 21 on, 100 steps take 1 s, so the step count is due first:
   // 116 (at 20.96 s, 4.96 s after step 16), 216.
-  assert.equal(stream.lines.map((l) => overallStep(l, 1000)), [1, 6, 11, 16, 116, 216]);
+  assert.equal(
+    stream.lines.map((l) => overallStep(l, 1000)),
+    [1, 6, 11, 16, 116, 216],
+  );
 });
 
 plain('default interval is 30 s', () => {
@@ -184,7 +212,10 @@ plain('default interval is 30 s', () => {
     clock.now = T0 + 1000 * k;
     p.update({ epoch: 1, step: k, images: k, loss: 1, accuracy: 1 });
   }
-  assert.equal(stream.lines.map((l) => overallStep(l, 100)), [1, 31, 61, 91]);
+  assert.equal(
+    stream.lines.map((l) => overallStep(l, 100)),
+    [1, 31, 61, 91],
+  );
 });
 
 plain('zero elapsed time: rate and ETA unknown; NaN accuracy shown as -', () => {
@@ -257,12 +288,21 @@ const tty = suite('progress: TTY redraws');
 tty('one line redrawn with \\r, throttled to 100 ms except at the end of an epoch; exact text', () => {
   const stream = new FakeStream(true, 200);
   const clock = fakeClock(T0);
-  const p = new Progress({ stream, epochs: 1, stepsPerEpoch: 10, intervalSeconds: 0, intervalSteps: 1, clock: clock.fn });
+  const p = new Progress({
+    stream,
+    epochs: 1,
+    stepsPerEpoch: 10,
+    intervalSeconds: 0,
+    intervalSteps: 1,
+    clock: clock.fn,
+  });
   const u = (step: number) => ({ epoch: 1, step, images: 64 * step, loss: 1 / step, accuracy: step / 10 });
   clock.now = T0 + 1000;
   p.update(u(1));
   // bar: round(20 * 1/10) = 2 of 20 filled; elapsed 1 s: 64 img/s, ETA 1 * 9 / 1 = 9 s.
-  assert.equal(stream.chunks, ['\r[==                  ] epoch 1/1 step 1/10 | 64.0 img/s | loss 1.0000 | acc 10.0% | ETA 00:00:09\x1b[K']);
+  assert.equal(stream.chunks, [
+    '\r[==                  ] epoch 1/1 step 1/10 | 64.0 img/s | loss 1.0000 | acc 10.0% | ETA 00:00:09\x1b[K',
+  ]);
   clock.now = T0 + 1050;
   p.update(u(2)); // 50 ms after the last draw: skipped (the interval options only apply to plain lines)
   clock.now = T0 + 1099;
@@ -270,7 +310,10 @@ tty('one line redrawn with \\r, throttled to 100 ms except at the end of an epoc
   assert.is(stream.chunks.length, 1);
   clock.now = T0 + 1100;
   p.update(u(4)); // 100 ms: drawn. 40% -> 8 filled; 256 images / 1.1 s = 232.7 -> 233; ETA 1.1 * 6 / 4 = 1.65 -> 2 s.
-  assert.is(stream.chunks[1], '\r[========            ] epoch 1/1 step 4/10 | 233 img/s | loss 0.2500 | acc 40.0% | ETA 00:00:02\x1b[K');
+  assert.is(
+    stream.chunks[1],
+    '\r[========            ] epoch 1/1 step 4/10 | 233 img/s | loss 0.2500 | acc 40.0% | ETA 00:00:02\x1b[K',
+  );
   clock.now = T0 + 1110;
   p.update(u(10)); // end of epoch: drawn despite the throttle, full bar.
   assert.is(stream.chunks.length, 3);
@@ -291,14 +334,22 @@ tty('bar fill is rounded per epoch', () => {
   const stream = new FakeStream(true);
   const clock = fakeClock(T0);
   const p = new Progress({ stream, epochs: 2, stepsPerEpoch: 3, clock: clock.fn });
-  for (const [epoch, step] of [[1, 1], [1, 2], [1, 3], [2, 1]]) {
+  for (const [epoch, step] of [
+    [1, 1],
+    [1, 2],
+    [1, 3],
+    [2, 1],
+  ]) {
     clock.now += 1000;
     p.update({ epoch, step, images: 1, loss: 0, accuracy: 0 });
   }
   // 20/3 = 6.67 -> 7, 40/3 = 13.3 -> 13, 20, then a new epoch starts over at 7.
   const fills = stream.chunks.map((c) => /^\r\[(=*) *\]/.exec(c)![1].length);
   assert.equal(fills, [7, 13, 20, 7]);
-  assert.ok(stream.chunks.every((c) => /^\r\[[= ]{20}\] /.test(c)), 'bar is always 20 wide');
+  assert.ok(
+    stream.chunks.every((c) => /^\r\[[= ]{20}\] /.test(c)),
+    'bar is always 20 wide',
+  );
 });
 
 tty('the line is cut to columns - 1 so it never wraps', () => {
@@ -310,11 +361,23 @@ tty('the line is cut to columns - 1 so it never wraps', () => {
   // 39 visible characters: the 22-character bar and " epoch 1/1 step 1" (17 characters).
   assert.equal(stream.chunks, ['\r[==                  ] epoch 1/1 step 1\x1b[K']);
   const tiny = new FakeStream(true, 1);
-  new Progress({ stream: tiny, epochs: 1, stepsPerEpoch: 10, clock: clock.fn }).update({ epoch: 1, step: 1, images: 1, loss: 1, accuracy: 1 });
+  new Progress({ stream: tiny, epochs: 1, stepsPerEpoch: 10, clock: clock.fn }).update({
+    epoch: 1,
+    step: 1,
+    images: 1,
+    loss: 1,
+    accuracy: 1,
+  });
   assert.equal(tiny.chunks, ['\r\x1b[K']);
   // No columns known (e.g. a pty without a size): not cut.
   const wide = new FakeStream(true);
-  new Progress({ stream: wide, epochs: 1, stepsPerEpoch: 10, clock: clock.fn }).update({ epoch: 1, step: 1, images: 1, loss: 1, accuracy: 1 });
+  new Progress({ stream: wide, epochs: 1, stepsPerEpoch: 10, clock: clock.fn }).update({
+    epoch: 1,
+    step: 1,
+    images: 1,
+    loss: 1,
+    accuracy: 1,
+  });
   assert.match(wide.chunks[0], /\| ETA --:--:--\x1b\[K$/);
 });
 
@@ -330,7 +393,8 @@ tty('log() clears the bar, prints the line, and redraws the bar below it', () =>
   p.log('checkpoint saved');
   const bar = '\r[==========          ] epoch 1/1 step 5/10 | 250 img/s | loss 0.5000 | acc 50.0% | ETA 00:00:02\x1b[K';
   // Redraw at 2.01 s: 500/2.01 = 248.8 -> 249 img/s, ETA 2.01 s -> 00:00:02.
-  const redraw = '\r[==========          ] epoch 1/1 step 5/10 | 249 img/s | loss 0.5000 | acc 50.0% | ETA 00:00:02\x1b[K';
+  const redraw =
+    '\r[==========          ] epoch 1/1 step 5/10 | 249 img/s | loss 0.5000 | acc 50.0% | ETA 00:00:02\x1b[K';
   assert.equal(stream.chunks, ['no bar yet\n', bar, '\r\x1b[Kcheckpoint saved\n', redraw]);
   p.done();
   p.log('after done');

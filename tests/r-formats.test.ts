@@ -93,7 +93,14 @@ class RWriter {
       case 'altrep':
         // As R writes compact_intseq 1:3: the info, the state c(length, start, step), no attributes.
         this.int(238);
-        this.write({ t: 'pairlist', items: [[null, { t: 'sym', name: v.cls }], [null, { t: 'sym', name: v.pkg }], [null, { t: 'int', v: [13] }]] });
+        this.write({
+          t: 'pairlist',
+          items: [
+            [null, { t: 'sym', name: v.cls }],
+            [null, { t: 'sym', name: v.pkg }],
+            [null, { t: 'int', v: [13] }],
+          ],
+        });
         this.write({ t: 'dbl', v: [3, 1, 1] });
         return this.write({ t: 'null' });
       case 'pairlist':
@@ -146,7 +153,14 @@ const frame = (cols: [string, RV][], rows: number): RV => ({
     ['row.names', { t: 'int', v: [NA_INT, -rows] }],
   ],
 });
-const factor = (codes: number[], levels: string[]): RV => ({ t: 'int', v: codes, attrs: [['levels', { t: 'str', v: levels }], ['class', { t: 'str', v: ['factor'] }]] });
+const factor = (codes: number[], levels: string[]): RV => ({
+  t: 'int',
+  v: codes,
+  attrs: [
+    ['levels', { t: 'str', v: levels }],
+    ['class', { t: 'str', v: ['factor'] }],
+  ],
+});
 
 // A data frame of every column type, with NAs; 'names', 'class' and 'levels' recur, so later ones are references.
 const DF = frame(
@@ -163,9 +177,18 @@ const DF = frame(
 function checkDf(v: RValue, file = 'df'): void {
   const tab = dataFrameTable(v, file);
   assert.is(tab.rows, 3);
-  assert.equal(tab.columns.map((c) => `${c.name}:${c.kind}`), ['n:numeric', 'x:numeric', 'ok:numeric', 'f:nominal', 'g:nominal']);
+  assert.equal(
+    tab.columns.map((c) => `${c.name}:${c.kind}`),
+    ['n:numeric', 'x:numeric', 'ok:numeric', 'f:nominal', 'g:nominal'],
+  );
   const [n, x, ok, f, g] = tab.columns;
-  assert.ok(n.kind === 'numeric' && x.kind === 'numeric' && ok.kind === 'numeric' && f.kind === 'nominal' && g.kind === 'nominal');
+  assert.ok(
+    n.kind === 'numeric' &&
+      x.kind === 'numeric' &&
+      ok.kind === 'numeric' &&
+      f.kind === 'nominal' &&
+      g.kind === 'nominal',
+  );
   assert.equal([...n.values], [3, NaN, -7]);
   assert.equal([...x.values], [1.5, NaN, -Infinity]);
   assert.equal([...ok.values], [1, 0, NaN]);
@@ -180,7 +203,10 @@ t('unserialize reads every supported type, NA values, attributes and symbol refe
     assert.is(v.type, 'list');
     checkDf(v);
   }
-  const v = unserialize(stream({ t: 'list', v: [{ t: 'null' }, { t: 'str', v: ['é', null, { latin1: [0x63, 0x61, 0x66, 0xe9] }, ''] }] }), 'c');
+  const v = unserialize(
+    stream({ t: 'list', v: [{ t: 'null' }, { t: 'str', v: ['é', null, { latin1: [0x63, 0x61, 0x66, 0xe9] }, ''] }] }),
+    'c',
+  );
   assert.ok(v.type === 'list' && v.data[0].type === 'NULL' && v.data[1].type === 'character');
   assert.equal(v.data[1].data, ['é', null, 'café', '']);
   // NA_real_ and NaN both read as NaN; integers keep R's NA_integer_ (INT_MIN) for the table reader to mark.
@@ -190,44 +216,104 @@ t('unserialize reads every supported type, NA values, attributes and symbol refe
 });
 
 t('readRda: RDX2 and RDX3 headers inside gzip, bzip2, xz or nothing; the objects by name', () => {
-  const top: RV = { t: 'pairlist', items: [['df', DF], ['answer', { t: 'int', v: [42] }]] };
+  const top: RV = {
+    t: 'pairlist',
+    items: [
+      ['df', DF],
+      ['answer', { t: 'int', v: [42] }],
+    ],
+  };
   const plain2 = concat(ascii('RDX2\n'), stream(top));
   const plain3 = concat(ascii('RDX3\n'), stream(top, { version: 3 }));
-  for (const [what, bytes] of [['plain', plain2], ['RDX3', plain3], ['gzip', gzipSync(plain2)], ['bzip2', bzip2(plain2)], ['xz', xz(plain3)]] as const) {
+  for (const [what, bytes] of [
+    ['plain', plain2],
+    ['RDX3', plain3],
+    ['gzip', gzipSync(plain2)],
+    ['bzip2', bzip2(plain2)],
+    ['xz', xz(plain3)],
+  ] as const) {
     const m = readRda(bytes, `${what}.rda`);
     assert.equal([...m.keys()], ['df', 'answer'], what);
     checkDf(m.get('df')!);
     const a = m.get('answer')!;
     assert.ok(a.type === 'integer' && a.data[0] === 42, what);
   }
-  assertThrows(() => readRda(gzipSync(ascii('hello world')), 'notR.rda'), /notR\.rda: not an R data file: expected 'RDX2' or 'RDX3'/);
-  assertThrows(() => readRda(concat(ascii('RDX2\nA\n'), ascii('2\n')), 'ascii.rda'), /ascii\.rda: serialization format ASCII is not supported/);
+  assertThrows(
+    () => readRda(gzipSync(ascii('hello world')), 'notR.rda'),
+    /notR\.rda: not an R data file: expected 'RDX2' or 'RDX3'/,
+  );
+  assertThrows(
+    () => readRda(concat(ascii('RDX2\nA\n'), ascii('2\n')), 'ascii.rda'),
+    /ascii\.rda: serialization format ASCII is not supported/,
+  );
   assertThrows(() => readRda(xz(plain2).subarray(0, 60), 'cut.rda'), /cut\.rda: cannot decompress its xz data/);
 });
 
-t('a long vector, an unsupported type, ALTREP, a persistent reference and a truncated stream are refused naming type and file', () => {
-  // A long integer vector: length -1, then the upper and lower words of 2^32.
-  assertThrows(() => unserialize(stream({ t: 'words', v: [13, -1, 1, 0] }), 'long.rds'), /long\.rds: a long integer vector of 4294967296 elements is not supported/);
-  assertThrows(() => unserialize(stream({ t: 'list', v: [{ t: 'words', v: [3] }] }), 'fn.rds'), /fn\.rds: R type closure \(SEXPTYPE 3\) is not supported/);
-  assertThrows(() => unserialize(stream({ t: 'words', v: [4] }), 'env.rds'), /env\.rds: R type environment \(SEXPTYPE 4\)/);
-  assertThrows(() => unserialize(stream({ t: 'words', v: [24, 0] }), 'raw.rds'), /raw\.rds: R type raw vector \(SEXPTYPE 24\)/);
-  const altrep = stream({ t: 'list', v: [{ t: 'altrep', cls: 'compact_intseq', pkg: 'base' }] }, { version: 3 });
-  assertThrows(() => unserialize(altrep, 'alt.rds'), /alt\.rds: an ALTREP object \(class compact_intseq from package base\) is not supported/);
-  assertThrows(() => unserialize(stream({ t: 'words', v: [247] }), 'persist.rds'), /persist\.rds: a persistent reference/);
-  const whole = stream(DF);
-  assertThrows(() => unserialize(whole.subarray(0, whole.length - 3), 'short.rds'), /short\.rds: the stream ends early/);
-  assertThrows(() => unserialize(concat(whole, Uint8Array.from([0, 0, 0, 0])), 'tail.rds'), /tail\.rds: 4 bytes left after the object/);
-  assertThrows(() => unserialize(stream({ t: 'words', v: [255 | (9 << 8)] }), 'ref.rds'), /ref\.rds: reference 9 points past the 0 symbols/);
-});
+t(
+  'a long vector, an unsupported type, ALTREP, a persistent reference and a truncated stream are refused naming type and file',
+  () => {
+    // A long integer vector: length -1, then the upper and lower words of 2^32.
+    assertThrows(
+      () => unserialize(stream({ t: 'words', v: [13, -1, 1, 0] }), 'long.rds'),
+      /long\.rds: a long integer vector of 4294967296 elements is not supported/,
+    );
+    assertThrows(
+      () => unserialize(stream({ t: 'list', v: [{ t: 'words', v: [3] }] }), 'fn.rds'),
+      /fn\.rds: R type closure \(SEXPTYPE 3\) is not supported/,
+    );
+    assertThrows(
+      () => unserialize(stream({ t: 'words', v: [4] }), 'env.rds'),
+      /env\.rds: R type environment \(SEXPTYPE 4\)/,
+    );
+    assertThrows(
+      () => unserialize(stream({ t: 'words', v: [24, 0] }), 'raw.rds'),
+      /raw\.rds: R type raw vector \(SEXPTYPE 24\)/,
+    );
+    const altrep = stream({ t: 'list', v: [{ t: 'altrep', cls: 'compact_intseq', pkg: 'base' }] }, { version: 3 });
+    assertThrows(
+      () => unserialize(altrep, 'alt.rds'),
+      /alt\.rds: an ALTREP object \(class compact_intseq from package base\) is not supported/,
+    );
+    assertThrows(
+      () => unserialize(stream({ t: 'words', v: [247] }), 'persist.rds'),
+      /persist\.rds: a persistent reference/,
+    );
+    const whole = stream(DF);
+    assertThrows(
+      () => unserialize(whole.subarray(0, whole.length - 3), 'short.rds'),
+      /short\.rds: the stream ends early/,
+    );
+    assertThrows(
+      () => unserialize(concat(whole, Uint8Array.from([0, 0, 0, 0])), 'tail.rds'),
+      /tail\.rds: 4 bytes left after the object/,
+    );
+    assertThrows(
+      () => unserialize(stream({ t: 'words', v: [255 | (9 << 8)] }), 'ref.rds'),
+      /ref\.rds: reference 9 points past the 0 symbols/,
+    );
+  },
+);
 
 t('dataFrameTable refuses what is not a data frame, character columns and bad factor codes, naming the column', () => {
-  assertThrows(() => dataFrameTable(unserialize(stream({ t: 'int', v: [1] }), 'x'), 'x.rda'), /x\.rda: expected a data\.frame, found a integer/);
+  assertThrows(
+    () => dataFrameTable(unserialize(stream({ t: 'int', v: [1] }), 'x'), 'x.rda'),
+    /x\.rda: expected a data\.frame, found a integer/,
+  );
   const chr = frame([['s', { t: 'str', v: ['a', 'b'] }]], 2);
-  assertThrows(() => dataFrameTable(unserialize(stream(chr), 'c'), 'c.rda'), /c\.rda: column 's' is a character vector, which is not supported in a table \(make it a factor/);
+  assertThrows(
+    () => dataFrameTable(unserialize(stream(chr), 'c'), 'c.rda'),
+    /c\.rda: column 's' is a character vector, which is not supported in a table \(make it a factor/,
+  );
   const bad = frame([['f', factor([1, 3], ['a', 'b'])]], 2);
-  assertThrows(() => dataFrameTable(unserialize(stream(bad), 'b'), 'b.rda'), /b\.rda: column 'f', row 2: factor code 3 is outside 1\.\.2/);
+  assertThrows(
+    () => dataFrameTable(unserialize(stream(bad), 'b'), 'b.rda'),
+    /b\.rda: column 'f', row 2: factor code 3 is outside 1\.\.2/,
+  );
   const short = frame([['n', { t: 'int', v: [1, 2] }]], 3);
-  assertThrows(() => dataFrameTable(unserialize(stream(short), 's'), 's.rda'), /s\.rda: column 'n' has 2 values, the data frame 3 rows/);
+  assertThrows(
+    () => dataFrameTable(unserialize(stream(short), 's'), 's.rda'),
+    /s\.rda: column 'n' has 2 values, the data frame 3 rows/,
+  );
 });
 
 // ---- The lazy-load database ----
@@ -239,22 +325,62 @@ function lazyDb(objects: [string, RV, 'Z' | '2' | '1' | '0' | 'zlib'][], compres
   let offset = 0;
   for (const [name, v, how] of objects) {
     const body = stream(v);
-    const size = Uint8Array.of(body.length >>> 24, (body.length >>> 16) & 255, (body.length >>> 8) & 255, body.length & 255);
-    const packed = how === 'zlib' ? deflateSync(body)
-      : concat(ascii(how), how === 'Z' ? xz(body, ['--format=raw', '--lzma2=dict=1MiB']) : how === '2' ? bzip2(body) : how === '1' ? deflateSync(body) : body);
+    const size = Uint8Array.of(
+      body.length >>> 24,
+      (body.length >>> 16) & 255,
+      (body.length >>> 8) & 255,
+      body.length & 255,
+    );
+    const packed =
+      how === 'zlib'
+        ? deflateSync(body)
+        : concat(
+            ascii(how),
+            how === 'Z'
+              ? xz(body, ['--format=raw', '--lzma2=dict=1MiB'])
+              : how === '2'
+                ? bzip2(body)
+                : how === '1'
+                  ? deflateSync(body)
+                  : body,
+          );
     const record = concat(size, packed);
     keys.push([name, { t: 'int', v: [offset, record.length] }]);
     records.push(record);
     offset += record.length;
   }
-  const list = (items: [string, RV][]): RV => ({ t: 'list', v: items.map(([, x]) => x), attrs: [['names', { t: 'str', v: items.map(([n]) => n) }]] });
-  const idx = stream(list([['variables', list(keys)], ['references', list([])], ['compressed', { t: 'int', v: [compressed] }]]));
-  return { rdx: index === 'gzip' ? gzipSync(idx) : deflateSync(idx), rdb: concat(...records), rdxName: 'Rdata.rdx', rdbName: 'Rdata.rdb' };
+  const list = (items: [string, RV][]): RV => ({
+    t: 'list',
+    v: items.map(([, x]) => x),
+    attrs: [['names', { t: 'str', v: items.map(([n]) => n) }]],
+  });
+  const idx = stream(
+    list([
+      ['variables', list(keys)],
+      ['references', list([])],
+      ['compressed', { t: 'int', v: [compressed] }],
+    ]),
+  );
+  return {
+    rdx: index === 'gzip' ? gzipSync(idx) : deflateSync(idx),
+    rdb: concat(...records),
+    rdxName: 'Rdata.rdx',
+    rdbName: 'Rdata.rdb',
+  };
 }
 
 t("the lazy-load reader finds objects by name in each of R's record compressions", () => {
   const other: RV = { t: 'dbl', v: [2.5, -1] };
-  const db = lazyDb([['lzma', DF, 'Z'], ['bz', other, '2'], ['zl', DF, '1'], ['stored', other, '0']], 3, 'gzip');
+  const db = lazyDb(
+    [
+      ['lzma', DF, 'Z'],
+      ['bz', other, '2'],
+      ['zl', DF, '1'],
+      ['stored', other, '0'],
+    ],
+    3,
+    'gzip',
+  );
   assert.equal(lazyLoadNames(db), ['lzma', 'bz', 'zl', 'stored']);
   checkDf(readLazyLoad(db, 'lzma'));
   checkDf(readLazyLoad(db, 'zl'));
@@ -265,9 +391,15 @@ t("the lazy-load reader finds objects by name in each of R's record compressions
   }
   // compress = 1: a bare zlib stream after the length, and a zlib-compressed index.
   checkDf(readLazyLoad(lazyDb([['a', DF, 'zlib']], 1, 'zlib'), 'a'));
-  assertThrows(() => readLazyLoad(db, 'nothere'), /Rdata\.rdx: no object 'nothere' in this lazy-load database; it holds lzma, bz, zl, stored/);
+  assertThrows(
+    () => readLazyLoad(db, 'nothere'),
+    /Rdata\.rdx: no object 'nothere' in this lazy-load database; it holds lzma, bz, zl, stored/,
+  );
   const cut = { ...db, rdb: db.rdb.subarray(0, 20) };
-  assertThrows(() => readLazyLoad(cut, 'bz'), /Rdata\.rdb: 'bz' should lie at bytes \d+\.\.\d+ but the file has 20 bytes/);
+  assertThrows(
+    () => readLazyLoad(cut, 'bz'),
+    /Rdata\.rdb: 'bz' should lie at bytes \d+\.\.\d+ but the file has 20 bytes/,
+  );
   const persistent = lazyDb([['env', { t: 'words', v: [247] }, '0']], 3, 'gzip');
   assertThrows(() => readLazyLoad(persistent, 'env'), /Rdata\.rdb \('env'\): a persistent reference/);
 });
@@ -283,11 +415,11 @@ const ARFF = [
   '@Attribute n integer',
   '@DATA',
   '% rows follow',
-  "1.5, a, 3",
+  '1.5, a, 3',
   "?, 'b c', ?",
   ' -2e3 ,"d,e",7',
-  "0,?,1",
-  "4,f/g,0",
+  '0,?,1',
+  '4,f/g,0',
 ].join('\r\n');
 
 t('parseArff: quoting, comments, case, CRLF, missing values; numeric and nominal columns', () => {
@@ -303,13 +435,19 @@ t('parseArff: quoting, comments, case, CRLF, missing values; numeric and nominal
 });
 
 t('parseArff names the file and line of what it cannot read', () => {
-  const head = "@relation r\n@attribute x numeric\n@attribute k {a,b}\n@data\n";
+  const head = '@relation r\n@attribute x numeric\n@attribute k {a,b}\n@data\n';
   assertThrows(() => parseArff(`${head}1,a,2\n`, 'w.arff'), /w\.arff, line 5: 3 values, expected 2/);
-  assertThrows(() => parseArff(`${head}1,z\n`, 'w.arff'), /w\.arff, line 5: attribute 'k' has no value "z" \(its values are a, b\)/);
+  assertThrows(
+    () => parseArff(`${head}1,z\n`, 'w.arff'),
+    /w\.arff, line 5: attribute 'k' has no value "z" \(its values are a, b\)/,
+  );
   assertThrows(() => parseArff(`${head}one,a\n`, 'w.arff'), /line 5: attribute 'x' is numeric but the value is "one"/);
   assertThrows(() => parseArff(`${head}1,'a\n`, 'w.arff'), /line 5: unterminated quote '/);
   assertThrows(() => parseArff(`${head}{0 1}\n`, 'w.arff'), /line 5: sparse rows/);
-  assertThrows(() => parseArff('@relation r\n@attribute s string\n@data\n', 's.arff'), /s\.arff, line 2: attribute 's' has type "string"; only numeric and nominal/);
+  assertThrows(
+    () => parseArff('@relation r\n@attribute s string\n@data\n', 's.arff'),
+    /s\.arff, line 2: attribute 's' has type "string"; only numeric and nominal/,
+  );
   assertThrows(() => parseArff('@relation r\n@data\n', 'e.arff'), /e\.arff, line 2: no @attribute lines before @data/);
 });
 

@@ -72,7 +72,17 @@ t('a full reduction of 3e6 takes two passes and frees its partials', async () =>
 });
 
 t('sumRows matches float64 over the leading axis (1 to 3 passes, narrow and wide rows, rank 3)', async () => {
-  const shapes = [[1, 1], [5, 3], [7, 10], [33, 17], [3, 100], [1, 1000], [130, 2, 5], [1000, 4], [65537, 64]];
+  const shapes = [
+    [1, 1],
+    [5, 3],
+    [7, 10],
+    [33, 17],
+    [3, 100],
+    [1, 1000],
+    [130, 2, 5],
+    [1000, 4],
+    [65537, 64],
+  ];
   for (const shape of shapes) {
     const rows = shape[0];
     const size = shape.reduce((a, b) => a * b, 1);
@@ -81,7 +91,8 @@ t('sumRows matches float64 over the leading axis (1 to 3 passes, narrow and wide
     rt().resetCounters();
     const y = sumRows(x);
     assert.equal(y.shape, shape.slice(1));
-    if (rows === 65537) assert.is(rt().counters().byFamily.reduction, 3, '64 columns take 256 rows per chunk: 65537 → 257 → 2 → 1');
+    if (rows === 65537)
+      assert.is(rt().counters().byFamily.reduction, 3, '64 columns take 256 rows per chunk: 65537 → 257 → 2 → 1');
     checkSum(await y.data(), xs, rows, `sumRows [${shape}]`);
     x.dispose();
     y.dispose();
@@ -89,16 +100,27 @@ t('sumRows matches float64 over the leading axis (1 to 3 passes, narrow and wide
 });
 
 t('backward of sum, mean and sumRows matches finite differences of float64', async () => {
-  const total = (scale: (n: number) => number) => ([x]: Float64Array[]) =>
-    Float64Array.of(x.reduce((a, b) => a + b, 0) * scale(x.length));
+  const total =
+    (scale: (n: number) => number) =>
+    ([x]: Float64Array[]) =>
+      Float64Array.of(x.reduce((a, b) => a + b, 0) * scale(x.length));
   for (const n of [1, 37, 1000]) {
     const inputs = [{ data: randn(n, n), shape: [n], name: 'x' }];
     await checkGradients({ gpu: ([x]) => sum(x), cpu: total(() => 1), inputs });
     await checkGradients({ gpu: ([x]) => mean(x), cpu: total((m) => 1 / m), inputs });
   }
   // Any shape reduces fully.
-  await checkGradients({ gpu: ([x]) => mean(x), cpu: total((m) => 1 / m), inputs: [{ data: randn(30, 9), shape: [2, 3, 5] }] });
-  for (const shape of [[7, 10], [5, 2, 3], [1, 4], [9, 1]]) {
+  await checkGradients({
+    gpu: ([x]) => mean(x),
+    cpu: total((m) => 1 / m),
+    inputs: [{ data: randn(30, 9), shape: [2, 3, 5] }],
+  });
+  for (const shape of [
+    [7, 10],
+    [5, 2, 3],
+    [1, 4],
+    [9, 1],
+  ]) {
     const size = shape.reduce((a, b) => a * b, 1);
     await checkGradients({
       gpu: ([x]) => sumRows(x),
@@ -111,7 +133,10 @@ t('backward of sum, mean and sumRows matches finite differences of float64', asy
 t('second order: products of sums (the broadcast backward is itself differentiated)', async () => {
   const total = (x: Float64Array) => x.reduce((a, b) => a + b, 0);
   const shape = [7, 3, 2];
-  const inputs = [{ data: randn(42, 21), shape, name: 'x' }, { data: randn(42, 22), shape, name: 'y' }];
+  const inputs = [
+    { data: randn(42, 21), shape, name: 'x' },
+    { data: randn(42, 22), shape, name: 'y' },
+  ];
   await checkSecondOrder({
     gpu: ([x, y]) => mul(sumRows(x), sumRows(y)),
     cpu: ([x, y]) => {
@@ -120,13 +145,22 @@ t('second order: products of sums (the broadcast backward is itself differentiat
     },
     inputs,
   });
-  await checkSecondOrder({ gpu: ([x, y]) => mul(mean(x), sum(y)), cpu: ([x, y]) => Float64Array.of((total(x) / x.length) * total(y)), inputs });
+  await checkSecondOrder({
+    gpu: ([x, y]) => mul(mean(x), sum(y)),
+    cpu: ([x, y]) => Float64Array.of((total(x) / x.length) * total(y)),
+    inputs,
+  });
 });
 
 t('errors name the op and the shapes', () => {
   tidy(() => {
     assertThrows(() => sumRows(gpu([1, 2, 3], [3], 'v')), /sumRows/, /rank >= 2/, /'v' \[3\]/);
-    assertThrows(() => sum(tensor(Int32Array.of(1, 2), [2], { name: 'ints' })), /sum/, /must be f32/, /'ints' \[2\] i32/);
+    assertThrows(
+      () => sum(tensor(Int32Array.of(1, 2), [2], { name: 'ints' })),
+      /sum/,
+      /must be f32/,
+      /'ints' \[2\] i32/,
+    );
   });
 });
 

@@ -73,7 +73,12 @@ function stateDict(): Record<string, SafetensorsEntry> {
   const f = (shape: number[], seed: number) => ({
     dtype: 'F32' as const,
     shape,
-    data: Float32Array.from(randn(shape.reduce((a, b) => a * b, 1), seed)),
+    data: Float32Array.from(
+      randn(
+        shape.reduce((a, b) => a * b, 1),
+        seed,
+      ),
+    ),
   });
   return {
     'conv1.weight': f([4, 3, 3, 3], 1),
@@ -109,15 +114,33 @@ st('lays tensors out like the reference: by descending alignment, then by name; 
   const bytes = encodeSafetensors(stateDict());
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
   assert.is(n % 8, 0);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; data_offsets: number[] }>;
-  const order = Object.entries(header).sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1]);
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<
+    string,
+    { dtype: string; data_offsets: number[] }
+  >;
+  const order = Object.entries(header).sort(
+    (a, b) => a[1].data_offsets[0] - b[1].data_offsets[0] || a[1].data_offsets[1] - b[1].data_offsets[1],
+  );
   assert.equal(
     order.map(([k]) => k),
     // I64, then F32 (the zero-byte 'empty' sorts first by name), then I32, then U8.
-    ['block1.layer.0.bn1.num_batches_tracked', 'counters', 'block1.layer.0.bn1.running_var', 'block1.layer.0.bn1.weight',
-      'conv1.weight', 'empty', 'fc.bias', 'labels', 'pixels'],
+    [
+      'block1.layer.0.bn1.num_batches_tracked',
+      'counters',
+      'block1.layer.0.bn1.running_var',
+      'block1.layer.0.bn1.weight',
+      'conv1.weight',
+      'empty',
+      'fc.bias',
+      'labels',
+      'pixels',
+    ],
   );
-  assert.equal(Object.keys(header), order.map(([k]) => k), 'header keys in data order');
+  assert.equal(
+    Object.keys(header),
+    order.map(([k]) => k),
+    'header keys in data order',
+  );
   const size: Record<string, number> = { I64: 8, F32: 4, I32: 4, U8: 1 };
   for (const [k, v] of order) assert.is((8 + n + v.data_offsets[0]) % size[v.dtype], 0, `${k} aligned in the file`);
 });
@@ -134,7 +157,11 @@ st('decodes from unaligned memory, copies out of the buffer, accepts any data or
 
   // Written in name order by an older writer: b (U8) before c (F32), data of c at offset 2.
   const file = rawFile(
-    { __metadata__: { k: 'v' }, c: { dtype: 'F32', shape: [1], data_offsets: [2, 6] }, b: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } },
+    {
+      __metadata__: { k: 'v' },
+      c: { dtype: 'F32', shape: [1], data_offsets: [2, 6] },
+      b: { dtype: 'U8', shape: [2], data_offsets: [0, 2] },
+    },
     concat(Uint8Array.of(7, 8), f32Bytes([1.5])),
   );
   const d = decodeSafetensors(file);
@@ -146,47 +173,95 @@ st('decodes from unaligned memory, copies out of the buffer, accepts any data or
 
 st('names with special characters survive', () => {
   const names = ['__proto__', '0', 'a"b\\c', 'ünï.cödé', 'x y'];
-  const entries = Object.fromEntries(names.map((k, i) => [k, { dtype: 'I32' as const, shape: [1], data: Int32Array.of(i) }]));
+  const entries = Object.fromEntries(
+    names.map((k, i) => [k, { dtype: 'I32' as const, shape: [1], data: Int32Array.of(i) }]),
+  );
   const { tensors } = decodeSafetensors(encodeSafetensors(entries));
   assert.equal(Object.keys(tensors).sort(), [...names].sort());
   for (const [i, k] of names.entries()) assert.is(Object.getOwnPropertyDescriptor(tensors, k)?.value.data[0], i, k);
 });
 
 st('rejects malformed files with messages naming the tensor', () => {
-  const w = (info: object, data = new Uint8Array(8)) => () => decodeSafetensors(rawFile({ w: info }, data));
+  const w =
+    (info: object, data = new Uint8Array(8)) =>
+    () =>
+      decodeSafetensors(rawFile({ w: info }, data));
   assertThrows(() => decodeSafetensors(new Uint8Array(5)), /5 bytes is too short/);
-  assertThrows(() => decodeSafetensors(rawFile({}, new Uint8Array(0), 4096)), /header length 4096 goes beyond the file of 16 bytes/);
+  assertThrows(
+    () => decodeSafetensors(rawFile({}, new Uint8Array(0), 4096)),
+    /header length 4096 goes beyond the file of 16 bytes/,
+  );
   assertThrows(() => decodeSafetensors(concat(le64(2 ** 40), new Uint8Array(8))), /exceeds the limit/);
   assertThrows(() => decodeSafetensors(rawFile('{"w": ')), /not valid JSON/);
   assertThrows(() => decodeSafetensors(rawFile('[1,2]')), /starting with '\{'/);
-  assertThrows(() => decodeSafetensors(concat(le64(8), Uint8Array.of(0x7b, 0xff, 0xfe, 0x7d, 32, 32, 32, 32))), /not valid UTF-8/);
-  assertThrows(w({ dtype: 'F16', shape: [4], data_offsets: [0, 8] }), /tensor 'w'/, /unknown dtype "F16"/, /F32, I64, I32, U8|supported/);
-  assertThrows(w({ dtype: 'F32', shape: [3], data_offsets: [0, 8] }), /tensor 'w'/, /F32 \[3\] needs 12 bytes/, /hold 8/);
+  assertThrows(
+    () => decodeSafetensors(concat(le64(8), Uint8Array.of(0x7b, 0xff, 0xfe, 0x7d, 32, 32, 32, 32))),
+    /not valid UTF-8/,
+  );
+  assertThrows(
+    w({ dtype: 'F16', shape: [4], data_offsets: [0, 8] }),
+    /tensor 'w'/,
+    /unknown dtype "F16"/,
+    /F32, I64, I32, U8|supported/,
+  );
+  assertThrows(
+    w({ dtype: 'F32', shape: [3], data_offsets: [0, 8] }),
+    /tensor 'w'/,
+    /F32 \[3\] needs 12 bytes/,
+    /hold 8/,
+  );
   assertThrows(w({ dtype: 'F32', shape: [2.5], data_offsets: [0, 8] }), /tensor 'w'/, /shape \[2.5\]/);
   assertThrows(w({ dtype: 'F32', shape: [2], data_offsets: [0] }), /tensor 'w'/, /data_offsets \[0\]/);
   assertThrows(w({ dtype: 'F32', shape: [2], data_offsets: [8, 0] }), /tensor 'w'/, /end before/);
-  assertThrows(w({ dtype: 'I64', shape: [], data_offsets: [0, 8] }, new Uint8Array(4)), /tensor 'w'/, /beyond the data section of 4 bytes/);
-  assertThrows(w({ dtype: 'F32', shape: [2], data_offsets: [0, 8] }, new Uint8Array(12)), /tensors cover 8 bytes of the data section, which has 12/);
+  assertThrows(
+    w({ dtype: 'I64', shape: [], data_offsets: [0, 8] }, new Uint8Array(4)),
+    /tensor 'w'/,
+    /beyond the data section of 4 bytes/,
+  );
+  assertThrows(
+    w({ dtype: 'F32', shape: [2], data_offsets: [0, 8] }, new Uint8Array(12)),
+    /tensors cover 8 bytes of the data section, which has 12/,
+  );
   assertThrows(w({ dtype: 'F32', shape: [1], data_offsets: [4, 8] }), /tensor 'w'/, /gap of unused bytes \[0,4\]/);
   assertThrows(
     () =>
       decodeSafetensors(
-        rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)),
+        rawFile(
+          {
+            a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+            b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+          },
+          new Uint8Array(8),
+        ),
       ),
     /tensor 'b'/,
     /overlap/,
   );
-  assertThrows(() => decodeSafetensors(rawFile({ __metadata__: { epoch: 3 } })), /__metadata__ entry 'epoch' must be a string/);
+  assertThrows(
+    () => decodeSafetensors(rawFile({ __metadata__: { epoch: 3 } })),
+    /__metadata__ entry 'epoch' must be a string/,
+  );
   assertThrows(() => decodeSafetensors(rawFile({ w: 5 })), /tensor 'w'/, /must be an object/);
 });
 
 st('encode rejects inconsistent entries, naming the tensor', () => {
   const bad = (e: object) => () => encodeSafetensors({ w: e as SafetensorsEntry });
-  assertThrows(bad({ dtype: 'F32', shape: [2], data: Int32Array.of(1, 2) }), /tensor 'w'/, /F32 needs a Float32Array, got Int32Array/);
-  assertThrows(bad({ dtype: 'I64', shape: [], data: BigInt64Array.of(1n, 2n) }), /tensor 'w'/, /shape \[\] has 1 elements, data has 2/);
+  assertThrows(
+    bad({ dtype: 'F32', shape: [2], data: Int32Array.of(1, 2) }),
+    /tensor 'w'/,
+    /F32 needs a Float32Array, got Int32Array/,
+  );
+  assertThrows(
+    bad({ dtype: 'I64', shape: [], data: BigInt64Array.of(1n, 2n) }),
+    /tensor 'w'/,
+    /shape \[\] has 1 elements, data has 2/,
+  );
   assertThrows(bad({ dtype: 'F64', shape: [1], data: new Float32Array(1) }), /tensor 'w'/, /unknown dtype 'F64'/);
   assertThrows(bad({ dtype: 'U8', shape: [-1], data: new Uint8Array(0) }), /tensor 'w'/, /non-negative integers/);
-  assertThrows(() => encodeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /invalid tensor name '__metadata__'/);
+  assertThrows(
+    () => encodeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }),
+    /invalid tensor name '__metadata__'/,
+  );
   assertThrows(() => encodeSafetensors({}, { epoch: 3 as unknown as string }), /metadata 'epoch' must be a string/);
 });
 
@@ -209,7 +284,7 @@ at('writes the complete file and leaves no temp files', async () => {
   assert.equal(await readdir(dir), ['a.safetensors']);
 });
 
-at('keeps an existing file\'s permissions', async () => {
+at("keeps an existing file's permissions", async () => {
   const path = join(dir, 'b.txt');
   await writeFile(path, 'old');
   await chmod(path, 0o600);
@@ -228,7 +303,9 @@ at('a failing write leaves the old file intact and no temp files', async () => {
   assert.is(await readFile(path, 'utf8'), 'old contents');
   assert.equal((await readdir(dir)).sort(), ['a.safetensors', 'c.txt']);
   let missing = '';
-  await writeFileAtomic(join(dir, 'no-such-dir', 'x'), 'x').catch((e: NodeJS.ErrnoException) => (missing = e.code ?? ''));
+  await writeFileAtomic(join(dir, 'no-such-dir', 'x'), 'x').catch(
+    (e: NodeJS.ErrnoException) => (missing = e.code ?? ''),
+  );
   assert.is(missing, 'ENOENT');
 });
 
@@ -236,7 +313,10 @@ at('kill -9 during a stream of writes leaves an old or new file, never a torn on
   const path = join(dir, 'ckpt.bin');
   const self = fileURLToPath(import.meta.url);
   for (const delayMs of [0, 7, 19, 33, 61]) {
-    const child = spawn(process.execPath, [self], { env: { ...process.env, ADVFREE_ATOMIC_CHILD: path }, stdio: 'ignore' });
+    const child = spawn(process.execPath, [self], {
+      env: { ...process.env, ADVFREE_ATOMIC_CHILD: path },
+      stdio: 'ignore',
+    });
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const t0 = Date.now();
     while (!existsSync(path)) {
@@ -249,7 +329,10 @@ at('kill -9 during a stream of writes leaves an old or new file, never a torn on
     const got = new Uint8Array(await readFile(path));
     assert.is(got.length, CHILD_BYTES, `file length after kill at +${delayMs} ms`);
     const k = Number(new DataView(got.buffer, got.byteOffset).getBigUint64(0, true));
-    assert.ok(got.subarray(8).every((v) => v === k % 251), `version ${k} is complete`);
+    assert.ok(
+      got.subarray(8).every((v) => v === k % 251),
+      `version ${k} is complete`,
+    );
   }
 });
 

@@ -10,7 +10,6 @@ function close(actual: number, expected: number, what: string, rel = 1e-12): voi
   if (!(Math.abs(actual - expected) <= tol)) assert.unreachable(`${what}: expected ${expected}, got ${actual}`);
 }
 
-
 const curve = (s: Schedule, total: number): number[] => Array.from({ length: total }, (_, i) => lrAt(s, i, total));
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -39,20 +38,34 @@ multistep('gamma powers are exact with gamma = 0.5 and three milestones', () => 
   assert.equal(curve(s, 8), [0.8, 0.8, 0.4, 0.4, 0.2, 0.2, 0.1, 0.1]);
 });
 
-multistep('a milestone that is exactly k/total decays at iteration k, even where milestone*total rounds above k', () => {
-  // In doubles 0.07*100 = 7.000000000000001 and 0.55*100 = 55.00000000000001, yet 7/100 === 0.07 and 55/100 === 0.55:
-  // the decays must land on iterations 7 and 55, not 8 and 56.
-  assert.ok(0.07 * 100 > 7 && 0.55 * 100 > 55, 'premise');
-  const s = parseSchedule('multistep:0.07,0.55', 1);
-  const decades = curve(s, 100).map((v) => Math.round(Math.log10(v)));
-  assert.equal([6, 7, 8, 54, 55, 56].map((i) => decades[i]), [0, -1, -1, -1, -2, -2]);
-  assert.is(decades.indexOf(-1), 7);
-  assert.is(decades.indexOf(-2), 55);
-});
+multistep(
+  'a milestone that is exactly k/total decays at iteration k, even where milestone*total rounds above k',
+  () => {
+    // In doubles 0.07*100 = 7.000000000000001 and 0.55*100 = 55.00000000000001, yet 7/100 === 0.07 and 55/100 === 0.55:
+    // the decays must land on iterations 7 and 55, not 8 and 56.
+    assert.ok(0.07 * 100 > 7 && 0.55 * 100 > 55, 'premise');
+    const s = parseSchedule('multistep:0.07,0.55', 1);
+    const decades = curve(s, 100).map((v) => Math.round(Math.log10(v)));
+    assert.equal(
+      [6, 7, 8, 54, 55, 56].map((i) => decades[i]),
+      [0, -1, -1, -1, -2, -2],
+    );
+    assert.is(decades.indexOf(-1), 7);
+    assert.is(decades.indexOf(-2), 55);
+  },
+);
 
 multistep('matches an integer-arithmetic reference for many run lengths and milestone sets', () => {
   // Milestones given in whole percent p: "iteration i is past p" <=> 100*i >= p*total, exact in integers.
-  const sets = [[30, 60], [10, 70, 90], [50, 75], [1, 99], [33, 34, 67], [7, 55], [14, 28, 56]];
+  const sets = [
+    [30, 60],
+    [10, 70, 90],
+    [50, 75],
+    [1, 99],
+    [33, 34, 67],
+    [7, 55],
+    [14, 28, 56],
+  ];
   const totals = [1, 3, 7, 10, 20, 99, 100, 250, 1000, 1234];
   for (const percents of sets) {
     const s: Schedule = { kind: 'multistep', lr: 0.2, milestones: percents.map((p) => p / 100), gamma: 0.1 };
@@ -67,13 +80,22 @@ multistep('matches an integer-arithmetic reference for many run lengths and mile
 
 multistep('validation: decreasing / out-of-range milestones and bad gamma / lr are rejected', () => {
   const base = { kind: 'multistep' as const, lr: 0.1, gamma: 0.1 };
-  assertThrows(() => validateSchedule({ ...base, milestones: [0.6, 0.3] }), /milestones \[0\.6, 0\.3\] must be increasing/);
+  assertThrows(
+    () => validateSchedule({ ...base, milestones: [0.6, 0.3] }),
+    /milestones \[0\.6, 0\.3\] must be increasing/,
+  );
   assertThrows(() => validateSchedule({ ...base, milestones: [0.5, 0.5] }), /must be increasing/);
   assertThrows(() => validateSchedule({ ...base, milestones: [0, 0.5] }), /in \(0, 1\)/);
   assertThrows(() => validateSchedule({ ...base, milestones: [0.5, 1] }), /in \(0, 1\)/);
-  assertThrows(() => validateSchedule({ ...base, milestones: [0.5], gamma: 0 }), /gamma must be a positive number, got 0/);
+  assertThrows(
+    () => validateSchedule({ ...base, milestones: [0.5], gamma: 0 }),
+    /gamma must be a positive number, got 0/,
+  );
   assertThrows(() => validateSchedule({ ...base, milestones: [0.5], gamma: NaN }), /gamma/);
-  assertThrows(() => validateSchedule({ ...base, milestones: [0.5], lr: 0 }), /'multistep'.*lr must be a positive number, got 0/);
+  assertThrows(
+    () => validateSchedule({ ...base, milestones: [0.5], lr: 0 }),
+    /'multistep'.*lr must be a positive number, got 0/,
+  );
   assertThrows(() => validateSchedule({ ...base, milestones: [0.5], lr: -0.1 }), /lr must be a positive/);
   assertThrows(() => validateSchedule({ ...base, milestones: [0.5], lr: Infinity }), /lr must be a positive/);
   // lrAt validates too.
@@ -121,11 +143,20 @@ cosine('linear warm-up lr*(i+1)/w, then the cosine over the remaining iterations
 });
 
 cosine('validation: warm-up covering the run, bad minLr / warm-up', () => {
-  assertThrows(() => lrAt({ kind: 'cosine', lr: 0.1, warmup: 10 }, 0, 10), /warmup of 10 iterations leaves nothing of a 10-iteration run/);
-  assertThrows(() => validateSchedule({ kind: 'cosine', lr: 0.1, minLr: 0.2 }), /minLr 0\.2 must be in \[0, lr = 0\.1\]/);
+  assertThrows(
+    () => lrAt({ kind: 'cosine', lr: 0.1, warmup: 10 }, 0, 10),
+    /warmup of 10 iterations leaves nothing of a 10-iteration run/,
+  );
+  assertThrows(
+    () => validateSchedule({ kind: 'cosine', lr: 0.1, minLr: 0.2 }),
+    /minLr 0\.2 must be in \[0, lr = 0\.1\]/,
+  );
   assertThrows(() => validateSchedule({ kind: 'cosine', lr: 0.1, minLr: -0.01 }), /minLr/);
   assertThrows(() => validateSchedule({ kind: 'cosine', lr: 0.1, minLr: NaN }), /minLr/);
-  assertThrows(() => validateSchedule({ kind: 'cosine', lr: 0.1, warmup: 2.5 }), /warmup must be a non-negative integer/);
+  assertThrows(
+    () => validateSchedule({ kind: 'cosine', lr: 0.1, warmup: 2.5 }),
+    /warmup must be a non-negative integer/,
+  );
   assertThrows(() => validateSchedule({ kind: 'cosine', lr: 0.1, warmup: -1 }), /warmup/);
   // minLr = lr is allowed: a constant curve.
   assert.equal(curve({ kind: 'cosine', lr: 0.1, minLr: 0.1 }, 5), [0.1, 0.1, 0.1, 0.1, 0.1]);
@@ -148,7 +179,11 @@ cyclic('hand-computed triangle over 10 iterations, peak at 40%', () => {
 cyclic('piecewise linear: 0 at t = 0, lr at the peak, 0 at the end, constant slope on each side', () => {
   const lr = 0.3;
   const total = 1000;
-  for (const [spec, peak] of [['cyclic', 0.4], ['cyclic:0.25', 0.25], ['cyclic:0.5', 0.5]] as const) {
+  for (const [spec, peak] of [
+    ['cyclic', 0.4],
+    ['cyclic:0.25', 0.25],
+    ['cyclic:0.5', 0.5],
+  ] as const) {
     const s = parseSchedule(spec, lr);
     const c = curve(s, total);
     const peakIter = Math.round(peak * total) - 1; // t = (i+1)/total = peak
@@ -168,7 +203,10 @@ cyclic('piecewise linear: 0 at t = 0, lr at the peak, 0 at the end, constant slo
 });
 
 cyclic('validation: peakAt must be in (0, 1)', () => {
-  assertThrows(() => validateSchedule({ kind: 'cyclic', lr: 0.1, peakAt: 1 }), /peakAt must be a fraction of the run in \(0, 1\), got 1/);
+  assertThrows(
+    () => validateSchedule({ kind: 'cyclic', lr: 0.1, peakAt: 1 }),
+    /peakAt must be a fraction of the run in \(0, 1\), got 1/,
+  );
   assertThrows(() => validateSchedule({ kind: 'cyclic', lr: 0.1, peakAt: 0 }), /peakAt/);
   assertThrows(() => validateSchedule({ kind: 'cyclic', lr: 0.1, peakAt: NaN }), /peakAt/);
 });
@@ -254,9 +292,19 @@ const parse = suite('schedule: parseSchedule');
 
 parse('accepts every documented form', () => {
   assert.equal(parseSchedule('multistep', 0.1), { kind: 'multistep', lr: 0.1, milestones: [0.5, 0.75], gamma: 0.1 });
-  assert.equal(parseSchedule('multistep:0.3,0.6', 0.2), { kind: 'multistep', lr: 0.2, milestones: [0.3, 0.6], gamma: 0.1 });
+  assert.equal(parseSchedule('multistep:0.3,0.6', 0.2), {
+    kind: 'multistep',
+    lr: 0.2,
+    milestones: [0.3, 0.6],
+    gamma: 0.1,
+  });
   assert.equal(parseSchedule('multistep:0.9', 0.2), { kind: 'multistep', lr: 0.2, milestones: [0.9], gamma: 0.1 });
-  assert.equal(parseSchedule('multistep:0.1, 0.5 ,0.9', 0.2), { kind: 'multistep', lr: 0.2, milestones: [0.1, 0.5, 0.9], gamma: 0.1 });
+  assert.equal(parseSchedule('multistep:0.1, 0.5 ,0.9', 0.2), {
+    kind: 'multistep',
+    lr: 0.2,
+    milestones: [0.1, 0.5, 0.9],
+    gamma: 0.1,
+  });
   assert.equal(parseSchedule('cosine', 0.1), { kind: 'cosine', lr: 0.1 });
   assert.equal(parseSchedule('cyclic', 0.2), { kind: 'cyclic', lr: 0.2, peakAt: 0.4 });
   assert.equal(parseSchedule('cyclic:0.25', 0.2), { kind: 'cyclic', lr: 0.2, peakAt: 0.25 });

@@ -27,16 +27,22 @@ t('nested scopes: a result moves to the enclosing scope, which frees it unless i
 t('keep survives every enclosing scope; an exception still frees the scope', () => {
   const before = memory().liveTensors;
   let kept: Tensor | null = null;
-  tidy(() => tidy(() => {
-    kept = keep(fill([3], 1));
-    fill([3], 2);
-  }));
+  tidy(() =>
+    tidy(() => {
+      kept = keep(fill([3], 1));
+      fill([3], 2);
+    }),
+  );
   assert.ok(!kept!.disposed, 'kept');
   assert.is(memory().liveTensors, before + 1);
-  assert.throws(() => tidy(() => {
-    fill([3], 3);
-    throw new Error('boom');
-  }), /boom/);
+  assert.throws(
+    () =>
+      tidy(() => {
+        fill([3], 3);
+        throw new Error('boom');
+      }),
+    /boom/,
+  );
   assert.is(memory().liveTensors, before + 1, 'the throwing scope freed its tensor');
   kept!.dispose();
 });

@@ -85,7 +85,13 @@ t('errors name all three tensors and the bad option', () => {
       /'gt' \[4,3\]/,
       /'m' \[3,4\]/,
     );
-    assertThrows(() => sgdStep(w, g, zeros([12], 'm12'), { lr: 0.1 }), /sgdStep/, /'w' \[3,4\]/, /'g' \[3,4\]/, /'m12' \[12\]/);
+    assertThrows(
+      () => sgdStep(w, g, zeros([12], 'm12'), { lr: 0.1 }),
+      /sgdStep/,
+      /'w' \[3,4\]/,
+      /'g' \[3,4\]/,
+      /'m12' \[12\]/,
+    );
     assertThrows(() => sgdStep(w, w, m, { lr: 0.1 }), /sgdStep/, /distinct/);
     assertThrows(() => sgdStep(w, g, m, { lr: 0.1, nesterov: true }), /nesterov/, /momentum/);
     assertThrows(() => sgdStep(w, g, m, { lr: 0.1, momentum: 0.9, dampening: 0.1 as 0 }), /dampening 0.1/);

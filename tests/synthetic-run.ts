@@ -22,9 +22,28 @@ export function synthetic(count: number, seed: number): SplitData {
 export const DATA: Datasets = { train: synthetic(48, 1), test: synthetic(32, 2) };
 
 export const config = (over: Partial<RunConfig> = {}): RunConfig => ({
-  data: 'synthetic', model: 'wrn-10-1', classes: 10, epochs: 2, batch: 16, lr: 0.05, schedule: 'multistep', optimizer: 'sgd',
-  momentum: 0.9, nesterov: true, weightDecay: 5e-4, decay: 'weights', seed: 3, augment: true, trainLimit: null,
-  testLimit: null, method: { name: 'natural' }, threat: IMAGE_THREAT, normalization: 'none', checkpointMinutes: 60, logEvery: 2, ...over,
+  data: 'synthetic',
+  model: 'wrn-10-1',
+  classes: 10,
+  epochs: 2,
+  batch: 16,
+  lr: 0.05,
+  schedule: 'multistep',
+  optimizer: 'sgd',
+  momentum: 0.9,
+  nesterov: true,
+  weightDecay: 5e-4,
+  decay: 'weights',
+  seed: 3,
+  augment: true,
+  trainLimit: null,
+  testLimit: null,
+  method: { name: 'natural' },
+  threat: IMAGE_THREAT,
+  normalization: 'none',
+  checkpointMinutes: 60,
+  logEvery: 2,
+  ...over,
 });
 
 export async function weights(tr: Trainer): Promise<Float32Array[]> {
@@ -32,4 +51,8 @@ export async function weights(tr: Trainer): Promise<Float32Array[]> {
 }
 
 /** The JSON lines of a metrics file. */
-export const lines = (file: string): Record<string, unknown>[] => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+export const lines = (file: string): Record<string, unknown>[] =>
+  readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));

@@ -14,7 +14,11 @@ t('an input the loss never reaches gets a zero gradient of its own shape', async
   const x = gpu(xs, [6], 'x');
   const unused = gpu(ys, [2, 3], 'unused');
   const { value, grads } = valueAndGrads(() => sum(mul(x, x)), [x, unused]);
-  assertClose(await grads[0].data(), xs.map((v) => 2 * v), 'd/dx sum(x²) = 2x');
+  assertClose(
+    await grads[0].data(),
+    xs.map((v) => 2 * v),
+    'd/dx sum(x²) = 2x',
+  );
   assert.equal(grads[1].shape, [2, 3]);
   assertClose(await grads[1].data(), new Float64Array(6), 'zero gradient');
   for (const v of [value, ...grads, x, unused]) v.dispose();
@@ -34,30 +38,46 @@ t('the caller owns the seed: it is neither freed nor changed, and no gradient is
   for (const v of [x, y, seed]) v.dispose();
 });
 
-t('nested valueAndGrads: first-order inner gradients are constants; createGraph makes them differentiable', async () => {
-  const x = gpu(xs, [6], 'x');
-  // The outer objective <g, x> with g = d/dx sum(x²) = 2x.
-  const outer = (createGraph: boolean) =>
-    tidy(() =>
-      valueAndGrads(() => {
-        const { grads } = valueAndGrads(() => sum(mul(x, x)), [x], { createGraph });
-        return sum(mul(grads[0], x));
-      }, [x]).grads[0],
+t(
+  'nested valueAndGrads: first-order inner gradients are constants; createGraph makes them differentiable',
+  async () => {
+    const x = gpu(xs, [6], 'x');
+    // The outer objective <g, x> with g = d/dx sum(x²) = 2x.
+    const outer = (createGraph: boolean) =>
+      tidy(
+        () =>
+          valueAndGrads(() => {
+            const { grads } = valueAndGrads(() => sum(mul(x, x)), [x], { createGraph });
+            return sum(mul(grads[0], x));
+          }, [x]).grads[0],
+      );
+    // Constant g: d/dx <g, x> = g = 2x. Differentiable g: d/dx <2x, x> = 4x.
+    const constant = outer(false);
+    const differentiable = outer(true);
+    assertClose(
+      await constant.data(),
+      xs.map((v) => 2 * v),
+      'first order inside: 2x',
     );
-  // Constant g: d/dx <g, x> = g = 2x. Differentiable g: d/dx <2x, x> = 4x.
-  const constant = outer(false);
-  const differentiable = outer(true);
-  assertClose(await constant.data(), xs.map((v) => 2 * v), 'first order inside: 2x');
-  assertClose(await differentiable.data(), xs.map((v) => 4 * v), 'create-graph: 4x');
-  for (const v of [constant, differentiable, x]) v.dispose();
-});
+    assertClose(
+      await differentiable.data(),
+      xs.map((v) => 4 * v),
+      'create-graph: 4x',
+    );
+    for (const v of [constant, differentiable, x]) v.dispose();
+  },
+);
 
 t('createGraph outside any valueAndGrads changes nothing: the same gradient, every intermediate freed', async () => {
   const x = gpu(xs, [6], 'x');
   const before = memory().liveTensors;
   const { value, grads } = valueAndGrads(() => sum(mul(mul(x, x), x)), [x], { createGraph: true });
   assert.is(memory().liveTensors, before + 2, 'only the value and the gradient are alive');
-  assertClose(await grads[0].data(), xs.map((v) => 3 * v * v), 'd/dx sum(x³)');
+  assertClose(
+    await grads[0].data(),
+    xs.map((v) => 3 * v * v),
+    'd/dx sum(x³)',
+  );
   for (const v of [value, ...grads, x]) v.dispose();
 });
 
@@ -65,18 +85,25 @@ t('a double-backward pass leaves no tensor behind but the gradients', async () =
   const x = gpu(xs, [6], 'x');
   const w = gpu(ys, [6], 'w');
   const run = () =>
-    tidy(() =>
-      valueAndGrads(() => {
-        const { value, grads } = valueAndGrads(() => sum(mul(mul(x, w), mul(x, w))), [x], { createGraph: true });
-        return add(value, scale(sum(mul(grads[0], grads[0])), 0.5));
-      }, [w]).grads[0],
+    tidy(
+      () =>
+        valueAndGrads(() => {
+          const { value, grads } = valueAndGrads(() => sum(mul(mul(x, w), mul(x, w))), [x], { createGraph: true });
+          return add(value, scale(sum(mul(grads[0], grads[0])), 0.5));
+        }, [w]).grads[0],
     );
   run().dispose();
   await rt().sync();
   const before = memory();
   // f = Σ (x w)², g = 2 x w², penalty 0.5 Σ g² = 2 Σ x² w⁴: d/dw (f + penalty) = 2 x² w + 8 x² w³.
   const g = run();
-  assertClose(await g.data(), xs.map((v, i) => 2 * v * v * ys[i] + 8 * v * v * ys[i] ** 3), 'd/dw', 1e-4, 1e-4);
+  assertClose(
+    await g.data(),
+    xs.map((v, i) => 2 * v * v * ys[i] + 8 * v * v * ys[i] ** 3),
+    'd/dw',
+    1e-4,
+    1e-4,
+  );
   g.dispose();
   await rt().sync();
   const after = memory();

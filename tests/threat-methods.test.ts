@@ -20,7 +20,13 @@ const D = C * H * W;
 
 /** Small options, as tests/methods.test.ts runs them. */
 const SMALL: Record<string, Record<string, number>> = {
-  free: { replays: 2 }, pgd: { steps: 2 }, yopo: { m: 2, n: 2 }, atta: { steps: 2 }, trades: { steps: 2 }, gradalign: { lambda: 0.2 }, gradnorm: { lambda: 1 },
+  free: { replays: 2 },
+  pgd: { steps: 2 },
+  yopo: { m: 2, n: 2 },
+  atta: { steps: 2 },
+  trades: { steps: 2 },
+  gradalign: { lambda: 0.2 },
+  gradnorm: { lambda: 1 },
 };
 
 // Starting points the authors' code does not clip: TRADES' x + 0.001·N(0,1), GradAlign's x + U(-eps, eps) for its
@@ -63,13 +69,21 @@ for (const d of METHODS) {
       for (const [k, p] of inputs.entries()) {
         for (let i = 0; i < p.length; i++) {
           const j = i % D;
-          if (!DOMAIN.mutable[j]) assert.ok(Object.is(p[i], xs[i]), `input ${k}: fixed element ${i} is ${p[i]}, not ${xs[i]}`);
-          else if (!UNBOXED.has(d.name)) assert.ok(p[i] >= Math.min(DOMAIN.lower[j], xs[i]) && p[i] <= Math.max(DOMAIN.upper[j], xs[i]), `input ${k}: element ${i} = ${p[i]} outside the box`);
+          if (!DOMAIN.mutable[j])
+            assert.ok(Object.is(p[i], xs[i]), `input ${k}: fixed element ${i} is ${p[i]}, not ${xs[i]}`);
+          else if (!UNBOXED.has(d.name))
+            assert.ok(
+              p[i] >= Math.min(DOMAIN.lower[j], xs[i]) && p[i] <= Math.max(DOMAIN.upper[j], xs[i]),
+              `input ${k}: element ${i} = ${p[i]} outside the box`,
+            );
           if (p[i] !== xs[i]) moved++;
         }
         for (let e = 0; e < B && !UNBALLED.has(d.name); e++) {
           const dist = threat.distance(p, xs, e * D);
-          assert.ok(dist <= threat.eps * (1 + 1e-5) + 1e-6, `input ${k}: example ${e} at ${norm} distance ${dist} > eps ${threat.eps}`);
+          assert.ok(
+            dist <= threat.eps * (1 + 1e-5) + 1e-6,
+            `input ${k}: example ${e} at ${norm} distance ${dist} > eps ${threat.eps}`,
+          );
         }
       }
       const perturbs = d.name !== 'natural' && d.name !== 'gradnorm';
@@ -86,22 +100,54 @@ for (const d of METHODS) {
 t('a method refuses a norm it does not support, naming the ones it does', () => {
   const linfOnly = METHODS.filter((d) => !methodNorms(d).includes('l2')).map((d) => d.name);
   assert.ok(linfOnly.includes('atta') && linfOnly.includes('trades'), `L-inf-only methods: ${linfOnly}`);
-  for (const name of ['free', 'pgd', 'fgsm-rs']) assert.equal(methodNorms(METHODS.find((d) => d.name === name)!), NORMS, `${name} takes both norms`);
-  assertThrows(() => resolveMethod({ name: 'atta' }, { norm: 'l2', eps: 0.5 }), /method atta supports --norm linf only, got --norm l2/);
+  for (const name of ['free', 'pgd', 'fgsm-rs'])
+    assert.equal(methodNorms(METHODS.find((d) => d.name === name)!), NORMS, `${name} takes both norms`);
+  assertThrows(
+    () => resolveMethod({ name: 'atta' }, { norm: 'l2', eps: 0.5 }),
+    /method atta supports --norm linf only, got --norm l2/,
+  );
   const l2 = new ThreatModel({ norm: 'l2', eps: 0.5 }, DOMAIN);
-  assertThrows(() => createMethod(resolveMethod({ name: 'trades' }), { batchShape: [B, C, H, W], threat: l2, seed: 0, trainSize: B, classes: 10 }),
-    /method trades supports --norm linf only, got the l2 threat model/);
+  assertThrows(
+    () =>
+      createMethod(resolveMethod({ name: 'trades' }), {
+        batchShape: [B, C, H, W],
+        threat: l2,
+        seed: 0,
+        trainSize: B,
+        classes: 10,
+      }),
+    /method trades supports --norm linf only, got the l2 threat model/,
+  );
 });
 
 t("runs and checkpoints recorded before the threat model was the run's read as L-inf at their method's eps", () => {
   const saved = (config: Record<string, unknown>) => savedRunConfig({ config } as unknown as TrainState);
   const c = saved({ data: 'cifar10', method: { name: 'free', replays: 4, eps: 4 / 255 } });
-  assert.equal([c.method, c.threat, c.optimizer], [{ name: 'free', replays: 4 }, { norm: 'linf', eps: 4 / 255 }, 'sgd']);
-  assert.equal(saved({ data: 'mnist', method: { name: 'natural' } }).threat, { norm: 'linf', eps: 0.3 }, "no eps recorded: the dataset's");
-  assert.equal(saved({ data: 'cifar10', method: { name: 'pgd' }, threat: { norm: 'l2', eps: 0.5 } }).threat, { norm: 'l2', eps: 0.5 });
-  assert.is(describeRecorded(JSON.stringify({ name: 'free', replays: 8, eps: 8 / 255 })), 'free (replays 8) at eps 8/255');
-  assert.is(describeRecorded(JSON.stringify({ name: 'free', replays: 8 }), JSON.stringify({ norm: 'l2', eps: 0.5 })), 'free (replays 8) at L2 eps 0.5');
-  assert.match(describeRecorded(JSON.stringify({ name: 'free' }), '{"norm": "l3"}'), /unreadable method metadata .*a threat model is/);
+  assert.equal(
+    [c.method, c.threat, c.optimizer],
+    [{ name: 'free', replays: 4 }, { norm: 'linf', eps: 4 / 255 }, 'sgd'],
+  );
+  assert.equal(
+    saved({ data: 'mnist', method: { name: 'natural' } }).threat,
+    { norm: 'linf', eps: 0.3 },
+    "no eps recorded: the dataset's",
+  );
+  assert.equal(saved({ data: 'cifar10', method: { name: 'pgd' }, threat: { norm: 'l2', eps: 0.5 } }).threat, {
+    norm: 'l2',
+    eps: 0.5,
+  });
+  assert.is(
+    describeRecorded(JSON.stringify({ name: 'free', replays: 8, eps: 8 / 255 })),
+    'free (replays 8) at eps 8/255',
+  );
+  assert.is(
+    describeRecorded(JSON.stringify({ name: 'free', replays: 8 }), JSON.stringify({ norm: 'l2', eps: 0.5 })),
+    'free (replays 8) at L2 eps 0.5',
+  );
+  assert.match(
+    describeRecorded(JSON.stringify({ name: 'free' }), '{"norm": "l3"}'),
+    /unreadable method metadata .*a threat model is/,
+  );
 });
 
 t.run();

@@ -3,7 +3,18 @@
 // minibatches (so momentum and BN running statistics carry over); its options and flags as declared.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { add, countCorrect, keep, randomNormal, scale, softmaxCrossEntropy, softmaxKl, tensor, valueAndGrads, type Tensor } from '../engine/index.js';
+import {
+  add,
+  countCorrect,
+  keep,
+  randomNormal,
+  scale,
+  softmaxCrossEntropy,
+  softmaxKl,
+  tensor,
+  valueAndGrads,
+  type Tensor,
+} from '../engine/index.js';
 import { noPasses } from '../adversarial/method.js';
 import { createMethod, parseShortForm, resolveMethod } from '../adversarial/registry.js';
 import { methodFromFlags } from '../bin/method-flags.js';
@@ -38,7 +49,13 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
   const b = twin();
   const seen = recordInputs(a.model);
   const threat = imageThreat(SHAPE.slice(1), EPS);
-  const method = createMethod(resolveMethod({ name: 'trades', ...O }, threat.spec), { batchShape: SHAPE, threat, seed: SEED, trainSize: 2 * B, classes: 10 });
+  const method = createMethod(resolveMethod({ name: 'trades', ...O }, threat.spec), {
+    batchShape: SHAPE,
+    threat,
+    seed: SEED,
+    trainSize: 2 * B,
+    classes: 10,
+  });
   const h = new Harness(a.model, a.opt, SEED, () => LR);
   for (const s of [0, 1]) {
     const { x: xs, y: ys } = batch(s + 1);
@@ -79,7 +96,10 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
     // detached f(x): the gradient with f(x) held constant in the KL term (BN frozen: same logits, statistics kept).
     freezeBatchNorm(b.model, true);
     const p = b.model.forward(x);
-    const detached = valueAndGrads(() => add(softmaxCrossEntropy(b.model.forward(x), y), scale(softmaxKl(p, b.model.forward(xa)), O.beta)), b.weights());
+    const detached = valueAndGrads(
+      () => add(softmaxCrossEntropy(b.model.forward(x), y), scale(softmaxKl(p, b.model.forward(xa)), O.beta)),
+      b.weights(),
+    );
     freezeBatchNorm(b.model, false);
     const gap = await maxGap(grads, detached.grads);
     assert.ok(LR * gap > 1e-4, `the clean branch moves some weight by ${LR * gap} in one step`);
@@ -97,14 +117,29 @@ t("the attack and the update match a host re-implementation; x' stays in the eps
     assertClose(inputs[O.steps + 1], xs, 'the clean training forward sees x', 0, 0);
     const final = inputs[O.steps + 2];
     assertClose(final, path[O.steps], "x' of the update", 0, 1e-6);
-    assert.ok(final.every((v, i) => v >= 0 && v <= 1 && Math.abs(v - xs[i]) <= EPS + 1e-6), "x' inside the eps ball and [0, 1]");
-    assert.ok(final.some((v, i) => Math.abs(Math.abs(v - xs[i]) - EPS) < 1e-6), 'the projection onto the ball binds somewhere');
-    assert.ok(final.some((v, i) => (v === 0 || v === 1) && v !== xs[i]), 'the [0, 1] clamp binds somewhere');
+    assert.ok(
+      final.every((v, i) => v >= 0 && v <= 1 && Math.abs(v - xs[i]) <= EPS + 1e-6),
+      "x' inside the eps ball and [0, 1]",
+    );
+    assert.ok(
+      final.some((v, i) => Math.abs(Math.abs(v - xs[i]) - EPS) < 1e-6),
+      'the projection onto the ball binds somewhere',
+    );
+    assert.ok(
+      final.some((v, i) => (v === 0 || v === 1) && v !== xs[i]),
+      'the [0, 1] clamp binds somewhere',
+    );
     await assertSameState(a.model, b.model, `after minibatch ${s + 1}`);
     x.dispose();
     y.dispose();
   }
-  assert.equal(h.meter.passes, { ...noPasses(), forward: 2 * (O.steps + 3), backwardInputOnly: 2 * O.steps, backwardWeights: 2, sgdSteps: 2 });
+  assert.equal(h.meter.passes, {
+    ...noPasses(),
+    forward: 2 * (O.steps + 3),
+    backwardInputOnly: 2 * O.steps,
+    backwardWeights: 2,
+    sgdSteps: 2,
+  });
   method.dispose?.();
   a.dispose();
   b.dispose();
@@ -115,8 +150,12 @@ t("options: the code's defaults, the short form trades-K, and flags accepted and
   assert.equal(resolveMethod({ name: 'trades' }).options, { steps: 10, stepSize: 0.007, beta: 6 });
   assert.equal(parseShortForm('trades-5').options, { steps: 5, stepSize: 0.007, beta: 6 });
   const parse = (...argv: string[]) => methodFromFlags(parseCommand(train, argv) as FlagsOf<typeof train>);
-  assert.equal(parse('--method', 'trades', '--beta', '1', '--eps', '8/255', '--steps', '7').config,
-    { name: 'trades', steps: 7, stepSize: 0.007, beta: 1 });
+  assert.equal(parse('--method', 'trades', '--beta', '1', '--eps', '8/255', '--steps', '7').config, {
+    name: 'trades',
+    steps: 7,
+    stepSize: 0.007,
+    beta: 1,
+  });
   assert.is(parse('--method', 'trades', '--beta', '0').options.beta, 0, 'beta 0 (no KL term) is allowed');
   assertThrows(() => parse('--method', 'trades', '--beta', '-1'), /--beta must be a number in \[0, 1000\], got -1/);
   assertThrows(() => parse('--method', 'trades', '--steps', '0'), /--steps must be an integer in \[1, 1000\], got 0/);

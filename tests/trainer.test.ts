@@ -61,48 +61,79 @@ t('a run stopped mid-epoch and resumed ends where an uninterrupted run ends, log
 
     // --log-every 2: step lines exactly at steps 2, 4, 6, in both runs; the epoch lines at the epochs' last steps.
     assert.equal(record(dirB), record(dirA));
-    assert.equal(record(dirA).map((l) => `${l.type}@${l.step}`), ['step@2', 'epoch@3', 'step@4', 'step@6', 'epoch@6']);
+    assert.equal(
+      record(dirA).map((l) => `${l.type}@${l.step}`),
+      ['step@2', 'epoch@3', 'step@4', 'step@6', 'epoch@6'],
+    );
     assert.is(record(dirA)[4].train_loss, sa[1].trainLoss);
     const all = lines(join(dirB, 'metrics.jsonl'));
     for (const l of all) {
       assert.is(l.run, b2.runId, `every line carries the run id: ${JSON.stringify(l)}`);
       assert.ok(Number.isInteger(l.step), `every line carries the step: ${JSON.stringify(l)}`);
     }
-    assert.equal(all.filter((l) => l.type === 'start' || l.type === 'resume').map((l) => [l.type, l.step, l.from ?? null]), [
-      ['start', 0, null],
-      ['resume', 4, 'checkpoints/step-000004'],
-    ]);
+    assert.equal(
+      all.filter((l) => l.type === 'start' || l.type === 'resume').map((l) => [l.type, l.step, l.from ?? null]),
+      [
+        ['start', 0, null],
+        ['resume', 4, 'checkpoints/step-000004'],
+      ],
+    );
     // The pair written last and the one before it are kept; DIR/model.safetensors is the latest model.
     assert.is(readFileSync(join(dirB, 'latest'), 'utf8'), 'checkpoints/step-000006\n');
     assert.equal(readdirSync(join(dirB, 'checkpoints')).sort(), ['step-000004', 'step-000006']);
-    assert.ok(readFileSync(join(dirB, 'model.safetensors')).equals(readFileSync(join(dirB, 'checkpoints/step-000006/model.safetensors'))));
+    assert.ok(
+      readFileSync(join(dirB, 'model.safetensors')).equals(
+        readFileSync(join(dirB, 'checkpoints/step-000006/model.safetensors')),
+      ),
+    );
     a.dispose();
     b2.dispose();
   }),
 );
 
-t("--max-steps on an epoch's last batch: that epoch's record, evaluation and guard check are kept; resume is exact", () =>
-  inDirs(2, async (dirA, dirB) => {
-    const fgsm = config({ method: { name: 'fgsm-rs', guard: true } });
-    const a = new Trainer(fgsm, DATA);
-    const sa = await a.run({ out: dirA, ...quiet });
-    const b1 = new Trainer(fgsm, DATA);
-    const first = await b1.run({ out: dirB, maxSteps: 3, ...quiet });
-    assert.equal(first.map((e) => e.epoch), [1], 'epoch 1 ends at step 3 and is recorded before the stop');
-    assert.is(b1.stepsDone, 3);
-    b1.dispose();
-    const b2 = await Trainer.resume(dirB, async () => DATA);
-    const rest = await b2.run({ out: dirB, ...quiet });
-    assert.equal(rest.map((e) => e.epoch), [2]);
-    assert.equal([...first, ...rest].map((e) => [e.trainLoss, e.testAccuracy, e.passes]), sa.map((e) => [e.trainLoss, e.testAccuracy, e.passes]), 'per-epoch results and pass counts');
-    assert.equal(rest[0].passes, { ...noPasses(), forward: 6, backwardWeights: 3, backwardInputOnly: 3, sgdSteps: 3 }, 'epoch 2 counts its own 3 batches only');
-    const rec = record(dirB);
-    assert.equal(rec.filter((l) => l.type === 'guard').map((l) => l.epoch), [1, 2], 'a guard check after every epoch');
-    assert.equal(rec, record(dirA));
-    assert.equal(b2.totalPasses, a.totalPasses);
-    a.dispose();
-    b2.dispose();
-  }),
+t(
+  "--max-steps on an epoch's last batch: that epoch's record, evaluation and guard check are kept; resume is exact",
+  () =>
+    inDirs(2, async (dirA, dirB) => {
+      const fgsm = config({ method: { name: 'fgsm-rs', guard: true } });
+      const a = new Trainer(fgsm, DATA);
+      const sa = await a.run({ out: dirA, ...quiet });
+      const b1 = new Trainer(fgsm, DATA);
+      const first = await b1.run({ out: dirB, maxSteps: 3, ...quiet });
+      assert.equal(
+        first.map((e) => e.epoch),
+        [1],
+        'epoch 1 ends at step 3 and is recorded before the stop',
+      );
+      assert.is(b1.stepsDone, 3);
+      b1.dispose();
+      const b2 = await Trainer.resume(dirB, async () => DATA);
+      const rest = await b2.run({ out: dirB, ...quiet });
+      assert.equal(
+        rest.map((e) => e.epoch),
+        [2],
+      );
+      assert.equal(
+        [...first, ...rest].map((e) => [e.trainLoss, e.testAccuracy, e.passes]),
+        sa.map((e) => [e.trainLoss, e.testAccuracy, e.passes]),
+        'per-epoch results and pass counts',
+      );
+      assert.equal(
+        rest[0].passes,
+        { ...noPasses(), forward: 6, backwardWeights: 3, backwardInputOnly: 3, sgdSteps: 3 },
+        'epoch 2 counts its own 3 batches only',
+      );
+      const rec = record(dirB);
+      assert.equal(
+        rec.filter((l) => l.type === 'guard').map((l) => l.epoch),
+        [1, 2],
+        'a guard check after every epoch',
+      );
+      assert.equal(rec, record(dirA));
+      assert.equal(b2.totalPasses, a.totalPasses);
+      a.dispose();
+      b2.dispose();
+    }),
 );
 
 t('resume with --max-steps at the checkpoint trains nothing; a lower one is refused; --epochs extends the run', () =>
@@ -120,56 +151,85 @@ t('resume with --max-steps at the checkpoint trains nothing; a lower one is refu
       await b2.run({ out: dir, maxSteps: 3, ...quiet });
       assert.unreachable('--max-steps below the checkpoint was accepted');
     } catch (e) {
-      assert.is((e as Error).message, `--max-steps 3 is below step 4, where the run in ${dir} already is; give --max-steps 4 or more`);
+      assert.is(
+        (e as Error).message,
+        `--max-steps 3 is below step 4, where the run in ${dir} already is; give --max-steps 4 or more`,
+      );
     }
     b2.dispose();
     assert.is(readFileSync(join(dir, 'latest'), 'utf8'), 'checkpoints/step-000004\n', 'no checkpoint written');
 
     const b3 = await Trainer.resume(dir, async () => DATA, { epochs: 3, logEvery: 3, checkpointMinutes: 60 });
     const s3 = await b3.run({ out: dir, ...quiet, context: { max_steps: null } });
-    assert.equal(s3.map((e) => e.epoch), [2, 3]);
+    assert.equal(
+      s3.map((e) => e.epoch),
+      [2, 3],
+    );
     assert.is(b3.stepsDone, 9);
     const resumes = lines(join(dir, 'metrics.jsonl')).filter((l) => l.type === 'resume');
     assert.is(resumes.length, 2);
-    assert.equal(resumes[1].changed, { epochs: { saved: 2, given: 3 }, logEvery: { saved: 2, given: 3 } }, 'what changed, and only that');
+    assert.equal(
+      resumes[1].changed,
+      { epochs: { saved: 2, given: 3 }, logEvery: { saved: 2, given: 3 } },
+      'what changed, and only that',
+    );
     assert.is(resumes[1].max_steps, null);
-    assert.equal(record(dir).filter((l) => l.type === 'step').map((l) => l.step), [2, 4, 6, 9], 'every 2 steps, then every 3');
+    assert.equal(
+      record(dir)
+        .filter((l) => l.type === 'step')
+        .map((l) => l.step),
+      [2, 4, 6, 9],
+      'every 2 steps, then every 3',
+    );
     b3.dispose();
   }),
 );
 
-t('adam: a run stopped mid-epoch and resumed is bit-identical to an uninterrupted one; its moments and step count are saved', () =>
-  inDirs(2, async (dirA, dirB) => {
-    const adam = config({ optimizer: 'adam', lr: 0.002 });
-    const a = new Trainer(adam, DATA);
-    await a.run({ out: dirA, ...quiet });
-    const wa = await weights(a);
-    const b1 = new Trainer(adam, DATA);
-    await b1.run({ out: dirB, maxSteps: 4, ...quiet });
-    b1.dispose();
-    const pair = join(dirB, 'checkpoints/step-000004');
-    const saved = await loadTrainState(join(pair, 'train-state.safetensors'));
-    assert.is(saved.state.config.optimizer, 'adam');
-    assert.is(saved.state.counters['optimizer.step'], 4, "Adam's step count: the bias corrections' power");
-    const names = Object.keys(saved.tensors);
-    const params = a.model.namedParameters().map(([n]) => n);
-    assert.equal(names.sort(), [...params.map((n) => `exp_avg.${n}`), ...params.map((n) => `exp_avg_sq.${n}`)].sort(), 'both moments of every parameter, nothing else');
-    assert.is((await readCheckpointMetadata(join(pair, 'model.safetensors'))).optimizer, 'adam');
-    const b2 = await Trainer.resume(dirB, async () => DATA);
-    await b2.run({ out: dirB, ...quiet });
-    const wb = await weights(b2);
-    const bits = (w: Float32Array) => Array.from(new Uint32Array(w.buffer, w.byteOffset, w.length));
-    wa.forEach((w, i) => assert.equal(bits(wb[i]), bits(w), `${params[i]} bit-identical after resume`));
-    assert.equal(record(dirB), record(dirA));
-    a.dispose();
-    b2.dispose();
-  }),
+t(
+  'adam: a run stopped mid-epoch and resumed is bit-identical to an uninterrupted one; its moments and step count are saved',
+  () =>
+    inDirs(2, async (dirA, dirB) => {
+      const adam = config({ optimizer: 'adam', lr: 0.002 });
+      const a = new Trainer(adam, DATA);
+      await a.run({ out: dirA, ...quiet });
+      const wa = await weights(a);
+      const b1 = new Trainer(adam, DATA);
+      await b1.run({ out: dirB, maxSteps: 4, ...quiet });
+      b1.dispose();
+      const pair = join(dirB, 'checkpoints/step-000004');
+      const saved = await loadTrainState(join(pair, 'train-state.safetensors'));
+      assert.is(saved.state.config.optimizer, 'adam');
+      assert.is(saved.state.counters['optimizer.step'], 4, "Adam's step count: the bias corrections' power");
+      const names = Object.keys(saved.tensors);
+      const params = a.model.namedParameters().map(([n]) => n);
+      assert.equal(
+        names.sort(),
+        [...params.map((n) => `exp_avg.${n}`), ...params.map((n) => `exp_avg_sq.${n}`)].sort(),
+        'both moments of every parameter, nothing else',
+      );
+      assert.is((await readCheckpointMetadata(join(pair, 'model.safetensors'))).optimizer, 'adam');
+      const b2 = await Trainer.resume(dirB, async () => DATA);
+      await b2.run({ out: dirB, ...quiet });
+      const wb = await weights(b2);
+      const bits = (w: Float32Array) => Array.from(new Uint32Array(w.buffer, w.byteOffset, w.length));
+      wa.forEach((w, i) => assert.equal(bits(wb[i]), bits(w), `${params[i]} bit-identical after resume`));
+      assert.equal(record(dirB), record(dirA));
+      a.dispose();
+      b2.dispose();
+    }),
 );
 
 t('a saved configuration from before --optimizer existed reads as SGD, which it was', () => {
   const { optimizer, ...old } = config({ optimizer: 'adam' });
   assert.is(optimizer, 'adam');
-  const state = (c: object): TrainState => ({ step: 0, epoch: 0, position: { epoch: 0, batch: 0 }, rng: {}, config: c as TrainState['config'], counters: {} });
+  const state = (c: object): TrainState => ({
+    step: 0,
+    epoch: 0,
+    position: { epoch: 0, batch: 0 },
+    rng: {},
+    config: c as TrainState['config'],
+    counters: {},
+  });
   assert.equal(savedRunConfig(state(old)), { ...old, optimizer: 'sgd' });
   assert.is(savedRunConfig(state({ ...old, optimizer: 'adam' })).optimizer, 'adam');
 });
@@ -184,7 +244,10 @@ t('natural training learns the synthetic task', async () => {
     const tr = new Trainer(config({ epochs: 5, batch: 8, augment: false, lr: 0.02, schedule: 'constant' }), data);
     const s = await tr.run({ out: dir, progress: false, log: () => {} });
     assert.ok(s.at(-1)!.trainLoss < s[0].trainLoss, `loss falls: ${s.map((e) => e.trainLoss.toFixed(3)).join(' ')}`);
-    assert.ok(s.at(-1)!.testAccuracy >= 0.9, `test accuracy by epoch: ${s.map((e) => `${e.testAccuracy}@${e.trainLoss.toFixed(3)}/${e.trainAccuracy}`).join(" ")}`);
+    assert.ok(
+      s.at(-1)!.testAccuracy >= 0.9,
+      `test accuracy by epoch: ${s.map((e) => `${e.testAccuracy}@${e.trainLoss.toFixed(3)}/${e.trainAccuracy}`).join(' ')}`,
+    );
     assert.equal(tr.totalPasses, { ...noPasses(), forward: 60, backwardWeights: 60, sgdSteps: 60 });
     tr.dispose();
   } finally {

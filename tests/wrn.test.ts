@@ -30,7 +30,13 @@ function referenceCount(depth: number, k: number, classes: number, blocks = (dep
 
 t('parameter counts equal the reference layout', () => {
   assert.is(referenceCount(16, 1, 10), 175_066, 'the published WRN-16-1 count');
-  for (const [arch, depth, k] of [['wrn-16-1', 16, 1], ['wrn-16-4', 16, 4], ['wrn-28-10', 28, 10], ['wrn-34-10', 34, 10], ['wrn-32-10', 34, 10]] as const) {
+  for (const [arch, depth, k] of [
+    ['wrn-16-1', 16, 1],
+    ['wrn-16-4', 16, 4],
+    ['wrn-28-10', 28, 10],
+    ['wrn-34-10', 34, 10],
+    ['wrn-32-10', 34, 10],
+  ] as const) {
     const m = new WideResNet(parseArch(arch));
     assert.is(m.parameterCount(), referenceCount(depth, k, 10), arch);
     m.dispose();
@@ -51,7 +57,10 @@ t('state_dict names and shapes follow the reference', () => {
   assert.is(shapes['bn1.bias'], '64');
   assert.is(shapes['fc.weight'], '10x64');
   assert.is(shapes['fc.bias'], '10');
-  assert.not.ok('block1.layer.0.convShortcut.weight' in shapes, 'no shortcut conv where the width is unchanged (k = 1)');
+  assert.not.ok(
+    'block1.layer.0.convShortcut.weight' in shapes,
+    'no shortcut conv where the width is unchanged (k = 1)',
+  );
   const buffers = m.namedBuffers().map(([n]) => n);
   assert.ok(buffers.includes('block3.layer.1.bn2.num_batches_tracked'));
   assert.ok(buffers.includes('bn1.running_var'));
@@ -66,7 +75,11 @@ t('forward equals the float64 reference (batch statistics); eval mode leaves BN 
   const x = randomUniform([2, 3, 32, 32], 0, 1, 5);
   const logits = tidy(() => m.forward(x));
   assert.equal(logits.shape, [2, 10]);
-  const params = new Map(await Promise.all(m.namedParameters().map(async ([n, p]) => [n, Float64Array.from(await p.tensor.data())] as const)));
+  const params = new Map(
+    await Promise.all(
+      m.namedParameters().map(async ([n, p]) => [n, Float64Array.from(await p.tensor.data())] as const),
+    ),
+  );
   const want = wrnForward64(arch, params, Float64Array.from(await x.data()), x.shape, [0, 0]).logits;
   // fp32 sums of 27-576 terms per output against float64: 5e-7 of the logits' scale measured here.
   const got = await logits.data();

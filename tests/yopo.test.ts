@@ -74,7 +74,11 @@ for (const firstGrad of ['both', 'hamiltonian']) {
       const eta = await tidy(() => randomUniform([B, C, H, W], -EPS, EPS, SEED, step)).data();
       const sums: Float64Array[] = weights.map((w) => new Float64Array(w.size));
       for (let j = 0; j < o.m; j++) {
-        const xin = tensor(xs.map((v, k) => f32(v + eta[k])), [B, C, H, W], { name: 'xin' });
+        const xin = tensor(
+          xs.map((v, k) => f32(v + eta[k])),
+          [B, C, H, W],
+          { name: 'xin' },
+        );
         const full = tidy(() => valueAndGrads(() => softmaxCrossEntropy(b.model.forward(xin), y), [xin, ...weights]));
         const dx = await full.grads[0].data();
         const wg = await Promise.all(full.grads.slice(1).map((g) => g.data()));
@@ -85,7 +89,13 @@ for (const firstGrad of ['both', 'hamiltonian']) {
         const z1 = tidy(() => b.model.first(xin));
         const adj = tidy(() => valueAndGrads(() => softmaxCrossEntropy(b.model.rest(z1), y), [z1]));
         const g = await adj.grads[0].data();
-        assertClose(convWeightGrad(g, await xin.data(), cout), wg[conv1], `step ${step} pass ${j}: dCE/dz1 gives conv1's CE gradient`, 1e-4, 1e-6);
+        assertClose(
+          convWeightGrad(g, await xin.data(), cout),
+          wg[conv1],
+          `step ${step} pass ${j}: dCE/dz1 gives conv1's CE gradient`,
+          1e-4,
+          1e-6,
+        );
         for (let s = 0; s < o.n; s++) {
           for (let k = 0; k < eta.length; k++) {
             const v = f32(xs[k] + eta[k]);
@@ -109,7 +119,14 @@ for (const firstGrad of ['both', 'hamiltonian']) {
       y.dispose();
     }
     const want = declaredCost(resolveMethod({ name: 'yopo', ...o }, threat.spec));
-    assert.equal(h.meter.passes, { ...noPasses(), forward: 4, backwardWeights: 4, partialForward: 2 * want.partialForward, partialBackward: 12, sgdSteps: 2 });
+    assert.equal(h.meter.passes, {
+      ...noPasses(),
+      forward: 4,
+      backwardWeights: 4,
+      partialForward: 2 * want.partialForward,
+      partialBackward: 12,
+      sgdSteps: 2,
+    });
     for (const s of [a, b]) {
       s.opt.dispose();
       s.model.dispose();
@@ -137,7 +154,11 @@ t("the inner steps dispatch only the first layer's convolution and elementwise k
   };
   const one = await dispatches(1);
   const four = await dispatches(4);
-  const extra = Object.fromEntries(Object.keys(four).map((k) => [k, (four[k as keyof typeof four] ?? 0) - (one[k as keyof typeof one] ?? 0)]).filter(([, v]) => v !== 0));
+  const extra = Object.fromEntries(
+    Object.keys(four)
+      .map((k) => [k, (four[k as keyof typeof four] ?? 0) - (one[k as keyof typeof one] ?? 0)])
+      .filter(([, v]) => v !== 0),
+  );
 
   // What one first-layer forward and input-gradient pass dispatches, on its own.
   const m = setup();
@@ -150,10 +171,19 @@ t("the inner steps dispatch only the first layer's convolution and elementwise k
   m.opt.dispose();
   m.model.dispose();
 
-  assert.equal(Object.keys(single).sort(), ['conv-forward', 'conv-input-grad', 'elementwise'], 'a first-layer pass on its own');
+  assert.equal(
+    Object.keys(single).sort(),
+    ['conv-forward', 'conv-input-grad', 'elementwise'],
+    'a first-layer pass on its own',
+  );
   const layer = ['conv-forward', 'conv-input-grad'] as const;
-  assert.equal(Object.keys(extra).sort(), [...layer, 'elementwise'].sort(), `3 more inner steps dispatch ${JSON.stringify(extra)}`);
-  for (const f of layer) assert.is(extra[f], 3 * single[f]!, `3 more inner steps: 3 times the first layer's ${f} kernels`);
+  assert.equal(
+    Object.keys(extra).sort(),
+    [...layer, 'elementwise'].sort(),
+    `3 more inner steps dispatch ${JSON.stringify(extra)}`,
+  );
+  for (const f of layer)
+    assert.is(extra[f], 3 * single[f]!, `3 more inner steps: 3 times the first layer's ${f} kernels`);
   x.dispose();
   y.dispose();
 });

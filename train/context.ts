@@ -46,4 +46,8 @@ export function stepContext(p: ContextParts): StepContext {
 }
 
 /** Batch provenance for a batch with no dataset behind it (benchmarks, tests): indices 0..n-1, no augmentation. */
-export const plainBatch = (n: number): BatchInfo => ({ indices: Uint32Array.from({ length: n }, (_, i) => i), epoch: 0, augment: null });
+export const plainBatch = (n: number): BatchInfo => ({
+  indices: Uint32Array.from({ length: n }, (_, i) => i),
+  epoch: 0,
+  augment: null,
+});

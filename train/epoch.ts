@@ -46,7 +46,9 @@ export class PendingSteps {
   async drain(into: EpochTotals): Promise<void> {
     const pending = this.pending;
     this.pending = [];
-    const values = await Promise.all(pending.map(async (p) => [await p.loss.item(), await p.correct.item(), p.count] as const));
+    const values = await Promise.all(
+      pending.map(async (p) => [await p.loss.item(), await p.correct.item(), p.count] as const),
+    );
     for (const p of pending) {
       p.loss.dispose();
       p.correct.dispose();
@@ -62,7 +64,12 @@ export class PendingSteps {
 }
 
 /** Epoch `epoch` (from 1) summed up, with its test evaluation. */
-export function epochSummary(epoch: number, s: EpochTotals, test: { correct: number; examples: number }, seconds: number): EpochSummary {
+export function epochSummary(
+  epoch: number,
+  s: EpochTotals,
+  test: { correct: number; examples: number },
+  seconds: number,
+): EpochSummary {
   return {
     epoch,
     trainLoss: s.lossSum / s.seen,
@@ -76,12 +83,23 @@ export function epochSummary(epoch: number, s: EpochTotals, test: { correct: num
 
 /** The fields of the epoch's metrics line. */
 export const epochFields = (s: EpochSummary, testExamples: number) => ({
-  epoch: s.epoch, train_loss: s.trainLoss, train_accuracy: s.trainAccuracy,
-  test_accuracy: s.testAccuracy, test_examples: testExamples, seconds: s.seconds, images_per_second: s.imagesPerSecond,
-  passes: s.passes, gpu_bytes_in_use: memory().bytesInUse,
+  epoch: s.epoch,
+  train_loss: s.trainLoss,
+  train_accuracy: s.trainAccuracy,
+  test_accuracy: s.testAccuracy,
+  test_examples: testExamples,
+  seconds: s.seconds,
+  images_per_second: s.imagesPerSecond,
+  passes: s.passes,
+  gpu_bytes_in_use: memory().bytesInUse,
 });
 
 /** The epoch's progress line. */
-export const epochLine = (s: EpochSummary, epochs: number, testExamples: number, split: 'validation' | 'test'): string =>
+export const epochLine = (
+  s: EpochSummary,
+  epochs: number,
+  testExamples: number,
+  split: 'validation' | 'test',
+): string =>
   `epoch ${s.epoch}/${epochs}: train loss ${s.trainLoss.toFixed(4)} acc ${(s.trainAccuracy * 100).toFixed(2)}%, ` +
   `${split} acc ${(s.testAccuracy * 100).toFixed(2)}% (${testExamples} examples), ${(s.seconds / 60).toFixed(1)} min, ${s.imagesPerSecond.toFixed(1)} img/s`;

@@ -13,14 +13,27 @@ export class Harness {
   readonly model: TrainModel;
   step = 0;
 
-  constructor(readonly net: Classifier, readonly opt: Optimizer, readonly seed = 0, readonly lr: () => number = () => 0.01) {
+  constructor(
+    readonly net: Classifier,
+    readonly opt: Optimizer,
+    readonly seed = 0,
+    readonly lr: () => number = () => 0.01,
+  ) {
     this.meter = new PassMeter(net.parameters());
     this.model = countedModel(net, this.meter);
   }
 
   /** One minibatch through `method`, measured; the step counter advances. */
   run(method: Method, x: Tensor, y: Tensor, batch: BatchInfo = plainBatch(x.shape[0])): StepResult {
-    const ctx = stepContext({ model: this.model, opt: this.opt, meter: this.meter, nextLr: this.lr, step: this.step++, seed: this.seed, batch });
+    const ctx = stepContext({
+      model: this.model,
+      opt: this.opt,
+      meter: this.meter,
+      nextLr: this.lr,
+      step: this.step++,
+      seed: this.seed,
+      batch,
+    });
     return this.meter.measure(() => method.step(x, y, ctx));
   }
 }

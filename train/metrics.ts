@@ -2,12 +2,22 @@
 // run's start, kept across resumes) and the global step, so lines of different runs or attempts never mix.
 // A write cut short (a kill, a full disk) leaves a last line without its newline: readers skip it with a
 // warning, and the next writer moves its bytes to metrics.jsonl.torn-<time> before appending on a line of its own.
-import { appendFileSync, closeSync, fsyncSync, openSync, readFileSync, statSync, truncateSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { asidePath } from '../data/aside.js';
 
 /** A run id: the UTC start time and 6 random hex digits, e.g. '20261201T0912Z-3fa2c1'. */
-export const newRunId = (): string => `${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '')}Z-${randomBytes(3).toString('hex')}`;
+export const newRunId = (): string =>
+  `${new Date().toISOString().slice(0, 16).replace(/[-:]/g, '')}Z-${randomBytes(3).toString('hex')}`;
 
 export type MetricsLine = Record<string, unknown>;
 
@@ -19,7 +29,12 @@ function readBytes(file: string): Buffer {
     return readFileSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a folder, not a metrics file' : `cannot be read (${code ?? (e as Error).message})`;
+    const why =
+      code === 'ENOENT'
+        ? 'not found'
+        : code === 'EISDIR'
+          ? 'is a folder, not a metrics file'
+          : `cannot be read (${code ?? (e as Error).message})`;
     throw new Error(`${file} ${why}; give run folders written by 'advfree train'`, { cause: e });
   }
 }
@@ -38,12 +53,17 @@ export function readMetricsFile(file: string, warn: (line: string) => void): Met
       value = JSON.parse(line);
     } catch {
       if (i === lines.length - 1) {
-        warn(`${file} line ${i + 1} is cut short (${Buffer.byteLength(line)} bytes without a newline: a write interrupted by a kill or a full disk); skipped`);
+        warn(
+          `${file} line ${i + 1} is cut short (${Buffer.byteLength(line)} bytes without a newline: a write interrupted by a kill or a full disk); skipped`,
+        );
         return [];
       }
       throw new Error(`${file} line ${i + 1} is not JSON: ${line.slice(0, 80)}`);
     }
-    if (!isLine(value)) throw new Error(`${file} line ${i + 1} is ${JSON.stringify(value)?.slice(0, 80)}, not a metrics object ({"type": ...})`);
+    if (!isLine(value))
+      throw new Error(
+        `${file} line ${i + 1} is ${JSON.stringify(value)?.slice(0, 80)}, not a metrics object ({"type": ...})`,
+      );
     return [value];
   });
 }

@@ -56,7 +56,10 @@ export class PassMeter {
   /** Runs `fn` with the engine's backward passes counted here; an async `fn` is counted until it settles. */
   measure<T>(fn: () => T): T {
     this.open = [];
-    const off = onBackward({ open: () => void this.open.push({ full: false, recorded: false }), backward: (wrt, cg) => this.backward(wrt, cg) });
+    const off = onBackward({
+      open: () => void this.open.push({ full: false, recorded: false }),
+      backward: (wrt, cg) => this.backward(wrt, cg),
+    });
     let out: T;
     try {
       out = fn();

@@ -34,7 +34,10 @@ export class ProbeRunner {
     private readonly lr: () => number,
   ) {
     const probe = resolved.descriptor.probes;
-    if (!probe) throw new Error(`--probe reuse: method '${resolved.descriptor.name}' declares no reuse probes (its descriptor has no 'probes')`);
+    if (!probe)
+      throw new Error(
+        `--probe reuse: method '${resolved.descriptor.name}' declares no reuse probes (its descriptor has no 'probes')`,
+      );
     this.probe = probe;
     this.meter = new PassMeter(net.parameters());
     this.model = countedModel(net, this.meter);
@@ -85,7 +88,8 @@ export class ProbeRunner {
 }
 
 /** The first training examples, unaugmented: a batch the method never trains on in this form (the caller disposes it). */
-export const heldBatch = (train: SplitData, batch: number): { x: Tensor; y: Tensor } => uploadRange(train, 0, Math.min(batch, train.count), 'held');
+export const heldBatch = (train: SplitData, batch: number): { x: Tensor; y: Tensor } =>
+  uploadRange(train, 0, Math.min(batch, train.count), 'held');
 
 /** The probes of a run: on its held batch every `every` minibatches, each time a metrics line of type 'probe'. */
 export class ProbeSchedule {
@@ -106,7 +110,12 @@ export class ProbeSchedule {
   async after(step: number, at: { epoch: number; iteration: number; epoch_progress: number }): Promise<void> {
     if (step % this.every !== 0) return;
     const values = await this.runner.run(this.held, step, this.seed);
-    this.metrics.emit('probe', step, { ...at, ...values, probe_passes: { ...this.runner.meter.passes }, probe_seconds: this.runner.seconds });
+    this.metrics.emit('probe', step, {
+      ...at,
+      ...values,
+      probe_passes: { ...this.runner.meter.passes },
+      probe_seconds: this.runner.seconds,
+    });
   }
 
   dispose(): void {

@@ -74,7 +74,8 @@ export class Progress {
 
   constructor(private readonly opts: ProgressOptions) {
     for (const k of ['epochs', 'stepsPerEpoch'] as const) {
-      if (!(Number.isInteger(opts[k]) && opts[k] > 0)) throw new Error(`progress: ${k} must be a positive integer, got ${opts[k]}`);
+      if (!(Number.isInteger(opts[k]) && opts[k] > 0))
+        throw new Error(`progress: ${k} must be a positive integer, got ${opts[k]}`);
     }
     this.stream = opts.stream ?? process.stderr;
     this.tty = this.stream.isTTY === true;

@@ -99,7 +99,10 @@ export function resumedConfig(saved: RunConfig, changes: ResumeChanges): { confi
   for (const [k, v] of Object.entries(changes) as [keyof ResumeChanges, number | undefined][]) {
     if (v !== undefined && v !== saved[k]) changed[k] = { saved: saved[k], given: v };
   }
-  return { config: { ...saved, ...Object.fromEntries(Object.entries(changed).map(([k, c]) => [k, c.given])) }, changed };
+  return {
+    config: { ...saved, ...Object.fromEntries(Object.entries(changed).map(([k, c]) => [k, c.given])) },
+    changed,
+  };
 }
 
 /** What a model checkpoint's metadata records of its run, beside the dataset's own record. */
@@ -133,16 +136,24 @@ const fmtLr = (lr: number): string => String(Number(lr.toPrecision(4)));
  * What a resume that changes --epochs does to a schedule that is not constant: it stretches over the new length
  * (old and new length, and the rate at the current iteration before and after); null where nothing changes.
  */
-export function stretchNote(config: RunConfig, changed: Changed, schedule: Schedule, iterationsPerEpoch: number, iteration: number): string | null {
+export function stretchNote(
+  config: RunConfig,
+  changed: Changed,
+  schedule: Schedule,
+  iterationsPerEpoch: number,
+  iteration: number,
+): string | null {
   const epochs = changed.epochs;
   if (!epochs || schedule.kind === 'constant') return null;
   const saved = (epochs.saved as number) * iterationsPerEpoch;
   const total = config.epochs * iterationsPerEpoch;
   const i = iteration;
   const before = lrAt(schedule, Math.min(i, saved - 1), saved);
-  const after = i < total ? `, at iteration ${i} the rate is ${fmtLr(lrAt(schedule, i, total))} instead of ${fmtLr(before)}` : '';
+  const after =
+    i < total ? `, at iteration ${i} the rate is ${fmtLr(lrAt(schedule, i, total))} instead of ${fmtLr(before)}` : '';
   return `advfree: --epochs ${epochs.given} (saved: ${epochs.saved}) stretches the ${config.schedule} learning-rate schedule from ${saved} to ${total} SGD iterations${after}`;
 }
 
 /** What the per-epoch evaluation runs on: the held-out part of the training split, or the test split. */
-export const evaluationSplit = (c: Pick<RunConfig, 'validation'>): 'validation' | 'test' => (c.validation ? 'validation' : 'test');
+export const evaluationSplit = (c: Pick<RunConfig, 'validation'>): 'validation' | 'test' =>
+  c.validation ? 'validation' : 'test';

@@ -8,7 +8,18 @@
 // A kill at any moment leaves `latest` naming a complete pair: the new pair is written into a temporary folder,
 // renamed to its step's name and fsynced, and only then is the pointer switched; older pairs are pruned after.
 // A write that fails (a full disk) removes its partial pair and leaves the previous one as it was.
-import { constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { syncDirectory, writeFileAtomic } from '../nn/atomic.js';
@@ -17,7 +28,16 @@ import { wholeFileProblem } from '../nn/safetensors-file.js';
 import type { Module } from '../nn/module.js';
 import { asidePath } from '../data/aside.js';
 import { diskFullText, isDiskFull } from '../data/disk-space.js';
-import { createLock, describeHolder, holderState, lockText, readLock, releaseLock, takeOverIfGone, type LockHolder } from '../data/lock-file.js';
+import {
+  createLock,
+  describeHolder,
+  holderState,
+  lockText,
+  readLock,
+  releaseLock,
+  takeOverIfGone,
+  type LockHolder,
+} from '../data/lock-file.js';
 
 export const RUN_FILES = {
   model: 'model.safetensors',
@@ -55,7 +75,15 @@ function crashPoint(point: string, step: number): void {
 }
 
 /** The points of the checkpoint write, in order, at which the crash test kills the writer. */
-export const CRASH_POINTS = ['folder-created', 'model-written', 'state-written', 'folder-renamed', 'pointer-switched', 'model-published', 'pruned'] as const;
+export const CRASH_POINTS = [
+  'folder-created',
+  'model-written',
+  'state-written',
+  'folder-renamed',
+  'pointer-switched',
+  'model-published',
+  'pruned',
+] as const;
 
 /** The bytes of one checkpoint pair. */
 export interface PairFiles {
@@ -68,7 +96,10 @@ const flagOf = (mode: 'new' | 'resume'): string => (mode === 'new' ? '--out' : '
 /** Throws (a usage error) unless `dir` can be a run folder for `mode`: named, a folder, and existing to resume. */
 function checkPath(dir: string, mode: 'new' | 'resume'): void {
   const flag = flagOf(mode);
-  const want = mode === 'new' ? "give the run's folder (it is created if missing), e.g. --out runs/NAME" : 'give the folder of the run to continue (it holds latest and checkpoints/)';
+  const want =
+    mode === 'new'
+      ? "give the run's folder (it is created if missing), e.g. --out runs/NAME"
+      : 'give the folder of the run to continue (it holds latest and checkpoints/)';
   if (dir === '') throw new RunFolderError(`${flag} is empty: ${want}`, 'usage');
   let isDir: boolean;
   try {
@@ -76,10 +107,16 @@ function checkPath(dir: string, mode: 'new' | 'resume'): void {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && mode === 'new') return;
-    throw new RunFolderError(`${flag} ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'a folder above it is a file' : (e as Error).message}; ${want}`, 'usage');
+    throw new RunFolderError(
+      `${flag} ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'a folder above it is a file' : (e as Error).message}; ${want}`,
+      'usage',
+    );
   }
   if (isDir) return;
-  const inside = mode === 'resume' && (Object.values(RUN_FILES) as string[]).includes(basename(dir)) ? `, e.g. --resume ${dirname(dir)}` : '';
+  const inside =
+    mode === 'resume' && (Object.values(RUN_FILES) as string[]).includes(basename(dir))
+      ? `, e.g. --resume ${dirname(dir)}`
+      : '';
   throw new RunFolderError(`${flag} ${dir} is a file, not a folder: ${want}${inside}`, 'usage');
 }
 
@@ -92,8 +129,13 @@ function checkContents(dir: string, mode: 'new' | 'resume'): void {
   const found = RUN_MARKS.filter((n) => existsSync(join(dir, n)));
   if (found.length === 0) return;
   const them = found.length > 1 ? 'them' : 'it';
-  const fix = hasCheckpoint(dir) ? `Continue that run with --resume ${dir}, or pick another --out` : `There is no checkpoint to resume: move ${them} away, or pick another --out`;
-  throw new RunFolderError(`${dir} already holds ${found.join(', ')}; a new run would overwrite ${them} (nothing was changed). ${fix}`, 'exists');
+  const fix = hasCheckpoint(dir)
+    ? `Continue that run with --resume ${dir}, or pick another --out`
+    : `There is no checkpoint to resume: move ${them} away, or pick another --out`;
+  throw new RunFolderError(
+    `${dir} already holds ${found.join(', ')}; a new run would overwrite ${them} (nothing was changed). ${fix}`,
+    'exists',
+  );
 }
 
 export class RunFolder {
@@ -120,12 +162,19 @@ export class RunFolder {
    * Takes the folder's lock (creating the folder), then checks it for `mode` (see `expect`); 'lock' leaves the
    * check to the caller, who may tidy the folder first. A stale lock is taken over (`note`).
    */
-  static open(dir: string, mode: 'new' | 'resume' | 'lock', note: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): RunFolder {
+  static open(
+    dir: string,
+    mode: 'new' | 'resume' | 'lock',
+    note: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+  ): RunFolder {
     if (mode !== 'lock') checkPath(dir, mode);
     try {
       mkdirSync(dir, { recursive: true });
     } catch (e) {
-      throw new RunFolderError(`${dir}: cannot create the run folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'usage');
+      throw new RunFolderError(
+        `${dir}: cannot create the run folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        'usage',
+      );
     }
     const f = new RunFolder(dir, takeLock(dir, note));
     try {
@@ -173,7 +222,9 @@ export class RunFolder {
       renameSync(s.pair, aside);
       return `${rel(s.pair)} (${s.why}; moved aside to ${rel(aside)})`;
     });
-    note(`advfree: ${join(this.dir, RUN_FILES.latest)}: skipped ${what.join(', ')}; resuming from ${rel(pair)}, the newest complete pair`);
+    note(
+      `advfree: ${join(this.dir, RUN_FILES.latest)}: skipped ${what.join(', ')}; resuming from ${rel(pair)}, the newest complete pair`,
+    );
   }
 
   /**
@@ -210,7 +261,9 @@ export class RunFolder {
       rmSync(tmp, { recursive: true, force: true });
       if (renamed) rmSync(final, { recursive: true, force: true });
       if (!isDiskFull(e)) throw e;
-      const last = previous ? `the last complete checkpoint, ${previous}, is intact: free some space and continue with --resume ${this.dir}` : `no checkpoint was written before it: free some space, move ${this.metricsFile} away and start the run again`;
+      const last = previous
+        ? `the last complete checkpoint, ${previous}, is intact: free some space and continue with --resume ${this.dir}`
+        : `no checkpoint was written before it: free some space, move ${this.metricsFile} away and start the run again`;
       throw new Error(
         `${diskFullText(e, root, `writing the checkpoint of step ${step} (model and training state)`, files.model.length + files.state.length)}. ` +
           `The partial pair was removed; ${last}`,
@@ -269,7 +322,8 @@ export class RunFolder {
 }
 
 /** Whether `dir` holds a checkpoint to resume from (no lock needed). */
-export const hasCheckpoint = (dir: string): boolean => existsSync(join(dir, RUN_FILES.latest)) || existsSync(join(dir, RUN_FILES.state));
+export const hasCheckpoint = (dir: string): boolean =>
+  existsSync(join(dir, RUN_FILES.latest)) || existsSync(join(dir, RUN_FILES.state));
 
 /** Why a pair folder is not a complete checkpoint, or null: both files there, each as long as its header says. */
 function pairProblem(pair: string): string | null {
@@ -310,13 +364,18 @@ function findPair(dir: string, required = true): FoundPair | null {
     const fix = existsSync(join(dir, RUN_FILES.metrics))
       ? `the run stopped before its first checkpoint: move ${join(dir, RUN_FILES.metrics)} away to start it again with --out ${dir}`
       : `start a new run with --out ${dir}`;
-    throw new RunFolderError(`--resume ${dir}: no checkpoint there (no ${RUN_FILES.latest} pointer); ${fix}`, 'missing');
+    throw new RunFolderError(
+      `--resume ${dir}: no checkpoint there (no ${RUN_FILES.latest} pointer); ${fix}`,
+      'missing',
+    );
   }
   const target = readFileSync(pointer, 'utf8').trim();
   const m = /^checkpoints\/(step-\d+)$/.exec(target);
   const named = m ? join(dir, RUN_FILES.checkpoints, m[1]) : null;
   const skipped: FoundPair['skipped'] = [];
-  const namedProblem = named ? pairProblem(named) : `names ${JSON.stringify(target.slice(0, 80))}, not 'checkpoints/step-N'`;
+  const namedProblem = named
+    ? pairProblem(named)
+    : `names ${JSON.stringify(target.slice(0, 80))}, not 'checkpoints/step-N'`;
   if (!namedProblem) return { pair: named!, skipped };
   if (named) skipped.push({ pair: named, why: namedProblem });
   for (const pair of stepFolders(dir)) {
@@ -343,12 +402,17 @@ export async function loadPairModel(pair: string, model: Module, step: number): 
   const path = join(pair, RUN_FILES.model);
   const meta = await loadModel(model, path);
   if (Number(meta.step) !== step) {
-    throw new Error(`${path} is from step ${meta.step} but ${RUN_FILES.state} beside it from step ${step}; the folder mixes two checkpoints`);
+    throw new Error(
+      `${path} is from step ${meta.step} but ${RUN_FILES.state} beside it from step ${step}; the folder mixes two checkpoints`,
+    );
   }
 }
 
 /** Whether `dir` is a run's folder: it holds what only a run writes (a model file alone may be anyone's). */
-const isRunFolder = (dir: string): boolean => [RUN_FILES.state, RUN_FILES.metrics, RUN_FILES.latest, RUN_FILES.checkpoints, RUN_FILES.lock].some((n) => existsSync(join(dir, n)));
+const isRunFolder = (dir: string): boolean =>
+  [RUN_FILES.state, RUN_FILES.metrics, RUN_FILES.latest, RUN_FILES.checkpoints, RUN_FILES.lock].some((n) =>
+    existsSync(join(dir, n)),
+  );
 
 /** `path` with symbolic links resolved as far as it exists, so that a link into a run folder is seen as inside it. */
 function realPath(path: string): string {
@@ -393,7 +457,10 @@ function takeLock(dir: string, note: (line: string) => void): string {
 /** The refusal of a folder whose lock `holder` (null: it names no process) runs or cannot be checked. */
 function busyError(dir: string, path: string, holder: LockHolder | null, verified: boolean): RunFolderError {
   if (!holder) {
-    return new RunFolderError(`${dir} is locked by ${path}, which does not name a process; if no run uses this folder, delete ${path}`, 'busy');
+    return new RunFolderError(
+      `${dir} is locked by ${path}, which does not name a process; if no run uses this folder, delete ${path}`,
+      'busy',
+    );
   }
   const check =
     holder.host !== hostname()

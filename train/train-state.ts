@@ -54,7 +54,11 @@ const prefixed = (values: object, prefix: string): Record<string, number> =>
   Object.fromEntries(Object.entries(values).map(([k, v]) => [prefix + k, v]));
 
 const unprefixed = (c: Record<string, number>, prefix: string): Record<string, number> =>
-  Object.fromEntries(Object.entries(c).filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+  Object.fromEntries(
+    Object.entries(c)
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([k, v]) => [k.slice(prefix.length), v]),
+  );
 
 function unpackPasses(c: Record<string, number>, prefix: string): PassCounts {
   const p = noPasses();
@@ -81,7 +85,13 @@ export function packTotals(t: RunTotals): TrainState['counters'] {
 export function unpackTotals(c: TrainState['counters']): RunTotals {
   return {
     iteration: c.iteration,
-    epoch: { lossSum: c.lossSum, correct: c.correct, seen: c.seen, seconds: c.seconds, passes: unpackPasses(c, 'epoch.') },
+    epoch: {
+      lossSum: c.lossSum,
+      correct: c.correct,
+      seen: c.seen,
+      seconds: c.seconds,
+      passes: unpackPasses(c, 'epoch.'),
+    },
     passes: unpackPasses(c, 'run.'),
     optimizer: unprefixed(c, 'optimizer.'),
   };
@@ -101,7 +111,8 @@ export async function hostArrays(method: Method): Promise<Record<string, HostSta
 }
 
 /** The safetensors dtype of a host array. */
-const hostDtype = (a: HostStateArray): SafetensorsDtype => (a instanceof Int8Array ? 'I8' : a instanceof Uint8Array ? 'U8' : 'I32');
+const hostDtype = (a: HostStateArray): SafetensorsDtype =>
+  a instanceof Int8Array ? 'I8' : a instanceof Uint8Array ? 'U8' : 'I32';
 
 /** Marks a training-state file, so that a model checkpoint (or a future layout) is not taken for one. */
 const FORMAT = 'advfree-train-state-1';
@@ -128,24 +139,36 @@ export interface TrainStateContents {
 }
 
 /** The tensors (f32 only, read back from the GPU) and host arrays of a training state, as safetensors entries. */
-export async function trainStateEntries(file: string, contents: Omit<TrainStateContents, 'state'>): Promise<Record<string, SafetensorsEntry>> {
+export async function trainStateEntries(
+  file: string,
+  contents: Omit<TrainStateContents, 'state'>,
+): Promise<Record<string, SafetensorsEntry>> {
   const { tensors, host = {} } = contents;
   const named = Object.entries(tensors);
   for (const [name, t] of named) {
-    if (t.dtype !== 'f32') throw new Error(`${file}: tensor '${name}' (${t.describe()}) is ${t.dtype}; a training state holds f32 tensors`);
+    if (t.dtype !== 'f32')
+      throw new Error(`${file}: tensor '${name}' (${t.describe()}) is ${t.dtype}; a training state holds f32 tensors`);
   }
   const data = await Promise.all(named.map(([, t]) => t.data()));
   return Object.fromEntries([
-    ...named.map(([name, t], i): [string, SafetensorsEntry] => [name, { dtype: 'F32', shape: [...t.shape], data: data[i] }]),
+    ...named.map(([name, t], i): [string, SafetensorsEntry] => [
+      name,
+      { dtype: 'F32', shape: [...t.shape], data: data[i] },
+    ]),
     ...Object.entries(host).map(([name, a]): [string, SafetensorsEntry] => {
-      if (Object.hasOwn(tensors, name)) throw new Error(`${file}: '${name}' is both a tensor and a host array of the training state`);
+      if (Object.hasOwn(tensors, name))
+        throw new Error(`${file}: '${name}' is both a tensor and a host array of the training state`);
       return [name, { dtype: hostDtype(a), shape: [a.length], data: a }];
     }),
   ]);
 }
 
 /** The bytes of a training-state file: the entries of trainStateEntries and the state (checked to survive JSON). */
-export function encodeTrainState(file: string, entries: Record<string, SafetensorsEntry>, state: TrainState): Uint8Array {
+export function encodeTrainState(
+  file: string,
+  entries: Record<string, SafetensorsEntry>,
+  state: TrainState,
+): Uint8Array {
   checkJson(file, state, 'state');
   return encodeSafetensors(entries, { format: FORMAT, state: JSON.stringify(state) });
 }
@@ -176,7 +199,12 @@ function parseState(file: string, text: string | undefined): TrainState {
     ['position.batch', position.batch, isCount(position.batch), 'a non-negative integer'],
     ['rng', s.rng, isObject(s.rng), 'an object'],
     ['config', s.config, isObject(s.config), 'an object'],
-    ['counters', s.counters, isObject(s.counters) && Object.values(s.counters).every((c) => typeof c === 'number'), 'an object of numbers'],
+    [
+      'counters',
+      s.counters,
+      isObject(s.counters) && Object.values(s.counters).every((c) => typeof c === 'number'),
+      'an object of numbers',
+    ],
   ];
   for (const [name, value, ok, want] of fields) {
     if (!ok) throw new Error(`${file}: training state field '${name}' must be ${want}, got ${JSON.stringify(value)}`);
@@ -188,12 +216,17 @@ function parseState(file: string, text: string | undefined): TrainState {
 export async function loadTrainState(path: string): Promise<LoadedTrainState> {
   const { tensors, metadata } = await readSafetensorsFile(path);
   if (metadata.format !== FORMAT) {
-    throw new Error(`${path}: not a training state (metadata format ${JSON.stringify(metadata.format)}, expected '${FORMAT}')`);
+    throw new Error(
+      `${path}: not a training state (metadata format ${JSON.stringify(metadata.format)}, expected '${FORMAT}')`,
+    );
   }
   const state = parseState(path, metadata.state);
   const all = Object.entries(tensors);
   for (const [name, t] of all) {
-    if (t.dtype === 'I64') throw new Error(`${path}: tensor '${name}' is ${t.dtype}; a training state holds F32 tensors and I8/U8/I32 host arrays`);
+    if (t.dtype === 'I64')
+      throw new Error(
+        `${path}: tensor '${name}' is ${t.dtype}; a training state holds F32 tensors and I8/U8/I32 host arrays`,
+      );
   }
   const named = all.filter(([, t]) => t.dtype === 'F32');
   // fromEntries, not assignment, so that any name (even '__proto__') stays a plain key.
@@ -201,7 +234,11 @@ export async function loadTrainState(path: string): Promise<LoadedTrainState> {
     file: path,
     tensors: Object.fromEntries(named.map(([name, t]) => [name, t.data as Float32Array])),
     shapes: Object.fromEntries(named.map(([name, t]) => [name, t.shape])),
-    host: Object.fromEntries(all.filter(([, t]) => t.dtype !== 'F32').map(([name, t]) => [name, { dtype: t.dtype, data: t.data as HostStateArray }])),
+    host: Object.fromEntries(
+      all
+        .filter(([, t]) => t.dtype !== 'F32')
+        .map(([name, t]) => [name, { dtype: t.dtype, data: t.data as HostStateArray }]),
+    ),
     state,
   };
 }
@@ -213,13 +250,28 @@ export async function loadTrainState(path: string): Promise<LoadedTrainState> {
 export function restoreTensors(loaded: LoadedTrainState, targets: Record<string, Tensor>): void {
   const f32 = (shape: readonly number[]): TensorSpec => ({ dtype: 'F32', shape });
   const found = Object.fromEntries(Object.entries(loaded.shapes).map(([name, shape]) => [name, f32(shape)]));
-  checkTensorSet(loaded.file, 'this run', found, Object.entries(targets).map(([name, t]) => [name, f32(t.shape)]));
+  checkTensorSet(
+    loaded.file,
+    'this run',
+    found,
+    Object.entries(targets).map(([name, t]) => [name, f32(t.shape)]),
+  );
   for (const [name, t] of Object.entries(targets)) t.write(loaded.tensors[name]);
 }
 
 /** Writes the loaded host arrays into this run's live ones (e.g. ATTA's store), strictly, like restoreTensors. */
 export function restoreHostArrays(loaded: LoadedTrainState, targets: Record<string, HostStateArray>): void {
-  const found = Object.fromEntries(Object.entries(loaded.host).map(([name, h]): [string, TensorSpec] => [name, { dtype: h.dtype, shape: [h.data.length] }]));
-  checkTensorSet(loaded.file, 'this run', found, Object.entries(targets).map(([name, a]) => [name, { dtype: hostDtype(a), shape: [a.length] }]));
+  const found = Object.fromEntries(
+    Object.entries(loaded.host).map(([name, h]): [string, TensorSpec] => [
+      name,
+      { dtype: h.dtype, shape: [h.data.length] },
+    ]),
+  );
+  checkTensorSet(
+    loaded.file,
+    'this run',
+    found,
+    Object.entries(targets).map(([name, a]) => [name, { dtype: hostDtype(a), shape: [a.length] }]),
+  );
   for (const [name, a] of Object.entries(targets)) a.set(loaded.host[name].data);
 }

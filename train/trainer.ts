@@ -18,15 +18,46 @@ import type { Classifier, ResolvedModel } from '../nn/model.js';
 import { resolveModel } from '../nn/registry.js';
 import { stepContext } from './context.js';
 import { checkFinite, Diverged, divergenceError } from './divergence.js';
-import { epochFields, epochLine, epochSummary, noEpochTotals, PendingSteps, type EpochSummary, type EpochTotals } from './epoch.js';
+import {
+  epochFields,
+  epochLine,
+  epochSummary,
+  noEpochTotals,
+  PendingSteps,
+  type EpochSummary,
+  type EpochTotals,
+} from './epoch.js';
 import { Metrics, newRunId } from './metrics.js';
 import { countedModel } from './model.js';
 import { PassMeter } from './passes.js';
 import { heldBatch, ProbeRunner, ProbeSchedule } from './probes.js';
 import { Progress } from './progress.js';
-import { evaluationSplit, modelMetadata, resumedConfig, savedRunConfig, stretchNote, type Changed, type Datasets, type ResumeChanges, type RunConfig, type TrainOptions } from './run-config.js';
+import {
+  evaluationSplit,
+  modelMetadata,
+  resumedConfig,
+  savedRunConfig,
+  stretchNote,
+  type Changed,
+  type Datasets,
+  type ResumeChanges,
+  type RunConfig,
+  type TrainOptions,
+} from './run-config.js';
 import { latestPair, loadPairModel, RUN_FILES, RunFolder } from './run-folder.js';
-import { encodeTrainState, hostArrays, loadTrainState, packTotals, restoreHostArrays, restoreTensors, stateTensors, trainStateEntries, unpackTotals, type LoadedTrainState, type TrainState } from './train-state.js';
+import {
+  encodeTrainState,
+  hostArrays,
+  loadTrainState,
+  packTotals,
+  restoreHostArrays,
+  restoreTensors,
+  stateTensors,
+  trainStateEntries,
+  unpackTotals,
+  type LoadedTrainState,
+  type TrainState,
+} from './train-state.js';
 
 export class Trainer {
   readonly model: Classifier;
@@ -70,13 +101,22 @@ export class Trainer {
     this.architecture = resolveModel(config.model, data.train.shape, config.classes);
     this.model = this.architecture.build(config.seed);
     const params = this.model.namedParameters();
-    this.opt = createOptimizer(config.optimizer, params, { momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, decay: config.decay });
+    this.opt = createOptimizer(config.optimizer, params, {
+      momentum: config.momentum,
+      nesterov: config.nesterov,
+      weightDecay: config.weightDecay,
+      decay: config.decay,
+    });
     this.loader = new Loader(data.train, { batchSize: config.batch, seed: config.seed, augment: config.augment });
     this.stepsPerEpoch = this.loader.batchesPerEpoch;
     this.meter = new PassMeter(params.map(([, p]) => p.tensor));
     this.counted = countedModel(this.model, this.meter);
     this.method = createMethod(this.resolved, {
-      batchShape: [config.batch, ...data.train.shape], threat: this.threat, seed: config.seed, trainSize: data.train.count, classes: config.classes,
+      batchShape: [config.batch, ...data.train.shape],
+      threat: this.threat,
+      seed: config.seed,
+      trainSize: data.train.count,
+      classes: config.classes,
       augmentPad: config.augment ? AUGMENT_PAD : 0,
     });
     this.totalIterations = config.epochs * this.stepsPerEpoch * sgdStepsPerBatch(this.resolved);
@@ -86,7 +126,11 @@ export class Trainer {
    * Restores weights, optimizer state, method state and position from the latest checkpoint pair of a run folder;
    * `changes` are the settings a resume may change (RESUMABLE), recorded in the run's 'resume' metrics line.
    */
-  static async resume(dir: string, loadData: (c: RunConfig) => Promise<Datasets>, changes: ResumeChanges = {}): Promise<Trainer> {
+  static async resume(
+    dir: string,
+    loadData: (c: RunConfig) => Promise<Datasets>,
+    changes: ResumeChanges = {},
+  ): Promise<Trainer> {
     const pair = latestPair(dir);
     const saved = await loadTrainState(join(pair, RUN_FILES.state));
     const { config, changed } = resumedConfig(savedRunConfig(saved.state), changes);
@@ -130,25 +174,53 @@ export class Trainer {
     await rt().sync();
     const { config, step } = this;
     const position = this.loader.position();
-    const counters = packTotals({ iteration: this.iteration, epoch: this.epoch, passes: this.meter.passes, optimizer: this.opt.counters() });
-    const state = { run: this.runId, step, epoch: position.epoch, position, rng: { seed: config.seed }, config: config as unknown as TrainState['config'], counters };
+    const counters = packTotals({
+      iteration: this.iteration,
+      epoch: this.epoch,
+      passes: this.meter.passes,
+      optimizer: this.opt.counters(),
+    });
+    const state = {
+      run: this.runId,
+      step,
+      epoch: position.epoch,
+      position,
+      rng: { seed: config.seed },
+      config: config as unknown as TrainState['config'],
+      counters,
+    };
     const model = await modelEntries(this.model);
-    const tensors = await trainStateEntries(RUN_FILES.state, { tensors: stateTensors(this.opt, this.method), host: await hostArrays(this.method) });
+    const tensors = await trainStateEntries(RUN_FILES.state, {
+      tensors: stateTensors(this.opt, this.method),
+      host: await hostArrays(this.method),
+    });
     checkFinite({ ...model, ...tensors }, step);
-    const metadata = modelMetadata(config, this.data, this.architecture, { epoch: position.epoch, step, run: this.runId, commit: this.commit });
-    await folder.save(step, { model: encodeModel(model, metadata), state: encodeTrainState(RUN_FILES.state, tensors, state) });
+    const metadata = modelMetadata(config, this.data, this.architecture, {
+      epoch: position.epoch,
+      step,
+      run: this.runId,
+      commit: this.commit,
+    });
+    await folder.save(step, {
+      model: encodeModel(model, metadata),
+      state: encodeTrainState(RUN_FILES.state, tensors, state),
+    });
   }
 
   async run(opts: TrainOptions): Promise<EpochSummary[]> {
     const own = typeof opts.out === 'string';
     const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
     const continues = this.resumed !== null && own && resolve(opts.out as string) === resolve(this.resumed.dir);
-    const folder = typeof opts.out === 'string' ? RunFolder.open(opts.out, continues ? 'resume' : 'new', log) : opts.out;
+    const folder =
+      typeof opts.out === 'string' ? RunFolder.open(opts.out, continues ? 'resume' : 'new', log) : opts.out;
     try {
       return await this.loop(folder, opts, log);
     } catch (e) {
       if (!(e instanceof Diverged)) throw e;
-      const now = { ...(await modelEntries(this.model)), ...(await trainStateEntries(RUN_FILES.state, { tensors: stateTensors(this.opt, this.method) })) };
+      const now = {
+        ...(await modelEntries(this.model)),
+        ...(await trainStateEntries(RUN_FILES.state, { tensors: stateTensors(this.opt, this.method) })),
+      };
       throw divergenceError(e, this.step, now, folder, this.runId);
     } finally {
       if (own) folder.release();
@@ -159,11 +231,16 @@ export class Trainer {
     const { config } = this;
     const { maxSteps } = opts;
     if (maxSteps !== undefined && maxSteps < this.step) {
-      throw new Error(`--max-steps ${maxSteps} is below step ${this.step}, where the run in ${folder.dir} already is; give --max-steps ${this.step} or more`);
+      throw new Error(
+        `--max-steps ${maxSteps} is below step ${this.step}, where the run in ${folder.dir} already is; give --max-steps ${this.step} or more`,
+      );
     }
     const metrics = new Metrics(folder.metricsFile, this.runId, log);
     this.announce(metrics, folder, opts.context ?? {}, log);
-    const progress = opts.progress === false ? null : new Progress({ epochs: config.epochs, stepsPerEpoch: this.stepsPerEpoch, intervalSteps: config.logEvery });
+    const progress =
+      opts.progress === false
+        ? null
+        : new Progress({ epochs: config.epochs, stepsPerEpoch: this.stepsPerEpoch, intervalSteps: config.logEvery });
     const summaries: EpochSummary[] = [];
     const reachedMax = () => (maxSteps !== undefined && this.step >= maxSteps) || !!opts.stop?.aborted;
     let lastCheckpoint = performance.now();
@@ -180,15 +257,32 @@ export class Trainer {
       const epochStart = performance.now() - this.epoch.seconds * 1000;
       for await (const b of this.loader.epoch()) {
         this.trainStep(b);
-        await probe?.after(this.step, { epoch: epoch + 1, iteration: this.iteration, epoch_progress: this.step / this.stepsPerEpoch });
+        await probe?.after(this.step, {
+          epoch: epoch + 1,
+          iteration: this.iteration,
+          epoch_progress: this.step / this.stepsPerEpoch,
+        });
         const inEpoch = b.batch + 1;
         const last = inEpoch === this.stepsPerEpoch;
         const logNow = this.step % config.logEvery === 0;
         if (this.pending.full || last || logNow) {
           await this.pending.drain(this.epoch);
           const s = this.epoch;
-          progress?.update({ epoch: epoch + 1, step: inEpoch, images: (this.step - startStep) * config.batch, loss: s.lossSum / s.seen, accuracy: s.correct / s.seen });
-          if (logNow) metrics.emit('step', this.step, { epoch: epoch + 1, iteration: this.iteration, lr: this.lastLr, train_loss: s.lossSum / s.seen, train_accuracy: s.correct / s.seen });
+          progress?.update({
+            epoch: epoch + 1,
+            step: inEpoch,
+            images: (this.step - startStep) * config.batch,
+            loss: s.lossSum / s.seen,
+            accuracy: s.correct / s.seen,
+          });
+          if (logNow)
+            metrics.emit('step', this.step, {
+              epoch: epoch + 1,
+              iteration: this.iteration,
+              lr: this.lastLr,
+              train_loss: s.lossSum / s.seen,
+              train_accuracy: s.correct / s.seen,
+            });
         }
         // The epoch's last batch is checkpointed after the epoch's evaluation and check, below.
         if (last) break;
@@ -218,7 +312,10 @@ export class Trainer {
       stopped = reachedMax();
     }
     probe?.dispose();
-    if (stopped) progress?.log(`stopped after ${this.step} steps (${opts.stop?.aborted ? 'asked to stop' : '--max-steps'}); resume with --resume ${folder.dir}`);
+    if (stopped)
+      progress?.log(
+        `stopped after ${this.step} steps (${opts.stop?.aborted ? 'asked to stop' : '--max-steps'}); resume with --resume ${folder.dir}`,
+      );
     progress?.done();
     if (!progress) log(`trained ${this.step - startStep} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return summaries;
@@ -228,7 +325,12 @@ export class Trainer {
    * The run's first metrics line: 'start' with the configuration, or 'resume' with the settings changed. A resume
    * that changes --epochs stretches the learning-rate schedule over the new length: said on `log`.
    */
-  private announce(metrics: Metrics, folder: RunFolder, context: Record<string, unknown>, log: (line: string) => void): void {
+  private announce(
+    metrics: Metrics,
+    folder: RunFolder,
+    context: Record<string, unknown>,
+    log: (line: string) => void,
+  ): void {
     if (this.announced) return;
     this.announced = true;
     if (!this.resumed) {
@@ -236,8 +338,19 @@ export class Trainer {
       return;
     }
     const { changed } = this.resumed;
-    metrics.emit('resume', this.step, { from: relative(folder.dir, this.resumed.pair) || '.', changed, commit: this.commit, ...context });
-    const note = stretchNote(this.config, changed, this.schedule, this.stepsPerEpoch * sgdStepsPerBatch(this.resolved), this.iteration);
+    metrics.emit('resume', this.step, {
+      from: relative(folder.dir, this.resumed.pair) || '.',
+      changed,
+      commit: this.commit,
+      ...context,
+    });
+    const note = stretchNote(
+      this.config,
+      changed,
+      this.schedule,
+      this.stepsPerEpoch * sgdStepsPerBatch(this.resolved),
+      this.iteration,
+    );
     if (note) log(note);
   }
 
@@ -257,10 +370,12 @@ export class Trainer {
       batch: this.batchInfo(b),
     });
     const before = this.totalPasses;
-    const result = this.meter.measure(() => tidy(() => {
-      const { x, y } = this.loader.upload(b);
-      return this.method.step(x, y, ctx);
-    }));
+    const result = this.meter.measure(() =>
+      tidy(() => {
+        const { x, y } = this.loader.upload(b);
+        return this.method.step(x, y, ctx);
+      }),
+    );
     addPasses(this.epoch.passes, this.meter.passes);
     addPasses(this.epoch.passes, before, -1);
     this.step++;
@@ -268,7 +383,12 @@ export class Trainer {
   }
 
   /** Evaluates on the test set, records the epoch (metrics line, progress) and starts the next epoch's totals. */
-  private async endEpoch(epoch: number, seconds: number, metrics: Metrics, progress: Progress | null): Promise<EpochSummary> {
+  private async endEpoch(
+    epoch: number,
+    seconds: number,
+    metrics: Metrics,
+    progress: Progress | null,
+  ): Promise<EpochSummary> {
     const test = await evaluateClean(this.model, this.data.test, Math.max(this.config.batch, 256));
     const summary = epochSummary(epoch + 1, this.epoch, test, seconds);
     metrics.emit('epoch', this.step, epochFields(summary, test.examples));

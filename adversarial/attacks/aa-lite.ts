@@ -7,7 +7,13 @@ export default defineAttack({
   name: 'aa-lite',
   summary: 'AutoAttack-lite, not the standard suite: APGD-CE, then APGD-T on its survivors (100 iterations each)',
   options: { apgdLimit: APGD_LIMIT },
-  describe: (_, __, stages) => ({ title: 'AutoAttack-lite, not the standard suite', details: stages.map((s) => s.toUpperCase()) }),
+  describe: (_, __, stages) => ({
+    title: 'AutoAttack-lite, not the standard suite',
+    details: stages.map((s) => s.toUpperCase()),
+  }),
   limit: apgdLimit,
-  stages: (): SuiteStage[] => [{ name: 'apgd-ce', options: { apgdSteps: 100, restarts: 1 } }, { name: 'apgd-t', options: { apgdSteps: 100 } }],
+  stages: (): SuiteStage[] => [
+    { name: 'apgd-ce', options: { apgdSteps: 100, restarts: 1 } },
+    { name: 'apgd-t', options: { apgdSteps: 100 } },
+  ],
 });

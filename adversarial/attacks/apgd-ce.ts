@@ -5,7 +5,8 @@ import { apgdLimit } from './shared-options.js';
 
 export default defineAttack({
   name: 'apgd-ce',
-  summary: 'APGD-CE (Croce & Hein 2020): step-size-free PGD with momentum on the cross-entropy, AutoAttack\'s first attack',
+  summary:
+    "APGD-CE (Croce & Hein 2020): step-size-free PGD with momentum on the cross-entropy, AutoAttack's first attack",
   options: APGD_OPTIONS,
   describe: (o) => apgdText('APGD-CE', o),
   limit: apgdLimit,

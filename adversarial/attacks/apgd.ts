@@ -55,7 +55,14 @@ const kept = (f: () => Tensor): Tensor => keep(tidy(f));
  * z = P(x_k + η·dir(g)); x_{k+1} = P(x_k + α(z − x_k) + (1 − α)(x_k − x_{k−1})), without momentum on the first
  * step; dir is sign (L-inf) or g/‖g‖₂ (L2) and P the threat model's projection.
  */
-function step(threat: ThreatModel, x: Tensor, xAdv: Tensor, xOld: Tensor | null, grad: Tensor, stepSize: Tensor): Tensor {
+function step(
+  threat: ThreatModel,
+  x: Tensor,
+  xAdv: Tensor,
+  xOld: Tensor | null,
+  grad: Tensor,
+  stepSize: Tensor,
+): Tensor {
   const z = threat.project(x, add(xAdv, mul(stepSize, threat.direction(grad))));
   if (!xOld) return z;
   return threat.project(x, add(xAdv, axpby(ALPHA, sub(z, xAdv), 1 - ALPHA, sub(xAdv, xOld))));
@@ -95,7 +102,12 @@ async function evaluate(t: Target, p: Tensor): Promise<Evaluation> {
 }
 
 /** One restart. Returns, per example, a fooling iterate if any iterate fooled the model, else its highest-loss point. */
-async function run(t: Target, steps: number, seed: number, stream: number): Promise<{ adv: Tensor; correct: boolean[] }> {
+async function run(
+  t: Target,
+  steps: number,
+  seed: number,
+  stream: number,
+): Promise<{ adv: Tensor; correct: boolean[] }> {
   const { x, threat } = t;
   const n = t.labels.length;
   const checkpoints = apgdCheckpoints(steps);
@@ -134,8 +146,10 @@ async function run(t: Target, steps: number, seed: number, stream: number): Prom
     }
     if (i + 1 !== checkpoints[nextCheck]) continue;
     const since = i + 1 - lastCheck;
-    const halve = Array.from({ length: n }, (_, e) =>
-      increases[e] < RHO * since || (!halvedAtCheck[e] && lossBestAtCheck[e] >= lossBest[e]));
+    const halve = Array.from(
+      { length: n },
+      (_, e) => increases[e] < RHO * since || (!halvedAtCheck[e] && lossBestAtCheck[e] >= lossBest[e]),
+    );
     if (halve.some(Boolean)) {
       for (let e = 0; e < n; e++) if (halve[e]) stepSize[e] /= 2;
       stepT.dispose();
@@ -170,14 +184,23 @@ export async function apgd(classify: Classifier, x: Tensor, y: Tensor, opts: Apg
 }
 
 /** APGD-CE, AutoAttack's first attack. */
-export const apgdCe = (classify: Classifier, x: Tensor, y: Tensor, opts: Omit<ApgdOptions, 'loss'>): Promise<AttackResult> =>
-  apgd(classify, x, y, { ...opts, loss: 'ce' });
+export const apgdCe = (
+  classify: Classifier,
+  x: Tensor,
+  y: Tensor,
+  opts: Omit<ApgdOptions, 'loss'>,
+): Promise<AttackResult> => apgd(classify, x, y, { ...opts, loss: 'ce' });
 
 /**
  * APGD-T: for the target ranks r = 2..targets+1, one restart of targeted-DLR APGD towards each example's class of
  * rank r in the clean logits, run only on the examples no earlier target fooled (AutoAttack's second attack).
  */
-export async function apgdTargeted(classify: Classifier, x: Tensor, y: Tensor, opts: ApgdTargetedOptions): Promise<AttackResult> {
+export async function apgdTargeted(
+  classify: Classifier,
+  x: Tensor,
+  y: Tensor,
+  opts: ApgdTargetedOptions,
+): Promise<AttackResult> {
   const { threat, steps = 100, targets = 9, seed = 0, stream = 0 } = opts;
   const op = 'apgdTargeted';
   checkAttack(op, x, y, threat, { steps: [steps, 0], targets: [targets, 1] });
@@ -185,14 +208,25 @@ export async function apgdTargeted(classify: Classifier, x: Tensor, y: Tensor, o
   const logits = await hostLogits(classify, x, passes);
   const k = logits.length / x.shape[0];
   if (k < Math.max(4, targets + 1)) {
-    throw new ShapeError(op, `${targets} targets and targeted DLR need at least ${Math.max(4, targets + 1)} classes; the model has ${k}`);
+    throw new ShapeError(
+      op,
+      `${targets} targets and targeted DLR need at least ${Math.max(4, targets + 1)} classes; the model has ${k}`,
+    );
   }
   const survivors = await Survivors.of(x, y);
   for (let rank = 2; rank <= targets + 1; rank++) {
     await survivors.run(async (s) => {
       const t = tensor(rankedClasses(logits, k, s.idx, rank), [s.idx.length], { name: 'apgd_targets' });
       try {
-        const target: Target = { classify, x: s.x, y: s.y, labels: s.labels, loss: { loss: 'dlr-targeted', targets: t }, threat, passes: noAttackPasses() };
+        const target: Target = {
+          classify,
+          x: s.x,
+          y: s.y,
+          labels: s.labels,
+          loss: { loss: 'dlr-targeted', targets: t },
+          threat,
+          passes: noAttackPasses(),
+        };
         const r = await run(target, steps, seed, stream + rank);
         return { ...r, passes: target.passes };
       } finally {
@@ -207,9 +241,20 @@ export async function apgdTargeted(classify: Classifier, x: Tensor, y: Tensor, o
 export const APGD_OPTIONS = { apgdSteps: APGD_STEPS, restarts: RESTARTS, apgdLimit: APGD_LIMIT };
 
 /** 'APGD-CE (eps 8/255, 100 iterations, 1 restart)'. */
-export const apgdText = (title: string, o: { apgdSteps: number; restarts: number }): AttackText =>
-  ({ title, details: [`${o.apgdSteps} iterations`, restartsText(o.restarts)] });
+export const apgdText = (title: string, o: { apgdSteps: number; restarts: number }): AttackText => ({
+  title,
+  details: [`${o.apgdSteps} iterations`, restartsText(o.restarts)],
+});
 
 /** An untargeted APGD attack with its options bound. */
-export const apgdAttack = (loss: 'ce' | 'dlr', o: { apgdSteps: number; restarts: number }, env: AttackEnv): Attack =>
-  (f, x, y) => apgd(f, x, y, { threat: env.threat, steps: o.apgdSteps, restarts: o.restarts, loss, seed: env.seed, stream: env.stream });
+export const apgdAttack =
+  (loss: 'ce' | 'dlr', o: { apgdSteps: number; restarts: number }, env: AttackEnv): Attack =>
+  (f, x, y) =>
+    apgd(f, x, y, {
+      threat: env.threat,
+      steps: o.apgdSteps,
+      restarts: o.restarts,
+      loss,
+      seed: env.seed,
+      stream: env.stream,
+    });

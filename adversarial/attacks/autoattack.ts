@@ -6,11 +6,17 @@ import { QUERIES } from './shared-options.js';
 
 export default defineAttack({
   name: 'autoattack',
-  summary: "AutoAttack's standard suite: APGD-CE, APGD-T, FAB-T, Square, each on the survivors of the previous (100 iterations, 1 restart)",
+  summary:
+    "AutoAttack's standard suite: APGD-CE, APGD-T, FAB-T, Square, each on the survivors of the previous (100 iterations, 1 restart)",
   options: { queries: QUERIES },
-  describe: (o, _, stages) => ({ title: 'AutoAttack, standard', details: stages.map((s) => (s === 'square' ? `Square ${o.queries} queries` : s.toUpperCase())) }),
+  describe: (o, _, stages) => ({
+    title: 'AutoAttack, standard',
+    details: stages.map((s) => (s === 'square' ? `Square ${o.queries} queries` : s.toUpperCase())),
+  }),
   stages: (o): SuiteStage[] => [
-    { name: 'apgd-ce', options: { apgdSteps: 100, restarts: 1 } }, { name: 'apgd-t', options: { apgdSteps: 100 } }, { name: 'fab-t', options: { fabSteps: 100 } },
+    { name: 'apgd-ce', options: { apgdSteps: 100, restarts: 1 } },
+    { name: 'apgd-t', options: { apgdSteps: 100 } },
+    { name: 'fab-t', options: { fabSteps: 100 } },
     { name: 'square', options: { queries: o.queries } },
   ],
 });

@@ -12,8 +12,15 @@ import type { Norm } from '../threat.js';
  * every coordinate goes all the way (the box corner nearest it), as the reference does. Coordinates with w_i = 0
  * stay put (a fixed element: the caller zeroes its w). Float64 throughout; returns ‖d‖.
  */
-export function projectHyperplane(norm: Norm, t: ArrayLike<number>, w: ArrayLike<number>, b: number,
-  lo: ArrayLike<number>, hi: ArrayLike<number>, d: Float64Array): number {
+export function projectHyperplane(
+  norm: Norm,
+  t: ArrayLike<number>,
+  w: ArrayLike<number>,
+  b: number,
+  lo: ArrayLike<number>,
+  hi: ArrayLike<number>,
+  d: Float64Array,
+): number {
   const n = t.length;
   let c = b;
   for (let i = 0; i < n; i++) c -= w[i] * t[i];
@@ -34,7 +41,9 @@ export function projectHyperplane(norm: Norm, t: ArrayLike<number>, w: ArrayLike
     // Sweep the coordinates by the multiplier at which each saturates: between these breakpoints the reach is
     // linear in lambda with the slope of the coordinates not yet saturated.
     const at = (i: number) => room[i] / a(i);
-    const order = Array.from({ length: n }, (_, i) => i).filter((i) => w[i] !== 0).sort((i, j) => at(i) - at(j));
+    const order = Array.from({ length: n }, (_, i) => i)
+      .filter((i) => w[i] !== 0)
+      .sort((i, j) => at(i) - at(j));
     let done = 0;
     for (const i of order) {
       lambda = (need - done) / slope;

@@ -34,7 +34,13 @@ export interface FabOptions {
 }
 
 /** f = z_t - z_y and its input gradient at v, on the host: one forward/backward pass. */
-async function linearise(classify: Classifier, v: Tensor, s: Subset, targets: Tensor, passes: AttackPasses): Promise<{ f: Float32Array; g: Float32Array }> {
+async function linearise(
+  classify: Classifier,
+  v: Tensor,
+  s: Subset,
+  targets: Tensor,
+  passes: AttackPasses,
+): Promise<{ f: Float32Array; g: Float32Array }> {
   const { loss, grad } = tidy(() => {
     const r = inputGradient(classify, v, s.y, { loss: 'logit-difference', targets }, passes);
     return { loss: r.loss, grad: r.grad };
@@ -116,7 +122,8 @@ export async function fabTargeted(classify: Classifier, x: Tensor, y: Tensor, op
   const n = x.shape[0];
   const k = logits.length / n;
   const labels = await y.ints();
-  if (k < o.targets + 1) throw new ShapeError(op, `${o.targets} targets need at least ${o.targets + 1} classes; the model has ${k}`);
+  if (k < o.targets + 1)
+    throw new ShapeError(op, `${o.targets} targets need at least ${o.targets + 1} classes; the model has ${k}`);
   const cleanCorrect = Array.from(labels, (l, i) => rankedClasses(logits, k, [i], 1)[0] === l);
   const survivors = new Survivors(await x.data(), x.shape, labels, cleanCorrect);
   for (let rank = 2; rank <= o.targets + 1; rank++) {
@@ -135,9 +142,11 @@ export async function fabTargeted(classify: Classifier, x: Tensor, y: Tensor, op
 
 export default defineAttack({
   name: 'fab-t',
-  summary: 'FAB-T (Croce & Hein 2020): targeted minimum-norm boundary attack towards each of the 9 next-ranked classes, AutoAttack\'s third attack',
+  summary:
+    "FAB-T (Croce & Hein 2020): targeted minimum-norm boundary attack towards each of the 9 next-ranked classes, AutoAttack's third attack",
   options: { fabSteps: FAB_STEPS },
   describe: (o, s) => ({ title: 'FAB-T', details: [`${targetsFor(s.classes)} targets x ${o.fabSteps} iterations`] }),
   unsupported: (s) => (s.classes < 2 ? `it needs at least 2 classes, the model has ${s.classes}` : null),
-  create: (o, env) => (f, x, y) => fabTargeted(f, x, y, { threat: env.threat, steps: o.fabSteps, targets: targetsFor(env.classes) }),
+  create: (o, env) => (f, x, y) =>
+    fabTargeted(f, x, y, { threat: env.threat, steps: o.fabSteps, targets: targetsFor(env.classes) }),
 });

@@ -8,8 +8,19 @@ import { pgd } from './pgd.js';
 import { LOSS } from './shared-options.js';
 import type { AttackResult, Classifier } from './types.js';
 
-export function fgsm(classify: Classifier, x: Tensor, y: Tensor, opts: { threat: ThreatModel; loss?: AttackLoss }): Promise<AttackResult> {
-  return pgd(classify, x, y, { threat: opts.threat, stepSize: opts.threat.eps, steps: 1, randomStart: false, loss: opts.loss });
+export function fgsm(
+  classify: Classifier,
+  x: Tensor,
+  y: Tensor,
+  opts: { threat: ThreatModel; loss?: AttackLoss },
+): Promise<AttackResult> {
+  return pgd(classify, x, y, {
+    threat: opts.threat,
+    stepSize: opts.threat.eps,
+    steps: 1,
+    randomStart: false,
+    loss: opts.loss,
+  });
 }
 
 export default defineAttack({

@@ -1,7 +1,17 @@
 // The two ways an attack queries the model, each counted in passes: a forward pass with a backward pass into the
 // input only (an attack step), and a forward pass for predictions (which examples are fooled).
 import {
-  argmax, dlrLoss, fill, keep, logitDifference, marginLoss, softmaxCrossEntropy, targetedDlrLoss, tidy, valueAndGrads, type Tensor,
+  argmax,
+  dlrLoss,
+  fill,
+  keep,
+  logitDifference,
+  marginLoss,
+  softmaxCrossEntropy,
+  targetedDlrLoss,
+  tidy,
+  valueAndGrads,
+  type Tensor,
 } from '../../engine/index.js';
 import type { AttackPasses, Classifier } from './types.js';
 
@@ -19,7 +29,9 @@ export type Objective = AttackLoss | TargetedLoss;
 
 function rowLoss(logits: Tensor, y: Tensor, loss: Objective): Tensor {
   if (typeof loss === 'object') {
-    return loss.loss === 'dlr-targeted' ? targetedDlrLoss(logits, y, loss.targets) : logitDifference(logits, y, loss.targets);
+    return loss.loss === 'dlr-targeted'
+      ? targetedDlrLoss(logits, y, loss.targets)
+      : logitDifference(logits, y, loss.targets);
   }
   if (loss === 'ce') return softmaxCrossEntropy(logits, y, { reduction: 'none' });
   return loss === 'cw' ? marginLoss(logits, y) : dlrLoss(logits, y);
@@ -40,16 +52,27 @@ export interface InputGradient {
  * benchmark) makes the backward compute those tensors' gradients too, and throw them away, as a framework without
  * gradient subsets would.
  */
-export function inputGradient(classify: Classifier, xAdv: Tensor, y: Tensor, loss: Objective, passes: AttackPasses, predict = false,
-  alsoDifferentiate: readonly Tensor[] = []): InputGradient {
+export function inputGradient(
+  classify: Classifier,
+  xAdv: Tensor,
+  y: Tensor,
+  loss: Objective,
+  passes: AttackPasses,
+  predict = false,
+  alsoDifferentiate: readonly Tensor[] = [],
+): InputGradient {
   let pred: Tensor | null = null;
   const out = tidy(() => {
     const seed = fill([y.shape[0]], 1, 'loss_seed');
-    const { value, grads } = valueAndGrads(() => {
-      const logits = classify(xAdv);
-      if (predict) pred = keep(argmax(logits));
-      return rowLoss(logits, y, loss);
-    }, [xAdv, ...alsoDifferentiate], { seed });
+    const { value, grads } = valueAndGrads(
+      () => {
+        const logits = classify(xAdv);
+        if (predict) pred = keep(argmax(logits));
+        return rowLoss(logits, y, loss);
+      },
+      [xAdv, ...alsoDifferentiate],
+      { seed },
+    );
     return { loss: value, grad: grads[0] };
   });
   passes.forward++;
@@ -81,7 +104,12 @@ export async function hostLogits(classify: Classifier, x: Tensor, passes: Attack
 }
 
 /** Whether the model classifies each example of xAdv as its label: one forward pass and one readback. */
-export async function stillCorrect(classify: Classifier, xAdv: Tensor, labels: Int32Array, passes: AttackPasses): Promise<boolean[]> {
+export async function stillCorrect(
+  classify: Classifier,
+  xAdv: Tensor,
+  labels: Int32Array,
+  passes: AttackPasses,
+): Promise<boolean[]> {
   const p = await predict(classify, xAdv, passes);
   return Array.from(labels, (label, i) => p[i] === label);
 }

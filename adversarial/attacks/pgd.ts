@@ -43,13 +43,31 @@ function checkRun(op: string, x: Tensor, y: Tensor, o: PgdRunOptions): void {
  * One PGD run, without readbacks: for training loops (K-PGD, FGSM with random start). Returns the perturbed batch
  * in the current scope, like an op, and adds its passes (one forward + input-only backward per step) to `passes`.
  */
-export function pgdPerturb(classify: Classifier, x: Tensor, y: Tensor, opts: PgdRunOptions, passes: AttackPasses): Tensor {
+export function pgdPerturb(
+  classify: Classifier,
+  x: Tensor,
+  y: Tensor,
+  opts: PgdRunOptions,
+  passes: AttackPasses,
+): Tensor {
   checkRun('pgdPerturb', x, y, opts);
   const { threat, stepSize, steps, loss = 'ce' } = opts;
-  let xAdv = tidy(() => opts.start ? threat.project(x, opts.start)
-    : (opts.randomStart ?? true) ? threat.randomStart(x, opts.seed ?? 0, opts.stream ?? 0) : threat.project(x, x));
+  let xAdv = tidy(() =>
+    opts.start
+      ? threat.project(x, opts.start)
+      : (opts.randomStart ?? true)
+        ? threat.randomStart(x, opts.seed ?? 0, opts.stream ?? 0)
+        : threat.project(x, x),
+  );
   for (let k = 0; k < steps; k++) {
-    const next = tidy(() => threat.step(x, xAdv, inputGradient(classify, xAdv, y, loss, passes, false, opts.alsoDifferentiate).grad, stepSize));
+    const next = tidy(() =>
+      threat.step(
+        x,
+        xAdv,
+        inputGradient(classify, xAdv, y, loss, passes, false, opts.alsoDifferentiate).grad,
+        stepSize,
+      ),
+    );
     xAdv.dispose();
     xAdv = next;
   }
@@ -75,7 +93,14 @@ export async function pgd(classify: Classifier, x: Tensor, y: Tensor, opts: PgdO
   return { ...worst.result(), passes };
 }
 
-const STEP_SIZE: NumberOption = { kind: 'pixels', min: 0, max: 1, default: (_, t) => t.eps / 4, defaultText: 'eps/4', help: 'step size (2/255 at eps 8/255)' };
+const STEP_SIZE: NumberOption = {
+  kind: 'pixels',
+  min: 0,
+  max: 1,
+  default: (_, t) => t.eps / 4,
+  defaultText: 'eps/4',
+  help: 'step size (2/255 at eps 8/255)',
+};
 
 export default defineAttack({
   name: 'pgd',
@@ -86,6 +111,18 @@ export default defineAttack({
     restarts: RESTARTS,
     loss: LOSS,
   },
-  describe: (o) => ({ title: `PGD-${o.steps}`, details: [`step ${formatOption(STEP_SIZE, o.stepSize)}`, restartsText(o.restarts), `${o.loss} loss`] }),
-  create: (o, env) => (f, x, y) => pgd(f, x, y, { threat: env.threat, stepSize: o.stepSize, steps: o.steps, restarts: o.restarts, loss: o.loss as AttackLoss, seed: env.seed, stream: env.stream }),
+  describe: (o) => ({
+    title: `PGD-${o.steps}`,
+    details: [`step ${formatOption(STEP_SIZE, o.stepSize)}`, restartsText(o.restarts), `${o.loss} loss`],
+  }),
+  create: (o, env) => (f, x, y) =>
+    pgd(f, x, y, {
+      threat: env.threat,
+      stepSize: o.stepSize,
+      steps: o.steps,
+      restarts: o.restarts,
+      loss: o.loss as AttackLoss,
+      seed: env.seed,
+      stream: env.stream,
+    }),
 });

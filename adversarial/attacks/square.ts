@@ -37,7 +37,13 @@ export function squareFraction(i: number, queries: number, pInit: number): numbe
 }
 
 /** Margins z_y − max_{j≠y} z_j of rows of host data: one forward pass, no backward. */
-async function margins(classify: Classifier, v: Float32Array, shape: readonly number[], labels: Int32Array, passes: AttackPasses): Promise<Float32Array> {
+async function margins(
+  classify: Classifier,
+  v: Float32Array,
+  shape: readonly number[],
+  labels: Int32Array,
+  passes: AttackPasses,
+): Promise<Float32Array> {
   const m = tidy(() => {
     const x = tensor(v, [...shape], { name: 'square_query' });
     const y = tensor(labels, [labels.length], { name: 'square_labels' });
@@ -57,7 +63,8 @@ export async function square(classify: Classifier, x: Tensor, y: Tensor, opts: S
   checkAttack(op, x, y, threat, { queries: [queries, 0] });
   if (!(pInit > 0 && pInit <= 1)) throw new ShapeError(op, `pInit must be in (0, 1], got ${pInit}`);
   if (x.rank !== 4) throw new ShapeError(op, `the Square Attack is defined on images [N,C,H,W], got ${x.describe()}`);
-  if (threat.norm !== 'linf') throw new ShapeError(op, `the Square Attack here is L-inf only, got the ${threat.norm} threat model`);
+  if (threat.norm !== 'linf')
+    throw new ShapeError(op, `the Square Attack here is L-inf only, got the ${threat.norm} threat model`);
   const eps = threat.eps;
   const [n, c, h, w] = x.shape;
   const plane = h * w;
@@ -112,7 +119,13 @@ export async function square(classify: Classifier, x: Tensor, y: Tensor, opts: S
         }
       }
     });
-    const mNew = await margins(classify, cand, [active.length, c, h, w], Int32Array.from(active, (e) => labels[e]), passes);
+    const mNew = await margins(
+      classify,
+      cand,
+      [active.length, c, h, w],
+      Int32Array.from(active, (e) => labels[e]),
+      passes,
+    );
     active.forEach((e, k) => {
       const improved = mNew[k] < loss[e];
       if (improved) loss[e] = mNew[k];
@@ -127,9 +140,11 @@ export async function square(classify: Classifier, x: Tensor, y: Tensor, opts: S
 
 export default defineAttack({
   name: 'square',
-  summary: 'Square (Andriushchenko et al. 2020): gradient-free random search over square windows, AutoAttack\'s fourth attack; L-inf, images only',
+  summary:
+    "Square (Andriushchenko et al. 2020): gradient-free random search over square windows, AutoAttack's fourth attack; L-inf, images only",
   options: { queries: QUERIES },
   describe: (o) => ({ title: 'Square', details: [`${o.queries} queries`, 'p_init 0.8'] }),
   unsupported: (s) => (!s.images ? 'defined on images only' : s.threat.norm !== 'linf' ? 'L-inf only here' : null),
-  create: (o, env) => (f, x, y) => square(f, x, y, { threat: env.threat, queries: o.queries, seed: env.seed, stream: env.stream }),
+  create: (o, env) => (f, x, y) =>
+    square(f, x, y, { threat: env.threat, queries: o.queries, seed: env.seed, stream: env.stream }),
 });

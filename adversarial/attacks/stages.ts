@@ -22,7 +22,12 @@ export interface StageReport {
 }
 
 /** Runs the stages in order on the survivors of the clean pass and of every earlier stage. */
-export async function runStages(classify: Classifier, x: Tensor, y: Tensor, stages: readonly Stage[]): Promise<AttackResult & { stages: StageReport[] }> {
+export async function runStages(
+  classify: Classifier,
+  x: Tensor,
+  y: Tensor,
+  stages: readonly Stage[],
+): Promise<AttackResult & { stages: StageReport[] }> {
   checkBatch('runStages', x, y);
   const passes = noAttackPasses();
   const labels = await y.ints();
@@ -34,7 +39,13 @@ export async function runStages(classify: Classifier, x: Tensor, y: Tensor, stag
     const attacked = await survivors.run((s) => stage.attack(classify, s.x, s.y), own);
     passes.forward += own.forward;
     passes.backwardInputOnly += own.backwardInputOnly;
-    reports.push({ name: stage.name, attacked, robust: survivors.remaining, seconds: (performance.now() - t0) / 1000, passes: own });
+    reports.push({
+      name: stage.name,
+      attacked,
+      robust: survivors.remaining,
+      seconds: (performance.now() - t0) / 1000,
+      passes: own,
+    });
   }
   return { ...survivors.result(), passes, stages: reports };
 }

@@ -29,7 +29,12 @@ export class Survivors {
   private readonly row: number;
 
   /** x [N, C, H, W] on the host with its labels; `correct` (default: all) marks the examples still to attack. */
-  constructor(readonly xHost: Float32Array, readonly shape: readonly number[], readonly labels: Int32Array, correct?: readonly boolean[]) {
+  constructor(
+    readonly xHost: Float32Array,
+    readonly shape: readonly number[],
+    readonly labels: Int32Array,
+    correct?: readonly boolean[],
+  ) {
     this.row = shape.slice(1).reduce((a, b) => a * b, 1);
     this.correct = correct ? [...correct] : new Array<boolean>(labels.length).fill(true);
     this.adv = Float32Array.from(xHost);

@@ -8,7 +8,8 @@ import type { StageReport } from './stages.js';
 export type Classifier = (x: Tensor) => Tensor;
 
 /** Work done, in passes over the batch; attacks only ever run input-gradient-only backward passes. */
-export type AttackPasses = Pick<PassCounts, 'forward' | 'backwardInputOnly'> & Partial<Pick<PassCounts, 'backwardWeights'>>;
+export type AttackPasses = Pick<PassCounts, 'forward' | 'backwardInputOnly'> &
+  Partial<Pick<PassCounts, 'backwardWeights'>>;
 
 export const noAttackPasses = (): AttackPasses => ({ forward: 0, backwardInputOnly: 0 });
 

@@ -6,7 +6,18 @@
 import { add, keep, softmaxCrossEntropy, sub, tensor, tidy, type Tensor } from '../../engine/index.js';
 import { pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
-import { defineMethod, noPasses, type BatchInfo, type HostStateArray, type Method, type MethodEnv, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
+import {
+  defineMethod,
+  noPasses,
+  type BatchInfo,
+  type HostStateArray,
+  type Method,
+  type MethodEnv,
+  type ProbeContext,
+  type ProbeValues,
+  type StepContext,
+  type StepResult,
+} from '../method.js';
 import { lossAccuracy, PROBE_STREAM } from '../probes.js';
 import { mix } from '../../engine/index.js';
 import { PerturbationStore } from '../perturbation-store.js';
@@ -35,7 +46,10 @@ export class Atta implements Method {
   private readonly pending = new Set<Promise<void>>();
   private failure: unknown = null;
 
-  constructor(readonly opts: AttaOptions, readonly env: MethodEnv) {
+  constructor(
+    readonly opts: AttaOptions,
+    readonly env: MethodEnv,
+  ) {
     // Feature vectors [N, F] are stored as F x 1 x 1 frames (they are never cropped or flipped).
     const [, C, H = 1, W = 1] = env.batchShape;
     this.store = new PerturbationStore(env.trainSize, C, H, W, env.augmentPad ?? 0, env.threat.eps);
@@ -46,15 +60,24 @@ export class Atta implements Method {
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     if (this.failure) throw this.failure;
     const o = this.opts;
-    const batch = { indices: Uint32Array.from(ctx.batch.indices), augment: ctx.batch.augment && { ...ctx.batch.augment } };
+    const batch = {
+      indices: Uint32Array.from(ctx.batch.indices),
+      augment: ctx.batch.augment && { ...ctx.batch.augment },
+    };
     const generation = o.reset > 0 ? Math.floor(ctx.batch.epoch / o.reset) : 0;
     if (generation !== this.generation[0]) {
-      if (this.pending.size) throw new Error(`atta: the store is due for its reset at epoch ${ctx.batch.epoch} while earlier perturbations are still being read back (await hostState() first)`);
+      if (this.pending.size)
+        throw new Error(
+          `atta: the store is due for its reset at epoch ${ctx.batch.epoch} while earlier perturbations are still being read back (await hostState() first)`,
+        );
       this.store.reset(INIT_STD, initSeed(this.env.seed, generation));
       this.generation[0] = generation;
     }
     for (const i of batch.indices) {
-      if (this.inFlight[i]) throw new Error(`atta: example ${i} is used again before its perturbation from an earlier step was read back (await hostState() or epochEnd() between uses)`);
+      if (this.inFlight[i])
+        throw new Error(
+          `atta: example ${i} is used again before its perturbation from an earlier step was read back (await hostState() or epochEnd() between uses)`,
+        );
     }
     const { model } = ctx;
     return tidy(() => {
@@ -62,7 +85,13 @@ export class Atta implements Method {
       model.eval();
       let xAdv: Tensor;
       try {
-        xAdv = pgdPerturb((v) => model.forward(v), x, y, { threat: this.env.threat, stepSize: o.stepSize, steps: o.steps, start }, noAttackPasses());
+        xAdv = pgdPerturb(
+          (v) => model.forward(v),
+          x,
+          y,
+          { threat: this.env.threat, stepSize: o.stepSize, steps: o.steps, start },
+          noAttackPasses(),
+        );
       } finally {
         model.train();
       }
@@ -78,13 +107,16 @@ export class Atta implements Method {
   /** Reads the batch's new perturbation back without waiting, and writes it into the store when it arrives. */
   private writeBack(batch: Pick<BatchInfo, 'indices' | 'augment'>, delta: Tensor): void {
     for (const i of batch.indices) this.inFlight[i]++;
-    const p: Promise<void> = delta.data().then(
-      (values) => this.store.write(batch, values),
-      (e) => void (this.failure ??= e),
-    ).finally(() => {
-      for (const i of batch.indices) this.inFlight[i]--;
-      this.pending.delete(p);
-    });
+    const p: Promise<void> = delta
+      .data()
+      .then(
+        (values) => this.store.write(batch, values),
+        (e) => void (this.failure ??= e),
+      )
+      .finally(() => {
+        for (const i of batch.indices) this.inFlight[i]--;
+        this.pending.delete(p);
+      });
     this.pending.add(p);
   }
 
@@ -117,27 +149,56 @@ async function attaProbes(o: AttaOptions, p: ProbeContext): Promise<ProbeValues>
   p.model.eval();
   const attack = { threat: p.threat, stepSize: o.stepSize, steps: o.steps };
   const forward = (v: Tensor) => p.model.forward(v);
-  const stored = keep(tidy(() => {
-    const start = add(p.x, tensor(store.crop({ indices: Uint32Array.from({ length: n }, (_, i) => i), augment: null }), p.x.shape, { name: 'atta_probe_start' }));
-    return pgdPerturb(forward, p.x, p.y, { ...attack, start }, noAttackPasses());
-  }));
-  const random = keep(tidy(() => pgdPerturb(forward, p.x, p.y, { ...attack, seed: p.seed, stream: PROBE_STREAM + p.step }, noAttackPasses())));
+  const stored = keep(
+    tidy(() => {
+      const start = add(
+        p.x,
+        tensor(store.crop({ indices: Uint32Array.from({ length: n }, (_, i) => i), augment: null }), p.x.shape, {
+          name: 'atta_probe_start',
+        }),
+      );
+      return pgdPerturb(forward, p.x, p.y, { ...attack, start }, noAttackPasses());
+    }),
+  );
+  const random = keep(
+    tidy(() =>
+      pgdPerturb(forward, p.x, p.y, { ...attack, seed: p.seed, stream: PROBE_STREAM + p.step }, noAttackPasses()),
+    ),
+  );
   const s = await lossAccuracy(p, stored).finally(() => stored.dispose());
   const r = await lossAccuracy(p, random).finally(() => random.dispose());
-  return { stored_start_loss: s.loss, stored_start_accuracy: s.accuracy, random_start_loss: r.loss, random_start_accuracy: r.accuracy };
+  return {
+    stored_start_loss: s.loss,
+    stored_start_accuracy: s.accuracy,
+    random_start_loss: r.loss,
+    random_start_accuracy: r.accuracy,
+  };
 }
 
 export default defineMethod({
   name: 'atta',
-  summary: 'ATTA-k (Zheng et al. 2020): k attack steps (BN eval) from each example\'s perturbation carried across epochs through crop and flip, then one SGD step',
+  summary:
+    "ATTA-k (Zheng et al. 2020): k attack steps (BN eval) from each example's perturbation carried across epochs through crop and flip, then one SGD step",
   options: {
-    steps: { kind: 'int', min: 1, max: 1000, default: 1, help: 'attack steps K per minibatch, from the example\'s carried perturbation' },
+    steps: {
+      kind: 'int',
+      min: 1,
+      max: 1000,
+      default: 1,
+      help: "attack steps K per minibatch, from the example's carried perturbation",
+    },
     stepSize: stepSize(
       (o) => ((o.steps as number) <= 1 ? 0.015 : (o.steps as number) <= 3 ? 0.01 : 0.007),
       "attack step size (the code's data-config: 0.015, 0.01, 0.007 for K = 1, 3, 10)",
       '0.015 / 0.01 / 0.007 for K = 1 / 2-3 / 4+',
     ),
-    reset: { kind: 'int', min: 0, max: 100000, default: 10, help: 're-initialise every perturbation to 0.001·N(0,1) every R epochs (0: never; the code resets at epochs 10, 20, 30)' },
+    reset: {
+      kind: 'int',
+      min: 0,
+      max: 100000,
+      default: 10,
+      help: 're-initialise every perturbation to 0.001·N(0,1) every R epochs (0: never; the code resets at epochs 10, 20, 30)',
+    },
   },
   short: ['steps'],
   shortLetters: ['K'],

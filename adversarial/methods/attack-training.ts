@@ -40,8 +40,13 @@ export class AttackTraining implements Method {
       try {
         // The random start draws from stream `step`, so a resumed run attacks exactly as the original did.
         const alsoDifferentiate = o.fullAttackBackward ? ctx.weights() : undefined;
-        xAdv = pgdPerturb((v) => model.forward(v), x, y,
-          { threat: o.threat, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate }, noAttackPasses());
+        xAdv = pgdPerturb(
+          (v) => model.forward(v),
+          x,
+          y,
+          { threat: o.threat, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate },
+          noAttackPasses(),
+        );
       } finally {
         model.train();
         model.freezeBatchNorm(false);
@@ -62,14 +67,24 @@ export class AttackTraining implements Method {
     const { threat } = this.opts;
     let acc: number;
     try {
-      const r = await pgd((v) => model.forward(v), held.x, held.y, { threat, stepSize: threat.eps / 4, steps: 5, seed: this.opts.seed, stream: 0x6a7d });
+      const r = await pgd((v) => model.forward(v), held.x, held.y, {
+        threat,
+        stepSize: threat.eps / 4,
+        steps: 5,
+        seed: this.opts.seed,
+        stream: 0x6a7d,
+      });
       r.adv.dispose();
       acc = r.correct.filter(Boolean).length / r.correct.length;
     } finally {
       model.train();
     }
     const note = `guard: PGD-5 accuracy on a held training batch ${(acc * 100).toFixed(1)}% (best ${(Math.max(best, acc) * 100).toFixed(1)}%)`;
-    if (acc < best - drop) return { stop: true, note: `${note}: fell by more than ${(drop * 100).toFixed(0)} points, catastrophic overfitting; stopping` };
+    if (acc < best - drop)
+      return {
+        stop: true,
+        note: `${note}: fell by more than ${(drop * 100).toFixed(0)} points, catastrophic overfitting; stopping`,
+      };
     this.bestGuard.write(Float32Array.of(Math.max(best, acc)));
     return { stop: false, note };
   }
@@ -89,13 +104,19 @@ export class AttackTraining implements Method {
  * input gradients (K pairs: the last gradient is the one at the attacked point). Then, in eval mode, loss and
  * accuracy under that attack.
  */
-export async function attackProbes(o: { stepSize: number; steps: number; attackBn: string }, p: ProbeContext): Promise<ProbeValues> {
+export async function attackProbes(
+  o: { stepSize: number; steps: number; attackBn: string },
+  p: ProbeContext,
+): Promise<ProbeValues> {
   if (o.attackBn === 'eval') p.model.eval();
   const c = await successiveCosines(p, o);
   p.model.eval();
   const attacked = await lossAccuracy(p, c.adv).finally(() => c.adv.dispose());
   return {
-    grad_cos_successive: c.mean, grad_cos_successive_first: c.first, grad_cos_successive_last: c.last,
-    attack_loss: attacked.loss, attack_accuracy: attacked.accuracy,
+    grad_cos_successive: c.mean,
+    grad_cos_successive_first: c.first,
+    grad_cos_successive_last: c.last,
+    attack_loss: attacked.loss,
+    attack_accuracy: attacked.accuracy,
   };
 }

@@ -6,7 +6,13 @@ import type { ChoiceOption, NumberOption } from '../options.js';
 
 /** An attack step size in input units: positive; a default may follow the threat model's eps. */
 export const stepSize = (def: NumberOption['default'], help: string, defaultText?: string): NumberOption => ({
-  kind: 'pixels', min: 0, max: 1, exclusiveMin: true, default: def, help, defaultText,
+  kind: 'pixels',
+  min: 0,
+  max: 1,
+  exclusiveMin: true,
+  default: def,
+  help,
+  defaultText,
 });
 
 /** Batch norm during attack steps. */

@@ -12,12 +12,27 @@ export default defineMethod({
   options: {
     stepSize: stepSize((_, t) => 1.25 * t.eps, 'attack step size', '1.25·eps'),
     attackBn: ATTACK_BN,
-    guard: { kind: 'flag', default: false, help: 'stop when PGD-5 accuracy on a held training batch drops by > 20 points (Wong et al.)' },
-    fullAttackBackward: { kind: 'flag', default: false, help: 'ablation: the attack step also computes (and drops) every weight gradient' },
+    guard: {
+      kind: 'flag',
+      default: false,
+      help: 'stop when PGD-5 accuracy on a held training batch drops by > 20 points (Wong et al.)',
+    },
+    fullAttackBackward: {
+      kind: 'flag',
+      default: false,
+      help: 'ablation: the attack step also computes (and drops) every weight gradient',
+    },
   },
   short: [],
   norms: NORMS,
-  cost: (o) => ({ ...noPasses(), forward: 2, backwardInputOnly: o.fullAttackBackward ? 0 : 1, backwardWeights: o.fullAttackBackward ? 2 : 1, sgdSteps: 1 }),
-  create: (o, env) => new AttackTraining({ ...o, threat: env.threat, steps: 1, seed: env.seed, guardDrop: o.guard ? 0.2 : null }),
+  cost: (o) => ({
+    ...noPasses(),
+    forward: 2,
+    backwardInputOnly: o.fullAttackBackward ? 0 : 1,
+    backwardWeights: o.fullAttackBackward ? 2 : 1,
+    sgdSteps: 1,
+  }),
+  create: (o, env) =>
+    new AttackTraining({ ...o, threat: env.threat, steps: 1, seed: env.seed, guardDrop: o.guard ? 0.2 : null }),
   probes: (o, p) => attackProbes({ ...o, steps: 1 }, p),
 });

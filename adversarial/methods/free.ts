@@ -4,7 +4,15 @@
 import { assignPrefix, keep, softmaxCrossEntropy, tidy, zeros, type Shape, type Tensor } from '../../engine/index.js';
 import { pgdPerturb } from '../attacks/pgd.js';
 import { noAttackPasses } from '../attacks/types.js';
-import { defineMethod, noPasses, type Method, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
+import {
+  defineMethod,
+  noPasses,
+  type Method,
+  type ProbeContext,
+  type ProbeValues,
+  type StepContext,
+  type StepResult,
+} from '../method.js';
 import { freshPgd, gradientCosine, lossAccuracy, PROBE_STREAM, probeInputGradient } from '../probes.js';
 import { NORMS, type ThreatModel } from '../threat.js';
 
@@ -18,7 +26,11 @@ export class Free implements Method {
   private readonly delta: Tensor;
 
   /** The perturbation stays in the threat model's ball and mask; each step is eps (L-inf: eps·sign(g); L2: eps·g/‖g‖₂). */
-  constructor(readonly opts: FreeOptions, readonly threat: ThreatModel, shape: Shape) {
+  constructor(
+    readonly opts: FreeOptions,
+    readonly threat: ThreatModel,
+    shape: Shape,
+  ) {
     this.delta = keep(zeros(shape, 'delta'));
   }
 
@@ -32,10 +44,14 @@ export class Free implements Method {
       last?.correct.dispose();
       last = tidy(() => {
         const delta = n === this.delta.shape[0] ? this.delta : this.delta.prefix(n);
-        const { loss, correct, leafGrads } = ctx.update(() => {
-          const logits = ctx.model.forward(threat.apply(x, delta));
-          return { loss: softmaxCrossEntropy(logits, y), logits };
-        }, y, [delta]);
+        const { loss, correct, leafGrads } = ctx.update(
+          () => {
+            const logits = ctx.model.forward(threat.apply(x, delta));
+            return { loss: softmaxCrossEntropy(logits, y), logits };
+          },
+          y,
+          [delta],
+        );
         // The queue runs in order: this replay's passes have read delta before this overwrites it.
         assignPrefix(this.delta, threat.stepDelta(delta, leafGrads[0], threat.eps));
         return { loss, correct };
@@ -75,14 +91,26 @@ async function freeProbes(_o: FreeOptions, p: ProbeContext): Promise<ProbeValues
     p.model.eval();
     const clean = await lossAccuracy(p, p.x);
     const free = await lossAccuracy(p, xd);
-    const adv = keep(tidy(() => pgdPerturb((v) => p.model.forward(v), p.x, p.y,
-      { ...freshPgd(p.threat), seed: p.seed, stream: PROBE_STREAM + p.step }, noAttackPasses())));
+    const adv = keep(
+      tidy(() =>
+        pgdPerturb(
+          (v) => p.model.forward(v),
+          p.x,
+          p.y,
+          { ...freshPgd(p.threat), seed: p.seed, stream: PROBE_STREAM + p.step },
+          noAttackPasses(),
+        ),
+      ),
+    );
     const fresh = await lossAccuracy(p, adv).finally(() => adv.dispose());
     return {
       grad_cos_after_update: cos,
-      clean_loss: clean.loss, clean_accuracy: clean.accuracy,
-      delta_loss: free.loss, delta_accuracy: free.accuracy,
-      fresh_pgd_loss: fresh.loss, fresh_pgd_accuracy: fresh.accuracy,
+      clean_loss: clean.loss,
+      clean_accuracy: clean.accuracy,
+      delta_loss: free.loss,
+      delta_accuracy: free.accuracy,
+      fresh_pgd_loss: fresh.loss,
+      fresh_pgd_accuracy: fresh.accuracy,
     };
   } finally {
     xd.dispose();
@@ -91,9 +119,16 @@ async function freeProbes(_o: FreeOptions, p: ProbeContext): Promise<ProbeValues
 
 export default defineMethod({
   name: 'free',
-  summary: 'free adversarial training (Shafahi et al. 2019): m replays per minibatch, perturbation carried across minibatches; --epochs is divided by m',
+  summary:
+    'free adversarial training (Shafahi et al. 2019): m replays per minibatch, perturbation carried across minibatches; --epochs is divided by m',
   options: {
-    replays: { kind: 'int', min: 1, max: 64, default: 8, help: 'replays m of each minibatch (natural-equivalent epochs are divided by m)' },
+    replays: {
+      kind: 'int',
+      min: 1,
+      max: 64,
+      default: 8,
+      help: 'replays m of each minibatch (natural-equivalent epochs are divided by m)',
+    },
   },
   norms: NORMS,
   short: ['replays'],

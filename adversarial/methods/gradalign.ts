@@ -20,7 +20,10 @@ export interface GradAlignOptions {
 }
 
 export class GradAlign implements Method {
-  constructor(readonly o: GradAlignOptions, readonly threat: ThreatModel) {}
+  constructor(
+    readonly o: GradAlignOptions,
+    readonly threat: ThreatModel,
+  ) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
@@ -59,14 +62,22 @@ export class GradAlign implements Method {
 
 export default defineMethod({
   name: 'gradalign',
-  summary: 'GradAlign (Andriushchenko & Flammarion 2020): FGSM from zero plus lambda·(1 − cos) of input gradients at x and a random point, second order',
+  summary:
+    'GradAlign (Andriushchenko & Flammarion 2020): FGSM from zero plus lambda·(1 − cos) of input gradients at x and a random point, second order',
   options: {
     stepSize: stepSize((_, t) => 1.25 * t.eps, 'FGSM step from zero (clipped to eps, as the code)', '1.25·eps'),
-    lambda: { kind: 'number', min: 0, max: 1e6, default: 0.2, help: 'weight of the gradient-alignment penalty (0: FGSM from zero alone, no second-order pass)' },
+    lambda: {
+      kind: 'number',
+      min: 0,
+      max: 1e6,
+      default: 0.2,
+      help: 'weight of the gradient-alignment penalty (0: FGSM from zero alone, no second-order pass)',
+    },
   },
   short: [],
-  cost: (o) => o.lambda > 0
-    ? { ...noPasses(), forward: 3, backwardInputOnly: 2, backwardSecondOrder: 1, sgdSteps: 1 }
-    : { ...noPasses(), forward: 2, backwardInputOnly: 1, backwardWeights: 1, sgdSteps: 1 },
+  cost: (o) =>
+    o.lambda > 0
+      ? { ...noPasses(), forward: 3, backwardInputOnly: 2, backwardSecondOrder: 1, sgdSteps: 1 }
+      : { ...noPasses(), forward: 2, backwardInputOnly: 1, backwardWeights: 1, sgdSteps: 1 },
   create: (o, env) => new GradAlign(o, env.threat),
 });

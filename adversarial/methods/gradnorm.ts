@@ -12,28 +12,41 @@ export class GradNorm implements Method {
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
-    return tidy(() => ctx.update(() => {
-      if (this.lambda === 0) {
-        const logits = model.forward(x);
-        return { loss: softmaxCrossEntropy(logits, y), logits };
-      }
-      const g = recordedInputGradient(model, x, y);
-      return { loss: add(mean(g.losses), scale(sum(mul(g.grad, g.grad)), this.lambda / x.shape[0])), logits: g.logits };
-    }, y));
+    return tidy(() =>
+      ctx.update(() => {
+        if (this.lambda === 0) {
+          const logits = model.forward(x);
+          return { loss: softmaxCrossEntropy(logits, y), logits };
+        }
+        const g = recordedInputGradient(model, x, y);
+        return {
+          loss: add(mean(g.losses), scale(sum(mul(g.grad, g.grad)), this.lambda / x.shape[0])),
+          logits: g.logits,
+        };
+      }, y),
+    );
   }
 }
 
 export default defineMethod({
   name: 'gradnorm',
-  summary: 'input-gradient-norm penalty (double backpropagation, Drucker & LeCun 1992): CE + lambda·mean ‖∇x CE_i‖² on clean images',
+  summary:
+    'input-gradient-norm penalty (double backpropagation, Drucker & LeCun 1992): CE + lambda·mean ‖∇x CE_i‖² on clean images',
   options: {
-    lambda: { kind: 'number', min: 0, max: 1e6, default: 1, help: "weight of the mean squared L2 norm of each example's input gradient (0: natural training)" },
+    lambda: {
+      kind: 'number',
+      min: 0,
+      max: 1e6,
+      default: 1,
+      help: "weight of the mean squared L2 norm of each example's input gradient (0: natural training)",
+    },
   },
   short: [],
   // Trains on clean inputs: any threat model.
   norms: NORMS,
-  cost: (o) => o.lambda > 0
-    ? { ...noPasses(), forward: 1, backwardInputOnly: 1, backwardSecondOrder: 1, sgdSteps: 1 }
-    : { ...noPasses(), forward: 1, backwardWeights: 1, sgdSteps: 1 },
+  cost: (o) =>
+    o.lambda > 0
+      ? { ...noPasses(), forward: 1, backwardInputOnly: 1, backwardSecondOrder: 1, sgdSteps: 1 }
+      : { ...noPasses(), forward: 1, backwardWeights: 1, sgdSteps: 1 },
   create: (o) => new GradNorm(o.lambda),
 });

@@ -2,7 +2,17 @@
 // penalty: each example's cross-entropy gradient in the input, recorded on the enclosing tape (createGraph), so
 // that a loss may contain it and its weight gradient flows back through it (a second-order backward pass).
 import {
-  clamp, fill, matmul, mul, reshape, rsqrt, softmaxCrossEntropy, sign, sum, valueAndGrads, type Tensor,
+  clamp,
+  fill,
+  matmul,
+  mul,
+  reshape,
+  rsqrt,
+  softmaxCrossEntropy,
+  sign,
+  sum,
+  valueAndGrads,
+  type Tensor,
 } from '../../engine/index.js';
 import type { TrainModel } from '../method.js';
 
@@ -18,10 +28,14 @@ export interface RecordedInputGradient {
 /** One forward pass at `at` and its input gradient as a recorded backward; call it inside the update's loss. */
 export function recordedInputGradient(model: TrainModel, at: Tensor, y: Tensor): RecordedInputGradient {
   const out: { logits?: Tensor } = {};
-  const { value, grads } = valueAndGrads(() => {
-    out.logits = model.forward(at);
-    return softmaxCrossEntropy(out.logits, y, { reduction: 'none' });
-  }, [at], { seed: fill([y.shape[0]], 1, 'loss_seed'), createGraph: true });
+  const { value, grads } = valueAndGrads(
+    () => {
+      out.logits = model.forward(at);
+      return softmaxCrossEntropy(out.logits, y, { reduction: 'none' });
+    },
+    [at],
+    { seed: fill([y.shape[0]], 1, 'loss_seed'), createGraph: true },
+  );
   return { losses: value, logits: out.logits!, grad: grads[0] };
 }
 

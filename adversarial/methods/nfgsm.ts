@@ -17,7 +17,11 @@ export interface NFgsmOptions {
 }
 
 export class NFgsm implements Method {
-  constructor(readonly opts: NFgsmOptions, readonly threat: ThreatModel, readonly seed: number) {}
+  constructor(
+    readonly opts: NFgsmOptions,
+    readonly threat: ThreatModel,
+    readonly seed: number,
+  ) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
@@ -36,9 +40,16 @@ export class NFgsm implements Method {
 
 export default defineMethod({
   name: 'nfgsm',
-  summary: 'N-FGSM (de Jorge et al. 2022): noise U(-k·eps, k·eps), one FGSM step of eps with no projection onto the eps ball, then one SGD step (BN in training mode throughout)',
+  summary:
+    'N-FGSM (de Jorge et al. 2022): noise U(-k·eps, k·eps), one FGSM step of eps with no projection onto the eps ball, then one SGD step (BN in training mode throughout)',
   options: {
-    noise: { kind: 'number', min: 0, max: 16, default: 2, help: 'noise magnitude k relative to eps: the start is x + U(-k·eps, k·eps)' },
+    noise: {
+      kind: 'number',
+      min: 0,
+      max: 16,
+      default: 2,
+      help: 'noise magnitude k relative to eps: the start is x + U(-k·eps, k·eps)',
+    },
     stepSize: stepSize((_, t) => t.eps, 'attack step size', 'eps'),
   },
   short: [],

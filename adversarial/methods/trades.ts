@@ -18,7 +18,11 @@ export interface TradesOptions {
 const START_STD = 0.001;
 
 export class Trades implements Method {
-  constructor(readonly opts: TradesOptions, readonly threat: ThreatModel, readonly seed: number) {}
+  constructor(
+    readonly opts: TradesOptions,
+    readonly threat: ThreatModel,
+    readonly seed: number,
+  ) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { model } = ctx;
@@ -60,7 +64,8 @@ export class Trades implements Method {
 
 export default defineMethod({
   name: 'trades',
-  summary: 'TRADES (Zhang et al. 2019): K-step KL attack in BN eval mode, then one SGD step on CE(f(x)) + beta·KL(f(x) || f(x\')) through both branches; training accuracy is on clean images',
+  summary:
+    "TRADES (Zhang et al. 2019): K-step KL attack in BN eval mode, then one SGD step on CE(f(x)) + beta·KL(f(x) || f(x')) through both branches; training accuracy is on clean images",
   options: {
     steps: { kind: 'int', min: 1, max: 1000, default: 10, help: 'KL attack steps K per minibatch' },
     stepSize: stepSize(0.007, "attack step size (the code's 0.007, about 1.8/255)"),

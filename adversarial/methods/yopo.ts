@@ -5,7 +5,15 @@
 // The code's two optimizers (the first layer, the rest) have the same learning rate, momentum and weight decay,
 // so one SGD step over every parameter is the same update.
 import { add, countCorrect, keep, softmaxCrossEntropy, sub, tidy, type Tensor } from '../../engine/index.js';
-import { defineMethod, noPasses, type Method, type ProbeContext, type ProbeValues, type StepContext, type StepResult } from '../method.js';
+import {
+  defineMethod,
+  noPasses,
+  type Method,
+  type ProbeContext,
+  type ProbeValues,
+  type StepContext,
+  type StepResult,
+} from '../method.js';
 import { gradientCosine, PROBE_STREAM } from '../probes.js';
 import type { ThreatModel } from '../threat.js';
 import { stepSize } from './common.js';
@@ -22,11 +30,15 @@ export interface YopoOptions {
 }
 
 export class Yopo implements Method {
-  constructor(readonly opts: YopoOptions, readonly threat: ThreatModel) {}
+  constructor(
+    readonly opts: YopoOptions,
+    readonly threat: ThreatModel,
+  ) {}
 
   step(x: Tensor, y: Tensor, ctx: StepContext): StepResult {
     const { split } = ctx.model;
-    if (!split) throw new Error('yopo: the model has no split after its first layer (TrainModel.split), which YOPO needs');
+    if (!split)
+      throw new Error('yopo: the model has no split after its first layer (TrainModel.split), which YOPO needs');
     const { m, n, sigma, firstGrad } = this.opts;
     const { threat } = this;
     return tidy(() => {
@@ -66,14 +78,20 @@ export class Yopo implements Method {
         // layer seeded with -g, so ascent on CE steps along +sign of the product seeded with g.
         for (let s = 0; s < n; s++) {
           eta = tidy(() => {
-            const { grads: [d] } = ctx.grad(() => split.first(threat.apply(x, eta)), [eta], g);
+            const {
+              grads: [d],
+            } = ctx.grad(() => split.first(threat.apply(x, eta)), [eta], g);
             return threat.stepDelta(eta, d, sigma, x);
           });
         }
         // The first layer's gradient of -H(x', p) = sum(first(x') · g); the released code also keeps the
         // first layer's CE gradient of this pass, sum(first(x + eta_j) · g): one backward of their sum.
         const xp = threat.apply(x, eta);
-        const { grads: gw } = ctx.grad(() => (firstGrad === 'both' ? add(split.first(xin), split.first(xp)) : split.first(xp)), firstWeights, g);
+        const { grads: gw } = ctx.grad(
+          () => (firstGrad === 'both' ? add(split.first(xin), split.first(xp)) : split.first(xp)),
+          firstWeights,
+          g,
+        );
         split.firstParams.forEach((i, k) => accumulate(i, gw[k]));
       }
       ctx.sgdStep(sums as Tensor[]);
@@ -96,15 +114,21 @@ async function yopoProbes(o: YopoOptions, p: ProbeContext): Promise<ProbeValues>
   // same chain rule through the same point: cosine 1 checks the instrument.
   const { threat } = p;
   let eta = keep(tidy(() => sub(threat.randomStart(x, p.seed, PROBE_STREAM + p.step), x)));
-  const adjoint = keep(tidy(() => {
-    const z1 = split.first(add(x, eta));
-    return p.grad(() => softmaxCrossEntropy(split.rest(z1), y), [z1]).grads[0];
-  }));
+  const adjoint = keep(
+    tidy(() => {
+      const z1 = split.first(add(x, eta));
+      return p.grad(() => softmaxCrossEntropy(split.rest(z1), y), [z1]).grads[0];
+    }),
+  );
   const cosines: number[] = [];
   for (let s = 0; s < o.n; s++) {
     const [hamiltonian, truth, next] = tidy(() => {
-      const { grads: [d] } = p.grad(() => split.first(threat.apply(x, eta)), [eta], adjoint);
-      const { grads: [g] } = p.grad(() => softmaxCrossEntropy(p.model.forward(threat.apply(x, eta)), y), [eta]);
+      const {
+        grads: [d],
+      } = p.grad(() => split.first(threat.apply(x, eta)), [eta], adjoint);
+      const {
+        grads: [g],
+      } = p.grad(() => softmaxCrossEntropy(p.model.forward(threat.apply(x, eta)), y), [eta]);
       return [keep(d), keep(g), keep(threat.stepDelta(eta, d, o.sigma, x))];
     });
     cosines.push(await gradientCosine(hamiltonian, truth));
@@ -115,22 +139,41 @@ async function yopoProbes(o: YopoOptions, p: ProbeContext): Promise<ProbeValues>
   adjoint.dispose();
   return {
     grad_cos_hamiltonian: cosines.reduce((a, b) => a + b, 0) / cosines.length,
-    grad_cos_hamiltonian_first: cosines[0], grad_cos_hamiltonian_last: cosines.at(-1)!,
+    grad_cos_hamiltonian_first: cosines[0],
+    grad_cos_hamiltonian_last: cosines.at(-1)!,
   };
 }
 
 export default defineMethod({
   name: 'yopo',
-  summary: 'YOPO-m-n (Zhang et al. 2019): m full passes, each followed by n perturbation steps through the first layer alone; one SGD step per minibatch',
+  summary:
+    'YOPO-m-n (Zhang et al. 2019): m full passes, each followed by n perturbation steps through the first layer alone; one SGD step per minibatch',
   options: {
-    m: { kind: 'int', min: 1, max: 64, default: 5, help: 'full forward+backward passes per minibatch (weight gradients summed over them)' },
-    n: { kind: 'int', min: 1, max: 64, default: 3, help: 'perturbation steps through the first layer after each full pass' },
-    sigma: stepSize((_, t) => t.eps / 4, "step size of the first-layer perturbation steps (the code's 2/255 at eps 8/255)", 'eps/4'),
+    m: {
+      kind: 'int',
+      min: 1,
+      max: 64,
+      default: 5,
+      help: 'full forward+backward passes per minibatch (weight gradients summed over them)',
+    },
+    n: {
+      kind: 'int',
+      min: 1,
+      max: 64,
+      default: 3,
+      help: 'perturbation steps through the first layer after each full pass',
+    },
+    sigma: stepSize(
+      (_, t) => t.eps / 4,
+      "step size of the first-layer perturbation steps (the code's 2/255 at eps 8/255)",
+      'eps/4',
+    ),
     firstGrad: {
       kind: 'choice',
       choices: ['both', 'hamiltonian'],
       default: 'both',
-      help: "the first layer's gradient: 'both', the released code's (its first layer keeps its CE gradient and adds the " +
+      help:
+        "the first layer's gradient: 'both', the released code's (its first layer keeps its CE gradient and adds the " +
         "Hamiltonian's; the published numbers come from this code, hence the default) or 'hamiltonian', the paper's (the Hamiltonian's alone)",
     },
   },

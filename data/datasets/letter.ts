@@ -11,7 +11,9 @@ export default defineDataset(
   tabularDataset({
     name: 'letter',
     summary: 'letter recognition: 16 integer statistics of a glyph, 26 letters (16,000 train / 4,000 test)',
-    files: [{ name: 'LetterRecognition.rda', sha256: '967a1a3e10b548d7269cbe50182bcecd6365cc58ea07638bbc34c51f17f34f1d' }],
+    files: [
+      { name: 'LetterRecognition.rda', sha256: '967a1a3e10b548d7269cbe50182bcecd6365cc58ea07638bbc34c51f17f34f1d' },
+    ],
     remote: [{ kind: 'debian', package: 'r-cran-mlbench', version: '2.1-3-1' }],
     read: (dir, dataset) => rdaTable(dir, 'LetterRecognition.rda', 'LetterRecognition', dataset),
     label: 'lettr',

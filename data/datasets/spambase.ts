@@ -20,7 +20,12 @@ export default defineDataset(
     split: { kind: 'stratified', test: 0.2, seed: 0 },
     immutable: { features: [], why: 'every feature is computed from the text of the e-mail, which the spammer writes' },
     threat: { norm: 'l2', eps: 0.5, why: L2_WHY },
-    otherThreats: [linfInscribed(57, "0.066 of each feature's training range, e.g. 0.3 percentage points of the frequency of 'make' (0-4.54)")],
+    otherThreats: [
+      linfInscribed(
+        57,
+        "0.066 of each feature's training range, e.g. 0.3 percentage points of the frequency of 'make' (0-4.54)",
+      ),
+    ],
     model: 'mlp-512x2', // the best of the validation search on natural training (docs/experiments.md)
   }),
 );

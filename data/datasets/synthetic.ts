@@ -14,14 +14,16 @@ function generate(count: number, seed: number): SplitData {
   const y = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     y[i] = i % 10;
-    for (let j = 0; j < PIXELS; j++) x[i * PIXELS + j] = Math.floor((next() / 2 ** 32) * 128) + (j < 1024 ? 12 * y[i] : 0);
+    for (let j = 0; j < PIXELS; j++)
+      x[i * PIXELS + j] = Math.floor((next() / 2 ** 32) * 128) + (j < 1024 ? 12 * y[i] : 0);
   }
   return { x, y, count, classes: 10, shape: SHAPE };
 }
 
 export default defineDataset({
   name: 'synthetic',
-  summary: 'generated 32x32 RGB images, 10 classes by the red plane\'s brightness (512 train / 256 test; nothing to fetch)',
+  summary:
+    "generated 32x32 RGB images, 10 classes by the red plane's brightness (512 train / 256 test; nothing to fetch)",
   kind: 'image',
   classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
   rows: ROWS,

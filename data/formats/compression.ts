@@ -25,7 +25,9 @@ function decode(what: string, file: string, f: () => Uint8Array): Uint8Array {
   try {
     return f();
   } catch (e) {
-    throw new DatasetError(`${file}: cannot decompress its ${what} data (${(e as Error).message}); the file is damaged or truncated`);
+    throw new DatasetError(
+      `${file}: cannot decompress its ${what} data (${(e as Error).message}); the file is damaged or truncated`,
+    );
   }
 }
 
@@ -35,10 +37,13 @@ export const bunzip2 = (bytes: Uint8Array, file: string, size?: number): Uint8Ar
 
 /** A zlib stream (RFC 1950), or gzip when it starts with gzip's magic (R writes either for a lazy-load index). */
 export const inflate = (bytes: Uint8Array, file: string): Uint8Array =>
-  compressionOf(bytes) === 'gzip' ? decode('gzip', file, () => gunzipSync(bytes)) : decode('zlib', file, () => inflateSync(bytes));
+  compressionOf(bytes) === 'gzip'
+    ? decode('gzip', file, () => gunzipSync(bytes))
+    : decode('zlib', file, () => inflateSync(bytes));
 
 /** Raw LZMA2 (no container), as R's lazy-load database stores with compress = 3 (type byte 'Z'). */
-export const rawLzma2 = (bytes: Uint8Array, file: string): Uint8Array => decode('raw LZMA2', file, () => lzma.lzma2.decompressSync(bytes));
+export const rawLzma2 = (bytes: Uint8Array, file: string): Uint8Array =>
+  decode('raw LZMA2', file, () => lzma.lzma2.decompressSync(bytes));
 
 /** Removes the gzip, bzip2 or xz wrapper of an .rda file (an unwrapped file is returned as it is). */
 export function unwrap(bytes: Uint8Array, file: string): Uint8Array {

@@ -2,7 +2,14 @@
 // the number of dimensions, each dimension as a big-endian uint32, then the elements row-major.
 import type { CacheFile, CacheSpec, RemoteSource } from '../cache-spec.js';
 import { readCached } from '../cache.js';
-import { defineDataset, limitSplit, unitBox, type DatasetDescriptor, type SplitData, type ThreatDefaults } from '../dataset.js';
+import {
+  defineDataset,
+  limitSplit,
+  unitBox,
+  type DatasetDescriptor,
+  type SplitData,
+  type ThreatDefaults,
+} from '../dataset.js';
 import { DatasetError } from '../errors.js';
 
 /** The dimensions and the elements of an unsigned-byte IDX file, or a description of what is wrong with it. */
@@ -55,7 +62,12 @@ export function idxDataset(s: IdxDatasetSpec): DatasetDescriptor {
   const file = (prefix: 'train' | 't10k', kind: 'images' | 'labels', sha256: string, n: number): CacheFile => {
     const name = kind === 'images' ? `${prefix}-images-idx3-ubyte` : `${prefix}-labels-idx1-ubyte`;
     const dims = kind === 'images' ? [n, h, w] : [n];
-    return { name, sha256, from: s.gzipped ? `${name}.gz` : undefined, check: (b) => idxProblem(b, dims, kind === 'labels' ? s.classes.length : undefined) };
+    return {
+      name,
+      sha256,
+      from: s.gzipped ? `${name}.gz` : undefined,
+      check: (b) => idxProblem(b, dims, kind === 'labels' ? s.classes.length : undefined),
+    };
   };
   const files = [
     file('train', 'images', s.sha256.trainImages, s.rows.train),
@@ -63,12 +75,19 @@ export function idxDataset(s: IdxDatasetSpec): DatasetDescriptor {
     file('t10k', 'images', s.sha256.testImages, s.rows.test),
     file('t10k', 'labels', s.sha256.testLabels, s.rows.test),
   ];
-  const cache: CacheSpec = { name: s.name, folder: s.folder, files, remote: s.remote, sourceHint: `a local folder holding the four IDX files (${files.map((f) => f.from ?? f.name).join(', ')})` };
+  const cache: CacheSpec = {
+    name: s.name,
+    folder: s.folder,
+    files,
+    remote: s.remote,
+    sourceHint: `a local folder holding the four IDX files (${files.map((f) => f.from ?? f.name).join(', ')})`,
+  };
   const shape = [1, h, w] as const;
   const split = (dir: string, images: CacheFile, labels: CacheFile): SplitData => {
     const read = (f: CacheFile) => {
       const p = parseIdx(readCached(dir, f.name, s.name));
-      if (typeof p === 'string') throw new DatasetError(`${dir}/${f.name}: ${p}; run 'advfree data ${s.name}' to verify the cache`);
+      if (typeof p === 'string')
+        throw new DatasetError(`${dir}/${f.name}: ${p}; run 'advfree data ${s.name}' to verify the cache`);
       return p.data;
     };
     const x = read(images);

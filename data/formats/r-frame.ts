@@ -23,29 +23,36 @@ function toColumn(name: string, v: RValue, rows: number, file: string): Column {
     const hint = v.type === 'character' ? ' (make it a factor to read it as nominal)' : '';
     throw new DatasetError(`${where} is a ${v.type} vector, which is not supported in a table${hint}`);
   }
-  if (v.data.length !== rows) throw new DatasetError(`${where} has ${v.data.length} values, the data frame ${rows} rows`);
+  if (v.data.length !== rows)
+    throw new DatasetError(`${where} has ${v.data.length} values, the data frame ${rows} rows`);
   if (classOf(v).includes('factor')) {
     const levels = v.attributes.get('levels');
-    if (levels?.type !== 'character' || levels.data.includes(null)) throw new DatasetError(`${where} is a factor without character levels`);
+    if (levels?.type !== 'character' || levels.data.includes(null))
+      throw new DatasetError(`${where} is a factor without character levels`);
     const codes = new Int32Array(rows);
     for (let i = 0; i < rows; i++) {
       const c = v.data[i];
-      if (c !== NA_INTEGER && !(c >= 1 && c <= levels.data.length)) throw new DatasetError(`${where}, row ${i + 1}: factor code ${c} is outside 1..${levels.data.length}`);
+      if (c !== NA_INTEGER && !(c >= 1 && c <= levels.data.length))
+        throw new DatasetError(`${where}, row ${i + 1}: factor code ${c} is outside 1..${levels.data.length}`);
       codes[i] = c === NA_INTEGER ? -1 : c - 1;
     }
     return { name, kind: 'nominal', codes, levels: levels.data as string[] };
   }
-  const values = v.type === 'double' ? Float64Array.from(v.data) : Float64Array.from(v.data, (x) => (x === NA_INTEGER ? NaN : x));
+  const values =
+    v.type === 'double' ? Float64Array.from(v.data) : Float64Array.from(v.data, (x) => (x === NA_INTEGER ? NaN : x));
   return { name, kind: 'numeric', values };
 }
 
 /** The columns of a data frame; errors name the file and the column. */
 export function dataFrameTable(v: RValue, file: string): Table {
   if (v.type !== 'list' || !classOf(v).includes('data.frame')) {
-    throw new DatasetError(`${file}: expected a data.frame, found a ${v.type}${classOf(v).length ? ` of class ${classOf(v).join('/')}` : ''}`);
+    throw new DatasetError(
+      `${file}: expected a data.frame, found a ${v.type}${classOf(v).length ? ` of class ${classOf(v).join('/')}` : ''}`,
+    );
   }
   const names = v.attributes.get('names');
-  if (names?.type !== 'character' || names.data.length !== v.data.length) throw new DatasetError(`${file}: the data frame's columns have no names`);
+  if (names?.type !== 'character' || names.data.length !== v.data.length)
+    throw new DatasetError(`${file}: the data frame's columns have no names`);
   const rows = rowCount(v.attributes.get('row.names'), file);
   return { rows, columns: v.data.map((c, i) => toColumn(names.data[i] ?? `V${i + 1}`, c, rows, file)) };
 }

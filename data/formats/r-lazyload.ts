@@ -29,9 +29,13 @@ function readIndex(f: LazyLoadFiles): { variables: Map<string, RValue>; compress
   const index = namedElements(unserialize(inflate(f.rdx, f.rdxName), f.rdxName), 'the index', f.rdxName);
   const variables = index.get('variables');
   const c = index.get('compressed');
-  if (!variables || !c) throw new DatasetError(`${f.rdxName}: the index lacks 'variables' or 'compressed'; not a lazy-load index`);
+  if (!variables || !c)
+    throw new DatasetError(`${f.rdxName}: the index lacks 'variables' or 'compressed'; not a lazy-load index`);
   const compressed = c.type === 'logical' || c.type === 'integer' || c.type === 'double' ? c.data[0] : NaN;
-  if (![1, 2, 3].includes(compressed)) throw new DatasetError(`${f.rdxName}: compression ${compressed} is not one of R's lazy-load kinds (1 zlib, 2 bzip2, 3 xz)`);
+  if (![1, 2, 3].includes(compressed))
+    throw new DatasetError(
+      `${f.rdxName}: compression ${compressed} is not one of R's lazy-load kinds (1 zlib, 2 bzip2, 3 xz)`,
+    );
   return { variables: namedElements(variables, "'variables'", f.rdxName), compressed };
 }
 
@@ -42,13 +46,18 @@ export const lazyLoadNames = (f: LazyLoadFiles): string[] => [...readIndex(f).va
 export function readLazyLoad(f: LazyLoadFiles, name: string): RValue {
   const { variables, compressed } = readIndex(f);
   const key = variables.get(name);
-  if (!key) throw new DatasetError(`${f.rdxName}: no object '${name}' in this lazy-load database; it holds ${[...variables.keys()].join(', ')}`);
+  if (!key)
+    throw new DatasetError(
+      `${f.rdxName}: no object '${name}' in this lazy-load database; it holds ${[...variables.keys()].join(', ')}`,
+    );
   if ((key.type !== 'integer' && key.type !== 'double') || key.data.length !== 2) {
     throw new DatasetError(`${f.rdxName}: the entry of '${name}' is not c(offset, length)`);
   }
   const [offset, length] = key.data;
   if (!(offset >= 0 && length >= 5 && offset + length <= f.rdb.length)) {
-    throw new DatasetError(`${f.rdbName}: '${name}' should lie at bytes ${offset}..${offset + length} but the file has ${f.rdb.length} bytes`);
+    throw new DatasetError(
+      `${f.rdbName}: '${name}' should lie at bytes ${offset}..${offset + length} but the file has ${f.rdb.length} bytes`,
+    );
   }
   const record = f.rdb.subarray(offset, offset + length);
   const size = new DataView(record.buffer, record.byteOffset, 4).getUint32(0, false);
@@ -62,8 +71,12 @@ export function readLazyLoad(f: LazyLoadFiles, name: string): RValue {
     else if (type === '2') body = bunzip2(data, where, size);
     else if (type === '1') body = inflate(data, where);
     else if (type === '0') body = data;
-    else throw new DatasetError(`${where}: unknown compression type byte ${JSON.stringify(type)} (expected 'Z', '2', '1' or '0')`);
+    else
+      throw new DatasetError(
+        `${where}: unknown compression type byte ${JSON.stringify(type)} (expected 'Z', '2', '1' or '0')`,
+      );
   }
-  if (body.length !== size) throw new DatasetError(`${where}: decompressed to ${body.length} bytes, the record says ${size}`);
+  if (body.length !== size)
+    throw new DatasetError(`${where}: decompressed to ${body.length} bytes, the record says ${size}`);
   return unserialize(body, where);
 }

@@ -22,16 +22,51 @@ export type RValue =
 export const NA_INTEGER = -2147483648;
 
 /** SEXPTYPE codes (Rinternals.h) and the pseudo-types of the stream (serialize.c). */
-const SEXP = { SYM: 1, LIST: 2, CHAR: 9, LGL: 10, INT: 13, REAL: 14, STR: 16, VEC: 19, REF: 255, NIL: 254, PERSIST: 247, ALTREP: 238 } as const;
+const SEXP = {
+  SYM: 1,
+  LIST: 2,
+  CHAR: 9,
+  LGL: 10,
+  INT: 13,
+  REAL: 14,
+  STR: 16,
+  VEC: 19,
+  REF: 255,
+  NIL: 254,
+  PERSIST: 247,
+  ALTREP: 238,
+} as const;
 
 /** Names of the codes this reader refuses, for the message. */
 const UNSUPPORTED: Record<number, string> = {
-  3: 'closure', 4: 'environment', 5: 'promise', 6: 'language object', 7: 'special function', 8: 'builtin function',
-  15: 'complex vector', 17: '...', 18: 'any', 20: 'expression vector', 21: 'byte code', 22: 'external pointer',
-  23: 'weak reference', 24: 'raw vector', 25: 'S4 object', 239: 'pairlist with attributes (ATTRLISTSXP)',
-  240: 'language object with attributes (ATTRLANGSXP)', 241: 'base environment', 242: 'empty environment',
-  243: 'byte-code reference', 244: 'byte-code definition', 245: 'generic reference', 246: 'class reference',
-  248: 'package environment', 249: 'namespace', 250: 'base namespace', 251: 'missing argument', 252: 'unbound value',
+  3: 'closure',
+  4: 'environment',
+  5: 'promise',
+  6: 'language object',
+  7: 'special function',
+  8: 'builtin function',
+  15: 'complex vector',
+  17: '...',
+  18: 'any',
+  20: 'expression vector',
+  21: 'byte code',
+  22: 'external pointer',
+  23: 'weak reference',
+  24: 'raw vector',
+  25: 'S4 object',
+  239: 'pairlist with attributes (ATTRLISTSXP)',
+  240: 'language object with attributes (ATTRLANGSXP)',
+  241: 'base environment',
+  242: 'empty environment',
+  243: 'byte-code reference',
+  244: 'byte-code definition',
+  245: 'generic reference',
+  246: 'class reference',
+  248: 'package environment',
+  249: 'namespace',
+  250: 'base namespace',
+  251: 'missing argument',
+  252: 'unbound value',
   253: 'global environment',
 };
 
@@ -64,7 +99,8 @@ class Reader {
   }
 
   private need(n: number): void {
-    if (this.pos + n > this.bytes.length) this.fail(`the stream ends early: ${n} more bytes needed, ${this.bytes.length - this.pos} left`);
+    if (this.pos + n > this.bytes.length)
+      this.fail(`the stream ends early: ${n} more bytes needed, ${this.bytes.length - this.pos} left`);
   }
 
   int(): number {
@@ -86,7 +122,10 @@ class Reader {
     const magic = String.fromCharCode(...this.raw(2));
     if (magic !== 'X\n') {
       const kind = magic === 'A\n' ? 'ASCII' : magic === 'B\n' ? 'native binary' : `unknown (${JSON.stringify(magic)})`;
-      this.fail(`serialization format ${kind} is not supported: only XDR ('X') streams are read (save() writes XDR by default)`, 0);
+      this.fail(
+        `serialization format ${kind} is not supported: only XDR ('X') streams are read (save() writes XDR by default)`,
+        0,
+      );
     }
     const version = this.int();
     this.int();
@@ -154,7 +193,8 @@ class Reader {
         return { type: 'NULL' };
       case SEXP.REF: {
         const index = flags >> 8 || this.int();
-        if (index < 1 || index > this.refs.length) this.fail(`reference ${index} points past the ${this.refs.length} symbols read so far`, at);
+        if (index < 1 || index > this.refs.length)
+          this.fail(`reference ${index} points past the ${this.refs.length} symbols read so far`, at);
         return { type: 'symbol', name: this.refs[index - 1] };
       }
       case SEXP.SYM: {
@@ -177,7 +217,8 @@ class Reader {
           const next = this.pos;
           f = this.int();
           if ((f & 0xff) === SEXP.NIL) return { type: 'pairlist', tags, values, attributes };
-          if ((f & 0xff) !== SEXP.LIST) this.fail(`a pairlist ends in a type code ${f & 0xff} (dotted pairs are not supported)`, next);
+          if ((f & 0xff) !== SEXP.LIST)
+            this.fail(`a pairlist ends in a type code ${f & 0xff} (dotted pairs are not supported)`, next);
         }
       }
       case SEXP.LGL:
@@ -211,13 +252,23 @@ class Reader {
         // info is a pairlist (class symbol, package symbol, base type): read it to name the class.
         const info = this.item();
         const cls = info.type === 'pairlist' && info.values[0]?.type === 'symbol' ? info.values[0].name : 'unknown';
-        const pkg = info.type === 'pairlist' && info.values[1]?.type === 'symbol' ? ` from package ${info.values[1].name}` : '';
-        return this.fail(`an ALTREP object (class ${cls}${pkg}) is not supported: re-save the data with an R that expands it, or without ALTREP (e.g. saveRDS(as.vector(x)))`, at);
+        const pkg =
+          info.type === 'pairlist' && info.values[1]?.type === 'symbol' ? ` from package ${info.values[1].name}` : '';
+        return this.fail(
+          `an ALTREP object (class ${cls}${pkg}) is not supported: re-save the data with an R that expands it, or without ALTREP (e.g. saveRDS(as.vector(x)))`,
+          at,
+        );
       }
       case SEXP.PERSIST:
-        return this.fail('a persistent reference (an object stored outside this stream, e.g. an environment of another package) is not supported', at);
+        return this.fail(
+          'a persistent reference (an object stored outside this stream, e.g. an environment of another package) is not supported',
+          at,
+        );
       default:
-        return this.fail(`R type ${UNSUPPORTED[type] ?? 'unknown'} (SEXPTYPE ${type}) is not supported: this reader takes NULL, symbols, pairlists and logical, integer, double, character and list vectors with attributes`, at);
+        return this.fail(
+          `R type ${UNSUPPORTED[type] ?? 'unknown'} (SEXPTYPE ${type}) is not supported: this reader takes NULL, symbols, pairlists and logical, integer, double, character and list vectors with attributes`,
+          at,
+        );
     }
   }
 
@@ -241,10 +292,13 @@ export function readRda(bytes: Uint8Array, file: string): Map<string, RValue> {
   const b = unwrap(bytes, file);
   const magic = String.fromCharCode(...b.subarray(0, 5));
   if (magic !== 'RDX2\n' && magic !== 'RDX3\n') {
-    throw new DatasetError(`${file}: not an R data file: expected 'RDX2' or 'RDX3' after decompression, found ${JSON.stringify(magic)}`);
+    throw new DatasetError(
+      `${file}: not an R data file: expected 'RDX2' or 'RDX3' after decompression, found ${JSON.stringify(magic)}`,
+    );
   }
   const top = unserialize(b.subarray(5), file);
-  if (top.type !== 'pairlist') throw new DatasetError(`${file}: the top-level object is a ${top.type}, expected the pairlist of saved objects`);
+  if (top.type !== 'pairlist')
+    throw new DatasetError(`${file}: the top-level object is a ${top.type}, expected the pairlist of saved objects`);
   const out = new Map<string, RValue>();
   top.tags.forEach((t, i) => out.set(t ?? `[[${i + 1}]]`, top.values[i]));
   return out;

@@ -15,6 +15,7 @@ export interface Table {
 /** The column called `name`; the error names the file and the columns there are. */
 export function column(t: Table, name: string, file: string): Column {
   const c = t.columns.find((x) => x.name === name);
-  if (!c) throw new DatasetError(`${file}: no column '${name}'; the columns are ${t.columns.map((x) => x.name).join(', ')}`);
+  if (!c)
+    throw new DatasetError(`${file}: no column '${name}'; the columns are ${t.columns.map((x) => x.name).join(', ')}`);
   return c;
 }

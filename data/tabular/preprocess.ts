@@ -34,7 +34,9 @@ function median(sorted: Float64Array): number {
 
 function fitColumn(c: Column, rows: Uint32Array, file: string): FeatureRecord {
   if (c.kind === 'numeric') {
-    const seen = Float64Array.from(rows, (r) => c.values[r]).filter((v) => !Number.isNaN(v)).sort();
+    const seen = Float64Array.from(rows, (r) => c.values[r])
+      .filter((v) => !Number.isNaN(v))
+      .sort();
     if (seen.length === 0) throw new DatasetError(`${file}: feature '${c.name}' has no value in the training rows`);
     return { name: c.name, kind: 'numeric', min: seen[0], max: seen[seen.length - 1], median: median(seen) };
   }
@@ -49,12 +51,19 @@ function fitColumn(c: Column, rows: Uint32Array, file: string): FeatureRecord {
 const featureColumns = (t: Table, label: string): Column[] => t.columns.filter((c) => c.name !== label);
 
 /** Fits the preprocessing on the rows `train` of the table. */
-export function fitPreprocessing(t: Table, dataset: string, label: string, train: Uint32Array, file: string): Preprocessing {
+export function fitPreprocessing(
+  t: Table,
+  dataset: string,
+  label: string,
+  train: Uint32Array,
+  file: string,
+): Preprocessing {
   return { dataset, label, features: featureColumns(t, label).map((c) => fitColumn(c, train, file)) };
 }
 
 /** The names of the model's inputs: a numeric feature's name, or NAME=LEVEL per level of a nominal one. */
-export const inputNames = (p: Preprocessing): string[] => p.features.flatMap((f) => (f.kind === 'numeric' ? [f.name] : f.levels.map((l) => `${f.name}=${l}`)));
+export const inputNames = (p: Preprocessing): string[] =>
+  p.features.flatMap((f) => (f.kind === 'numeric' ? [f.name] : f.levels.map((l) => `${f.name}=${l}`)));
 
 /** Min-max scaling: the training range to [0, 1]; a feature constant in training to [0, 0] (any other value is then outside it). */
 const scale = (f: { min: number; max: number }, v: number): number => (v - f.min) / (f.max > f.min ? f.max - f.min : 1);
@@ -89,7 +98,10 @@ export function applyPreprocessing(p: Preprocessing, t: Table, rows: Uint32Array
     rows.forEach((r, i) => {
       const k = c.codes[r] < 0 ? mode : map[c.codes[r]];
       if (c.codes[r] < 0) imputed++;
-      else if (k < 0) throw new DatasetError(`${file}: feature '${f.name}' has the level '${c.levels[c.codes[r]]}' (row ${r + 1}), which the preprocessing does not know (${f.levels.join(', ')})`);
+      else if (k < 0)
+        throw new DatasetError(
+          `${file}: feature '${f.name}' has the level '${c.levels[c.codes[r]]}' (row ${r + 1}), which the preprocessing does not know (${f.levels.join(', ')})`,
+        );
       x[i * width + at + k] = 1;
     });
     at += f.levels.length;
@@ -103,7 +115,11 @@ export function applyPreprocessing(p: Preprocessing, t: Table, rows: Uint32Array
  */
 export function featureBox(p: Preprocessing, immutable: readonly string[]): FeatureBox {
   const names = inputNames(p);
-  const box: FeatureBox = { lower: new Float32Array(names.length), upper: new Float32Array(names.length), mutable: new Uint8Array(names.length) };
+  const box: FeatureBox = {
+    lower: new Float32Array(names.length),
+    upper: new Float32Array(names.length),
+    mutable: new Uint8Array(names.length),
+  };
   let at = 0;
   for (const f of p.features) {
     if (f.kind === 'numeric') {
@@ -130,11 +146,16 @@ export function checkRecord(json: string, t: Table, dataset: string, file: strin
   };
   if (p.dataset !== dataset) bad(`it was fitted on '${p.dataset}'`);
   const cols = featureColumns(t, p.label);
-  if (!Array.isArray(p.features) || cols.length !== p.features.length) bad(`it has ${p.features?.length} features, the table ${cols.length}`);
+  if (!Array.isArray(p.features) || cols.length !== p.features.length)
+    bad(`it has ${p.features?.length} features, the table ${cols.length}`);
   p.features.forEach((f, j) => {
     const c = cols[j];
-    if (f.name !== c.name || f.kind !== c.kind) bad(`feature ${j + 1} is ${f.kind} '${f.name}' there, ${c.kind} '${c.name}' here`);
-    const ok = f.kind === 'numeric' ? [f.min, f.max, f.median].every(Number.isFinite) : Array.isArray(f.levels) && f.levels.includes(f.mode);
+    if (f.name !== c.name || f.kind !== c.kind)
+      bad(`feature ${j + 1} is ${f.kind} '${f.name}' there, ${c.kind} '${c.name}' here`);
+    const ok =
+      f.kind === 'numeric'
+        ? [f.min, f.max, f.median].every(Number.isFinite)
+        : Array.isArray(f.levels) && f.levels.includes(f.mode);
     if (!ok) bad(`feature '${f.name}' has an incomplete record`);
   });
   return p;

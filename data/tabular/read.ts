@@ -26,7 +26,15 @@ export function rdaTable(dir: string, name: string, object: string, dataset: str
 /** The data frame `object` of a package's lazy-load database (Rdata.rdx + Rdata.rdb). */
 export function lazyLoadTable(dir: string, object: string, dataset: string): ReadTable {
   const file = join(dir, 'Rdata.rdb');
-  const v = readLazyLoad({ rdx: readCached(dir, 'Rdata.rdx', dataset), rdb: readCached(dir, 'Rdata.rdb', dataset), rdxName: join(dir, 'Rdata.rdx'), rdbName: file }, object);
+  const v = readLazyLoad(
+    {
+      rdx: readCached(dir, 'Rdata.rdx', dataset),
+      rdb: readCached(dir, 'Rdata.rdb', dataset),
+      rdxName: join(dir, 'Rdata.rdx'),
+      rdbName: file,
+    },
+    object,
+  );
   return { table: dataFrameTable(v, `${file} (${object})`), file };
 }
 

@@ -2,7 +2,13 @@
 // hashed), preprocessed (fitted on the training rows, or taken from a checkpoint's record) and boxed. Everything
 // a checkpoint needs to reproduce the inputs goes into the metadata under the keys in TABULAR_KEYS.
 import type { CacheFile, CacheSpec, RemoteSource } from '../cache-spec.js';
-import { defineDataset, limitSplit, type DatasetDescriptor, type LoadedDataset, type ThreatDefaults } from '../dataset.js';
+import {
+  defineDataset,
+  limitSplit,
+  type DatasetDescriptor,
+  type LoadedDataset,
+  type ThreatDefaults,
+} from '../dataset.js';
 import { DatasetError } from '../errors.js';
 import { column, type Table } from '../formats/table.js';
 import { applyPreprocessing, checkRecord, featureBox, fitPreprocessing, inputNames } from './preprocess.js';
@@ -44,9 +50,12 @@ export const TABULAR_KEYS = {
 /** The labels as class codes, checked against the declared classes. */
 function labelCodes(s: TabularSpec, t: Table, file: string): Int32Array {
   const c = column(t, s.label, file);
-  if (c.kind !== 'nominal') throw new DatasetError(`${file}: the label '${s.label}' is numeric, expected a factor of classes`);
+  if (c.kind !== 'nominal')
+    throw new DatasetError(`${file}: the label '${s.label}' is numeric, expected a factor of classes`);
   if (c.levels.join('\n') !== s.classes.join('\n')) {
-    throw new DatasetError(`${file}: the label '${s.label}' has levels ${c.levels.join(', ')}; ${s.name} declares ${s.classes.join(', ')}`);
+    throw new DatasetError(
+      `${file}: the label '${s.label}' has levels ${c.levels.join(', ')}; ${s.name} declares ${s.classes.join(', ')}`,
+    );
   }
   const missing = c.codes.indexOf(-1);
   if (missing >= 0) throw new DatasetError(`${file}: row ${missing + 1} has no label`);
@@ -54,23 +63,42 @@ function labelCodes(s: TabularSpec, t: Table, file: string): Int32Array {
 }
 
 /** Splits, preprocesses and boxes a table (all rows; limits come after). `recorded`: a checkpoint's metadata. */
-export function prepareTable(s: TabularSpec, t: Table, file: string, recorded: Record<string, string> = {}): LoadedDataset {
+export function prepareTable(
+  s: TabularSpec,
+  t: Table,
+  file: string,
+  recorded: Record<string, string> = {},
+): LoadedDataset {
   const labels = labelCodes(s, t, file);
   const split = splitRows(labels, s.classes.length, s.split);
   if (split.train.length !== s.rows.train || split.test.length !== s.rows.test) {
-    throw new DatasetError(`${file}: the split (${split.rule}) gives ${split.train.length} / ${split.test.length} rows; ${s.name} declares ${s.rows.train} / ${s.rows.test}`);
+    throw new DatasetError(
+      `${file}: the split (${split.rule}) gives ${split.train.length} / ${split.test.length} rows; ${s.name} declares ${s.rows.train} / ${s.rows.test}`,
+    );
   }
-  const splitRecord = JSON.stringify({ rule: split.rule, train: split.train.length, test: split.test.length, sha256: split.sha256 });
+  const splitRecord = JSON.stringify({
+    rule: split.rule,
+    train: split.train.length,
+    test: split.test.length,
+    sha256: split.sha256,
+  });
   const recordedPrep = recorded[TABULAR_KEYS.preprocessing];
-  const prep = recordedPrep !== undefined ? checkRecord(recordedPrep, t, s.name, file) : fitPreprocessing(t, s.name, s.label, split.train, file);
+  const prep =
+    recordedPrep !== undefined
+      ? checkRecord(recordedPrep, t, s.name, file)
+      : fitPreprocessing(t, s.name, s.label, split.train, file);
   const before = recorded[TABULAR_KEYS.split];
   if (before !== undefined && (JSON.parse(before) as { sha256?: string }).sha256 !== split.sha256) {
-    throw new DatasetError(`${s.name}: the split of ${file} differs from the recorded one (${before} vs ${splitRecord}): the data or the split rule changed since the checkpoint was written`);
+    throw new DatasetError(
+      `${s.name}: the split of ${file} differs from the recorded one (${before} vs ${splitRecord}): the data or the split rule changed since the checkpoint was written`,
+    );
   }
   const features = inputNames(prep);
-  if (features.length !== s.inputs) throw new DatasetError(`${file}: ${features.length} inputs after one-hot encoding; ${s.name} declares ${s.inputs}`);
+  if (features.length !== s.inputs)
+    throw new DatasetError(`${file}: ${features.length} inputs after one-hot encoding; ${s.name} declares ${s.inputs}`);
   const unknown = s.immutable.features.filter((f) => !prep.features.some((p) => p.name === f));
-  if (unknown.length) throw new DatasetError(`${s.name}: immutable features ${unknown.join(', ')} are not features of ${file}`);
+  if (unknown.length)
+    throw new DatasetError(`${s.name}: immutable features ${unknown.join(', ')} are not features of ${file}`);
 
   const shape = [s.inputs] as const;
   const train = applyPreprocessing(prep, t, split.train, file);
@@ -93,13 +121,25 @@ export function prepareTable(s: TabularSpec, t: Table, file: string, recorded: R
 /** What --source may point at: the files, a folder holding them, or a package of the sources. */
 function sourceHint(s: TabularSpec): string {
   const names = s.files.map((f) => f.name).join(' and ');
-  const packages = s.remote.map((r) => (r.kind === 'debian' ? `Debian's ${r.package} .deb` : r.kind === 'npm' ? `the npm tarball of ${r.package}` : r.archive));
+  const packages = s.remote.map((r) =>
+    r.kind === 'debian'
+      ? `Debian's ${r.package} .deb`
+      : r.kind === 'npm'
+        ? `the npm tarball of ${r.package}`
+        : r.archive,
+  );
   return [names, `a folder holding ${s.files.length > 1 ? 'them' : 'it'}`, ...packages].join(', or ');
 }
 
 /** The descriptor of a tabular dataset. */
 export function tabularDataset(s: TabularSpec): DatasetDescriptor {
-  const cache: CacheSpec = { name: s.name, folder: s.name, files: s.files, remote: s.remote, sourceHint: sourceHint(s) };
+  const cache: CacheSpec = {
+    name: s.name,
+    folder: s.name,
+    files: s.files,
+    remote: s.remote,
+    sourceHint: sourceHint(s),
+  };
   return defineDataset({
     name: s.name,
     summary: s.summary,

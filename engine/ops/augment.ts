@@ -41,7 +41,8 @@ export function imagesToFloat(bytes: Tensor, opts: { augment?: AugmentOptions } 
   checkRank(op, 'images', bytes, 4);
   const a = opts.augment;
   if (a) {
-    if (!Number.isInteger(a.pad) || a.pad < 0) fail(op, `pad must be an integer >= 0, got ${a.pad} (images ${bytes.describe()})`);
+    if (!Number.isInteger(a.pad) || a.pad < 0)
+      fail(op, `pad must be an integer >= 0, got ${a.pad} (images ${bytes.describe()})`);
     if (!isU32(a.seed)) fail(op, `seed must be an integer in [0, 2^32), got ${a.seed}`);
     if (!isU32(a.step)) fail(op, `step must be an integer in [0, 2^32), got ${a.step}`);
   }
@@ -49,7 +50,8 @@ export function imagesToFloat(bytes: Tensor, opts: { augment?: AugmentOptions } 
   const y = empty(bytes.shape, 'images');
   const quads = cdiv(y.size, 4);
   // The kernel stores whole vec4s, so the last one may extend past the tensor's data into its buffer's tail.
-  if (y.buffer.size < quads * 16) throw new Error(`advfree: ${op}: output buffer of ${y.buffer.size} bytes cannot hold ${quads} vec4s`);
+  if (y.buffer.size < quads * 16)
+    throw new Error(`advfree: ${op}: output buffer of ${y.buffer.size} bytes cannot hold ${quads} vec4s`);
   rt().dispatch({
     kernel: AUGMENT,
     overrides: { AUGMENT: !!a },

@@ -20,21 +20,46 @@ const OUT = 'read_write f32';
 const IN4 = 'read vec4f';
 const OUT4 = 'read_write vec4f';
 // Bytes: the passes over [N, C, H, W] tensors (the per-channel vectors are negligible).
-const STATS = spec('stats', { x4: IN4, run_mean: OUT, run_var: OUT, saved_out: OUT }, (p, o) => (o.EVAL ? 0 : 8 * size(p)));
+const STATS = spec('stats', { x4: IN4, run_mean: OUT, run_var: OUT, saved_out: OUT }, (p, o) =>
+  o.EVAL ? 0 : 8 * size(p),
+);
 const AFFINE = { x4: IN4, gamma: IN, beta: IN, saved: IN } as const;
 const NORMALIZE = spec('normalize', { ...AFFINE, y4: OUT4 }, (p) => 8 * size(p));
 const GRAD_SUMS = spec('grad_sums', { ...AFFINE, dy4: IN4, sum_dy: OUT, sum_dyx: OUT }, (p) => 8 * size(p));
 // The input-gradient entries may add the tape's running sum for x (res4) while they store; that read is 4 bytes
 // an element more (a separate add pass would move 12).
 const gradInputBytes: CostFn = (p, o) => (o.HAS_RESIDUAL ? 16 : 12) * size(p);
-const GRAD_INPUT = spec('grad_input', { ...AFFINE, dy4: IN4, sum_dy_in: IN, sum_dyx_in: IN, dx4: OUT4, res4: IN4 }, gradInputBytes);
-const GRAD_INPUT_EVAL = spec('grad_input_eval', { ...AFFINE, dy4: IN4, dx_eval4: OUT4, res_eval4: IN4 }, gradInputBytes);
+const GRAD_INPUT = spec(
+  'grad_input',
+  { ...AFFINE, dy4: IN4, sum_dy_in: IN, sum_dyx_in: IN, dx4: OUT4, res4: IN4 },
+  gradInputBytes,
+);
+const GRAD_INPUT_EVAL = spec(
+  'grad_input_eval',
+  { ...AFFINE, dy4: IN4, dx_eval4: OUT4, res_eval4: IN4 },
+  gradInputBytes,
+);
 // The double backward of training mode's dx (batchnorm.wgsl): the sums read x, u and g; the elementwise pass reads
 // them again and writes d/dg and d/dx. Bindings shared by name with the entries above keep their numbers.
-const DOUBLE_SUMS = spec('double_sums', {
-  x4: IN4, dgamma_out: OUT, gq4: IN4, saved: IN, uq4: IN4, sum_dy_in: IN, sum_dyx_in: IN, coef_out: OUT,
-}, (p) => 12 * size(p));
-const DOUBLE_INPUT = spec('double_input', { x4: IN4, gamma: IN, gq4: IN4, coef_in: IN, uq4: IN4, ddy4: OUT4, ddx4: OUT4 }, (p) => 20 * size(p));
+const DOUBLE_SUMS = spec(
+  'double_sums',
+  {
+    x4: IN4,
+    dgamma_out: OUT,
+    gq4: IN4,
+    saved: IN,
+    uq4: IN4,
+    sum_dy_in: IN,
+    sum_dyx_in: IN,
+    coef_out: OUT,
+  },
+  (p) => 12 * size(p),
+);
+const DOUBLE_INPUT = spec(
+  'double_input',
+  { x4: IN4, gamma: IN, gq4: IN4, coef_in: IN, uq4: IN4, ddy4: OUT4, ddx4: OUT4 },
+  (p) => 20 * size(p),
+);
 /** Rows of double_sums' per-channel coefficients (batchnorm.wgsl MEAN .. X_X). */
 const DOUBLE_COEFFICIENTS = 9;
 
@@ -68,19 +93,38 @@ export interface BatchNormOptions {
  * The statistics the backward needs are saved in a small [2, C] tensor that lives in the caller's scope
  * (tidy / valueAndGrads), like the output.
  */
-export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNormState, opts: BatchNormOptions): Tensor {
+export function batchNorm(
+  x: Tensor,
+  gamma: Tensor,
+  beta: Tensor,
+  state: BatchNormState,
+  opts: BatchNormOptions,
+): Tensor {
   const op = 'batchNorm';
   const { runningMean, runningVar } = state;
-  for (const [what, t] of [['input', x], ['gamma', gamma], ['beta', beta], ['runningMean', runningMean], ['runningVar', runningVar]] as const) {
+  for (const [what, t] of [
+    ['input', x],
+    ['gamma', gamma],
+    ['beta', beta],
+    ['runningMean', runningMean],
+    ['runningVar', runningVar],
+  ] as const) {
     checkDtype(op, what, t, 'f32');
   }
   if (x.rank !== 4 && x.rank !== 2) fail(op, `input ${x.describe()} must have rank 4 [N,C,H,W] or 2 [N,C]`);
   const [n, c] = x.shape;
   const hw = x.rank === 4 ? x.shape[2] * x.shape[3] : 1;
-  for (const [what, t] of [['gamma', gamma], ['beta', beta], ['running mean', runningMean], ['running variance', runningVar]] as const) {
-    if (t.rank !== 1 || t.shape[0] !== c) fail(op, `input ${x.describe()} has ${c} channels, ${what} ${t.describe()} must be [${c}]`);
+  for (const [what, t] of [
+    ['gamma', gamma],
+    ['beta', beta],
+    ['running mean', runningMean],
+    ['running variance', runningVar],
+  ] as const) {
+    if (t.rank !== 1 || t.shape[0] !== c)
+      fail(op, `input ${x.describe()} has ${c} channels, ${what} ${t.describe()} must be [${c}]`);
   }
-  if (runningMean === runningVar) fail(op, `running mean and running variance are the same tensor ${runningMean.describe()}`);
+  if (runningMean === runningVar)
+    fail(op, `running mean and running variance are the same tensor ${runningMean.describe()}`);
   const momentum = opts.momentum ?? 0.1;
   const eps = opts.eps ?? 1e-5;
   if (!(momentum >= 0 && momentum <= 1)) fail(op, `momentum ${momentum} must be in [0, 1]`);
@@ -104,13 +148,21 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
   const elementwise = grid(cdiv(x.size, 4 * 256));
   // The elementwise entries are specialised to the shape (batchnorm.wgsl's HW and CH).
   const shape = { HW: hw, CH: c };
-  rt().dispatch({ kernel: NORMALIZE, overrides: { RELU: relu, ...shape }, params, buffers: { x4: x, gamma, beta, saved, y4: y }, groups: elementwise });
+  rt().dispatch({
+    kernel: NORMALIZE,
+    overrides: { RELU: relu, ...shape },
+    params,
+    buffers: { x4: x, gamma, beta, saved, y4: y },
+    groups: elementwise,
+  });
 
   record(op, [x, gamma, beta], y, (dy, needs, prev) => {
     // Inside a create-graph backward whose tapes see these tensors, the gradients must be differentiable.
     if (recording([x, gamma, beta, dy])) {
       const norm = { x, gamma, beta, y, saved, params, relu, eps };
-      return training ? recordedBackward(norm, dy, needs) : differentiableBackward(x, gamma, y, saved, params, { training, relu, eps }, dy, needs);
+      return training
+        ? recordedBackward(norm, dy, needs)
+        : differentiableBackward(x, gamma, y, saved, params, { training, relu, eps }, dy, needs);
     }
     const [needX, needGamma, needBeta] = needs;
     let dgamma: Tensor | null = null;
@@ -137,11 +189,27 @@ export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchNo
           kernel: GRAD_INPUT,
           overrides,
           params,
-          buffers: { x4: x, gamma, beta, saved, dy4: dy, sum_dy_in: dbeta!, sum_dyx_in: dgamma!, dx4: dx, res4: res ?? dy },
+          buffers: {
+            x4: x,
+            gamma,
+            beta,
+            saved,
+            dy4: dy,
+            sum_dy_in: dbeta!,
+            sum_dyx_in: dgamma!,
+            dx4: dx,
+            res4: res ?? dy,
+          },
           groups: elementwise,
         });
       } else {
-        rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x4: x, gamma, beta, saved, dy4: dy, dx_eval4: dx, res_eval4: res ?? dy }, groups: elementwise });
+        rt().dispatch({
+          kernel: GRAD_INPUT_EVAL,
+          overrides,
+          params,
+          buffers: { x4: x, gamma, beta, saved, dy4: dy, dx_eval4: dx, res_eval4: res ?? dy },
+          groups: elementwise,
+        });
       }
       return dx;
     };
@@ -167,7 +235,13 @@ export function rsqrt(x: Tensor, eps = 0): Tensor {
   const zeros = fill([c], 0, 'zeros');
   // The eval branch reads no input, but the entry binds one (distinct: x is bound writable as the variance).
   const unused = empty([1], 'unused');
-  rt().dispatch({ kernel: STATS, overrides: { EVAL: true, WG }, params: { n: 1, c, hw: 1, eps, momentum: 0 }, buffers: { x4: unused, run_mean: zeros, run_var: x, saved_out: rows }, groups: grid(cdiv(c, WG)) });
+  rt().dispatch({
+    kernel: STATS,
+    overrides: { EVAL: true, WG },
+    params: { n: 1, c, hw: 1, eps, momentum: 0 },
+    buffers: { x4: unused, run_mean: zeros, run_var: x, saved_out: rows },
+    groups: grid(cdiv(c, WG)),
+  });
   const s = reduceRows(rows, 2, x.shape, 1, 'rsqrt');
   for (const t of [rows, zeros, unused]) t.dispose();
   record('rsqrt', [x], s, (ds) => [mul(ds, affine(mul(s, mul(s, s)), -0.5, 0))]);
@@ -186,10 +260,26 @@ function evalMap(normalize: boolean, t: Tensor, saved: Tensor, params: Record<st
   const out = empty(t.shape, normalize ? 'batchnorm_xhat' : 'batchnorm_scaled');
   const groups = grid(cdiv(t.size, 4 * 256));
   const overrides = { RELU: false, HW: params.hw, CH: params.c };
-  if (normalize) rt().dispatch({ kernel: NORMALIZE, overrides, params, buffers: { x4: t, gamma: ones, beta: zeros, saved, y4: out }, groups });
+  if (normalize)
+    rt().dispatch({
+      kernel: NORMALIZE,
+      overrides,
+      params,
+      buffers: { x4: t, gamma: ones, beta: zeros, saved, y4: out },
+      groups,
+    });
   // Without the ReLU the kernel reads x only for a mask it ignores, and no running sum: t fills those bindings.
-  else rt().dispatch({ kernel: GRAD_INPUT_EVAL, overrides, params, buffers: { x4: t, gamma: ones, beta: zeros, saved, dy4: t, dx_eval4: out, res_eval4: t }, groups });
-  record(normalize ? 'batchNormEvalNormalize' : 'batchNormEvalScale', [t], out, (u) => [evalMap(false, u, saved, params)]);
+  else
+    rt().dispatch({
+      kernel: GRAD_INPUT_EVAL,
+      overrides,
+      params,
+      buffers: { x4: t, gamma: ones, beta: zeros, saved, dy4: t, dx_eval4: out, res_eval4: t },
+      groups,
+    });
+  record(normalize ? 'batchNormEvalNormalize' : 'batchNormEvalScale', [t], out, (u) => [
+    evalMap(false, u, saved, params),
+  ]);
   return out;
 }
 
@@ -221,7 +311,13 @@ function recordedBackward(bn: Normalization, dy: Tensor, needs: readonly boolean
   const QP = quadsPerPlane(params.hw);
   const shape = { HW: params.hw, CH: c };
   const elementwise = grid(cdiv(x.size, 4 * 256));
-  rt().dispatch({ kernel: GRAD_SUMS, overrides: { RELU: false, WG, QP }, params, buffers: { x4: x, gamma, beta, saved, dy4: g, sum_dy: sg, sum_dyx: sgx }, groups: grid(c) });
+  rt().dispatch({
+    kernel: GRAD_SUMS,
+    overrides: { RELU: false, WG, QP },
+    params,
+    buffers: { x4: x, gamma, beta, saved, dy4: g, sum_dy: sg, sum_dyx: sgx },
+    groups: grid(c),
+  });
   let dx: Tensor | null = null;
   if (needs[0]) {
     dx = empty(x.shape, `d${x.name}`);
@@ -246,16 +342,27 @@ function recordedBackward(bn: Normalization, dy: Tensor, needs: readonly boolean
       });
       const dg = empty(x.shape, `d${g.name}`);
       const dxx = empty(x.shape, `d${x.name}`);
-      rt().dispatch({ kernel: DOUBLE_INPUT, overrides: shape, params, buffers: { x4: x, gamma, gq4: g, coef_in: coef, uq4: u, ddy4: dg, ddx4: dxx }, groups: elementwise });
+      rt().dispatch({
+        kernel: DOUBLE_INPUT,
+        overrides: shape,
+        params,
+        buffers: { x4: x, gamma, gq4: g, coef_in: coef, uq4: u, ddy4: dg, ddx4: dxx },
+        groups: elementwise,
+      });
       coef.dispose();
       const out = [dxx, dgamma, dg];
       out.forEach((t, i) => need[i] || t.dispose());
       return out.map((t, i) => (need[i] ? t : null));
     });
   }
-  const [, dgamma, dbeta] = needs[1] || needs[2]
-    ? differentiableBackward(x, gamma, y, saved, params, { training: true, relu: bn.relu, eps: bn.eps }, dy, [false, needs[1], needs[2]])
-    : [null, null, null];
+  const [, dgamma, dbeta] =
+    needs[1] || needs[2]
+      ? differentiableBackward(x, gamma, y, saved, params, { training: true, relu: bn.relu, eps: bn.eps }, dy, [
+          false,
+          needs[1],
+          needs[2],
+        ])
+      : [null, null, null];
   return [dx, dgamma, dbeta];
 }
 
@@ -272,7 +379,14 @@ function compositeNormalized(x: Tensor, eps: number): { xhat: Tensor; s: Tensor 
  * The double backward of training mode's dx(x, gamma, g) (batchnorm.wgsl's formulas) composed of recorded ops, so
  * that a third-order pass can differentiate it: gradients for x, gamma and g given the cotangent u of dx.
  */
-function compositeDoubleBackward(x: Tensor, gamma: Tensor, g: Tensor, u: Tensor, eps: number, needs: readonly boolean[]): (Tensor | null)[] {
+function compositeDoubleBackward(
+  x: Tensor,
+  gamma: Tensor,
+  g: Tensor,
+  u: Tensor,
+  eps: number,
+  needs: readonly boolean[],
+): (Tensor | null)[] {
   const m = x.size / gamma.size;
   const bc = (v: Tensor) => channelBroadcast(v, x.shape);
   const { xhat, s } = compositeNormalized(x, eps);
@@ -281,7 +395,12 @@ function compositeDoubleBackward(x: Tensor, gamma: Tensor, g: Tensor, u: Tensor,
   const pq = mul(pu, q);
   const gs = mul(gamma, s);
   const ddx = () => {
-    const inner = axpby(1, axpby(-1, mul(bc(q), u), -1, mul(bc(pu), g)), 1, add(bc(affine(add(mul(su, q), mul(sg, pu)), 1 / m, 0)), mul(xhat, bc(axpby(3 / m, pq, -1, a)))));
+    const inner = axpby(
+      1,
+      axpby(-1, mul(bc(q), u), -1, mul(bc(pu), g)),
+      1,
+      add(bc(affine(add(mul(su, q), mul(sg, pu)), 1 / m, 0)), mul(xhat, bc(axpby(3 / m, pq, -1, a)))),
+    );
     return mul(bc(affine(mul(gs, s), 1 / m, 0)), inner);
   };
   const dg = () => mul(bc(gs), axpby(1, u, -1 / m, add(bc(su), mul(xhat, bc(pu)))));
@@ -295,14 +414,26 @@ function compositeDoubleBackward(x: Tensor, gamma: Tensor, g: Tensor, u: Tensor,
  *   dβ = Σ g,  dγ = Σ g·x̂,  dx = γ·s·(g - dβ/M - x̂·dγ/M)  (training; M = N·H·W),  dx = γ·s·g  (eval),
  * the same formulas as the fused kernels in shaders/batchnorm.wgsl.
  */
-function differentiableBackward(x: Tensor, gamma: Tensor, y: Tensor, saved: Tensor, params: Record<string, number>,
-  opts: { training: boolean; relu: boolean; eps: number }, dy: Tensor, needs: readonly boolean[]): (Tensor | null)[] {
+function differentiableBackward(
+  x: Tensor,
+  gamma: Tensor,
+  y: Tensor,
+  saved: Tensor,
+  params: Record<string, number>,
+  opts: { training: boolean; relu: boolean; eps: number },
+  dy: Tensor,
+  needs: readonly boolean[],
+): (Tensor | null)[] {
   const m = x.size / gamma.size;
   const bc = (v: Tensor) => channelBroadcast(v, x.shape);
   const g = opts.relu ? reluGrad(dy, y) : dy;
   if (!opts.training) {
     const dgamma = needs[1] ? channelSum(mul(g, evalMap(true, x, saved, params))) : null;
-    return [needs[0] ? evalMap(false, mul(bc(gamma), g), saved, params) : null, dgamma, needs[2] ? channelSum(g) : null];
+    return [
+      needs[0] ? evalMap(false, mul(bc(gamma), g), saved, params) : null,
+      dgamma,
+      needs[2] ? channelSum(g) : null,
+    ];
   }
   const { xhat, s } = compositeNormalized(x, opts.eps);
   const dbeta = channelSum(g);

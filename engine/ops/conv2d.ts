@@ -28,7 +28,18 @@ const CONV = kernel({
   // M = N·Qh·Qw counts the positions of one residue class of the stride, so the batch is M / (Qh·Qw); the
   // OH·OW of the convolution is the output's in the forward pass and the source's (dy) in the input gradient.
   flops: (p, o) => {
-    const [qh, qw, srcH, srcW, outH, outW, srcC, outC, kH, kW] = ['QH', 'QW', 'SRC_H', 'SRC_W', 'OUT_H', 'OUT_W', 'SRC_C', 'OUT_C', 'KH', 'KW'].map((k) => Number(o[k]));
+    const [qh, qw, srcH, srcW, outH, outW, srcC, outC, kH, kW] = [
+      'QH',
+      'QW',
+      'SRC_H',
+      'SRC_W',
+      'OUT_H',
+      'OUT_W',
+      'SRC_C',
+      'OUT_C',
+      'KH',
+      'KW',
+    ].map((k) => Number(o[k]));
     return 2 * (p.M / (qh * qw)) * (o.MODE ? srcH * srcW : outH * outW) * srcC * outC * kH * kW;
   },
 });
@@ -48,7 +59,11 @@ const COL2IM = kernel({
   params: ['total:u32'],
   buffers: { cols: 'read f32', res: 'read f32', dx: 'read_write f32' },
   // Reads each column entry once (and the running sum), writes dx.
-  bytes: (p, o) => 4 * p.total * (Number(o.OH) * Number(o.OW) * Number(o.KH) * Number(o.KW) / (Number(o.H) * Number(o.W)) + (o.HAS_RESIDUAL ? 2 : 1)),
+  bytes: (p, o) =>
+    4 *
+    p.total *
+    ((Number(o.OH) * Number(o.OW) * Number(o.KH) * Number(o.KW)) / (Number(o.H) * Number(o.W)) +
+      (o.HAS_RESIDUAL ? 2 : 1)),
 });
 const REDUCE = kernel({
   name: 'conv2d_reduce',
@@ -113,7 +128,16 @@ function geometry(op: string, xShape: Shape, wShape: Shape, stride: number, pad:
 }
 
 /** Forward (src = x) or input gradient (src = dy): the two gather-style implicit GEMMs of conv2d.wgsl. */
-function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefined, inputGrad: boolean, name: string, residual?: Tensor, relu = false): Tensor {
+function gatherConv(
+  g: Geometry,
+  src: Tensor,
+  w: Tensor,
+  bias: Tensor | undefined,
+  inputGrad: boolean,
+  name: string,
+  residual?: Tensor,
+  relu = false,
+): Tensor {
   const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
   const [outC, outH, outW, srcC, srcH, srcW] = inputGrad ? [C, H, W, Cout, OH, OW] : [Cout, OH, OW, C, H, W];
   // The input gradient visits its output pixels by residue class mod the stride (see conv2d.wgsl).
@@ -124,13 +148,22 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
   const CB = channelBlock(outC);
   const coBlocks = cdiv(outC, CB);
   const kk = kH * kW;
-  if (inputGrad && CB < COLUMNS_BELOW && kernelVariant() === 'register') return columnsInputGrad(g, src, w, name, residual);
+  if (inputGrad && CB < COLUMNS_BELOW && kernelVariant() === 'register')
+    return columnsInputGrad(g, src, w, name, residual);
   const out = empty([N, outC, outH, outW], name);
   if (kernelVariant() === 'tiled') {
     tiledGemm({
       mode: inputGrad ? GemmMode.ConvInputGrad : GemmMode.ConvForward,
       family: inputGrad ? 'conv-input-grad' : 'conv-forward',
-      M: N * outH * outW, N: outC, K: srcC * kk, a: src, b: w, bias, residual, relu, c: out,
+      M: N * outH * outW,
+      N: outC,
+      K: srcC * kk,
+      a: src,
+      b: w,
+      bias,
+      residual,
+      relu,
+      c: out,
       geometry: g,
     });
     return out;
@@ -139,8 +172,25 @@ function gatherConv(g: Geometry, src: Tensor, w: Tensor, bias: Tensor | undefine
     kernel: CONV,
     family: inputGrad ? 'conv-input-grad' : 'conv-forward',
     overrides: {
-      MODE: inputGrad ? 1 : 0, PB, CB, WG, HAS_BIAS: bias !== undefined, HAS_RESIDUAL: residual !== undefined, RELU: relu,
-      QH: Qh, QW: Qw, STRIDE: stride, PAD: pad, OUT_C: outC, OUT_H: outH, OUT_W: outW, SRC_C: srcC, SRC_H: srcH, SRC_W: srcW, KH: kH, KW: kW,
+      MODE: inputGrad ? 1 : 0,
+      PB,
+      CB,
+      WG,
+      HAS_BIAS: bias !== undefined,
+      HAS_RESIDUAL: residual !== undefined,
+      RELU: relu,
+      QH: Qh,
+      QW: Qw,
+      STRIDE: stride,
+      PAD: pad,
+      OUT_C: outC,
+      OUT_H: outH,
+      OUT_W: outW,
+      SRC_C: srcC,
+      SRC_H: srcH,
+      SRC_W: srcW,
+      KH: kH,
+      KW: kW,
       WS_OUT: inputGrad ? kk : C * kk,
       WS_RED: inputGrad ? C * kk : kk,
       CO_BLOCKS: coBlocks,
@@ -218,7 +268,10 @@ function inputGrad(g: Geometry, dy: Tensor, w: Tensor, residual?: Tensor): Tenso
 
 function weightGrad(g: Geometry, x: Tensor, dy: Tensor): Tensor {
   const dw = weightGradKernel(g, x, dy);
-  record('conv2dWeightGrad', [x, dy], dw, (v, needs) => [needs[0] ? inputGrad(g, dy, v) : null, needs[1] ? forward(g, x, v) : null]);
+  record('conv2dWeightGrad', [x, dy], dw, (v, needs) => [
+    needs[0] ? inputGrad(g, dy, v) : null,
+    needs[1] ? forward(g, x, v) : null,
+  ]);
   return dw;
 }
 
@@ -247,7 +300,19 @@ function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
     const K = g.N * g.OH * g.OW;
     const kChunk = weightGradChunk(Cout, C * kH * kW, K);
     return chunked(cdiv(K, kChunk), (part) =>
-      tiledGemm({ mode: GemmMode.ConvWeightGrad, family: 'conv-weight-grad', M: Cout, N: C * kH * kW, K, a: dy, b: x, c: part, kChunk, geometry: g }));
+      tiledGemm({
+        mode: GemmMode.ConvWeightGrad,
+        family: 'conv-weight-grad',
+        M: Cout,
+        N: C * kH * kW,
+        K,
+        a: dy,
+        b: x,
+        c: part,
+        kChunk,
+        geometry: g,
+      }),
+    );
   }
   return registerWeightGrad(g, x, dy, chunked);
 }
@@ -257,12 +322,21 @@ function weightGradKernel(g: Geometry, x: Tensor, dy: Tensor): Tensor {
  * per workgroup: few workgroups, as lavapipe pays per workgroup, and few chunks, whose partial sums cost a pass of
  * their own (bench/results/kernel-tuning.md).
  */
-function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks: number, write: (part: Tensor) => void) => Tensor): Tensor {
+function registerWeightGrad(
+  g: Geometry,
+  x: Tensor,
+  dy: Tensor,
+  chunked: (chunks: number, write: (part: Tensor) => void) => Tensor,
+): Tensor {
   const { N, C, H, W, Cout, kH, kW, OH, OW, stride, pad } = g;
   const CB = channelBlock(Cout);
   const kk = kH * kW;
   // One workgroup holds every tap: WebGPU's default limit is 256 invocations.
-  if (kk > 256) fail('conv2d', `the weight gradient of a ${kH}x${kW} kernel needs ${kk} invocations per workgroup, more than 256; use ADVFREE_KERNELS=tiled`);
+  if (kk > 256)
+    fail(
+      'conv2d',
+      `the weight gradient of a ${kH}x${kW} kernel needs ${kk} invocations per workgroup, more than 256; use ADVFREE_KERNELS=tiled`,
+    );
   // The most input channels per invocation (<= 8) that still leave 16 invocations for the taps x channel groups:
   // the largest register block that lavapipe does not spill (bench/results/kernel-tuning.md, bench/roofline.ts),
   // and no more than the channels there are (a first layer's one channel would compute 7 clamped duplicates).
@@ -279,16 +353,36 @@ function registerWeightGrad(g: Geometry, x: Tensor, dy: Tensor, chunked: (chunks
   return chunked(nChunks, (part) =>
     rt().dispatch({
       kernel: WGRAD,
-      overrides: { CB, RB, CG, KK: kk, WG: kk * CG, OUT_H: OH, OUT_W: OW, SRC_H: H, SRC_W: W, SRC_C: C, OUT_C: Cout, KW: kW, STRIDE: stride, PAD: pad },
+      overrides: {
+        CB,
+        RB,
+        CG,
+        KK: kk,
+        WG: kk * CG,
+        OUT_H: OH,
+        OUT_W: OW,
+        SRC_H: H,
+        SRC_W: W,
+        SRC_C: C,
+        OUT_C: Cout,
+        KW: kW,
+        STRIDE: stride,
+        PAD: pad,
+      },
       params: { rows, rowsPerChunk },
       buffers: { x, dy, part },
       groups: [nChunks, cBlocks, coBlocks],
-    }));
+    }),
+  );
 }
 
-
 function reduce(src: Tensor, out: Tensor, count: number, L: number, strideI: number, strideK: number): void {
-  rt().dispatch({ kernel: REDUCE, params: { count, L, strideI, strideK }, buffers: { src, out }, groups: grid(cdiv(count, 64)) });
+  rt().dispatch({
+    kernel: REDUCE,
+    params: { count, L, strideI, strideK },
+    buffers: { src, out },
+    groups: grid(cdiv(count, 64)),
+  });
 }
 
 /** The bias gradient: sums of dy over each (n, co) plane, then over the batch. */
@@ -320,14 +414,18 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
   const { bias } = opts;
   if (bias) {
     checkDtype(op, "bias 'b'", bias, 'f32');
-    if (bias.rank !== 1 || bias.shape[0] !== g.Cout) fail(op, `bias ${bias.describe()} must be [${g.Cout}] for weight 'w' ${fmt(w.shape)}`);
+    if (bias.rank !== 1 || bias.shape[0] !== g.Cout)
+      fail(op, `bias ${bias.describe()} must be [${g.Cout}] for weight 'w' ${fmt(w.shape)}`);
   }
   const { residual } = opts;
   if (residual) {
     checkDtype(op, "residual 'r'", residual, 'f32');
     const want = [g.N, g.Cout, g.OH, g.OW];
     if (residual.rank !== 4 || residual.shape.some((d, i) => d !== want[i])) {
-      fail(op, `residual ${residual.describe()} must have the output's shape ${fmt(want)} (input ${x.describe()}, weight ${fmt(w.shape)})`);
+      fail(
+        op,
+        `residual ${residual.describe()} must have the output's shape ${fmt(want)} (input ${x.describe()}, weight ${fmt(w.shape)})`,
+      );
     }
   }
   return forward(g, x, w, bias, residual, opts.relu ?? false);
@@ -337,7 +435,12 @@ export function conv2d(x: Tensor, w: Tensor, opts: Conv2dOptions = {}): Tensor {
  * The gradient of conv2d with respect to its input, for an input of shape xShape (a transposed convolution).
  * Differentiable in dy and w, like conv2dWeightGrad in dy and x.
  */
-export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Pick<Conv2dOptions, 'stride' | 'padding'> = {}): Tensor {
+export function conv2dInputGrad(
+  dy: Tensor,
+  w: Tensor,
+  xShape: Shape,
+  opts: Pick<Conv2dOptions, 'stride' | 'padding'> = {},
+): Tensor {
   const op = 'conv2dInputGrad';
   checkRank(op, "weight 'w' [Cout,C,kH,kW]", w, 4);
   if (xShape.length !== 4) fail(op, `input shape ${fmt(xShape)} must have rank 4`);
@@ -347,7 +450,12 @@ export function conv2dInputGrad(dy: Tensor, w: Tensor, xShape: Shape, opts: Pick
 }
 
 /** The gradient of conv2d with respect to its weight, for a weight of shape wShape. */
-export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Pick<Conv2dOptions, 'stride' | 'padding'> = {}): Tensor {
+export function conv2dWeightGrad(
+  dy: Tensor,
+  x: Tensor,
+  wShape: Shape,
+  opts: Pick<Conv2dOptions, 'stride' | 'padding'> = {},
+): Tensor {
   const op = 'conv2dWeightGrad';
   checkRank(op, "input 'x' (NCHW)", x, 4);
   if (wShape.length !== 4) fail(op, `weight shape ${fmt(wShape)} must have rank 4`);
@@ -359,5 +467,6 @@ export function conv2dWeightGrad(dy: Tensor, x: Tensor, wShape: Shape, opts: Pic
 function checkGradShape(op: string, dy: Tensor, g: Geometry): void {
   checkDtype(op, "output gradient 'dy'", dy, 'f32');
   const want = [g.N, g.Cout, g.OH, g.OW];
-  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i])) fail(op, `output gradient ${dy.describe()} must be ${fmt(want)}`);
+  if (dy.rank !== 4 || dy.shape.some((d, i) => d !== want[i]))
+    fail(op, `output gradient ${dy.describe()} must be ${fmt(want)}`);
 }

@@ -52,7 +52,13 @@ const enum Bin {
 function unary(op: Un, x: Tensor, a: number, b: number, name: string): Tensor {
   checkDtype(name, 'input', x, 'f32');
   const y = empty(x.shape, name);
-  rt().dispatch({ kernel: UNARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x4: x, y4: y }, groups: grid(cdiv(x.size, 4 * 256)) });
+  rt().dispatch({
+    kernel: UNARY,
+    overrides: { OP: op },
+    params: { n: x.size, a, b },
+    buffers: { x4: x, y4: y },
+    groups: grid(cdiv(x.size, 4 * 256)),
+  });
   return y;
 }
 
@@ -62,17 +68,20 @@ function binary(op: Bin, x: Tensor, y: Tensor, a: number, b: number, name: strin
   checkSameShape(name, x, y);
   const out = empty(x.shape, name);
   // Four elements per invocation (binary.wgsl): vec4 loads move more bytes a cycle (bench/results/kernel-tuning.md).
-  rt().dispatch({ kernel: BINARY, overrides: { OP: op }, params: { n: x.size, a, b }, buffers: { x4: x, y4: y, out4: out }, groups: grid(cdiv(x.size, 4 * 256)) });
+  rt().dispatch({
+    kernel: BINARY,
+    overrides: { OP: op },
+    params: { n: x.size, a, b },
+    buffers: { x4: x, y4: y, out4: out },
+    groups: grid(cdiv(x.size, 4 * 256)),
+  });
   return out;
 }
 
 /** alpha·x + beta·y. */
 export function axpby(alpha: number, x: Tensor, beta: number, y: Tensor): Tensor {
   const out = binary(Bin.Axpby, x, y, alpha, beta, 'axpby');
-  record('axpby', [x, y], out, (dy, needs) => [
-    needs[0] ? scale(dy, alpha) : null,
-    needs[1] ? scale(dy, beta) : null,
-  ]);
+  record('axpby', [x, y], out, (dy, needs) => [needs[0] ? scale(dy, alpha) : null, needs[1] ? scale(dy, beta) : null]);
   return out;
 }
 
@@ -142,7 +151,8 @@ function clampGrad(dy: Tensor, x: Tensor, lo: number, hi: number): Tensor {
 /** The same values in a shape of the same size: a view sharing x's storage (no pass over the data). */
 export function reshape(x: Tensor, shape: Shape): Tensor {
   checkShape(shape, `the shape reshape was given for ${x.describe()}`);
-  if (numel(shape) !== x.size) fail('reshape', `${x.describe()} has ${x.size} elements, shape ${fmt(shape)} holds ${numel(shape)}`);
+  if (numel(shape) !== x.size)
+    fail('reshape', `${x.describe()} has ${x.size} elements, shape ${fmt(shape)} holds ${numel(shape)}`);
   const y = x.view(shape, 'reshape');
   record('reshape', [x], y, (dy) => [reshape(dy, x.shape)]);
   return y;
@@ -160,13 +170,26 @@ export function signStep(delta: Tensor, g: Tensor, step: number, radius: number)
 export function assignPrefix(dst: Tensor, src: Tensor): void {
   checkDtype('assignPrefix', 'dst', dst, 'f32');
   checkDtype('assignPrefix', 'src', src, 'f32');
-  if (src.size > dst.size || src.buffer === dst.buffer) fail('assignPrefix', `cannot write ${src.describe()} into the start of ${dst.describe()}`);
-  rt().dispatch({ kernel: UNARY, overrides: { OP: Un.Affine }, params: { n: src.size, a: 1, b: 0 }, buffers: { x4: src, y4: dst }, groups: grid(cdiv(src.size, 4 * 256)) });
+  if (src.size > dst.size || src.buffer === dst.buffer)
+    fail('assignPrefix', `cannot write ${src.describe()} into the start of ${dst.describe()}`);
+  rt().dispatch({
+    kernel: UNARY,
+    overrides: { OP: Un.Affine },
+    params: { n: src.size, a: 1, b: 0 },
+    buffers: { x4: src, y4: dst },
+    groups: grid(cdiv(src.size, 4 * 256)),
+  });
 }
 
 function fillWith(op: number, shape: Shape, a: number, b: number, seed: number, stream: number, name: string): Tensor {
   const y = empty(shape, name);
-  rt().dispatch({ kernel: FILL, overrides: { OP: op }, params: { n: y.size, a, b, seed: seed >>> 0, stream: stream >>> 0 }, buffers: { y }, groups: grid(cdiv(y.size, 256)) });
+  rt().dispatch({
+    kernel: FILL,
+    overrides: { OP: op },
+    params: { n: y.size, a, b, seed: seed >>> 0, stream: stream >>> 0 },
+    buffers: { y },
+    groups: grid(cdiv(y.size, 256)),
+  });
   return y;
 }
 
@@ -177,11 +200,25 @@ export function fill(shape: Shape, value: number, name = 'fill'): Tensor {
 export const zeros = (shape: Shape, name = 'zeros'): Tensor => fill(shape, 0, name);
 
 /** Uniform in [lo, hi); element i depends only on (seed, stream, i). */
-export function randomUniform(shape: Shape, lo: number, hi: number, seed: number, stream = 0, name = 'uniform'): Tensor {
+export function randomUniform(
+  shape: Shape,
+  lo: number,
+  hi: number,
+  seed: number,
+  stream = 0,
+  name = 'uniform',
+): Tensor {
   return fillWith(1, shape, lo, hi, seed, stream, name);
 }
 
 /** Normal(mean, std); element i depends only on (seed, stream, i). */
-export function randomNormal(shape: Shape, mean: number, std: number, seed: number, stream = 0, name = 'normal'): Tensor {
+export function randomNormal(
+  shape: Shape,
+  mean: number,
+  std: number,
+  seed: number,
+  stream = 0,
+  name = 'normal',
+): Tensor {
   return fillWith(2, shape, mean, std, seed, stream, name);
 }

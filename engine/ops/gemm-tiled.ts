@@ -20,8 +20,25 @@ const TILED = kernel({
   name: 'gemm_tiled',
   family: 'matmul',
   source: src,
-  params: ['M:u32', 'N:u32', 'K:u32', 'strideA:u32', 'strideB:u32', 'strideC:u32', 'C:u32', 'H:u32', 'W:u32', 'Cout:u32',
-    'OH:u32', 'OW:u32', 'kH:u32', 'kW:u32', 'stride:u32', 'pad:u32', 'kChunk:u32'],
+  params: [
+    'M:u32',
+    'N:u32',
+    'K:u32',
+    'strideA:u32',
+    'strideB:u32',
+    'strideC:u32',
+    'C:u32',
+    'H:u32',
+    'W:u32',
+    'Cout:u32',
+    'OH:u32',
+    'OW:u32',
+    'kH:u32',
+    'kW:u32',
+    'stride:u32',
+    'pad:u32',
+    'kChunk:u32',
+  ],
   buffers: { a: 'read f32', b: 'read f32', bias: 'read f32', res: 'read f32', c: 'read_write f32' },
   // 2·M·N·K, except the input gradient: its K visits every tap, but a convolution pass counts
   // 2·N·OH·OW·Cout·C·kH·kW, which is M·N·K·(OH·OW)/(H·W) for M = N·H·W.
@@ -86,11 +103,27 @@ export function tiledGemm(d: GemmDispatch): void {
   const s = d.strides ?? { A: 0, B: 0, C: 0 };
   const chunks = d.kChunk ? cdiv(d.K, d.kChunk) : (d.batch ?? 1);
   // The GEMM's M, N, K come after the geometry, whose N (a batch, in conv2d.ts's Geometry) they must override.
-  const params: Params = { ...(d.geometry ?? NO_GEOMETRY), M: d.M, N: d.N, K: d.K, strideA: s.A, strideB: s.B, strideC: s.C, kChunk: d.kChunk ?? 0 };
+  const params: Params = {
+    ...(d.geometry ?? NO_GEOMETRY),
+    M: d.M,
+    N: d.N,
+    K: d.K,
+    strideA: s.A,
+    strideB: s.B,
+    strideC: s.C,
+    kChunk: d.kChunk ?? 0,
+  };
   rt().dispatch({
     kernel: TILED,
     family: d.family,
-    overrides: { MODE: d.mode, TA: d.transA ?? false, TB: d.transB ?? false, HAS_BIAS: d.bias !== undefined, HAS_RESIDUAL: d.residual !== undefined, RELU: d.relu ?? false },
+    overrides: {
+      MODE: d.mode,
+      TA: d.transA ?? false,
+      TB: d.transB ?? false,
+      HAS_BIAS: d.bias !== undefined,
+      HAS_RESIDUAL: d.residual !== undefined,
+      RELU: d.relu ?? false,
+    },
     params,
     // Without a bias or a residual the binding is unused: any read-only buffer fills it.
     buffers: { a: d.a, b: d.b, bias: d.bias ?? d.a, res: d.residual ?? d.a, c: d.c },

@@ -15,9 +15,24 @@ import { broadcastRows, reduceRows, sum } from './reduce.js';
 const XENT = shader(xentSrc, ['n:u32', 'k:u32', 'scale:f32']);
 // Untargeted losses bind the labels again as the (unread) targets: every variant shares one binding layout.
 const LOGITS = { z: 'read f32', labels: 'read i32', targets: 'read i32' } as const;
-const FORWARD = XENT.kernel({ name: 'loss_forward', family: 'loss', entry: 'forward', buffers: { ...LOGITS, out: 'read_write f32' } });
-const BACKWARD = XENT.kernel({ name: 'loss_backward', family: 'loss', entry: 'backward', buffers: { ...LOGITS, dy: 'read f32', dz: 'read_write f32' } });
-const ARGMAX = XENT.kernel({ name: 'argmax', family: 'loss', entry: 'argmax', buffers: { z: 'read f32', idx: 'read_write i32' } });
+const FORWARD = XENT.kernel({
+  name: 'loss_forward',
+  family: 'loss',
+  entry: 'forward',
+  buffers: { ...LOGITS, out: 'read_write f32' },
+});
+const BACKWARD = XENT.kernel({
+  name: 'loss_backward',
+  family: 'loss',
+  entry: 'backward',
+  buffers: { ...LOGITS, dy: 'read f32', dz: 'read_write f32' },
+});
+const ARGMAX = XENT.kernel({
+  name: 'argmax',
+  family: 'loss',
+  entry: 'argmax',
+  buffers: { z: 'read f32', idx: 'read_write i32' },
+});
 const WG = 64;
 
 /** xent.wgsl's LOSS override. */
@@ -46,13 +61,19 @@ function checkLabels(op: string, logits: Tensor, labels: Tensor): [number, numbe
   checkDtype(op, 'labels', labels, 'i32');
   checkRank(op, 'labels [N]', labels, 1);
   if (labels.shape[0] !== n) {
-    fail(op, `labels ${labels.describe()} has ${labels.shape[0]} entries but logits ${logits.describe()} has ${n} rows`);
+    fail(
+      op,
+      `labels ${labels.describe()} has ${labels.shape[0]} entries but logits ${logits.describe()} has ${n} rows`,
+    );
   }
   if (labels.intRange) {
     const [lo, hi] = labels.intRange;
     const bad = lo < 0 ? lo : hi >= k ? hi : null;
     if (bad !== null) {
-      fail(op, `label ${bad} in labels ${labels.describe()} is out of range [0, ${k}) for K = ${k} classes of logits ${logits.describe()}`);
+      fail(
+        op,
+        `label ${bad} in labels ${labels.describe()} is out of range [0, ${k}) for K = ${k} classes of logits ${logits.describe()}`,
+      );
     }
   }
   return [n, k];
@@ -82,7 +103,14 @@ const GRAD_OPS: Partial<Record<Loss, string>> = {
 };
 
 /** d(loss)/d(logits) for a per-row cotangent dy [N] (perRow), or a mean's dy [1]: one dispatch. */
-function rowKernel(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean, targets: Tensor = labels): Tensor {
+function rowKernel(
+  loss: Loss,
+  logits: Tensor,
+  labels: Tensor,
+  dy: Tensor,
+  perRow: boolean,
+  targets: Tensor = labels,
+): Tensor {
   const [n, k] = logits.shape;
   const dz = empty(logits.shape, `d${logits.name}`);
   rt().dispatch({
@@ -115,7 +143,14 @@ function oneHot(labels: Tensor, n: number, k: number): Tensor {
  * difference's G is constant too; the DLR quotients are curved in z, and their second derivative in the logits
  * is not implemented (an error says so rather than a silent zero).
  */
-function rowBackward(loss: Loss, logits: Tensor, labels: Tensor, dy: Tensor, perRow: boolean, targets?: Tensor): Tensor {
+function rowBackward(
+  loss: Loss,
+  logits: Tensor,
+  labels: Tensor,
+  dy: Tensor,
+  perRow: boolean,
+  targets?: Tensor,
+): Tensor {
   const dz = rowKernel(loss, logits, labels, dy, perRow, targets);
   const [n, k] = logits.shape;
   const scale = perRow ? 1 : 1 / n;
@@ -249,8 +284,18 @@ export function countCorrect(logits: Tensor, labels: Tensor): Tensor {
 
 const KL = shader(klSrc, ['n:u32', 'k:u32', 'scale:f32']);
 const KL_LOGITS = { zp: 'read f32', zq: 'read f32' } as const;
-const KL_FORWARD = KL.kernel({ name: 'kl_forward', family: 'loss', entry: 'forward', buffers: { ...KL_LOGITS, out: 'read_write f32' } });
-const KL_BACKWARD = KL.kernel({ name: 'kl_backward', family: 'loss', entry: 'backward', buffers: { ...KL_LOGITS, dy: 'read f32', d: 'read_write f32' } });
+const KL_FORWARD = KL.kernel({
+  name: 'kl_forward',
+  family: 'loss',
+  entry: 'forward',
+  buffers: { ...KL_LOGITS, out: 'read_write f32' },
+});
+const KL_BACKWARD = KL.kernel({
+  name: 'kl_backward',
+  family: 'loss',
+  entry: 'backward',
+  buffers: { ...KL_LOGITS, dy: 'read f32', d: 'read_write f32' },
+});
 
 export interface KlOptions {
   /** 'mean' (default): the batch mean, shape [1] (PyTorch's 'batchmean'); 'sum': shape [1]; 'none': per row, [N]. */
@@ -327,13 +372,19 @@ function klBackward(wrt: 0 | 1, p: Tensor, q: Tensor, dy: Tensor, perRow: boolea
 export function softmaxKl(p: Tensor, q: Tensor, opts: KlOptions = {}): Tensor {
   const op = 'softmaxKl';
   const reduction = opts.reduction ?? 'mean';
-  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') fail(op, `reduction must be 'mean', 'sum' or 'none', got '${reduction}'`);
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none')
+    fail(op, `reduction must be 'mean', 'sum' or 'none', got '${reduction}'`);
   const [n, k] = checkLogits(op, p);
   checkLogits(op, q);
   checkSameShape(op, p, q);
   const scale = reduction === 'mean' ? 1 / n : 1;
   const rows = empty([n], reduction === 'none' ? op : `${op}_rows`);
-  rt().dispatch({ kernel: KL_FORWARD, params: { n, k, scale: 1 }, buffers: { zp: p, zq: q, out: rows }, groups: grid(cdiv(n, WG)) });
+  rt().dispatch({
+    kernel: KL_FORWARD,
+    params: { n, k, scale: 1 },
+    buffers: { zp: p, zq: q, out: rows },
+    groups: grid(cdiv(n, WG)),
+  });
   let y = rows;
   if (reduction !== 'none') {
     y = reduceRows(rows, n, [1], scale, op);

@@ -55,8 +55,12 @@ interface Dims {
 function dims(op: string, a: Tensor, b: Tensor, ta: boolean, tb: boolean): Dims {
   checkDtype(op, "'a'", a, 'f32');
   checkDtype(op, "'b'", b, 'f32');
-  for (const [t, what] of [[a, "'a'"], [b, "'b'"]] as const) {
-    if (t.rank !== 2 && t.rank !== 3) fail(op, `${what} must have rank 2 or 3 ([batch,] rows, cols), got ${t.describe()}`);
+  for (const [t, what] of [
+    [a, "'a'"],
+    [b, "'b'"],
+  ] as const) {
+    if (t.rank !== 2 && t.rank !== 3)
+      fail(op, `${what} must have rank 2 or 3 ([batch,] rows, cols), got ${t.describe()}`);
   }
   const mat = (t: Tensor) => t.shape.slice(-2);
   const [aR, aC] = mat(a);
@@ -64,7 +68,8 @@ function dims(op: string, a: Tensor, b: Tensor, ta: boolean, tb: boolean): Dims 
   const [M, Ka] = ta ? [aC, aR] : [aR, aC];
   const [Kb, N] = tb ? [bC, bR] : [bR, bC];
   const how = `${ta ? 'aᵀ' : 'a'}·${tb ? 'bᵀ' : 'b'}`;
-  if (Ka !== Kb) fail(op, `inner dimensions differ in ${how}: 'a' ${fmt(a.shape)} gives ${Ka}, 'b' ${fmt(b.shape)} gives ${Kb}`);
+  if (Ka !== Kb)
+    fail(op, `inner dimensions differ in ${how}: 'a' ${fmt(a.shape)} gives ${Ka}, 'b' ${fmt(b.shape)} gives ${Kb}`);
   const batchedA = a.rank === 3;
   const batchedB = b.rank === 3;
   if (batchedA && batchedB && a.shape[0] !== b.shape[0]) {
@@ -82,8 +87,16 @@ interface Epilogue {
 }
 
 /** One dispatch of the kernel; `batched` says whether the result has a batch dimension. */
-function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, epi: Epilogue, name: string,
-  family: KernelFamily = 'matmul'): Tensor {
+function run(
+  a: Tensor,
+  b: Tensor,
+  d: Dims,
+  ta: boolean,
+  tb: boolean,
+  epi: Epilogue,
+  name: string,
+  family: KernelFamily = 'matmul',
+): Tensor {
   const { batch, M, N, K } = d;
   const batched = d.batchedA || d.batchedB;
   const c = empty(batched ? [batch, M, N] : [M, N], name);
@@ -95,7 +108,9 @@ function run(a: Tensor, b: Tensor, d: Dims, ta: boolean, tb: boolean, epi: Epilo
   }
   const { swap, RB, WG } = layout(M, N);
   // Cᵀ = op(B)ᵀ·op(A)ᵀ: B becomes the left operand, read transposed unless it was, and A the right one.
-  const [x, y, tx, ty, rows, cols, sx, sy] = swap ? [b, a, !tb, !ta, N, M, strides.B, strides.A] : [a, b, ta, tb, M, N, strides.A, strides.B];
+  const [x, y, tx, ty, rows, cols, sx, sy] = swap
+    ? [b, a, !tb, !ta, N, M, strides.B, strides.A]
+    : [a, b, ta, tb, M, N, strides.A, strides.B];
   rt().dispatch({
     kernel: MATMUL,
     family,
@@ -129,7 +144,14 @@ function unbroadcast(g: Tensor, batchedInput: boolean, batched: boolean, family:
  * op(a)·op(b), recorded with a backward made of the same products, so its gradients can be differentiated
  * again. `family` labels the forward dispatch (a linear layer's weight gradient is 'weight-grad' work).
  */
-function product(a: Tensor, b: Tensor, ta: boolean, tb: boolean, name: string, family: KernelFamily = 'matmul'): Tensor {
+function product(
+  a: Tensor,
+  b: Tensor,
+  ta: boolean,
+  tb: boolean,
+  name: string,
+  family: KernelFamily = 'matmul',
+): Tensor {
   const op = 'matmul';
   const d = dims(op, a, b, ta, tb);
   const c = run(a, b, d, ta, tb, {}, name, family);
@@ -172,10 +194,12 @@ export function linear(x: Tensor, w: Tensor, b?: Tensor, opts: LinearOptions = {
   const op = 'linear';
   if (x.rank !== 2) fail(op, `input 'x' must be [N, in], got ${x.describe()}`);
   if (w.rank !== 2) fail(op, `weight 'w' must be [out, in], got ${w.describe()}`);
-  if (x.shape[1] !== w.shape[1]) fail(op, `input 'x' ${fmt(x.shape)} has ${x.shape[1]} features, weight 'w' ${fmt(w.shape)} expects ${w.shape[1]}`);
+  if (x.shape[1] !== w.shape[1])
+    fail(op, `input 'x' ${fmt(x.shape)} has ${x.shape[1]} features, weight 'w' ${fmt(w.shape)} expects ${w.shape[1]}`);
   if (b) {
     checkDtype(op, "bias 'b'", b, 'f32');
-    if (b.rank !== 1 || b.shape[0] !== w.shape[0]) fail(op, `bias ${b.describe()} must be [${w.shape[0]}] for weight 'w' ${fmt(w.shape)}`);
+    if (b.rank !== 1 || b.shape[0] !== w.shape[0])
+      fail(op, `bias ${b.describe()} must be [${w.shape[0]}] for weight 'w' ${fmt(w.shape)}`);
   }
   const relu = opts.relu ?? false;
   const y = run(x, w, dims(op, x, w, false, true), false, true, { bias: b, relu }, relu ? 'linear_relu' : 'linear');

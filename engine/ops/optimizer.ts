@@ -69,7 +69,11 @@ export interface SgdStepOptions {
 export function sgdStep(param: Tensor, grad: Tensor, momentumBuf: Tensor, opts: SgdStepOptions): void {
   const op = 'sgdStep';
   const { lr, momentum = 0, dampening = 0, nesterov = false, weightDecay = 0 } = opts;
-  checkStepTensors(op, [['param', param], ['grad', grad], ['momentum buffer', momentumBuf]]);
+  checkStepTensors(op, [
+    ['param', param],
+    ['grad', grad],
+    ['momentum buffer', momentumBuf],
+  ]);
   checkNonNegative(op, { lr, momentum, weightDecay });
   if (dampening !== 0) fail(op, `dampening ${dampening} is not supported (only 0)`);
   if (nesterov && momentum === 0) fail(op, 'nesterov needs momentum > 0');
@@ -104,16 +108,29 @@ export interface AdamStepOptions {
 export function adamStep(param: Tensor, grad: Tensor, expAvg: Tensor, expAvgSq: Tensor, opts: AdamStepOptions): void {
   const op = 'adamStep';
   const { lr, step, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0 } = opts;
-  checkStepTensors(op, [['param', param], ['grad', grad], ['exp_avg', expAvg], ['exp_avg_sq', expAvgSq]]);
+  checkStepTensors(op, [
+    ['param', param],
+    ['grad', grad],
+    ['exp_avg', expAvg],
+    ['exp_avg_sq', expAvgSq],
+  ]);
   checkNonNegative(op, { lr, eps, weightDecay });
   const [beta1, beta2] = betas;
-  if (!betas.every((b) => Number.isFinite(b) && b >= 0 && b < 1)) fail(op, `betas must be in [0, 1), got [${betas.join(', ')}]`);
-  if (!Number.isSafeInteger(step) || step < 1) fail(op, `step must be an integer >= 1 (the count of this update), got ${step}`);
+  if (!betas.every((b) => Number.isFinite(b) && b >= 0 && b < 1))
+    fail(op, `betas must be in [0, 1), got [${betas.join(', ')}]`);
+  if (!Number.isSafeInteger(step) || step < 1)
+    fail(op, `step must be an integer >= 1 (the count of this update), got ${step}`);
   rt().dispatch({
     kernel: ADAM,
     params: {
-      n: param.size, wd: weightDecay, b1c: 1 - beta1, beta2, b2c: 1 - beta2, eps,
-      stepSize: lr / (1 - beta1 ** step), bc2Sqrt: Math.sqrt(1 - beta2 ** step),
+      n: param.size,
+      wd: weightDecay,
+      b1c: 1 - beta1,
+      beta2,
+      b2c: 1 - beta2,
+      eps,
+      stepSize: lr / (1 - beta1 ** step),
+      bc2Sqrt: Math.sqrt(1 - beta2 ** step),
     },
     buffers: { param, grad, expAvg, expAvgSq },
     groups: grid(cdiv(param.size, 256)),

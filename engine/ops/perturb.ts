@@ -10,11 +10,29 @@ import { empty, type Tensor } from '../tensor.js';
 
 const PERTURB = shader(perturbSrc, ['rows:u32', 'cols:u32', 'step:f32', 'radius:f32']);
 // Variants that do not read a buffer bind another input in its place: every variant shares one layout.
-const BUFFERS = { x: 'read f32', a: 'read f32', g: 'read f32', lower: 'read f32', upper: 'read f32', mask: 'read f32', out: 'read_write f32' } as const;
-const PROJECT = PERTURB.kernel({ name: 'perturb_project', family: 'elementwise', entry: 'project', buffers: BUFFERS,
-  bytes: (p) => 4 * p.rows * p.cols * 4 });
-const APPLY_GRAD = PERTURB.kernel({ name: 'perturb_apply_grad', family: 'elementwise', entry: 'apply_grad', buffers: BUFFERS,
-  bytes: (p) => 4 * p.rows * p.cols * 4 });
+const BUFFERS = {
+  x: 'read f32',
+  a: 'read f32',
+  g: 'read f32',
+  lower: 'read f32',
+  upper: 'read f32',
+  mask: 'read f32',
+  out: 'read_write f32',
+} as const;
+const PROJECT = PERTURB.kernel({
+  name: 'perturb_project',
+  family: 'elementwise',
+  entry: 'project',
+  buffers: BUFFERS,
+  bytes: (p) => 4 * p.rows * p.cols * 4,
+});
+const APPLY_GRAD = PERTURB.kernel({
+  name: 'perturb_apply_grad',
+  family: 'elementwise',
+  entry: 'apply_grad',
+  buffers: BUFFERS,
+  bytes: (p) => 4 * p.rows * p.cols * 4,
+});
 
 /** Per sample element (broadcast over the batch): the box and the mask (1 mutable, 0 fixed), f32 tensors [D]. */
 export interface PerturbRegion {
@@ -50,7 +68,11 @@ function checkRegion(op: string, x: Tensor, region: PerturbRegion): [number, num
   const cols = x.size / rows;
   for (const [what, t] of Object.entries(region)) {
     checkDtype(op, what, t, 'f32');
-    if (t.size !== cols) fail(op, `${what} ${t.describe()} must hold one value per element of a sample of x ${x.describe()} (${cols}), as ${fmt([cols])}`);
+    if (t.size !== cols)
+      fail(
+        op,
+        `${what} ${t.describe()} must hold one value per element of a sample of x ${x.describe()} (${cols}), as ${fmt([cols])}`,
+      );
   }
   return [rows, cols];
 }
@@ -75,7 +97,11 @@ export function perturb(x: Tensor, a: Tensor, region: PerturbRegion, o: PerturbO
   rt().dispatch({
     kernel: PROJECT,
     overrides: {
-      FROM_DELTA: o.from === 'delta', STEP: s ? (s.direction === 'linf' ? 1 : 2) : 0, BALL: BALLS[o.ball], BOX: o.box, TO_DELTA: o.to === 'delta',
+      FROM_DELTA: o.from === 'delta',
+      STEP: s ? (s.direction === 'linf' ? 1 : 2) : 0,
+      BALL: BALLS[o.ball],
+      BOX: o.box,
+      TO_DELTA: o.to === 'delta',
     },
     params: { rows, cols, step: s?.size ?? 0, radius: o.radius },
     buffers: { x, a, g: s?.g ?? a, lower: region.lower, upper: region.upper, mask: region.mutable, out },
@@ -98,7 +124,14 @@ export function applyPerturbation(x: Tensor, delta: Tensor, region: PerturbRegio
 }
 
 /** applyPerturbation's backward: dy where kept (and, in delta, mutable). Linear in dy, recorded like clamp's. */
-function applyGrad(dy: Tensor, x: Tensor, delta: Tensor, region: PerturbRegion, box: boolean, inDelta: boolean): Tensor {
+function applyGrad(
+  dy: Tensor,
+  x: Tensor,
+  delta: Tensor,
+  region: PerturbRegion,
+  box: boolean,
+  inDelta: boolean,
+): Tensor {
   const [rows, cols] = checkRegion('applyPerturbation', x, region);
   const out = empty(x.shape, `d${inDelta ? delta.name : x.name}`);
   rt().dispatch({
@@ -108,6 +141,10 @@ function applyGrad(dy: Tensor, x: Tensor, delta: Tensor, region: PerturbRegion, 
     buffers: { x, a: delta, g: dy, lower: region.lower, upper: region.upper, mask: region.mutable, out },
     groups: grid(rows),
   });
-  record('applyPerturbationGrad', [dy, x, delta], out, (u, needs) => [needs[0] ? applyGrad(u, x, delta, region, box, inDelta) : null, null, null]);
+  record('applyPerturbationGrad', [dy, x, delta], out, (u, needs) => [
+    needs[0] ? applyGrad(u, x, delta, region, box, inDelta) : null,
+    null,
+    null,
+  ]);
   return out;
 }

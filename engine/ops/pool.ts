@@ -21,7 +21,13 @@ export function globalAvgPool(x: Tensor): Tensor {
   const [n, c, h, w] = x.shape;
   const params = { planes: n * c, hw: h * w };
   const y = empty([n, c], 'avgpool');
-  rt().dispatch({ kernel: POOL, overrides: { GRAD: false }, params, buffers: { inp: x, out: y }, groups: grid(cdiv(n * c, 256)) });
+  rt().dispatch({
+    kernel: POOL,
+    overrides: { GRAD: false },
+    params,
+    buffers: { inp: x, out: y },
+    groups: grid(cdiv(n * c, 256)),
+  });
   record(op, [x], y, (dy) => [avgPoolGrad(dy, x.shape)]);
   return y;
 }
@@ -29,9 +35,16 @@ export function globalAvgPool(x: Tensor): Tensor {
 /** globalAvgPool's backward: dy [N, C] spread as dy/(H·W) over `shape` [N, C, H, W]; recorded (its backward is the pool). */
 export function avgPoolGrad(dy: Tensor, shape: Shape): Tensor {
   const [n, c, h, w] = shape;
-  if (shape.length !== 4 || dy.rank !== 2 || dy.shape[0] !== n || dy.shape[1] !== c) fail('avgPoolGrad', `gradient ${dy.describe()} must be [N, C] of [${shape.join(',')}]`);
+  if (shape.length !== 4 || dy.rank !== 2 || dy.shape[0] !== n || dy.shape[1] !== c)
+    fail('avgPoolGrad', `gradient ${dy.describe()} must be [N, C] of [${shape.join(',')}]`);
   const dx = empty(shape, 'davgpool');
-  rt().dispatch({ kernel: POOL_GRAD, overrides: { GRAD: true }, params: { planes: n * c, hw: h * w }, buffers: { inp: dy, out: dx }, groups: grid(cdiv(dx.size, 256)) });
+  rt().dispatch({
+    kernel: POOL_GRAD,
+    overrides: { GRAD: true },
+    params: { planes: n * c, hw: h * w },
+    buffers: { inp: dy, out: dx },
+    groups: grid(cdiv(dx.size, 256)),
+  });
   record('avgPoolGrad', [dy], dx, (u) => [globalAvgPool(u)]);
   return dx;
 }

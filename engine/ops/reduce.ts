@@ -10,10 +10,20 @@ import { empty, numel, type Shape, type Tensor } from '../tensor.js';
 const REDUCE_SHADER = shader(reduceSrc, ['rows:u32', 'cols:u32', 'colBlocks:u32', 'chunks:u32', 'scale:f32']);
 const BUFFERS = { src: 'read f32', dst: 'read_write f32' } as const;
 // Reduce reads rows x cols and writes chunks x cols; broadcast reads cols and writes rows x cols.
-const REDUCE = REDUCE_SHADER.kernel({ name: 'reduce', family: 'reduction', entry: 'reduce', buffers: BUFFERS,
-  bytes: (p) => 4 * p.cols * (p.rows + p.chunks) });
-const BROADCAST = REDUCE_SHADER.kernel({ name: 'broadcast', family: 'reduction', entry: 'broadcast', buffers: BUFFERS,
-  bytes: (p) => 4 * p.cols * (p.rows + 1) });
+const REDUCE = REDUCE_SHADER.kernel({
+  name: 'reduce',
+  family: 'reduction',
+  entry: 'reduce',
+  buffers: BUFFERS,
+  bytes: (p) => 4 * p.cols * (p.rows + p.chunks),
+});
+const BROADCAST = REDUCE_SHADER.kernel({
+  name: 'broadcast',
+  family: 'reduction',
+  entry: 'broadcast',
+  buffers: BUFFERS,
+  bytes: (p) => 4 * p.cols * (p.rows + 1),
+});
 
 const WG = 256;
 // Rows per invocation per chunk: few workgroups, as lavapipe pays mostly per workgroup (the barrier tree;
@@ -29,7 +39,14 @@ const columnLanes = (cols: number): number => (cols >= 64 ? 64 : cols >= 16 ? 16
  * bias gradients. Its backward is `broadcastRows`, and the two are each other's adjoints, so gradients through
  * them can be differentiated again. Callers computing a weight (bias) gradient pass family 'weight-grad'.
  */
-export function reduceRows(x: Tensor, rows: number, outShape: Shape, scale: number, name: string, family?: KernelFamily): Tensor {
+export function reduceRows(
+  x: Tensor,
+  rows: number,
+  outShape: Shape,
+  scale: number,
+  name: string,
+  family?: KernelFamily,
+): Tensor {
   checkDtype(name, 'input', x, 'f32');
   const cols = x.size / rows;
   if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || numel(outShape) !== cols) {
@@ -65,7 +82,8 @@ export function reduceRows(x: Tensor, rows: number, outShape: Shape, scale: numb
 /** scale · v repeated over leading rows to fill `shape` (v.size must divide its size); recorded. */
 export function broadcastRows(v: Tensor, shape: Shape, scale: number, name = `d${v.name}`): Tensor {
   const rows = numel(shape) / v.size;
-  if (!Number.isInteger(rows)) fail('broadcastRows', `cannot repeat ${v.describe()} to fill shape [${shape.join(',')}]`);
+  if (!Number.isInteger(rows))
+    fail('broadcastRows', `cannot repeat ${v.describe()} to fill shape [${shape.join(',')}]`);
   const dx = empty(shape, name);
   rt().dispatch({
     kernel: BROADCAST,

@@ -19,10 +19,13 @@ interface MlpConfig {
 
 function parse(name: string): MlpConfig {
   const m = PATTERN.exec(name.trim());
-  if (!m) throw new Error(`unknown model '${name}': expected mlp-WIDTHxDEPTH, e.g. mlp-256x3 (3 hidden layers of 256 units)`);
+  if (!m)
+    throw new Error(`unknown model '${name}': expected mlp-WIDTHxDEPTH, e.g. mlp-256x3 (3 hidden layers of 256 units)`);
   const [width, depth] = [Number(m[1]), Number(m[2])];
-  if (width < 1 || width > MAX_WIDTH) throw new Error(`model '${name}': width must be in [1, ${MAX_WIDTH}], got ${width}`);
-  if (depth < 1 || depth > MAX_DEPTH) throw new Error(`model '${name}': depth (hidden layers) must be in [1, ${MAX_DEPTH}], got ${depth}`);
+  if (width < 1 || width > MAX_WIDTH)
+    throw new Error(`model '${name}': width must be in [1, ${MAX_WIDTH}], got ${width}`);
+  if (depth < 1 || depth > MAX_DEPTH)
+    throw new Error(`model '${name}': depth (hidden layers) must be in [1, ${MAX_DEPTH}], got ${depth}`);
   return { width, depth };
 }
 
@@ -34,7 +37,12 @@ class Mlp extends Classifier {
   readonly layers: Linear[];
   readonly firstLayer = ['0.weight', '0.bias'];
 
-  constructor(c: MlpConfig, private readonly inFeatures: number, classes: number, seed: number) {
+  constructor(
+    c: MlpConfig,
+    private readonly inFeatures: number,
+    classes: number,
+    seed: number,
+  ) {
     super();
     const init = new Init(seed);
     this.layers = sizes(c, inFeatures, classes).map(([i, o]) => new Linear(i, o, init, { scheme: 'pytorch' }));
@@ -68,22 +76,31 @@ class Mlp extends Classifier {
 
 export default defineModel({
   pattern: 'mlp-WIDTHxDEPTH',
-  summary: 'multi-layer perceptron: DEPTH hidden Linear+ReLU layers of WIDTH units on the flattened input (tabular data)',
+  summary:
+    'multi-layer perceptron: DEPTH hidden Linear+ReLU layers of WIDTH units on the flattened input (tabular data)',
   matches: (name) => /^mlp-/.test(name.trim()),
   check: (name) => void parse(name),
   resolve(name, input, classes) {
     const c = parse(name);
     const inFeatures = input.reduce((a, d) => a * d, 1);
-    if (!(inFeatures >= 1)) throw new Error(`model '${name}' needs at least one input feature, got shape [${input.join(', ')}]`);
-    const layout: [string, TensorSpec][] = sizes(c, inFeatures, classes).flatMap(([i, o], k): [string, TensorSpec][] => [
-      [`${2 * k}.weight`, { dtype: 'F32', shape: [o, i] }],
-      [`${2 * k}.bias`, { dtype: 'F32', shape: [o] }],
-    ]);
+    if (!(inFeatures >= 1))
+      throw new Error(`model '${name}' needs at least one input feature, got shape [${input.join(', ')}]`);
+    const layout: [string, TensorSpec][] = sizes(c, inFeatures, classes).flatMap(
+      ([i, o], k): [string, TensorSpec][] => [
+        [`${2 * k}.weight`, { dtype: 'F32', shape: [o, i] }],
+        [`${2 * k}.bias`, { dtype: 'F32', shape: [o] }],
+      ],
+    );
     const canonical = `mlp-${c.width}x${c.depth}`;
     checkModelFits(canonical, layout, { maxBufferSize: Infinity, maxStorageBufferBindingSize: Infinity });
     const flops = 2 * sizes(c, inFeatures, classes).reduce((n, [i, o]) => n + i * o, 0);
     return {
-      name: canonical, input, classes, layout, flops, activation: [Math.max(inFeatures, c.width, classes)],
+      name: canonical,
+      input,
+      classes,
+      layout,
+      flops,
+      activation: [Math.max(inFeatures, c.width, classes)],
       build: (seed) => {
         checkModelFits(canonical, layout, rt().device.limits);
         return new Mlp(c, inFeatures, classes, seed);

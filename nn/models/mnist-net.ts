@@ -32,7 +32,12 @@ class MnistNet extends Classifier {
 
   /** The Sequential's indices: 1, 3, 4 and 6 are the parameter-free ReLUs and Flatten. */
   protected override children(): [string, Module][] {
-    return [['0', this.conv1], ['2', this.conv2], ['5', this.fc1], ['7', this.fc2]];
+    return [
+      ['0', this.conv1],
+      ['2', this.conv2],
+      ['5', this.fc1],
+      ['7', this.fc2],
+    ];
   }
 
   protected firstLayerForward(x: Tensor): Tensor {
@@ -57,21 +62,28 @@ class MnistNet extends Classifier {
 function layout(classes: number): [string, TensorSpec][] {
   const f32 = (...shape: number[]): TensorSpec => ({ dtype: 'F32', shape });
   return [
-    ['0.weight', f32(16, 1, 4, 4)], ['0.bias', f32(16)],
-    ['2.weight', f32(32, 16, 4, 4)], ['2.bias', f32(32)],
-    ['5.weight', f32(100, 1568)], ['5.bias', f32(100)],
-    ['7.weight', f32(classes, 100)], ['7.bias', f32(classes)],
+    ['0.weight', f32(16, 1, 4, 4)],
+    ['0.bias', f32(16)],
+    ['2.weight', f32(32, 16, 4, 4)],
+    ['2.bias', f32(32)],
+    ['5.weight', f32(100, 1568)],
+    ['5.bias', f32(100)],
+    ['7.weight', f32(classes, 100)],
+    ['7.bias', f32(classes)],
   ];
 }
 
 export default defineModel({
   pattern: NAME,
-  summary: "Wong et al.'s MNIST CNN (fast_adversarial): two stride-2 4x4 convolutions, then 1568-100-classes; 28x28 grey-scale inputs",
+  summary:
+    "Wong et al.'s MNIST CNN (fast_adversarial): two stride-2 4x4 convolutions, then 1568-100-classes; 28x28 grey-scale inputs",
   matches: (name) => name.trim() === NAME,
   check: () => {},
   resolve(name, input, classes) {
     if (input.join(',') !== INPUT.join(',')) {
-      throw new Error(`model '${name}' takes 28x28 grey-scale images [1, 28, 28] (its Linear(1568) is fixed), not inputs of shape [${input.join(', ')}]`);
+      throw new Error(
+        `model '${name}' takes 28x28 grey-scale images [1, 28, 28] (its Linear(1568) is fixed), not inputs of shape [${input.join(', ')}]`,
+      );
     }
     const l = layout(classes);
     checkModelFits(NAME, l, { maxBufferSize: Infinity, maxStorageBufferBindingSize: Infinity });
@@ -79,7 +91,12 @@ export default defineModel({
     const macs = 14 * 14 * 16 * 16 + 7 * 7 * 32 * 16 * 16 + 1568 * 100 + 100 * classes;
     return {
       // conv1's output [16, 14, 14] is the largest activation (the input has 784 values, conv2's output 1568).
-      name: NAME, input, classes, layout: l, flops: 2 * macs, activation: [16, 14, 14],
+      name: NAME,
+      input,
+      classes,
+      layout: l,
+      flops: 2 * macs,
+      activation: [16, 14, 14],
       build: (seed) => {
         checkModelFits(NAME, l, rt().device.limits);
         return new MnistNet(classes, seed);
@@ -90,7 +107,8 @@ export default defineModel({
   infer(tensors) {
     const w = tensors['5.weight']?.shape;
     const c = tensors['0.weight']?.shape;
-    if (!c || c.join(',') !== '16,1,4,4' || !w || w.join(',') !== '100,1568') return { not: "no '0.weight' [16, 1, 4, 4] and '5.weight' [100, 1568]" };
+    if (!c || c.join(',') !== '16,1,4,4' || !w || w.join(',') !== '100,1568')
+      return { not: "no '0.weight' [16, 1, 4, 4] and '5.weight' [100, 1568]" };
     return NAME;
   },
 });

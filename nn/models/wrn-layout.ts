@@ -10,7 +10,12 @@ import type { WrnConfig } from './wrn.js';
 export const blocksPerGroup = (depth: number): number => (depth - 4) / 6;
 
 /** Channels of the stem and of the three groups. */
-export const wrnChannels = (width: number): [number, number, number, number] => [16, 16 * width, 32 * width, 64 * width];
+export const wrnChannels = (width: number): [number, number, number, number] => [
+  16,
+  16 * width,
+  32 * width,
+  64 * width,
+];
 
 /** Far deeper than any published WRN (n = 166 blocks a group); it keeps a hostile name from enumerating millions of layers. */
 export const MAX_DEPTH = 1000;
@@ -48,7 +53,10 @@ const name = (c: WrnConfig): string => `wrn-${c.depth}-${c.width}`;
 
 /** Throws unless the model's depth and total size are within what this program can build, save and load. */
 export function checkWrnSize(c: WrnConfig): void {
-  if (c.depth > MAX_DEPTH) throw new Error(`model '${name(c)}': depth ${c.depth} is over the limit of ${MAX_DEPTH} (${blocksPerGroup(MAX_DEPTH)} blocks a group)`);
+  if (c.depth > MAX_DEPTH)
+    throw new Error(
+      `model '${name(c)}': depth ${c.depth} is over the limit of ${MAX_DEPTH} (${blocksPerGroup(MAX_DEPTH)} blocks a group)`,
+    );
   const total = wrnTensorSpecs(c).reduce((n, [, s]) => n + specBytes(s), 0);
   if (total > MAX_MODEL_BYTES) {
     throw new Error(
@@ -59,7 +67,10 @@ export function checkWrnSize(c: WrnConfig): void {
 }
 
 /** The largest tensor of `c`, and which limit (if any) it exceeds. */
-function largestOver(c: WrnConfig, limits: BufferLimits): { name: string; spec: TensorSpec; bytes: number; limit: keyof BufferLimits } | null {
+function largestOver(
+  c: WrnConfig,
+  limits: BufferLimits,
+): { name: string; spec: TensorSpec; bytes: number; limit: keyof BufferLimits } | null {
   for (const [tname, spec] of wrnTensorSpecs(c)) {
     const bytes = specBytes(spec);
     for (const limit of ['maxStorageBufferBindingSize', 'maxBufferSize'] as const) {
@@ -94,7 +105,8 @@ export function inferWrnConfig(tensors: Record<string, TensorSpec>): WrnConfig |
   const conv = shape('block1.layer.0.conv1.weight');
   if (!fc || fc.length !== 2) return "no 'fc.weight' of shape [classes, channels]";
   if (!stem || stem.length !== 4) return "no 'conv1.weight' of shape [16, channels, 3, 3]";
-  if (!conv || conv.length !== 4 || conv[0] % 16 !== 0 || conv[0] === 0) return "no 'block1.layer.0.conv1.weight' of shape [16*width, 16, 3, 3]";
+  if (!conv || conv.length !== 4 || conv[0] % 16 !== 0 || conv[0] === 0)
+    return "no 'block1.layer.0.conv1.weight' of shape [16*width, 16, 3, 3]";
   let n = 0;
   while (shape(`block1.layer.${n}.conv1.weight`)) n++;
   return { depth: 6 * n + 4, width: conv[0] / 16, classes: fc[0], inChannels: stem[1] };

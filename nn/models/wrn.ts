@@ -4,7 +4,14 @@ import { globalAvgPool, rt, type Tensor } from '../../engine/index.js';
 import { BatchNorm2d, Conv2d, Init, Linear } from '../layers.js';
 import { Classifier, defineModel } from '../model.js';
 import { Module } from '../module.js';
-import { blocksPerGroup, checkWrnFits, checkWrnSize, inferWrnConfig, wrnChannels, wrnTensorSpecs } from './wrn-layout.js';
+import {
+  blocksPerGroup,
+  checkWrnFits,
+  checkWrnSize,
+  inferWrnConfig,
+  wrnChannels,
+  wrnTensorSpecs,
+} from './wrn-layout.js';
 
 export interface WrnConfig {
   depth: number;
@@ -28,7 +35,8 @@ export function parseArch(arch: string, classes = 10, inChannels = 3): WrnConfig
     throw new Error(`model '${arch}': depth must be 6n+4 with n >= 1 (10, 16, 22, 28, 34, ...), or 32 for WRN-34`);
   }
   if (width < 1) throw new Error(`model '${arch}': width must be >= 1`);
-  if (!Number.isSafeInteger(classes) || classes < 1) throw new Error(`model '${arch}': classes must be a positive integer, got ${classes}`);
+  if (!Number.isSafeInteger(classes) || classes < 1)
+    throw new Error(`model '${arch}': classes must be a positive integer, got ${classes}`);
   const config = { depth, width, classes, inChannels };
   checkWrnSize(config);
   return config;
@@ -54,7 +62,12 @@ class BasicBlock extends Module {
   }
 
   protected override children(): [string, Module][] {
-    const c: [string, Module][] = [['bn1', this.bn1], ['conv1', this.conv1], ['bn2', this.bn2], ['conv2', this.conv2]];
+    const c: [string, Module][] = [
+      ['bn1', this.bn1],
+      ['conv1', this.conv1],
+      ['bn2', this.bn2],
+      ['conv2', this.conv2],
+    ];
     if (this.convShortcut) c.push(['convShortcut', this.convShortcut]);
     return c;
   }
@@ -74,7 +87,10 @@ class NetworkBlock extends Module {
 
   constructor(n: number, inPlanes: number, outPlanes: number, stride: number, init: Init) {
     super();
-    this.blocks = Array.from({ length: n }, (_, i) => new BasicBlock(i === 0 ? inPlanes : outPlanes, outPlanes, i === 0 ? stride : 1, init));
+    this.blocks = Array.from(
+      { length: n },
+      (_, i) => new BasicBlock(i === 0 ? inPlanes : outPlanes, outPlanes, i === 0 ? stride : 1, init),
+    );
   }
 
   protected override children(): [string, Module][] {
@@ -94,7 +110,10 @@ export class WideResNet extends Classifier {
   readonly bn1: BatchNorm2d;
   readonly fc: Linear;
 
-  constructor(readonly config: WrnConfig, seed = 0) {
+  constructor(
+    readonly config: WrnConfig,
+    seed = 0,
+  ) {
     super();
     const { depth, width, classes } = config;
     // Before the first allocation: a tensor over the adapter's limits would fail inside Dawn.
@@ -139,21 +158,29 @@ export class WideResNet extends Classifier {
   readonly firstLayer = ['conv1.weight'];
 }
 
-
 export default defineModel({
   pattern: 'wrn-DEPTH-WIDTH',
-  summary: 'WideResNet (Zagoruyko and Komodakis 2016) with pre-activation blocks, in the RobustBench / TRADES layout; depth 6n+4',
+  summary:
+    'WideResNet (Zagoruyko and Komodakis 2016) with pre-activation blocks, in the RobustBench / TRADES layout; depth 6n+4',
   matches: (name) => /^wrn-/i.test(name.trim()),
   check: (name) => void parseArch(name),
   resolve(name, input, classes) {
-    if (input.length !== 3) throw new Error(`model '${name}' takes images [C, H, W], not inputs of shape [${input.join(', ')}]; use mlp-WIDTHxDEPTH for tabular data`);
+    if (input.length !== 3)
+      throw new Error(
+        `model '${name}' takes images [C, H, W], not inputs of shape [${input.join(', ')}]; use mlp-WIDTHxDEPTH for tabular data`,
+      );
     const config = parseArch(name, classes, input[0]);
     const [, h, w] = input;
     const layout = wrnTensorSpecs(config);
     // Convolutions at H x W, then two halvings of the resolution (ceil); 3x3 kernels, 1x1 shortcuts.
     const ch = wrnChannels(config.width);
     const n = blocksPerGroup(config.depth);
-    const res = [[h, w], [h, w], [Math.ceil(h / 2), Math.ceil(w / 2)], [Math.ceil(h / 4), Math.ceil(w / 4)]];
+    const res = [
+      [h, w],
+      [h, w],
+      [Math.ceil(h / 2), Math.ceil(w / 2)],
+      [Math.ceil(h / 4), Math.ceil(w / 4)],
+    ];
     let macs = res[0][0] * res[0][1] * ch[0] * config.inChannels * 9;
     for (let g = 1; g <= 3; g++) {
       const px = res[g][0] * res[g][1];
@@ -165,7 +192,15 @@ export default defineModel({
     macs += ch[3] * classes;
     // The widest activation is the first group's output (later groups double the channels on a quarter of the pixels).
     const activation = [ch[1], h, w];
-    return { name: archName(config), input, classes, layout, flops: 2 * macs, activation, build: (seed) => new WideResNet(config, seed) };
+    return {
+      name: archName(config),
+      input,
+      classes,
+      layout,
+      flops: 2 * macs,
+      activation,
+      build: (seed) => new WideResNet(config, seed),
+    };
   },
   head: () => 'fc.weight',
   infer(tensors) {
