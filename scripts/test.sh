@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The test command (npm test): set-up, build, type-check, then every uvu suite in dist/tests, each file in its own
-# process (one process for all of them grows lavapipe's native memory until it aborts: pipelines and buffers of
-# hundreds of kernels never return to the OS). Arguments are passed as a file pattern, e.g. `npm test -- conv2d`.
+# The test command (npm test): set-up, build, type-check, formatting check, then every uvu suite in dist/tests, each
+# file in its own process (one process for all of them grows lavapipe's native memory until it aborts: pipelines and
+# buffers of hundreds of kernels never return to the OS). Arguments are passed as a file pattern, e.g. `npm test -- conv2d`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 node scripts/build.mjs
 npx tsc --noEmit -p .
+# The whole suite also checks the formatting (npm run format fixes it); a file pattern skips it, for quick iteration.
+[ -z "${1:-}" ] && npx prettier --check . --log-level warn
 pattern="${1:-.}"
 total=0
 passed=0
