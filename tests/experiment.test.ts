@@ -32,6 +32,17 @@ import { runStatus, statusText } from '../experiment/status.js';
 import { ready, withoutTimes } from './helpers.js';
 import { synthetic } from './synthetic-run.js';
 
+/** The quick preset shrunk to seconds: a WRN-10-1 on 16 training and 8 test examples, batch 8. */
+const tinyPreset = (epochs: number, equalCost: string[]): Preset => ({
+  ...PRESETS.quick,
+  model: 'wrn-10-1',
+  trainLimit: 16,
+  batch: 8,
+  epochs,
+  equalCost,
+  testImages: 8,
+});
+
 const t = suite('experiment');
 t.before(ready);
 
@@ -307,15 +318,7 @@ t('aggregation: mean and sample standard deviation over seeds, cost relative to 
 });
 
 t('a tiny run trains, evaluates, and is then found finished', async () => {
-  const p: Preset = {
-    ...PRESETS.quick,
-    model: 'wrn-10-1',
-    trainLimit: 16,
-    batch: 8,
-    epochs: 2,
-    equalCost: ['natural', 'free-2'],
-    testImages: 8,
-  };
+  const p: Preset = tinyPreset(2, ['natural', 'free-2']);
   const { runs } = plan(p);
   assert.equal(
     runs.map((r) => r.id),
@@ -346,15 +349,7 @@ t('a tiny run trains, evaluates, and is then found finished', async () => {
 t(
   "a second experiment takes a run's lock before touching its folder: a live run's files stay where they are",
   async () => {
-    const p: Preset = {
-      ...PRESETS.quick,
-      model: 'wrn-10-1',
-      trainLimit: 16,
-      batch: 8,
-      epochs: 2,
-      equalCost: ['natural'],
-      testImages: 8,
-    };
+    const p: Preset = tinyPreset(2, ['natural']);
     const [run] = plan(p).runs;
     const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
     try {
@@ -387,15 +382,7 @@ t(
 t(
   'a rerun over a trained run whose metrics end in a cut line: a warning naming the file and line, and the run is evaluated',
   async () => {
-    const p: Preset = {
-      ...PRESETS.quick,
-      model: 'wrn-10-1',
-      trainLimit: 16,
-      batch: 8,
-      epochs: 1,
-      equalCost: ['natural'],
-      testImages: 8,
-    };
+    const p: Preset = tinyPreset(1, ['natural']);
     const [run] = plan(p).runs;
     const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
     try {
@@ -508,15 +495,7 @@ function stopAt(at: number): AbortSignal {
 t(
   'a run stopped mid-epoch, then mid-evaluation, resumes to the result of an uninterrupted run, number for number',
   async () => {
-    const p: Preset = {
-      ...PRESETS.quick,
-      model: 'wrn-10-1',
-      trainLimit: 16,
-      batch: 8,
-      epochs: 2,
-      equalCost: ['natural'],
-      testImages: 8,
-    };
+    const p: Preset = tinyPreset(2, ['natural']);
     const run = plan(p).runs[0];
     assert.is(run.id, 'natural-e2-s0');
     const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
