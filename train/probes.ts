@@ -1,7 +1,8 @@
 // Reuse diagnostics during training (`advfree train --probe reuse`): every few minibatches the method's probes run
 // on a held batch through a model counted by their own pass meter, so their passes are reported as probe overhead
 // and never added to the method's cost. Batch norm runs with frozen running statistics (or in eval mode, as a
-// probe chooses); modes, weights and the optimizer's state are restored afterwards.
+// probe chooses); modes, weights and the optimizer's state are restored afterwards. The method's end-of-epoch check
+// (a guard) runs on the same held batch.
 import { rt, valueAndGrads, type Tensor } from '../engine/index.js';
 import type { Method, ProbeContext, ProbeValues, TrainModel } from '../adversarial/method.js';
 import type { ResolvedMethod } from '../adversarial/registry.js';
@@ -90,6 +91,23 @@ export class ProbeRunner {
 /** The first training examples, unaugmented: a batch the method never trains on in this form (the caller disposes it). */
 export const heldBatch = (train: SplitData, batch: number): { x: Tensor; y: Tensor } =>
   uploadRange(train, 0, Math.min(batch, train.count), 'held');
+
+/** The method's end-of-epoch check (e.g. a guard) on the held batch; null for a method without one. */
+export async function methodCheck(
+  method: Method,
+  model: TrainModel,
+  train: SplitData,
+  batch: number,
+): Promise<{ stop: boolean; note: string } | null> {
+  if (!method.epochEnd) return null;
+  const held = heldBatch(train, batch);
+  try {
+    return await method.epochEnd(model, held);
+  } finally {
+    held.x.dispose();
+    held.y.dispose();
+  }
+}
 
 /** The probes of a run: on its held batch every `every` minibatches, each time a metrics line of type 'probe'. */
 export class ProbeSchedule {
