@@ -6,7 +6,14 @@ import { describeAttack } from '../adversarial/attack-registry.js';
 import { describeThreat } from '../adversarial/threat.js';
 import { findDataset } from '../data/index.js';
 import { writeFileAtomic } from '../nn/atomic.js';
-import { experimentSetting, presetThreat, type PlannedAttack, type Preset, type RunSpec } from '../experiment/plan.js';
+import {
+  experimentSetting,
+  presetThreat,
+  trainThreat,
+  type PlannedAttack,
+  type Preset,
+  type RunSpec,
+} from '../experiment/plan.js';
 import { comparisonChart, markdown, rows } from '../experiment/report.js';
 import { attackColumns, type RunResult } from '../experiment/runner.js';
 import { lineChartSpec } from '../plot/line-chart.js';
@@ -63,7 +70,8 @@ export async function writeReport(c: ReportContext, results: readonly RunResult[
   const header = [
     `Experiment (preset ${preset}) of ${new Date().toISOString().slice(0, 10)}, commit ${c.commit}, on ${c.adapter}.`,
     `${p.model} on ${examples(p.trainLimit, d.rows.train)} ${d.name} training examples, batch ${p.batch}, ${recipe}, weight decay ${p.weightDecay ?? 5e-4}` +
-      `${d.augment ? ', pad-4 crop + flip' : ''}; threat model ${describeThreat(presetThreat(p))};`,
+      `${d.augment ? ', pad-4 crop + flip' : ''}; threat model ${describeThreat(presetThreat(p))}` +
+      `${p.trainEps !== undefined ? ` (the methods train at ${describeThreat(trainThreat(p))})` : ''};`,
     `${p.epochs} natural-equivalent epochs (comparison 1); a budget of ${budget} full forward passes per training example (comparison 2);`,
     `every model evaluated on ${examples(p.testImages, d.rows.test)} test examples, BN in eval mode: ` +
       specs

@@ -31,6 +31,15 @@ export function presetThreat(p: Preset): ThreatSpec {
   return { norm, eps };
 }
 
+/**
+ * The threat model the methods train under: the preset's, at `trainEps` where it has one (TabularBench trains at L2
+ * 0.3 and attacks at 0.5); every model is still evaluated under presetThreat.
+ */
+export function trainThreat(p: Preset): ThreatSpec {
+  const t = presetThreat(p);
+  return p.trainEps === undefined ? t : { ...t, eps: p.trainEps };
+}
+
 /** One evaluation of every model: an attack (its registry name and options) on the first `limit` test examples. */
 export interface EvaluationSpec {
   attack: { name: string } & Record<string, string | number | boolean>;
@@ -81,6 +90,8 @@ export interface Preset {
   weightDecay?: number;
   /** The threat model (default: the dataset's). */
   threat?: ThreatSpec;
+  /** The radius the methods train at, where it is not the threat model's (whose radius the evaluation keeps). */
+  trainEps?: number;
   /** Options every run of a method takes (FGSM-RS's step on MNIST), by method name. */
   methodOptions?: Record<string, Record<string, string | number | boolean>>;
   /** The evaluation, where it is not PGD-20 plus the APGD settings above. */
@@ -129,7 +140,13 @@ function mnistLike(data: string, eps: number, seeds: number[], summary: string):
  * seed, comparison 2 (every method that applies to the norm) with the first. Every model is evaluated on the whole test split with PGD-50 (5 restarts)
  * and, for the first seed, AutoAttack (APGD-CE, APGD-T, FAB-T; Square is defined on images only) on `aaLimit`.
  */
-function tabular(data: string, norm: 'l2' | 'linf', seeds: number[], aaLimit: number | null): Preset {
+function tabular(
+  data: string,
+  norm: 'l2' | 'linf',
+  seeds: number[],
+  aaLimit: number | null,
+  trainEps?: number,
+): Preset {
   const d = findDataset(data);
   const model = d.model;
   const t = [d.threat, ...(d.otherThreats ?? [])].find((x) => x.norm === norm);
@@ -140,7 +157,9 @@ function tabular(data: string, norm: 'l2' | 'linf', seeds: number[], aaLimit: nu
       : ['natural', 'fgsm-rs', 'free-8', 'pgd-5', 'nfgsm', 'gradalign', 'gradnorm', 'atta-1', 'yopo-5-3', 'trades-10'];
   const size = seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`;
   return {
-    summary: `${data}, ${norm === 'l2' ? 'L2' : 'L-inf'} eps ${t.eps}, ${model}: both comparisons, ${size}`,
+    summary:
+      `${data}, ${norm === 'l2' ? 'L2' : 'L-inf'} eps ${t.eps}` +
+      `${trainEps !== undefined ? ` (training at ${trainEps}, as TabularBench trains)` : ''}, ${model}: both comparisons, ${size}`,
     data,
     model,
     trainLimit: null,
@@ -159,6 +178,7 @@ function tabular(data: string, norm: 'l2' | 'linf', seeds: number[], aaLimit: nu
     schedule: 'cosine',
     weightDecay: 0,
     threat: { norm, eps: t.eps },
+    ...(trainEps !== undefined ? { trainEps } : {}),
     evaluation: [
       { attack: { name: 'pgd', steps: 50, stepSize: t.eps / 20, restarts: 5, loss: 'ce' }, limit: null },
       { attack: { name: 'autoattack' }, limit: aaLimit, seeds: [seeds[0]] },
@@ -166,10 +186,14 @@ function tabular(data: string, norm: 'l2' | 'linf', seeds: number[], aaLimit: nu
   };
 }
 
-/** Both threat models of a tabular dataset, as presets DATA-l2 and DATA-linf. */
+/**
+ * Both threat models of a tabular dataset, as presets DATA-l2 and DATA-linf, and TabularBench's protocol as
+ * DATA-l2-train0.3: trained at L2 0.3, attacked at 0.5.
+ */
 const tabularPair = (data: string, seeds: number[], aaLimit: number | null): Record<string, Preset> => ({
   [`${data}-l2`]: tabular(data, 'l2', seeds, aaLimit),
   [`${data}-linf`]: tabular(data, 'linf', seeds, aaLimit),
+  [`${data}-l2-train0.3`]: tabular(data, 'l2', seeds, aaLimit, 0.3),
 });
 
 /**
@@ -317,9 +341,9 @@ export interface RunSpec {
   comparisons: number[];
 }
 
-/** A run's method: its short form under the preset's threat model, with the preset's options for that method. */
+/** A run's method: its short form under the threat model it trains under, with the preset's options for it. */
 export function presetMethod(p: Preset, label: string): ResolvedMethod {
-  const threat = presetThreat(p);
+  const threat = trainThreat(p);
   const short = parseShortForm(label, threat);
   const own = p.methodOptions?.[short.descriptor.name];
   return own ? resolveMethod({ ...short.config, ...own }, threat) : short;

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { suiteStages } from '../adversarial/attack-registry.js';
 import { evaluateRobust, inEvalMode, splitSource, type AttackTotals } from '../adversarial/evaluate.js';
+import { ThreatModel } from '../adversarial/threat.js';
 import { findDataset, limitSplit } from '../data/index.js';
 import type { PassCounts } from '../adversarial/method.js';
 import { writeFileAtomic } from '../nn/atomic.js';
@@ -17,7 +18,7 @@ import type { Datasets, RunConfig } from '../train/run-config.js';
 import { asidePath } from '../data/aside.js';
 import { readMetricsFile } from '../train/metrics.js';
 import { hasCheckpoint, RUN_FILES, RunFolder } from '../train/run-folder.js';
-import { experimentSetting, presetThreat, type PlannedAttack, type Preset, type RunSpec } from './plan.js';
+import { experimentSetting, trainThreat, type PlannedAttack, type Preset, type RunSpec } from './plan.js';
 import type { AttackColumn } from './report.js';
 
 export interface RunResult {
@@ -66,7 +67,7 @@ export function runConfig(p: Preset, r: RunSpec): RunConfig {
     trainLimit: p.trainLimit,
     testLimit: p.testImages,
     method: r.method.config,
-    threat: presetThreat(p),
+    threat: trainThreat(p),
     normalization: 'none',
     checkpointMinutes: 10,
     logEvery: 50,
@@ -156,8 +157,10 @@ async function evaluateRun(
   data: Datasets,
   stop?: AbortSignal,
 ) {
-  const { classes } = experimentSetting(p);
-  const o = { threat: trainer.threat, classes, batch: 200, seed: r.seed, progress: () => stop?.throwIfAborted() };
+  const { classes, threat: spec } = experimentSetting(p);
+  // Under the preset's threat model, whatever radius the model trained at (trainEps); the same box and mask.
+  const threat = new ThreatModel(spec, trainer.threat.domain);
+  const o = { threat, classes, batch: 200, seed: r.seed, progress: () => stop?.throwIfAborted() };
   const t0 = performance.now();
   const mine = attacks.filter((a) => !a.seeds || a.seeds.includes(r.seed));
   const limits = [...new Set(mine.map((a) => a.limit))];
@@ -170,46 +173,50 @@ async function evaluateRun(
     for (let i = 0; i < n; i++) if (y[i] === rare) (all++, (hit += ok[i]));
     return { examples: all, recall: all ? hit / all : 0 };
   };
-  return inEvalMode(trainer.model, async (classify) => {
-    const clean = await evaluateRobust(classify, splitSource(data.test), [], o);
-    const entries: RunResult['attacks'] = [];
-    const rareAttacks: NonNullable<RunResult['minority']>['attacks'] = [];
-    for (const limit of limits) {
-      const group = mine.filter((a) => a.limit === limit);
-      const ev = await evaluateRobust(
-        classify,
-        splitSource(limitSplit(data.test, limit ?? undefined)),
-        group.map((a) => a.attack),
-        o,
-      );
-      entries.push(...attackEntries(ev.attacks));
-      if (rare >= 0)
-        ev.attacks.forEach((a, i) =>
-          rareAttacks.push({
-            name: a.attack.descriptor.name,
-            ...recall(
-              ev.correct.perAttack[i].map((v, k) => v & ev.correct.clean[k]),
-              ev.examples,
-            ),
-          }),
+  try {
+    return await inEvalMode(trainer.model, async (classify) => {
+      const clean = await evaluateRobust(classify, splitSource(data.test), [], o);
+      const entries: RunResult['attacks'] = [];
+      const rareAttacks: NonNullable<RunResult['minority']>['attacks'] = [];
+      for (const limit of limits) {
+        const group = mine.filter((a) => a.limit === limit);
+        const ev = await evaluateRobust(
+          classify,
+          splitSource(limitSplit(data.test, limit ?? undefined)),
+          group.map((a) => a.attack),
+          o,
         );
-    }
-    const minority =
-      rare >= 0
-        ? {
-            class: findDataset(p.data ?? 'cifar10').classes[rare],
-            ...recall(clean.correct.clean, clean.examples),
-            attacks: rareAttacks,
-          }
-        : undefined;
-    return {
-      clean_accuracy: clean.cleanCorrect / clean.examples,
-      examples: clean.examples,
-      attacks: entries,
-      eval_seconds: (performance.now() - t0) / 1000,
-      ...(minority ? { minority } : {}),
-    };
-  });
+        entries.push(...attackEntries(ev.attacks));
+        if (rare >= 0)
+          ev.attacks.forEach((a, i) =>
+            rareAttacks.push({
+              name: a.attack.descriptor.name,
+              ...recall(
+                ev.correct.perAttack[i].map((v, k) => v & ev.correct.clean[k]),
+                ev.examples,
+              ),
+            }),
+          );
+      }
+      const minority =
+        rare >= 0
+          ? {
+              class: findDataset(p.data ?? 'cifar10').classes[rare],
+              ...recall(clean.correct.clean, clean.examples),
+              attacks: rareAttacks,
+            }
+          : undefined;
+      return {
+        clean_accuracy: clean.cleanCorrect / clean.examples,
+        examples: clean.examples,
+        attacks: entries,
+        eval_seconds: (performance.now() - t0) / 1000,
+        ...(minority ? { minority } : {}),
+      };
+    });
+  } finally {
+    threat.dispose();
+  }
 }
 
 /** A column header: PGD-50x10 (steps, restarts), APGD-CE, ...; the examples it covers where it has a limit. */

@@ -191,6 +191,15 @@ t(
         // L2: the methods with an L2 step; L-inf: every registered method.
         assert.is(labels(2, 0).length, norm === 'l2' ? 5 : 10, `${data}-${norm}: ${labels(2, 0)}`);
       }
+      // TabularBench's protocol: the same runs trained at L2 0.3, attacked at 0.5 as DATA-l2 attacks.
+      const tb = PRESETS[`${data}-l2-train0.3`];
+      const l2 = PRESETS[`${data}-l2`];
+      assert.equal(
+        plan(tb).runs.map((r) => r.id),
+        plan(l2).runs.map((r) => r.id),
+      );
+      assert.ok(plan(tb).runs.every((r) => runConfig(tb, r).threat.eps === 0.3));
+      assert.equal(attacks(tb, []), attacks(l2, []));
     }
   },
 );
@@ -341,6 +350,31 @@ t('a tiny run trains, evaluates, and is then found finished', async () => {
     assert.ok(res.attacks[0].accuracy <= res.clean_accuracy, 'robust <= clean');
     assert.equal(finished(out, runs[1]), res);
     assert.is(finished(out, runs[0]), null);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+t("trainEps: the methods train at its radius, every model is attacked at the threat model's", async () => {
+  const p: Preset = { ...tinyPreset(1, ['fgsm-rs']), trainEps: 2 / 255 };
+  const { runs } = plan(p);
+  const run = runs.find((r) => r.label === 'fgsm-rs')!;
+  assert.equal(runConfig(p, run).threat, { norm: 'linf', eps: 2 / 255 });
+  // FGSM-RS's step follows the radius it trains at (1.25 eps).
+  assert.ok(Math.abs((run.method.config.stepSize as number) - 1.25 * (2 / 255)) < 1e-12);
+  const planned = attacks(p, []);
+  const out = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+  try {
+    const data = { train: synthetic(16, 1), test: synthetic(8, 2) };
+    const res = await runOne(out, p, run, planned, data, () => {});
+    const start = readFileSync(join(out, 'runs', run.id, 'metrics.jsonl'), 'utf8').split('\n')[0];
+    assert.equal(JSON.parse(start).config.threat, { norm: 'linf', eps: 2 / 255 }, 'trained at 2/255');
+    assert.match(res.attacks[0].description, /eps 8\/255/, `attacked at 8/255: ${res.attacks[0].description}`);
+    // The preset without trainEps attacks the same way: its evaluation does not depend on the training radius.
+    assert.equal(
+      attacks(tinyPreset(1, ['fgsm-rs']), []).map((a) => a.attack.config),
+      planned.map((a) => a.attack.config),
+    );
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
