@@ -24,10 +24,11 @@ const batches = [
   { x: randu(B * C * H * W, 3), y: Int32Array.from([0, 9, 8, 1]) },
 ];
 
-t('m SGD steps per minibatch; delta carried over and updated by value, within eps', async () => {
+/** Free-m on three minibatches against the host reference; with randomStart each minibatch starts from a fresh draw. */
+async function checkAgainstHost(randomStart: boolean) {
   const a = setup();
   const threat = ThreatModel.image({ norm: 'linf', eps: EPS }, [C, H, W]);
-  const free = new Free({ replays: M }, threat, [B, C, H, W]);
+  const free = new Free({ replays: M, randomStart }, threat, [B, C, H, W]);
   let lrCalls = 0;
   const h = new Harness(a.model, a.opt, 0, () => (lrCalls++, 0.05));
 
@@ -43,6 +44,15 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
     res.loss.dispose();
     res.correct.dispose();
 
+    if (randomStart) {
+      // The draw of minibatch i (seed 0, stream i): uniform in [-eps, eps), replacing the carried rows.
+      const drawn = await tidy(() => threat.randomDelta(x, 0, i)).data();
+      assert.ok(
+        drawn.every((v) => Math.abs(v) <= EPS) && new Set(drawn).size > drawn.length / 2,
+        'a uniform draw in the ball',
+      );
+      delta.set(drawn);
+    }
     for (let r = 0; r < M; r++) {
       const d = tensor(Float32Array.from(delta.subarray(0, n * C * H * W)), [n, C, H, W], { name: 'd' });
       const weights = b.params.map(([, p]) => p.tensor);
@@ -79,7 +89,13 @@ t('m SGD steps per minibatch; delta carried over and updated by value, within ep
     s.model.dispose();
   }
   free.dispose();
-});
+}
+
+t('m SGD steps per minibatch; delta carried over and updated by value, within eps', () => checkAgainstHost(false));
+
+t('randomStart: each minibatch starts from a fresh uniform draw (stream = step), then m signed steps', () =>
+  checkAgainstHost(true),
+);
 
 t('the perturbation the model sees keeps x + delta in [0, 1]', async () => {
   const a = setup();

@@ -123,7 +123,12 @@ t('descriptor-derived train flags accept and reject as declared', () => {
   const flags = (...argv: string[]) => parseCommand(train, argv) as FlagsOf<typeof train>;
   const parse = (...argv: string[]) => methodFromFlags(flags(...argv));
   // eps is the run's threat model's (--eps, --norm), not a method option: the method's step sizes follow it.
-  assert.equal(parse('--method', 'free', '--replays', '4', '--eps', '4/255').config, { name: 'free', replays: 4 });
+  assert.equal(parse('--method', 'free', '--replays', '4', '--eps', '4/255').config, {
+    name: 'free',
+    replays: 4,
+    randomStart: false,
+  });
+  assert.is(parse('--method', 'free', '--random-start').config.randomStart, true);
   assert.equal(threatFromFlags(flags('--method', 'free', '--replays', '4', '--eps', '4/255')), {
     norm: 'linf',
     eps: 4 / 255,

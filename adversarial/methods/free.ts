@@ -19,6 +19,11 @@ import { NORMS, type ThreatModel } from '../threat.js';
 export interface FreeOptions {
   /** Replays of each minibatch (the paper's m). */
   replays: number;
+  /**
+   * Draw the perturbation afresh (uniform in the ball, as FGSM-RS starts) for each new minibatch instead of
+   * carrying the previous minibatch's: a departure from the paper, to tell a weak carried perturbation from reuse.
+   */
+  randomStart?: boolean;
 }
 
 export class Free implements Method {
@@ -38,6 +43,8 @@ export class Free implements Method {
     const { replays } = this.opts;
     const { threat } = this;
     const n = x.shape[0];
+    // From stream `step`, so a resumed run draws what the original did.
+    if (this.opts.randomStart) tidy(() => assignPrefix(this.delta, threat.randomDelta(x, ctx.seed, ctx.step)));
     let last: StepResult | null = null;
     for (let r = 0; r < replays; r++) {
       last?.loss.dispose();
@@ -128,6 +135,11 @@ export default defineMethod({
       max: 64,
       default: 8,
       help: 'replays m of each minibatch (natural-equivalent epochs are divided by m)',
+    },
+    randomStart: {
+      kind: 'flag',
+      default: false,
+      help: "a fresh uniform perturbation for each new minibatch instead of the carried one (a diagnostic departure from the paper's Algorithm 1)",
     },
   },
   norms: NORMS,
