@@ -8,7 +8,10 @@ perturbation by eps times the sign of its input gradient). Then mnist_eval.py's 
 PGD-50 with 10 restarts on the first N). Prints one JSON object (the evaluation's, plus the training's settings,
 time and final training loss/accuracy); writes the state_dict to --out.
 
-usage: mnist_train.py {natural,fgsm-rs,free} --epochs E [--replays M] [--seed 0] [--limit 1000] [--out model.pth]
+With --random-start, free-m draws the perturbation afresh (uniform in the eps ball) for each new minibatch instead
+of carrying it: advfree's `--random-start`, a diagnostic departure from Algorithm 1.
+
+usage: mnist_train.py {natural,fgsm-rs,free} --epochs E [--replays M] [--random-start] [--seed 0] [--limit 1000] [--out model.pth]
 """
 import argparse
 import json
@@ -34,6 +37,7 @@ def main():
     p.add_argument("method", choices=["natural", "fgsm-rs", "free"])
     p.add_argument("--epochs", type=int, required=True, help="passes over the data (free: each minibatch replayed m times)")
     p.add_argument("--replays", type=int, default=4)
+    p.add_argument("--random-start", action="store_true", help="free: a fresh uniform perturbation for each new minibatch")
     p.add_argument("--eps", type=float, default=0.3)
     p.add_argument("--alpha", type=float, default=0.375, help="FGSM-RS's step")
     p.add_argument("--lr-max", type=float, default=5e-3)
@@ -62,6 +66,8 @@ def main():
         for b in range(batches):
             idx = order[b * a.batch:(b + 1) * a.batch]
             Xb, yb = X[idx], y[idx]
+            if a.method == "free" and a.random_start:
+                delta = torch.zeros_like(delta).uniform_(-a.eps, a.eps)
             for _ in range(m):
                 if a.method == "fgsm-rs":
                     d = torch.zeros_like(Xb).uniform_(-a.eps, a.eps)
@@ -101,7 +107,7 @@ def main():
         d = attack_pgd(model, Xb, yb, a.eps, 0.01, 50, 10)
         with torch.no_grad():
             robust += (model(Xb + d).max(1)[1] == yb).tolist()
-    print(json.dumps({"method": a.method, "epochs": a.epochs, "replays": m, "seed": a.seed, "iterations": it, "train_seconds": round(train_seconds, 1),
+    print(json.dumps({"method": a.method, "epochs": a.epochs, "replays": m, "random_start": a.random_start, "seed": a.seed, "iterations": it, "train_seconds": round(train_seconds, 1),
                       "last_epoch_train_loss": loss_sum / seen, "last_epoch_train_accuracy": correct / seen,
                       "clean_accuracy": (clean == yt).float().mean().item(), "robust_accuracy": sum(robust) / len(robust), "robust_examples": len(robust),
                       "attack": f"PGD-50, step 0.01, 10 restarts, eps {a.eps} (evaluate_mnist.py)"}))
