@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# AutoAttack (standard) on the first 500 test images for the released fgsm.pth, after the diagnostic's AA (mnist-diag/aa.sh);
+# the MNIST experiment (process group $1) paused meanwhile.
+set -u
+CLI=/work/wt/runner/dist/advfree.mjs
+cd "$(dirname "$0")"
+while pgrep -f 'bash aa.sh 1053' > /dev/null; do sleep 20; done
+sleep 5
+[ -n "${1:-}" ] && { kill -STOP -"$1"; trap 'kill -CONT -'"$1" EXIT; }
+for m in fgsm pgd_madry; do
+  [ -f $m.aa500.json ] && continue
+  node $CLI eval --checkpoint $m.safetensors --data mnist --attack autoattack --eps 0.3 --limit 500 --json > $m.aa500.json.part 2> $m.aa500.err \
+    && mv $m.aa500.json.part $m.aa500.json
+done
