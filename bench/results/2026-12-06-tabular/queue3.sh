@@ -4,22 +4,7 @@
 set -u
 CLI=${CLI:-/work/wt/runner/dist/advfree.mjs}
 cd "$(dirname "$0")"
-planned() {  # writes P/plan.json without training: start the preset, stop it once its plan is on disk
-  local p=$1
-  [ -f $p/plan.json ] && return
-  node "$CLI" experiment --preset $p --out $p >> $p.log 2>&1 &
-  local pid=$!
-  while [ ! -f $p/plan.json ]; do sleep 1; done
-  sleep 1; kill $pid; wait $pid
-}
-seed0() {  # preset [id pattern]
-  local p=$1 pat=${2:--s0$}
-  planned $p
-  for id in $(node "$CLI" experiment --out $p --status 2>/dev/null | awk -v pat="$pat" '$2!="done" && $1 ~ pat {print $1}'); do
-    node "$CLI" experiment --out $p --task $id >> $p.log 2>&1
-  done
-  node "$CLI" experiment --out $p --report >> $p.log 2>&1
-}
+source ./lib.sh  # planned, seed0 (what ran had them inline)
 seed0 spambase-l2
 seed0 lending-club-l2
 seed0 credit-g-l2-train0.3
