@@ -14,3 +14,10 @@ seed0() {  # preset [id pattern]
   done
   node "$CLI" experiment --out $p --report >> $p.log 2>&1
 }
+trained_and_attacked() {  # DIR [train flags]: trains $COMMON $THREAT plus the flags into DIR (unless there), then PGD-50 (step $STEP, 5 restarts) and AutoAttack under $THREAT, on the whole test split
+  local d=$1; shift
+  [ -f $d/eval-aa.json ] && return
+  [ -d $d/checkpoints ] || node "$CLI" train $COMMON $THREAT "$@" --out $d >> $d.log 2>&1
+  node "$CLI" eval --checkpoint $d/model.safetensors --attack pgd --steps 50 --step-size $STEP --restarts 5 $THREAT --json > $d/eval-pgd.json 2>> $d.log
+  node "$CLI" eval --checkpoint $d/model.safetensors --attack autoattack $THREAT --json > $d/eval-aa.json.part 2>> $d.log && mv $d/eval-aa.json.part $d/eval-aa.json
+}

@@ -5,13 +5,9 @@
 set -u
 CLI=/work/wt/runner/dist/advfree.mjs
 cd "$(dirname "$0")"
-COMMON="--data spambase --model mlp-512x2 --optimizer adam --lr 1e-3 --schedule cosine --batch 128 --weight-decay 0 --seed 0 --method free --replays 8 --norm linf --eps 0.066 --epochs 50"
-go() {
-  local d=$1; shift
-  [ -f $d/eval-aa.json ] && return
-  [ -d $d/checkpoints ] || node $CLI train $COMMON "$@" --out $d >> $d.log 2>&1
-  node $CLI eval --checkpoint $d/model.safetensors --attack pgd --steps 50 --step-size 0.0033 --restarts 5 --norm linf --eps 0.066 --json > $d/eval-pgd.json 2>> $d.log
-  node $CLI eval --checkpoint $d/model.safetensors --attack autoattack --norm linf --eps 0.066 --json > $d/eval-aa.json.part 2>> $d.log && mv $d/eval-aa.json.part $d/eval-aa.json
-}
-go free-8-rs-s0 --random-start
-go free-8-probes-s0 --probe reuse --probe-every 10
+source ../lib.sh
+COMMON="--data spambase --model mlp-512x2 --optimizer adam --lr 1e-3 --schedule cosine --batch 128 --weight-decay 0 --seed 0 --method free --replays 8 --epochs 50"
+THREAT="--norm linf --eps 0.066"
+STEP=0.0033
+trained_and_attacked free-8-rs-s0 --random-start
+trained_and_attacked free-8-probes-s0 --probe reuse --probe-every 10
