@@ -75,6 +75,13 @@ export function suiteStages(
   });
 }
 
+/** A short name for a table's column: 'PGD-50x10' (its restarts when more than one), 'APGD-CE', 'Square'. */
+export function attackTitle(r: ResolvedAttack, setting: AttackSetting): string {
+  const { title } = r.descriptor.describe(typed(r), setting, []);
+  const restarts = Number(r.options.restarts ?? 1);
+  return restarts > 1 ? `${title}x${restarts}` : title;
+}
+
 /**
  * 'PGD-20 (eps 8/255, step 2/255, 1 restart, ce loss)', 'AutoAttack, standard (eps 8/255: APGD-CE, APGD-T, FAB-T,
  * Square 5000 queries)'; a suite names the stages it skips here and why.

@@ -5,7 +5,7 @@
 // Slurm task) never write it at once: the second is refused.
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { suiteStages } from '../adversarial/attack-registry.js';
+import { attackTitle, suiteStages, type ResolvedAttack } from '../adversarial/attack-registry.js';
 import { evaluateRobust, inEvalMode, splitSource, type AttackTotals } from '../adversarial/evaluate.js';
 import { ThreatModel } from '../adversarial/threat.js';
 import { findDataset, limitSplit } from '../data/index.js';
@@ -219,25 +219,21 @@ async function evaluateRun(
   }
 }
 
-/** A column header: PGD-50x10 (steps, restarts), APGD-CE, ...; the examples it covers where it has a limit. */
-function columnTitle(name: string, options: Record<string, unknown>, limit: number | null): string {
-  const restarts = Number(options.restarts ?? 1);
-  const base = name === 'pgd' ? `PGD-${options.steps}${restarts > 1 ? `x${restarts}` : ''}` : name.toUpperCase();
-  return limit === null ? base : `${base} (first ${limit})`;
-}
-
-/** The report's attack columns: a suite's stages in its place. */
-export const attackColumns = (p: Preset, planned: readonly PlannedAttack[]): AttackColumn[] =>
-  planned.flatMap(({ attack: s, limit }) =>
+/** The report's attack columns, a suite's stages in its place: PGD-50x10, APGD-CE, ..., with the examples each covers. */
+export function attackColumns(p: Preset, planned: readonly PlannedAttack[]): AttackColumn[] {
+  const setting = experimentSetting(p);
+  const column = (r: ResolvedAttack, limit: number | null): AttackColumn => {
+    const title = attackTitle(r, setting);
+    return { name: r.descriptor.name, title: limit === null ? title : `${title} (first ${limit})` };
+  };
+  return planned.flatMap(({ attack: s, limit }) =>
     s.descriptor.stages
-      ? suiteStages(s, experimentSetting(p))
+      ? suiteStages(s, setting)
           .filter((st) => !st.skipped)
-          .map((st) => ({
-            name: st.stage.descriptor.name,
-            title: columnTitle(st.stage.descriptor.name, st.stage.options, limit),
-          }))
-      : [{ name: s.descriptor.name, title: columnTitle(s.descriptor.name, s.options, limit) }],
+          .map((st) => column(st.stage, limit))
+      : [column(s, limit)],
   );
+}
 
 /**
  * One entry per attack; a suite (aa-lite) gives one per stage, each the accuracy after it and every earlier stage

@@ -144,7 +144,7 @@ t(
         'APGD-CE (first 500)',
         'APGD-T (first 500)',
         'FAB-T (first 500)',
-        'SQUARE (first 500)',
+        'Square (first 500)',
       ],
     );
     // Fashion-MNIST: the same at eps 0.1, every step in proportion.
