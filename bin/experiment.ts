@@ -107,7 +107,10 @@ const EXPERIMENT_FLAGS = {
     type: 'boolean',
     help: "write --out's report from the runs done so far (marked partial while any is to do); then exit",
   },
-  task: { type: 'string', help: 'run one run of --out by its id (what each Slurm array task runs)' },
+  task: {
+    type: 'string',
+    help: 'run one run of --out by its id (what each Slurm array task runs); with --preset, writes its plan to --out first (refused where --out holds another experiment)',
+  },
 } satisfies FlagSet;
 
 type ExperimentFlags = Values<typeof EXPERIMENT_FLAGS>;
@@ -133,7 +136,9 @@ export const experiment = command({
     const out = flags.out;
     if (flags.status) return status(out);
     if (flags.report) return report(out);
-    if (flags.task) return runTask(out, flags.task, flags);
+    // --task alone runs one run of the plan in --out; with settings (--preset, ...) it writes that plan first.
+    const given = givenFlags(flags);
+    if (flags.task && !SETTINGS.some((f) => given.has(f))) return runTask(out, flags.task, flags);
     const { name, settings: p } = settingsOf(flags);
     const { runs, skipped } = plan(p);
     if (!runs.length) throw new CliError('experiment: no run to do (no registered method in the lists)');
@@ -154,6 +159,7 @@ export const experiment = command({
     });
     mkdirSync(out, { recursive: true });
     if (!held || readFileSync(planFile, 'utf8') !== text) await writeFileAtomic(planFile, text);
+    if (flags.task) return runTask(out, flags.task, flags);
     if (flags.executor === 'slurm') return submitArray(out, name, runs, flags);
     const r = await init({ backend: flags.backend, adapter: flags.adapter });
     checkBatchFits(runConfig(p, runs[0]), false);

@@ -29,6 +29,7 @@ import { writeChart } from '../plot/render.js';
 import { PALETTE } from '../plot/spec.js';
 import { darkPixels, pixelsOf, readChart, rgb } from './chart-files.js';
 import { runStatus, statusText } from '../experiment/status.js';
+import { advfree } from './cli-run.js';
 import { ready, withoutTimes } from './helpers.js';
 import { synthetic } from './synthetic-run.js';
 
@@ -628,6 +629,29 @@ t('status: done with its accuracies, running with the lock holder, stopped with 
     );
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+});
+
+t('--task with --preset writes the plan to a new --out, then trains and evaluates that one run only', () => {
+  const runs = plan(PRESETS.tiny).runs;
+  const out = join(mkdtempSync(join(tmpdir(), 'advfree-exp-')), 'tiny');
+  try {
+    const r = advfree(['experiment', '--preset', 'tiny', '--out', out, '--task', runs[0].id]);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')).preset, 'tiny');
+    assert.equal(
+      runs.map((run) => finished(out, run) !== null),
+      runs.map((_, i) => i === 0),
+    );
+    // The folder's plan then serves --task alone; a run done is not run again.
+    assert.match(advfree(['experiment', '--out', out, '--task', runs[0].id]).stderr, /already done/);
+    // Another experiment's settings over it are refused, before any work.
+    const other = advfree(['experiment', '--preset', 'quick', '--out', out, '--task', runs[1].id]);
+    assert.is(other.status, 2);
+    assert.match(other.stderr, /holds an experiment with other settings/);
+    assert.is(finished(out, runs[1]), null);
+  } finally {
+    rmSync(join(out, '..'), { recursive: true, force: true });
   }
 });
 
