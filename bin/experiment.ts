@@ -137,8 +137,7 @@ export const experiment = command({
     if (flags.status) return status(out);
     if (flags.report) return report(out);
     // --task alone runs one run of the plan in --out; with settings (--preset, ...) it writes that plan first.
-    const given = givenFlags(flags);
-    if (flags.task && !SETTINGS.some((f) => given.has(f))) return runTask(out, flags.task, flags);
+    if (flags.task && !settingsGiven(flags)) return runTask(out, flags.task, flags);
     const { name, settings: p } = settingsOf(flags);
     const { runs, skipped } = plan(p);
     if (!runs.length) throw new CliError('experiment: no run to do (no registered method in the lists)');
@@ -209,10 +208,14 @@ export const experiment = command({
 /** The settings flags: any of them given names a new experiment; none, with --out holding one, continues it. */
 const SETTINGS = ['preset', 'methods', 'epochs', 'model', 'train-limit', 'batch', 'test-images', 'apgd-steps', 'seeds'];
 
+const settingsGiven = (flags: ExperimentFlags): boolean => {
+  const given = givenFlags(flags);
+  return SETTINGS.some((f) => given.has(f));
+};
+
 function settingsOf(flags: ExperimentFlags): { name: string; settings: Preset } {
   const held = readPlanFile(flags.out);
-  const given = givenFlags(flags);
-  if (held && !SETTINGS.some((f) => given.has(f))) return { name: held.preset, settings: held.settings };
+  if (held && !settingsGiven(flags)) return { name: held.preset, settings: held.settings };
   return { name: flags.preset, settings: preset(flags) };
 }
 
