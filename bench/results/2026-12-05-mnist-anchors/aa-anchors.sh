@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# AutoAttack (standard) on the first 500 test images for the released fgsm.pth, after the diagnostic's AA (mnist-diag/aa.sh);
-# the MNIST experiment (process group $1) paused meanwhile.
+# AutoAttack (standard) on the first 500 test images for the released fgsm.pth and pgd_madry.pth (converted to
+# safetensors, see README.md). An optional process group ($1, the MNIST experiment) is paused meanwhile; a
+# checkpoint already attacked is skipped.
 set -u
-CLI=/work/wt/runner/dist/advfree.mjs
+CLI=${CLI:-/work/wt/runner/dist/advfree.mjs}
 cd "$(dirname "$0")"
-while pgrep -f 'bash aa.sh 1053' > /dev/null; do sleep 20; done
-sleep 5
 [ -n "${1:-}" ] && { kill -STOP -"$1"; trap 'kill -CONT -'"$1" EXIT; }
 for m in fgsm pgd_madry; do
   [ -f $m.aa500.json ] && continue

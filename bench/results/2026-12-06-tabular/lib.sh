@@ -1,3 +1,6 @@
+# Sourced by the scripts of this folder (after their cd here): the build they run and the helpers they share.
+CLI=${CLI:-/work/wt/runner/dist/advfree.mjs}
+C1='^(natural-e50|free-[248]-e(25|13|7)|pgd-5-e50)'  # comparison 1's run ids, less the seed
 planned() {  # writes P/plan.json without training: start the preset, stop it once its plan is on disk
   local p=$1
   [ -f $p/plan.json ] && return

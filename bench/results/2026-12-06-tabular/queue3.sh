@@ -2,15 +2,14 @@
 # Seed 0 of the tabular presets first (each run by --task, resumable; an optional id pattern picks runs), then
 # every preset in full.
 set -u
-CLI=${CLI:-/work/wt/runner/dist/advfree.mjs}
 cd "$(dirname "$0")"
 source ./lib.sh  # planned, seed0 (what ran had them inline)
 seed0 spambase-l2
 seed0 lending-club-l2
 seed0 credit-g-l2-train0.3
-seed0 spambase-l2-train0.3 '^(natural-e50|free-[248]-e(25|13|7)|pgd-5-e50)-s0$'
+seed0 spambase-l2-train0.3 "$C1-s0\$"
 seed0 letter-l2
-seed0 lending-club-l2-train0.3 '^(natural-e50|free-[248]-e(25|13|7)|pgd-5-e50)-s0$'
+seed0 lending-club-l2-train0.3 "$C1-s0\$"
 seed0 spambase-linf
 seed0 lending-club-linf
 seed0 letter-linf

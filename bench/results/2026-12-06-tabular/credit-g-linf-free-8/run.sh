@@ -4,7 +4,6 @@
 # minibatches an epoch): the contrast to spambase-linf-free-8/, where free-8 fails. Then clean on the whole test
 # split, PGD-50 (step eps/20, 5 restarts), AutoAttack.
 set -u
-CLI=/work/wt/runner/dist/advfree.mjs
 cd "$(dirname "$0")"
 source ../lib.sh
 COMMON="--data credit-g --model mlp-256x3 --optimizer adam --lr 1e-3 --schedule cosine --batch 128 --weight-decay 0 --seed 0 --method free --replays 8 --epochs 50"

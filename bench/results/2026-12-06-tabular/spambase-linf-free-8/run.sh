@@ -3,7 +3,6 @@
 # natural-equivalent epochs, seed 0): (1) with free's --random-start, (2) as the preset trains it, with the reuse
 # probes every 10 minibatches. Each then: clean on the whole test split, PGD-50 (step eps/20, 5 restarts), AutoAttack.
 set -u
-CLI=/work/wt/runner/dist/advfree.mjs
 cd "$(dirname "$0")"
 source ../lib.sh
 COMMON="--data spambase --model mlp-512x2 --optimizer adam --lr 1e-3 --schedule cosine --batch 128 --weight-decay 0 --seed 0 --method free --replays 8 --epochs 50"
