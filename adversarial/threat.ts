@@ -158,11 +158,12 @@ export class ThreatModel {
   /**
    * The steepest-ascent step from `at` for gradient g, then the projection: at + size·sign(g) (L-inf) or
    * at + size·g/‖g‖₂ per example over the mutable elements (L2); `radius` Infinity keeps the box and mask only.
+   * `gate` (f32 [N]) scales each example's step (0: it keeps its point).
    */
-  step(x: Tensor, at: Tensor, g: Tensor, size: number, radius = this.eps): Tensor {
+  step(x: Tensor, at: Tensor, g: Tensor, size: number, radius = this.eps, gate?: Tensor): Tensor {
     return perturb(x, at, this.region('step', x), {
       from: 'point',
-      step: { g, size, direction: this.norm },
+      step: { g, size, direction: this.norm, gate },
       ball: this.norm,
       radius,
       box: true,

@@ -258,7 +258,8 @@ export interface F64Region {
 
 export interface F64PerturbOptions {
   from: 'point' | 'delta';
-  step?: { g: ArrayLike<number>; size: number; direction: 'linf' | 'l2' };
+  /** `gate`: each row's step scaled by gate[row]. */
+  step?: { g: ArrayLike<number>; size: number; direction: 'linf' | 'l2'; gate?: ArrayLike<number> };
   ball: 'none' | 'linf' | 'l2' | 'l2-sphere';
   radius: number;
   box: boolean;
@@ -279,7 +280,7 @@ export function perturb(x: ArrayLike<number>, a: ArrayLike<number>, region: F64R
     const at = (j: number) => r * cols + j;
     const mut = (j: number) => region.mutable[j] > 0.5;
     const s = o.step;
-    const size = s?.size ?? 0;
+    const size = (s?.size ?? 0) * (s?.gate ? s.gate[r] : 1);
     let gNorm = 0;
     if (s?.direction === 'l2') for (let j = 0; j < cols; j++) if (mut(j)) gNorm += s.g[at(j)] ** 2;
     gNorm = Math.sqrt(gNorm);

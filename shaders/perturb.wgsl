@@ -3,7 +3,8 @@
 // [lower, upper] and a mask `mask` (1: the attacker may change the element), the box and mask per column
 // (one sample's elements), broadcast over the rows. One workgroup per row: the L2 variants need the row's norms.
 //   project: the perturbation d = a - x (a a point) or d = a (FROM_DELTA), plus an ascent step
-//     (STEP 1: p.step·sign(g), 2: p.step·g/(‖g‖₂ + 1e-12), with g and its norm taken on the mutable elements),
+//     (STEP 1: p.step·sign(g), 2: p.step·g/(‖g‖₂ + 1e-12), with g and its norm taken on the mutable elements;
+//     GATE: the row's step scaled by gate[r]),
 //     zeroed where not mutable; then the ball of radius p.radius
 //     (BALL 1: clamp to ±radius; 2: scaled by radius/‖d‖₂ where ‖d‖₂ > radius; 3: scaled onto the sphere of
 //     radius p.radius, a zero d stays 0); then the box (BOX), widened to contain x so that x itself is always
@@ -17,6 +18,7 @@ override STEP: u32 = 0u;
 override BALL: u32 = 0u;
 override BOX: bool = true;
 override TO_DELTA: bool = false;
+override GATE: bool = false;
 override MASK_DY: bool = false;
 const WG: u32 = 256u;
 
@@ -40,12 +42,12 @@ fn is_mutable(j: u32) -> bool {
   return mask[j] > 0.5;
 }
 
-// The masked perturbation of element k (column j) with the step, before the ball.
-fn raw(k: u32, j: u32, gscale: f32) -> f32 {
+// The masked perturbation of element k (column j) with the row's step, before the ball.
+fn raw(k: u32, j: u32, step: f32, gscale: f32) -> f32 {
   var d = a[k];
   if (!FROM_DELTA) { d = d - x[k]; }
-  if (STEP == 1u) { d = d + p.step * sign(g[k]); }
-  if (STEP == 2u) { d = d + p.step * (g[k] * gscale); }
+  if (STEP == 1u) { d = d + step * sign(g[k]); }
+  if (STEP == 2u) { d = d + step * (g[k] * gscale); }
   return select(0.0, d, is_mutable(j));
 }
 
@@ -56,6 +58,8 @@ fn project(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   let r = group_index(wid, nwg);
   if (r >= p.rows) { return; }
   let base = r * p.cols;
+  var step = p.step;
+  if (GATE) { step = step * gate[r]; }
   var gscale = 1.0;
   if (STEP == 2u) {
     var s = 0.0;
@@ -69,7 +73,7 @@ fn project(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   if (BALL >= 2u) {
     var s = 0.0;
     for (var j = lid; j < p.cols; j += WG) {
-      let d = raw(base + j, j, gscale);
+      let d = raw(base + j, j, step, gscale);
       s += d * d;
     }
     let n = sqrt(row_sum(s, lid));
@@ -78,7 +82,7 @@ fn project(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3
   }
   for (var j = lid; j < p.cols; j += WG) {
     let k = base + j;
-    var d = raw(k, j, gscale);
+    var d = raw(k, j, step, gscale);
     if (BALL == 1u) { d = clamp(d, -p.radius, p.radius); }
     if (BALL >= 2u) { d = d * f; }
     if (TO_DELTA && !BOX) {

@@ -181,6 +181,67 @@ t("pgdPerturb, for training loops, is one synchronous PGD run in the caller's sc
   full.adv.dispose();
 });
 
+t(
+  'PGD with onlyCorrect steps only the examples still classified right, against a float64 re-implementation',
+  async () => {
+    // Wong et al.'s MNIST PGD: at each step an example the model misclassifies keeps its point. A model that reads
+    // each class's channel (DATA's signal), so that steps of eps/2 fool examples at different steps.
+    const noise = randn(K * C, 5, 0.5);
+    const model = linearModel(
+      Float64Array.from(noise, (v, j) => v + (Math.floor(j / C) === j % C ? 20 : 0)),
+      new Float64Array(K),
+    );
+    const [steps, size] = [4, EPS / 2];
+    const cur = Float64Array.from(DATA.x);
+    const stoppedAt: number[] = [];
+    let closest = Infinity;
+    for (let i = 0; i < N; i++) {
+      const label = DATA.labels[i];
+      let s = 0;
+      for (; s < steps; s++) {
+        const z = model.logits(means(cur, i));
+        closest = Math.min(closest, Math.abs(margin(z, label)));
+        if (margin(z, label) > 0) break;
+        const top = Math.max(...z);
+        const e = z.map((v) => Math.exp(v - top));
+        const total = e.reduce((a, b) => a + b, 0);
+        const dz = e.map((v, k) => v / total - (k === label ? 1 : 0));
+        for (let c = 0; c < C; c++) {
+          const g = dz.reduce((acc, d, k) => acc + d * model.W[k * C + c], 0);
+          for (let q = 0; q < P; q++) {
+            const j = (i * C + c) * P + q;
+            const d = Math.min(EPS, Math.max(-EPS, cur[j] - DATA.x[j] + size * Math.sign(g)));
+            cur[j] = Math.min(1, Math.max(0, DATA.x[j] + d));
+          }
+        }
+      }
+      stoppedAt.push(s);
+    }
+    assert.ok(closest > 1e-4, `no example sits on the decision boundary (smallest |margin| ${closest})`);
+    const early = stoppedAt.filter((s) => s > 0 && s < steps).length;
+    assert.ok(early > 0 && stoppedAt.some((s) => s === steps), `some stop midway (${early}), some take every step`);
+    const run = (onlyCorrect: boolean) =>
+      pgdPerturb(
+        model.classify,
+        x,
+        y,
+        { threat: LINF, stepSize: size, steps, randomStart: false, onlyCorrect },
+        { forward: 0, backwardInputOnly: 0 },
+      );
+    const [gated, plain] = [run(true), run(false)];
+    const got = await gated.data();
+    let worst = 0;
+    for (let j = 0; j < got.length; j++) worst = Math.max(worst, Math.abs(got[j] - cur[j]));
+    assert.ok(worst < 1e-5, `gated PGD off the float64 reference by ${worst}`);
+    const other = await plain.data();
+    assert.ok(
+      other.some((v, j) => Math.abs(v - cur[j]) > EPS / 4),
+      'without onlyCorrect the stopped examples move on',
+    );
+    for (const v of [gated, plain, model]) v.dispose();
+  },
+);
+
 t('restarts keep the per-example worst case', async () => {
   // A weak attack (one short step from a random start) whose restarts disagree.
   const opts = { threat: LINF, stepSize: EPS / 4, steps: 1, seed: 7 };

@@ -139,7 +139,9 @@ t('descriptor-derived train flags accept and reject as declared', () => {
     stepSize: 2 / 255,
     attackBn: 'train',
     fullAttackBackward: false,
+    onlyCorrect: false,
   });
+  assert.is(parse('--method', 'pgd', '--only-correct').config.onlyCorrect, true);
   assert.equal(threatFromFlags(flags('--method', 'pgd')), { norm: 'linf', eps: 8 / 255 });
   assertThrows(() => parse('--method', 'pgd', '--step-size', '0'), /--step-size must be a size in \(0, 1\], got 0/);
   assertThrows(

@@ -65,7 +65,9 @@ const upload = (c: Case) => {
   };
 };
 
-type Variant = Omit<PerturbOptions, 'step'> & { step?: { size: number; direction: 'linf' | 'l2' } };
+/** `gated`: each row's step scaled by GATE's value for it (0, 1 or 0.5). */
+type Variant = Omit<PerturbOptions, 'step'> & { step?: { size: number; direction: 'linf' | 'l2'; gated?: boolean } };
+const gateOf = (rows: number) => Float32Array.from({ length: rows }, (_, r) => [0, 1, 0.5][r % 3]);
 
 // The threat model's uses (ThreatModel: project, step, random start, stepDelta, apply) and more.
 const VARIANTS: Variant[] = [
@@ -83,6 +85,15 @@ const VARIANTS: Variant[] = [
   { from: 'delta', step: { size: 0.07, direction: 'l2' }, ball: 'l2', radius: 0.4, box: false, to: 'delta' },
   { from: 'delta', step: { size: 0.07, direction: 'linf' }, ball: 'linf', radius: 0.08, box: true, to: 'delta' },
   { from: 'delta', step: { size: 0.3, direction: 'l2' }, ball: 'l2', radius: 0.4, box: true, to: 'delta' },
+  {
+    from: 'point',
+    step: { size: 0.07, direction: 'linf', gated: true },
+    ball: 'linf',
+    radius: 0.08,
+    box: true,
+    to: 'point',
+  },
+  { from: 'point', step: { size: 0.3, direction: 'l2', gated: true }, ball: 'l2', radius: 0.4, box: true, to: 'point' },
 ];
 
 for (const [rows, cols] of [
@@ -92,10 +103,18 @@ for (const [rows, cols] of [
   t(`every variant equals the float64 reference (${rows} rows of ${cols})`, async () => {
     const c = makeCase(rows, cols, rows * cols);
     const d = upload(c);
+    const gate = gateOf(rows);
+    const gateT = tensor(gate, [rows], { name: 'gate' });
     for (const v of VARIANTS) {
       const what = JSON.stringify(v);
-      const got = tidy(() => perturb(d.x, d.a, d.region, { ...v, step: v.step && { ...v.step, g: d.g } }));
-      const want = ref.perturb(c.x, c.a, c.region, { ...v, step: v.step && { ...v.step, g: c.g } });
+      const gpuGate = v.step?.gated ? gateT : undefined;
+      const got = tidy(() =>
+        perturb(d.x, d.a, d.region, { ...v, step: v.step && { ...v.step, g: d.g, gate: gpuGate } }),
+      );
+      const want = ref.perturb(c.x, c.a, c.region, {
+        ...v,
+        step: v.step && { ...v.step, g: c.g, gate: v.step.gated ? gate : undefined },
+      });
       const out = await got.data();
       got.dispose();
       assertClose(out, want, what, 1e-5, 2e-6);
@@ -110,7 +129,19 @@ for (const [rows, cols] of [
             `${what}: box at ${i}`,
           );
       }
+      // A row gated to 0 takes no step: the projection of its point alone.
+      if (v.step?.gated) {
+        const still = ref.perturb(c.x, c.a, c.region, { ...v, step: undefined });
+        assertClose(
+          out.subarray(0, cols),
+          still.subarray(0, cols),
+          `${what}: row 0 (gate 0) only projected`,
+          1e-5,
+          2e-6,
+        );
+      }
     }
+    gateT.dispose();
     // The reference itself: the L2 ball holds, and the sphere is reached where the box does not bind.
     const l2 = ref.perturb(c.x, c.a, c.region, {
       from: 'point',
@@ -266,6 +297,13 @@ t('bad shapes are refused naming the op and the shapes', () => {
     /perturb/,
     /shapes differ/,
     /'four' \[4\]/,
+  );
+  const step = { g: x, size: 0.1, direction: 'linf' as const, gate: four };
+  assertThrows(
+    () => perturb(x, x, ok, { from: 'point', step, ball: 'linf', radius: 1, box: true, to: 'point' }),
+    /perturb/,
+    /gate 'four' \[4\]/,
+    /one value per example of x 'x' \[3,4\]/,
   );
   for (const v of [x, short, four]) v.dispose();
 });

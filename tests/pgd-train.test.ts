@@ -37,13 +37,19 @@ const pgd = (steps: number, attackBn: 'train' | 'eval' = 'train') =>
   make({ name: 'pgd', stepSize: 2 / 255, steps, attackBn });
 
 /** Runs one step and returns dispatches per family, the model inputs seen and the step's passes. */
-async function runStep(method: Method) {
+async function runStep(method: Method, labels = ys) {
   const s = setup();
   const x = tensor(Float32Array.from(xs), [B, C, H, W], { name: 'x' });
-  const y = tensor(ys, [B], { name: 'y' });
+  const y = tensor(labels, [B], { name: 'y' });
   const inputs: Promise<Float32Array>[] = [];
+  const outputs: Promise<Float32Array>[] = [];
   const forward = s.model.forward.bind(s.model);
-  s.model.forward = (v: Tensor) => (inputs.push(v.data()), forward(v));
+  s.model.forward = (v: Tensor) => {
+    inputs.push(v.data());
+    const z = forward(v);
+    outputs.push(z.data());
+    return z;
+  };
   rt().resetCounters();
   const r = s.h.run(method, x, y);
   const families = rt().counters().byFamily;
@@ -52,9 +58,10 @@ async function runStep(method: Method) {
     .modules()
     .flatMap((m) => ('batchesTracked' in m ? [(m as { batchesTracked: bigint }).batchesTracked] : []));
   const seen = await Promise.all(inputs);
+  const logits = await Promise.all(outputs);
   for (const v of [r.loss, r.correct, x, y]) v.dispose();
   s.dispose();
-  return { families, seen, passes: s.h.meter.passes, bnTracked };
+  return { families, seen, logits, passes: s.h.meter.passes, bnTracked };
 }
 
 t('7-PGD: 7 input-only attack passes, one weight backward, one SGD step', async () => {
@@ -96,6 +103,38 @@ t('the attacked batches stay inside the eps ball and [0,1]; FGSM-RS takes one at
       `the update batch is perturbed (${moved} of ${xs.length} pixels moved by > eps/2)`,
     );
   }
+});
+
+t('PGD --only-correct: an example misclassified at an attack step keeps its point, the others step on', async () => {
+  // Labelled with the untrained model's own predictions, so that examples start correct and the attack flips some.
+  const s = setup();
+  const x = tensor(Float32Array.from(xs), [B, C, H, W], { name: 'x' });
+  const clean = s.model.forward(x);
+  const z0 = await clean.data();
+  for (const v of [clean, x]) v.dispose();
+  s.dispose();
+  const labels = Int32Array.from({ length: B }, (_, i) => {
+    const z = Array.from(z0.subarray(i * 10, i * 10 + 10));
+    return z.indexOf(Math.max(...z));
+  });
+  const steps = 4;
+  const r = await runStep(make({ name: 'pgd', stepSize: 2 / 255, steps, onlyCorrect: true }), labels);
+  const n = C * H * W;
+  let [kept, moved] = [0, 0];
+  for (let k = 0; k < steps; k++) {
+    for (let i = 0; i < B; i++) {
+      const z = Array.from(r.logits[k].subarray(i * 10, i * 10 + 10));
+      const wrong = z.indexOf(Math.max(...z)) !== labels[i];
+      // Kept up to rounding: the projection recomputes x + (point − x).
+      const same = r.seen[k + 1]
+        .subarray(i * n, (i + 1) * n)
+        .every((v, j) => Math.abs(v - r.seen[k][i * n + j]) < 1e-6);
+      assert.is(same, wrong, `step ${k}, example ${i}: ${wrong ? 'misclassified, kept' : 'correct, stepped'}`);
+      if (wrong) kept++;
+      else moved++;
+    }
+  }
+  assert.ok(kept > 0 && moved > 0, `both cases occur (${kept} kept, ${moved} stepped)`);
 });
 
 t('robust evaluation leaves BN statistics unchanged', async () => {

@@ -89,7 +89,7 @@ interface Evaluation {
 
 /** The loss, gradient and predictions at p: one forward/backward pass and one readback (two reads, one wait). */
 async function evaluate(t: Target, p: Tensor): Promise<Evaluation> {
-  const g = inputGradient(t.classify, p, t.y, t.loss, t.passes, true);
+  const g = inputGradient(t.classify, p, t.y, t.loss, t.passes, { predict: true });
   const grad = keep(g.grad);
   const lossT = keep(g.loss);
   try {

@@ -2,11 +2,14 @@
 // input only (an attack step), and a forward pass for predictions (which examples are fooled).
 import {
   argmax,
+  clamp,
   dlrLoss,
   fill,
   keep,
   logitDifference,
   marginLoss,
+  scale,
+  sign,
   softmaxCrossEntropy,
   targetedDlrLoss,
   tidy,
@@ -44,13 +47,28 @@ export interface InputGradient {
   grad: Tensor;
   /** With `predict`: the predicted classes [N] i32 of the same forward pass. Kept out of every scope: the caller disposes it. */
   pred: Tensor | null;
+  /** With `correct`: f32 [N], 1 where the same forward pass classifies the example right, else 0. Kept out of every scope, as pred. */
+  correct: Tensor | null;
+}
+
+export interface InputGradientOptions {
+  /** Also return the predicted classes of the same forward pass. */
+  predict?: boolean;
+  /** Also return which examples the same forward pass classifies right, as a step gate (Wong et al.'s MNIST PGD). */
+  correct?: boolean;
+  /** Ablation for the cost benchmark: the backward also computes these tensors' gradients, and drops them. */
+  alsoDifferentiate?: readonly Tensor[];
+}
+
+/** 1 where the label's logit is strictly the largest, else 0; sign records nothing, so a constant of the tape. */
+function correctRows(logits: Tensor, y: Tensor): Tensor {
+  return clamp(scale(sign(marginLoss(logits, y)), -1), 0, 1);
 }
 
 /**
  * One forward pass at xAdv and one backward pass that differentiates xAdv alone, so no weight-gradient kernel
- * is dispatched. `loss` and `grad` belong to the current scope. `alsoDifferentiate` (an ablation for the cost
- * benchmark) makes the backward compute those tensors' gradients too, and throw them away, as a framework without
- * gradient subsets would.
+ * is dispatched. `loss` and `grad` belong to the current scope. `alsoDifferentiate` makes the backward compute
+ * those tensors' gradients too, and throw them away, as a framework without gradient subsets would.
  */
 export function inputGradient(
   classify: Classifier,
@@ -58,16 +76,18 @@ export function inputGradient(
   y: Tensor,
   loss: Objective,
   passes: AttackPasses,
-  predict = false,
-  alsoDifferentiate: readonly Tensor[] = [],
+  opts: InputGradientOptions = {},
 ): InputGradient {
+  const { predict = false, alsoDifferentiate = [] } = opts;
   let pred: Tensor | null = null;
+  let correct: Tensor | null = null;
   const out = tidy(() => {
     const seed = fill([y.shape[0]], 1, 'loss_seed');
     const { value, grads } = valueAndGrads(
       () => {
         const logits = classify(xAdv);
         if (predict) pred = keep(argmax(logits));
+        if (opts.correct) correct = keep(correctRows(logits, y));
         return rowLoss(logits, y, loss);
       },
       [xAdv, ...alsoDifferentiate],
@@ -78,7 +98,7 @@ export function inputGradient(
   passes.forward++;
   if (alsoDifferentiate.length) passes.backwardWeights = (passes.backwardWeights ?? 0) + 1;
   else passes.backwardInputOnly++;
-  return { ...out, pred };
+  return { ...out, pred, correct };
 }
 
 /** The predicted class of each example: one forward pass (counted in `passes` if given) and one readback. */

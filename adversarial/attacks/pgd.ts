@@ -26,6 +26,8 @@ export interface PgdRunOptions {
   stream?: number;
   /** Ablation for the cost benchmark: attack backward passes also compute (and drop) these tensors' gradients. */
   alsoDifferentiate?: readonly Tensor[];
+  /** Wong et al.'s MNIST PGD: an example the model misclassifies at a step's point takes no step there. */
+  onlyCorrect?: boolean;
 }
 
 export interface PgdOptions extends PgdRunOptions {
@@ -60,14 +62,17 @@ export function pgdPerturb(
         : threat.project(x, x),
   );
   for (let k = 0; k < steps; k++) {
-    const next = tidy(() =>
-      threat.step(
-        x,
-        xAdv,
-        inputGradient(classify, xAdv, y, loss, passes, false, opts.alsoDifferentiate).grad,
-        stepSize,
-      ),
-    );
+    const next = tidy(() => {
+      const g = inputGradient(classify, xAdv, y, loss, passes, {
+        alsoDifferentiate: opts.alsoDifferentiate,
+        correct: opts.onlyCorrect,
+      });
+      try {
+        return threat.step(x, xAdv, g.grad, stepSize, threat.eps, g.correct ?? undefined);
+      } finally {
+        g.correct?.dispose();
+      }
+    });
     xAdv.dispose();
     xAdv = next;
   }

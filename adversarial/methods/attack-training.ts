@@ -20,6 +20,8 @@ export interface AttackTrainOptions {
   guardDrop: number | null;
   /** Ablation for the cost benchmark: attack steps also compute every weight gradient (and drop it). */
   fullAttackBackward: boolean;
+  /** Wong et al.'s MNIST PGD: an example already misclassified takes no further attack step (default off). */
+  onlyCorrect?: boolean;
 }
 
 export class AttackTraining implements Method {
@@ -44,7 +46,15 @@ export class AttackTraining implements Method {
           (v) => model.forward(v),
           x,
           y,
-          { threat: o.threat, stepSize: o.stepSize, steps: o.steps, seed: o.seed, stream: ctx.step, alsoDifferentiate },
+          {
+            threat: o.threat,
+            stepSize: o.stepSize,
+            steps: o.steps,
+            seed: o.seed,
+            stream: ctx.step,
+            alsoDifferentiate,
+            onlyCorrect: o.onlyCorrect,
+          },
           noAttackPasses(),
         );
       } finally {

@@ -18,6 +18,11 @@ export default defineMethod({
       default: false,
       help: 'ablation: attack steps also compute (and drop) every weight gradient',
     },
+    onlyCorrect: {
+      kind: 'flag',
+      default: false,
+      help: "an example the model already misclassifies takes no further attack step (Wong et al.'s MNIST PGD)",
+    },
   },
   short: ['steps'],
   shortLetters: ['K'],

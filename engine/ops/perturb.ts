@@ -17,6 +17,7 @@ const BUFFERS = {
   lower: 'read f32',
   upper: 'read f32',
   mask: 'read f32',
+  gate: 'read f32',
   out: 'read_write f32',
 } as const;
 const PROJECT = PERTURB.kernel({
@@ -46,8 +47,11 @@ export type BallKind = 'none' | 'linf' | 'l2' | 'l2-sphere';
 export interface PerturbOptions {
   /** 'point': `a` is a point, its perturbation a − x; 'delta': `a` is the perturbation. */
   from: 'point' | 'delta';
-  /** An ascent step added first: size·sign(g) ('linf') or size·g/‖g‖₂ per example ('l2'), on the mutable elements. */
-  step?: { g: Tensor; size: number; direction: 'linf' | 'l2' };
+  /**
+   * An ascent step added first: size·sign(g) ('linf') or size·g/‖g‖₂ per example ('l2'), on the mutable elements;
+   * with `gate` (f32 [N]) example i's step is scaled by gate[i] (0: it keeps its point).
+   */
+  step?: { g: Tensor; size: number; direction: 'linf' | 'l2'; gate?: Tensor };
   /** 'linf': clamp to ±radius; 'l2': the L2 ball's projection; 'l2-sphere': each example's perturbation scaled
    * to L2 norm radius (random starts); 'none'. */
   ball: BallKind;
@@ -92,6 +96,11 @@ export function perturb(x: Tensor, a: Tensor, region: PerturbRegion, o: PerturbO
     checkDtype(op, 'g', s.g, 'f32');
     checkSameShape(op, x, s.g);
     if (!Number.isFinite(s.size)) fail(op, `the step size must be finite, got ${s.size}`);
+    if (s.gate) {
+      checkDtype(op, 'gate', s.gate, 'f32');
+      if (s.gate.rank !== 1 || s.gate.shape[0] !== rows)
+        fail(op, `gate ${s.gate.describe()} must hold one value per example of x ${x.describe()}, as ${fmt([rows])}`);
+    }
   }
   const out = empty(x.shape, 'perturbed');
   rt().dispatch({
@@ -99,12 +108,22 @@ export function perturb(x: Tensor, a: Tensor, region: PerturbRegion, o: PerturbO
     overrides: {
       FROM_DELTA: o.from === 'delta',
       STEP: s ? (s.direction === 'linf' ? 1 : 2) : 0,
+      GATE: !!s?.gate,
       BALL: BALLS[o.ball],
       BOX: o.box,
       TO_DELTA: o.to === 'delta',
     },
     params: { rows, cols, step: s?.size ?? 0, radius: o.radius },
-    buffers: { x, a, g: s?.g ?? a, lower: region.lower, upper: region.upper, mask: region.mutable, out },
+    buffers: {
+      x,
+      a,
+      g: s?.g ?? a,
+      lower: region.lower,
+      upper: region.upper,
+      mask: region.mutable,
+      gate: s?.gate ?? a,
+      out,
+    },
     groups: grid(rows),
   });
   return out;
@@ -138,7 +157,7 @@ function applyGrad(
     kernel: APPLY_GRAD,
     overrides: { BOX: box, MASK_DY: inDelta },
     params: { rows, cols, step: 0, radius: 0 },
-    buffers: { x, a: delta, g: dy, lower: region.lower, upper: region.upper, mask: region.mutable, out },
+    buffers: { x, a: delta, g: dy, lower: region.lower, upper: region.upper, mask: region.mutable, gate: delta, out },
     groups: grid(rows),
   });
   record('applyPerturbationGrad', [dy, x, delta], out, (u, needs) => [
