@@ -4,14 +4,16 @@ methods' own behaviour: fast_adversarial's MNIST/train_mnist.py recipe (mnist_ne
 0 -> 5e-3 at 2/5 of training -> 0 per iteration, batch 100, eps 0.3) with natural training, FGSM-RS (their
 alpha 0.375, a uniform start in the eps ball) or free-m (Shafahi et al.'s Algorithm 1: one perturbation carried
 across minibatches, each minibatch replayed m times, each replay's backward pass updating the weights and the
-perturbation by eps times the sign of its input gradient). Then mnist_eval.py's evaluation (clean on all 10,000,
+perturbation by eps times the sign of its input gradient) or K-PGD as train_mnist.py runs it (a uniform start, K
+signed steps, an example already misclassified at a step keeping its point; --every-example steps them all). Then mnist_eval.py's evaluation (clean on all 10,000,
 PGD-50 with 10 restarts on the first N). Prints one JSON object (the evaluation's, plus the training's settings,
 time and final training loss/accuracy); writes the state_dict to --out.
 
 With --random-start, free-m draws the perturbation afresh (uniform in the eps ball) for each new minibatch instead
 of carrying it: advfree's `--random-start`, a diagnostic departure from Algorithm 1.
 
-usage: mnist_train.py {natural,fgsm-rs,free} --epochs E [--replays M] [--random-start] [--seed 0] [--limit 1000] [--out model.pth]
+usage: mnist_train.py {natural,fgsm-rs,free,pgd} --epochs E [--replays M] [--random-start] [--steps K] [--pgd-step S]
+                      [--every-example] [--seed 0] [--limit 1000] [--out model.pth]
 """
 import argparse
 import json
@@ -34,12 +36,15 @@ def load(data_dir, split):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("method", choices=["natural", "fgsm-rs", "free"])
+    p.add_argument("method", choices=["natural", "fgsm-rs", "free", "pgd"])
     p.add_argument("--epochs", type=int, required=True, help="passes over the data (free: each minibatch replayed m times)")
     p.add_argument("--replays", type=int, default=4)
     p.add_argument("--random-start", action="store_true", help="free: a fresh uniform perturbation for each new minibatch")
     p.add_argument("--eps", type=float, default=0.3)
     p.add_argument("--alpha", type=float, default=0.375, help="FGSM-RS's step")
+    p.add_argument("--steps", type=int, default=10, help="pgd: attack steps K")
+    p.add_argument("--pgd-step", type=float, default=0.04, help="pgd: attack step size")
+    p.add_argument("--every-example", action="store_true", help="pgd: step every example, also those already misclassified")
     p.add_argument("--lr-max", type=float, default=5e-3)
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
@@ -76,6 +81,18 @@ def main():
                     d = torch.clamp(d + a.alpha * torch.sign(d.grad), -a.eps, a.eps)
                     d = torch.max(torch.min(1 - Xb, d), 0 - Xb).detach()
                     xin = torch.clamp(Xb + d, 0, 1)
+                elif a.method == "pgd":
+                    d = torch.zeros_like(Xb).uniform_(-a.eps, a.eps)
+                    d = torch.max(torch.min(1 - Xb, d), 0 - Xb)
+                    for _ in range(a.steps):
+                        d.requires_grad_(True)
+                        out = model(Xb + d)
+                        F.cross_entropy(out, yb).backward()
+                        stepped = torch.clamp(d + a.pgd_step * torch.sign(d.grad), -a.eps, a.eps)
+                        stepped = torch.max(torch.min(1 - Xb, stepped), 0 - Xb)
+                        keep = torch.zeros_like(yb, dtype=torch.bool) if a.every_example else out.max(1)[1] != yb
+                        d = torch.where(keep.view(-1, 1, 1, 1), d, stepped).detach()
+                    xin = torch.clamp(Xb + d, 0, 1)
                 elif a.method == "free":
                     delta.requires_grad_(True)
                     xin = torch.clamp(Xb + delta, 0, 1)
@@ -107,7 +124,8 @@ def main():
         d = attack_pgd(model, Xb, yb, a.eps, 0.01, 50, 10)
         with torch.no_grad():
             robust += (model(Xb + d).max(1)[1] == yb).tolist()
-    print(json.dumps({"method": a.method, "epochs": a.epochs, "replays": m, "random_start": a.random_start, "seed": a.seed, "iterations": it, "train_seconds": round(train_seconds, 1),
+    pgd = {"steps": a.steps, "pgd_step": a.pgd_step, "every_example": a.every_example} if a.method == "pgd" else {}
+    print(json.dumps({"method": a.method, "epochs": a.epochs, "replays": m, "random_start": a.random_start, **pgd, "seed": a.seed, "iterations": it, "train_seconds": round(train_seconds, 1),
                       "last_epoch_train_loss": loss_sum / seen, "last_epoch_train_accuracy": correct / seen,
                       "clean_accuracy": (clean == yt).float().mean().item(), "robust_accuracy": sum(robust) / len(robust), "robust_examples": len(robust),
                       "attack": f"PGD-50, step 0.01, 10 restarts, eps {a.eps} (evaluate_mnist.py)"}))
