@@ -39,6 +39,7 @@ import {
 import { resolveAttack } from '../adversarial/attack-registry.js';
 import { evaluateRobust } from '../adversarial/evaluate.js';
 import { ThreatModel } from '../adversarial/threat.js';
+import * as ref from '../reference/f64-ops.js';
 import { assertThrows, randn, rng } from './helpers.js';
 
 const t = suite('attacks');
@@ -83,10 +84,7 @@ t('FGSM is x + eps·sign(∇x loss) clipped to [0,1], for CE and CW, against flo
       const z = model.logits(means(DATA.x, i));
       let dz: number[];
       if (loss === 'ce') {
-        const top = Math.max(...z);
-        const e = z.map((v) => Math.exp(v - top));
-        const total = e.reduce((a, b) => a + b, 0);
-        dz = e.map((v, k) => v / total - (k === label ? 1 : 0));
+        dz = Array.from(ref.crossEntropyMeanBackward(Float64Array.from(z), [label], 1, K));
       } else {
         const runnerUp = z.reduce((best, v, k) => (k !== label && (best < 0 || v > z[best]) ? k : best), -1);
         dz = z.map((_, k) => (k === runnerUp ? 1 : 0) - (k === label ? 1 : 0));
@@ -202,10 +200,7 @@ t(
         const z = model.logits(means(cur, i));
         closest = Math.min(closest, Math.abs(margin(z, label)));
         if (margin(z, label) > 0) break;
-        const top = Math.max(...z);
-        const e = z.map((v) => Math.exp(v - top));
-        const total = e.reduce((a, b) => a + b, 0);
-        const dz = e.map((v, k) => v / total - (k === label ? 1 : 0));
+        const dz = ref.crossEntropyMeanBackward(Float64Array.from(z), [label], 1, K);
         for (let c = 0; c < C; c++) {
           const g = dz.reduce((acc, d, k) => acc + d * model.W[k * C + c], 0);
           for (let q = 0; q < P; q++) {
