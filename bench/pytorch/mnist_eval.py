@@ -44,7 +44,8 @@ def read_safetensors(path):
     return out
 
 
-def attack_pgd(model, X, y, epsilon, alpha, iters, restarts):
+def attack_pgd(model, X, y, epsilon, alpha, iters, restarts, every_example=False):
+    """evaluate_mnist.py's PGD: an example already misclassified at a step keeps its point (every_example: all step)."""
     max_loss = torch.zeros(y.shape[0])
     max_delta = torch.zeros_like(X)
     for _ in range(restarts):
@@ -53,7 +54,7 @@ def attack_pgd(model, X, y, epsilon, alpha, iters, restarts):
         delta.requires_grad = True
         for _ in range(iters):
             output = model(X + delta)
-            index = torch.where(output.max(1)[1] == y)[0]
+            index = torch.arange(len(y)) if every_example else torch.where(output.max(1)[1] == y)[0]
             if len(index) == 0:
                 break
             loss = F.cross_entropy(output, y)

@@ -82,16 +82,7 @@ def main():
                     d = torch.max(torch.min(1 - Xb, d), 0 - Xb).detach()
                     xin = torch.clamp(Xb + d, 0, 1)
                 elif a.method == "pgd":
-                    d = torch.zeros_like(Xb).uniform_(-a.eps, a.eps)
-                    d = torch.max(torch.min(1 - Xb, d), 0 - Xb)
-                    for _ in range(a.steps):
-                        d.requires_grad_(True)
-                        out = model(Xb + d)
-                        F.cross_entropy(out, yb).backward()
-                        stepped = torch.clamp(d + a.pgd_step * torch.sign(d.grad), -a.eps, a.eps)
-                        stepped = torch.max(torch.min(1 - Xb, stepped), 0 - Xb)
-                        keep = torch.zeros_like(yb, dtype=torch.bool) if a.every_example else out.max(1)[1] != yb
-                        d = torch.where(keep.view(-1, 1, 1, 1), d, stepped).detach()
+                    d = attack_pgd(model, Xb, yb, a.eps, a.pgd_step, a.steps, 1, every_example=a.every_example)
                     xin = torch.clamp(Xb + d, 0, 1)
                 elif a.method == "free":
                     delta.requires_grad_(True)
