@@ -1,5 +1,11 @@
 #!/usr/bin/env bash
 # laneQ.sh PRESET PATTERN [PRESET PATTERN ...]: each preset's runs matching PATTERN, not yet done, in turn (resumable).
+# Run on 2026-12-06 as two lanes, then a third once the first ended, with C1 as in lib.sh:
+#   laneQ.sh spambase-l2 '^(gradnorm-e50-s0|pgd-5-e50-s3|free-4-e13-s4|free-8-e7-s4)$' \
+#     credit-g-l2-train0.3 "$C1-s[1-4]\$" spambase-l2-train0.3 "$C1-s[1-4]\$"
+#   laneQ.sh letter-l2 "$C1-s1\$" letter-linf "$C1-s1\$"
+#   laneQ.sh letter-l2 '^(fgsm-rs-e25|free-8-e6|pgd-5-e8|gradnorm-e50)-s0$'
+#   laneQ.sh spambase-l2-train0.3 '^(fgsm-rs-e25|free-8-e6|pgd-5-e8|gradnorm-e50)-s0$'
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
