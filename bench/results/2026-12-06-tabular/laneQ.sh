@@ -6,6 +6,10 @@
 #   laneQ.sh letter-l2 "$C1-s1\$" letter-linf "$C1-s1\$"
 #   laneQ.sh letter-l2 '^(fgsm-rs-e25|free-8-e6|pgd-5-e8|gradnorm-e50)-s0$'
 #   laneQ.sh spambase-l2-train0.3 '^(fgsm-rs-e25|free-8-e6|pgd-5-e8|gradnorm-e50)-s0$'
+# On 2026-12-06 18:03 on a bare machine, by the build of 1198a1a (src as 5fd780f's), in run folders copied from this
+# folder (the stopped runs' checkpoints were gone, so free-4-e13-s1 and gradnorm-e50-s0 trained again from the start):
+#   laneQ.sh letter-linf "$C1-s1\$"
+#   laneQ.sh letter-l2 '^gradnorm-e50-s0$' letter-linf '^(fgsm-rs-e25|free-8-e6|pgd-5-e8)-s0$'
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
