@@ -11,7 +11,8 @@
 #   laneQ.sh letter-linf "$C1-s1\$"
 #   laneQ.sh letter-l2 '^gradnorm-e50-s0$' letter-linf '^(fgsm-rs-e25|free-8-e6|pgd-5-e8)-s0$'
 # and, as each lane ended: laneQ.sh letter-l2 '^natural-e50-s2$' letter-linf '^natural-e50-s2$', then
-# laneQ.sh letter-l2 '^free-8-e7-s2$'; laneQ.sh letter-linf '^nfgsm-e25-s0$', then '^atta-1-e25-s0$', then '^free-8-e7-s2$'.
+# laneQ.sh letter-l2 '^free-8-e7-s2$'; laneQ.sh letter-linf '^nfgsm-e25-s0$', then '^atta-1-e25-s0$', then '^free-8-e7-s2$';
+# last, one lane per preset: laneQ.sh PRESET '^free-4-e13-s2$'.
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
