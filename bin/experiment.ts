@@ -4,7 +4,7 @@
 // Every run has its own resumable folder under OUT/runs/, so a rerun continues where the last one stopped. The
 // runs train one after the other here (--executor local), or as a Slurm array job (--executor slurm), one task
 // per run, and a job that writes the report; --status and --report read the folder from any machine sharing it.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { init, shutdown } from '../engine/index.js';
 import { ATTACKS } from '../adversarial/attack-registry.js';
@@ -14,6 +14,7 @@ import { gitCommit } from '../nn/checkpoint.js';
 import { checkModelName, MODEL_PATTERNS } from '../nn/registry.js';
 import { attacks, plan, PRESETS, type Preset, type RunSpec } from '../experiment/plan.js';
 import { PLAN_FILE, folderPlan, planText, readPlanFile } from '../experiment/plan-file.js';
+import { exportRuns, planExport } from '../experiment/export.js';
 import { finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
 import { submissions, submit, splitArgs } from '../experiment/slurm.js';
 import { runStatus, statusText } from '../experiment/status.js';
@@ -107,6 +108,14 @@ const EXPERIMENT_FLAGS = {
     type: 'boolean',
     help: "write --out's report from the runs done so far (marked partial while any is to do); then exit",
   },
+  export: {
+    type: 'string',
+    help: "copy --out's finished runs (each one's result.json and metrics.jsonl, no checkpoints or weights), its plan and its report to this folder, small enough to commit; it is an experiment folder the runner continues; then exit",
+  },
+  force: {
+    type: 'boolean',
+    help: "let --export replace a run the folder holds with other results (never a run's own files)",
+  },
   task: {
     type: 'string',
     help: 'run one run of --out by its id (what each Slurm array task runs); with --preset, writes its plan to --out first (refused where --out holds another experiment)',
@@ -136,6 +145,7 @@ export const experiment = command({
     const out = flags.out;
     if (flags.status) return status(out);
     if (flags.report) return report(out);
+    if (flags.export !== undefined) return exportTo(out, flags.export, flags.force === true);
     // --task alone runs one run of the plan in --out; with settings (--preset, ...) it writes that plan first.
     if (flags.task && !settingsGiven(flags)) return runTask(out, flags.task, flags);
     const { name, settings: p } = settingsOf(flags);
@@ -260,7 +270,10 @@ function status(out: string): number {
   return 0;
 }
 
-async function report(out: string): Promise<number> {
+async function report(
+  out: string,
+  source = 'Written from the run folders (advfree experiment --report)',
+): Promise<number> {
   const { preset: name, settings, runs, skipped } = folderPlan(out);
   const results = runs.flatMap((r) => finished(out, r) ?? []);
   const minutes = (k: 'train_seconds' | 'eval_seconds') => (results.reduce((s, r) => s + r[k], 0) / 60).toFixed(1);
@@ -277,10 +290,40 @@ async function report(out: string): Promise<number> {
       ),
       commit: gitCommit(),
       adapter: resultAdapters(results),
-      closing: `Written from the run folders (advfree experiment --report); the runs took ${minutes('train_seconds')} min of training and ${minutes('eval_seconds')} min of evaluation in all.`,
+      closing: `${source}; the runs took ${minutes('train_seconds')} min of training and ${minutes('eval_seconds')} min of evaluation in all.`,
     },
     results,
   );
   console.log(md);
   return 0;
+}
+
+async function exportTo(out: string, dest: string, replace: boolean): Promise<number> {
+  const { preset: name, settings, runs } = folderPlan(out);
+  if (dest === '') throw new CliError('experiment: --export is empty; give a folder');
+  if (resolve(dest) === resolve(out))
+    throw new CliError(`experiment: --export ${dest} is --out itself; give another folder`);
+  const text = planText(name, settings);
+  const held = readPlanFile(dest);
+  if (held && planText(held.preset, held.settings) !== text)
+    throw new CliError(
+      `experiment: --export ${dest} holds another experiment (${join(dest, PLAN_FILE)}); choose another folder`,
+    );
+  if (!held) {
+    const fix = `choose another folder (--export updates only a folder holding the same ${PLAN_FILE})`;
+    if (existsSync(join(dest, 'runs')))
+      throw new CliError(`experiment: --export ${dest} already holds runs/ but no ${PLAN_FILE}; ${fix}`);
+    checkOutputFolder('experiment', '--export', dest, { files: [PLAN_FILE, ...REPORT_FILES], force: false, fix });
+  }
+  const p = planExport(out, dest, runs, replace);
+  if (p.refused.length) throw new CliError(`experiment: --export ${dest}: nothing written; ${p.refused.join('; ')}`);
+  mkdirSync(dest, { recursive: true });
+  if (!held) await writeFileAtomic(join(dest, PLAN_FILE), text);
+  await exportRuns(out, dest, p);
+  const code = await report(dest, `Exported from ${out} (advfree experiment --export)`);
+  const done = runs.filter((r) => finished(dest, r)).length;
+  console.error(
+    `experiment: exported ${out} to ${dest}: ${p.added.length} runs added, ${p.replaced.length} replaced, ${p.unchanged.length} unchanged; ${dest} holds ${done} of ${runs.length} runs`,
+  );
+  return code;
 }

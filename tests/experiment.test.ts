@@ -1,6 +1,7 @@
 // The experiment's plan (two comparisons, seeds, shared runs), its aggregation (mean and spread over seeds, cost
 // relative to natural) against hand-computed values, and one tiny run end to end on synthetic data, resumable
-// from its result file; a run in use by another experiment is left alone, and a cut metrics line is skipped.
+// from its result file; a run in use by another experiment is left alone, a cut metrics line is skipped, and
+// --export copies the finished runs to a folder the runner continues.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -654,5 +655,68 @@ t('--task with --preset writes the plan to a new --out, then trains and evaluate
     rmSync(join(out, '..'), { recursive: true, force: true });
   }
 });
+
+t(
+  '--export: the finished runs results and metrics, the plan and the report, in a folder the runner continues; never over other results unasked',
+  () => {
+    const runs = plan(PRESETS.tiny).runs;
+    const root = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
+    const out = join(root, 'tiny');
+    const dest = join(root, 'results');
+    const id = runs[0].id;
+    try {
+      assert.is(advfree(['experiment', '--preset', 'tiny', '--out', out, '--task', id]).status, 0);
+      const r = advfree(['experiment', '--out', out, '--export', dest]);
+      assert.is(r.status, 0, r.stderr);
+      assert.match(r.stderr, /1 runs added, 0 replaced, 0 unchanged/);
+      // The run's two small files, byte for byte; not its checkpoints, weights or lock.
+      assert.equal(readdirSync(join(dest, 'runs')), [id]);
+      assert.equal(readdirSync(join(dest, 'runs', id)).sort(), ['metrics.jsonl', 'result.json']);
+      for (const f of ['metrics.jsonl', 'result.json'])
+        assert.ok(readFileSync(join(dest, 'runs', id, f)).equals(readFileSync(join(out, 'runs', id, f))), f);
+      assert.is(readFileSync(join(dest, 'plan.json'), 'utf8'), readFileSync(join(out, 'plan.json'), 'utf8'));
+      const md = readFileSync(join(dest, 'experiment.md'), 'utf8');
+      assert.match(md, /Exported from/);
+      assert.match(md, new RegExp(`Partial: 1 of ${runs.length} runs done; still to run: ${runs[1].id}`));
+      // The copy is an experiment folder: --status reads it and the runner skips what it holds.
+      assert.match(advfree(['experiment', '--out', dest, '--status']).stdout, new RegExp(`${id}\\s+done`));
+      assert.match(advfree(['experiment', '--out', dest, '--task', id]).stderr, /already done/);
+      // Again: nothing new. Other results there are refused, nothing written, unless --force.
+      assert.match(
+        advfree(['experiment', '--out', out, '--export', dest]).stderr,
+        /0 runs added, 0 replaced, 1 unchanged/,
+      );
+      const theirs = join(dest, 'runs', id, 'metrics.jsonl');
+      writeFileSync(theirs, '{"type":"start"}\n');
+      const refused = advfree(['experiment', '--out', out, '--export', dest]);
+      assert.is(refused.status, 2);
+      assert.match(refused.stderr, new RegExp(`nothing written; .*holds other results of ${id} \\(pass --force`));
+      assert.is(readFileSync(theirs, 'utf8'), '{"type":"start"}\n');
+      assert.match(
+        advfree(['experiment', '--out', out, '--export', dest, '--force']).stderr,
+        /0 runs added, 1 replaced/,
+      );
+      assert.ok(readFileSync(theirs).equals(readFileSync(join(out, 'runs', id, 'metrics.jsonl'))));
+      // A run training there (its own files) is never touched, --force or not.
+      writeFileSync(join(dest, 'runs', id, 'lock'), '{}');
+      assert.match(
+        advfree(['experiment', '--out', out, '--export', dest, '--force']).stderr,
+        /holds lock \(a run's own files\), not an export/,
+      );
+      // A folder of something else, or of another experiment, is refused.
+      const other = join(root, 'other');
+      mkdirSync(other);
+      writeFileSync(join(other, 'experiment.md'), 'mine\n');
+      const o = advfree(['experiment', '--out', out, '--export', other]);
+      assert.is(o.status, 2);
+      assert.match(o.stderr, /already holds experiment\.md/);
+      assert.is(readFileSync(join(other, 'experiment.md'), 'utf8'), 'mine\n');
+      writeFileSync(join(dest, 'plan.json'), JSON.stringify({ preset: 'quick', settings: PRESETS.quick }));
+      assert.match(advfree(['experiment', '--out', out, '--export', dest]).stderr, /holds another experiment/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  },
+);
 
 t.run();
