@@ -13,6 +13,9 @@
 # and, as each lane ended: laneQ.sh letter-l2 '^natural-e50-s2$' letter-linf '^natural-e50-s2$', then
 # laneQ.sh letter-l2 '^free-8-e7-s2$'; laneQ.sh letter-linf '^nfgsm-e25-s0$', then '^atta-1-e25-s0$', then '^free-8-e7-s2$';
 # last, one lane per preset: laneQ.sh PRESET '^free-4-e13-s2$'.
+# On 2026-12-06 21:02 on a bare machine, by the build of 8361abd (src as 5fd780f's), exported by b04c51e's --export:
+#   laneQ.sh letter-linf '^(free-2-e25|pgd-5-e50)-s2$' letter-linf '^(gradnorm-e50|yopo-5-3-e10)-s0$'
+#   laneQ.sh letter-l2 '^(free-2-e25|pgd-5-e50)-s2$' letter-linf '^(trades-10-e4|gradalign-e17)-s0$'
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
