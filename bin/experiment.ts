@@ -323,7 +323,7 @@ async function exportTo(out: string, dest: string, replace: boolean): Promise<nu
   const code = await report(dest, `Exported from ${out} (advfree experiment --export)`);
   const done = runs.filter((r) => finished(dest, r)).length;
   console.error(
-    `experiment: exported ${out} to ${dest}: ${p.added.length} runs added, ${p.replaced.length} replaced, ${p.unchanged.length} unchanged; ${dest} holds ${done} of ${runs.length} runs`,
+    `experiment: exported ${out} to ${dest}: finished runs added ${p.added.length}, replaced ${p.replaced.length}, unchanged ${p.unchanged.length}; ${dest} holds ${done} of ${runs.length} runs`,
   );
   return code;
 }

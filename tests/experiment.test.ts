@@ -668,7 +668,7 @@ t(
       assert.is(advfree(['experiment', '--preset', 'tiny', '--out', out, '--task', id]).status, 0);
       const r = advfree(['experiment', '--out', out, '--export', dest]);
       assert.is(r.status, 0, r.stderr);
-      assert.match(r.stderr, /1 runs added, 0 replaced, 0 unchanged/);
+      assert.match(r.stderr, /finished runs added 1, replaced 0, unchanged 0/);
       // The run's two small files, byte for byte; not its checkpoints, weights or lock.
       assert.equal(readdirSync(join(dest, 'runs')), [id]);
       assert.equal(readdirSync(join(dest, 'runs', id)).sort(), ['metrics.jsonl', 'result.json']);
@@ -682,20 +682,14 @@ t(
       assert.match(advfree(['experiment', '--out', dest, '--status']).stdout, new RegExp(`${id}\\s+done`));
       assert.match(advfree(['experiment', '--out', dest, '--task', id]).stderr, /already done/);
       // Again: nothing new. Other results there are refused, nothing written, unless --force.
-      assert.match(
-        advfree(['experiment', '--out', out, '--export', dest]).stderr,
-        /0 runs added, 0 replaced, 1 unchanged/,
-      );
+      assert.match(advfree(['experiment', '--out', out, '--export', dest]).stderr, /added 0, replaced 0, unchanged 1/);
       const theirs = join(dest, 'runs', id, 'metrics.jsonl');
       writeFileSync(theirs, '{"type":"start"}\n');
       const refused = advfree(['experiment', '--out', out, '--export', dest]);
       assert.is(refused.status, 2);
       assert.match(refused.stderr, new RegExp(`nothing written; .*holds other results of ${id} \\(pass --force`));
       assert.is(readFileSync(theirs, 'utf8'), '{"type":"start"}\n');
-      assert.match(
-        advfree(['experiment', '--out', out, '--export', dest, '--force']).stderr,
-        /0 runs added, 1 replaced/,
-      );
+      assert.match(advfree(['experiment', '--out', out, '--export', dest, '--force']).stderr, /added 0, replaced 1,/);
       assert.ok(readFileSync(theirs).equals(readFileSync(join(out, 'runs', id, 'metrics.jsonl'))));
       // A run training there (its own files) is never touched, --force or not.
       writeFileSync(join(dest, 'runs', id, 'lock'), '{}');
