@@ -143,6 +143,8 @@ export const experiment = command({
   flags: EXPERIMENT_FLAGS,
   async run(flags) {
     const out = flags.out;
+    if (flags.force && flags.export === undefined)
+      throw new CliError('experiment: --force goes with --export (it lets --export replace a run with other results)');
     if (flags.status) return status(out);
     if (flags.report) return report(out);
     if (flags.export !== undefined) return exportTo(out, flags.export, flags.force === true);

@@ -697,6 +697,9 @@ t(
         advfree(['experiment', '--out', out, '--export', dest, '--force']).stderr,
         /holds lock \(a run's own files\), not an export/,
       );
+      const alone = advfree(['experiment', '--out', out, '--force']);
+      assert.is(alone.status, 2);
+      assert.match(alone.stderr, /--force goes with --export/);
       // A folder of something else, or of another experiment, is refused.
       const other = join(root, 'other');
       mkdirSync(other);
