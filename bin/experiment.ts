@@ -13,7 +13,7 @@ import { writeFileAtomic } from '../nn/atomic.js';
 import { gitCommit } from '../nn/checkpoint.js';
 import { checkModelName, MODEL_PATTERNS } from '../nn/registry.js';
 import { attacks, plan, PRESETS, type Preset, type RunSpec } from '../experiment/plan.js';
-import { PLAN_FILE, folderPlan, planText, readPlanFile } from '../experiment/plan-file.js';
+import { PLAN_FILE, folderPlan, heldPlan, planText, readPlanFile } from '../experiment/plan-file.js';
 import { exportRuns, planExport } from '../experiment/export.js';
 import { finished, runConfig, runOne, type RunResult } from '../experiment/runner.js';
 import { submissions, submit, splitArgs } from '../experiment/slurm.js';
@@ -156,8 +156,8 @@ export const experiment = command({
     // A folder holds one experiment: resuming it with other settings would mix two.
     const planFile = join(out, PLAN_FILE);
     const text = planText(name, p);
-    const held = readPlanFile(out);
-    if (held && planText(held.preset, held.settings) !== text) {
+    const held = heldPlan(out, text);
+    if (held === 'other') {
       throw new CliError(
         `experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings (or --out alone) to continue it`,
       );
@@ -165,11 +165,11 @@ export const experiment = command({
     // Reports are rewritten only in the folder of this experiment (its plan.json); anything else there is left alone.
     checkOutputFolder('experiment', '--out', out, {
       files: REPORT_FILES,
-      force: held !== null,
+      force: held === 'same',
       fix: `no experiment wrote ${out} (it has no ${PLAN_FILE}): choose another --out`,
     });
     mkdirSync(out, { recursive: true });
-    if (!held || readFileSync(planFile, 'utf8') !== text) await writeFileAtomic(planFile, text);
+    if (held === 'none' || readFileSync(planFile, 'utf8') !== text) await writeFileAtomic(planFile, text);
     if (flags.task) return runTask(out, flags.task, flags);
     if (flags.executor === 'slurm') return submitArray(out, name, runs, flags);
     const r = await init({ backend: flags.backend, adapter: flags.adapter });
@@ -306,12 +306,12 @@ async function exportTo(out: string, dest: string, replace: boolean): Promise<nu
   if (resolve(dest) === resolve(out))
     throw new CliError(`experiment: --export ${dest} is --out itself; give another folder`);
   const text = planText(name, settings);
-  const held = readPlanFile(dest);
-  if (held && planText(held.preset, held.settings) !== text)
+  const held = heldPlan(dest, text);
+  if (held === 'other')
     throw new CliError(
       `experiment: --export ${dest} holds another experiment (${join(dest, PLAN_FILE)}); choose another folder`,
     );
-  if (!held) {
+  if (held === 'none') {
     const fix = `choose another folder (--export updates only a folder holding the same ${PLAN_FILE})`;
     if (existsSync(join(dest, 'runs')))
       throw new CliError(`experiment: --export ${dest} already holds runs/ but no ${PLAN_FILE}; ${fix}`);
@@ -320,7 +320,7 @@ async function exportTo(out: string, dest: string, replace: boolean): Promise<nu
   const p = planExport(out, dest, runs, replace);
   if (p.refused.length) throw new CliError(`experiment: --export ${dest}: nothing written; ${p.refused.join('; ')}`);
   mkdirSync(dest, { recursive: true });
-  if (!held) await writeFileAtomic(join(dest, PLAN_FILE), text);
+  if (held === 'none') await writeFileAtomic(join(dest, PLAN_FILE), text);
   await exportRuns(out, dest, p);
   const code = await report(dest, `Exported from ${out} (advfree experiment --export)`);
   const done = runs.filter((r) => finished(dest, r)).length;

@@ -24,6 +24,13 @@ export function readPlanFile(out: string): PlanFile | null {
   return p;
 }
 
+/** Whether `dir` holds no experiment, the one whose plan is `text` (the same settings), or another. */
+export function heldPlan(dir: string, text: string): 'none' | 'same' | 'other' {
+  const held = readPlanFile(dir);
+  if (!held) return 'none';
+  return planText(held.preset, held.settings) === text ? 'same' : 'other';
+}
+
 /** The folder's plan and its runs; throws naming the folder where there is none. */
 export function folderPlan(out: string): PlanFile & { runs: RunSpec[]; skipped: string[] } {
   const p = readPlanFile(out);

@@ -657,7 +657,7 @@ t('--task with --preset writes the plan to a new --out, then trains and evaluate
 });
 
 t(
-  '--export: the finished runs results and metrics, the plan and the report, in a folder the runner continues; never over other results unasked',
+  "--export: the finished runs' results and metrics, the plan and the report, in a folder the runner continues; never over other results unasked",
   () => {
     const runs = plan(PRESETS.tiny).runs;
     const root = mkdtempSync(join(tmpdir(), 'advfree-exp-'));
