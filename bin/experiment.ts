@@ -74,7 +74,7 @@ const EXPERIMENT_FLAGS = {
   },
   seeds: {
     type: 'string',
-    help: 'comma-separated seeds of the seeded methods',
+    help: 'comma-separated seeds of the seeded methods; seeds after those of the experiment --out holds grow it (its runs stay)',
     parse: (v: string) => {
       if (!list(v).every((s) => /^\d+$/.test(s))) throw new CliError(`--seeds takes integers like 0,1,2, got '${v}'`);
       return list(v).map(Number);
@@ -156,16 +156,17 @@ export const experiment = command({
     // A folder holds one experiment: resuming it with other settings would mix two.
     const planFile = join(out, PLAN_FILE);
     const text = planText(name, p);
-    const held = heldPlan(out, text);
+    const held = heldPlan(out, name, p);
     if (held === 'other') {
       throw new CliError(
-        `experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings (or --out alone) to continue it`,
+        `experiment: ${out} holds an experiment with other settings (${planFile}); pick another --out, or rerun with its settings (or --out alone) to continue it, or with more seeds after its own`,
       );
     }
+    if (held === 'grown') console.error(grownLine(out, p.seeds));
     // Reports are rewritten only in the folder of this experiment (its plan.json); anything else there is left alone.
     checkOutputFolder('experiment', '--out', out, {
       files: REPORT_FILES,
-      force: held === 'same',
+      force: held !== 'none',
       fix: `no experiment wrote ${out} (it has no ${PLAN_FILE}): choose another --out`,
     });
     mkdirSync(out, { recursive: true });
@@ -224,6 +225,9 @@ const settingsGiven = (flags: ExperimentFlags): boolean => {
   const given = givenFlags(flags);
   return SETTINGS.some((f) => given.has(f));
 };
+
+const grownLine = (where: string, seeds: number[]): string =>
+  `experiment: ${where}: the plan grows to seeds ${seeds.join(', ')}; the runs it holds stay`;
 
 function settingsOf(flags: ExperimentFlags): { name: string; settings: Preset } {
   const held = readPlanFile(flags.out);
@@ -306,7 +310,7 @@ async function exportTo(out: string, dest: string, replace: boolean): Promise<nu
   if (resolve(dest) === resolve(out))
     throw new CliError(`experiment: --export ${dest} is --out itself; give another folder`);
   const text = planText(name, settings);
-  const held = heldPlan(dest, text);
+  const held = heldPlan(dest, name, settings);
   if (held === 'other')
     throw new CliError(
       `experiment: --export ${dest} holds another experiment (${join(dest, PLAN_FILE)}); choose another folder`,
@@ -320,7 +324,8 @@ async function exportTo(out: string, dest: string, replace: boolean): Promise<nu
   const p = planExport(out, dest, runs, replace);
   if (p.refused.length) throw new CliError(`experiment: --export ${dest}: nothing written; ${p.refused.join('; ')}`);
   mkdirSync(dest, { recursive: true });
-  if (held === 'none') await writeFileAtomic(join(dest, PLAN_FILE), text);
+  if (held === 'grown') console.error(grownLine(`--export ${dest}`, settings.seeds));
+  if (held !== 'same') await writeFileAtomic(join(dest, PLAN_FILE), text);
   await exportRuns(out, dest, p);
   const code = await report(dest, `Exported from ${out} (advfree experiment --export)`);
   const done = runs.filter((r) => finished(dest, r)).length;

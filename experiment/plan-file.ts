@@ -24,11 +24,19 @@ export function readPlanFile(out: string): PlanFile | null {
   return p;
 }
 
-/** Whether `dir` holds no experiment, the one whose plan is `text` (the same settings), or another. */
-export function heldPlan(dir: string, text: string): 'none' | 'same' | 'other' {
+/**
+ * Whether `dir` holds no experiment, this one (the same settings), this one with fewer seeds (the same settings but
+ * a seed list that the new one extends at its end: the folder grows, its finished runs stay), or another.
+ */
+export function heldPlan(dir: string, preset: string, settings: Preset): 'none' | 'same' | 'grown' | 'other' {
   const held = readPlanFile(dir);
   if (!held) return 'none';
-  return planText(held.preset, held.settings) === text ? 'same' : 'other';
+  const text = planText(preset, settings);
+  if (planText(held.preset, held.settings) === text) return 'same';
+  const from = held.settings.seeds;
+  const extends_ =
+    Array.isArray(from) && settings.seeds.length > from.length && from.every((s, i) => settings.seeds[i] === s);
+  return extends_ && planText(held.preset, { ...held.settings, seeds: settings.seeds }) === text ? 'grown' : 'other';
 }
 
 /** The folder's plan and its runs; throws naming the folder where there is none. */

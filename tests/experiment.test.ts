@@ -651,6 +651,23 @@ t('--task with --preset writes the plan to a new --out, then trains and evaluate
     assert.is(other.status, 2);
     assert.match(other.stderr, /holds an experiment with other settings/);
     assert.is(finished(out, runs[1]), null);
+    // The same settings with seeds added after its own grow the folder's plan; its runs stay done.
+    const grown = advfree(['experiment', '--preset', 'tiny', '--seeds', '0,1', '--out', out, '--task', runs[0].id]);
+    assert.is(grown.status, 0, grown.stderr);
+    assert.match(grown.stderr, /the plan grows to seeds 0, 1; the runs it holds stay/);
+    assert.match(grown.stderr, /already done/);
+    assert.equal(JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')).settings.seeds, [0, 1]);
+    // Fewer seeds, others in their place, or more seeds with another setting changed: another experiment.
+    for (const flags of [
+      ['--seeds', '0'],
+      ['--seeds', '1,0,2'],
+      ['--seeds', '0,1,2', '--epochs', '5'],
+    ]) {
+      const r = advfree(['experiment', '--preset', 'tiny', ...flags, '--out', out, '--task', runs[0].id]);
+      assert.is(r.status, 2, flags.join(' '));
+      assert.match(r.stderr, /holds an experiment with other settings/);
+    }
+    assert.equal(JSON.parse(readFileSync(join(out, 'plan.json'), 'utf8')).settings.seeds, [0, 1]);
   } finally {
     rmSync(join(out, '..'), { recursive: true, force: true });
   }
@@ -691,6 +708,11 @@ t(
       assert.is(readFileSync(theirs, 'utf8'), '{"type":"start"}\n');
       assert.match(advfree(['experiment', '--out', out, '--export', dest, '--force']).stderr, /added 0, replaced 1,/);
       assert.ok(readFileSync(theirs).equals(readFileSync(join(out, 'runs', id, 'metrics.jsonl'))));
+      // A plan grown in --out grows the copy's: the same plan.json there, its runs kept.
+      assert.is(advfree(['experiment', '--preset', 'tiny', '--seeds', '0,1', '--out', out, '--task', id]).status, 0);
+      const g = advfree(['experiment', '--out', out, '--export', dest]);
+      assert.match(g.stderr, /--export .*: the plan grows to seeds 0, 1;.*\n.*unchanged 1/s);
+      assert.is(readFileSync(join(dest, 'plan.json'), 'utf8'), readFileSync(join(out, 'plan.json'), 'utf8'));
       // A run training there (its own files) is never touched, --force or not.
       writeFileSync(join(dest, 'runs', id, 'lock'), '{}');
       assert.match(
