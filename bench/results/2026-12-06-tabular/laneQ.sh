@@ -16,6 +16,11 @@
 # On 2026-12-06 21:02 on a bare machine, by the build of 8361abd (src as 5fd780f's), exported by b04c51e's --export:
 #   laneQ.sh letter-linf '^(free-2-e25|pgd-5-e50)-s2$' letter-linf '^(gradnorm-e50|yopo-5-3-e10)-s0$'
 #   laneQ.sh letter-l2 '^(free-2-e25|pgd-5-e50)-s2$' letter-linf '^(trades-10-e4|gradalign-e17)-s0$'
+# On 2026-12-06 23:42 on a bare machine, by the build of 54acd1c (src as 5fd780f's), letter-linf's plan.json grown to
+# seeds 0-4 (the file f2c74bd's preset writes), exported by f2c74bd's --export, which grows this folder's plan:
+#   laneQ.sh letter-linf '^pgd-5-e50-s3$' letter-linf "$C1-s3\$"
+#   laneQ.sh letter-linf '^pgd-5-e50-s4$' letter-linf "$C1-s4\$"
+# both stopped before free-8-e7-s3 and -s4 (the sitting's end), which are still to run.
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
