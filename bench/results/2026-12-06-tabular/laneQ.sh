@@ -20,7 +20,11 @@
 # seeds 0-4 (the file f2c74bd's preset writes), exported by f2c74bd's --export, which grows this folder's plan:
 #   laneQ.sh letter-linf '^pgd-5-e50-s3$' letter-linf "$C1-s3\$"
 #   laneQ.sh letter-linf '^pgd-5-e50-s4$' letter-linf "$C1-s4\$"
-# both stopped before free-8-e7-s3 and -s4 (the sitting's end), which are still to run.
+# both stopped at the sitting's end: free-8-e7-s3 trained but not evaluated, -s4 not started.
+# On 2026-12-07 02:46, the same build and run folders still on the machine (free-8-e7-s3 resumed from its checkpoint
+# to evaluate), exported by 9bfcc40's --export:
+#   laneQ.sh letter-linf '^free-8-e7-s3$' letter-l2 '^pgd-5-e50-s3$' letter-l2 "$C1-s3\$"
+#   laneQ.sh letter-linf '^free-8-e7-s4$' letter-l2 '^pgd-5-e50-s4$' letter-l2 "$C1-s4\$"
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
