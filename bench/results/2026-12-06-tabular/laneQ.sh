@@ -25,8 +25,8 @@
 # to evaluate), exported by 9bfcc40's --export:
 #   laneQ.sh letter-linf '^free-8-e7-s3$' letter-l2 '^pgd-5-e50-s3$' letter-l2 "$C1-s3\$"
 #   laneQ.sh letter-linf '^free-8-e7-s4$' letter-l2 '^pgd-5-e50-s4$' letter-l2 "$C1-s4\$"
-# each loop killed once its last run to end before the sitting's check had started (free-4-e13-s3, free-2-e25-s4):
-# then, alone: node $CLI experiment --out letter-l2 --task free-8-e7-s3. free-4-e13-s4 and free-8-e7-s4 are still to run.
+# both loops killed (their runs then, free-4-e13-s3 and free-2-e25-s4, let finish) so no run outlasted the sitting's
+# check; after it, alone: node $CLI experiment --out letter-l2 --task free-8-e7-s3. Still to run: free-4-e13-s4, free-8-e7-s4.
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
