@@ -26,7 +26,10 @@
 #   laneQ.sh letter-linf '^free-8-e7-s3$' letter-l2 '^pgd-5-e50-s3$' letter-l2 "$C1-s3\$"
 #   laneQ.sh letter-linf '^free-8-e7-s4$' letter-l2 '^pgd-5-e50-s4$' letter-l2 "$C1-s4\$"
 # both loops killed (their runs then, free-4-e13-s3 and free-2-e25-s4, let finish) so no run outlasted the sitting's
-# check; after it, alone: node $CLI experiment --out letter-l2 --task free-8-e7-s3. Still to run: free-4-e13-s4, free-8-e7-s4.
+# check; after it, alone: node $CLI experiment --out letter-l2 --task free-8-e7-s3.
+# On 2026-12-07 05:47, the same build and run folders, exported by 3732656's --export, the last two, one lane each:
+#   laneQ.sh letter-l2 '^free-4-e13-s4$'
+#   laneQ.sh letter-l2 '^free-8-e7-s4$'
 set -u
 export CLI=/work/wt/runner2/dist/advfree.mjs
 cd "$(dirname "$0")"
